@@ -1,0 +1,249 @@
+/** Release: a versioned workload rolled out progressively (DESIGN §5). */
+import { z } from "zod";
+import { analysisMetrics, metricName } from "./analysis.js";
+import { conditions, dnsLabel, duration, lastAction, opaqueObject } from "./common.js";
+
+const metricNames = z
+  .array(metricName)
+  .max(20)
+  .optional()
+  .describe("Names of metrics from spec.analysis.metrics (or the squad's defaults); absent means all.");
+
+export const canaryStep = z
+  .object({
+    setWeight: z.number().int().min(0).max(100).optional().describe("Send this percentage of traffic to the canary."),
+    pause: z
+      .object({
+        duration: duration.optional().describe("How long to wait; absent waits until a promote action."),
+      })
+      .optional()
+      .describe("Wait before the next step."),
+    analysis: z
+      .object({ metrics: metricNames })
+      .optional()
+      .describe("Measure the listed metrics until each has enough samples, then continue or roll back."),
+  })
+  .refine(
+    (s) => [s.setWeight, s.pause, s.analysis].filter((x) => x !== undefined).length === 1,
+    "a step needs exactly one of setWeight, pause or analysis",
+  )
+  .meta({
+    description: "One step of a canary rollout.",
+    "x-kubernetes-validations": [
+      {
+        rule: "(has(self.setWeight) ? 1 : 0) + (has(self.pause) ? 1 : 0) + (has(self.analysis) ? 1 : 0) == 1",
+        message: "a step needs exactly one of setWeight, pause or analysis",
+      },
+    ],
+  });
+export type CanaryStep = z.infer<typeof canaryStep>;
+
+const weightsOf = (steps: CanaryStep[]) => steps.flatMap((s) => (s.setWeight === undefined ? [] : [s.setWeight]));
+
+export const canaryStrategy = z
+  .object({
+    steps: z
+      .array(canaryStep)
+      .min(1)
+      .max(50)
+      .refine((steps) => weightsOf(steps).every((w, i, all) => i === 0 || w >= (all[i - 1] ?? 0)), {
+        message: "setWeight values must not decrease",
+      })
+      .meta({
+        description: "Steps run in order; after the last one the canary is promoted.",
+        "x-kubernetes-validations": [
+          {
+            rule: "self.filter(s, has(s.setWeight)).map(s, s.setWeight).isSorted()",
+            message: "setWeight values must not decrease",
+          },
+        ],
+      }),
+    trafficRouting: z
+      .object({
+        gatewayAPI: z
+          .object({
+            httpRoute: dnsLabel.describe("Name of an HTTPRoute in the Release's namespace whose backendRefs to weight."),
+          })
+          .describe("Split traffic with Gateway API HTTPRoute backendRef weights."),
+      })
+      .optional()
+      .describe("How traffic is split. Absent: by replica ratio behind the <release> Service."),
+    backgroundAnalysis: z
+      .object({ metrics: metricNames })
+      .optional()
+      .describe("Metrics measured throughout the rollout, from the first step to promotion."),
+  })
+  .describe("Canary: shift traffic step by step to the new revision.");
+
+export const blueGreenStrategy = z
+  .object({
+    autoPromotionSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("Promote this long after the preview is ready and analysis passed; absent waits for promote."),
+    previewReplicas: z.number().int().min(0).optional().describe("Replicas of the preview revision (default: replicas)."),
+    scaleDownDelaySeconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(30)
+      .describe("Keep the old revision this long after the switch, so rollback is a selector switch back."),
+  })
+  .describe("Blue-green: run the new revision beside the old behind a preview Service, then switch.");
+
+export const servicePort = z
+  .object({
+    name: dnsLabel.describe("Port name."),
+    port: z.number().int().min(1).max(65535).describe("Service port."),
+    targetPort: z
+      .union([z.number().int().min(1).max(65535), z.string()])
+      .optional()
+      .meta({ "x-kubernetes-int-or-string": true, description: "Container port number or name (default: port)." }),
+    protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP").describe("Protocol."),
+  })
+  .describe("A port of the Release's Services.");
+
+export const releaseSpec = z
+  .object({
+    version: z.string().min(1).max(128).describe("Version being released (free text, e.g. 1.4.2); shown in status and history."),
+    replicas: z.number().int().min(0).default(1).describe("Desired replicas of the stable revision (scale subresource)."),
+    template: opaqueObject("Pod template (a PodTemplateSpec) of the workload. Changing it starts a rollout."),
+    service: z
+      .object({
+        ports: z
+          .array(servicePort)
+          .min(1)
+          .max(20)
+          .meta({
+            description: "Ports exposed by the Services <release>, <release>-stable and <release>-canary/-preview.",
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+          }),
+      })
+      .optional()
+      .describe("Services to create; absent creates none."),
+    strategy: z
+      .object({ canary: canaryStrategy.optional(), blueGreen: blueGreenStrategy.optional() })
+      .refine((s) => (s.canary === undefined) !== (s.blueGreen === undefined), "set exactly one of canary or blueGreen")
+      .meta({
+        description: "How a new revision is rolled out.",
+        "x-kubernetes-validations": [
+          { rule: "has(self.canary) != has(self.blueGreen)", message: "set exactly one of canary or blueGreen" },
+        ],
+      }),
+    analysis: z
+      .object({
+        interval: duration.default("30s").describe("Default time between measurements."),
+        metrics: analysisMetrics.default([]),
+      })
+      .optional()
+      .describe("Metrics that judge the new revision."),
+    rollback: z
+      .object({
+        onFailure: z
+          .enum(["Rollback", "Pause"])
+          .default("Rollback")
+          .describe("Rollback: traffic back to stable at once; Pause: hold and wait for a person."),
+        scaleDownDelaySeconds: z
+          .number()
+          .int()
+          .min(0)
+          .default(30)
+          .describe("Delay before the replaced stable revision is scaled down after promotion."),
+      })
+      .optional()
+      .describe("What to do when the new revision fails."),
+    progressDeadlineSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .default(600)
+      .describe("A step that makes no progress for this long fails the rollout."),
+    paused: z.boolean().default(false).describe("Pause the rollout where it is (declarative pause)."),
+  })
+  .describe("Desired state of the Release.");
+export type ReleaseSpec = z.infer<typeof releaseSpec>;
+
+export const RELEASE_PHASES = ["Progressing", "Paused", "Healthy", "Degraded", "RolledBack"] as const;
+export type ReleasePhase = (typeof RELEASE_PHASES)[number];
+
+export const measurement = z
+  .object({
+    at: z.string().describe("When the measurement was taken (RFC 3339).").meta({ format: "date-time" }),
+    phase: z.enum(["Successful", "Failed", "Inconclusive"]).describe("The judgement."),
+    value: z.string().optional().describe("Canary value (as text, so NaN and Inf survive)."),
+    stableValue: z.string().optional().describe("Stable value for compareToStable metrics."),
+    message: z.string().optional().describe("Why it was judged so."),
+  })
+  .describe("One measurement of a metric.");
+export type Measurement = z.infer<typeof measurement>;
+
+export const metricResult = z
+  .object({
+    name: z.string().describe("Metric name."),
+    successful: z.number().int().describe("Successful measurements in this analysis."),
+    failed: z.number().int().describe("Failed measurements in this analysis."),
+    inconclusive: z.number().int().describe("Inconclusive measurements in this analysis."),
+    consecutiveInconclusive: z.number().int().describe("Inconclusive measurements in a row."),
+    measurements: z.array(measurement).max(10).describe("The last 10 measurements."),
+  })
+  .describe("Running totals for one metric.");
+export type MetricResult = z.infer<typeof metricResult>;
+
+export const historyEntry = z
+  .object({
+    revision: z.string().describe("Revision hash."),
+    version: z.string().describe("spec.version of the revision."),
+    startedAt: z.string().describe("Rollout start (RFC 3339).").meta({ format: "date-time" }),
+    finishedAt: z.string().optional().describe("Rollout end (RFC 3339).").meta({ format: "date-time" }),
+    outcome: z.enum(["Promoted", "RolledBack", "Superseded"]).describe("How the rollout ended."),
+    reason: z.string().optional().describe("Why it ended so."),
+  })
+  .describe("One finished rollout.");
+export type HistoryEntry = z.infer<typeof historyEntry>;
+
+export const releaseStatus = z
+  .object({
+    observedGeneration: z.number().int().optional().describe("The generation last reconciled."),
+    conditions: conditions.optional(),
+    phase: z.enum(RELEASE_PHASES).optional().describe("Progressing, Paused, Healthy, Degraded or RolledBack."),
+    message: z.string().optional().describe("Why the Release is in this phase."),
+    stableRevision: z.string().optional().describe("Revision serving production traffic."),
+    stableVersion: z.string().optional().describe("spec.version of the stable revision."),
+    canaryRevision: z.string().optional().describe("Revision being rolled out (canary or preview)."),
+    canaryVersion: z.string().optional().describe("spec.version of the canary revision."),
+    currentStepIndex: z.number().int().optional().describe("Index of the current canary step."),
+    canaryWeight: z.number().int().optional().describe("Traffic percentage actually reaching the canary."),
+    desiredWeight: z.number().int().optional().describe("Traffic percentage the current step asks for."),
+    rolloutStartedAt: z.string().optional().describe("Start of the current rollout.").meta({ format: "date-time" }),
+    stepStartedAt: z.string().optional().describe("Start of the current step.").meta({ format: "date-time" }),
+    pausedAt: z.string().optional().describe("When the rollout paused.").meta({ format: "date-time" }),
+    abortedAt: z.string().optional().describe("When the rollout was rolled back.").meta({ format: "date-time" }),
+    scaleDown: z
+      .array(
+        z.object({
+          revision: z.string().describe("Revision to scale down."),
+          at: z.string().describe("When to scale it down.").meta({ format: "date-time" }),
+        }),
+      )
+      .max(10)
+      .optional()
+      .describe("Old revisions kept briefly after promotion or rollback, and when they go."),
+    analysis: z
+      .object({
+        startedAt: z.string().describe("When this analysis began.").meta({ format: "date-time" }),
+        step: z.number().int().optional().describe("Step index of a step analysis; absent for background analysis."),
+        metrics: z.array(metricResult).max(40).describe("Per-metric results."),
+      })
+      .optional()
+      .describe("The analysis of the current rollout."),
+    replicas: z.number().int().optional().describe("Replicas of the stable revision (scale subresource)."),
+    readyReplicas: z.number().int().optional().describe("Ready pods across revisions."),
+    selector: z.string().optional().describe("Label selector of the pods (scale subresource)."),
+    lastAction: lastAction.optional(),
+    history: z.array(historyEntry).max(20).optional().describe("The last 20 rollouts, newest first."),
+  })
+  .describe("Observed state of the Release.");
+export type ReleaseStatus = z.infer<typeof releaseStatus>;

@@ -1,0 +1,90 @@
+import { describe, expect, it } from "vitest";
+import { parseDuration } from "./common.js";
+import { featureToggleSpec } from "./featuretoggle.js";
+import { releaseSpec } from "./release.js";
+import { squadSpec } from "./squad.js";
+
+const template = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "web:1" }] } };
+
+describe("Squad spec", () => {
+  it("applies defaults a user can rely on", () => {
+    const spec = squadSpec.parse({ tribe: "payments" });
+    expect(spec).toMatchObject({ members: [], namespaces: [], networkIsolation: "None", namespaceDeletionPolicy: "Retain" });
+  });
+  it("refuses a ServiceAccount member without a namespace", () => {
+    const r = squadSpec.safeParse({ members: [{ kind: "ServiceAccount", name: "ci" }] });
+    expect(r.success).toBe(false);
+    expect(r.error?.message).toContain("needs a namespace");
+  });
+  it("refuses namespace names that are not DNS labels", () => {
+    expect(squadSpec.safeParse({ namespaces: [{ name: "Bad_Name" }] }).success).toBe(false);
+  });
+});
+
+describe("Release spec", () => {
+  const base = { version: "1.0.0", template };
+  it("requires exactly one strategy", () => {
+    expect(releaseSpec.safeParse({ ...base, strategy: {} }).success).toBe(false);
+    expect(
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10 }] }, blueGreen: {} } }).success,
+    ).toBe(false);
+    expect(releaseSpec.safeParse({ ...base, strategy: { blueGreen: {} } }).success).toBe(true);
+  });
+  it("refuses a step with two actions and weights that decrease", () => {
+    expect(
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10, pause: {} }] } } }).success,
+    ).toBe(false);
+    expect(
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 50 }, { setWeight: 20 }] } } }).success,
+    ).toBe(false);
+    expect(
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 101 }] } } }).success,
+    ).toBe(false);
+  });
+  it("requires a metric to have exactly one judgement with a bound", () => {
+    const metric = { name: "errors", prometheus: { query: "x" } };
+    const withMetric = (m: object) =>
+      releaseSpec.safeParse({ ...base, strategy: { blueGreen: {} }, analysis: { metrics: [m] } }).success;
+    expect(withMetric(metric)).toBe(false);
+    expect(withMetric({ ...metric, thresholdRange: {} })).toBe(false);
+    expect(withMetric({ ...metric, thresholdRange: { max: 0.01 } })).toBe(true);
+    expect(withMetric({ ...metric, thresholdRange: { max: 1 }, compareToStable: { maxRatio: 1.2 } })).toBe(false);
+  });
+  it("defaults the analysis metric limits and progress deadline", () => {
+    const spec = releaseSpec.parse({
+      ...base,
+      strategy: { canary: { steps: [{ setWeight: 20 }] } },
+      analysis: { metrics: [{ name: "errors", prometheus: { query: "x" }, thresholdRange: { max: 1 } }] },
+    });
+    expect(spec.progressDeadlineSeconds).toBe(600);
+    expect(spec.analysis?.interval).toBe("30s");
+    expect(spec.analysis?.metrics[0]).toMatchObject({ failureLimit: 0, inconclusiveLimit: 3, onNoData: "Inconclusive" });
+  });
+});
+
+describe("FeatureToggle spec", () => {
+  const base = { variants: { on: true, off: false }, defaultVariant: "off" };
+  it("requires defaultVariant and rule variants to name a variant", () => {
+    expect(featureToggleSpec.safeParse(base).success).toBe(true);
+    expect(featureToggleSpec.safeParse({ ...base, defaultVariant: "maybe" }).success).toBe(false);
+    const rule = { attribute: "email", operator: "endsWith", values: ["@x.io"], variant: "nope" };
+    expect(featureToggleSpec.safeParse({ ...base, rules: [rule] }).success).toBe(false);
+  });
+  it("requires all variants to share one type", () => {
+    expect(featureToggleSpec.safeParse({ variants: { a: true, b: "x" }, defaultVariant: "a" }).success).toBe(false);
+    expect(featureToggleSpec.safeParse({ variants: { a: 1, b: 2.5 }, defaultVariant: "a" }).success).toBe(true);
+  });
+  it("refuses raw targeting mixed with rules", () => {
+    const rule = { attribute: "email", operator: "in", values: ["a"], variant: "on" };
+    expect(featureToggleSpec.safeParse({ ...base, targeting: { if: [] }, rules: [rule] }).success).toBe(false);
+  });
+});
+
+describe("parseDuration", () => {
+  it("reads Go-style durations", () => {
+    expect(parseDuration("30s")).toBe(30_000);
+    expect(parseDuration("1h30m")).toBe(5_400_000);
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("1.5s")).toBe(1500);
+  });
+});

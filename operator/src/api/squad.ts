@@ -1,0 +1,157 @@
+/** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation (DESIGN §4). */
+import { z } from "zod";
+import { analysisMetrics } from "./analysis.js";
+import { conditions, dnsLabel, duration, resourceList, secretKeyRef } from "./common.js";
+
+export const squadMember = z
+  .object({
+    kind: z.enum(["User", "Group", "ServiceAccount"]).describe("Kind of subject."),
+    name: z.string().min(1).describe("Name of the user, group or service account."),
+    namespace: dnsLabel.optional().describe("Namespace of a ServiceAccount (required for that kind)."),
+    role: z
+      .enum(["lead", "member", "viewer"])
+      .default("member")
+      .describe("lead gets admin, member gets edit, viewer gets view in every squad namespace."),
+    chapter: z.string().optional().describe("The chapter (craft guild) the member belongs to, e.g. backend."),
+  })
+  .refine((m) => m.kind !== "ServiceAccount" || m.namespace !== undefined, "a ServiceAccount member needs a namespace")
+  .meta({
+    description: "A member of the squad and the access they get.",
+    "x-kubernetes-validations": [
+      { rule: "self.kind != 'ServiceAccount' || has(self.namespace)", message: "a ServiceAccount member needs a namespace" },
+    ],
+  });
+export type SquadMember = z.infer<typeof squadMember>;
+
+export const squadNamespace = z
+  .object({
+    name: dnsLabel.describe("Name of the namespace."),
+    labels: z.record(z.string(), z.string()).optional().describe("Extra labels for the namespace."),
+    adopt: z
+      .boolean()
+      .default(false)
+      .describe("Adopt the namespace if it already exists without an owner. Never adopts another squad's."),
+  })
+  .describe("A namespace owned by the squad.");
+
+export const squadSpec = z
+  .object({
+    tribe: dnsLabel.optional().describe("The tribe the squad belongs to; labels every object it owns."),
+    mission: z.string().max(1024).optional().describe("What the squad is for, in a sentence."),
+    members: z.array(squadMember).max(200).default([]).describe("People and robots with access."),
+    namespaces: z
+      .array(squadNamespace)
+      .max(32)
+      .default([])
+      .meta({
+        description: "Namespaces the squad owns. Empty means one namespace named after the squad.",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["name"],
+      }),
+    quota: z
+      .object({ hard: resourceList.describe("ResourceQuota hard limits, e.g. requests.cpu: 4.") })
+      .optional()
+      .describe("A ResourceQuota applied to every squad namespace."),
+    limits: z
+      .object({
+        default: resourceList.optional().describe("Default container limits."),
+        defaultRequest: resourceList.optional().describe("Default container requests."),
+        max: resourceList.optional().describe("Maximum per container."),
+        min: resourceList.optional().describe("Minimum per container."),
+      })
+      .optional()
+      .describe("A LimitRange (type Container) applied to every squad namespace."),
+    networkIsolation: z
+      .enum(["None", "Squad", "Tribe"])
+      .default("None")
+      .describe(
+        "Squad: pods accept traffic only from the squad's namespaces; Tribe: from any namespace of the tribe; None: no NetworkPolicy.",
+      ),
+    delivery: z
+      .object({
+        prometheus: z
+          .object({ address: z.string().url().describe("Prometheus base URL used by the squad's Releases.") })
+          .optional()
+          .describe("Default Prometheus for analysis."),
+        analysisInterval: duration.optional().describe("Default analysis interval for the squad's Releases."),
+        metrics: analysisMetrics.optional().describe("Default metrics added to every Release's analysis."),
+      })
+      .optional()
+      .describe("Defaults for the squad's Releases."),
+    oncall: z
+      .object({
+        webhookSecretRef: secretKeyRef.describe("Secret key holding the URL that rollback notifications are POSTed to."),
+        channel: z.string().optional().describe("Channel name included in notifications, e.g. #payments-oncall."),
+      })
+      .optional()
+      .describe("Where rollback notifications go."),
+    toggles: z
+      .object({
+        maxActive: z.number().int().min(0).optional().describe("Most FeatureToggles the squad may have active."),
+        lifetimeDays: z
+          .object({
+            release: z.number().int().min(1).optional().describe("Days before a release toggle is stale (default 40)."),
+            experiment: z.number().int().min(1).optional().describe("Days before an experiment is stale (default 40)."),
+            ops: z.number().int().min(1).optional().describe("Days before an ops toggle is stale (default 7)."),
+            permission: z.number().int().min(1).optional().describe("Days before a permission toggle is stale (default never)."),
+          })
+          .optional()
+          .describe("Default lifetime by toggle type."),
+      })
+      .optional()
+      .describe("FeatureToggle policy for the squad."),
+    namespaceDeletionPolicy: z
+      .enum(["Retain", "Delete"])
+      .default("Retain")
+      .describe("What happens to the squad's namespaces when the Squad is deleted. Retain never deletes data."),
+  })
+  .describe("Desired state of the Squad.");
+export type SquadSpec = z.infer<typeof squadSpec>;
+
+export const squadStatus = z
+  .object({
+    observedGeneration: z.number().int().optional().describe("The generation last reconciled."),
+    conditions: conditions.optional(),
+    namespaceCount: z.number().int().optional().describe("Number of namespaces the squad owns."),
+    namespaces: z
+      .array(
+        z.object({
+          name: z.string().describe("Namespace name."),
+          ready: z.boolean().describe("True when the namespace and its policy objects are in place."),
+          message: z.string().optional().describe("Why the namespace is not ready."),
+        }),
+      )
+      .optional()
+      .describe("Per-namespace readiness."),
+    releases: z
+      .object({
+        total: z.number().int().describe("Releases in the squad's namespaces."),
+        progressing: z.number().int().describe("Releases rolling out."),
+        paused: z.number().int().describe("Paused Releases."),
+        healthy: z.number().int().describe("Healthy Releases."),
+        degraded: z.number().int().describe("Degraded Releases."),
+        rolledBack: z.number().int().describe("Rolled back Releases."),
+      })
+      .optional()
+      .describe("Releases by phase."),
+    toggles: z
+      .object({
+        total: z.number().int().describe("FeatureToggles in the squad's namespaces."),
+        active: z.number().int().describe("Toggles currently enabled."),
+        stale: z.number().int().describe("Toggles past their lifetime."),
+        killed: z.number().int().describe("Toggles killed by a rollback."),
+      })
+      .optional()
+      .describe("FeatureToggles by state."),
+    delivery: z
+      .object({
+        deploymentsLast7d: z.number().int().describe("Rollouts promoted in the last 7 days (deployment frequency)."),
+        changeFailureRate: z.string().describe("Rolled back / finished rollouts in the last 30 days, as a percentage."),
+        meanTimeToRestoreSeconds: z.number().int().optional().describe("Mean rollout start to rollback time, last 30 days."),
+        leadTimeSeconds: z.number().int().optional().describe("Median rollout start to promotion time, last 30 days."),
+      })
+      .optional()
+      .describe("The squad's delivery metrics (DORA four keys), from its Releases' history."),
+  })
+  .describe("Observed state of the Squad.");
+export type SquadStatus = z.infer<typeof squadStatus>;
