@@ -1,0 +1,76 @@
+import { describe, expect, it } from "vitest";
+import { registry, restClientMetrics, workQueueMetrics } from "./metrics.js";
+
+async function value(
+  metric: string,
+  labels: Record<string, string>,
+  suffix = "",
+): Promise<number | undefined> {
+  const m = await registry.getSingleMetric(metric)!.get();
+  const match = m.values.find(
+    (v) =>
+      (suffix === "" || (v as { metricName?: string }).metricName === `${metric}${suffix}`) &&
+      Object.entries(labels).every(([k, val]) => v.labels[k] === val),
+  );
+  return match?.value;
+}
+
+describe("metrics", () => {
+  it("registers controller-runtime's names and default process metrics in one registry", async () => {
+    const text = await registry.metrics();
+    for (const name of [
+      "controller_runtime_reconcile_total",
+      "controller_runtime_reconcile_errors_total",
+      "controller_runtime_reconcile_time_seconds",
+      "controller_runtime_active_workers",
+      "workqueue_depth",
+      "workqueue_adds_total",
+      "workqueue_retries_total",
+      "workqueue_queue_duration_seconds",
+      "workqueue_work_duration_seconds",
+      "rest_client_requests_total",
+      "rest_client_request_duration_seconds",
+      "leader_election_master_status",
+      "process_resident_memory_bytes",
+      "nodejs_eventloop_lag_seconds",
+    ]) {
+      expect(text).toContain(`# TYPE ${name}`);
+    }
+  });
+
+  it("workQueueMetrics reports under the queue's name", async () => {
+    const hook = workQueueMetrics("wq-test");
+    hook.onAdd();
+    hook.onAdd();
+    hook.onDepth(3);
+    hook.onRetry();
+    hook.onQueueLatency(0.5);
+    hook.onWorkDuration(0.25);
+    expect(await value("workqueue_adds_total", { name: "wq-test" })).toBe(2);
+    expect(await value("workqueue_depth", { name: "wq-test" })).toBe(3);
+    expect(await value("workqueue_retries_total", { name: "wq-test" })).toBe(1);
+    expect(await value("workqueue_queue_duration_seconds", { name: "wq-test" }, "_count")).toBe(1);
+    expect(await value("workqueue_work_duration_seconds", { name: "wq-test" }, "_sum")).toBe(0.25);
+  });
+
+  it("restClientMetrics counts by code and method and times by verb", async () => {
+    const hook = restClientMetrics();
+    hook({
+      method: "PATCH",
+      code: "409",
+      resource: "leases.coordination.k8s.io",
+      verb: "update",
+      durationMs: 20,
+    });
+    hook({
+      method: "PATCH",
+      code: "",
+      resource: "leases.coordination.k8s.io",
+      verb: "update",
+      durationMs: 10,
+    });
+    expect(await value("rest_client_requests_total", { code: "409", method: "PATCH" })).toBe(1);
+    expect(await value("rest_client_requests_total", { code: "<error>", method: "PATCH" })).toBe(1);
+    expect(await value("rest_client_request_duration_seconds", { verb: "update" }, "_sum")).toBeCloseTo(0.03);
+  });
+});

@@ -1,0 +1,420 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { registry } from "../observability/metrics.js";
+import { ApiError } from "./client.js";
+import { controllerFor, ownerKeys, type Controller, type ControllerHost } from "./controller.js";
+import { ConfigMapResource, DeploymentResource } from "./resources.js";
+import {
+  TerminalError,
+  type Clock,
+  type KubeObject,
+  type ObjectKey,
+  type ReadStore,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Resource,
+  type StoreEvent,
+} from "./types.js";
+
+const ReleaseResource: Resource = {
+  group: "crescendo.dev",
+  version: "v1alpha1",
+  kind: "Release",
+  plural: "releases",
+  namespaced: true,
+};
+const SquadResource: Resource = {
+  group: "crescendo.dev",
+  version: "v1alpha1",
+  kind: "Squad",
+  plural: "squads",
+  namespaced: false,
+};
+
+/** Time moves only when a test says so; sleeps resolve when their deadline is passed. */
+class ManualClock implements Clock {
+  private t = 0;
+  private timers: { at: number; resolve: () => void }[] = [];
+  now = (): number => this.t;
+  sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const timer = { at: this.t + ms, resolve };
+      this.timers.push(timer);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          this.timers = this.timers.filter((x) => x !== timer);
+          resolve();
+        },
+        { once: true },
+      );
+    });
+  advance(ms: number): void {
+    this.t += ms;
+    const due = this.timers.filter((x) => x.at <= this.t);
+    this.timers = this.timers.filter((x) => x.at > this.t);
+    for (const timer of due) timer.resolve();
+  }
+}
+
+class FakeStore implements ReadStore {
+  synced = true;
+  private readonly objects = new Map<ObjectKey, KubeObject>();
+  private readonly handlers = new Set<(e: StoreEvent) => void>();
+  get = (key: ObjectKey) => this.objects.get(key);
+  list = () => [...this.objects.values()];
+  byOwner = () => [];
+  byLabel = () => [];
+  hasSynced = () => this.synced;
+  subscribe(handler: (e: StoreEvent) => void): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+  emit(event: StoreEvent): void {
+    for (const h of this.handlers) h(event);
+  }
+  upsert(object: KubeObject): void {
+    this.emit({ type: "upsert", object });
+  }
+}
+
+function makeHost() {
+  const clock = new ManualClock();
+  const stores = new Map<string, FakeStore>();
+  const controllers: Controller[] = [];
+  const lines: Record<string, unknown>[] = [];
+  const logger: Logger = createLogger({
+    level: "info",
+    destination: { write: (l: string) => lines.push(JSON.parse(l)) },
+  });
+  const host: ControllerHost = {
+    clock,
+    logger,
+    informer: <T extends KubeObject>(res: Resource) => {
+      let store = stores.get(res.plural);
+      if (!store) stores.set(res.plural, (store = new FakeStore()));
+      return store as unknown as ReadStore<T>;
+    },
+    add: (c) => controllers.push(c),
+  };
+  const store = (res: Resource): FakeStore => host.informer(res) as unknown as FakeStore;
+  return { host, clock, store, controllers, lines };
+}
+
+let names = 0;
+const uniqueName = () => `test-${++names}`;
+
+const running: AbortController[] = [];
+function start(controller: Controller) {
+  const stop = new AbortController();
+  const cancel = new AbortController();
+  running.push(stop, cancel);
+  const done = controller.run({ stop: stop.signal, cancel: cancel.signal });
+  return { stop, cancel, done };
+}
+afterEach(() => {
+  for (const c of running.splice(0)) c.abort();
+});
+
+const release = (name: string, namespace = "team-a"): KubeObject => ({
+  apiVersion: "crescendo.dev/v1alpha1",
+  kind: "Release",
+  metadata: { name, namespace, uid: `uid-${name}` },
+});
+
+/** A reconciler that records keys and answers from a script. */
+function recorder(
+  answer: (key: ObjectKey, call: number) => Promise<ReconcileResult> | ReconcileResult = () => ({}),
+) {
+  const calls: ObjectKey[] = [];
+  const contexts: ReconcileContext[] = [];
+  const reconcile = async (key: ObjectKey, ctx: ReconcileContext) => {
+    calls.push(key);
+    contexts.push(ctx);
+    return answer(key, calls.length);
+  };
+  return { calls, contexts, reconcile };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 5));
+
+describe("controller wiring", () => {
+  it("enqueues the primary object's own key", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    expect(h.controllers).toEqual([c]);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web"]));
+  });
+
+  it("maps owned objects to their controller owner, ignoring other owners", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .owns(DeploymentResource)
+      .complete(r.reconcile);
+    start(c);
+    const deployment = (refs: NonNullable<KubeObject["metadata"]["ownerReferences"]>): KubeObject => ({
+      metadata: { name: "web-abc", namespace: "team-a", ownerReferences: refs },
+    });
+    const deployments = h.store(DeploymentResource);
+    deployments.upsert(
+      deployment([
+        { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", name: "web", uid: "u", controller: true },
+      ]),
+    );
+    deployments.upsert(
+      deployment([
+        { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", name: "not-controller", uid: "u" },
+      ]),
+    );
+    deployments.upsert(
+      deployment([
+        { apiVersion: "other.dev/v1", kind: "Release", name: "other-group", uid: "u", controller: true },
+      ]),
+    );
+    deployments.upsert(
+      deployment([{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "rs", uid: "u", controller: true }]),
+    );
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web"]));
+    await settle();
+    expect(r.calls).toEqual(["team-a/web"]);
+  });
+
+  it("maps owned objects of a cluster-scoped owner to the owner's name", () => {
+    const obj: KubeObject = {
+      metadata: {
+        name: "rb",
+        namespace: "team-a",
+        ownerReferences: [
+          { apiVersion: "crescendo.dev/v1beta1", kind: "Squad", name: "a", uid: "u", controller: true },
+        ],
+      },
+    };
+    expect(ownerKeys(obj, SquadResource)).toEqual(["a"]);
+  });
+
+  it("maps watched kinds through the mapping function, old and new object alike", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .watches(ConfigMapResource, (cm: KubeObject) => {
+        if (cm.metadata.name === "bad") throw new Error("mapper bug");
+        return [`${cm.metadata.namespace}/${cm.metadata.labels?.["release"] ?? ""}`];
+      })
+      .complete(r.reconcile);
+    start(c);
+    const cm = (name: string, rel: string): KubeObject => ({
+      metadata: { name, namespace: "team-a", labels: { release: rel } },
+    });
+    const cms = h.store(ConfigMapResource);
+    cms.upsert(cm("bad", "x"));
+    cms.emit({ type: "upsert", object: cm("flags", "new"), previous: cm("flags", "old") });
+    await vi.waitFor(() => expect([...r.calls].sort()).toEqual(["team-a/new", "team-a/old"]));
+    expect(h.lines.some((l) => l["msg"] === "mapping function failed")).toBe(true);
+  });
+
+  it("enqueues every mapped key on resync", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).emit({
+      type: "resync",
+      objects: [release("a"), release("b"), release("c", "team-b")],
+    });
+    await vi.waitFor(() => expect([...r.calls].sort()).toEqual(["team-a/a", "team-a/b", "team-b/c"]));
+  });
+
+  it("starts workers only after every watched store has synced", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .owns(DeploymentResource)
+      .complete(r.reconcile);
+    h.store(DeploymentResource).synced = false;
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await settle();
+    expect(r.calls).toEqual([]);
+    expect(c.hasSynced()).toBe(false);
+    h.store(DeploymentResource).synced = true;
+    h.clock.advance(100);
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web"]));
+  });
+});
+
+describe("outcome handling", () => {
+  it("requeues a conflict immediately, then backs off if conflicts persist", async () => {
+    const h = makeHost();
+    const conflict = new ApiError(
+      409,
+      "Conflict",
+      "the object has been modified",
+      undefined,
+      undefined,
+      "PATCH x",
+    );
+    const r = recorder(() => {
+      throw conflict;
+    });
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    // Five immediate requeues without the clock moving, then the sixth conflict backs off.
+    await vi.waitFor(() => expect(r.calls).toHaveLength(6));
+    await settle();
+    expect(r.calls).toHaveLength(6);
+    h.clock.advance(5);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(7));
+    const requeued = h.lines.filter((l) => l["result"] === "requeue");
+    expect(requeued).toHaveLength(5);
+  });
+
+  it("never retries a TerminalError", async () => {
+    const h = makeHost();
+    const r = recorder(() => {
+      throw new TerminalError("spec.replicas: must be >= 0", "InvalidSpec");
+    });
+    const name = uniqueName();
+    const c = controllerFor(h.host, ReleaseResource, { name }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    h.clock.advance(10 * 60_000);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    const line = h.lines.find((l) => l["result"] === "error");
+    expect(line).toMatchObject({
+      controller: name,
+      namespace: "team-a",
+      name: "web",
+      terminal: true,
+      reason: "InvalidSpec",
+    });
+    const errors = await registry
+      .getSingleMetric("controller_runtime_terminal_reconcile_errors_total")!
+      .get();
+    expect(errors.values.find((v) => v.labels["controller"] === name)?.value).toBe(1);
+  });
+
+  it("retries other errors with per-key backoff", async () => {
+    const h = makeHost();
+    const r = recorder((_key, call) => {
+      if (call < 3) throw new Error("transient");
+      return {};
+    });
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    h.clock.advance(4);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    h.clock.advance(1); // 5 ms: first backoff
+    await vi.waitFor(() => expect(r.calls).toHaveLength(2));
+    h.clock.advance(10); // 10 ms: second backoff
+    await vi.waitFor(() => expect(r.calls).toHaveLength(3));
+  });
+
+  it("honours requeueAfterMs", async () => {
+    const h = makeHost();
+    const r = recorder((_key, call) => (call === 1 ? { requeueAfterMs: 30_000 } : {}));
+    const name = uniqueName();
+    const c = controllerFor(h.host, ReleaseResource, { name }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    h.clock.advance(29_999);
+    await settle();
+    expect(r.calls).toHaveLength(1);
+    h.clock.advance(1);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(2));
+    const total = await registry.getSingleMetric("controller_runtime_reconcile_total")!.get();
+    const mine = total.values.filter((v) => v.labels["controller"] === name);
+    expect(Object.fromEntries(mine.map((v) => [v.labels["result"], v.value]))).toEqual({
+      requeue_after: 1,
+      success: 1,
+    });
+  });
+
+  it("never reconciles one key twice at once, and reruns it once if it changed meanwhile", async () => {
+    const h = makeHost();
+    const inFlight = new Map<ObjectKey, number>();
+    let maxPerKey = 0;
+    let release1: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release1 = resolve));
+    const r = recorder(async (key, call) => {
+      inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
+      maxPerKey = Math.max(maxPerKey, inFlight.get(key)!);
+      if (call === 1) await gate;
+      inFlight.set(key, inFlight.get(key)! - 1);
+      return {};
+    });
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).workers(4).complete(r.reconcile);
+    start(c);
+    const releases = h.store(ReleaseResource);
+    releases.upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    for (let i = 0; i < 5; i++) releases.upsert(release("web"));
+    releases.upsert(release("api"));
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web", "team-a/api"]));
+    release1();
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web", "team-a/api", "team-a/web"]));
+    await settle();
+    expect(r.calls).toHaveLength(3);
+    expect(maxPerKey).toBe(1);
+  });
+
+  it("logs one line per reconcile with the correlation fields", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const name = uniqueName();
+    const c = controllerFor(h.host, ReleaseResource, { name }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(h.lines.filter((l) => l["msg"] === "reconciled")).toHaveLength(1));
+    const line = h.lines.find((l) => l["msg"] === "reconciled")!;
+    expect(line).toMatchObject({
+      controller: name,
+      namespace: "team-a",
+      name: "web",
+      result: "success",
+      durationMs: 0,
+    });
+    expect(line["reconcileId"]).toBe(r.contexts[0]?.reconcileId);
+  });
+});
+
+describe("stopping", () => {
+  it("stops taking work on stop, waits for in-flight reconciles, and passes cancel as ctx.signal", async () => {
+    const h = makeHost();
+    let finish: () => void = () => {};
+    const r = recorder(() => new Promise<ReconcileResult>((resolve) => (finish = () => resolve({}))));
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    const run = start(c);
+    const releases = h.store(ReleaseResource);
+    releases.upsert(release("a"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    releases.upsert(release("b"));
+    run.stop.abort();
+    let resolved = false;
+    void run.done.then(() => (resolved = true));
+    await settle();
+    expect(resolved).toBe(false);
+    expect(r.contexts[0]?.signal.aborted).toBe(false);
+    run.cancel.abort();
+    expect(r.contexts[0]?.signal.aborted).toBe(true);
+    finish();
+    await run.done;
+    expect(r.calls).toEqual(["team-a/a"]);
+  });
+
+  it("refuses invalid worker counts", () => {
+    const h = makeHost();
+    expect(() => controllerFor(h.host, ReleaseResource).workers(0)).toThrow(/positive integer/);
+  });
+});

@@ -1,0 +1,292 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { createLogger } from "../observability/logger.js";
+import { registry } from "../observability/metrics.js";
+import { ApiError, type KubeClient } from "./client.js";
+import type { Controller, RunOptions } from "./controller.js";
+import { createManager, LeaderElector, LeadershipLostError, type ManagerOptions } from "./manager.js";
+import { ConfigMapResource, DeploymentResource } from "./resources.js";
+import type { Store } from "./store.js";
+import { systemClock, type KubeObject, type Resource } from "./types.js";
+
+const logger = createLogger({ level: "silent" });
+const timings = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 50 };
+
+/** An in-memory Lease endpoint with the apiserver's optimistic concurrency. */
+class FakeLeases {
+  lease: KubeObject | undefined;
+  failWrites = false;
+  private rv = 0;
+  readonly client = {
+    get: async <T extends KubeObject>(_res: Resource, name: string): Promise<T | undefined> =>
+      this.lease?.metadata.name === name ? (structuredClone(this.lease) as T) : undefined,
+    create: async <T extends KubeObject>(obj: KubeObject): Promise<T> => {
+      if (this.failWrites) throw new ApiError(500, "InternalError", "down", undefined, undefined, "POST");
+      if (this.lease) throw new ApiError(409, "AlreadyExists", "exists", undefined, undefined, "POST");
+      this.lease = {
+        ...structuredClone(obj),
+        metadata: { ...obj.metadata, resourceVersion: String(++this.rv) },
+      };
+      return structuredClone(this.lease) as T;
+    },
+    replace: async <T extends KubeObject>(obj: KubeObject): Promise<T> => {
+      if (this.failWrites) throw new ApiError(500, "InternalError", "down", undefined, undefined, "PUT");
+      if (obj.metadata.resourceVersion !== this.lease?.metadata.resourceVersion) {
+        throw new ApiError(409, "Conflict", "modified", undefined, undefined, "PUT");
+      }
+      this.lease = {
+        ...structuredClone(obj),
+        metadata: { ...obj.metadata, resourceVersion: String(++this.rv) },
+      };
+      return structuredClone(this.lease) as T;
+    },
+  };
+  holder(): unknown {
+    return (this.lease?.["spec"] as { holderIdentity?: string } | undefined)?.holderIdentity;
+  }
+}
+
+/** A controller that records what the manager asks of it. */
+class FakeController implements Controller {
+  runs: RunOptions[] = [];
+  finished = false;
+  constructor(
+    readonly name: string,
+    private readonly untilCancel = false,
+  ) {}
+  hasSynced = () => true;
+  async run(options: RunOptions): Promise<void> {
+    this.runs.push(options);
+    const signal = this.untilCancel ? options.cancel : options.stop;
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve();
+      signal.addEventListener("abort", () => resolve(), { once: true });
+    });
+    this.finished = true;
+  }
+}
+
+let leaseCounter = 0;
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+function setup(overrides: Partial<ManagerOptions> = {}, leases = new FakeLeases()) {
+  const informerRuns: Resource[] = [];
+  const stores: Store<KubeObject>[] = [];
+  const manager = createManager({
+    client: leases.client as unknown as KubeClient,
+    logger,
+    leaderElection: true,
+    leaseNamespace: "crescendo-system",
+    leaseName: `lease-${++leaseCounter}`,
+    identity: "pod-a",
+    healthPort: 0,
+    leaseTimings: timings,
+    informerFactory: (resource, store) => {
+      stores.push(store);
+      return {
+        run: async (signal) => {
+          informerRuns.push(resource);
+          await new Promise<void>((resolve) =>
+            signal.addEventListener("abort", () => resolve(), { once: true }),
+          );
+        },
+      };
+    },
+    ...overrides,
+  });
+  const stop = new AbortController();
+  cleanups.push(() => stop.abort());
+  return { manager, leases, informerRuns, stores, stop };
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function httpGet(server: Server, path: string) {
+  await vi.waitFor(() => expect(server.listening).toBe(true));
+  const { port } = server.address() as AddressInfo;
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe("informers", () => {
+  it("shares one store per resource, whatever the number of callers", () => {
+    const { manager, stores } = setup();
+    const a = manager.informer(DeploymentResource);
+    expect(manager.informer(DeploymentResource)).toBe(a);
+    expect(manager.informer(ConfigMapResource)).not.toBe(a);
+    expect(stores).toHaveLength(2);
+  });
+
+  it("starts informers before leadership (warm standby)", async () => {
+    const leases = new FakeLeases();
+    leases.lease = {
+      metadata: { name: "held", namespace: "crescendo-system", resourceVersion: "1" },
+      spec: { holderIdentity: "pod-b", leaseDurationSeconds: 3600 },
+    };
+    const { manager, informerRuns, stop } = setup({ leaseName: "held" }, leases);
+    manager.informer(DeploymentResource);
+    const controller = new FakeController("c");
+    manager.add(controller);
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(informerRuns).toEqual([DeploymentResource]));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(manager.isLeader()).toBe(false);
+    expect(controller.runs).toHaveLength(0);
+    stop.abort();
+    await done;
+  });
+});
+
+describe("health server", () => {
+  it("serves /healthz, /readyz once informers synced, and /metrics", async () => {
+    const { manager, stores, stop } = setup({ leaderElection: false });
+    manager.informer(DeploymentResource);
+    const done = manager.start(stop.signal);
+    expect(await httpGet(manager.healthServer, "/healthz")).toEqual({ status: 200, body: "ok" });
+    expect((await httpGet(manager.healthServer, "/readyz")).status).toBe(503);
+    stores[0]!.replace([], "1");
+    expect((await httpGet(manager.healthServer, "/readyz")).status).toBe(200);
+    const metrics = await httpGet(manager.healthServer, "/metrics");
+    expect(metrics.body).toContain("controller_runtime_reconcile_total");
+    expect(metrics.body).toContain("process_cpu_user_seconds_total");
+    expect((await httpGet(manager.healthServer, "/nope")).status).toBe(404);
+    stop.abort();
+    await done;
+    expect(manager.healthServer.listening).toBe(false);
+  });
+
+  it("can serve /metrics on its own port", async () => {
+    const port = await freePort();
+    const { manager, stop } = setup({ leaderElection: false, metricsPort: port });
+    expect(manager.metricsServer).not.toBe(manager.healthServer);
+    const done = manager.start(stop.signal);
+    expect((await httpGet(manager.metricsServer, "/metrics")).body).toContain("workqueue_depth");
+    expect((await httpGet(manager.metricsServer, "/healthz")).status).toBe(404);
+    expect((await httpGet(manager.healthServer, "/metrics")).status).toBe(404);
+    stop.abort();
+    await done;
+  });
+});
+
+describe("leader election", () => {
+  it("creates the Lease, runs controllers while leading, and releases the Lease on shutdown", async () => {
+    const { manager, leases, stop } = setup();
+    const controller = new FakeController("c");
+    manager.add(controller);
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(controller.runs).toHaveLength(1));
+    expect(manager.isLeader()).toBe(true);
+    expect(leases.holder()).toBe("pod-a");
+    expect(leases.lease?.["spec"]).toMatchObject({ leaseDurationSeconds: 1, leaseTransitions: 0 });
+    const renewed = (leases.lease?.["spec"] as { renewTime: string }).renewTime;
+    await vi.waitFor(() =>
+      expect((leases.lease?.["spec"] as { renewTime: string }).renewTime).not.toBe(renewed),
+    );
+    stop.abort();
+    await done;
+    expect(controller.finished).toBe(true);
+    expect(leases.lease?.["spec"]).toMatchObject({ holderIdentity: "", leaseDurationSeconds: 1 });
+    expect(manager.isLeader()).toBe(false);
+  });
+
+  it("waits for a held Lease to expire, then takes over", async () => {
+    const leases = new FakeLeases();
+    const a = setup({ identity: "pod-a", leaseName: "shared" }, leases);
+    const b = setup({ identity: "pod-b", leaseName: "shared" }, leases);
+    const ca = new FakeController("a");
+    const cb = new FakeController("b");
+    a.manager.add(ca);
+    b.manager.add(cb);
+    const doneA = a.manager.start(a.stop.signal);
+    await vi.waitFor(() => expect(a.manager.isLeader()).toBe(true));
+    const doneB = b.manager.start(b.stop.signal);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(b.manager.isLeader()).toBe(false);
+    // pod-a hangs without releasing: its writes fail, it loses the lease; pod-b takes over after expiry.
+    leases.failWrites = true;
+    await expect(doneA).rejects.toBeInstanceOf(LeadershipLostError);
+    expect(ca.runs[0]?.stop.aborted).toBe(true);
+    expect(ca.runs[0]?.cancel.aborted).toBe(true);
+    leases.failWrites = false;
+    await vi.waitFor(() => expect(b.manager.isLeader()).toBe(true), { timeout: 4000 });
+    expect(leases.holder()).toBe("pod-b");
+    expect(leases.lease?.["spec"]).toMatchObject({ leaseTransitions: 1 });
+    b.stop.abort();
+    await doneB;
+  });
+
+  it("hands over immediately after a graceful release", async () => {
+    const leases = new FakeLeases();
+    const a = setup({ identity: "pod-a", leaseName: "handover" }, leases);
+    const doneA = a.manager.start(a.stop.signal);
+    await vi.waitFor(() => expect(a.manager.isLeader()).toBe(true));
+    a.stop.abort();
+    await doneA;
+    const b = setup(
+      { identity: "pod-b", leaseName: "handover", leaseTimings: { ...timings, leaseDurationMs: 60_000 } },
+      leases,
+    );
+    const doneB = b.manager.start(b.stop.signal);
+    await vi.waitFor(() => expect(b.manager.isLeader()).toBe(true), { timeout: 1500 });
+    b.stop.abort();
+    await doneB;
+  });
+
+  it("reports leader_election_master_status", async () => {
+    const { manager, stop } = setup({ leaseName: "gauge-lease" });
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(manager.isLeader()).toBe(true));
+    const gauge = await registry.getSingleMetric("leader_election_master_status")!.get();
+    expect(gauge.values.find((v) => v.labels["name"] === "gauge-lease")?.value).toBe(1);
+    stop.abort();
+    await done;
+  });
+
+  it("never lets two candidates lead at once", async () => {
+    const leases = new FakeLeases();
+    const elector = (identity: string) =>
+      new LeaderElector({
+        client: leases.client,
+        namespace: "ns",
+        name: "race",
+        identity,
+        clock: systemClock,
+        logger,
+        timings,
+      });
+    const results = await Promise.all([elector("a").tryAcquireOrRenew(), elector("b").tryAcquireOrRenew()]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe("shutdown", () => {
+  it("cancels in-flight reconciles that outlast the shutdown timeout", async () => {
+    const { manager, stop } = setup({ leaderElection: false, shutdownTimeoutMs: 50 });
+    const stubborn = new FakeController("stubborn", true);
+    manager.add(stubborn);
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(stubborn.runs).toHaveLength(1));
+    stop.abort();
+    await done;
+    expect(stubborn.runs[0]?.cancel.aborted).toBe(true);
+    expect(stubborn.finished).toBe(true);
+  });
+
+  it("refuses controllers added after start", async () => {
+    const { manager, stop } = setup({ leaderElection: false });
+    const done = manager.start(stop.signal);
+    expect(() => manager.add(new FakeController("late"))).toThrow(/after the manager started/);
+    stop.abort();
+    await done;
+  });
+});
