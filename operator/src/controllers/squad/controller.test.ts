@@ -1,0 +1,521 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { FeatureToggle, Release } from "../../api/kinds.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
+import { createLogger } from "../../observability/logger.js";
+import { registry } from "../../observability/metrics.js";
+import { ApiError, type KubeClient } from "../../runtime/client.js";
+import type { Controller, ControllerHost } from "../../runtime/controller.js";
+import type { EventInput } from "../../runtime/events.js";
+import { NamespaceResource, RoleBindingResource } from "../../runtime/resources.js";
+import { Store } from "../../runtime/store.js";
+import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
+import {
+  declaredNames,
+  DeclaredNamespaces,
+  registerSquadController,
+  SQUAD_FINALIZER,
+  SquadReconciler,
+  squadOfNamespacedObject,
+  squadsOfNamespace,
+} from "./controller.js";
+import { OWNED_RESOURCES, type Namespace } from "./plan.js";
+
+const logger = createLogger({ level: "silent" });
+const NOW = Date.parse("2024-06-30T12:00:00Z");
+
+interface Call {
+  verb: "apply" | "create" | "delete" | "mergePatch";
+  kind: string;
+  name: string;
+  namespace?: string;
+  body?: unknown;
+  subresource?: string;
+}
+
+function fakeClient(options: { createFails?: boolean } = {}) {
+  const calls: Call[] = [];
+  const client: Pick<KubeClient, "apply" | "create" | "delete" | "mergePatch"> = {
+    apply: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
+      calls.push({
+        verb: "apply",
+        kind: res.kind,
+        name: obj.metadata.name ?? "",
+        namespace: obj.metadata.namespace,
+        body: obj,
+      });
+      return obj as T;
+    },
+    create: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
+      calls.push({ verb: "create", kind: res.kind, name: obj.metadata.name ?? "", body: obj });
+      if (options.createFails)
+        throw new ApiError(409, "AlreadyExists", "exists", undefined, undefined, "POST");
+      return obj as T;
+    },
+    delete: async (res: Resource, name: string, namespace?: string) => {
+      calls.push({ verb: "delete", kind: res.kind, name, namespace });
+      return true;
+    },
+    mergePatch: async <T extends KubeObject>(
+      res: Resource,
+      name: string,
+      namespace: string | undefined,
+      patch: unknown,
+      opts?: { subresource?: string },
+    ) => {
+      calls.push({
+        verb: "mergePatch",
+        kind: res.kind,
+        name,
+        namespace,
+        body: patch,
+        subresource: opts?.subresource,
+      });
+      return { metadata: { name } } as T;
+    },
+  };
+  return { client, calls };
+}
+
+function fakeRecorder() {
+  const events: EventInput[] = [];
+  return {
+    events,
+    recorder: { record: async (_obj: KubeObject, input: EventInput) => void events.push(input) },
+  };
+}
+
+function stores() {
+  const make = <T extends KubeObject>(objects: T[] = []) => {
+    const store = new Store<T>();
+    store.replace(objects, "1");
+    return store;
+  };
+  return {
+    squads: make<KubeObject>(),
+    namespaces: make<Namespace>(),
+    releases: make<Release>(),
+    toggles: make<FeatureToggle>(),
+    owned: OWNED_RESOURCES.map((res) => ({ res, store: make<KubeObject>() })),
+  };
+}
+
+function squad(
+  spec: Record<string, unknown>,
+  meta: Partial<KubeObject["metadata"]> = {},
+  status?: unknown,
+): KubeObject {
+  return {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "Squad",
+    metadata: {
+      name: "payments",
+      uid: "uid-1",
+      generation: 2,
+      resourceVersion: "10",
+      finalizers: [SQUAD_FINALIZER],
+      ...meta,
+    },
+    spec,
+    ...(status ? { status } : {}),
+  };
+}
+
+function ns(
+  name: string,
+  labels: Record<string, string> = {},
+  meta: Partial<KubeObject["metadata"]> = {},
+): Namespace {
+  return {
+    apiVersion: "v1",
+    kind: "Namespace",
+    metadata: { name, labels, resourceVersion: "3", ...meta },
+    status: { phase: "Active" },
+  };
+}
+
+function setup(options: { createFails?: boolean } = {}) {
+  const s = stores();
+  const { client, calls } = fakeClient(options);
+  const { recorder, events } = fakeRecorder();
+  const reconciler = new SquadReconciler({
+    client,
+    recorder,
+    logger,
+    clock: { now: () => NOW },
+    squads: s.squads as unknown as ReadStore<KubeObject & { spec?: unknown }>,
+    namespaces: s.namespaces,
+    releases: s.releases,
+    toggles: s.toggles,
+    owned: s.owned,
+  });
+  return { s, calls, events, reconciler };
+}
+
+const statusPatches = (calls: Call[]) =>
+  calls.filter((c) => c.verb === "mergePatch" && c.subresource === "status");
+const statusOf = (call: Call | undefined) => (call?.body as { status: Record<string, unknown> }).status;
+const conditionOf = (call: Call | undefined, type: string) =>
+  (statusOf(call)["conditions"] as { type: string; status: string; reason: string; message: string }[]).find(
+    (c) => c.type === type,
+  );
+
+describe("SquadReconciler", () => {
+  it("does nothing for a Squad that is gone", async () => {
+    const { calls, reconciler } = setup();
+    expect(await reconciler.reconcile("payments")).toEqual({});
+    expect(calls).toEqual([]);
+  });
+
+  it("creates a new namespace bare first, then applies everything, then writes status", async () => {
+    const { s, calls, events, reconciler } = setup();
+    s.squads.upsert(
+      squad({ members: [{ kind: "User", name: "ana", role: "lead" }], networkIsolation: "Squad" }),
+    );
+    expect(await reconciler.reconcile("payments")).toEqual({});
+    expect(calls.map((c) => `${c.verb} ${c.kind} ${c.namespace ?? ""}/${c.name}`)).toEqual([
+      "create Namespace /payments",
+      "apply Namespace /payments",
+      "apply RoleBinding payments/crescendo-lead",
+      "apply NetworkPolicy payments/crescendo-isolation",
+      "mergePatch Squad /payments",
+    ]);
+    expect(calls[0]?.body).toEqual({
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: { name: "payments", labels: { "crescendo.dev/squad": "payments" } },
+    });
+    // The status was computed before the informers saw the writes: still reconciling.
+    expect(conditionOf(calls[4], "Reconciling")?.status).toBe("True");
+    expect(statusOf(calls[4])["observedGeneration"]).toBe(2);
+    expect(events.map((e) => e.reason)).toEqual(["NamespaceCreated"]);
+  });
+
+  it("fails the reconcile (for an immediate requeue) when the namespace was claimed meanwhile", async () => {
+    const { s, calls, reconciler } = setup({ createFails: true });
+    s.squads.upsert(squad({}));
+    await expect(reconciler.reconcile("payments")).rejects.toMatchObject({ status: 409 });
+    expect(calls.map((c) => c.verb)).toEqual(["create"]);
+  });
+
+  it("adds the finalizer before anything else", async () => {
+    const { s, calls, reconciler } = setup();
+    s.squads.upsert(squad({}, { finalizers: [] }));
+    await reconciler.reconcile("payments");
+    expect(calls[0]).toMatchObject({
+      verb: "mergePatch",
+      kind: "Squad",
+      body: { metadata: { finalizers: [SQUAD_FINALIZER], resourceVersion: "10" } },
+    });
+  });
+
+  it("writes nothing once the cluster matches and the status is current", async () => {
+    const { s, calls, events, reconciler } = setup();
+    s.squads.upsert(squad({ quota: { hard: { pods: 10 } } }));
+    await reconciler.reconcile("payments");
+    // Feed what was applied back through the informers, as the watch would.
+    for (const call of calls.filter((c) => c.verb === "apply")) {
+      const obj = call.body as KubeObject;
+      if (obj.kind === "Namespace") s.namespaces.upsert({ ...obj, status: { phase: "Active" } });
+      else s.owned.find((o) => o.res.kind === obj.kind)?.store.upsert(obj);
+    }
+    calls.length = 0;
+    await reconciler.reconcile("payments");
+    const ready = statusPatches(calls)[0];
+    expect(calls.map((c) => c.verb)).toEqual(["mergePatch"]);
+    expect(conditionOf(ready, "Ready")).toMatchObject({ status: "True", message: "1 namespace ready" });
+    expect(events.map((e) => e.reason)).toEqual(["NamespaceCreated", "Ready"]);
+
+    s.squads.upsert(squad({ quota: { hard: { pods: 10 } } }, { resourceVersion: "11" }, statusOf(ready)));
+    calls.length = 0;
+    await reconciler.reconcile("payments");
+    expect(calls).toEqual([]);
+    expect(events).toHaveLength(2);
+  });
+
+  it("stalls on a namespace owned by another squad without touching it", async () => {
+    const { s, calls, events, reconciler } = setup();
+    s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "billing" }));
+    s.squads.upsert(squad({ members: [{ kind: "User", name: "ana" }] }));
+    s.squads.upsert({ ...squad({}), metadata: { name: "billing", uid: "uid-2" } });
+    await reconciler.reconcile("payments");
+    expect(calls.map((c) => c.verb)).toEqual(["mergePatch"]);
+    expect(conditionOf(calls[0], "Stalled")).toMatchObject({
+      status: "True",
+      reason: "NamespaceConflict",
+      message: 'namespace "payments" belongs to squad "billing"',
+    });
+    expect(events).toEqual([
+      {
+        type: "Warning",
+        reason: "NamespaceConflict",
+        note: 'namespace "payments" belongs to squad "billing"',
+        action: "Reconcile",
+      },
+    ]);
+  });
+
+  it("says when the owning squad no longer exists", async () => {
+    const { s, calls, reconciler } = setup();
+    s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "gone" }));
+    s.squads.upsert(squad({}));
+    await reconciler.reconcile("payments");
+    expect(conditionOf(calls[0], "Stalled")?.message).toMatch(/which no longer exists/);
+  });
+
+  it("deletes owned objects no longer desired and releases undeclared namespaces", async () => {
+    const { s, calls, events, reconciler } = setup();
+    const labels = { "crescendo.dev/squad": "payments", "app.kubernetes.io/managed-by": "crescendo" };
+    s.namespaces.upsert(ns("pay", labels));
+    s.namespaces.upsert(ns("old", labels));
+    const ownerReferences = [
+      {
+        apiVersion: "crescendo.dev/v1alpha1",
+        kind: "Squad",
+        name: "payments",
+        uid: "uid-1",
+        controller: true,
+      },
+    ];
+    s.owned
+      .find((o) => o.res === RoleBindingResource)
+      ?.store.upsert({
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: { name: "crescendo-viewer", namespace: "pay", ownerReferences },
+      });
+    s.squads.upsert(squad({ namespaces: [{ name: "pay" }] }));
+    await reconciler.reconcile("payments");
+    expect(
+      calls
+        .filter((c) => c.verb !== "apply")
+        .map((c) => `${c.verb} ${c.kind} ${c.namespace ?? ""}/${c.name}`),
+    ).toEqual([
+      "delete RoleBinding pay/crescendo-viewer",
+      "mergePatch Namespace /old",
+      "mergePatch Squad /payments",
+    ]);
+    expect(calls.find((c) => c.verb === "mergePatch" && c.kind === "Namespace")?.body).toEqual({
+      metadata: {
+        resourceVersion: "3",
+        labels: { "crescendo.dev/squad": null, "app.kubernetes.io/managed-by": null },
+      },
+    });
+    expect(events.map((e) => e.reason)).toContain("NamespaceReleased");
+  });
+
+  it("counts Releases and toggles of its namespaces and exports metrics", async () => {
+    const { s, calls, reconciler } = setup();
+    s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+    s.releases.upsert({
+      metadata: { name: "web", namespace: "payments" },
+      spec: {},
+      status: { phase: "Healthy" },
+    } as Release);
+    s.releases.upsert({
+      metadata: { name: "x", namespace: "elsewhere" },
+      spec: {},
+      status: { phase: "Healthy" },
+    } as Release);
+    s.toggles.upsert({
+      metadata: { name: "t", namespace: "payments" },
+      spec: {},
+      status: { effectiveState: "Enabled" },
+    } as FeatureToggle);
+    s.squads.upsert(squad({}));
+    await reconciler.reconcile("payments");
+    expect(statusOf(statusPatches(calls)[0])).toMatchObject({
+      releases: { total: 1, healthy: 1 },
+      toggles: { total: 1, active: 1, stale: 0, killed: 0 },
+      delivery: { deploymentsLast7d: 0, changeFailureRate: "0%" },
+    });
+    const text = await registry.getSingleMetricAsString("crescendo_squad_releases");
+    expect(text).toContain('crescendo_squad_releases{squad="payments",phase="healthy"} 1');
+    const toggles = await registry.getSingleMetricAsString("crescendo_squad_feature_toggles");
+    expect(toggles).toContain('crescendo_squad_feature_toggles{squad="payments",state="active"} 1');
+
+    s.squads.delete(squad({}));
+    await reconciler.reconcile("payments");
+    expect(await registry.getSingleMetricAsString("crescendo_squad_releases")).not.toContain(
+      'squad="payments"',
+    );
+  });
+
+  describe("invalid spec", () => {
+    it("stalls with InvalidSpec and the zod message, once", async () => {
+      const { s, calls, events, reconciler } = setup();
+      s.squads.upsert(squad({ networkIsolation: "Everything" }));
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      expect(calls.map((c) => c.verb)).toEqual(["mergePatch"]);
+      const stalled = conditionOf(calls[0], "Stalled");
+      expect(stalled).toMatchObject({ status: "True", reason: "InvalidSpec" });
+      expect(stalled?.message).toMatch(/^spec\.networkIsolation: /);
+      expect(events.map((e) => e.reason)).toEqual(["InvalidSpec"]);
+
+      s.squads.upsert(
+        squad({ networkIsolation: "Everything" }, { resourceVersion: "11" }, statusOf(calls[0])),
+      );
+      calls.length = 0;
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      expect(calls).toEqual([]);
+      expect(events).toHaveLength(1);
+    });
+
+    it("still runs cleanup for an invalid Squad being deleted", async () => {
+      const { s, calls, reconciler } = setup();
+      s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+      s.squads.upsert(
+        squad(
+          { networkIsolation: "Everything", namespaceDeletionPolicy: "Delete" },
+          { deletionTimestamp: "2024-06-30T11:00:00Z" },
+        ),
+      );
+      expect(await reconciler.reconcile("payments")).toEqual({ requeueAfterMs: 5000 });
+      expect(calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual(["delete Namespace payments"]);
+    });
+  });
+
+  describe("deletion", () => {
+    const deleting = { deletionTimestamp: "2024-06-30T11:00:00Z" };
+
+    it("Retain: leaves namespaces alone and lets the finalizer go", async () => {
+      const { s, calls, reconciler } = setup();
+      s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+      s.squads.upsert(squad({}, deleting));
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      expect(calls).toEqual([
+        {
+          verb: "mergePatch",
+          kind: "Squad",
+          name: "payments",
+          namespace: undefined,
+          body: { metadata: { finalizers: [], resourceVersion: "10" } },
+          subresource: undefined,
+        },
+      ]);
+    });
+
+    it("Delete: deletes only its own namespaces and waits until they are gone", async () => {
+      const { s, calls, events, reconciler } = setup();
+      s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+      s.namespaces.upsert(ns("going", { "crescendo.dev/squad": "payments" }, deleting));
+      s.namespaces.upsert(ns("theirs", { "crescendo.dev/squad": "billing" }));
+      s.namespaces.upsert(ns("nobody"));
+      s.squads.upsert(squad({ namespaceDeletionPolicy: "Delete" }, deleting));
+      expect(await reconciler.reconcile("payments")).toEqual({ requeueAfterMs: 5000 });
+      expect(calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual(["delete Namespace payments"]);
+      expect(events.map((e) => e.reason)).toEqual(["NamespaceDeleted"]);
+
+      s.namespaces.delete(ns("payments"));
+      s.namespaces.delete(ns("going"));
+      calls.length = 0;
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      expect(calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual(["mergePatch Squad payments"]);
+    });
+  });
+});
+
+describe("watch mappings", () => {
+  it("indexes declared namespaces from raw specs, valid or not", () => {
+    const index = new DeclaredNamespaces();
+    index.apply({
+      type: "resync",
+      objects: [
+        squad({ namespaces: [{ name: "shared" }, { name: "a" }] }, { name: "sq-a" }),
+        squad({ namespaces: [{ name: "shared" }, { bad: 1 }] }, { name: "sq-b" }),
+        squad({}, { name: "sq-c" }),
+      ],
+    });
+    expect(index.squadsDeclaring("shared")).toEqual(["sq-a", "sq-b"]);
+    expect(index.squadsDeclaring("sq-c")).toEqual(["sq-c"]);
+    index.apply({ type: "upsert", object: squad({ namespaces: [{ name: "b" }] }, { name: "sq-a" }) });
+    expect(index.squadsDeclaring("shared")).toEqual(["sq-b"]);
+    expect(index.squadsDeclaring("b")).toEqual(["sq-a"]);
+    index.apply({ type: "delete", object: squad({}, { name: "sq-b" }) });
+    expect(index.squadsDeclaring("shared")).toEqual([]);
+    index.apply({ type: "resync", objects: [squad({}, { name: "sq-c" })] });
+    expect(index.squadsDeclaring("b")).toEqual([]);
+    expect(index.squadsDeclaring("sq-c")).toEqual(["sq-c"]);
+  });
+
+  it("reads declared names leniently", () => {
+    expect(declaredNames(squad({ namespaces: "nope" }))).toEqual(["payments"]);
+    expect(declaredNames({ metadata: { name: "x" } })).toEqual(["x"]);
+    expect(declaredNames(squad({ namespaces: [null, { name: "" }, { name: "ok" }] }))).toEqual(["ok"]);
+  });
+
+  it("maps a Namespace to its owner and to every squad declaring it", () => {
+    const index = new DeclaredNamespaces();
+    index.set(squad({ namespaces: [{ name: "shared" }] }, { name: "wants-it" }));
+    index.set(squad({ namespaces: [{ name: "shared" }] }, { name: "billing" }));
+    const map = squadsOfNamespace(index);
+    expect(map(ns("shared", { "crescendo.dev/squad": "billing" }))).toEqual(["billing", "wants-it"]);
+    expect(map(ns("other"))).toEqual([]);
+  });
+
+  it("maps Releases and toggles to the squad owning their namespace", () => {
+    const namespaces = new Store<Namespace>();
+    namespaces.replace([ns("pay", { "crescendo.dev/squad": "payments" }), ns("free")], "1");
+    const map = squadOfNamespacedObject(namespaces);
+    expect(map({ metadata: { name: "r", namespace: "pay" } })).toEqual(["payments"]);
+    expect(map({ metadata: { name: "r", namespace: "free" } })).toEqual([]);
+    expect(map({ metadata: { name: "r", namespace: "unknown" } })).toEqual([]);
+  });
+});
+
+describe("registerSquadController", () => {
+  const running: AbortController[] = [];
+  afterEach(() => {
+    for (const c of running.splice(0)) c.abort();
+  });
+
+  it("watches what it needs and reconciles a Squad when a Release in its namespace changes", async () => {
+    const informers = new Map<string, Store<KubeObject>>();
+    const added: Controller[] = [];
+    const host: ControllerHost = {
+      clock: systemClock,
+      logger,
+      informer: <T extends KubeObject>(res: Resource) => {
+        let store = informers.get(res.plural);
+        if (!store) informers.set(res.plural, (store = new Store<KubeObject>()));
+        return store as unknown as ReadStore<T>;
+      },
+      add: (c) => added.push(c),
+    };
+    const { client, calls } = fakeClient();
+    const controller = registerSquadController(host, {
+      client,
+      recorder: fakeRecorder().recorder,
+      logger,
+      workers: 1,
+    });
+    expect(added).toEqual([controller]);
+    expect([...informers.keys()].sort()).toEqual(
+      [SquadResource, NamespaceResource, ReleaseResource, FeatureToggleResource, ...OWNED_RESOURCES]
+        .map((r) => r.plural)
+        .sort(),
+    );
+
+    const store = (res: Resource) => informers.get(res.plural) as Store<KubeObject>;
+    for (const s of informers.values()) s.replace([], "1");
+    store(NamespaceResource).upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+    const stop = new AbortController();
+    const cancel = new AbortController();
+    running.push(stop, cancel);
+    void controller.run({ stop: stop.signal, cancel: cancel.signal });
+
+    store(SquadResource).upsert(squad({}));
+    // The fake client does not feed status back, so each reconcile writes it: count them.
+    await vi.waitFor(() => expect(statusPatches(calls).length).toBeGreaterThan(0));
+    await new Promise((r) => setTimeout(r, 20));
+    const before = statusPatches(calls).length;
+    expect(statusOf(statusPatches(calls)[before - 1])["releases"]).toMatchObject({ total: 0 });
+    store(ReleaseResource).upsert({
+      metadata: { name: "web", namespace: "payments", resourceVersion: "1" },
+      status: { phase: "Healthy" },
+    });
+    await vi.waitFor(() =>
+      expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, healthy: 1 }),
+    );
+    expect(statusPatches(calls).length).toBeGreaterThan(before);
+  });
+});

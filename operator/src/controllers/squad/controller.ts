@@ -1,0 +1,417 @@
+/**
+ * The Squad controller's wiring: what it watches, and the thin reconcile that reads one
+ * snapshot from the informers, asks `planSquad` and `squadStatus` what to do, and does it.
+ * Every decision lives in the pure modules beside this one; what is here is I/O and ordering.
+ */
+import { Gauge } from "prom-client";
+import { LABELS } from "../../api/common.js";
+import {
+  FeatureToggleResource,
+  ReleaseResource,
+  SquadResource,
+  type FeatureToggle,
+  type Release,
+  type Squad,
+} from "../../api/kinds.js";
+import { squadSpec, type SquadStatus } from "../../api/squad.js";
+import type { Logger } from "../../observability/logger.js";
+import { registry } from "../../observability/metrics.js";
+import { applyIfChanged, applyStatusIfChanged } from "../../runtime/apply.js";
+import type { KubeClient } from "../../runtime/client.js";
+import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
+import type { EventRecorder } from "../../runtime/events.js";
+import { withFinalizer } from "../../runtime/finalizer.js";
+import { NamespaceResource } from "../../runtime/resources.js";
+import type { KubeObject, ObjectKey, ReadStore, ReconcileResult, StoreEvent } from "../../runtime/types.js";
+import {
+  namespaceClaim,
+  OWNED_RESOURCES,
+  planSquad,
+  releasePatch,
+  resourceOf,
+  type Namespace,
+  type PlanResult,
+} from "./plan.js";
+import { invalidSpecStatus, squadStatus, transitionEvents, zodMessage } from "./status.js";
+
+/** Held on every Squad so that policy `Delete` can remove its namespaces before the Squad goes. */
+export const SQUAD_FINALIZER = "crescendo.dev/squad";
+
+/** While a Delete-policy cleanup waits for namespaces to finish terminating. */
+const CLEANUP_POLL_MS = 5_000;
+
+export interface SquadControllerOptions {
+  client: Pick<KubeClient, "apply" | "create" | "delete" | "mergePatch">;
+  recorder: Pick<EventRecorder, "record">;
+  logger: Logger;
+  /** Concurrent reconciles of different Squads (default 2). */
+  workers?: number;
+}
+
+/** A Squad as the informer holds it: the spec is not validated yet. */
+type RawSquad = KubeObject & { spec?: unknown; status?: SquadStatus };
+
+/**
+ * Registers the Squad controller. It owns the RoleBindings, ResourceQuotas, LimitRanges and
+ * NetworkPolicies it creates (through ownerReferences), and watches Namespaces (by ownership
+ * label, and by declaration, so a squad waiting on someone else's namespace hears when it is
+ * freed) and the Releases and FeatureToggles its status summarises.
+ */
+export function registerSquadController(
+  manager: ControllerHost,
+  options: SquadControllerOptions,
+): Controller {
+  const squads = manager.informer<RawSquad>(SquadResource);
+  const namespaces = manager.informer<Namespace>(NamespaceResource);
+  const releases = manager.informer<Release>(ReleaseResource);
+  const toggles = manager.informer<FeatureToggle>(FeatureToggleResource);
+  const owned = OWNED_RESOURCES.map((res) => ({ res, store: manager.informer(res) }));
+
+  const declared = new DeclaredNamespaces();
+  for (const squad of squads.list()) declared.set(squad);
+  squads.subscribe((event) => declared.apply(event));
+
+  const reconciler = new SquadReconciler({
+    ...options,
+    clock: manager.clock,
+    squads,
+    namespaces,
+    releases,
+    toggles,
+    owned,
+  });
+  let builder = controllerFor(manager, SquadResource);
+  for (const { res } of owned) builder = builder.owns(res);
+  return builder
+    .watches<Namespace>(NamespaceResource, squadsOfNamespace(declared))
+    .watches(ReleaseResource, squadOfNamespacedObject(namespaces))
+    .watches(FeatureToggleResource, squadOfNamespacedObject(namespaces))
+    .workers(options.workers ?? 2)
+    .complete((key) => reconciler.reconcile(key));
+}
+
+/** A Namespace concerns the squad its label names and every squad that declares it. */
+export function squadsOfNamespace(declared: DeclaredNamespaces): (ns: Namespace) => ObjectKey[] {
+  return (ns) => {
+    const owner = ns.metadata.labels?.[LABELS.squad];
+    const keys = new Set([...(owner ? [owner] : []), ...declared.squadsDeclaring(ns.metadata.name ?? "")]);
+    return [...keys];
+  };
+}
+
+/** A Release or FeatureToggle concerns the squad that owns its namespace (by the Namespace's label). */
+export function squadOfNamespacedObject(namespaces: ReadStore<Namespace>): (obj: KubeObject) => ObjectKey[] {
+  return (obj) => {
+    const owner = namespaces.get(obj.metadata.namespace ?? "")?.metadata.labels?.[LABELS.squad];
+    return owner ? [owner] : [];
+  };
+}
+
+/**
+ * Namespace name → the Squads whose spec declares it. A Namespace event then reaches a squad
+ * that does not own the namespace (yet): the one stalled on a conflict that has just cleared.
+ * Read from the raw spec, leniently, since an invalid Squad still declares what it declares.
+ */
+export class DeclaredNamespaces {
+  private readonly bySquad = new Map<string, readonly string[]>();
+  private readonly byNamespace = new Map<string, Set<string>>();
+
+  /** Keeps the index in step with the Squad store; never throws. */
+  apply(event: StoreEvent<RawSquad>): void {
+    if (event.type === "resync") {
+      const present = new Set(event.objects.map((s) => s.metadata.name ?? ""));
+      for (const name of [...this.bySquad.keys()]) if (!present.has(name)) this.remove(name);
+      for (const squad of event.objects) this.set(squad);
+    } else if (event.type === "delete") {
+      this.remove(event.object.metadata.name ?? "");
+    } else {
+      this.set(event.object);
+    }
+  }
+
+  set(squad: RawSquad): void {
+    const name = squad.metadata.name ?? "";
+    this.remove(name);
+    const names = declaredNames(squad);
+    this.bySquad.set(name, names);
+    for (const ns of names) {
+      let set = this.byNamespace.get(ns);
+      if (!set) this.byNamespace.set(ns, (set = new Set()));
+      set.add(name);
+    }
+  }
+
+  remove(squad: string): void {
+    for (const ns of this.bySquad.get(squad) ?? []) {
+      const set = this.byNamespace.get(ns);
+      set?.delete(squad);
+      if (set?.size === 0) this.byNamespace.delete(ns);
+    }
+    this.bySquad.delete(squad);
+  }
+
+  squadsDeclaring(namespace: string): string[] {
+    return [...(this.byNamespace.get(namespace) ?? [])].sort();
+  }
+}
+
+/** `spec.namespaces[].name`, or the squad's own name when none are listed. */
+export function declaredNames(squad: RawSquad): string[] {
+  const spec = squad.spec as { namespaces?: unknown } | undefined;
+  const list = Array.isArray(spec?.namespaces) ? (spec.namespaces as unknown[]) : [];
+  const names = list.flatMap((n) => {
+    const name = (n as { name?: unknown } | null)?.name;
+    return typeof name === "string" && name !== "" ? [name] : [];
+  });
+  return names.length > 0 ? names : [squad.metadata.name ?? ""];
+}
+
+export interface ReconcilerDeps extends SquadControllerOptions {
+  clock: { now(): number };
+  squads: ReadStore<RawSquad>;
+  namespaces: ReadStore<Namespace>;
+  releases: ReadStore<Release>;
+  toggles: ReadStore<FeatureToggle>;
+  owned: { res: (typeof OWNED_RESOURCES)[number]; store: ReadStore }[];
+}
+
+/** One reconcile: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
+export class SquadReconciler {
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: ObjectKey): Promise<ReconcileResult> {
+    const raw = this.deps.squads.get(key);
+    if (!raw) {
+      squadMetrics.forget(key);
+      return {};
+    }
+    const parsed = squadSpec.safeParse(raw.spec ?? {});
+    if (!parsed.success) return this.invalid(raw, zodMessage(parsed.error));
+    const squad: Squad = { ...raw, spec: parsed.data };
+    return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
+      apply: () => this.apply(squad, raw),
+      cleanup: () => this.cleanup(squad),
+    });
+  }
+
+  /**
+   * An invalid spec is reported once (the status write is compared first) and not retried: the
+   * next spec edit is a new generation and brings a new reconcile. A Squad being deleted is
+   * still cleaned up, reading only the deletion policy from its spec.
+   */
+  private async invalid(raw: RawSquad, message: string): Promise<ReconcileResult> {
+    if (raw.metadata.deletionTimestamp) {
+      const policy = (raw.spec as { namespaceDeletionPolicy?: unknown } | undefined)?.namespaceDeletionPolicy;
+      return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
+        apply: () => Promise.resolve({}),
+        cleanup: () => this.deleteNamespaces(raw, policy === "Delete"),
+      });
+    }
+    const status = invalidSpecStatus({ squad: raw, message, now: this.deps.clock.now() });
+    await this.writeStatus(raw, status);
+    return {};
+  }
+
+  private async apply(squad: Squad, raw: RawSquad): Promise<ReconcileResult> {
+    const { namespaces, squads } = this.deps;
+    const name = squad.metadata.name ?? "";
+    const uid = squad.metadata.uid ?? "";
+    const observedNamespaces = new Map(declaredNames(squad).map((n) => [n, namespaces.get(n)] as const));
+    const ownedObjects = this.deps.owned.flatMap(({ store }) => store.byOwner(uid));
+    const plan = planSquad({
+      squad,
+      observedNamespaces,
+      owned: [...ownedObjects, ...namespaces.byLabel(LABELS.squad, name)],
+      squadExists: (other) => squads.get(other) !== undefined,
+    });
+
+    await this.act(raw, plan, observedNamespaces);
+
+    const status = squadStatus({
+      squad: raw,
+      plan,
+      observed: {
+        namespaces: observedNamespaces,
+        objects: ownedObjects,
+        releases: plan.namespaces.flatMap((ns) => this.deps.releases.list(ns)),
+        toggles: plan.namespaces.flatMap((ns) => this.deps.toggles.list(ns)),
+      },
+      now: this.deps.clock.now(),
+    });
+    await this.writeStatus(raw, status);
+    squadMetrics.set(name, status);
+    return {};
+  }
+
+  /**
+   * Writes in dependency order: each namespace before what goes in it, then deletions and
+   * releases. A namespace that does not exist is first created bare with the squad label (a
+   * create fails if another squad claimed the name meanwhile; a forced apply would not).
+   */
+  private async act(
+    raw: RawSquad,
+    plan: PlanResult,
+    observedNamespaces: ReadonlyMap<string, Namespace | undefined>,
+  ) {
+    const { client, recorder } = this.deps;
+    const name = raw.metadata.name ?? "";
+    const toCreate = new Set(plan.decisions.filter((d) => d.action === "Create").map((d) => d.name));
+    for (const desired of plan.objects) {
+      const res = resourceOf(desired);
+      if (!res) throw new Error(`squad plan produced an object of unknown kind ${desired.kind ?? ""}`);
+      const objectName = desired.metadata.name ?? "";
+      if (desired.kind === "Namespace" && toCreate.has(objectName)) {
+        await client.create(namespaceClaim(objectName, name), NamespaceResource);
+        void recorder.record(raw, {
+          type: "Normal",
+          reason: "NamespaceCreated",
+          note: `created namespace ${objectName}`,
+          action: "Create",
+        });
+      }
+      const observed =
+        desired.kind === "Namespace"
+          ? observedNamespaces.get(objectName)
+          : this.deps.owned
+              .find((o) => o.res === res)
+              ?.store.get(`${desired.metadata.namespace ?? ""}/${objectName}`);
+      await applyIfChanged(client, desired, res, observed);
+    }
+    for (const stale of plan.deletions) {
+      const res = resourceOf(stale);
+      if (res) await client.delete(res, stale.metadata.name ?? "", stale.metadata.namespace);
+    }
+    for (const ns of plan.released) {
+      await client.mergePatch(NamespaceResource, ns.metadata.name ?? "", undefined, releasePatch(ns));
+      void recorder.record(raw, {
+        type: "Normal",
+        reason: "NamespaceReleased",
+        note: `namespace ${ns.metadata.name ?? ""} is no longer declared; released, not deleted`,
+        action: "Release",
+      });
+    }
+  }
+
+  /**
+   * Retain (the default) leaves every namespace and its contents as they are, labels included,
+   * so a Squad recreated under the same name takes them back; the RoleBindings, quota, limits
+   * and NetworkPolicy go with the Squad through ownerReference garbage collection. Delete
+   * removes the namespaces labelled as this squad's and holds the finalizer until they are gone.
+   */
+  private cleanup(squad: Squad): Promise<ReconcileResult> {
+    return this.deleteNamespaces(squad, squad.spec.namespaceDeletionPolicy === "Delete");
+  }
+
+  private async deleteNamespaces(squad: KubeObject, remove: boolean): Promise<ReconcileResult> {
+    const name = squad.metadata.name ?? "";
+    squadMetrics.forget(name);
+    if (!remove) return {};
+    const remaining = this.deps.namespaces.byLabel(LABELS.squad, name);
+    for (const ns of remaining.filter((n) => !n.metadata.deletionTimestamp)) {
+      const nsName = ns.metadata.name ?? "";
+      await this.deps.client.delete(NamespaceResource, nsName);
+      void this.deps.recorder.record(squad, {
+        type: "Normal",
+        reason: "NamespaceDeleted",
+        note: `deleting namespace ${nsName} (namespaceDeletionPolicy Delete)`,
+        action: "Delete",
+      });
+    }
+    return remaining.length > 0 ? { requeueAfterMs: CLEANUP_POLL_MS } : {};
+  }
+
+  /** Status only when it changed; an Event only when a condition moved. */
+  private async writeStatus(raw: RawSquad, status: SquadStatus): Promise<void> {
+    const written = await applyStatusIfChanged(this.deps.client, raw, SquadResource, status);
+    if (!written) return;
+    for (const event of transitionEvents(raw.status?.conditions, status.conditions)) {
+      void this.deps.recorder.record(raw, { ...event, action: "Reconcile" });
+    }
+  }
+}
+
+const PHASES = ["progressing", "paused", "healthy", "degraded", "rolledBack"] as const;
+const TOGGLE_STATES = ["total", "active", "stale", "killed"] as const;
+
+/**
+ * `crescendo_squad_*` gauges, one series per squad (a bounded label: squads are few and
+ * long-lived). They mirror the status so dashboards and alerts need not read CRDs.
+ */
+class SquadMetrics {
+  private readonly ready = gauge("crescendo_squad_ready", "1 when the squad is Ready, else 0.", ["squad"]);
+  private readonly namespaces = gauge("crescendo_squad_namespaces", "Namespaces the squad owns.", ["squad"]);
+  private readonly releases = gauge(
+    "crescendo_squad_releases",
+    "Releases in the squad's namespaces, by phase.",
+    ["squad", "phase"],
+  );
+  private readonly toggles = gauge(
+    "crescendo_squad_feature_toggles",
+    "FeatureToggles in the squad's namespaces: total, active, stale, killed.",
+    ["squad", "state"],
+  );
+  private readonly deployments = gauge(
+    "crescendo_squad_deployments_last_7d",
+    "Rollouts promoted in the last 7 days (DORA deployment frequency).",
+    ["squad"],
+  );
+  private readonly failureRatio = gauge(
+    "crescendo_squad_change_failure_ratio",
+    "Rolled back / finished rollouts in the last 30 days (DORA change failure rate), 0 to 1.",
+    ["squad"],
+  );
+  private readonly restore = gauge(
+    "crescendo_squad_time_to_restore_seconds",
+    "Mean rollout start to rollback in the last 30 days (DORA time to restore).",
+    ["squad"],
+  );
+  private readonly leadTime = gauge(
+    "crescendo_squad_lead_time_seconds",
+    "Median rollout start to promotion in the last 30 days (DORA lead time).",
+    ["squad"],
+  );
+
+  set(squad: string, status: SquadStatus): void {
+    const ready = status.conditions?.find((c) => c.type === "Ready")?.status === "True";
+    this.ready.set({ squad }, ready ? 1 : 0);
+    this.namespaces.set({ squad }, status.namespaceCount ?? 0);
+    for (const phase of PHASES) this.releases.set({ squad, phase }, status.releases?.[phase] ?? 0);
+    for (const state of TOGGLE_STATES) this.toggles.set({ squad, state }, status.toggles?.[state] ?? 0);
+    const delivery = status.delivery;
+    this.deployments.set({ squad }, delivery?.deploymentsLast7d ?? 0);
+    this.failureRatio.set({ squad }, Number.parseFloat(delivery?.changeFailureRate ?? "0") / 100 || 0);
+    optional(this.restore, squad, delivery?.meanTimeToRestoreSeconds);
+    optional(this.leadTime, squad, delivery?.leadTimeSeconds);
+  }
+
+  /** Drops a deleted squad's series, so dashboards do not show ghosts. */
+  forget(squad: string): void {
+    for (const g of [
+      this.ready,
+      this.namespaces,
+      this.deployments,
+      this.failureRatio,
+      this.restore,
+      this.leadTime,
+    ]) {
+      g.remove({ squad });
+    }
+    for (const phase of PHASES) this.releases.remove({ squad, phase });
+    for (const state of TOGGLE_STATES) this.toggles.remove({ squad, state });
+  }
+}
+
+/** A duration with no data is no series, not a misleading 0. */
+function optional(g: Gauge, squad: string, value: number | undefined): void {
+  if (value === undefined) g.remove({ squad });
+  else g.set({ squad }, value);
+}
+
+/** Registered once on the shared registry, even if this module is evaluated twice (tests). */
+function gauge(name: string, help: string, labelNames: string[]): Gauge {
+  const existing = registry.getSingleMetric(name);
+  if (existing instanceof Gauge) return existing;
+  return new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
+const squadMetrics = new SquadMetrics();

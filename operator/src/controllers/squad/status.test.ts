@@ -1,0 +1,658 @@
+import { describe, expect, it } from "vitest";
+import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
+import type { HistoryEntry } from "../../api/release.js";
+import { squadSpec } from "../../api/squad.js";
+import { conditionTime, findCondition, readyConditions } from "../../runtime/conditions.js";
+import type { KubeObject } from "../../runtime/types.js";
+import { planSquad, type Namespace, type PlanResult } from "./plan.js";
+import {
+  deliveryMetrics,
+  invalidSpecStatus,
+  namespaceReadiness,
+  percentage,
+  releaseCounts,
+  squadStatus,
+  toggleCounts,
+  transitionEvents,
+  zodMessage,
+  type SquadObservation,
+} from "./status.js";
+
+const NOW = Date.parse("2024-06-30T12:00:00Z");
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function squad(spec: unknown, status?: Squad["status"]): Squad {
+  return {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "Squad",
+    metadata: { name: "payments", uid: "uid-1", generation: 4 },
+    spec: squadSpec.parse(spec),
+    ...(status ? { status } : {}),
+  };
+}
+
+function ns(name: string, phase = "Active", labels: Record<string, string> = {}): Namespace {
+  return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels }, status: { phase } };
+}
+
+const ours = {
+  "app.kubernetes.io/managed-by": "crescendo",
+  "crescendo.dev/squad": "payments",
+  "backstage.io/kubernetes-id": "payments",
+};
+
+let releaseCount = 0;
+function release(namespace: string, phase?: string, history: HistoryEntry[] = []): Release {
+  releaseCount += 1;
+  return {
+    metadata: { name: `r-${releaseCount}`, namespace },
+    spec: {} as Release["spec"],
+    status: { ...(phase ? { phase: phase as NonNullable<Release["status"]>["phase"] } : {}), history },
+  };
+}
+
+function toggle(namespace: string, status: FeatureToggle["status"]): FeatureToggle {
+  return {
+    metadata: { name: "t", namespace },
+    spec: {} as FeatureToggle["spec"],
+    ...(status ? { status } : {}),
+  };
+}
+
+function entry(outcome: HistoryEntry["outcome"], finishedAgoMs: number, durationMs: number): HistoryEntry {
+  return {
+    revision: "abc",
+    version: "1.0.0",
+    startedAt: iso(NOW - finishedAgoMs - durationMs),
+    finishedAt: iso(NOW - finishedAgoMs),
+    outcome,
+  };
+}
+
+/** Observes exactly what the plan asked for, as if the informers had caught up. */
+function caughtUp(plan: PlanResult, extra: Partial<SquadObservation> = {}): SquadObservation {
+  const namespaces = new Map<string, Namespace | undefined>();
+  for (const obj of plan.objects) {
+    if (obj.kind === "Namespace")
+      namespaces.set(obj.metadata.name ?? "", { ...obj, status: { phase: "Active" } });
+  }
+  return {
+    namespaces,
+    objects: plan.objects.filter((o) => o.kind !== "Namespace"),
+    releases: [],
+    toggles: [],
+    ...extra,
+  };
+}
+
+const fullSpec = {
+  members: [{ kind: "User", name: "ana", role: "lead" }],
+  quota: { hard: { pods: 10 } },
+  limits: { max: { cpu: "2" } },
+  networkIsolation: "Squad",
+};
+
+describe("squadStatus: conditions", () => {
+  it("is Ready when every planned object is observed as desired", () => {
+    const sq = squad(fullSpec);
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const status = squadStatus({ squad: sq, plan, observed: caughtUp(plan), now: NOW });
+    expect(status.observedGeneration).toBe(4);
+    expect(status.conditions).toEqual([
+      {
+        type: "Ready",
+        status: "True",
+        reason: "Succeeded",
+        message: "1 namespace ready",
+        lastTransitionTime: conditionTime(NOW),
+        observedGeneration: 4,
+      },
+      {
+        type: "Reconciling",
+        status: "False",
+        reason: "Succeeded",
+        message: "",
+        lastTransitionTime: conditionTime(NOW),
+        observedGeneration: 4,
+      },
+      {
+        type: "Stalled",
+        status: "False",
+        reason: "Succeeded",
+        message: "",
+        lastTransitionTime: conditionTime(NOW),
+        observedGeneration: 4,
+      },
+    ]);
+    expect(status.namespaces).toEqual([{ name: "payments", ready: true }]);
+    expect(status.namespaceCount).toBe(1);
+  });
+
+  it("is Reconciling while the namespace or objects are not yet observed, naming what it waits for", () => {
+    const sq = squad(fullSpec);
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const nothing = squadStatus({
+      squad: sq,
+      plan,
+      observed: { namespaces: new Map(), objects: [], releases: [], toggles: [] },
+      now: NOW,
+    });
+    expect(findCondition(nothing.conditions, "Reconciling")).toMatchObject({
+      status: "True",
+      reason: "Progressing",
+      message: "payments: namespace not created yet",
+    });
+    expect(findCondition(nothing.conditions, "Ready")?.status).toBe("Unknown");
+
+    const half = caughtUp(plan);
+    const partial = squadStatus({
+      squad: sq,
+      plan,
+      observed: { ...half, objects: half.objects.filter((o) => o.kind === "RoleBinding") },
+      now: NOW,
+    });
+    expect(findCondition(partial.conditions, "Reconciling")?.message).toBe(
+      "payments: waiting for ResourceQuota/crescendo-quota, LimitRange/crescendo-limits, NetworkPolicy/crescendo-isolation",
+    );
+  });
+
+  it("is not ready when an observed object differs from the desired one", () => {
+    const sq = squad(fullSpec);
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const observed = caughtUp(plan);
+    const objects = observed.objects.map((o) =>
+      o.kind === "ResourceQuota" ? { ...o, spec: { hard: { pods: 5 } } } : o,
+    );
+    const status = squadStatus({ squad: sq, plan, observed: { ...observed, objects }, now: NOW });
+    expect(status.namespaces).toEqual([
+      { name: "payments", ready: false, message: "waiting for ResourceQuota/crescendo-quota" },
+    ]);
+  });
+
+  it("is not ready while the namespace lacks the squad's labels (e.g. just adopted)", () => {
+    const sq = squad({ namespaces: [{ name: "legacy", adopt: true }] });
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map([["legacy", ns("legacy")]]) });
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: { namespaces: new Map([["legacy", ns("legacy")]]), objects: [], releases: [], toggles: [] },
+      now: NOW,
+    });
+    expect(status.namespaces).toEqual([
+      { name: "legacy", ready: false, message: "waiting for Namespace/legacy" },
+    ]);
+  });
+
+  it.each(["Terminating", undefined])("is not ready while the namespace phase is %s", (phase) => {
+    const sq = squad({});
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const observed = caughtUp(plan);
+    const namespace: Namespace = { ...ns("payments", "x", ours), status: phase ? { phase } : {} };
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: { ...observed, namespaces: new Map([["payments", namespace]]) },
+      now: NOW,
+    });
+    expect(status.namespaces?.[0]).toEqual({
+      name: "payments",
+      ready: false,
+      message: `namespace is ${phase ?? "not Active"}`,
+    });
+  });
+
+  it("is Reconciling while a namespace of its own is being deleted", () => {
+    const sq = squad({});
+    const terminating = { ...ns("payments", "Terminating", ours) };
+    terminating.metadata.deletionTimestamp = "2024-06-30T11:00:00Z";
+    const observedNamespaces = new Map([["payments", terminating]]);
+    const plan = planSquad({ squad: sq, observedNamespaces });
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: { namespaces: observedNamespaces, objects: [], releases: [], toggles: [] },
+      now: NOW,
+    });
+    expect(status.namespaces).toEqual([
+      {
+        name: "payments",
+        ready: false,
+        message: "namespace is being deleted; it is created again once gone",
+      },
+    ]);
+    expect(findCondition(status.conditions, "Reconciling")?.status).toBe("True");
+    expect(status.namespaceCount).toBe(1);
+  });
+
+  it("is Stalled with NamespaceConflict naming the namespace and its owner; other namespaces still count", () => {
+    const sq = squad({ namespaces: [{ name: "shared" }, { name: "pay" }] });
+    const observedNamespaces = new Map([
+      ["shared", ns("shared", "Active", { "crescendo.dev/squad": "billing" })],
+    ]);
+    const plan = planSquad({ squad: sq, observedNamespaces });
+    const observed = caughtUp(plan);
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: { ...observed, namespaces: new Map([...observed.namespaces, ...observedNamespaces]) },
+      now: NOW,
+    });
+    expect(findCondition(status.conditions, "Stalled")).toMatchObject({
+      status: "True",
+      reason: "NamespaceConflict",
+      message: 'namespace "shared" belongs to squad "billing"',
+    });
+    expect(findCondition(status.conditions, "Ready")).toMatchObject({
+      status: "False",
+      reason: "NamespaceConflict",
+    });
+    expect(findCondition(status.conditions, "Reconciling")?.status).toBe("False");
+    expect(status.namespaces).toEqual([
+      { name: "pay", ready: true },
+      { name: "shared", ready: false, message: 'namespace "shared" belongs to squad "billing"' },
+    ]);
+    expect(status.namespaceCount).toBe(1);
+  });
+
+  it("is Stalled with InvalidSpec for a spec it cannot honour, naming every problem", () => {
+    const sq = squad({ networkIsolation: "Tribe", namespaces: [{ name: "shared" }] });
+    const observedNamespaces = new Map([
+      ["shared", ns("shared", "Active", { "crescendo.dev/squad": "billing" })],
+    ]);
+    const plan = planSquad({ squad: sq, observedNamespaces });
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: { namespaces: observedNamespaces, objects: [], releases: [], toggles: [] },
+      now: NOW,
+    });
+    expect(findCondition(status.conditions, "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InvalidSpec",
+      message:
+        "networkIsolation Tribe needs spec.tribe; isolating the squad's own namespaces until it is set; " +
+        'namespace "shared" belongs to squad "billing"',
+    });
+  });
+
+  it("keeps transition times when nothing changed, so an unchanged reconcile writes nothing", () => {
+    const sq = squad(fullSpec);
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const first = squadStatus({ squad: sq, plan, observed: caughtUp(plan), now: NOW });
+    const second = squadStatus({
+      squad: { ...sq, status: first },
+      plan,
+      observed: caughtUp(plan),
+      now: NOW + HOUR,
+    });
+    expect(second).toEqual(first);
+    expect(JSON.stringify(second)).toBe(JSON.stringify(first));
+  });
+
+  it("moves the Ready transition time when readiness changes", () => {
+    const sq = squad({});
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const empty = { namespaces: new Map(), objects: [], releases: [], toggles: [] };
+    const waiting = squadStatus({ squad: sq, plan, observed: empty, now: NOW });
+    const ready = squadStatus({
+      squad: { ...sq, status: waiting },
+      plan,
+      observed: caughtUp(plan),
+      now: NOW + HOUR,
+    });
+    expect(findCondition(ready.conditions, "Ready")).toMatchObject({
+      status: "True",
+      lastTransitionTime: conditionTime(NOW + HOUR),
+    });
+    expect(findCondition(ready.conditions, "Stalled")?.lastTransitionTime).toBe(conditionTime(NOW));
+  });
+
+  it("keeps other condition types", () => {
+    const other = {
+      type: "Custom",
+      status: "True" as const,
+      reason: "X",
+      message: "",
+      lastTransitionTime: "t",
+    };
+    const sq = squad({}, { conditions: [other] });
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const status = squadStatus({ squad: sq, plan, observed: caughtUp(plan), now: NOW });
+    expect(status.conditions?.map((c) => c.type)).toEqual(["Custom", "Ready", "Reconciling", "Stalled"]);
+  });
+});
+
+describe("invalidSpecStatus", () => {
+  it("stalls with the validation message and keeps the rest of the status", () => {
+    const previous = {
+      namespaceCount: 2,
+      releases: { total: 1, progressing: 0, paused: 0, healthy: 1, degraded: 0, rolledBack: 0 },
+    };
+    const status = invalidSpecStatus({
+      squad: { metadata: { name: "payments", generation: 9 }, status: previous },
+      message: "spec.members[0].name: Too small",
+      now: NOW,
+    });
+    expect(status).toMatchObject({ ...previous, observedGeneration: 9 });
+    expect(findCondition(status.conditions, "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InvalidSpec",
+      message: "spec.members[0].name: Too small",
+      observedGeneration: 9,
+    });
+    expect(findCondition(status.conditions, "Ready")).toMatchObject({
+      status: "False",
+      reason: "InvalidSpec",
+    });
+  });
+});
+
+describe("zodMessage", () => {
+  it("names each bad field with its path under spec", () => {
+    const result = squadSpec.safeParse({
+      members: [
+        { kind: "ServiceAccount", name: "ci" },
+        { kind: "Robot", name: "x" },
+      ],
+      networkIsolation: "Full",
+    });
+    expect(result.success).toBe(false);
+    if (result.success) return;
+    const message = zodMessage(result.error);
+    expect(message).toContain("spec.members[0]: a ServiceAccount member needs a namespace");
+    expect(message).toContain("spec.members[1].kind: ");
+    expect(message).toContain("spec.networkIsolation: ");
+    expect(message.split("; ")).toHaveLength(3);
+  });
+
+  it("names the root for a whole-object problem", () => {
+    const result = squadSpec.safeParse("nope");
+    expect(result.success).toBe(false);
+    if (!result.success) expect(zodMessage(result.error)).toMatch(/^spec: /);
+  });
+});
+
+describe("releaseCounts and toggleCounts", () => {
+  it("counts Releases by phase; one without a phase only in the total", () => {
+    const releases = ["Progressing", "Paused", "Healthy", "Healthy", "Degraded", "RolledBack", undefined].map(
+      (p) => release("pay", p),
+    );
+    expect(releaseCounts(releases)).toEqual({
+      total: 7,
+      progressing: 1,
+      paused: 1,
+      healthy: 2,
+      degraded: 1,
+      rolledBack: 1,
+    });
+    expect(releaseCounts([])).toEqual({
+      total: 0,
+      progressing: 0,
+      paused: 0,
+      healthy: 0,
+      degraded: 0,
+      rolledBack: 0,
+    });
+  });
+
+  it("counts toggles by what apps get", () => {
+    const toggles = [
+      toggle("pay", { effectiveState: "Enabled" }),
+      toggle("pay", { effectiveState: "Enabled", stale: true }),
+      toggle("pay", { effectiveState: "Disabled", stale: true }),
+      toggle("pay", { effectiveState: "KilledByRollback" }),
+      toggle("pay", { stale: false }),
+      toggle("pay", undefined),
+    ];
+    expect(toggleCounts(toggles)).toEqual({ total: 6, active: 2, stale: 2, killed: 1 });
+  });
+
+  it("counts only Releases and toggles in namespaces the squad owns", () => {
+    const sq = squad({ namespaces: [{ name: "pay" }, { name: "shared" }] });
+    const observedNamespaces = new Map([
+      ["shared", ns("shared", "Active", { "crescendo.dev/squad": "billing" })],
+    ]);
+    const plan = planSquad({ squad: sq, observedNamespaces });
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: {
+        ...caughtUp(plan),
+        releases: [release("pay", "Healthy"), release("shared", "Healthy"), release("elsewhere", "Healthy")],
+        toggles: [
+          toggle("pay", { effectiveState: "Enabled" }),
+          toggle("shared", { effectiveState: "Enabled" }),
+        ],
+      },
+      now: NOW,
+    });
+    expect(status.releases?.total).toBe(1);
+    expect(status.toggles?.total).toBe(1);
+  });
+});
+
+describe("deliveryMetrics", () => {
+  const rel = (...history: HistoryEntry[]) => release("pay", "Healthy", history);
+
+  it("reports zeros and no durations without history", () => {
+    expect(deliveryMetrics([], NOW)).toEqual({ deploymentsLast7d: 0, changeFailureRate: "0%" });
+    expect(deliveryMetrics([release("pay")], NOW)).toEqual({ deploymentsLast7d: 0, changeFailureRate: "0%" });
+  });
+
+  it("counts promotions finished in the last 7 days, across Releases", () => {
+    const releases = [
+      rel(
+        entry("Promoted", 1 * HOUR, HOUR),
+        entry("Promoted", 6 * DAY, HOUR),
+        entry("Promoted", 8 * DAY, HOUR),
+      ),
+      rel(entry("Promoted", 7 * DAY, HOUR), entry("RolledBack", DAY, HOUR), entry("Superseded", DAY, HOUR)),
+    ];
+    // 7 days exactly is still inside the window.
+    expect(deliveryMetrics(releases, NOW).deploymentsLast7d).toBe(3);
+  });
+
+  it.each([
+    { promoted: 7, rolledBack: 1, rate: "12.5%" },
+    { promoted: 2, rolledBack: 1, rate: "33.3%" },
+    { promoted: 1, rolledBack: 1, rate: "50%" },
+    { promoted: 0, rolledBack: 3, rate: "100%" },
+    { promoted: 5, rolledBack: 0, rate: "0%" },
+    { promoted: 1, rolledBack: 2, rate: "66.7%" },
+  ])(
+    "change failure rate of $promoted promoted, $rolledBack rolled back is $rate",
+    ({ promoted, rolledBack, rate }) => {
+      const history = [
+        ...Array.from({ length: promoted }, () => entry("Promoted", 10 * DAY, HOUR)),
+        ...Array.from({ length: rolledBack }, () => entry("RolledBack", 20 * DAY, HOUR)),
+        // Outside the 30-day window, and superseded rollouts, never count.
+        entry("RolledBack", 31 * DAY, HOUR),
+        entry("Superseded", DAY, HOUR),
+      ];
+      expect(deliveryMetrics([rel(...history)], NOW).changeFailureRate).toBe(rate);
+    },
+  );
+
+  it("time to restore is the mean rollout start → rollback of the last 30 days", () => {
+    const releases = [
+      rel(entry("RolledBack", DAY, 10 * 60_000), entry("RolledBack", 2 * DAY, 20 * 60_000)),
+      rel(entry("RolledBack", 3 * DAY, 45 * 60_000), entry("RolledBack", 40 * DAY, 1000 * 60_000)),
+    ];
+    expect(deliveryMetrics(releases, NOW).meanTimeToRestoreSeconds).toBe(25 * 60);
+  });
+
+  it("rounds durations to whole seconds", () => {
+    expect(
+      deliveryMetrics(
+        [rel(entry("RolledBack", DAY, 1000), entry("RolledBack", DAY, 2000), entry("RolledBack", DAY, 2000))],
+        NOW,
+      ).meanTimeToRestoreSeconds,
+    ).toBe(2);
+  });
+
+  it.each([
+    { minutes: [30], median: 30 * 60 },
+    { minutes: [10, 30, 500], median: 30 * 60 },
+    { minutes: [500, 10, 20, 30], median: 25 * 60 },
+    { minutes: [1, 2], median: 90 },
+  ])("lead time is the median rollout start → promotion: $minutes min → $median s", ({ minutes, median }) => {
+    const history = minutes.map((m) => entry("Promoted", DAY, m * 60_000));
+    // An old promotion is outside the 30-day window.
+    history.push(entry("Promoted", 45 * DAY, 9999 * 60_000));
+    expect(deliveryMetrics([rel(...history)], NOW).leadTimeSeconds).toBe(median);
+  });
+
+  it("ignores unfinished, unreadable and backwards entries", () => {
+    const unfinished: HistoryEntry = {
+      revision: "a",
+      version: "1",
+      startedAt: iso(NOW - HOUR),
+      outcome: "Promoted",
+    };
+    const unreadable: HistoryEntry = { ...entry("Promoted", HOUR, HOUR), startedAt: "yesterday" };
+    const backwards: HistoryEntry = { ...entry("RolledBack", HOUR, HOUR), startedAt: iso(NOW) };
+    expect(deliveryMetrics([rel(unfinished, unreadable, backwards)], NOW)).toEqual({
+      deploymentsLast7d: 0,
+      changeFailureRate: "0%",
+    });
+  });
+
+  it("accepts a Date for now", () => {
+    expect(deliveryMetrics([rel(entry("Promoted", HOUR, HOUR))], new Date(NOW)).deploymentsLast7d).toBe(1);
+  });
+
+  it("feeds the squad status", () => {
+    const sq = squad({});
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const status = squadStatus({
+      squad: sq,
+      plan,
+      observed: {
+        ...caughtUp(plan),
+        releases: [
+          release("payments", "Healthy", [
+            entry("Promoted", DAY, 2 * HOUR),
+            entry("RolledBack", 2 * DAY, HOUR),
+          ]),
+        ],
+      },
+      now: NOW,
+    });
+    expect(status.delivery).toEqual({
+      deploymentsLast7d: 1,
+      changeFailureRate: "50%",
+      meanTimeToRestoreSeconds: 3600,
+      leadTimeSeconds: 7200,
+    });
+    expect(status.releases).toMatchObject({ total: 1, healthy: 1 });
+  });
+});
+
+describe("percentage", () => {
+  it.each([
+    [0, "0%"],
+    [0.125, "12.5%"],
+    [1 / 3, "33.3%"],
+    [0.5, "50%"],
+    [1, "100%"],
+    [0.0004, "0%"],
+    [0.0005, "0.1%"],
+  ])("%d → %s", (ratio, text) => {
+    expect(percentage(ratio)).toBe(text);
+  });
+});
+
+describe("namespaceReadiness", () => {
+  it("sorts namespaces by name", () => {
+    const sq = squad({ namespaces: [{ name: "zeta" }, { name: "alpha" }, { name: "mid" }] });
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    expect(namespaceReadiness(plan, caughtUp(plan)).map((n) => n.name)).toEqual(["alpha", "mid", "zeta"]);
+  });
+
+  it("ignores observed objects in other namespaces with the same names", () => {
+    const sq = squad({ namespaces: [{ name: "a" }], members: [{ kind: "User", name: "u" }] });
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const observed = caughtUp(plan);
+    const moved: KubeObject[] = observed.objects.map((o) => ({
+      ...o,
+      metadata: { ...o.metadata, namespace: "b" },
+    }));
+    expect(namespaceReadiness(plan, { ...observed, objects: moved })).toEqual([
+      { name: "a", ready: false, message: "waiting for RoleBinding/crescendo-member" },
+    ]);
+  });
+});
+
+describe("transitionEvents", () => {
+  const at = (state: "Ready" | "Reconciling" | "Stalled", reason = "R", message = "m") =>
+    readyConditions(undefined, state === "Ready" ? { state } : { state, reason, message }, { now: NOW });
+
+  it.each([
+    {
+      name: "first Ready",
+      before: undefined,
+      after: at("Ready"),
+      events: [{ type: "Normal", reason: "Ready", note: "Reconciled" }],
+    },
+    {
+      name: "Reconciling → Ready",
+      before: at("Reconciling"),
+      after: at("Ready"),
+      events: [{ type: "Normal", reason: "Ready", note: "Reconciled" }],
+    },
+    { name: "Ready → Ready", before: at("Ready"), after: at("Ready"), events: [] },
+    { name: "first Reconciling", before: undefined, after: at("Reconciling"), events: [] },
+    {
+      name: "Reconciling → Reconciling",
+      before: at("Reconciling", "P", "a"),
+      after: at("Reconciling", "P", "b"),
+      events: [],
+    },
+    {
+      name: "Ready → Reconciling",
+      before: at("Ready"),
+      after: at("Reconciling", "Progressing", "waiting"),
+      events: [{ type: "Normal", reason: "Progressing", note: "waiting" }],
+    },
+    {
+      name: "Stalled → Reconciling",
+      before: at("Stalled"),
+      after: at("Reconciling", "Progressing", "w"),
+      events: [{ type: "Normal", reason: "Progressing", note: "w" }],
+    },
+    {
+      name: "→ Stalled",
+      before: at("Ready"),
+      after: at("Stalled", "NamespaceConflict", "x"),
+      events: [{ type: "Warning", reason: "NamespaceConflict", note: "x" }],
+    },
+    {
+      name: "first Stalled",
+      before: undefined,
+      after: at("Stalled", "InvalidSpec", "bad"),
+      events: [{ type: "Warning", reason: "InvalidSpec", note: "bad" }],
+    },
+    {
+      name: "Stalled, same",
+      before: at("Stalled", "NamespaceConflict", "x"),
+      after: at("Stalled", "NamespaceConflict", "x"),
+      events: [],
+    },
+    {
+      name: "Stalled, new message",
+      before: at("Stalled", "NamespaceConflict", "x"),
+      after: at("Stalled", "NamespaceConflict", "y"),
+      events: [{ type: "Warning", reason: "NamespaceConflict", note: "y" }],
+    },
+    {
+      name: "Stalled, new reason",
+      before: at("Stalled", "NamespaceConflict", "x"),
+      after: at("Stalled", "InvalidSpec", "x"),
+      events: [{ type: "Warning", reason: "InvalidSpec", note: "x" }],
+    },
+  ])("$name", ({ before, after, events }) => {
+    expect(transitionEvents(before, after)).toEqual(events);
+  });
+});

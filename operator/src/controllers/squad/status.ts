@@ -1,0 +1,287 @@
+/**
+ * A Squad's status, computed from one snapshot with no I/O: kstatus conditions, per-namespace
+ * readiness, its Releases and FeatureToggles by state, and its delivery metrics (DORA four
+ * keys) from the Releases' rollout history. The output is deterministic (sorted, integer
+ * seconds, conditions whose times move only on transitions), so the controller can compare it
+ * with the observed status and write only when something really changed.
+ */
+import type { z } from "zod";
+import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
+import type { HistoryEntry } from "../../api/release.js";
+import type { SquadStatus } from "../../api/squad.js";
+import { containsDesired } from "../../runtime/apply.js";
+import { findCondition, readyConditions, type Condition, type KStatus } from "../../runtime/conditions.js";
+import type { KubeObject } from "../../runtime/types.js";
+import { objectIdentity, type Namespace, type PlanResult } from "./plan.js";
+
+/** What the informers held when the squad was reconciled. */
+export interface SquadObservation {
+  /** Declared namespace → the Namespace observed, or undefined when absent. */
+  namespaces: ReadonlyMap<string, Namespace | undefined>;
+  /** Observed namespaced objects of the owned kinds (at least those in the squad's namespaces). */
+  objects: readonly KubeObject[];
+  /** Releases in the squad's namespaces; others are ignored. */
+  releases: readonly Release[];
+  /** FeatureToggles in the squad's namespaces; others are ignored. */
+  toggles: readonly FeatureToggle[];
+}
+
+export interface StatusInput {
+  /** The Squad as observed: its generation and current status (for transition times). */
+  squad: Pick<Squad, "metadata" | "status">;
+  plan: PlanResult;
+  observed: SquadObservation;
+  now: number | Date;
+}
+
+export type NamespaceStatus = NonNullable<SquadStatus["namespaces"]>[number];
+export type ReleaseCounts = NonNullable<SquadStatus["releases"]>;
+export type ToggleCounts = NonNullable<SquadStatus["toggles"]>;
+export type DeliveryMetrics = NonNullable<SquadStatus["delivery"]>;
+
+const DAY_MS = 86_400_000;
+
+/**
+ * The status of a Squad whose spec was planned. Stalled when a human must act (a namespace
+ * conflict, a spec that cannot be honoured), Reconciling while objects are not yet observed as
+ * desired, Ready when every declared namespace is in place.
+ */
+export function squadStatus(input: StatusInput): SquadStatus {
+  const { squad, plan, observed, now } = input;
+  const generation = squad.metadata.generation;
+  const namespaces = namespaceReadiness(plan, observed);
+  const owned = new Set(plan.namespaces);
+  const releases = observed.releases.filter((r) => owned.has(r.metadata.namespace ?? ""));
+  const toggles = observed.toggles.filter((t) => owned.has(t.metadata.namespace ?? ""));
+  return {
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    conditions: readyConditions(squad.status?.conditions, kstatus(plan, namespaces), {
+      observedGeneration: generation,
+      now,
+    }),
+    namespaceCount: plan.namespaces.length,
+    namespaces,
+    releases: releaseCounts(releases),
+    toggles: toggleCounts(toggles),
+    delivery: deliveryMetrics(releases, now),
+  };
+}
+
+/**
+ * The status of a Squad whose spec fails validation: Stalled with reason InvalidSpec and the
+ * validation message. The rest of the last status is kept, since it still describes what is
+ * in the cluster; only the conditions and observedGeneration move.
+ */
+export function invalidSpecStatus(input: {
+  squad: Pick<Squad, "metadata" | "status">;
+  message: string;
+  now: number | Date;
+}): SquadStatus {
+  const { squad, message, now } = input;
+  const generation = squad.metadata.generation;
+  return {
+    ...squad.status,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    conditions: readyConditions(
+      squad.status?.conditions,
+      { state: "Stalled", reason: "InvalidSpec", message },
+      { observedGeneration: generation, now },
+    ),
+  };
+}
+
+/**
+ * A zod error as one line naming each bad field, e.g.
+ * `spec.members[0].namespace: a ServiceAccount member needs a namespace`.
+ */
+export function zodMessage(error: z.ZodError, root = "spec"): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.reduce<string>(
+        (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`),
+        root,
+      );
+      return `${path}: ${issue.message}`;
+    })
+    .join("; ");
+}
+
+/**
+ * Where the squad stands. InvalidSpec wins over NamespaceConflict (fixing the spec may resolve
+ * the conflict too); every problem is named in the message either way.
+ */
+function kstatus(plan: PlanResult, namespaces: readonly NamespaceStatus[]): KStatus {
+  if (plan.conflicts.length > 0) {
+    const invalid = plan.conflicts.some((c) => c.reason === "InvalidSpec");
+    const message = plan.conflicts.map((c) => c.message).join("; ");
+    return { state: "Stalled", reason: invalid ? "InvalidSpec" : "NamespaceConflict", message };
+  }
+  const waiting = namespaces.filter((n) => !n.ready);
+  if (waiting.length > 0) {
+    const message = waiting.map((n) => `${n.name}: ${n.message ?? "not ready"}`).join("; ");
+    return { state: "Reconciling", reason: "Progressing", message };
+  }
+  const count = namespaces.length;
+  return {
+    state: "Ready",
+    reason: "Succeeded",
+    message: `${count} namespace${count === 1 ? "" : "s"} ready`,
+  };
+}
+
+/**
+ * One entry per declared namespace, sorted by name. A namespace is ready when it is Active and
+ * every object planned for it is observed as desired; until the informers have seen the
+ * reconcile's writes it is not, and their watch events bring the next reconcile.
+ */
+export function namespaceReadiness(plan: PlanResult, observed: SquadObservation): NamespaceStatus[] {
+  const byIdentity = new Map(observed.objects.map((o) => [objectIdentity(o), o]));
+  return plan.decisions
+    .map((decision): NamespaceStatus => {
+      const { name } = decision;
+      if (decision.action === "Conflict") return { name, ready: false, message: decision.message };
+      if (decision.action === "Terminating") {
+        return { name, ready: false, message: "namespace is being deleted; it is created again once gone" };
+      }
+      const ns = observed.namespaces.get(name);
+      if (!ns) return { name, ready: false, message: "namespace not created yet" };
+      if (ns.status?.phase !== "Active") {
+        return { name, ready: false, message: `namespace is ${ns.status?.phase ?? "not Active"}` };
+      }
+      const pending = plan.objects
+        .filter((o) => (o.kind === "Namespace" ? o.metadata.name === name : o.metadata.namespace === name))
+        .filter((o) => {
+          const seen = o.kind === "Namespace" ? ns : byIdentity.get(objectIdentity(o));
+          return !seen || !containsDesired(o, seen);
+        })
+        .map((o) => `${o.kind ?? ""}/${o.metadata.name ?? ""}`);
+      return pending.length === 0
+        ? { name, ready: true }
+        : { name, ready: false, message: `waiting for ${pending.join(", ")}` };
+    })
+    .sort((a, b) => compare(a.name, b.name));
+}
+
+/** Releases by phase; one without a phase yet counts only in the total. */
+export function releaseCounts(releases: readonly Release[]): ReleaseCounts {
+  const count = (phase: string) => releases.filter((r) => r.status?.phase === phase).length;
+  return {
+    total: releases.length,
+    progressing: count("Progressing"),
+    paused: count("Paused"),
+    healthy: count("Healthy"),
+    degraded: count("Degraded"),
+    rolledBack: count("RolledBack"),
+  };
+}
+
+/** What apps get (effectiveState) rather than what the spec asks: a killed toggle is not active. */
+export function toggleCounts(toggles: readonly FeatureToggle[]): ToggleCounts {
+  return {
+    total: toggles.length,
+    active: toggles.filter((t) => t.status?.effectiveState === "Enabled").length,
+    stale: toggles.filter((t) => t.status?.stale === true).length,
+    killed: toggles.filter((t) => t.status?.effectiveState === "KilledByRollback").length,
+  };
+}
+
+/** An Event the controller records about the Squad itself. */
+export interface SquadEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  note: string;
+}
+
+/**
+ * The Event a status change deserves, if any: a Warning when the squad stalls or stalls for a
+ * new reason, `Ready` when it becomes ready, `Progressing` when a ready or stalled squad starts
+ * converging again. Judged on conditions, so a reconcile that changes nothing says nothing.
+ */
+export function transitionEvents(
+  before: readonly Condition[] | undefined,
+  after: readonly Condition[] | undefined,
+): SquadEvent[] {
+  const was = (type: string) => findCondition(before, type);
+  const now = (type: string) => findCondition(after, type);
+  const stalled = now("Stalled");
+  if (stalled?.status === "True") {
+    const previous = was("Stalled");
+    const same =
+      previous?.status === "True" &&
+      previous.reason === stalled.reason &&
+      previous.message === stalled.message;
+    return same ? [] : [{ type: "Warning", reason: stalled.reason, note: stalled.message }];
+  }
+  if (now("Ready")?.status === "True") {
+    return was("Ready")?.status === "True"
+      ? []
+      : [{ type: "Normal", reason: "Ready", note: now("Ready")?.message ?? "" }];
+  }
+  const reconciling = now("Reconciling");
+  const settled = was("Ready")?.status === "True" || was("Stalled")?.status === "True";
+  if (reconciling?.status === "True" && settled) {
+    return [{ type: "Normal", reason: "Progressing", note: reconciling.message }];
+  }
+  return [];
+}
+
+interface Finished {
+  outcome: HistoryEntry["outcome"];
+  finishedAt: number;
+  durationMs: number;
+}
+
+/**
+ * DORA four keys from the Releases' rollout history. Deployment frequency: rollouts promoted
+ * in the last 7 days. Change failure rate: rolled back / (promoted + rolled back) in the last
+ * 30 days. Time to restore: mean rollout start → rollback (the rollback is the restore: traffic
+ * is back on the stable revision). Lead time: median rollout start → promotion, since one slow
+ * rollout should not dominate it. Windows are by finish time; superseded rollouts, unfinished
+ * ones and ones with unreadable or backwards times are left out.
+ */
+export function deliveryMetrics(releases: readonly Release[], now: number | Date): DeliveryMetrics {
+  const at = typeof now === "number" ? now : now.getTime();
+  const finished = releases.flatMap((r) => r.status?.history ?? []).flatMap(finishedEntry);
+  const within = (days: number) => finished.filter((f) => f.finishedAt >= at - days * DAY_MS);
+  const month = within(30);
+  const promoted = month.filter((f) => f.outcome === "Promoted");
+  const rolledBack = month.filter((f) => f.outcome === "RolledBack");
+  const decided = promoted.length + rolledBack.length;
+  const mttr = mean(rolledBack.map((f) => f.durationMs));
+  const lead = median(promoted.map((f) => f.durationMs));
+  return {
+    deploymentsLast7d: within(7).filter((f) => f.outcome === "Promoted").length,
+    changeFailureRate: percentage(decided === 0 ? 0 : rolledBack.length / decided),
+    ...(mttr === undefined ? {} : { meanTimeToRestoreSeconds: Math.round(mttr / 1000) }),
+    ...(lead === undefined ? {} : { leadTimeSeconds: Math.round(lead / 1000) }),
+  };
+}
+
+function finishedEntry(entry: HistoryEntry): Finished[] {
+  if (entry.outcome === "Superseded" || entry.finishedAt === undefined) return [];
+  const startedAt = Date.parse(entry.startedAt);
+  const finishedAt = Date.parse(entry.finishedAt);
+  if (Number.isNaN(startedAt) || Number.isNaN(finishedAt) || finishedAt < startedAt) return [];
+  return [{ outcome: entry.outcome, finishedAt, durationMs: finishedAt - startedAt }];
+}
+
+/** A ratio as a percentage with at most one decimal: 0.125 → "12.5%", 0.5 → "50%". */
+export function percentage(ratio: number): string {
+  return `${Math.round(ratio * 1000) / 10}%`;
+}
+
+function mean(values: readonly number[]): number | undefined {
+  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+function median(values: readonly number[]): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const upper = sorted[mid] ?? 0;
+  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? 0) + upper) / 2;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
