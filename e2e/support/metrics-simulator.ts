@@ -30,9 +30,16 @@ interface Series {
 export type SetRevisionRequest = Series["labels"] & Partial<RevisionBehaviour>;
 
 /** Changes a revision's behaviour on a simulator started by the e2e harness. */
-export async function setRevisionBehaviour(simulatorAddress: string, request: SetRevisionRequest): Promise<void> {
-  const res = await fetch(`http://${simulatorAddress}/revisions`, { method: "PUT", body: JSON.stringify(request) });
-  if (res.status !== 204) throw new Error(`metrics simulator refused ${JSON.stringify(request)}: ${await res.text()}`);
+export async function setRevisionBehaviour(
+  simulatorAddress: string,
+  request: SetRevisionRequest,
+): Promise<void> {
+  const res = await fetch(`http://${simulatorAddress}/revisions`, {
+    method: "PUT",
+    body: JSON.stringify(request),
+  });
+  if (res.status !== 204)
+    throw new Error(`metrics simulator refused ${JSON.stringify(request)}: ${await res.text()}`);
 }
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -93,10 +100,15 @@ export class MetricsSimulator {
       lines.push(`http_requests_total${label(s, ',code="200"')} ${s.ok.toFixed(3)}`);
       lines.push(`http_requests_total${label(s, ',code="500"')} ${s.errors.toFixed(3)}`);
     }
-    lines.push("# HELP http_request_duration_seconds Request latency.", "# TYPE http_request_duration_seconds histogram");
+    lines.push(
+      "# HELP http_request_duration_seconds Request latency.",
+      "# TYPE http_request_duration_seconds histogram",
+    );
     for (const s of this.series.values()) {
       BUCKETS.forEach((le, i) =>
-        lines.push(`http_request_duration_seconds_bucket${label(s, `,le="${le}"`)} ${(s.buckets[i] ?? 0).toFixed(3)}`),
+        lines.push(
+          `http_request_duration_seconds_bucket${label(s, `,le="${le}"`)} ${(s.buckets[i] ?? 0).toFixed(3)}`,
+        ),
       );
       lines.push(`http_request_duration_seconds_bucket${label(s, ',le="+Inf"')} ${s.count.toFixed(3)}`);
       lines.push(`http_request_duration_seconds_sum${label(s)} ${s.sum.toFixed(3)}`);

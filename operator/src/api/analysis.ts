@@ -37,7 +37,9 @@ export const thresholdRange = z
   .refine((r) => r.min !== undefined || r.max !== undefined, "thresholdRange needs min or max")
   .meta({
     description: "Passes when min <= value <= max.",
-    "x-kubernetes-validations": [{ rule: "has(self.min) || has(self.max)", message: "thresholdRange needs min or max" }],
+    "x-kubernetes-validations": [
+      { rule: "has(self.min) || has(self.max)", message: "thresholdRange needs min or max" },
+    ],
   });
 
 export const compareToStable = z
@@ -53,12 +55,18 @@ export const compareToStable = z
       .optional()
       .describe("Fails when canary value divided by stable value exceeds this (e.g. 1.2 = 20% worse)."),
   })
-  .refine((c) => c.maxIncrease !== undefined || c.maxRatio !== undefined, "compareToStable needs maxIncrease or maxRatio")
+  .refine(
+    (c) => c.maxIncrease !== undefined || c.maxRatio !== undefined,
+    "compareToStable needs maxIncrease or maxRatio",
+  )
   .meta({
     description:
       "Judges the canary against the live stable revision: the query runs for both revisions ({{revision}} is each in turn).",
     "x-kubernetes-validations": [
-      { rule: "has(self.maxIncrease) || has(self.maxRatio)", message: "compareToStable needs maxIncrease or maxRatio" },
+      {
+        rule: "has(self.maxIncrease) || has(self.maxRatio)",
+        message: "compareToStable needs maxIncrease or maxRatio",
+      },
     ],
   });
 
@@ -80,7 +88,9 @@ export const analysisMetric = z
       .int()
       .min(0)
       .default(3)
-      .describe("Consecutive inconclusive measurements tolerated; one more pauses the Release (InconclusiveAnalysis)."),
+      .describe(
+        "Consecutive inconclusive measurements tolerated; one more pauses the Release (InconclusiveAnalysis).",
+      ),
     onNoData: z
       .enum(["Inconclusive", "Fail", "Pass"])
       .default("Inconclusive")

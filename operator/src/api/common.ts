@@ -111,7 +111,10 @@ export const lastAction = z
   .object({
     id: z.string().describe("The crescendo.dev/action-id that was acted on."),
     action: z.string().describe("The action that was requested."),
-    acceptedAt: z.string().describe("When the controller acted on it (RFC 3339).").meta({ format: "date-time" }),
+    acceptedAt: z
+      .string()
+      .describe("When the controller acted on it (RFC 3339).")
+      .meta({ format: "date-time" }),
     result: z.string().optional().describe("What the controller did, or why it ignored the action."),
   })
   .describe("The last manual action taken through the crescendo.dev/action annotation.");

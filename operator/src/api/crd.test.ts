@@ -12,7 +12,8 @@ const root = join(import.meta.dirname, "../../..");
 /** Walks a schema, calling visit with the node and its JSON path. */
 function walk(node: Node, path: string, visit: (node: Node, path: string) => void): void {
   visit(node, path);
-  for (const [k, child] of Object.entries((node.properties as Record<string, Node>) ?? {})) walk(child, `${path}.${k}`, visit);
+  for (const [k, child] of Object.entries((node.properties as Record<string, Node>) ?? {}))
+    walk(child, `${path}.${k}`, visit);
   if (node.items) walk(node.items as Node, `${path}[]`, visit);
   if (node.additionalProperties && typeof node.additionalProperties === "object")
     walk(node.additionalProperties as Node, `${path}{}`, visit);
@@ -35,13 +36,21 @@ describe("generated CRDs", () => {
       const problems: string[] = [];
       walk(schemaOf(kind), "", (node, path) => {
         if (JSON.stringify(node).includes('"$ref"')) problems.push(`${path}: $ref`);
-        const special = node["x-kubernetes-preserve-unknown-fields"] === true || node["x-kubernetes-int-or-string"] === true;
+        const special =
+          node["x-kubernetes-preserve-unknown-fields"] === true ||
+          node["x-kubernetes-int-or-string"] === true;
         if (!node.type && !special) problems.push(`${path}: no type`);
         if (node.oneOf) problems.push(`${path}: oneOf`);
         if (node.anyOf && node["x-kubernetes-int-or-string"] !== true) problems.push(`${path}: typed anyOf`);
         if (node.properties && node.additionalProperties !== undefined)
           problems.push(`${path}: additionalProperties beside properties`);
-        if (path.split(".").length > 2 && path !== ".metadata" && !node.description && !path.endsWith("[]") && !path.endsWith("{}"))
+        if (
+          path.split(".").length > 2 &&
+          path !== ".metadata" &&
+          !node.description &&
+          !path.endsWith("[]") &&
+          !path.endsWith("{}")
+        )
           problems.push(`${path}: no description`);
       });
 

@@ -67,7 +67,11 @@ export function toStructural(node: Schema): Schema {
 }
 
 function jsonSchemaOf(schema: z.ZodType): Schema {
-  const raw = z.toJSONSchema(schema, { target: "openapi-3.0", io: "input", unrepresentable: "any" }) as Schema;
+  const raw = z.toJSONSchema(schema, {
+    target: "openapi-3.0",
+    io: "input",
+    unrepresentable: "any",
+  }) as Schema;
   return toStructural(raw);
 }
 

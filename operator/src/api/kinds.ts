@@ -5,7 +5,12 @@
 import type { z } from "zod";
 import type { KubeObject, Resource } from "../runtime/types.js";
 import { GROUP, VERSION } from "./common.js";
-import { featureToggleSpec, featureToggleStatus, type FeatureToggleSpec, type FeatureToggleStatus } from "./featuretoggle.js";
+import {
+  featureToggleSpec,
+  featureToggleStatus,
+  type FeatureToggleSpec,
+  type FeatureToggleStatus,
+} from "./featuretoggle.js";
 import { releaseSpec, releaseStatus, type ReleaseSpec, type ReleaseStatus } from "./release.js";
 import { squadSpec, squadStatus, type SquadSpec, type SquadStatus } from "./squad.js";
 
@@ -35,10 +40,27 @@ const ready = (description: string): PrinterColumn => ({
   jsonPath: '.status.conditions[?(@.type=="Ready")].status',
   description,
 });
-const age: PrinterColumn = { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp", description: "Age." };
+const age: PrinterColumn = {
+  name: "Age",
+  type: "date",
+  jsonPath: ".metadata.creationTimestamp",
+  description: "Age.",
+};
 
-export const SquadResource: Resource = { group: GROUP, version: VERSION, kind: "Squad", plural: "squads", namespaced: false };
-export const ReleaseResource: Resource = { group: GROUP, version: VERSION, kind: "Release", plural: "releases", namespaced: true };
+export const SquadResource: Resource = {
+  group: GROUP,
+  version: VERSION,
+  kind: "Squad",
+  plural: "squads",
+  namespaced: false,
+};
+export const ReleaseResource: Resource = {
+  group: GROUP,
+  version: VERSION,
+  kind: "Release",
+  plural: "releases",
+  namespaced: true,
+};
 export const FeatureToggleResource: Resource = {
   group: GROUP,
   version: VERSION,
@@ -56,8 +78,18 @@ export const SQUAD: KindDefinition = {
   status: squadStatus,
   printerColumns: [
     { name: "Tribe", type: "string", jsonPath: ".spec.tribe", description: "Tribe of the squad." },
-    { name: "Namespaces", type: "integer", jsonPath: ".status.namespaceCount", description: "Namespaces owned." },
-    { name: "Releases", type: "integer", jsonPath: ".status.releases.total", description: "Releases in its namespaces." },
+    {
+      name: "Namespaces",
+      type: "integer",
+      jsonPath: ".status.namespaceCount",
+      description: "Namespaces owned.",
+    },
+    {
+      name: "Releases",
+      type: "integer",
+      jsonPath: ".status.releases.total",
+      description: "Releases in its namespaces.",
+    },
     ready("Whether every namespace is in place."),
     age,
   ],
@@ -72,10 +104,30 @@ export const RELEASE: KindDefinition = {
   status: releaseStatus,
   printerColumns: [
     { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Rollout phase." },
-    { name: "Weight", type: "integer", jsonPath: ".status.canaryWeight", description: "Traffic % on the canary." },
-    { name: "Step", type: "integer", jsonPath: ".status.currentStepIndex", description: "Current canary step." },
-    { name: "Stable", type: "string", jsonPath: ".status.stableVersion", description: "Version serving traffic." },
-    { name: "Canary", type: "string", jsonPath: ".status.canaryVersion", description: "Version rolling out." },
+    {
+      name: "Weight",
+      type: "integer",
+      jsonPath: ".status.canaryWeight",
+      description: "Traffic % on the canary.",
+    },
+    {
+      name: "Step",
+      type: "integer",
+      jsonPath: ".status.currentStepIndex",
+      description: "Current canary step.",
+    },
+    {
+      name: "Stable",
+      type: "string",
+      jsonPath: ".status.stableVersion",
+      description: "Version serving traffic.",
+    },
+    {
+      name: "Canary",
+      type: "string",
+      jsonPath: ".status.canaryVersion",
+      description: "Version rolling out.",
+    },
     age,
   ],
   scale: {
@@ -94,7 +146,12 @@ export const FEATURE_TOGGLE: KindDefinition = {
   status: featureToggleStatus,
   printerColumns: [
     { name: "State", type: "string", jsonPath: ".status.effectiveState", description: "What apps get." },
-    { name: "Variant", type: "string", jsonPath: ".status.servedVariant", description: "Default variant served." },
+    {
+      name: "Variant",
+      type: "string",
+      jsonPath: ".status.servedVariant",
+      description: "Default variant served.",
+    },
     { name: "Guard", type: "string", jsonPath: ".spec.guard.release", description: "Release guarding it." },
     { name: "Stale", type: "boolean", jsonPath: ".status.stale", description: "Past its lifetime." },
     age,

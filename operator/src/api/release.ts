@@ -11,7 +11,13 @@ const metricNames = z
 
 export const canaryStep = z
   .object({
-    setWeight: z.number().int().min(0).max(100).optional().describe("Send this percentage of traffic to the canary."),
+    setWeight: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe("Send this percentage of traffic to the canary."),
     pause: z
       .object({
         duration: duration.optional().describe("How long to wait; absent waits until a promote action."),
@@ -38,7 +44,8 @@ export const canaryStep = z
   });
 export type CanaryStep = z.infer<typeof canaryStep>;
 
-const weightsOf = (steps: CanaryStep[]) => steps.flatMap((s) => (s.setWeight === undefined ? [] : [s.setWeight]));
+const weightsOf = (steps: CanaryStep[]) =>
+  steps.flatMap((s) => (s.setWeight === undefined ? [] : [s.setWeight]));
 
 export const canaryStrategy = z
   .object({
@@ -62,7 +69,9 @@ export const canaryStrategy = z
       .object({
         gatewayAPI: z
           .object({
-            httpRoute: dnsLabel.describe("Name of an HTTPRoute in the Release's namespace whose backendRefs to weight."),
+            httpRoute: dnsLabel.describe(
+              "Name of an HTTPRoute in the Release's namespace whose backendRefs to weight.",
+            ),
           })
           .describe("Split traffic with Gateway API HTTPRoute backendRef weights."),
       })
@@ -82,8 +91,15 @@ export const blueGreenStrategy = z
       .int()
       .min(0)
       .optional()
-      .describe("Promote this long after the preview is ready and analysis passed; absent waits for promote."),
-    previewReplicas: z.number().int().min(0).optional().describe("Replicas of the preview revision (default: replicas)."),
+      .describe(
+        "Promote this long after the preview is ready and analysis passed; absent waits for promote.",
+      ),
+    previewReplicas: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("Replicas of the preview revision (default: replicas)."),
     scaleDownDelaySeconds: z
       .number()
       .int()
@@ -100,15 +116,27 @@ export const servicePort = z
     targetPort: z
       .union([z.number().int().min(1).max(65535), z.string()])
       .optional()
-      .meta({ "x-kubernetes-int-or-string": true, description: "Container port number or name (default: port)." }),
+      .meta({
+        "x-kubernetes-int-or-string": true,
+        description: "Container port number or name (default: port).",
+      }),
     protocol: z.enum(["TCP", "UDP", "SCTP"]).default("TCP").describe("Protocol."),
   })
   .describe("A port of the Release's Services.");
 
 export const releaseSpec = z
   .object({
-    version: z.string().min(1).max(128).describe("Version being released (free text, e.g. 1.4.2); shown in status and history."),
-    replicas: z.number().int().min(0).default(1).describe("Desired replicas of the stable revision (scale subresource)."),
+    version: z
+      .string()
+      .min(1)
+      .max(128)
+      .describe("Version being released (free text, e.g. 1.4.2); shown in status and history."),
+    replicas: z
+      .number()
+      .int()
+      .min(0)
+      .default(1)
+      .describe("Desired replicas of the stable revision (scale subresource)."),
     template: opaqueObject("Pod template (a PodTemplateSpec) of the workload. Changing it starts a rollout."),
     service: z
       .object({
@@ -117,7 +145,8 @@ export const releaseSpec = z
           .min(1)
           .max(20)
           .meta({
-            description: "Ports exposed by the Services <release>, <release>-stable and <release>-canary/-preview.",
+            description:
+              "Ports exposed by the Services <release>, <release>-stable and <release>-canary/-preview.",
             "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["name"],
           }),
@@ -126,11 +155,17 @@ export const releaseSpec = z
       .describe("Services to create; absent creates none."),
     strategy: z
       .object({ canary: canaryStrategy.optional(), blueGreen: blueGreenStrategy.optional() })
-      .refine((s) => (s.canary === undefined) !== (s.blueGreen === undefined), "set exactly one of canary or blueGreen")
+      .refine(
+        (s) => (s.canary === undefined) !== (s.blueGreen === undefined),
+        "set exactly one of canary or blueGreen",
+      )
       .meta({
         description: "How a new revision is rolled out.",
         "x-kubernetes-validations": [
-          { rule: "has(self.canary) != has(self.blueGreen)", message: "set exactly one of canary or blueGreen" },
+          {
+            rule: "has(self.canary) != has(self.blueGreen)",
+            message: "set exactly one of canary or blueGreen",
+          },
         ],
       }),
     analysis: z
@@ -168,6 +203,22 @@ export type ReleaseSpec = z.infer<typeof releaseSpec>;
 
 export const RELEASE_PHASES = ["Progressing", "Paused", "Healthy", "Degraded", "RolledBack"] as const;
 export type ReleasePhase = (typeof RELEASE_PHASES)[number];
+
+/**
+ * Why a rollout is held. Persisted because a hold outlives the event that caused it (an action,
+ * a failed step) and each reason is released differently: `promote` for a pause step, `resume`
+ * for a manual pause, clearing `spec.paused` for the declarative one.
+ */
+export const PAUSE_REASONS = [
+  "Paused",
+  "ManualPause",
+  "PauseStep",
+  "AwaitingPromotion",
+  "InconclusiveAnalysis",
+  "AnalysisFailed",
+  "ProgressDeadlineExceeded",
+] as const;
+export type PauseReason = (typeof PAUSE_REASONS)[number];
 
 export const measurement = z
   .object({
@@ -208,7 +259,10 @@ export const releaseStatus = z
   .object({
     observedGeneration: z.number().int().optional().describe("The generation last reconciled."),
     conditions: conditions.optional(),
-    phase: z.enum(RELEASE_PHASES).optional().describe("Progressing, Paused, Healthy, Degraded or RolledBack."),
+    phase: z
+      .enum(RELEASE_PHASES)
+      .optional()
+      .describe("Progressing, Paused, Healthy, Degraded or RolledBack."),
     message: z.string().optional().describe("Why the Release is in this phase."),
     stableRevision: z.string().optional().describe("Revision serving production traffic."),
     stableVersion: z.string().optional().describe("spec.version of the stable revision."),
@@ -217,14 +271,29 @@ export const releaseStatus = z
     currentStepIndex: z.number().int().optional().describe("Index of the current canary step."),
     canaryWeight: z.number().int().optional().describe("Traffic percentage actually reaching the canary."),
     desiredWeight: z.number().int().optional().describe("Traffic percentage the current step asks for."),
-    rolloutStartedAt: z.string().optional().describe("Start of the current rollout.").meta({ format: "date-time" }),
+    rolloutStartedAt: z
+      .string()
+      .optional()
+      .describe("Start of the current rollout.")
+      .meta({ format: "date-time" }),
     stepStartedAt: z.string().optional().describe("Start of the current step.").meta({ format: "date-time" }),
     pausedAt: z.string().optional().describe("When the rollout paused.").meta({ format: "date-time" }),
-    abortedAt: z.string().optional().describe("When the rollout was rolled back.").meta({ format: "date-time" }),
+    pauseReason: z
+      .enum(PAUSE_REASONS)
+      .optional()
+      .describe(
+        "Why the rollout is held: Paused (spec.paused), ManualPause (pause action), PauseStep or AwaitingPromotion (waits for promote), InconclusiveAnalysis, AnalysisFailed or ProgressDeadlineExceeded (with rollback.onFailure Pause).",
+      ),
+    abortedAt: z
+      .string()
+      .optional()
+      .describe("When the rollout was rolled back.")
+      .meta({ format: "date-time" }),
     scaleDown: z
       .array(
         z.object({
           revision: z.string().describe("Revision to scale down."),
+          version: z.string().optional().describe("spec.version of that revision, kept for a switch back."),
           at: z.string().describe("When to scale it down.").meta({ format: "date-time" }),
         }),
       )
@@ -234,11 +303,26 @@ export const releaseStatus = z
     analysis: z
       .object({
         startedAt: z.string().describe("When this analysis began.").meta({ format: "date-time" }),
-        step: z.number().int().optional().describe("Step index of a step analysis; absent for background analysis."),
+        step: z
+          .number()
+          .int()
+          .optional()
+          .describe(
+            "Index of the step it belongs to (a canary analysis step, or the blue-green analysis stage).",
+          ),
         metrics: z.array(metricResult).max(40).describe("Per-metric results."),
       })
       .optional()
-      .describe("The analysis of the current rollout."),
+      .describe("The analysis of the current (or last) analysis step."),
+    backgroundAnalysis: z
+      .object({
+        startedAt: z.string().describe("When this analysis began.").meta({ format: "date-time" }),
+        metrics: z.array(metricResult).max(40).describe("Per-metric results."),
+      })
+      .optional()
+      .describe(
+        "The background analysis (strategy.canary.backgroundAnalysis) of the current (or last) rollout.",
+      ),
     replicas: z.number().int().optional().describe("Replicas of the stable revision (scale subresource)."),
     readyReplicas: z.number().int().optional().describe("Ready pods across revisions."),
     selector: z.string().optional().describe("Label selector of the pods (scale subresource)."),

@@ -4,12 +4,20 @@ import { featureToggleSpec } from "./featuretoggle.js";
 import { releaseSpec } from "./release.js";
 import { squadSpec } from "./squad.js";
 
-const template = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "web:1" }] } };
+const template = {
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image: "web:1" }] },
+};
 
 describe("Squad spec", () => {
   it("applies defaults a user can rely on", () => {
     const spec = squadSpec.parse({ tribe: "payments" });
-    expect(spec).toMatchObject({ members: [], namespaces: [], networkIsolation: "None", namespaceDeletionPolicy: "Retain" });
+    expect(spec).toMatchObject({
+      members: [],
+      namespaces: [],
+      networkIsolation: "None",
+      namespaceDeletionPolicy: "Retain",
+    });
   });
   it("refuses a ServiceAccount member without a namespace", () => {
     const r = squadSpec.safeParse({ members: [{ kind: "ServiceAccount", name: "ci" }] });
@@ -26,16 +34,21 @@ describe("Release spec", () => {
   it("requires exactly one strategy", () => {
     expect(releaseSpec.safeParse({ ...base, strategy: {} }).success).toBe(false);
     expect(
-      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10 }] }, blueGreen: {} } }).success,
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10 }] }, blueGreen: {} } })
+        .success,
     ).toBe(false);
     expect(releaseSpec.safeParse({ ...base, strategy: { blueGreen: {} } }).success).toBe(true);
   });
   it("refuses a step with two actions and weights that decrease", () => {
     expect(
-      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10, pause: {} }] } } }).success,
+      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 10, pause: {} }] } } })
+        .success,
     ).toBe(false);
     expect(
-      releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 50 }, { setWeight: 20 }] } } }).success,
+      releaseSpec.safeParse({
+        ...base,
+        strategy: { canary: { steps: [{ setWeight: 50 }, { setWeight: 20 }] } },
+      }).success,
     ).toBe(false);
     expect(
       releaseSpec.safeParse({ ...base, strategy: { canary: { steps: [{ setWeight: 101 }] } } }).success,
@@ -48,7 +61,9 @@ describe("Release spec", () => {
     expect(withMetric(metric)).toBe(false);
     expect(withMetric({ ...metric, thresholdRange: {} })).toBe(false);
     expect(withMetric({ ...metric, thresholdRange: { max: 0.01 } })).toBe(true);
-    expect(withMetric({ ...metric, thresholdRange: { max: 1 }, compareToStable: { maxRatio: 1.2 } })).toBe(false);
+    expect(withMetric({ ...metric, thresholdRange: { max: 1 }, compareToStable: { maxRatio: 1.2 } })).toBe(
+      false,
+    );
   });
   it("defaults the analysis metric limits and progress deadline", () => {
     const spec = releaseSpec.parse({
@@ -58,7 +73,11 @@ describe("Release spec", () => {
     });
     expect(spec.progressDeadlineSeconds).toBe(600);
     expect(spec.analysis?.interval).toBe("30s");
-    expect(spec.analysis?.metrics[0]).toMatchObject({ failureLimit: 0, inconclusiveLimit: 3, onNoData: "Inconclusive" });
+    expect(spec.analysis?.metrics[0]).toMatchObject({
+      failureLimit: 0,
+      inconclusiveLimit: 3,
+      onNoData: "Inconclusive",
+    });
   });
 });
 
@@ -71,12 +90,18 @@ describe("FeatureToggle spec", () => {
     expect(featureToggleSpec.safeParse({ ...base, rules: [rule] }).success).toBe(false);
   });
   it("requires all variants to share one type", () => {
-    expect(featureToggleSpec.safeParse({ variants: { a: true, b: "x" }, defaultVariant: "a" }).success).toBe(false);
-    expect(featureToggleSpec.safeParse({ variants: { a: 1, b: 2.5 }, defaultVariant: "a" }).success).toBe(true);
+    expect(featureToggleSpec.safeParse({ variants: { a: true, b: "x" }, defaultVariant: "a" }).success).toBe(
+      false,
+    );
+    expect(featureToggleSpec.safeParse({ variants: { a: 1, b: 2.5 }, defaultVariant: "a" }).success).toBe(
+      true,
+    );
   });
   it("refuses raw targeting mixed with rules", () => {
     const rule = { attribute: "email", operator: "in", values: ["a"], variant: "on" };
-    expect(featureToggleSpec.safeParse({ ...base, targeting: { if: [] }, rules: [rule] }).success).toBe(false);
+    expect(featureToggleSpec.safeParse({ ...base, targeting: { if: [] }, rules: [rule] }).success).toBe(
+      false,
+    );
   });
 });
 

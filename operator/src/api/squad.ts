@@ -14,11 +14,17 @@ export const squadMember = z
       .describe("lead gets admin, member gets edit, viewer gets view in every squad namespace."),
     chapter: z.string().optional().describe("The chapter (craft guild) the member belongs to, e.g. backend."),
   })
-  .refine((m) => m.kind !== "ServiceAccount" || m.namespace !== undefined, "a ServiceAccount member needs a namespace")
+  .refine(
+    (m) => m.kind !== "ServiceAccount" || m.namespace !== undefined,
+    "a ServiceAccount member needs a namespace",
+  )
   .meta({
     description: "A member of the squad and the access they get.",
     "x-kubernetes-validations": [
-      { rule: "self.kind != 'ServiceAccount' || has(self.namespace)", message: "a ServiceAccount member needs a namespace" },
+      {
+        rule: "self.kind != 'ServiceAccount' || has(self.namespace)",
+        message: "a ServiceAccount member needs a namespace",
+      },
     ],
   });
 export type SquadMember = z.infer<typeof squadMember>;
@@ -80,20 +86,50 @@ export const squadSpec = z
       .describe("Defaults for the squad's Releases."),
     oncall: z
       .object({
-        webhookSecretRef: secretKeyRef.describe("Secret key holding the URL that rollback notifications are POSTed to."),
-        channel: z.string().optional().describe("Channel name included in notifications, e.g. #payments-oncall."),
+        webhookSecretRef: secretKeyRef.describe(
+          "Secret key holding the URL that rollback notifications are POSTed to.",
+        ),
+        channel: z
+          .string()
+          .optional()
+          .describe("Channel name included in notifications, e.g. #payments-oncall."),
       })
       .optional()
       .describe("Where rollback notifications go."),
     toggles: z
       .object({
-        maxActive: z.number().int().min(0).optional().describe("Most FeatureToggles the squad may have active."),
+        maxActive: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe("Most FeatureToggles the squad may have active."),
         lifetimeDays: z
           .object({
-            release: z.number().int().min(1).optional().describe("Days before a release toggle is stale (default 40)."),
-            experiment: z.number().int().min(1).optional().describe("Days before an experiment is stale (default 40)."),
-            ops: z.number().int().min(1).optional().describe("Days before an ops toggle is stale (default 7)."),
-            permission: z.number().int().min(1).optional().describe("Days before a permission toggle is stale (default never)."),
+            release: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .describe("Days before a release toggle is stale (default 40)."),
+            experiment: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .describe("Days before an experiment is stale (default 40)."),
+            ops: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .describe("Days before an ops toggle is stale (default 7)."),
+            permission: z
+              .number()
+              .int()
+              .min(1)
+              .optional()
+              .describe("Days before a permission toggle is stale (default never)."),
           })
           .optional()
           .describe("Default lifetime by toggle type."),
@@ -103,7 +139,9 @@ export const squadSpec = z
     namespaceDeletionPolicy: z
       .enum(["Retain", "Delete"])
       .default("Retain")
-      .describe("What happens to the squad's namespaces when the Squad is deleted. Retain never deletes data."),
+      .describe(
+        "What happens to the squad's namespaces when the Squad is deleted. Retain never deletes data.",
+      ),
   })
   .describe("Desired state of the Squad.");
 export type SquadSpec = z.infer<typeof squadSpec>;
@@ -145,10 +183,23 @@ export const squadStatus = z
       .describe("FeatureToggles by state."),
     delivery: z
       .object({
-        deploymentsLast7d: z.number().int().describe("Rollouts promoted in the last 7 days (deployment frequency)."),
-        changeFailureRate: z.string().describe("Rolled back / finished rollouts in the last 30 days, as a percentage."),
-        meanTimeToRestoreSeconds: z.number().int().optional().describe("Mean rollout start to rollback time, last 30 days."),
-        leadTimeSeconds: z.number().int().optional().describe("Median rollout start to promotion time, last 30 days."),
+        deploymentsLast7d: z
+          .number()
+          .int()
+          .describe("Rollouts promoted in the last 7 days (deployment frequency)."),
+        changeFailureRate: z
+          .string()
+          .describe("Rolled back / finished rollouts in the last 30 days, as a percentage."),
+        meanTimeToRestoreSeconds: z
+          .number()
+          .int()
+          .optional()
+          .describe("Mean rollout start to rollback time, last 30 days."),
+        leadTimeSeconds: z
+          .number()
+          .int()
+          .optional()
+          .describe("Median rollout start to promotion time, last 30 days."),
       })
       .optional()
       .describe("The squad's delivery metrics (DORA four keys), from its Releases' history."),

@@ -1,0 +1,129 @@
+/**
+ * Runs the operator from its real entry point (operator/src/main.ts) as a child process, the
+ * way it runs in a pod, so e2e tests exercise configuration, leader election and shutdown too.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+const ROOT = join(import.meta.dirname, "../..");
+
+/** Asks the kernel for a free loopback port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface OperatorOptions {
+  kubeconfig: string;
+  /** Extra environment, e.g. LOG_LEVEL. */
+  env?: Record<string, string>;
+  /** Extra command-line flags. */
+  args?: string[];
+  /** Name used for the log file under .tmp/e2e-logs. */
+  name?: string;
+}
+
+export class OperatorProcess {
+  private readonly lines: string[] = [];
+  private exited: Promise<number | null>;
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly healthPort: number,
+    readonly ofrepPort: number,
+    readonly logFile: string,
+  ) {
+    this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    const log = createWriteStream(logFile, { flags: "a" });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        this.lines.push(line);
+        if (this.lines.length > 400) this.lines.shift();
+        log.write(line + "\n");
+      });
+    }
+  }
+
+  /** Starts the operator and waits until /readyz says its caches are synced. */
+  static async start(options: OperatorOptions): Promise<OperatorProcess> {
+    const [healthPort, ofrepPort] = [await freePort(), await freePort()];
+    const logDir = join(ROOT, ".tmp/e2e-logs");
+    mkdirSync(logDir, { recursive: true });
+    const logFile = join(logDir, `${options.name ?? "operator"}-${Date.now()}.log`);
+    const child = spawn(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        join(ROOT, "operator/src/main.ts"),
+        "--health-port",
+        String(healthPort),
+        "--ofrep-port",
+        String(ofrepPort),
+        "--bind-address",
+        "127.0.0.1",
+        "--lease-namespace",
+        "default",
+        ...(options.args ?? []),
+      ],
+      {
+        cwd: ROOT,
+        env: { ...process.env, KUBECONFIG: options.kubeconfig, LOG_LEVEL: "debug", ...options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    const operator = new OperatorProcess(child, healthPort, ofrepPort, logFile);
+    await operator.waitReady();
+    return operator;
+  }
+
+  /** Polls /readyz until 200, failing fast with the operator's last log lines if it exits. */
+  async waitReady(timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let exitCode: number | null | undefined;
+    void this.exited.then((code) => (exitCode = code));
+    while (Date.now() < deadline) {
+      if (exitCode !== undefined) throw new Error(`operator exited with ${exitCode}:\n${this.tail()}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.healthPort}/readyz`);
+        if (res.status === 200) return;
+      } catch {
+        // Not listening yet.
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`operator not ready after ${timeoutMs} ms:\n${this.tail()}`);
+  }
+
+  /** The operator's own /metrics text. */
+  async metrics(): Promise<string> {
+    return (await fetch(`http://127.0.0.1:${this.healthPort}/metrics`)).text();
+  }
+
+  /** Last log lines, for failure messages. */
+  tail(n = 40): string {
+    return this.lines.slice(-n).join("\n");
+  }
+
+  /** Sends a signal and waits for the process to exit; SIGKILL simulates a crash. */
+  async stop(signal: NodeJS.Signals = "SIGTERM", timeoutMs = 40_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    this.child.kill(signal);
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), timeoutMs);
+    try {
+      return await this.exited;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Operator configuration from command-line flags and environment variables. Flags win over
+ * environment; defaults suit a Deployment in-cluster and work for a local run.
+ */
+import { hostname } from "node:os";
+import { parseArgs } from "node:util";
+
+export interface OperatorConfig {
+  kubeconfig?: string;
+  leaderElection: boolean;
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  healthPort: number;
+  ofrepPort: number;
+  /** Bind address for the health, metrics and OFREP servers. */
+  host: string;
+  qps: number;
+  burst: number;
+  workers: number;
+}
+
+const USAGE = `Usage: crescendo [flags]
+  --kubeconfig PATH        kubeconfig (default $KUBECONFIG, ~/.kube/config, then in-cluster)
+  --leader-elect BOOL      use a Lease so only one replica reconciles (default true; $LEADER_ELECT)
+  --lease-namespace NS     namespace of the Lease (default $POD_NAMESPACE, else "default")
+  --health-port N          /healthz, /readyz, /metrics (default 8081; $HEALTH_PORT)
+  --ofrep-port N           OFREP flag evaluation server (default 8016; $OFREP_PORT)
+  --bind-address ADDR      address the servers listen on (default 0.0.0.0; $BIND_ADDRESS)
+  --kube-api-qps N         client-side request rate to the apiserver (default 50; $KUBE_API_QPS)
+  --kube-api-burst N       client-side burst (default 100; $KUBE_API_BURST)
+  --workers N              concurrent reconciles per controller (default 4; $WORKERS)`;
+
+function integer(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0)
+    throw new Error(`${name} must be a non-negative integer, got "${text}"`);
+  return value;
+}
+
+function bool(name: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined || text === "") return fallback;
+  if (["true", "1", "yes"].includes(text.toLowerCase())) return true;
+  if (["false", "0", "no"].includes(text.toLowerCase())) return false;
+  throw new Error(`${name} must be true or false, got "${text}"`);
+}
+
+/** Parses flags and environment; throws with the usage text on bad input. */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        kubeconfig: { type: "string" },
+        "leader-elect": { type: "string" },
+        "lease-namespace": { type: "string" },
+        "health-port": { type: "string" },
+        "ofrep-port": { type: "string" },
+        "bind-address": { type: "string" },
+        "kube-api-qps": { type: "string" },
+        "kube-api-burst": { type: "string" },
+        workers: { type: "string" },
+        help: { type: "boolean" },
+      },
+    }));
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${USAGE}`);
+  }
+  if (values.help) throw new Error(USAGE);
+  const flag = (name: string, envName: string) => (values[name] as string | undefined) ?? env[envName];
+  return {
+    kubeconfig: flag("kubeconfig", "KUBECONFIG") || undefined,
+    leaderElection: bool("--leader-elect", flag("leader-elect", "LEADER_ELECT"), true),
+    leaseNamespace: flag("lease-namespace", "POD_NAMESPACE") || "default",
+    leaseName: "crescendo-operator",
+    identity: env.POD_NAME || `${hostname()}-${process.pid}`,
+    healthPort: integer("--health-port", flag("health-port", "HEALTH_PORT"), 8081),
+    ofrepPort: integer("--ofrep-port", flag("ofrep-port", "OFREP_PORT"), 8016),
+    host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
+    qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 50),
+    burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 100),
+    workers: integer("--workers", flag("workers", "WORKERS"), 4),
+  };
+}

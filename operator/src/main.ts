@@ -1,0 +1,53 @@
+/**
+ * The operator's entry point: configuration, one shared manager (informers, leader election,
+ * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
+ */
+import { loadConfig } from "./config.js";
+import { registerSquadController } from "./controllers/squad/controller.js";
+import { createLogger } from "./observability/logger.js";
+import { registry, restClientMetrics } from "./observability/metrics.js";
+import { createKubeClient } from "./runtime/client.js";
+import { EventRecorder } from "./runtime/events.js";
+import { loadKubeConfig } from "./runtime/kubeconfig.js";
+import { createManager, LeadershipLostError } from "./runtime/manager.js";
+
+const logger = createLogger();
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.argv.slice(2), process.env);
+  const kubeConfig = loadKubeConfig({ path: config.kubeconfig });
+  const client = createKubeClient(kubeConfig, {
+    qps: config.qps,
+    burst: config.burst,
+    onRequest: restClientMetrics(),
+  });
+  const manager = createManager({
+    client,
+    kubeConfig,
+    logger,
+    registry,
+    leaderElection: config.leaderElection,
+    leaseNamespace: config.leaseNamespace,
+    leaseName: config.leaseName,
+    identity: config.identity,
+    healthPort: config.healthPort,
+    host: config.host,
+  });
+  const recorder = new EventRecorder({ client, logger, reportingInstance: config.identity });
+
+  registerSquadController(manager, { client, recorder, logger, workers: config.workers });
+
+  logger.info({ identity: config.identity, leaderElection: config.leaderElection }, "crescendo starting");
+  await manager.runUntilSignal();
+  client.close();
+  logger.info("crescendo stopped");
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof LeadershipLostError)
+    logger.error({ err }, "lost leadership; exiting so a new leader takes over");
+  else logger.fatal({ err }, "crescendo failed");
+  process.exitCode = 1;
+  // Give pino a moment to flush before the process ends on its own.
+  setTimeout(() => process.exit(1), 100).unref();
+});
