@@ -1,0 +1,444 @@
+/**
+ * The FeatureToggle controller's decisions, as pure functions of one snapshot: whether a guard
+ * Release's rollback has killed the toggle, whether it is stale or over its squad's active
+ * limit, the status to write and the Events to record; and the objects that carry a
+ * namespace's flags to apps (the `crescendo-flags` ConfigMap and, when the OpenFeature Operator
+ * is installed, its FeatureFlag; built in `flags/objects.ts` and re-exported here). The
+ * controller gathers the snapshot, calls these, and writes.
+ */
+import { ANNOTATIONS, type LastAction } from "../../api/common.js";
+import type { EffectiveState, FeatureToggleStatus } from "../../api/featuretoggle.js";
+import type { FeatureToggle } from "../../api/kinds.js";
+import type { HistoryEntry, ReleasePhase } from "../../api/release.js";
+import { byAge, toggleKey, type InvalidToggle, type KeyConflict } from "../../flags/compile.js";
+import {
+  conditionTime,
+  findCondition,
+  readyConditions,
+  removeCondition,
+  setCondition,
+  type Condition,
+  type ConditionInput,
+  type KStatus,
+} from "../../runtime/conditions.js";
+
+export {
+  FeatureFlagResource,
+  FLAGS_FILE_KEY,
+  FLAGS_OBJECT_NAME,
+  planFeatureFlag,
+  planFlagConfigMap,
+  type FlagsObjectOptions,
+} from "../../flags/objects.js";
+
+/** Default days before a toggle of each type is stale; permission toggles live as long as the entitlement. */
+export const DEFAULT_LIFETIME_DAYS = { release: 40, experiment: 40, ops: 7, permission: undefined } as const;
+
+const DAY_MS = 86_400_000;
+/**
+ * Longest requeue asked for. Node's timers overflow past 2^31-1 ms (about 24.8 days) and fire at
+ * once, and a 40-day lifetime is longer than that; the informer's resync covers the rest anyway.
+ */
+export const MAX_REQUEUE_MS = 12 * 3_600_000;
+
+/** The guard Release's status fields the kill decision reads. */
+export interface GuardRelease {
+  name: string;
+  phase?: ReleasePhase;
+  stableRevision?: string;
+  canaryRevision?: string;
+  history?: readonly HistoryEntry[];
+}
+
+/** The squad's FeatureToggle policy (Squad `spec.toggles`). */
+export interface SquadTogglePolicy {
+  maxActive?: number;
+  lifetimeDays?: { release?: number; experiment?: number; ops?: number; permission?: number };
+}
+
+/** A `crescendo.dev/action` annotation with its `crescendo.dev/action-id`. */
+export interface ToggleAction {
+  action: string;
+  id: string;
+}
+
+/** An Event to record about the toggle (`kubectl describe` shows it). */
+export interface ToggleEvent {
+  type: "Normal" | "Warning";
+  reason: "ToggleKilled" | "ToggleRearmed" | "ToggleStale";
+  note: string;
+}
+
+export interface ToggleStatusInput {
+  toggle: FeatureToggle;
+  /**
+   * The Release named by `spec.guard.release`, if the toggle has a guard and the Release exists.
+   * A guarded toggle whose Release is missing is not killed, and stays killed if it was.
+   */
+  guardRelease?: GuardRelease;
+  squadToggles?: SquadTogglePolicy;
+  /**
+   * Index of this toggle among the squad's active toggles, oldest first (see
+   * `rankActiveToggles`); undefined when it is not active.
+   */
+  activeRank?: number;
+  now: Date | number;
+  /** The toggle's annotation action (see `toggleAction`); acted on once per id. */
+  action?: ToggleAction;
+  /** From `compileDocument`: this toggle lost its key to an older toggle and is not served. */
+  conflict?: KeyConflict;
+  /** From `compileDocument`: flagd would refuse this toggle's flag. */
+  invalid?: InvalidToggle;
+}
+
+export interface ToggleStatusPlan {
+  status: FeatureToggleStatus;
+  events: ToggleEvent[];
+  /** Whether the toggle is compiled killed (feed this to `compileDocument`). */
+  killed: boolean;
+  /** When to look again: the moment the toggle becomes stale, capped at MAX_REQUEUE_MS. */
+  requeueAfterMs?: number;
+}
+
+/** The annotation action on a toggle; undefined without both annotations (an id is what makes it act once). */
+export function toggleAction(toggle: FeatureToggle): ToggleAction | undefined {
+  const action = toggle.metadata.annotations?.[ANNOTATIONS.action]?.trim();
+  const id = toggle.metadata.annotations?.[ANNOTATIONS.actionId]?.trim();
+  return action && id ? { action, id } : undefined;
+}
+
+/**
+ * Active means apps get what the spec asks for: enabled, not killed. Read from status so the
+ * squad controller's counts (`toggleCounts`) and this limit agree.
+ */
+export function isActiveToggle(toggle: FeatureToggle): boolean {
+  return (
+    toggle.status?.effectiveState === "Enabled" ||
+    (!toggle.status?.effectiveState && toggle.spec.state !== "Disabled")
+  );
+}
+
+/**
+ * Ranks a squad's active toggles oldest first (creationTimestamp, name, namespace), keyed by
+ * `namespace/name`. The oldest keep their place under the limit, so creating a new toggle
+ * never pushes an established one over.
+ */
+export function rankActiveToggles(toggles: readonly FeatureToggle[]): Map<string, number> {
+  const active = toggles.filter(isActiveToggle).sort((a, b) => {
+    const order = byAge(a, b);
+    if (order !== 0) return order;
+    const na = a.metadata.namespace ?? "";
+    const nb = b.metadata.namespace ?? "";
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
+  return new Map(active.map((t, rank) => [`${t.metadata.namespace ?? ""}/${t.metadata.name ?? ""}`, rank]));
+}
+
+/** Condition type recording a kill; its observedGeneration is the generation at the kill. */
+export const KILLED_CONDITION = "KilledByRollback";
+
+export interface KillDecision {
+  killed: boolean;
+  killedAt?: string;
+  killedBy?: string;
+  /** The generation the toggle had when it was killed: a later spec change re-arms it. */
+  killGeneration?: number;
+  lastAction?: LastAction;
+  event?: ToggleEvent;
+}
+
+/** The revision whose rollback this is: the newest history entry if it records the rollback, else the canary. */
+function rolledBackRevision(release: GuardRelease): string | undefined {
+  const newest = release.history?.[0];
+  return newest?.outcome === "RolledBack" ? newest.revision : release.canaryRevision;
+}
+
+const rearmHint = (name: string) =>
+  `kubectl annotate featuretoggle ${name} ${ANNOTATIONS.action}=rearm ${ANNOTATIONS.actionId}=$(date +%s) --overwrite`;
+
+/**
+ * Kill and re-arm. A guarded toggle is killed when its Release's phase is RolledBack, and stays
+ * killed (status.killedAt) until the Release is Healthy again AND a person re-arms it: a `rearm`
+ * action, or any spec change after the kill. Requiring both means a new rollout cannot quietly
+ * re-enable a feature that was just implicated in a failure, and a human who fixed it need not
+ * wait. A rearm sent while the Release is not Healthy is refused (recorded in lastAction) rather
+ * than remembered, so re-enabling is always a decision made when it is safe. Removing the guard
+ * lifts a kill at once: there is no Release left to wait for.
+ */
+export function decideKill(
+  input: Pick<ToggleStatusInput, "toggle" | "guardRelease" | "action" | "now">,
+): KillDecision {
+  const previous = input.toggle.status?.lastAction;
+  const fresh = input.action && input.action.id !== previous?.id ? input.action : undefined;
+  const rearm = fresh?.action === "rearm";
+  const { rearmResult, ...state } = killState(input, rearm);
+  if (!fresh) return { ...state, ...(previous ? { lastAction: previous } : {}) };
+  const result = rearm
+    ? rearmResult
+    : `ignored: "${fresh.action}" does not apply to FeatureToggles (only rearm)`;
+  return {
+    ...state,
+    lastAction: { id: fresh.id, action: fresh.action, acceptedAt: conditionTime(input.now), result },
+  };
+}
+
+/** The kill state, and what a rearm action sent now would achieve (for lastAction.result). */
+function killState(
+  input: Pick<ToggleStatusInput, "toggle" | "guardRelease" | "now">,
+  rearm: boolean,
+): Omit<KillDecision, "lastAction"> & { rearmResult: string } {
+  const { toggle, guardRelease, now } = input;
+  const status = toggle.status ?? {};
+  const generation = toggle.metadata.generation ?? 0;
+  const guard = toggle.spec.guard;
+  const wasKilled = status.killedAt !== undefined;
+  const notKilled = "ignored: the toggle is not killed";
+  if (!guard) {
+    if (!wasKilled) return { killed: false, rearmResult: notKilled };
+    const event: ToggleEvent = {
+      type: "Normal",
+      reason: "ToggleRearmed",
+      note: "Guard removed; serving the spec again.",
+    };
+    return { killed: false, event, rearmResult: "re-armed (the guard was removed)" };
+  }
+  const phase = guardRelease?.phase;
+  const notHealthy = `refused: Release ${guard.release} is ${phase ?? "missing"}, not Healthy; send a new rearm once it is`;
+  if (!wasKilled) {
+    if (phase !== "RolledBack" || !guardRelease) return { killed: false, rearmResult: notKilled };
+    const revision = rolledBackRevision(guardRelease);
+    const note =
+      `Release ${guard.release} rolled back${revision ? ` revision ${revision}` : ""}; everyone gets default variant ` +
+      `"${toggle.spec.defaultVariant}". Re-arm once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "")}`;
+    return {
+      killed: true,
+      killedAt: conditionTime(now),
+      ...(revision ? { killedBy: revision } : {}),
+      killGeneration: generation,
+      event: { type: "Warning", reason: "ToggleKilled", note },
+      rearmResult: notHealthy,
+    };
+  }
+  const killGeneration =
+    findCondition(status.conditions, KILLED_CONDITION)?.observedGeneration ??
+    status.observedGeneration ??
+    generation;
+  const edited = generation > killGeneration;
+  if (phase !== "Healthy" || (!rearm && !edited)) {
+    const kept = { killed: true, killedAt: status.killedAt, killGeneration };
+    return { ...kept, ...(status.killedBy ? { killedBy: status.killedBy } : {}), rearmResult: notHealthy };
+  }
+  const how = rearm ? "a rearm action" : `a spec change (generation ${generation})`;
+  const event: ToggleEvent = {
+    type: "Normal",
+    reason: "ToggleRearmed",
+    note: `Re-armed by ${how}; Release ${guard.release} is Healthy. Serving the spec again.`,
+  };
+  return { killed: false, event, rearmResult: "re-armed" };
+}
+
+export interface Staleness {
+  stale: boolean;
+  /** When the toggle becomes (or became) stale; undefined when it never does. */
+  staleAt?: number;
+  /** Which rule sets staleAt, in words. */
+  rule?: string;
+}
+
+/**
+ * Stale once past `expiresAt` or past its type's lifetime (the squad's `lifetimeDays`, else
+ * 40 days for release and experiment toggles, 7 for ops, never for permission), whichever comes
+ * first. Stale is a nudge to delete the toggle from code; it changes nothing that is served.
+ */
+export function staleness(
+  toggle: FeatureToggle,
+  policy: SquadTogglePolicy | undefined,
+  now: number,
+): Staleness {
+  const type = toggle.spec.type ?? "release";
+  const days = policy?.lifetimeDays?.[type] ?? DEFAULT_LIFETIME_DAYS[type];
+  const created = Date.parse(toggle.metadata.creationTimestamp ?? "");
+  const expires = Date.parse(toggle.spec.expiresAt ?? "");
+  const candidates: { at: number; rule: string }[] = [];
+  if (!Number.isNaN(expires))
+    candidates.push({ at: expires, rule: `spec.expiresAt ${toggle.spec.expiresAt}` });
+  if (days !== undefined && !Number.isNaN(created)) {
+    candidates.push({ at: created + days * DAY_MS, rule: `the ${days}-day lifetime of ${type} toggles` });
+  }
+  const first = candidates.sort((a, b) => a.at - b.at)[0];
+  if (!first) return { stale: false };
+  return { stale: now > first.at, staleAt: first.at, rule: first.rule };
+}
+
+function staleCondition(s: Staleness, type: string, generation: number): ConditionInput {
+  if (s.stale) {
+    return {
+      type: "Stale",
+      status: "True",
+      reason: s.rule?.startsWith("spec.expiresAt") ? "Expired" : "LifetimeExceeded",
+      message: `Past ${s.rule ?? ""}. Remove the toggle from code, then delete it.`,
+      observedGeneration: generation,
+    };
+  }
+  const message =
+    s.staleAt === undefined
+      ? `Never stale: ${type} toggles have no lifetime and spec.expiresAt is not set.`
+      : `Becomes stale at ${conditionTime(s.staleAt)} (${s.rule ?? ""}).`;
+  return {
+    type: "Stale",
+    status: "False",
+    reason: "WithinLifetime",
+    message,
+    observedGeneration: generation,
+  };
+}
+
+function activeLimitCondition(
+  input: ToggleStatusInput,
+  state: EffectiveState,
+  generation: number,
+): ConditionInput | undefined {
+  const max = input.squadToggles?.maxActive;
+  if (max === undefined) return undefined;
+  const rank = input.activeRank;
+  if (state === "Enabled" && rank !== undefined && rank >= max) {
+    return {
+      type: "OverActiveLimit",
+      status: "True",
+      reason: "ActiveLimitExceeded",
+      message: `This is active toggle #${rank + 1} of the squad, which allows ${max} (Squad spec.toggles.maxActive). It is still served and nothing is deleted; disable or delete toggles the squad no longer needs.`,
+      observedGeneration: generation,
+    };
+  }
+  return {
+    type: "OverActiveLimit",
+    status: "False",
+    reason: "WithinLimit",
+    message: `The squad allows ${max} active toggles.`,
+    observedGeneration: generation,
+  };
+}
+
+function kstatus(input: ToggleStatusInput, key: string, state: EffectiveState, kill: KillDecision): KStatus {
+  const { toggle, conflict, invalid } = input;
+  const variant = toggle.spec.defaultVariant;
+  if (conflict) {
+    return {
+      state: "Stalled",
+      reason: "KeyConflict",
+      message: `Flag key "${key}" is already served by the older FeatureToggle ${conflict.winner}; this toggle is not served. Set a unique spec.key.`,
+    };
+  }
+  if (invalid) {
+    const served =
+      invalid.served === "omitted" ? "it is not served" : `everyone gets default variant "${variant}"`;
+    return {
+      state: "Stalled",
+      reason: "InvalidFlag",
+      message: `flagd refuses this flag (${invalid.reason}); ${served}.`,
+    };
+  }
+  const guard = toggle.spec.guard;
+  const missing = guard && !input.guardRelease ? ` Guard Release ${guard.release} not found.` : "";
+  if (state === "KilledByRollback") {
+    return {
+      state: "Ready",
+      reason: "KilledByRollback",
+      message: `Killed by the rollback of Release ${guard?.release ?? ""}${kill.killedBy ? ` (revision ${kill.killedBy})` : ""} at ${kill.killedAt ?? ""}; everyone gets default variant "${variant}". Once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "")}.${missing}`,
+    };
+  }
+  if (state === "Disabled") {
+    return {
+      state: "Ready",
+      reason: "Disabled",
+      message: `Serving "${key}": disabled, everyone gets default variant "${variant}".${missing}`,
+    };
+  }
+  return { state: "Ready", reason: "Serving", message: `Serving "${key}".${missing}` };
+}
+
+function killedCondition(input: ToggleStatusInput, kill: KillDecision, generation: number): ConditionInput {
+  if (kill.killed) {
+    return {
+      type: KILLED_CONDITION,
+      status: "True",
+      reason: "GuardRolledBack",
+      message: `Release ${input.toggle.spec.guard?.release ?? ""} rolled back${kill.killedBy ? ` revision ${kill.killedBy}` : ""}.`,
+      observedGeneration: kill.killGeneration ?? generation,
+    };
+  }
+  return {
+    type: KILLED_CONDITION,
+    status: "False",
+    reason: "Armed",
+    message: "Serving the spec; a rollback of the guard Release kills the toggle.",
+    observedGeneration: generation,
+  };
+}
+
+/**
+ * The toggle's whole status, its Events and whether it is compiled killed. Conditions: Ready /
+ * Reconciling / Stalled (kstatus; Stalled for a key conflict or a flag flagd refuses), Stale,
+ * OverActiveLimit (when the squad sets maxActive) and KilledByRollback (when guarded);
+ * lastTransitionTime moves only when a condition's status does. Events mark the changes people
+ * must notice: ToggleKilled, ToggleRearmed, ToggleStale.
+ */
+export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
+  const { toggle } = input;
+  const now = typeof input.now === "number" ? input.now : input.now.getTime();
+  const previous = toggle.status ?? {};
+  const generation = toggle.metadata.generation ?? 0;
+  const key = toggleKey(toggle);
+  const kill = decideKill(input);
+  const state: EffectiveState = kill.killed
+    ? "KilledByRollback"
+    : toggle.spec.state === "Disabled"
+      ? "Disabled"
+      : "Enabled";
+  const stale = staleness(toggle, input.squadToggles, now);
+  const type = toggle.spec.type ?? "release";
+
+  let conditions: Condition[] = readyConditions(previous.conditions, kstatus(input, key, state, kill), {
+    observedGeneration: generation,
+    now,
+  });
+  conditions = setCondition(conditions, staleCondition(stale, type, generation), now);
+  const limit = activeLimitCondition(input, state, generation);
+  conditions = limit ? setCondition(conditions, limit, now) : removeCondition(conditions, "OverActiveLimit");
+  conditions =
+    toggle.spec.guard || kill.killed
+      ? setCondition(conditions, killedCondition(input, kill, generation), now)
+      : removeCondition(conditions, KILLED_CONDITION);
+
+  const staleSince = stale.stale
+    ? previous.stale && previous.staleSince
+      ? previous.staleSince
+      : conditionTime(stale.staleAt ?? now)
+    : undefined;
+  const status: FeatureToggleStatus = {
+    observedGeneration: generation,
+    conditions,
+    key,
+    effectiveState: state,
+    servedVariant: toggle.spec.defaultVariant,
+    ...(kill.killed && kill.killedAt ? { killedAt: kill.killedAt } : {}),
+    ...(kill.killed && kill.killedBy ? { killedBy: kill.killedBy } : {}),
+    stale: stale.stale,
+    ...(staleSince ? { staleSince } : {}),
+    ...(kill.lastAction ? { lastAction: kill.lastAction } : {}),
+  };
+
+  const events: ToggleEvent[] = kill.event ? [kill.event] : [];
+  if (stale.stale && previous.stale !== true) {
+    events.push({
+      type: "Warning",
+      reason: "ToggleStale",
+      note: `FeatureToggle ${toggle.metadata.name ?? ""} is past ${stale.rule ?? ""}. Remove it from code, then delete it.`,
+    });
+  }
+  const requeueAfterMs =
+    !stale.stale && stale.staleAt !== undefined
+      ? Math.min(MAX_REQUEUE_MS, Math.max(1000, stale.staleAt - now + 1000))
+      : undefined;
+  return { status, events, killed: kill.killed, ...(requeueAfterMs === undefined ? {} : { requeueAfterMs }) };
+}

@@ -1,0 +1,269 @@
+/**
+ * The OFREP endpoint: a plain `node:http` handler that answers from documents already in memory.
+ * The controller publishes each namespace's compiled document into a `FlagSource` from its
+ * informer cache, so an evaluation never calls the Kubernetes API, and a burst of app traffic
+ * cannot turn into apiserver load.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger as FlagdLogger } from "@openfeature/core";
+import type { Logger } from "pino";
+import { EvaluatorCache, type Evaluation, type PublishedDocument } from "./evaluate.js";
+import {
+  bulkBody,
+  bulkEtag,
+  errorStatus,
+  evaluationBody,
+  ifNoneMatchHits,
+  matchRoute,
+  parseRequestBody,
+  presentedToken,
+  tokensEqual,
+  type OfrepRoute,
+  type OfrepRouteName,
+} from "./ofrep-protocol.js";
+
+/** Where the server reads documents: the controller's in-memory view, one entry per namespace. */
+export interface FlagSource {
+  /** The namespace's current document and its content hash, or undefined when it has no toggles. */
+  document(namespace: string): PublishedDocument | undefined;
+}
+
+/**
+ * Hooks the lead wires to prom-client. Label values are bounded: `namespace` and `key` are only
+ * passed through when they name a served document and flag (an unknown one is reported as ""),
+ * so a client asking for random keys cannot create series.
+ */
+export interface OfrepMetrics {
+  /** One flag evaluated: `crescendo_featuretoggle_evaluations_total{namespace,key,reason}`. */
+  evaluation(labels: { namespace: string; key: string; reason: string }): void;
+  /** One request answered: `crescendo_ofrep_request_duration_seconds{route,code}`. */
+  request(labels: { route: OfrepRouteName; code: number }, seconds: number): void;
+}
+
+export interface OfrepOptions {
+  source: FlagSource;
+  /**
+   * The expected bearer token (or X-API-Key), read on every request so a rotated Secret takes
+   * effect without a restart. Undefined or empty disables authentication.
+   */
+  token?: () => string | undefined;
+  metrics?: OfrepMetrics;
+  logger?: Logger;
+  /** Largest request body accepted; larger ones get 413. Default 64 KiB. */
+  maxBodyBytes?: number;
+}
+
+export interface OfrepServerOptions extends OfrepOptions {
+  /** Default 8016, flagd's OFREP port, so client configuration written for flagd carries over. */
+  port?: number;
+  /** Interface to bind; default all. */
+  host?: string;
+}
+
+export interface OfrepServer {
+  /** Starts listening; resolves with the bound address (useful with port 0). */
+  listen(): Promise<AddressInfo>;
+  /** Stops accepting, closes idle keep-alive connections, and resolves when the server is down. */
+  close(): Promise<void>;
+  /** The request handler, for mounting on another server. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+const DEFAULT_MAX_BODY = 64 * 1024;
+
+class BodyTooLarge extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (body === undefined) {
+    res.writeHead(status).end();
+    return;
+  }
+  const text = typeof body === "string" ? body : JSON.stringify(body);
+  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" }).end(text);
+}
+
+/** flagd-core's logger interface over pino; its messages are debugging aids, logged at debug. */
+function flagdLogger(logger: Logger | undefined): FlagdLogger | undefined {
+  if (!logger) return undefined;
+  const child = logger.child({ component: "flagd-core" });
+  const line =
+    (level: "error" | "warn" | "info" | "debug") =>
+    (...args: unknown[]) =>
+      child[level](args.map((a) => (a instanceof Error ? a.message : String(a))).join(" "));
+  return { error: line("error"), warn: line("warn"), info: line("debug"), debug: line("debug") };
+}
+
+/** Metrics are a side channel: a throwing hook is logged, never allowed to fail a request or crash the process. */
+function guardMetrics(metrics: OfrepMetrics, logger: Logger | undefined): OfrepMetrics {
+  const safely =
+    <A extends unknown[]>(hook: (...args: A) => void) =>
+    (...args: A) => {
+      try {
+        hook(...args);
+      } catch (err) {
+        logger?.warn({ err }, "OFREP metrics hook failed");
+      }
+    };
+  return {
+    evaluation: safely(metrics.evaluation.bind(metrics)),
+    request: safely(metrics.request.bind(metrics)),
+  };
+}
+
+/**
+ * The OFREP request handler. Order of checks: route (404), method (405), credentials (401),
+ * body size (413) and shape (400), then evaluation. Single evaluations answer 200 or the
+ * spec's error body; bulk evaluations answer 200 with an ETag, or 304 when `If-None-Match`
+ * already names it. A namespace without a document has no flags: single evaluation answers
+ * FLAG_NOT_FOUND and bulk an empty list (the spec has no 404 for bulk, and an empty answer does
+ * not reveal which namespaces exist).
+ */
+export function createOfrepHandler(
+  options: OfrepOptions,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  const { source, logger } = options;
+  const metrics = options.metrics && guardMetrics(options.metrics, logger);
+  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const cache = new EvaluatorCache(flagdLogger(logger));
+
+  const evaluatorFor = (namespace: string) => {
+    const published = source.document(namespace);
+    if (!published) {
+      cache.delete(namespace);
+      return undefined;
+    }
+    return cache.get(namespace, published);
+  };
+
+  const count = (namespace: string, known: boolean, e: Evaluation) => {
+    const found = known && !("errorCode" in e && e.errorCode === "FLAG_NOT_FOUND");
+    metrics?.evaluation({ namespace: known ? namespace : "", key: found ? e.key : "", reason: e.reason });
+  };
+
+  async function answer(
+    route: Exclude<OfrepRoute, { name: "unmatched" }>,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    let text: string;
+    try {
+      text = await readBody(req, limit);
+    } catch (err) {
+      if (!(err instanceof BodyTooLarge)) throw err;
+      return send(res, 413, { errorDetails: `request body exceeds ${limit} bytes` }, { Connection: "close" });
+    }
+    const parsed = parseRequestBody(text);
+    if (!parsed.ok) {
+      const failure = { errorCode: "INVALID_CONTEXT", errorDetails: parsed.details };
+      return send(res, 400, route.name === "evaluate_flag" ? { key: route.key, ...failure } : failure);
+    }
+    const evaluator = evaluatorFor(route.namespace);
+    if (route.name === "evaluate_flag") {
+      const evaluation: Evaluation = evaluator
+        ? evaluator.evaluate(route.key, parsed.context)
+        : {
+            key: route.key,
+            reason: "ERROR",
+            errorCode: "FLAG_NOT_FOUND",
+            errorMessage: `flag '${route.key}' not found`,
+            metadata: {},
+          };
+      count(route.namespace, evaluator !== undefined, evaluation);
+      const status = "errorCode" in evaluation ? errorStatus(evaluation.errorCode) : 200;
+      return send(res, status, evaluationBody(evaluation));
+    }
+    const evaluations = evaluator ? evaluator.evaluateAll(parsed.context) : [];
+    for (const e of evaluations) count(route.namespace, true, e);
+    const body = JSON.stringify(bulkBody(evaluations));
+    const etag = bulkEtag(body);
+    if (ifNoneMatchHits(req.headers["if-none-match"], etag)) return send(res, 304, undefined, { ETag: etag });
+    return send(res, 200, body, { ETag: etag });
+  }
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const route = matchRoute(req.url ?? "/");
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics?.request({ route: route.name, code: res.statusCode }, seconds);
+    });
+    if (route.name === "unmatched") return send(res, 404, { errorDetails: "not an OFREP route" });
+    if (req.method !== "POST") return send(res, 405, { errorDetails: "use POST" }, { Allow: "POST" });
+    const expected = options.token?.();
+    if (expected && !tokensEqual(presentedToken(req.headers), expected)) {
+      return send(
+        res,
+        401,
+        { errorDetails: "missing or wrong token" },
+        { "WWW-Authenticate": 'Bearer realm="crescendo-ofrep"' },
+      );
+    }
+    answer(route, req, res).catch((err: unknown) => {
+      logger?.error({ err, route: route.name, namespace: route.namespace }, "OFREP request failed");
+      if (!res.headersSent) send(res, 500, { errorDetails: "internal error" });
+      else res.destroy();
+    });
+  };
+}
+
+/**
+ * An HTTP server around `createOfrepHandler`. Nothing happens until `listen()`, so constructing
+ * one in a test or at start-up has no side effects.
+ */
+export function createOfrepServer(options: OfrepServerOptions): OfrepServer {
+  const handler = createOfrepHandler(options);
+  let server: Server | undefined;
+  return {
+    handler,
+    listen() {
+      const s = createServer(handler);
+      // A slow client must not hold a connection open forever.
+      s.requestTimeout = 30_000;
+      s.headersTimeout = 10_000;
+      server = s;
+      return new Promise<AddressInfo>((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(options.port ?? 8016, options.host, () => {
+          s.off("error", reject);
+          resolve(s.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      const s = server;
+      server = undefined;
+      if (!s) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        s.close((err) => (err ? reject(err) : resolve()));
+        s.closeIdleConnections();
+      });
+    },
+  };
+}
