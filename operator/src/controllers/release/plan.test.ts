@@ -1,0 +1,350 @@
+import { describe, expect, it } from "vitest";
+import type { Release } from "../../api/kinds.js";
+import { releaseSpec, type ReleaseStatus } from "../../api/release.js";
+import type { KubeObject } from "../../runtime/types.js";
+import { desiredCanaryReplicas, labelValue, planObjects } from "./plan.js";
+import { revisionOf } from "./revision.js";
+import { step } from "./rollout.js";
+import type { ObservedDeployment, ReleaseSnapshot } from "./snapshot.js";
+import type { HTTPRoute } from "./traffic/gateway-api.js";
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const TEMPLATE = {
+  metadata: { labels: { app: "web", team: "checkout" }, annotations: { "prometheus.io/scrape": "true" } },
+  spec: { containers: [{ name: "web", image: "web:2" }] },
+};
+const STABLE = "stablerev1";
+const CANARY = revisionOf(TEMPLATE);
+const PORTS = {
+  ports: [
+    { name: "http", port: 80, targetPort: 8080 },
+    { name: "metrics", port: 9090 },
+  ],
+};
+const STEPS = { canary: { steps: [{ setWeight: 20 }, { pause: {} }] } };
+
+function snapshot(
+  spec: Record<string, unknown>,
+  deployments: Record<string, ObservedDeployment> = {},
+): ReleaseSnapshot {
+  const release: Release = {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "Release",
+    metadata: { name: "web", namespace: "shop", uid: "uid-1", generation: 3 },
+    spec: releaseSpec.parse({
+      version: "2.0.0+build.7",
+      replicas: 4,
+      template: TEMPLATE,
+      strategy: STEPS,
+      ...spec,
+    }),
+  };
+  return { release, deployments, analysis: {}, now: T0, squad: { name: "checkout", tribe: "payments" } };
+}
+
+const rolling: ReleaseStatus = {
+  phase: "Progressing",
+  stableRevision: STABLE,
+  stableVersion: "1.0.0",
+  canaryRevision: CANARY,
+  canaryVersion: "2.0.0+build.7",
+  currentStepIndex: 0,
+  desiredWeight: 20,
+};
+
+const ready = (revision: string, n: number): ObservedDeployment => ({
+  name: `web-${revision}`,
+  revision,
+  generation: 1,
+  observedGeneration: 1,
+  specReplicas: n,
+  replicas: n,
+  readyReplicas: n,
+  availableReplicas: n,
+  updatedReplicas: n,
+});
+
+const ofKind = (objects: KubeObject[], kind: string) => objects.filter((o) => o.kind === kind);
+const named = (objects: KubeObject[], name: string) => objects.find((o) => o.metadata.name === name);
+const replicasOf = (o: KubeObject | undefined) =>
+  (o?.["spec"] as { replicas?: number } | undefined)?.replicas;
+const specOf = (o: KubeObject | undefined) => o?.["spec"] as Record<string, unknown>;
+
+describe("Deployments", () => {
+  it("run one per live revision, named <release>-<revision>, stable at full size, canary at the weight's share", () => {
+    const { objects } = planObjects(snapshot({}), rolling);
+    const deployments = ofKind(objects, "Deployment");
+    expect(deployments.map((d) => d.metadata.name)).toEqual([`web-${STABLE}`, `web-${CANARY}`]);
+    expect(replicasOf(deployments[0])).toBe(4);
+    expect(replicasOf(deployments[1])).toBe(1); // round(4·20/80)
+  });
+
+  it("select pods by release and revision only", () => {
+    const dep = named(planObjects(snapshot({}), rolling).objects, `web-${CANARY}`);
+    expect(specOf(dep)["selector"]).toEqual({
+      matchLabels: { "crescendo.dev/release": "web", "crescendo.dev/revision": CANARY },
+    });
+  });
+
+  it("carry the track, squad and tribe on the Deployment, never on the pod template", () => {
+    const dep = named(planObjects(snapshot({}), rolling).objects, `web-${CANARY}`);
+    expect(dep?.metadata).toEqual({
+      name: `web-${CANARY}`,
+      namespace: "shop",
+      labels: {
+        "app.kubernetes.io/managed-by": "crescendo",
+        "app.kubernetes.io/name": "web",
+        "app.kubernetes.io/version": "2.0.0-build.7",
+        "crescendo.dev/release": "web",
+        "crescendo.dev/revision": CANARY,
+        "crescendo.dev/track": "canary",
+        "crescendo.dev/squad": "checkout",
+        "crescendo.dev/tribe": "payments",
+        "backstage.io/kubernetes-id": "web",
+      },
+      ownerReferences: [
+        {
+          apiVersion: "crescendo.dev/v1alpha1",
+          kind: "Release",
+          name: "web",
+          uid: "uid-1",
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    });
+    expect(specOf(dep)["template"]).toEqual({
+      metadata: {
+        labels: {
+          app: "web",
+          team: "checkout",
+          "app.kubernetes.io/managed-by": "crescendo",
+          "app.kubernetes.io/name": "web",
+          "app.kubernetes.io/version": "2.0.0-build.7",
+          "crescendo.dev/release": "web",
+          "crescendo.dev/revision": CANARY,
+          "backstage.io/kubernetes-id": "web",
+        },
+        annotations: { "prometheus.io/scrape": "true" },
+      },
+      spec: { containers: [{ name: "web", image: "web:2" }] },
+    });
+  });
+
+  it("keep the pod template identical through promotion, so promotion restarts no pod", () => {
+    const snap = snapshot(
+      { strategy: { canary: { steps: [{ setWeight: 50 }] } } },
+      {
+        [STABLE]: ready(STABLE, 4),
+        [CANARY]: ready(CANARY, 4),
+      },
+    );
+    const before = { ...rolling, desiredWeight: 50 };
+    const promoted = step({ ...snap, release: { ...snap.release, status: before } });
+    expect(promoted.promoted?.revision).toBe(CANARY);
+    const templateOf = (status: ReleaseStatus) =>
+      specOf(named(planObjects(snap, status).objects, `web-${CANARY}`))["template"];
+    expect(templateOf(promoted.status)).toEqual(templateOf(before));
+    const dep = named(planObjects(snap, promoted.status).objects, `web-${CANARY}`);
+    expect(dep?.metadata.labels?.["crescendo.dev/track"]).toBe("stable");
+    expect(replicasOf(dep)).toBe(4);
+  });
+
+  it("label pods with the version recorded for the revision, not the current spec.version", () => {
+    const dep = named(planObjects(snapshot({ version: "9.9.9" }), rolling).objects, `web-${STABLE}`);
+    expect(dep?.metadata.labels?.["app.kubernetes.io/version"]).toBe("1.0.0");
+  });
+
+  it("scale a rolled-back canary to zero but keep it", () => {
+    const dep = named(
+      planObjects(snapshot({}), { ...rolling, phase: "RolledBack" }).objects,
+      `web-${CANARY}`,
+    );
+    expect(replicasOf(dep)).toBe(0);
+  });
+
+  it("run the canary at full size for the final scale-up", () => {
+    expect(desiredCanaryReplicas(snapshot({}), { ...rolling, currentStepIndex: 2 })).toBe(4);
+  });
+
+  it("run a blue-green preview at previewReplicas, defaulting to replicas", () => {
+    const bg = (strategy: Record<string, unknown>) => snapshot({ strategy: { blueGreen: strategy } });
+    expect(desiredCanaryReplicas(bg({ previewReplicas: 1 }), { ...rolling, currentStepIndex: 0 })).toBe(1);
+    expect(desiredCanaryReplicas(bg({}), { ...rolling, currentStepIndex: 0 })).toBe(4);
+    const dep = named(planObjects(bg({}), { ...rolling, currentStepIndex: 0 }).objects, `web-${CANARY}`);
+    expect(dep?.metadata.labels?.["crescendo.dev/track"]).toBe("preview");
+  });
+
+  it("keep a replaced revision at full size until its scale-down time, then delete it", () => {
+    const status: ReleaseStatus = {
+      phase: "Healthy",
+      stableRevision: CANARY,
+      stableVersion: "2.0.0",
+      scaleDown: [{ revision: STABLE, version: "1.0.0", at: new Date(T0 + 1).toISOString() }],
+    };
+    const deployments = { [STABLE]: ready(STABLE, 4), [CANARY]: ready(CANARY, 4) };
+    const kept = planObjects(snapshot({}, deployments), status);
+    const parked = named(kept.objects, `web-${STABLE}`);
+    expect(replicasOf(parked)).toBe(4);
+    expect(parked?.metadata.labels?.["crescendo.dev/track"]).toBeUndefined();
+    expect(kept.deletions.filter((d) => d.kind === "Deployment")).toEqual([]);
+
+    const later = { ...snapshot({}, deployments), now: T0 + 1 };
+    const gone = planObjects(later, status);
+    expect(named(gone.objects, `web-${STABLE}`)).toBeUndefined();
+    expect(gone.deletions).toContainEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: `web-${STABLE}`,
+    });
+  });
+
+  it("delete observed Deployments of revisions no longer live (a superseded canary)", () => {
+    const snap = snapshot({}, { old: { ...ready("old", 1), name: "web-old" }, [STABLE]: ready(STABLE, 4) });
+    expect(planObjects(snap, rolling).deletions).toContainEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: "web-old",
+    });
+  });
+});
+
+describe("Services", () => {
+  const selector = (objects: KubeObject[], name: string) => specOf(named(objects, name))["selector"];
+
+  it("for canary: <release> selects every revision, -stable and -canary one each", () => {
+    const { objects, deletions } = planObjects(snapshot({ service: PORTS }), rolling);
+    expect(ofKind(objects, "Service").map((s) => s.metadata.name)).toEqual([
+      "web",
+      "web-stable",
+      "web-canary",
+    ]);
+    expect(selector(objects, "web")).toEqual({ "crescendo.dev/release": "web" });
+    expect(selector(objects, "web-stable")).toEqual({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": STABLE,
+    });
+    expect(selector(objects, "web-canary")).toEqual({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": CANARY,
+    });
+    expect(deletions).toEqual([{ apiVersion: "v1", kind: "Service", name: "web-preview" }]);
+  });
+
+  it("point -canary at the stable revision when there is no live canary", () => {
+    const plan = (status: ReleaseStatus) =>
+      selector(planObjects(snapshot({ service: PORTS }), status).objects, "web-canary");
+    const stable = { "crescendo.dev/release": "web", "crescendo.dev/revision": STABLE };
+    expect(plan({ ...rolling, phase: "RolledBack" })).toEqual(stable);
+    expect(plan({ phase: "Healthy", stableRevision: STABLE })).toEqual(stable);
+  });
+
+  it("for blue-green: <release> selects only the active revision, -preview the new one", () => {
+    const { objects, deletions } = planObjects(
+      snapshot({ service: PORTS, strategy: { blueGreen: {} } }),
+      rolling,
+    );
+    expect(ofKind(objects, "Service").map((s) => s.metadata.name)).toEqual([
+      "web",
+      "web-stable",
+      "web-preview",
+    ]);
+    expect(selector(objects, "web")).toEqual({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": STABLE,
+    });
+    expect(selector(objects, "web-preview")).toEqual({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": CANARY,
+    });
+    expect(deletions).toEqual([{ apiVersion: "v1", kind: "Service", name: "web-canary" }]);
+  });
+
+  it("expose the spec's ports, targetPort defaulting to port, owned by the Release", () => {
+    const svc = named(planObjects(snapshot({ service: PORTS }), rolling).objects, "web");
+    expect(specOf(svc)["ports"]).toEqual([
+      { name: "http", port: 80, targetPort: 8080, protocol: "TCP" },
+      { name: "metrics", port: 9090, targetPort: 9090, protocol: "TCP" },
+    ]);
+    expect(svc?.metadata.ownerReferences?.[0]).toMatchObject({
+      kind: "Release",
+      uid: "uid-1",
+      controller: true,
+    });
+    expect(svc?.metadata.labels).toMatchObject({
+      "crescendo.dev/squad": "checkout",
+      "app.kubernetes.io/managed-by": "crescendo",
+    });
+  });
+
+  it("are not created without spec.service, and any left over are deleted", () => {
+    const { objects, deletions } = planObjects(snapshot({}), rolling);
+    expect(ofKind(objects, "Service")).toEqual([]);
+    expect(deletions.map((d) => d.name)).toEqual(["web", "web-stable", "web-canary", "web-preview"]);
+  });
+});
+
+describe("HTTPRoute", () => {
+  const GW = {
+    service: PORTS,
+    strategy: {
+      canary: {
+        steps: [{ setWeight: 20 }, { pause: {} }],
+        trafficRouting: { gatewayAPI: { httpRoute: "shop" } },
+      },
+    },
+  };
+  const route: HTTPRoute = {
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "shop", namespace: "shop" },
+    spec: { rules: [{ backendRefs: [{ name: "web-stable", port: 80 }] }] },
+  };
+  const refsOf = (objects: KubeObject[]) =>
+    (named(objects, "shop") as HTTPRoute | undefined)?.spec?.rules?.[0]?.backendRefs;
+
+  it("is applied between the Services and the Deployments", () => {
+    const snap = { ...snapshot(GW, { [CANARY]: ready(CANARY, 1) }), route };
+    const { objects } = planObjects(snap, rolling);
+    expect(objects.map((o) => o.kind)).toEqual([
+      "Service",
+      "Service",
+      "Service",
+      "HTTPRoute",
+      "Deployment",
+      "Deployment",
+    ]);
+    expect(refsOf(objects)).toEqual([
+      { name: "web-stable", port: 80, weight: 80 },
+      { name: "web-canary", port: 80, weight: 20 },
+    ]);
+  });
+
+  it("carries no canary traffic once rolled back or promoted", () => {
+    const snap = { ...snapshot(GW, { [CANARY]: ready(CANARY, 1) }), route };
+    expect(refsOf(planObjects(snap, { ...rolling, phase: "RolledBack" }).objects)).toEqual([
+      { name: "web-stable", port: 80, weight: 100 },
+    ]);
+    expect(refsOf(planObjects(snap, { phase: "Healthy", stableRevision: CANARY }).objects)).toEqual([
+      { name: "web-stable", port: 80, weight: 100 },
+    ]);
+  });
+
+  it("is not planned without gateway routing", () => {
+    expect(ofKind(planObjects({ ...snapshot({}), route }, rolling).objects, "HTTPRoute")).toEqual([]);
+  });
+});
+
+describe("labelValue", () => {
+  it.each([
+    ["1.4.2", "1.4.2"],
+    ["1.4.2+build.7", "1.4.2-build.7"],
+    ["v2 (beta)", "v2--beta"],
+    ["-x-", "x"],
+    ["+++", undefined],
+    [undefined, undefined],
+    ["a".repeat(70), "a".repeat(63)],
+  ])("%s → %s", (input, out) => {
+    expect(labelValue(input)).toBe(out);
+  });
+});

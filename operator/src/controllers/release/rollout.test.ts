@@ -1,0 +1,1341 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { Release } from "../../api/kinds.js";
+import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
+import { planObjects } from "./plan.js";
+import { revisionOf } from "./revision.js";
+import { currentStage, HISTORY_LIMIT, liveAnalysis, stagesOf, step, type StepResult } from "./rollout.js";
+import {
+  pendingAction,
+  type AnalysisVerdict,
+  type ObservedDeployment,
+  type ReleaseSnapshot,
+} from "./snapshot.js";
+import type { HTTPRoute } from "./traffic/gateway-api.js";
+
+// ---------------------------------------------------------------------------------------------
+// A small world: one Release, the Deployments and route a cluster would show, verdicts the
+// analysis module would give, and a clock. `reconcile` runs `step` as the controller would and
+// checks, every time, that the result is a fixpoint (a second step on the same observation
+// changes nothing and says nothing) and that the status satisfies the CRD schema.
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const iso = (ms: number) => new Date(ms).toISOString();
+const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+const V1 = template("web:1");
+const V2 = template("web:2");
+const V3 = template("web:3");
+const R1 = revisionOf(V1);
+const R2 = revisionOf(V2);
+const R3 = revisionOf(V3);
+
+/** 20 % → 1 min → analysis → 50 % → wait for promote; 4 replicas. */
+const CANARY = {
+  canary: {
+    steps: [
+      { setWeight: 20 },
+      { pause: { duration: "1m" } },
+      { analysis: {} },
+      { setWeight: 50 },
+      { pause: {} },
+    ],
+  },
+};
+const METRIC = {
+  name: "error-rate",
+  prometheus: { query: "rate(errors[1m])" },
+  thresholdRange: { max: 0.05 },
+};
+
+type Raw = Record<string, unknown>;
+type VerdictKind = "step" | "background";
+
+function ready(revision: string, n: number): ObservedDeployment {
+  return {
+    name: `web-${revision}`,
+    revision,
+    generation: 1,
+    observedGeneration: 1,
+    specReplicas: n,
+    replicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    updatedReplicas: n,
+  };
+}
+
+class World {
+  now = T0;
+  spec: Raw;
+  status: ReleaseStatus | undefined;
+  deployments: Record<string, ObservedDeployment> = {};
+  route: HTTPRoute | undefined;
+  annotations: Record<string, string> = {};
+  generation = 1;
+  results: StepResult[] = [];
+  private verdicts: Partial<Record<VerdictKind, { key: string; verdict: AnalysisVerdict }>> = {};
+  private actionIds = 0;
+
+  constructor(spec: Raw = {}) {
+    this.spec = { version: "1.0.0", replicas: 4, template: V1, strategy: CANARY, ...spec };
+  }
+
+  release(): Release {
+    return {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Release",
+      metadata: {
+        name: "web",
+        namespace: "shop",
+        uid: "uid-1",
+        generation: this.generation,
+        annotations: this.annotations,
+      },
+      spec: releaseSpec.parse(this.spec),
+      ...(this.status ? { status: this.status } : {}),
+    };
+  }
+
+  snapshot(): ReleaseSnapshot {
+    const release = this.release();
+    const action = pendingAction(release);
+    return {
+      release,
+      deployments: this.deployments,
+      ...(this.route ? { route: this.route } : {}),
+      analysis: { step: this.verdictFor("step"), background: this.verdictFor("background") },
+      now: this.now,
+      ...(action ? { action } : {}),
+    };
+  }
+
+  reconcile(): StepResult {
+    const result = step(this.snapshot());
+    expect(() => releaseStatus.parse(result.status)).not.toThrow();
+    this.status = result.status;
+    const again = step(this.snapshot());
+    expect(again.status, "a second step on the same observation changes nothing").toEqual(result.status);
+    expect(again.events, "and records no event").toEqual([]);
+    this.results.push(result);
+    return result;
+  }
+
+  /** The cluster catches up with the plan: Deployments ready at their replicas, the route at its weights. */
+  settle(): this {
+    const plan = planObjects(this.snapshot(), this.status ?? {});
+    const deployments: Record<string, ObservedDeployment> = {};
+    for (const obj of plan.objects) {
+      if (obj.kind === "Deployment") {
+        const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
+        deployments[revision] = ready(revision, (obj["spec"] as { replicas: number }).replicas);
+      }
+      if (obj.kind === "HTTPRoute" && this.route) {
+        this.route = { ...this.route, spec: { ...this.route.spec, ...(obj as HTTPRoute).spec } };
+      }
+    }
+    this.deployments = deployments;
+    return this;
+  }
+
+  /** settle, then reconcile. */
+  advance(): StepResult {
+    return this.settle().reconcile();
+  }
+
+  tick(ms: number): this {
+    this.now += ms;
+    return this;
+  }
+
+  setTemplate(t: Raw, version: string): this {
+    this.spec = { ...this.spec, template: t, version };
+    this.generation++;
+    return this;
+  }
+
+  setSpec(patch: Raw): this {
+    this.spec = { ...this.spec, ...patch };
+    this.generation++;
+    return this;
+  }
+
+  act(action: string): this {
+    this.annotations = {
+      "crescendo.dev/action": action,
+      "crescendo.dev/action-id": String(++this.actionIds),
+    };
+    return this;
+  }
+
+  /**
+   * Records a measurement into the analysis currently in status (as the controller would) and
+   * the verdict the analysis module would derive from it. The verdict belongs to that analysis
+   * as recorded: once the state machine restarts the analysis, it no longer applies.
+   */
+  verdict(
+    kind: VerdictKind,
+    phase: AnalysisVerdict["phase"],
+    message = `${phase.toLowerCase()} verdict`,
+  ): this {
+    const field = kind === "step" ? "analysis" : "backgroundAnalysis";
+    const current = this.status?.[field];
+    if (!current || !this.status) return this;
+    const n = current.metrics.length + 1;
+    const result = {
+      name: `m${n}`,
+      successful: phase === "Successful" ? 1 : 0,
+      failed: phase === "Failed" ? 1 : 0,
+      inconclusive: phase === "Inconclusive" ? 1 : 0,
+      consecutiveInconclusive: phase === "Inconclusive" ? 1 : 0,
+      measurements: [],
+    };
+    this.status = { ...this.status, [field]: { ...current, metrics: [...current.metrics, result] } };
+    const verdict = { phase, message, ...(phase === "Failed" ? { metric: "error-rate" } : {}) };
+    this.verdicts[kind] = { key: JSON.stringify(this.status[field]), verdict };
+    return this;
+  }
+
+  get s(): ReleaseStatus {
+    return this.status ?? {};
+  }
+
+  condition(type: string) {
+    return this.s.conditions?.find((c) => c.type === type);
+  }
+
+  private analysisKey(kind: VerdictKind): string | undefined {
+    const a = kind === "step" ? this.status?.analysis : this.status?.backgroundAnalysis;
+    return a ? JSON.stringify(a) : undefined;
+  }
+
+  private verdictFor(kind: VerdictKind): AnalysisVerdict | undefined {
+    const v = this.verdicts[kind];
+    return v && v.key === this.analysisKey(kind) ? v.verdict : undefined;
+  }
+}
+
+/** A world whose first revision is deployed and Healthy. */
+function healthy(spec: Raw = {}): World {
+  const w = new World(spec);
+  w.reconcile();
+  w.advance();
+  expect(w.s.phase).toBe("Healthy");
+  return w;
+}
+
+/** A healthy world with a rollout of V2 just started. */
+function rollingOut(spec: Raw = {}): World {
+  const w = healthy(spec);
+  w.setTemplate(V2, "2.0.0").reconcile();
+  return w;
+}
+
+const reasons = (r: StepResult) => r.events.map((e) => e.reason);
+
+// ---------------------------------------------------------------------------------------------
+
+describe("stagesOf", () => {
+  it("maps canary steps one to one and ends with the scale-up", () => {
+    expect(stagesOf(releaseSpec.parse({ version: "1", template: {}, strategy: CANARY }))).toEqual([
+      { kind: "setWeight", weight: 20 },
+      { kind: "pause", durationMs: 60_000 },
+      { kind: "analysis", metrics: undefined },
+      { kind: "setWeight", weight: 50 },
+      { kind: "pause", durationMs: undefined },
+      { kind: "scaleUp" },
+    ]);
+  });
+
+  it("gives blue-green a preview, an analysis only when metrics exist, a promotion wait and the scale-up", () => {
+    const bg = (extra: Raw) =>
+      stagesOf(
+        releaseSpec.parse({ version: "1", template: {}, replicas: 3, strategy: { blueGreen: {} }, ...extra }),
+      );
+    expect(bg({})).toEqual([
+      { kind: "preview", replicas: 3 },
+      { kind: "awaitPromotion", afterMs: undefined },
+      { kind: "scaleUp" },
+    ]);
+    expect(
+      bg({
+        strategy: { blueGreen: { previewReplicas: 1, autoPromotionSeconds: 60 } },
+        analysis: { metrics: [METRIC] },
+      }),
+    ).toEqual([
+      { kind: "preview", replicas: 1 },
+      { kind: "analysis" },
+      { kind: "awaitPromotion", afterMs: 60_000 },
+      { kind: "scaleUp" },
+    ]);
+  });
+
+  it("treats an index past the end (steps removed mid-rollout) as the final scale-up", () => {
+    const spec = releaseSpec.parse({ version: "1", template: {}, strategy: CANARY });
+    expect(currentStage(spec, { currentStepIndex: 40 })).toEqual({ index: 5, stage: { kind: "scaleUp" } });
+  });
+});
+
+describe("first apply", () => {
+  it("makes the first revision stable directly: Progressing until its Deployment is ready, then Healthy", () => {
+    const w = new World();
+    const first = w.reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      stableRevision: R1,
+      stableVersion: "1.0.0",
+      observedGeneration: 1,
+      desiredWeight: 0,
+      canaryWeight: 0,
+      selector: "crescendo.dev/release=web",
+    });
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(reasons(first)).toEqual(["Deploying"]);
+    expect(w.condition("Ready")?.status).toBe("False");
+    expect(w.condition("Reconciling")?.status).toBe("True");
+
+    w.deployments = { [R1]: { ...ready(R1, 4), availableReplicas: 2 } };
+    w.reconcile();
+    expect(w.s.phase).toBe("Progressing");
+    expect(w.s.message).toContain("2/4");
+
+    const done = w.advance();
+    expect(w.s).toMatchObject({ phase: "Healthy", replicas: 4, readyReplicas: 4 });
+    expect(reasons(done)).toEqual(["Healthy"]);
+    expect(w.s.history).toBeUndefined();
+    expect(w.condition("Ready")).toMatchObject({ status: "True", reason: "Healthy", observedGeneration: 1 });
+    expect(w.condition("Reconciling")?.status).toBe("False");
+    expect(w.condition("Stalled")?.status).toBe("False");
+    expect(done.requeueAfterMs).toBeUndefined();
+  });
+
+  it("is Degraded when the stable revision loses pods with no rollout going on, and recovers", () => {
+    const w = healthy();
+    w.deployments = { [R1]: { ...ready(R1, 4), availableReplicas: 3, readyReplicas: 3 } };
+    const down = w.reconcile();
+    expect(w.s.phase).toBe("Degraded");
+    expect(down.events).toEqual([
+      { type: "Warning", reason: "Degraded", note: "3/4 replicas of 1.0.0 available" },
+    ]);
+    expect(w.condition("Ready")?.status).toBe("False");
+    expect(w.condition("Reconciling")).toMatchObject({ status: "True", reason: "Degraded" });
+    const up = w.advance();
+    expect(w.s.phase).toBe("Healthy");
+    expect(reasons(up)).toEqual(["Healthy"]);
+  });
+
+  it("follows spec.replicas (an HPA scaling through the scale subresource)", () => {
+    const w = healthy();
+    w.setSpec({ replicas: 6 }).reconcile();
+    expect(w.s.phase).toBe("Degraded");
+    w.advance();
+    expect(w.s).toMatchObject({ phase: "Healthy", replicas: 6 });
+  });
+});
+
+describe("conditions", () => {
+  it("keep lastTransitionTime until their status flips", () => {
+    const w = healthy();
+    const since = w.condition("Ready")?.lastTransitionTime;
+    w.tick(5_000).reconcile();
+    expect(w.condition("Ready")?.lastTransitionTime).toBe(since);
+    w.setTemplate(V2, "2.0.0").tick(5_000).reconcile();
+    const flipped = w.condition("Ready")?.lastTransitionTime;
+    expect(flipped).not.toBe(since);
+    w.tick(5_000).advance();
+    expect(w.condition("Ready")?.lastTransitionTime).toBe(flipped);
+    expect(w.condition("Ready")?.status).toBe("False");
+  });
+
+  it("carry the generation they were computed from", () => {
+    const w = rollingOut();
+    expect(w.condition("Reconciling")).toMatchObject({ status: "True", observedGeneration: 2 });
+    expect(w.s.observedGeneration).toBe(2);
+  });
+});
+
+describe("template changes", () => {
+  it("start a rollout at step 0", () => {
+    const w = healthy();
+    w.tick(1_000).setTemplate(V2, "2.0.0");
+    const r = w.reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      stableRevision: R1,
+      stableVersion: "1.0.0",
+      canaryRevision: R2,
+      canaryVersion: "2.0.0",
+      currentStepIndex: 0,
+      desiredWeight: 20,
+      canaryWeight: 0,
+      rolloutStartedAt: iso(T0 + 1_000),
+      stepStartedAt: iso(T0 + 1_000),
+    });
+    expect(reasons(r)).toEqual(["RolloutStarted"]);
+    expect(w.condition("Reconciling")?.status).toBe("True");
+  });
+
+  it("supersede an in-flight canary, recorded in history", () => {
+    const w = rollingOut();
+    w.advance();
+    w.tick(2_000).setTemplate(V3, "3.0.0");
+    const r = w.reconcile();
+    expect(w.s).toMatchObject({
+      canaryRevision: R3,
+      canaryVersion: "3.0.0",
+      currentStepIndex: 0,
+      stableRevision: R1,
+    });
+    expect(w.s.history).toEqual([
+      {
+        revision: R2,
+        version: "2.0.0",
+        startedAt: iso(T0),
+        finishedAt: iso(T0 + 2_000),
+        outcome: "Superseded",
+        reason: "NewRevision",
+      },
+    ]);
+    expect(reasons(r)).toEqual(["Superseded", "RolloutStarted"]);
+  });
+
+  it("back to the stable revision clear the canary and return to Healthy", () => {
+    const w = rollingOut();
+    w.advance();
+    w.setTemplate(V1, "1.0.0");
+    const r = w.reconcile();
+    expect(w.s.phase).toBe("Healthy");
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(w.s.currentStepIndex).toBeUndefined();
+    expect(w.s.history?.[0]).toMatchObject({
+      revision: R2,
+      outcome: "Superseded",
+      reason: "RevertedToStable",
+    });
+    expect(reasons(r)).toEqual(["Superseded", "RevertedToStable"]);
+  });
+
+  it("back to the stable revision after a rollback return to Healthy without a second history entry", () => {
+    const w = rollingOut();
+    w.act("abort").reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    w.setTemplate(V1, "1.0.0").advance();
+    expect(w.s.phase).toBe("Healthy");
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(w.s.history).toHaveLength(1);
+  });
+
+  it("to a new revision leave RolledBack for a new rollout", () => {
+    const w = rollingOut();
+    w.act("abort").reconcile();
+    w.setTemplate(V3, "3.0.0").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", canaryRevision: R3, currentStepIndex: 0 });
+    expect(w.s.abortedAt).toBeUndefined();
+    expect(w.s.history?.map((h) => h.outcome)).toEqual(["RolledBack"]);
+  });
+
+  it("of spec.version alone do not start a rollout (the template is what is rolled out)", () => {
+    const w = healthy();
+    w.setSpec({ version: "1.0.1" }).reconcile();
+    expect(w.s).toMatchObject({ phase: "Healthy", stableVersion: "1.0.0" });
+    expect(w.s.canaryRevision).toBeUndefined();
+  });
+});
+
+describe("canary steps", () => {
+  it("run a full timeline to promotion (replica ratio)", () => {
+    const w = rollingOut();
+    expect(w.s.message).toContain("waiting for 20%");
+
+    // setWeight 20: 1 canary pod next to 4 stable ones → 20 % achieved.
+    let r = w.tick(10_000).advance();
+    expect(w.s).toMatchObject({ currentStepIndex: 1, canaryWeight: 20, desiredWeight: 20 });
+    expect(reasons(r)).toEqual(["StepCompleted"]);
+    expect(r.requeueAfterMs).toBe(60_000);
+
+    // pause 1m, counted from the start of the step.
+    w.tick(59_999).reconcile();
+    expect(w.s.currentStepIndex).toBe(1);
+    expect(w.results.at(-1)?.requeueAfterMs).toBe(1);
+    w.tick(1).reconcile();
+    expect(w.s).toMatchObject({
+      currentStepIndex: 2,
+      analysis: { step: 2, metrics: [], startedAt: iso(w.now) },
+    });
+
+    // analysis: Running waits (no deadline), Successful moves on.
+    w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
+    r = w.tick(3_600_000).reconcile();
+    expect(w.s).toMatchObject({ currentStepIndex: 2, phase: "Progressing" });
+    expect(w.s.message).toContain("error-rate 0/1");
+    expect(r.requeueAfterMs).toBeUndefined();
+    w.verdict("step", "Successful").reconcile();
+    expect(w.s).toMatchObject({ currentStepIndex: 3, desiredWeight: 50 });
+
+    // setWeight 50: 4 canary pods.
+    w.advance();
+    expect(w.s).toMatchObject({
+      currentStepIndex: 4,
+      canaryWeight: 50,
+      phase: "Paused",
+      pauseReason: "PauseStep",
+    });
+    expect(w.condition("Ready")).toMatchObject({ status: "False", reason: "PauseStep" });
+    expect(w.condition("Stalled")?.status).toBe("False");
+    expect(w.condition("Reconciling")?.status).toBe("False");
+
+    // promote: past the pause, scale-up already satisfied (4 canary pods), promotion.
+    w.tick(5_000);
+    const promotedAt = w.now;
+    r = w.act("promote").reconcile();
+    expect(reasons(r)).toEqual(["ActionAccepted", "StepCompleted", "StepCompleted", "Promoted"]);
+    expect(r.promoted).toEqual({ revision: R2, version: "2.0.0" });
+    expect(w.s).toMatchObject({
+      phase: "Healthy",
+      stableRevision: R2,
+      stableVersion: "2.0.0",
+      desiredWeight: 0,
+      canaryWeight: 0,
+      scaleDown: [{ revision: R1, version: "1.0.0", at: iso(promotedAt + 30_000) }],
+      lastAction: {
+        id: "1",
+        action: "promote",
+        acceptedAt: iso(promotedAt),
+        result: "promoted past step 4 (pause)",
+      },
+    });
+    for (const field of [
+      "canaryRevision",
+      "canaryVersion",
+      "currentStepIndex",
+      "stepStartedAt",
+      "rolloutStartedAt",
+    ]) {
+      expect(w.s).not.toHaveProperty(field);
+    }
+    expect(w.s.history).toEqual([
+      {
+        revision: R2,
+        version: "2.0.0",
+        startedAt: iso(T0),
+        finishedAt: iso(promotedAt),
+        outcome: "Promoted",
+        reason: "Completed",
+      },
+    ]);
+    expect(r.requeueAfterMs).toBe(30_000);
+
+    // The old stable goes after the scale-down delay.
+    w.tick(30_000).reconcile();
+    expect(w.s.scaleDown).toBeUndefined();
+    expect(w.results.at(-1)?.requeueAfterMs).toBeUndefined();
+  });
+
+  it("wait at the final scale-up until the canary runs at full size", () => {
+    const w = rollingOut({ strategy: { canary: { steps: [{ setWeight: 20 }] } } });
+    w.advance();
+    expect(w.s.currentStepIndex).toBe(1);
+    expect(w.s.message).toContain("scaling up before promotion: 1/4");
+    expect(w.s.phase).toBe("Progressing");
+    w.advance();
+    expect(w.s).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+  });
+
+  it("chain in one reconcile when nothing needs waiting (pause 0s)", () => {
+    const w = rollingOut({
+      strategy: { canary: { steps: [{ pause: { duration: "0s" } }, { pause: { duration: "0s" } }] } },
+    });
+    // The rollout started and already passed both pauses; only the scale-up waits.
+    expect(w.s.currentStepIndex).toBe(2);
+    const r = w.advance();
+    expect(r.promoted?.revision).toBe(R2);
+  });
+
+  it("use rollback.scaleDownDelaySeconds for the replaced stable", () => {
+    // 50 % needs 4 canary pods next to 4 stable ones: the scale-up is satisfied at once.
+    const w = rollingOut({
+      strategy: { canary: { steps: [{ setWeight: 50 }] } },
+      rollback: { scaleDownDelaySeconds: 0 },
+    });
+    const r = w.advance();
+    expect(r.promoted).toBeDefined();
+    expect(r.requeueAfterMs).toBeUndefined();
+    expect(w.s.scaleDown).toBeUndefined();
+  });
+
+  it("report the weight achieved, not the one asked, while the canary starts", () => {
+    const w = rollingOut({ strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } } });
+    w.deployments = { ...w.deployments, [R2]: ready(R2, 2) };
+    w.reconcile();
+    expect(w.s).toMatchObject({ desiredWeight: 50, canaryWeight: 33, currentStepIndex: 0 });
+  });
+});
+
+describe("analysis", () => {
+  /** A rollout waiting in its analysis step (step 2). */
+  function analysing(spec: Raw = {}): World {
+    const w = rollingOut(spec);
+    w.advance();
+    w.tick(60_000).reconcile();
+    expect(w.s.currentStepIndex).toBe(2);
+    return w;
+  }
+
+  it("rolls back on Failed, in one step, naming metric, values and threshold", () => {
+    const w = analysing();
+    const message = "error-rate failed 1 time, more than failureLimit 0: 0.08 > max 0.05";
+    w.verdict("step", "Failed", message);
+    const r = w.tick(1_000).reconcile();
+    expect(w.s).toMatchObject({
+      phase: "RolledBack",
+      desiredWeight: 0,
+      canaryWeight: 0,
+      abortedAt: iso(w.now),
+      canaryRevision: R2,
+      stableRevision: R1,
+      message: `rolled back 2.0.0 (revision ${R2}): ${message}`,
+    });
+    expect(r.rolledBack).toEqual({ reason: "AnalysisFailed", message, revision: R2, version: "2.0.0" });
+    expect(r.events).toEqual([{ type: "Warning", reason: "RolledBack", note: w.s.message }]);
+    expect(w.s.history?.[0]).toEqual({
+      revision: R2,
+      version: "2.0.0",
+      startedAt: iso(T0),
+      finishedAt: iso(w.now),
+      outcome: "RolledBack",
+      reason: "AnalysisFailed",
+    });
+    expect(w.condition("Ready")).toMatchObject({
+      status: "False",
+      reason: "RolledBack",
+      message: w.s.message,
+    });
+    expect(w.condition("RolledBack")).toMatchObject({ status: "True", reason: "AnalysisFailed" });
+    expect(w.condition("Stalled")?.status).toBe("False");
+    expect(w.condition("Reconciling")?.status).toBe("False");
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({});
+  });
+
+  it("stays RolledBack while nothing changes", () => {
+    const w = analysing();
+    w.verdict("step", "Failed").reconcile();
+    const status = w.s;
+    w.tick(86_400_000).advance();
+    expect(w.s).toEqual({ ...status, readyReplicas: 4 });
+    expect(w.results.at(-1)?.events).toEqual([]);
+  });
+
+  it("pauses on Failed with onFailure Pause: Stalled until a person decides", () => {
+    const w = analysing({ rollback: { onFailure: "Pause" } });
+    const r = w.verdict("step", "Failed", "error-rate too high").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Paused",
+      pauseReason: "AnalysisFailed",
+      pausedAt: iso(w.now),
+      currentStepIndex: 2,
+    });
+    expect(r.rolledBack).toBeUndefined();
+    expect(r.events).toEqual([{ type: "Warning", reason: "AnalysisFailed", note: "error-rate too high" }]);
+    expect(w.condition("Stalled")).toMatchObject({ status: "True", reason: "AnalysisFailed" });
+    // abort still rolls back; resume would run the analysis again.
+    w.act("abort").reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    expect(w.condition("RolledBack")?.reason).toBe("Aborted");
+  });
+
+  it("resume after a failed analysis (Pause) starts the analysis afresh", () => {
+    const w = analysing({ rollback: { onFailure: "Pause" } });
+    w.verdict("step", "Failed").reconcile();
+    const old = w.s.analysis?.startedAt;
+    w.tick(1_000).act("resume").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      currentStepIndex: 2,
+      lastAction: { result: "resumed" },
+    });
+    expect(w.s.pauseReason).toBeUndefined();
+    expect(w.s.analysis?.startedAt).not.toBe(old);
+    expect(w.s.analysis?.metrics).toEqual([]);
+  });
+
+  it("pauses on Inconclusive (InconclusiveAnalysis); resume measures again, promote skips the step", () => {
+    const w = analysing();
+    w.verdict("step", "Inconclusive", "error-rate was inconclusive 4 times in a row").reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "InconclusiveAnalysis" });
+    expect(w.condition("Stalled")).toMatchObject({ status: "True", reason: "InconclusiveAnalysis" });
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({});
+    w.tick(1_000).act("resume").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 2 });
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({ step: { index: 2 } });
+    w.verdict("step", "Inconclusive").reconcile();
+    w.act("promote").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 3 });
+  });
+
+  it("never applies a verdict about an earlier analysis to a new one", () => {
+    const w = analysing({ rollback: { onFailure: "Pause" } });
+    w.verdict("step", "Failed").reconcile();
+    // The same (stale) verdict is still what the analysis module last said about the old analysis;
+    // after resume the fresh analysis is judged Running until measured.
+    const snap = w.act("resume").snapshot();
+    const r = step({ ...snap, analysis: { step: { phase: "Failed", message: "stale" } } });
+    expect(r.status.phase).toBe("Progressing");
+  });
+
+  it("names the metrics to measure for the step", () => {
+    const w = rollingOut({
+      strategy: { canary: { steps: [{ analysis: { metrics: ["error-rate"] } }] } },
+      analysis: { metrics: [METRIC] },
+    });
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({ step: { index: 0, metrics: ["error-rate"] } });
+  });
+});
+
+describe("background analysis", () => {
+  const BG = {
+    strategy: { canary: { ...CANARY.canary, backgroundAnalysis: { metrics: ["error-rate"] } } },
+    analysis: { metrics: [METRIC] },
+  };
+
+  it("starts with the rollout and is measured throughout, even through deliberate pauses", () => {
+    const w = rollingOut(BG);
+    expect(w.s.backgroundAnalysis).toEqual({ startedAt: iso(T0), metrics: [] });
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({ background: { metrics: ["error-rate"] } });
+    w.act("pause").reconcile();
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({ background: { metrics: ["error-rate"] } });
+  });
+
+  it("fails the rollout at any step, even while paused", () => {
+    const w = rollingOut(BG);
+    w.advance();
+    w.act("pause").reconcile();
+    const r = w.verdict("background", "Failed", "error-rate 0.2 > max 0.05").reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    expect(r.rolledBack).toMatchObject({
+      reason: "AnalysisFailed",
+      message: "background analysis: error-rate 0.2 > max 0.05",
+    });
+  });
+
+  it("with onFailure Pause holds; promote overrides it and restarts the background analysis", () => {
+    const w = rollingOut({ ...BG, rollback: { onFailure: "Pause" } });
+    w.verdict("background", "Failed").reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "AnalysisFailed", currentStepIndex: 0 });
+    w.tick(1_000).act("promote").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+    expect(w.s.backgroundAnalysis).toEqual({ startedAt: iso(w.now), metrics: [] });
+  });
+
+  it("pauses on Inconclusive", () => {
+    const w = rollingOut(BG);
+    w.verdict("background", "Inconclusive").reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "InconclusiveAnalysis" });
+  });
+});
+
+describe("progress deadline", () => {
+  const DEADLINE = { progressDeadlineSeconds: 60 };
+
+  it("fails a step that waits on readiness longer than the deadline", () => {
+    const w = rollingOut(DEADLINE);
+    expect(w.results.at(-1)?.requeueAfterMs).toBe(60_000);
+    w.tick(59_999).reconcile();
+    expect(w.s.phase).toBe("Progressing");
+    expect(w.results.at(-1)?.requeueAfterMs).toBe(1);
+    const r = w.tick(1).reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    expect(r.rolledBack?.reason).toBe("ProgressDeadlineExceeded");
+    expect(r.rolledBack?.message).toContain("no progress in 60s: step 0: waiting for 20%");
+    expect(w.condition("RolledBack")?.reason).toBe("ProgressDeadlineExceeded");
+  });
+
+  it("with onFailure Pause holds, Stalled; resume gives the step a fresh deadline", () => {
+    const w = rollingOut({ ...DEADLINE, rollback: { onFailure: "Pause" } });
+    w.tick(60_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "ProgressDeadlineExceeded" });
+    expect(w.condition("Stalled")).toMatchObject({ status: "True", reason: "ProgressDeadlineExceeded" });
+    expect(w.results.at(-1)?.requeueAfterMs).toBeUndefined();
+    w.tick(1_000).act("retry").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      stepStartedAt: iso(w.now),
+      lastAction: { result: "retrying step 0" },
+    });
+  });
+
+  it("does not count pauses and analysis waits", () => {
+    const w = rollingOut({
+      ...DEADLINE,
+      strategy: { canary: { steps: [{ pause: { duration: "1h" } }, { analysis: {} }] } },
+    });
+    w.tick(3_599_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 0 });
+    w.tick(1_000).reconcile();
+    w.tick(3_600_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+  });
+
+  it("is frozen by a manual pause: the step resumes with the time it had left", () => {
+    const w = rollingOut(DEADLINE);
+    w.tick(30_000).act("pause").reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "ManualPause" });
+    expect(w.condition("Stalled")?.status).toBe("False");
+    w.tick(600_000).act("resume").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", stepStartedAt: iso(T0 + 600_000) });
+    expect(w.results.at(-1)?.requeueAfterMs).toBe(30_000);
+    w.tick(29_999).reconcile();
+    expect(w.s.phase).toBe("Progressing");
+    w.tick(1).reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+  });
+
+  it("applies to the final scale-up too", () => {
+    const w = rollingOut({ ...DEADLINE, strategy: { canary: { steps: [{ setWeight: 20 }] } } });
+    w.advance();
+    w.tick(60_000).reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    expect(w.s.message).toContain("scaling up before promotion");
+  });
+});
+
+describe("spec.paused", () => {
+  it("holds a rollout where it is and resumes it with its clock frozen", () => {
+    const w = rollingOut();
+    w.advance();
+    expect(w.s.currentStepIndex).toBe(1);
+    w.tick(20_000).setSpec({ paused: true });
+    const r = w.reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "Paused", currentStepIndex: 1 });
+    expect(w.condition("Ready")).toMatchObject({ status: "False", reason: "Paused" });
+    expect(reasons(r)).toEqual(["Paused"]);
+    expect(r.requeueAfterMs).toBeUndefined();
+    w.tick(3_600_000).reconcile();
+    expect(w.s.currentStepIndex).toBe(1);
+    w.setSpec({ paused: false });
+    const resumed = w.reconcile();
+    expect(reasons(resumed)).toEqual(["Resumed"]);
+    // 40 of the 60 seconds of the pause step remain.
+    expect(resumed.requeueAfterMs).toBe(40_000);
+  });
+
+  it("refuses promote while set, but abort still works", () => {
+    const w = rollingOut({ paused: true });
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "Paused", currentStepIndex: 0 });
+    w.act("promote").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: spec.paused is set");
+    w.act("promote-full").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: spec.paused is set");
+    w.act("resume").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: spec.paused is set; set it to false to resume");
+    w.act("abort").reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+  });
+
+  it("has nothing to hold without a rollout", () => {
+    const w = healthy({ paused: true });
+    expect(w.s.phase).toBe("Healthy");
+  });
+});
+
+describe("actions", () => {
+  it("act once per id and record the result", () => {
+    const w = rollingOut();
+    w.act("pause").tick(1_000).reconcile();
+    expect(w.s.lastAction).toEqual({ id: "1", action: "pause", acceptedAt: iso(w.now), result: "paused" });
+    // The same id again (the annotation is still there) does nothing.
+    w.tick(1_000).reconcile();
+    expect(w.s.lastAction?.acceptedAt).toBe(iso(T0 + 1_000));
+    expect(w.results.at(-1)?.events).toEqual([]);
+  });
+
+  it("promote-full skips the remaining steps to the final scale-up", () => {
+    const w = rollingOut();
+    const r = w.act("promote-full").reconcile();
+    expect(w.s).toMatchObject({
+      currentStepIndex: 5,
+      lastAction: { result: "skipping steps 0-4: scaling up for promotion" },
+    });
+    expect(reasons(r)).toEqual(["ActionAccepted", "PromotedFull"]);
+    const done = w.advance();
+    expect(done.promoted?.revision).toBe(R2);
+    w.act("promote-full").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: no rollout in progress");
+  });
+
+  it("cannot skip the final scale-up: the stable Service never moves to an undersized revision", () => {
+    const w = rollingOut({ strategy: { canary: { steps: [{ setWeight: 10 }] } } });
+    w.advance();
+    w.act("promote-full").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: already scaling up for promotion");
+    w.act("promote").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      currentStepIndex: 1,
+      lastAction: { result: "ignored: already promoting: waiting for the new revision to scale up" },
+    });
+    w.advance();
+    expect(w.s).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+  });
+
+  it("abort rolls back from any step, reason Aborted", () => {
+    const w = rollingOut();
+    w.advance();
+    const r = w.act("abort").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "RolledBack",
+      desiredWeight: 0,
+      canaryWeight: 0,
+      lastAction: { result: "rolled back" },
+    });
+    expect(r.rolledBack).toEqual({
+      reason: "Aborted",
+      message: "aborted by action 1",
+      revision: R2,
+      version: "2.0.0",
+    });
+    expect(w.condition("RolledBack")).toMatchObject({ status: "True", reason: "Aborted" });
+    expect(reasons(r)).toEqual(["ActionAccepted", "RolledBack"]);
+  });
+
+  it("retry restarts the rolled-back revision from step 0", () => {
+    const w = rollingOut();
+    w.advance();
+    w.act("abort").reconcile();
+    w.settle();
+    expect(w.deployments[R2]?.replicas).toBe(0);
+    w.tick(5_000);
+    const r = w.act("retry").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      canaryRevision: R2,
+      currentStepIndex: 0,
+      rolloutStartedAt: iso(w.now),
+      desiredWeight: 20,
+      lastAction: { result: "restarted the rollout from step 0" },
+    });
+    expect(w.s.abortedAt).toBeUndefined();
+    expect(w.condition("RolledBack")).toBeUndefined();
+    expect(reasons(r)).toEqual(["ActionAccepted", "RolloutRetried"]);
+    w.advance();
+    expect(w.s.currentStepIndex).toBe(1);
+  });
+
+  it("pause holds (ManualPause) and resume continues", () => {
+    const w = rollingOut();
+    w.act("pause").reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "ManualPause" });
+    w.advance();
+    expect(w.s.currentStepIndex).toBe(0);
+    w.act("resume").reconcile();
+    expect(w.s.currentStepIndex).toBe(1);
+  });
+
+  it("promote releases a manual pause and moves past the current step", () => {
+    const w = rollingOut();
+    w.act("pause").reconcile();
+    w.act("promote").reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+    expect(w.s.pauseReason).toBeUndefined();
+  });
+
+  const ignoredCases: [string, (w: World) => void, string, string][] = [
+    ["promote", () => {}, "Healthy", "ignored: no rollout in progress"],
+    ["promote-full", () => {}, "Healthy", "ignored: no rollout in progress"],
+    ["pause", () => {}, "Healthy", "ignored: no rollout in progress"],
+    ["resume", () => {}, "Healthy", "ignored: no rollout in progress"],
+    ["retry", () => {}, "Healthy", "ignored: nothing to retry"],
+    ["abort", () => {}, "Healthy", "ignored: no rollout in progress"],
+    ["rearm", () => {}, "Healthy", "ignored: rearm applies to FeatureToggles"],
+    ["explode", () => {}, "Healthy", 'ignored: unknown action "explode"'],
+    ["retry", (w) => w.setTemplate(V2, "2").reconcile(), "Progressing", "ignored: nothing to retry"],
+    ["resume", (w) => w.setTemplate(V2, "2").reconcile(), "Progressing", "ignored: not paused"],
+    [
+      "pause",
+      (w) => w.setTemplate(V2, "2").reconcile() && w.act("pause").reconcile(),
+      "Paused",
+      "ignored: already paused (ManualPause)",
+    ],
+    [
+      "resume",
+      (w) =>
+        w
+          .setSpec({ strategy: { canary: { steps: [{ pause: {} }] } } })
+          .setTemplate(V2, "2")
+          .reconcile(),
+      "Paused",
+      "ignored: waiting for promote",
+    ],
+    [
+      "promote",
+      (w) => w.setTemplate(V2, "2").reconcile() && w.act("abort").reconcile(),
+      "RolledBack",
+      "ignored: the rollout was rolled back; use retry or change the template",
+    ],
+    [
+      "abort",
+      (w) => w.setTemplate(V2, "2").reconcile() && w.act("abort").reconcile(),
+      "RolledBack",
+      "ignored: already rolled back",
+    ],
+    [
+      "pause",
+      (w) => w.setTemplate(V2, "2").reconcile() && w.act("abort").reconcile(),
+      "RolledBack",
+      "ignored: the rollout was rolled back; use retry or change the template",
+    ],
+  ];
+
+  it.each(ignoredCases)(
+    "%s is recorded as ignored when it does not apply (%#)",
+    (action, setup, phase, result) => {
+      const w = healthy();
+      w.tick(60_000);
+      setup(w);
+      const before = w.s;
+      w.tick(1).act(action);
+      const r = w.reconcile();
+      expect(w.s.phase).toBe(phase);
+      expect(w.s.lastAction?.result).toBe(result);
+      expect(reasons(r)).toEqual(["ActionIgnored"]);
+      const { lastAction: _a, conditions: _c, ...rest } = w.s;
+      const { lastAction: _b, conditions: _d, ...restBefore } = before;
+      expect(rest).toEqual(restBefore);
+    },
+  );
+
+  it("ignores an action before anything is deployed", () => {
+    const w = new World();
+    w.act("promote").reconcile();
+    expect(w.s.lastAction?.result).toBe("ignored: nothing is deployed yet");
+    expect(w.s.stableRevision).toBe(R1);
+  });
+
+  it("ignores retry when the template moved on from the rolled-back revision", () => {
+    const w = rollingOut();
+    w.act("abort").reconcile();
+    w.setTemplate(V3, "3.0.0").act("retry");
+    w.reconcile();
+    expect(w.s.canaryRevision).toBe(R3);
+    expect(w.s.history?.[0]?.outcome).toBe("RolledBack");
+    expect(w.s.lastAction?.result).toBe("ignored: the template changed; the new revision rolls out instead");
+  });
+});
+
+describe("gateway API routing", () => {
+  const GW = {
+    strategy: {
+      canary: {
+        steps: [{ setWeight: 20 }, { pause: {} }],
+        trafficRouting: { gatewayAPI: { httpRoute: "shop" } },
+      },
+    },
+  };
+  const route = (): HTTPRoute => ({
+    apiVersion: "gateway.networking.k8s.io/v1",
+    kind: "HTTPRoute",
+    metadata: { name: "shop", namespace: "shop" },
+    spec: { parentRefs: [{ name: "gw" }], rules: [{ backendRefs: [{ name: "web-stable", port: 80 }] }] },
+  });
+
+  it("moves on only when the route carries the weight, and reports the route's weight", () => {
+    const w = new World(GW);
+    w.route = route();
+    w.reconcile();
+    w.advance();
+    w.setTemplate(V2, "2.0.0").reconcile();
+    // The canary scales first; the route keeps 0 % until it is ready.
+    w.advance();
+    expect(w.s).toMatchObject({ currentStepIndex: 0, canaryWeight: 0 });
+    expect(w.route.spec?.rules?.[0]?.backendRefs).toEqual([{ name: "web-stable", port: 80, weight: 100 }]);
+    w.advance();
+    expect(w.s).toMatchObject({ currentStepIndex: 1, canaryWeight: 20, phase: "Paused" });
+    expect(w.route.spec?.rules?.[0]?.backendRefs).toEqual([
+      { name: "web-stable", port: 80, weight: 80 },
+      { name: "web-canary", port: 80, weight: 20 },
+    ]);
+    // Rollback: route back to 100/0 in the same reconcile.
+    w.act("abort").reconcile();
+    w.settle();
+    expect(w.route.spec?.rules?.[0]?.backendRefs).toEqual([
+      { name: "web-stable", port: 80, weight: 100 },
+      { name: "web-canary", port: 80, weight: 0 },
+    ]);
+    expect(w.s.canaryWeight).toBe(0);
+  });
+
+  it("fails on the deadline when the route never references the Release", () => {
+    const w = new World({ ...GW, progressDeadlineSeconds: 30 });
+    w.reconcile();
+    w.advance();
+    w.setTemplate(V2, "2.0.0").advance();
+    expect(w.s.message).toContain("HTTPRoute shop: no % now");
+    w.tick(30_000).reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+  });
+});
+
+describe("blue-green", () => {
+  const BG = {
+    replicas: 3,
+    strategy: { blueGreen: { previewReplicas: 1, autoPromotionSeconds: 120, scaleDownDelaySeconds: 60 } },
+    analysis: { metrics: [METRIC] },
+  };
+
+  it("runs preview → analysis → timed promotion → scale-up → switch, on injected time", () => {
+    const w = healthy(BG);
+    w.tick(1_000).setTemplate(V2, "2.0.0");
+    let r = w.reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      canaryRevision: R2,
+      currentStepIndex: 0,
+      desiredWeight: 0,
+    });
+    expect(r.requeueAfterMs).toBe(600_000); // the progress deadline of the preview
+
+    // Preview ready at 1 replica → analysis.
+    w.tick(10_000).advance();
+    expect(w.s).toMatchObject({ currentStepIndex: 1, analysis: { step: 1, startedAt: iso(w.now) } });
+    expect(w.deployments[R2]?.replicas).toBe(1);
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({ step: { index: 1 } });
+
+    // Analysis passes at T+5min → the auto-promotion clock starts then.
+    w.tick(300_000).verdict("step", "Successful");
+    r = w.reconcile();
+    const passed = w.now;
+    expect(w.s).toMatchObject({ currentStepIndex: 2, stepStartedAt: iso(passed), phase: "Progressing" });
+    expect(w.s.message).toBe(`preview ready: promoting at ${iso(passed + 120_000)}`);
+    expect(r.requeueAfterMs).toBe(120_000);
+
+    w.tick(119_999).reconcile();
+    expect(w.s.currentStepIndex).toBe(2);
+    w.tick(1).reconcile();
+    // Scale-up: the preview grows to 3 before it takes the active Service.
+    expect(w.s).toMatchObject({ currentStepIndex: 3, phase: "Progressing" });
+    r = w.advance();
+    expect(r.promoted).toEqual({ revision: R2, version: "2.0.0" });
+    expect(w.s).toMatchObject({
+      phase: "Healthy",
+      stableRevision: R2,
+      scaleDown: [{ revision: R1, version: "1.0.0", at: iso(w.now + 60_000) }],
+    });
+    expect(r.requeueAfterMs).toBe(60_000);
+    expect(w.deployments[R1]?.replicas).toBe(3);
+    w.tick(60_000).advance();
+    expect(w.s.scaleDown).toBeUndefined();
+    expect(Object.keys(w.deployments)).toEqual([R2]);
+  });
+
+  it("without autoPromotionSeconds waits for promote (AwaitingPromotion)", () => {
+    const w = healthy({ strategy: { blueGreen: {} } });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "AwaitingPromotion", currentStepIndex: 1 });
+    expect(w.condition("Stalled")?.status).toBe("False");
+    w.act("promote").reconcile();
+    // previewReplicas defaults to replicas: the scale-up is already satisfied.
+    expect(w.s).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+  });
+
+  it("rolls back a failing preview without ever switching", () => {
+    const w = healthy(BG);
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    const r = w.verdict("step", "Failed", "error-rate 0.3 > 0.05").reconcile();
+    expect(w.s).toMatchObject({ phase: "RolledBack", stableRevision: R1 });
+    expect(r.rolledBack?.reason).toBe("AnalysisFailed");
+  });
+
+  it("abort after the switch, before scale-down, switches back", () => {
+    const w = healthy({
+      ...BG,
+      strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } },
+    });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    w.verdict("step", "Successful").reconcile();
+    expect(w.s.stableRevision).toBe(R2);
+    const promoted = w.now;
+    w.tick(30_000);
+    const r = w.act("abort").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "RolledBack",
+      stableRevision: R1,
+      stableVersion: "1.0.0",
+      canaryRevision: R2,
+      canaryVersion: "2.0.0",
+      lastAction: { result: `switched back to revision ${R1}` },
+    });
+    expect(w.s.scaleDown).toBeUndefined();
+    expect(r.rolledBack).toMatchObject({ reason: "Aborted", revision: R2 });
+    expect(w.s.history?.[0]).toMatchObject({
+      revision: R2,
+      outcome: "RolledBack",
+      reason: "Aborted",
+      startedAt: iso(promoted),
+      finishedAt: iso(w.now),
+    });
+    // The old revision never stopped: the switch back needs no new pods.
+    w.settle();
+    expect(w.deployments[R1]?.replicas).toBe(3);
+    expect(w.deployments[R2]?.replicas).toBe(0);
+    // retry rolls the new revision out again.
+    w.act("retry").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      canaryRevision: R2,
+      stableRevision: R1,
+      currentStepIndex: 0,
+    });
+  });
+
+  it("abort after the scale-down is ignored: nothing is left to switch back to", () => {
+    const w = healthy({ strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } } });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    expect(w.s.stableRevision).toBe(R2);
+    w.tick(60_000).act("abort").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Healthy",
+      lastAction: { result: "ignored: no rollout in progress" },
+    });
+  });
+
+  it("reverting the template within the scale-down delay switches back at once", () => {
+    const w = healthy({ strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } } });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    w.tick(10_000).setTemplate(V1, "1.0.0");
+    const r = w.reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Healthy",
+      stableRevision: R1,
+      scaleDown: [{ revision: R2, version: "2.0.0", at: iso(w.now + 60_000) }],
+    });
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(w.s.history?.[0]).toMatchObject({ revision: R1, outcome: "Promoted", reason: "SwitchedBack" });
+    expect(reasons(r)).toEqual(["SwitchedBack"]);
+    expect(r.promoted?.revision).toBe(R1);
+  });
+
+  it("reverting after the scale-down is a normal rollout", () => {
+    const w = healthy({ strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } } });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    w.tick(60_000).advance();
+    expect(Object.keys(w.deployments)).toEqual([R2]);
+    w.setTemplate(V1, "1.0.0").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      canaryRevision: R1,
+      stableRevision: R2,
+      currentStepIndex: 0,
+    });
+  });
+});
+
+describe("history", () => {
+  it("keeps the newest 20 rollouts, newest first", () => {
+    const w = healthy({
+      strategy: { canary: { steps: [{ setWeight: 50 }] } },
+      rollback: { scaleDownDelaySeconds: 0 },
+    });
+    for (let i = 2; i <= 25; i++) {
+      w.tick(1_000)
+        .setTemplate(template(`web:${i}`), `${i}.0.0`)
+        .reconcile();
+      w.advance();
+      w.advance();
+      expect(w.s.stableVersion).toBe(`${i}.0.0`);
+    }
+    expect(w.s.history).toHaveLength(HISTORY_LIMIT);
+    expect(w.s.history?.[0]?.version).toBe("25.0.0");
+    expect(w.s.history?.[19]?.version).toBe("6.0.0");
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Properties over random histories: whatever happens, `step` is a fixpoint on its own output
+// (checked inside `reconcile`), the status satisfies the schema, every phase change is
+// announced by an event, and the bounds hold.
+
+describe("properties", () => {
+  const specs: Raw[] = [
+    {},
+    { strategy: { canary: { ...CANARY.canary, backgroundAnalysis: {} } }, rollback: { onFailure: "Pause" } },
+    {
+      strategy: { blueGreen: { autoPromotionSeconds: 30, previewReplicas: 1 } },
+      analysis: { metrics: [METRIC] },
+    },
+    { strategy: { blueGreen: {} }, paused: false },
+    {
+      strategy: {
+        canary: {
+          steps: [{ setWeight: 30 }, { analysis: {} }],
+          trafficRouting: { gatewayAPI: { httpRoute: "shop" } },
+        },
+      },
+      progressDeadlineSeconds: 30,
+    },
+  ];
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant("tick" as const), ms: fc.integer({ min: 0, max: 200_000 }) }),
+    fc.record({ kind: fc.constant("settle" as const) }),
+    fc.record({ kind: fc.constant("template" as const), t: fc.constantFrom(V1, V2, V3) }),
+    fc.record({
+      kind: fc.constant("action" as const),
+      a: fc.constantFrom("promote", "promote-full", "abort", "retry", "pause", "resume", "bogus"),
+    }),
+    fc.record({
+      kind: fc.constant("verdict" as const),
+      which: fc.constantFrom("step" as const, "background" as const),
+      phase: fc.constantFrom(
+        "Running" as const,
+        "Successful" as const,
+        "Failed" as const,
+        "Inconclusive" as const,
+      ),
+    }),
+    fc.record({ kind: fc.constant("paused" as const), on: fc.boolean() }),
+    fc.record({ kind: fc.constant("replicas" as const), n: fc.integer({ min: 0, max: 6 }) }),
+  );
+
+  it("hold over random histories", () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...specs), fc.array(op, { maxLength: 40 }), (spec, ops) => {
+        const w = new World(spec);
+        w.route = {
+          apiVersion: "gateway.networking.k8s.io/v1",
+          kind: "HTTPRoute",
+          metadata: { name: "shop", namespace: "shop" },
+          spec: { rules: [{ backendRefs: [{ name: "web-stable", port: 80 }] }] },
+        };
+        for (const o of ops) {
+          if (o.kind === "tick") w.tick(o.ms);
+          if (o.kind === "settle") w.settle();
+          if (o.kind === "template") w.setTemplate(o.t, `v-${revisionOf(o.t)}`);
+          if (o.kind === "action") w.act(o.a);
+          if (o.kind === "verdict") w.verdict(o.which, o.phase);
+          if (o.kind === "paused") w.setSpec({ paused: o.on });
+          if (o.kind === "replicas") w.setSpec({ replicas: o.n });
+          const before = w.s.phase;
+          const r = w.reconcile();
+          if (r.status.phase !== before) expect(r.events.length).toBeGreaterThan(0);
+          expect(r.status.history?.length ?? 0).toBeLessThanOrEqual(HISTORY_LIMIT);
+          expect(r.status.canaryWeight).toBeGreaterThanOrEqual(0);
+          expect(r.status.canaryWeight).toBeLessThanOrEqual(100);
+          expect(r.requeueAfterMs ?? 1).toBeGreaterThan(0);
+          if (r.rolledBack) expect(r.status.phase).toBe("RolledBack");
+          if (r.status.phase === "RolledBack") expect(r.status.canaryRevision).toBeDefined();
+          expect(r.status.stableRevision).toBeDefined();
+          expect(
+            r.status.canaryRevision === undefined || r.status.canaryRevision !== r.status.stableRevision,
+          ).toBe(true);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  }, 30_000);
+});
