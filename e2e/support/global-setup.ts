@@ -1,146 +1,16 @@
 /**
- * Starts what the e2e suite runs against and stops it afterwards: the local control plane
- * (hack/cluster/up) unless KUBECONFIG points at a cluster already, the CRDs, the metrics
- * simulator standing in for application pods, and a real Prometheus scraping it.
- * The operator itself is started per test file (e2e/support/operator.ts), so files can kill
- * and restart it.
+ * Starts what the e2e suite runs against (hack/local-env.ts) and stops it afterwards. The
+ * operator itself is started per test file (e2e/support/operator.ts), so files can kill and
+ * restart it.
  */
-import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { promisify } from "node:util";
 import type { TestProject } from "vitest/node";
-import { parseAllDocuments } from "yaml";
-import { readdirSync } from "node:fs";
-import { createKubeClient } from "../../operator/src/runtime/client.js";
-import { loadKubeConfig } from "../../operator/src/runtime/kubeconfig.js";
-import { CustomResourceDefinitionResource } from "../../operator/src/runtime/resources.js";
-import type { KubeObject } from "../../operator/src/runtime/types.js";
-import { MetricsSimulator } from "./metrics-simulator.js";
-
-const run = promisify(execFile);
-const ROOT = join(import.meta.dirname, "../..");
-
-function step(message: string): void {
-  console.log(`[e2e] ${message}`);
-}
-
-/** Runs a hack/ script, streaming nothing but returning stdout; failures carry stderr. */
-async function script(path: string, env: Record<string, string>, args: string[] = []): Promise<string> {
-  try {
-    const { stdout } = await run(join(ROOT, path), args, {
-      env: { ...process.env, ...env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 60 * 60_000,
-    });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${path} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
-  }
-}
-
-/** Parses the `export NAME=value` lines hack/cluster/up writes. */
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, "utf8").split("\n")) {
-    const m = /^(?:export\s+)?([A-Z_][A-Z0-9_]*)=["']?(.*?)["']?$/.exec(line.trim());
-    if (m) env[m[1]!] = m[2]!;
-  }
-  return env;
-}
-
-/** Applies every CRD in crds/ and waits until each is Established. */
-async function installCrds(kubeconfig: string): Promise<void> {
-  const client = createKubeClient(loadKubeConfig({ path: kubeconfig }));
-  try {
-    for (const file of readdirSync(join(ROOT, "crds"))) {
-      for (const doc of parseAllDocuments(readFileSync(join(ROOT, "crds", file), "utf8"))) {
-        await client.apply(doc.toJS() as KubeObject, CustomResourceDefinitionResource, {
-          fieldManager: "crescendo-e2e",
-          force: true,
-        });
-      }
-    }
-    const deadline = Date.now() + 30_000;
-    for (const file of readdirSync(join(ROOT, "crds"))) {
-      const name = file.replace(/\.yaml$/, "");
-      for (;;) {
-        const crd = await client.get<KubeObject>(CustomResourceDefinitionResource, name);
-        const conds = (crd?.status as { conditions?: { type: string; status: string }[] } | undefined)
-          ?.conditions;
-        if (conds?.some((c) => c.type === "Established" && c.status === "True")) break;
-        if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30 s`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  } finally {
-    client.close();
-  }
-}
+import { startLocalEnvironment } from "../../hack/local-env.js";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const cleanups: (() => Promise<void>)[] = [];
-  const teardown = async () => {
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        console.error(`[e2e] teardown step failed: ${String(err)}`);
-      }
-    }
-  };
-  try {
-    let kubeconfig = process.env.KUBECONFIG;
-    let kubectl = "kubectl";
-    if (kubeconfig) {
-      step(`using the cluster in KUBECONFIG=${kubeconfig}`);
-    } else {
-      const clusterDir = await mkdtemp(join(tmpdir(), "crescendo-e2e-cluster-"));
-      const env = { CRESCENDO_CLUSTER_DIR: clusterDir };
-      step("starting the local control plane (hack/cluster/up; builds components on first use)");
-      const started = Date.now();
-      cleanups.push(async () => {
-        step("stopping the local control plane");
-        await script("hack/cluster/down", env);
-        await rm(clusterDir, { recursive: true, force: true });
-      });
-      await script("hack/cluster/up", env);
-      step(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      const clusterEnv = readEnvFile(join(clusterDir, "env"));
-      kubeconfig = clusterEnv.KUBECONFIG ?? join(clusterDir, "kubeconfig");
-      if (clusterEnv.CRESCENDO_BIN_DIR) kubectl = join(clusterEnv.CRESCENDO_BIN_DIR, "kubectl");
-    }
-
-    step("installing CRDs");
-    await installCrds(kubeconfig);
-
-    const simulator = new MetricsSimulator();
-    const simulatorAddress = await simulator.start();
-    cleanups.push(() => simulator.stop());
-
-    const promDir = await mkdtemp(join(tmpdir(), "crescendo-e2e-prometheus-"));
-    const promEnv = { CRESCENDO_PROM_DIR: promDir, PROM_JOB: "app" };
-    cleanups.push(async () => {
-      await script("hack/prometheus/down", promEnv);
-      await rm(promDir, { recursive: true, force: true });
-    });
-    step("starting Prometheus");
-    const prometheusUrl = (await script("hack/prometheus/up", promEnv, [simulatorAddress]))
-      .trim()
-      .split("\n")
-      .pop()!;
-    step(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${simulatorAddress}`);
-
-    project.provide("kubeconfig", kubeconfig);
-    project.provide("kubectl", kubectl);
-    project.provide("prometheusUrl", prometheusUrl);
-    project.provide("simulatorAddress", simulatorAddress);
-    return teardown;
-  } catch (err) {
-    await teardown();
-    throw err;
-  }
+  const env = await startLocalEnvironment((message) => console.log(`[e2e] ${message}`));
+  project.provide("kubeconfig", env.kubeconfig);
+  project.provide("kubectl", env.kubectl);
+  project.provide("prometheusUrl", env.prometheusUrl);
+  project.provide("simulatorAddress", env.simulatorAddress);
+  return env.stop;
 }

@@ -1,0 +1,146 @@
+/**
+ * The local environment the e2e suite and the demo run against: the real control plane
+ * (hack/cluster/up) unless KUBECONFIG points at a cluster already, Crescendo's CRDs, the
+ * metrics simulator standing in for application pods, and a real Prometheus scraping it.
+ */
+import { execFile } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { parseAllDocuments } from "yaml";
+import { createKubeClient } from "../operator/src/runtime/client.js";
+import { loadKubeConfig } from "../operator/src/runtime/kubeconfig.js";
+import { CustomResourceDefinitionResource } from "../operator/src/runtime/resources.js";
+import type { KubeObject } from "../operator/src/runtime/types.js";
+import { MetricsSimulator } from "../e2e/support/metrics-simulator.js";
+
+const run = promisify(execFile);
+const ROOT = join(import.meta.dirname, "..");
+
+/** Runs a hack/ script, streaming nothing but returning stdout; failures carry stderr. */
+async function script(path: string, env: Record<string, string>, args: string[] = []): Promise<string> {
+  try {
+    const { stdout } = await run(join(ROOT, path), args, {
+      env: { ...process.env, ...env },
+      maxBuffer: 64 * 1024 * 1024,
+      timeout: 60 * 60_000,
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`${path} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
+  }
+}
+
+/** Parses the `export NAME=value` lines hack/cluster/up writes. */
+function readEnvFile(path: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const m = /^(?:export\s+)?([A-Z_][A-Z0-9_]*)=["']?(.*?)["']?$/.exec(line.trim());
+    if (m) env[m[1]!] = m[2]!;
+  }
+  return env;
+}
+
+/** Applies every CRD in crds/ and waits until each is Established. */
+async function installCrds(kubeconfig: string): Promise<void> {
+  const client = createKubeClient(loadKubeConfig({ path: kubeconfig }));
+  try {
+    for (const file of readdirSync(join(ROOT, "crds"))) {
+      for (const doc of parseAllDocuments(readFileSync(join(ROOT, "crds", file), "utf8"))) {
+        await client.apply(doc.toJS() as KubeObject, CustomResourceDefinitionResource, {
+          fieldManager: "crescendo-e2e",
+          force: true,
+        });
+      }
+    }
+    const deadline = Date.now() + 30_000;
+    for (const file of readdirSync(join(ROOT, "crds"))) {
+      const name = file.replace(/\.yaml$/, "");
+      for (;;) {
+        const crd = await client.get<KubeObject>(CustomResourceDefinitionResource, name);
+        const conds = (crd?.status as { conditions?: { type: string; status: string }[] } | undefined)
+          ?.conditions;
+        if (conds?.some((c) => c.type === "Established" && c.status === "True")) break;
+        if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30 s`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  } finally {
+    client.close();
+  }
+}
+
+export interface LocalEnvironment {
+  kubeconfig: string;
+  /** kubectl matching the control plane's version (or the one on PATH for an external cluster). */
+  kubectl: string;
+  prometheusUrl: string;
+  simulator: MetricsSimulator;
+  simulatorAddress: string;
+  stop(): Promise<void>;
+}
+
+/** Starts everything; on failure stops what it started. `log` reports progress. */
+export async function startLocalEnvironment(log: (message: string) => void): Promise<LocalEnvironment> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const cleanup of cleanups.reverse()) {
+      try {
+        await cleanup();
+      } catch (err) {
+        log(`teardown step failed: ${String(err)}`);
+      }
+    }
+  };
+  try {
+    let kubeconfig = process.env.KUBECONFIG;
+    let kubectl = "kubectl";
+    if (kubeconfig) {
+      log(`using the cluster in KUBECONFIG=${kubeconfig}`);
+    } else {
+      const clusterDir = await mkdtemp(join(tmpdir(), "crescendo-cluster-"));
+      const env = { CRESCENDO_CLUSTER_DIR: clusterDir };
+      log(
+        "starting the local control plane (hack/cluster/up; builds components on first use, which takes minutes)",
+      );
+      const started = Date.now();
+      cleanups.push(async () => {
+        log("stopping the local control plane");
+        await script("hack/cluster/down", env);
+        await rm(clusterDir, { recursive: true, force: true });
+      });
+      await script("hack/cluster/up", env);
+      log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      const clusterEnv = readEnvFile(join(clusterDir, "env"));
+      kubeconfig = clusterEnv.KUBECONFIG ?? join(clusterDir, "kubeconfig");
+      if (clusterEnv.CRESCENDO_BIN_DIR) kubectl = join(clusterEnv.CRESCENDO_BIN_DIR, "kubectl");
+    }
+
+    log("installing CRDs");
+    await installCrds(kubeconfig);
+
+    const simulator = new MetricsSimulator();
+    const simulatorAddress = await simulator.start();
+    cleanups.push(() => simulator.stop());
+
+    const promDir = await mkdtemp(join(tmpdir(), "crescendo-prometheus-"));
+    const promEnv = { CRESCENDO_PROM_DIR: promDir, PROM_JOB: "app" };
+    cleanups.push(async () => {
+      await script("hack/prometheus/down", promEnv);
+      await rm(promDir, { recursive: true, force: true });
+    });
+    log("starting Prometheus");
+    const prometheusUrl = (await script("hack/prometheus/up", promEnv, [simulatorAddress]))
+      .trim()
+      .split("\n")
+      .pop()!;
+    log(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${simulatorAddress}`);
+    return { kubeconfig, kubectl, prometheusUrl, simulator, simulatorAddress, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
