@@ -20,7 +20,10 @@ const variantName = z
   .string()
   .min(1)
   .max(63)
-  .regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.', '-'");
+  .regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.', '-'")
+  // A variant map is a plain object downstream (zod records, flagd documents): this name would
+  // be dropped or touch the prototype instead of naming a variant.
+  .refine((name) => name !== "__proto__", "__proto__ is not a usable variant name");
 
 export const toggleRule = z
   .object({

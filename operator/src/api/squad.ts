@@ -73,6 +73,13 @@ export const squadSpec = z
       .describe(
         "Squad: pods accept traffic only from the squad's namespaces; Tribe: from any namespace of the tribe; None: no NetworkPolicy.",
       ),
+    allowIngressFrom: z
+      .array(dnsLabel)
+      .max(20)
+      .optional()
+      .describe(
+        "Namespaces that may still reach the squad's pods under isolation, e.g. monitoring (for Prometheus scrapes) or ingress-nginx.",
+      ),
     delivery: z
       .object({
         prometheus: z
@@ -143,7 +150,19 @@ export const squadSpec = z
         "What happens to the squad's namespaces when the Squad is deleted. Retain never deletes data.",
       ),
   })
-  .describe("Desired state of the Squad.");
+  .refine((spec) => spec.networkIsolation !== "Tribe" || spec.tribe !== undefined, {
+    message: "networkIsolation Tribe needs spec.tribe",
+    path: ["networkIsolation"],
+  })
+  .meta({
+    description: "Desired state of the Squad.",
+    "x-kubernetes-validations": [
+      {
+        rule: "self.networkIsolation != 'Tribe' || has(self.tribe)",
+        message: "networkIsolation Tribe needs spec.tribe",
+      },
+    ],
+  });
 export type SquadSpec = z.infer<typeof squadSpec>;
 
 export const squadStatus = z

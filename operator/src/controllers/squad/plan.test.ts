@@ -17,12 +17,25 @@ import {
 
 const UID = "uid-payments";
 
+/**
+ * Parses like the controller, but lets Tribe isolation without a tribe through: objects stored
+ * before that rule existed still reach the plan, which must stay safe for them.
+ */
+function parseLenient(spec: unknown) {
+  const raw = spec as { networkIsolation?: string };
+  const parsed = squadSpec.parse({
+    ...raw,
+    networkIsolation: raw.networkIsolation === "Tribe" ? "None" : raw.networkIsolation,
+  });
+  return raw.networkIsolation === "Tribe" ? { ...parsed, networkIsolation: "Tribe" as const } : parsed;
+}
+
 function squad(spec: unknown, name = "payments", uid = UID): Squad {
   return {
     apiVersion: "crescendo.dev/v1alpha1",
     kind: "Squad",
     metadata: { name, uid, generation: 1 },
-    spec: squadSpec.parse(spec),
+    spec: parseLenient(spec),
   };
 }
 
@@ -493,6 +506,21 @@ describe("planSquad: network isolation", () => {
           ]
         : [],
     );
+  });
+});
+
+describe("planSquad: allowIngressFrom", () => {
+  it("admits the named namespaces besides the squad's own", () => {
+    const out = plan({ squad: squad({ networkIsolation: "Squad", allowIngressFrom: ["monitoring"] }) });
+    const np = find(out.objects, "NetworkPolicy", "crescendo-isolation", "payments");
+    expect((np?.["spec"] as { ingress: unknown[] }).ingress).toEqual([
+      {
+        from: [
+          { namespaceSelector: { matchLabels: { "crescendo.dev/squad": "payments" } } },
+          { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } },
+        ],
+      },
+    ]);
   });
 });
 

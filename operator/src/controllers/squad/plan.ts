@@ -183,7 +183,7 @@ export function planSquad(input: PlanInput): PlanResult {
     objects.push(...roleBindings(squad.spec.members, meta));
     if (squad.spec.quota) objects.push(resourceQuota(squad.spec.quota.hard, meta));
     if (squad.spec.limits) objects.push(limitRange(squad.spec.limits, meta));
-    if (isolation) objects.push(networkPolicy(isolation, meta));
+    if (isolation) objects.push(networkPolicy(isolation, squad.spec.allowIngressFrom ?? [], meta));
   }
 
   const declaredNames = new Set(declarations.map((d) => d.name));
@@ -400,8 +400,15 @@ function limitRange(limits: NonNullable<Squad["spec"]["limits"]>, meta: Meta): K
   };
 }
 
-/** Every pod of the namespace accepts ingress only from namespaces matching `peer`. */
-function networkPolicy(peer: Record<string, string>, meta: Meta): KubeObject {
+/**
+ * Every pod of the namespace accepts ingress only from namespaces matching `peer`, plus the
+ * namespaces named in `allowIngressFrom` (monitoring, ingress controllers), selected by the
+ * `kubernetes.io/metadata.name` label the apiserver sets on every namespace.
+ */
+function networkPolicy(peer: Record<string, string>, allowed: string[], meta: Meta): KubeObject {
+  const extra = allowed.map((name) => ({
+    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } },
+  }));
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
@@ -409,7 +416,7 @@ function networkPolicy(peer: Record<string, string>, meta: Meta): KubeObject {
     spec: {
       podSelector: {},
       policyTypes: ["Ingress"],
-      ingress: [{ from: [{ namespaceSelector: { matchLabels: peer } }] }],
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: peer } }, ...extra] }],
     },
   };
 }

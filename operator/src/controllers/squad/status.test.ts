@@ -23,12 +23,25 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/**
+ * Parses like the controller, but lets Tribe isolation without a tribe through: objects stored
+ * before that rule existed still reach the plan, which must stay safe for them.
+ */
+function parseLenient(spec: unknown) {
+  const raw = spec as { networkIsolation?: string };
+  const parsed = squadSpec.parse({
+    ...raw,
+    networkIsolation: raw.networkIsolation === "Tribe" ? "None" : raw.networkIsolation,
+  });
+  return raw.networkIsolation === "Tribe" ? { ...parsed, networkIsolation: "Tribe" as const } : parsed;
+}
+
 function squad(spec: unknown, status?: Squad["status"]): Squad {
   return {
     apiVersion: "crescendo.dev/v1alpha1",
     kind: "Squad",
     metadata: { name: "payments", uid: "uid-1", generation: 4 },
-    spec: squadSpec.parse(spec),
+    spec: parseLenient(spec),
     ...(status ? { status } : {}),
   };
 }
