@@ -1,0 +1,214 @@
+/**
+ * The manual actions (DESIGN §3): promote, promote --full, abort, retry, pause, resume on a
+ * Release and rearm on a FeatureToggle. Each sets two annotations with a JSON merge patch —
+ * never the spec, which a GitOps tool would revert — and the controller acts once per id,
+ * recording what it did in `status.lastAction`. `--wait` watches for that record.
+ */
+import { randomBytes } from "node:crypto";
+import { ANNOTATIONS, duration, parseDuration, type Action, type LastAction } from "../../api/common.js";
+import { isNotFound } from "../../runtime/client.js";
+import type { KubeObject } from "../../runtime/types.js";
+import { CliError, explain, UsageError } from "../errors.js";
+import type { Command, CommandEnv, Flags, OptionsConfig } from "./command.js";
+import { follow } from "./follow.js";
+import { FEATURE_TOGGLE, notFound, RELEASE, type Kind } from "./lookup.js";
+
+/** A unique action id: the UTC time to the second, readable in `status.lastAction`, plus randomness. */
+export function newActionId(now: number = Date.now()): string {
+  const stamp = new Date(now)
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z");
+  return `${stamp}-${randomBytes(4).toString("hex")}`;
+}
+
+/** The merge patch that requests an action: annotations only. */
+export function actionPatch(
+  action: Action,
+  id: string,
+): { metadata: { annotations: Record<string, string> } } {
+  return { metadata: { annotations: { [ANNOTATIONS.action]: action, [ANNOTATIONS.actionId]: id } } };
+}
+
+const DEFAULT_TIMEOUT = "2m";
+
+const WAIT_OPTIONS: OptionsConfig = {
+  wait: { type: "boolean" },
+  timeout: { type: "string" },
+};
+const WAIT_HELP = [
+  "      --wait               Wait until the controller has acted and print its result",
+  `      --timeout <dur>      How long --wait waits, e.g. 30s, 5m (default ${DEFAULT_TIMEOUT})`,
+];
+
+interface ActionDefinition {
+  name: string;
+  kind: Kind;
+  summary: string;
+  description: string;
+  options?: OptionsConfig;
+  flagHelp?: string[];
+  /** The action to request; by default the command's name. */
+  action?: (flags: Flags) => Action;
+}
+
+function actionCommand(def: ActionDefinition): Command {
+  return {
+    name: def.name,
+    target: def.kind === FEATURE_TOGGLE ? "toggle" : "release",
+    summary: def.summary,
+    description:
+      `${def.description}\n\n` +
+      `Sets the annotations ${ANNOTATIONS.action} and ${ANNOTATIONS.actionId} (a JSON merge patch on\n` +
+      "metadata only, so GitOps tools leave it alone). The controller acts once per action-id and\n" +
+      "records the outcome in status.lastAction.",
+    options: { ...def.options, ...WAIT_OPTIONS },
+    flagHelp: [...(def.flagHelp ?? []), ...WAIT_HELP],
+    run: (env, name, flags) => requestAction(env, def, name, flags),
+  };
+}
+
+async function requestAction(
+  env: CommandEnv,
+  def: ActionDefinition,
+  name: string,
+  flags: Flags,
+): Promise<number> {
+  const timeoutMs = waitTimeout(flags, def.name);
+  const action = def.action?.(flags) ?? (def.name as Action);
+  const id = env.actionId();
+  const { resource, noun } = def.kind;
+  let patched: KubeObject;
+  try {
+    patched = await env.conn.client.mergePatch<KubeObject>(
+      resource,
+      name,
+      env.namespace,
+      actionPatch(action, id),
+    );
+  } catch (err) {
+    if (isNotFound(err)) throw await notFound(env, def.kind, name);
+    throw explain(err, { verb: "patch", resource, namespace: env.namespace, server: env.conn.server });
+  }
+  env.io.out(`requested ${action} of ${noun} "${name}" in namespace "${env.namespace}" (action-id ${id})\n`);
+  if (timeoutMs === undefined) {
+    const see =
+      def.kind === RELEASE
+        ? `kubectl crescendo status ${name} -n ${env.namespace}`
+        : `kubectl get ${noun} ${name} -n ${env.namespace} -o jsonpath='{.status.lastAction}'`;
+    env.io.out(`the controller acts on it once; "${see}" shows the result under last action\n`);
+    return 0;
+  }
+  env.io.out(`waiting up to ${flags.timeout ?? DEFAULT_TIMEOUT} for the controller to act...\n`);
+  const done = await waitForAction(env, def.kind, name, id, patched, timeoutMs);
+  const result = done.result ?? "(no result recorded)";
+  if (/^(ignored|refused)\b/.test(result)) throw new CliError(`the controller did not act: ${result}`);
+  env.io.out(`done: ${result}\n`);
+  return 0;
+}
+
+/** The --timeout in ms when --wait is set, undefined without --wait. */
+function waitTimeout(flags: Flags, command: string): number | undefined {
+  const text = typeof flags.timeout === "string" ? flags.timeout : undefined;
+  if (text !== undefined && !duration.safeParse(text).success) {
+    throw new UsageError(`--timeout must be a duration such as 30s, 5m or 1h, not "${text}"`, command);
+  }
+  if (text !== undefined && !flags.wait) throw new UsageError("--timeout only applies with --wait", command);
+  return flags.wait ? parseDuration(text ?? DEFAULT_TIMEOUT) : undefined;
+}
+
+async function waitForAction(
+  env: CommandEnv,
+  kind: Kind,
+  name: string,
+  id: string,
+  patched: KubeObject,
+  timeoutMs: number,
+): Promise<LastAction> {
+  const actedOn = (obj: KubeObject | undefined) => {
+    const last = (obj?.status as { lastAction?: LastAction } | undefined)?.lastAction;
+    return last?.id === id ? last : undefined;
+  };
+  let done = actedOn(patched);
+  let deleted = false;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  if (!done) {
+    await follow({
+      client: env.conn.client,
+      resource: kind.resource,
+      name,
+      namespace: env.namespace,
+      resourceVersion: patched.metadata.resourceVersion ?? "",
+      signal: AbortSignal.any([env.signal, timeout]),
+      server: env.conn.server,
+      onChange: (obj) => {
+        deleted = obj === undefined;
+        done = actedOn(obj);
+        return deleted || done !== undefined;
+      },
+    });
+  }
+  if (done) return done;
+  if (deleted) throw new CliError(`${kind.noun} "${name}" was deleted before the controller acted`);
+  const pending = `the request stays: the controller will still act on action-id ${id} once`;
+  if (env.signal.aborted) throw new CliError(`interrupted; ${pending}`);
+  throw new CliError(
+    `the controller has not acted after ${formatMs(timeoutMs)}: is the Crescendo operator running? ${pending}`,
+  );
+}
+
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
+}
+
+export const actionCommands: Command[] = [
+  actionCommand({
+    name: "promote",
+    kind: RELEASE,
+    summary: "Continue the rollout past the current step (--full: skip to the end)",
+    description:
+      "Moves the rollout past its current step: a pause step, an analysis, or a blue-green preview\n" +
+      "awaiting promotion. With --full, skips every remaining step and promotes (after scale-up).",
+    options: { full: { type: "boolean" } },
+    flagHelp: ["      --full               Skip all remaining steps (action promote-full)"],
+    action: (flags) => (flags.full ? "promote-full" : "promote"),
+  }),
+  actionCommand({
+    name: "abort",
+    kind: RELEASE,
+    summary: "Roll back: all traffic to the stable revision, canary scaled to zero",
+    description:
+      "Rolls the rollout back at once. Right after a promotion, while the previous revision is\n" +
+      "still kept, switches back to it.",
+  }),
+  actionCommand({
+    name: "retry",
+    kind: RELEASE,
+    summary: "Restart a rolled-back rollout, or re-run a failed or inconclusive step",
+    description:
+      "On a RolledBack Release, starts the same revision's rollout again from step 0. On a rollout\n" +
+      "held by a failed or inconclusive analysis, re-runs the step.",
+  }),
+  actionCommand({
+    name: "pause",
+    kind: RELEASE,
+    summary: "Hold the rollout where it is",
+    description: "Holds the rollout at its current step until resume (spec.paused is the declarative way).",
+  }),
+  actionCommand({
+    name: "resume",
+    kind: RELEASE,
+    summary: "Continue a rollout held by pause or by a problem",
+    description:
+      "Continues a rollout held by the pause action or by a problem (inconclusive or failed analysis,\n" +
+      "progress deadline). A pause step or a blue-green preview waits for promote instead.",
+  }),
+  actionCommand({
+    name: "rearm",
+    kind: FEATURE_TOGGLE,
+    summary: "Re-enable a FeatureToggle killed by its guard Release's rollback",
+    description:
+      "Serves the toggle's spec again after its guard Release rolled back and is Healthy again.\n" +
+      "Refused (and recorded so) while the Release is not Healthy.",
+  }),
+];
