@@ -3,7 +3,7 @@ import eslint from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "charts/", "crds/", "bench/results/"] },
+  { ignores: ["dist/", "node_modules/", ".tmp/", "charts/", "crds/", "bench/results/"] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -13,6 +13,12 @@ export interface OperatorConfig {
   identity: string;
   healthPort: number;
   ofrepPort: number;
+  /**
+   * OFREP bearer token from `OFREP_TOKEN`; a file (`ofrepTokenFile`, e.g. a mounted Secret) is
+   * preferred, since it can rotate. Neither set: OFREP is served without authentication.
+   */
+  ofrepToken?: string;
+  ofrepTokenFile?: string;
   /** Bind address for the health, metrics and OFREP servers. */
   host: string;
   qps: number;
@@ -26,6 +32,8 @@ const USAGE = `Usage: crescendo [flags]
   --lease-namespace NS     namespace of the Lease (default $POD_NAMESPACE, else "default")
   --health-port N          /healthz, /readyz, /metrics (default 8081; $HEALTH_PORT)
   --ofrep-port N           OFREP flag evaluation server (default 8016; $OFREP_PORT)
+  --ofrep-token-file PATH  bearer token OFREP clients must send, re-read on change
+                           ($OFREP_TOKEN_FILE; or the token itself in $OFREP_TOKEN)
   --bind-address ADDR      address the servers listen on (default 0.0.0.0; $BIND_ADDRESS)
   --kube-api-qps N         client-side request rate to the apiserver (default 50; $KUBE_API_QPS)
   --kube-api-burst N       client-side burst (default 100; $KUBE_API_BURST)
@@ -58,6 +66,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "lease-namespace": { type: "string" },
         "health-port": { type: "string" },
         "ofrep-port": { type: "string" },
+        "ofrep-token-file": { type: "string" },
         "bind-address": { type: "string" },
         "kube-api-qps": { type: "string" },
         "kube-api-burst": { type: "string" },
@@ -78,6 +87,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     identity: env.POD_NAME || `${hostname()}-${process.pid}`,
     healthPort: integer("--health-port", flag("health-port", "HEALTH_PORT"), 8081),
     ofrepPort: integer("--ofrep-port", flag("ofrep-port", "OFREP_PORT"), 8016),
+    ofrepToken: env.OFREP_TOKEN || undefined,
+    ofrepTokenFile: flag("ofrep-token-file", "OFREP_TOKEN_FILE") || undefined,
     host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
     qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 50),
     burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 100),

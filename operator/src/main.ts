@@ -3,7 +3,11 @@
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
 import { loadConfig } from "./config.js";
+import { ofrepToken, registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
+import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
+import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
+import { createOfrepServer } from "./flags/ofrep.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
 import { createKubeClient } from "./runtime/client.js";
@@ -36,9 +40,37 @@ async function main(): Promise<void> {
   const recorder = new EventRecorder({ client, logger, reportingInstance: config.identity });
 
   registerSquadController(manager, { client, recorder, logger, workers: config.workers });
+  registerReleaseController(manager, {
+    client,
+    recorder,
+    logger,
+    workers: config.workers,
+    gatewayAPI: await gatewayApiInstalled(client),
+  });
+  const toggles = registerFeatureToggleController(manager, {
+    client,
+    recorder,
+    logger,
+    workers: config.workers,
+  });
+  // OFREP is served by every replica, leader or not, from the informer caches.
+  const ofrep = createOfrepServer({
+    source: toggles.flags,
+    port: config.ofrepPort,
+    host: config.host,
+    token: ofrepToken({ token: config.ofrepToken, file: config.ofrepTokenFile }),
+    metrics: evaluationMetrics,
+    logger: logger.child({ component: "ofrep" }),
+  });
 
   logger.info({ identity: config.identity, leaderElection: config.leaderElection }, "crescendo starting");
-  await manager.runUntilSignal();
+  const ofrepAddress = await ofrep.listen();
+  logger.info({ address: `${ofrepAddress.address}:${ofrepAddress.port}` }, "serving OFREP");
+  try {
+    await manager.runUntilSignal();
+  } finally {
+    await ofrep.close();
+  }
   client.close();
   logger.info("crescendo stopped");
 }

@@ -60,6 +60,15 @@ export interface Controller {
   run(options: RunOptions): Promise<void>;
 }
 
+/**
+ * A controller as `complete` returns it: it can also be asked to reconcile a key directly, for
+ * work that finishes outside any watch (a measurement settling, a webhook answering).
+ */
+export interface QueueingController extends Controller {
+  /** Queues `key` as a watch event would (deduplicated; re-run once if it is being processed). */
+  enqueue(key: ObjectKey): void;
+}
+
 /** Maps an object of a watched kind to the keys of the primary objects it affects. */
 export type MapFn<U extends KubeObject = KubeObject> = (obj: U) => ObjectKey[];
 
@@ -125,7 +134,7 @@ export class ControllerBuilder {
   }
 
   /** Subscribes to the stores, registers the controller with the host and returns it. */
-  complete(reconcile: Reconciler): Controller {
+  complete(reconcile: Reconciler): QueueingController {
     const controller = new RuntimeController({
       name: this.name,
       host: this.host,
@@ -163,7 +172,7 @@ interface RuntimeControllerOptions {
   watches: Watch[];
 }
 
-class RuntimeController implements Controller {
+class RuntimeController implements QueueingController {
   readonly name: string;
   private readonly queue: WorkQueue;
   private readonly log: Logger;
@@ -179,7 +188,7 @@ class RuntimeController implements Controller {
     this.queue = new WorkQueue({ clock: this.clock, metrics: workQueueMetrics(opts.name) });
     this.stores = opts.watches.map(({ res, map }) => {
       const store = opts.host.informer(res);
-      store.subscribe((event) => this.enqueue(event, map, res));
+      store.subscribe((event) => this.onStoreEvent(event, map, res));
       return store;
     });
     maxConcurrentReconciles.set({ controller: opts.name }, opts.workers);
@@ -188,6 +197,10 @@ class RuntimeController implements Controller {
 
   hasSynced(): boolean {
     return this.stores.every((s) => s.hasSynced());
+  }
+
+  enqueue(key: ObjectKey): void {
+    this.queue.add(key);
   }
 
   async run({ stop, cancel }: RunOptions): Promise<void> {
@@ -208,7 +221,7 @@ class RuntimeController implements Controller {
   }
 
   /** Store handlers only enqueue; a mapping function that throws is logged, never propagated. */
-  private enqueue(event: StoreEvent, map: (obj: KubeObject) => ObjectKey[], res: Resource): void {
+  private onStoreEvent(event: StoreEvent, map: (obj: KubeObject) => ObjectKey[], res: Resource): void {
     const objects =
       event.type === "resync"
         ? event.objects

@@ -1,0 +1,550 @@
+import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
+import { registry } from "../../observability/metrics.js";
+import { createLogger } from "../../observability/logger.js";
+import { parseStrict } from "../../flags/validate.js";
+import { ApiError, type KubeClient } from "../../runtime/client.js";
+import { findCondition } from "../../runtime/conditions.js";
+import type { EventInput } from "../../runtime/events.js";
+import { Store } from "../../runtime/store.js";
+import type { KubeObject, Resource } from "../../runtime/types.js";
+import {
+  compileNamespace,
+  FEATURE_FLAG_CRD,
+  featureFlagCrdServed,
+  FeatureToggleReconciler,
+  FlagDocuments,
+  namespaceOfFlagsObject,
+  namespaceOfGuardRelease,
+  namespacesOfSquad,
+  namespacesOfToggle,
+  namespacesOnCrdChange,
+  ofrepToken,
+  squadTogglePolicy,
+  watchFlagDocuments,
+  type RawRelease,
+  type RawToggle,
+} from "./controller.js";
+import { evaluationMetrics, toggleMetrics } from "./metrics.js";
+
+const logger = createLogger({ level: "silent" });
+const CREATED = "2024-01-01T00:00:00Z";
+const NOW = Date.parse("2024-01-02T00:00:00Z");
+
+function toggle(
+  name: string,
+  spec: Record<string, unknown> = {},
+  extra: { namespace?: string; status?: FeatureToggleStatus; meta?: Partial<KubeObject["metadata"]> } = {},
+): RawToggle {
+  return {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "FeatureToggle",
+    metadata: {
+      name,
+      namespace: extra.namespace ?? "shop",
+      uid: `uid-${name}`,
+      generation: 1,
+      resourceVersion: "1",
+      creationTimestamp: CREATED,
+      ...extra.meta,
+    },
+    spec: { variants: { on: true, off: false }, defaultVariant: "off", ...spec },
+    ...(extra.status ? { status: extra.status } : {}),
+  };
+}
+
+function release(name: string, phase: string, namespace = "shop", rv = "1"): RawRelease {
+  return {
+    metadata: { name, namespace, resourceVersion: rv },
+    status: { phase: phase as NonNullable<RawRelease["status"]>["phase"], canaryRevision: "abc123" },
+  };
+}
+
+function store<T extends KubeObject>(objects: T[] = []): Store<T> {
+  const s = new Store<T>();
+  s.replace(objects, "1");
+  return s;
+}
+
+const namespace = (name: string, labels: Record<string, string> = {}): KubeObject => ({
+  metadata: { name, labels, resourceVersion: "1" },
+});
+
+const establishedCrd = (served = true): KubeObject => ({
+  metadata: { name: FEATURE_FLAG_CRD, uid: "crd-1" },
+  spec: { versions: [{ name: "v1beta1", served }] },
+  status: { conditions: [{ type: "Established", status: "True" }] },
+});
+
+interface Call {
+  verb: "apply" | "delete" | "mergePatch";
+  kind: string;
+  name: string;
+  namespace?: string;
+  body?: unknown;
+  subresource?: string;
+}
+
+function fakeClient(
+  options: { statusConflict?: string; statusGone?: string; featureFlag404?: boolean } = {},
+) {
+  const calls: Call[] = [];
+  const client: Pick<KubeClient, "apply" | "delete" | "mergePatch"> = {
+    apply: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
+      calls.push({
+        verb: "apply",
+        kind: res.kind,
+        name: obj.metadata.name ?? "",
+        namespace: obj.metadata.namespace,
+        body: obj,
+      });
+      if (options.featureFlag404 && res.kind === "FeatureFlag")
+        throw new ApiError(404, "NotFound", "no kind", undefined, undefined, "PATCH");
+      return obj as T;
+    },
+    delete: async (res: Resource, name: string, ns?: string) => {
+      calls.push({ verb: "delete", kind: res.kind, name, namespace: ns });
+      return true;
+    },
+    mergePatch: async <T extends KubeObject>(
+      res: Resource,
+      name: string,
+      ns: string | undefined,
+      patch: unknown,
+      opts?: { subresource?: string },
+    ) => {
+      calls.push({ verb: "mergePatch", kind: res.kind, name, namespace: ns, body: patch, ...opts });
+      if (options.statusConflict === name)
+        throw new ApiError(409, "Conflict", "conflict", undefined, undefined, "PATCH");
+      if (options.statusGone === name)
+        throw new ApiError(404, "NotFound", "not found", undefined, undefined, "PATCH");
+      return { metadata: { name } } as T;
+    },
+  };
+  return { client, calls };
+}
+
+function setup(
+  objects: {
+    toggles?: RawToggle[];
+    releases?: RawRelease[];
+    namespaces?: KubeObject[];
+    squads?: KubeObject[];
+    configMaps?: KubeObject[];
+    crds?: KubeObject[];
+  } = {},
+  clientOptions: Parameters<typeof fakeClient>[0] = {},
+) {
+  const toggles = store(objects.toggles);
+  const releases = store(objects.releases);
+  const namespaces = store(objects.namespaces ?? [namespace("shop")]);
+  const squads = store(objects.squads);
+  const configMaps = store(objects.configMaps);
+  const crds = store(objects.crds);
+  const clock = { now: () => NOW };
+  const flags = watchFlagDocuments({ toggles, releases, clock });
+  const { client, calls } = fakeClient(clientOptions);
+  const events: { name: string; kind?: string; event: EventInput }[] = [];
+  const recorder = {
+    record: async (obj: KubeObject, event: EventInput) =>
+      void events.push({ name: obj.metadata.name ?? "", kind: obj.kind, event }),
+  };
+  const reconciler = new FeatureToggleReconciler({
+    client,
+    recorder,
+    logger,
+    clock,
+    flags,
+    releases,
+    namespaces,
+    squads,
+    configMaps,
+    crds,
+  });
+  const statusOf = (name: string) =>
+    calls.find((c) => c.verb === "mergePatch" && c.name === name && c.subresource === "status")?.body as
+      { status: FeatureToggleStatus } | undefined;
+  return { toggles, releases, namespaces, crds, flags, reconciler, calls, events, statusOf };
+}
+
+describe("compileNamespace", () => {
+  it("serves valid toggles, leaves invalid ones out with the zod message, and kills on rollback", () => {
+    const flags = compileNamespace(
+      "shop",
+      [
+        toggle("a"),
+        toggle("bad", { defaultVariant: "nope" }),
+        toggle("mixed", { variants: { on: true, off: "x" } }),
+        toggle("guarded", { guard: { release: "web" }, rollout: { variant: "on", percentage: 100 } }),
+      ],
+      (name) => (name === "web" ? release("web", "RolledBack") : undefined),
+      NOW,
+    );
+    expect(Object.keys(flags.compiled.document.flags).sort()).toEqual(["a", "guarded"]);
+    expect(flags.invalid.map((i) => [i.toggle.metadata.name, i.message])).toEqual([
+      ["bad", 'spec.defaultVariant: variant "nope" is not defined'],
+      ["mixed", "spec.variants: all variants must have the same type"],
+    ]);
+    expect(flags.entries.find((e) => e.toggle.metadata.name === "guarded")?.killed).toBe(true);
+    expect(flags.compiled.document.flags["guarded"]?.targeting).toBeUndefined();
+    expect(flags.published?.etag).toMatch(/^[0-9a-f]{32}$/);
+    // The served document is one flagd accepts strictly.
+    expect(() => parseStrict(JSON.stringify(flags.compiled.document))).not.toThrow();
+  });
+
+  it("publishes nothing for a namespace without toggles", () => {
+    expect(compileNamespace("empty", [], () => undefined, NOW).published).toBeUndefined();
+  });
+});
+
+describe("FlagDocuments", () => {
+  it("compiles once per change, and a guard Release's phase change is seen on the next read", () => {
+    const toggles = store([toggle("guarded", { guard: { release: "web" } })]);
+    const releases = store([release("web", "Healthy")]);
+    let compiles = 0;
+    const flags = watchFlagDocuments({
+      toggles,
+      releases,
+      clock: { now: () => NOW },
+      onCompile: () => compiles++,
+    });
+    const served = () => flags.document("shop")?.doc.flags["guarded"]?.metadata;
+    expect(served()).toBeUndefined();
+    expect(flags.document("shop")).toBe(flags.document("shop"));
+    expect(compiles).toBe(1);
+
+    // A status-only change of the Release (same phase) does not recompile.
+    releases.upsert({
+      ...release("web", "Healthy", "shop", "2"),
+      status: { phase: "Healthy", canaryWeight: 5 },
+    });
+    flags.document("shop");
+    expect(compiles).toBe(1);
+
+    releases.upsert(release("web", "RolledBack", "shop", "3"));
+    expect(served()).toEqual({ crescendoEffectiveState: "KilledByRollback" });
+    expect(compiles).toBe(2);
+
+    toggles.delete(toggle("guarded"));
+    expect(flags.document("shop")).toBeUndefined();
+  });
+
+  it("does not keep namespaces without toggles", () => {
+    const flags = new FlagDocuments({ toggles: store(), releases: store(), clock: { now: () => NOW } });
+    for (let i = 0; i < 5; i++) expect(flags.document(`random-${i}`)).toBeUndefined();
+    expect((flags as unknown as { cache: Map<string, unknown> }).cache.size).toBe(0);
+  });
+});
+
+describe("mapping to namespace keys", () => {
+  const namespaces = store([
+    namespace("a1", { "crescendo.dev/squad": "alpha" }),
+    namespace("a2", { "crescendo.dev/squad": "alpha" }),
+    namespace("lone"),
+  ]);
+
+  it("a toggle → its namespace and its squad's other namespaces", () => {
+    expect(namespacesOfToggle(namespaces)(toggle("t", {}, { namespace: "a1" })).sort()).toEqual(["a1", "a2"]);
+    expect(namespacesOfToggle(namespaces)(toggle("t", {}, { namespace: "lone" }))).toEqual(["lone"]);
+  });
+
+  it("a Squad → its namespaces; the flags ConfigMap → its namespace", () => {
+    expect(namespacesOfSquad(namespaces)({ metadata: { name: "alpha" } }).sort()).toEqual(["a1", "a2"]);
+    expect(namespaceOfFlagsObject({ metadata: { name: "crescendo-flags", namespace: "a1" } })).toEqual([
+      "a1",
+    ]);
+    expect(namespaceOfFlagsObject({ metadata: { name: "other", namespace: "a1" } })).toEqual([]);
+  });
+
+  it("a Release → its namespace only when a toggle there guards it", () => {
+    const toggles = store([toggle("t", { guard: { release: "web" } })]);
+    expect(namespaceOfGuardRelease(toggles)(release("web", "Healthy"))).toEqual(["shop"]);
+    expect(namespaceOfGuardRelease(toggles)(release("api", "Healthy"))).toEqual([]);
+    expect(namespaceOfGuardRelease(toggles)(release("web", "Healthy", "elsewhere"))).toEqual([]);
+  });
+
+  it("the FeatureFlag CRD → every namespace with toggles; other CRDs → nothing", () => {
+    const toggles = store([toggle("x"), toggle("y", {}, { namespace: "b" }), toggle("z")]);
+    expect(namespacesOnCrdChange(toggles)(establishedCrd()).sort()).toEqual(["b", "shop"]);
+    expect(namespacesOnCrdChange(toggles)({ metadata: { name: "squads.crescendo.dev" } })).toEqual([]);
+  });
+});
+
+describe("featureFlagCrdServed and squadTogglePolicy", () => {
+  it("needs the CRD Established and serving v1beta1", () => {
+    expect(featureFlagCrdServed(undefined)).toBe(false);
+    expect(featureFlagCrdServed(establishedCrd())).toBe(true);
+    expect(featureFlagCrdServed(establishedCrd(false))).toBe(false);
+    expect(featureFlagCrdServed({ ...establishedCrd(), status: {} })).toBe(false);
+  });
+
+  it("reads the toggle policy even from an otherwise invalid Squad", () => {
+    const squad = { metadata: { name: "s" }, spec: { members: "nonsense", toggles: { maxActive: 2 } } };
+    expect(squadTogglePolicy(squad)).toEqual({ maxActive: 2 });
+    expect(
+      squadTogglePolicy({ metadata: { name: "s" }, spec: { toggles: { maxActive: -1 } } }),
+    ).toBeUndefined();
+    expect(squadTogglePolicy(undefined)).toBeUndefined();
+  });
+});
+
+describe("FeatureToggleReconciler", () => {
+  it("applies the ConfigMap with a strict-valid document and writes each toggle's status", async () => {
+    const t = setup({
+      toggles: [toggle("banner", { rollout: { variant: "on", percentage: 30 } })],
+      namespaces: [namespace("shop", { "crescendo.dev/squad": "web", "crescendo.dev/tribe": "retail" })],
+    });
+    expect(await t.reconciler.reconcile("shop")).toEqual({ requeueAfterMs: expect.any(Number) });
+    const cm = t.calls.find((c) => c.verb === "apply" && c.kind === "ConfigMap")?.body as KubeObject;
+    expect(cm.metadata).toMatchObject({
+      name: "crescendo-flags",
+      namespace: "shop",
+      labels: { "crescendo.dev/squad": "web", "crescendo.dev/tribe": "retail" },
+      ownerReferences: [{ kind: "FeatureToggle", name: "banner", uid: "uid-banner" }],
+    });
+    const text = (cm["data"] as Record<string, string>)["flags.flagd.json"] ?? "";
+    expect(parseStrict(text).getFlag("banner")).toBeDefined();
+    const status = t.statusOf("banner")?.status;
+    expect(status).toMatchObject({
+      effectiveState: "Enabled",
+      servedVariant: "off",
+      key: "banner",
+      stale: false,
+    });
+    expect(findCondition(status?.conditions, "Ready")).toMatchObject({ status: "True", reason: "Serving" });
+    // No FeatureFlag without its CRD.
+    expect(t.calls.some((c) => c.kind === "FeatureFlag")).toBe(false);
+  });
+
+  it("skips the ConfigMap when the informer already holds it", async () => {
+    const first = setup({ toggles: [toggle("banner")] });
+    await first.reconciler.reconcile("shop");
+    const cm = first.calls.find((c) => c.kind === "ConfigMap")?.body as KubeObject;
+    const second = setup({ toggles: [toggle("banner")], configMaps: [cm] });
+    await second.reconciler.reconcile("shop");
+    expect(second.calls.some((c) => c.kind === "ConfigMap")).toBe(false);
+  });
+
+  it("reports an invalid spec as Stalled/InvalidSpec with the zod message, once, and does not serve it", async () => {
+    const t = setup({ toggles: [toggle("bad", { defaultVariant: "nope" })] });
+    await t.reconciler.reconcile("shop");
+    const status = t.statusOf("bad")?.status;
+    expect(findCondition(status?.conditions, "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InvalidSpec",
+      message: expect.stringContaining('spec.defaultVariant: variant "nope" is not defined'),
+    });
+    expect(status?.effectiveState).toBeUndefined();
+    expect(t.events.map((e) => e.event.reason)).toEqual(["InvalidSpec"]);
+    expect(t.flags.document("shop")?.doc.flags).toEqual({});
+  });
+
+  it("kills a guarded toggle when its Release rolls back, with an Event, and re-arms on request", async () => {
+    const t = setup({
+      toggles: [
+        toggle("guarded", { guard: { release: "web" }, rollout: { variant: "on", percentage: 100 } }),
+      ],
+      releases: [release("web", "RolledBack")],
+    });
+    await t.reconciler.reconcile("shop");
+    const status = t.statusOf("guarded")?.status;
+    expect(status).toMatchObject({ effectiveState: "KilledByRollback", killedBy: "abc123" });
+    expect(t.events).toEqual([
+      expect.objectContaining({
+        name: "guarded",
+        kind: "FeatureToggle",
+        event: expect.objectContaining({ reason: "ToggleKilled", type: "Warning", action: "Kill" }),
+      }),
+    ]);
+    expect(t.flags.document("shop")?.doc.flags["guarded"]?.targeting).toBeUndefined();
+
+    // The Release is Healthy again and someone asks for a rearm.
+    const killed = toggle(
+      "guarded",
+      { guard: { release: "web" }, rollout: { variant: "on", percentage: 100 } },
+      {
+        status: status as FeatureToggleStatus,
+        meta: {
+          resourceVersion: "2",
+          annotations: { "crescendo.dev/action": "rearm", "crescendo.dev/action-id": "1" },
+        },
+      },
+    );
+    t.toggles.upsert(killed);
+    t.releases.upsert(release("web", "Healthy", "shop", "2"));
+    t.calls.length = 0;
+    await t.reconciler.reconcile("shop");
+    expect(t.statusOf("guarded")?.status).toMatchObject({
+      effectiveState: "Enabled",
+      lastAction: { id: "1", action: "rearm", result: "re-armed" },
+    });
+    expect(t.events.map((e) => e.event.reason)).toEqual(["ToggleKilled", "ToggleRearmed"]);
+    expect(t.flags.document("shop")?.doc.flags["guarded"]?.targeting).toBeDefined();
+  });
+
+  it("marks the toggles beyond the squad's maxActive, across the squad's namespaces", async () => {
+    const older = toggle("older", {}, { namespace: "a1" });
+    const newer = toggle(
+      "newer",
+      {},
+      { namespace: "a2", meta: { creationTimestamp: "2024-01-01T12:00:00Z" } },
+    );
+    const t = setup({
+      toggles: [older, newer],
+      namespaces: [
+        namespace("a1", { "crescendo.dev/squad": "alpha" }),
+        namespace("a2", { "crescendo.dev/squad": "alpha" }),
+      ],
+      squads: [{ metadata: { name: "alpha" }, spec: { toggles: { maxActive: 1 } } }],
+    });
+    await t.reconciler.reconcile("a1");
+    await t.reconciler.reconcile("a2");
+    expect(findCondition(t.statusOf("older")?.status.conditions, "OverActiveLimit")?.status).toBe("False");
+    expect(findCondition(t.statusOf("newer")?.status.conditions, "OverActiveLimit")).toMatchObject({
+      status: "True",
+      reason: "ActiveLimitExceeded",
+    });
+  });
+
+  it("writes a FeatureFlag when the OpenFeature CRD is served, once per content", async () => {
+    const t = setup({ toggles: [toggle("banner")], crds: [establishedCrd()] });
+    await t.reconciler.reconcile("shop");
+    const ff = t.calls.find((c) => c.kind === "FeatureFlag")?.body as KubeObject;
+    expect(ff).toMatchObject({
+      apiVersion: "core.openfeature.dev/v1beta1",
+      metadata: { name: "crescendo-flags", namespace: "shop" },
+      spec: { flagSpec: { flags: { banner: expect.any(Object) } } },
+    });
+    t.calls.length = 0;
+    await t.reconciler.reconcile("shop");
+    expect(t.calls.some((c) => c.kind === "FeatureFlag")).toBe(false);
+  });
+
+  it("treats a FeatureFlag 404 (CRD just removed) as absent, not an error", async () => {
+    const t = setup({ toggles: [toggle("banner")], crds: [establishedCrd()] }, { featureFlag404: true });
+    await expect(t.reconciler.reconcile("shop")).resolves.toBeDefined();
+  });
+
+  it("deletes its ConfigMap (and FeatureFlag) when the namespace has no toggles left", async () => {
+    const t = setup({ toggles: [toggle("banner")], crds: [establishedCrd()] });
+    await t.reconciler.reconcile("shop");
+    const cm = t.calls.find((c) => c.kind === "ConfigMap")?.body as KubeObject;
+    t.toggles.delete(toggle("banner"));
+    const withCm = setup({ configMaps: [cm], crds: [establishedCrd()] });
+    await withCm.reconciler.reconcile("shop");
+    expect(withCm.calls).toEqual([
+      { verb: "delete", kind: "ConfigMap", name: "crescendo-flags", namespace: "shop" },
+    ]);
+    // The first reconciler had applied a FeatureFlag, so it deletes that too.
+    t.calls.length = 0;
+    await t.reconciler.reconcile("shop");
+    expect(t.calls.map((c) => `${c.verb} ${c.kind}`)).toEqual(["delete FeatureFlag"]);
+  });
+
+  it("leaves a ConfigMap of that name alone when Crescendo did not create it", async () => {
+    const foreign = { metadata: { name: "crescendo-flags", namespace: "shop", labels: {} } };
+    const t = setup({ configMaps: [foreign] });
+    await t.reconciler.reconcile("shop");
+    expect(t.calls).toEqual([]);
+  });
+
+  it("ignores a toggle deleted since the snapshot (404 on its status)", async () => {
+    const t = setup({ toggles: [toggle("a"), toggle("gone")] }, { statusGone: "gone" });
+    await expect(t.reconciler.reconcile("shop")).resolves.toBeDefined();
+    expect(t.statusOf("a")).toBeDefined();
+  });
+
+  it("writes every toggle's status before retrying a conflict", async () => {
+    const t = setup({ toggles: [toggle("a"), toggle("b")] }, { statusConflict: "a" });
+    await expect(t.reconciler.reconcile("shop")).rejects.toMatchObject({ status: 409 });
+    expect(t.statusOf("b")).toBeDefined();
+  });
+});
+
+describe("metrics", () => {
+  const value = async (name: string, labels: Record<string, string>) => {
+    const metric = (await registry.getSingleMetric(name)?.get()) as
+      { values: { labels: Record<string, string>; value: number }[] } | undefined;
+    return metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+  };
+
+  it("reports state and staleness per toggle, and removes deleted toggles' series", async () => {
+    toggleMetrics.set("m-ns", "t1", "KilledByRollback", true);
+    toggleMetrics.set("m-ns", "t2", "Enabled", false);
+    expect(
+      await value("crescendo_featuretoggle_state", {
+        namespace: "m-ns",
+        toggle: "t1",
+        state: "KilledByRollback",
+      }),
+    ).toBe(1);
+    expect(
+      await value("crescendo_featuretoggle_state", { namespace: "m-ns", toggle: "t1", state: "Enabled" }),
+    ).toBe(0);
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBe(1);
+    toggleMetrics.retain("m-ns", ["t2"]);
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBeUndefined();
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t2" })).toBe(0);
+  });
+
+  it("counts evaluations and forgets flags no longer served", async () => {
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f2", reason: "TARGETING_MATCH" });
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" })).toBe(
+      2,
+    );
+    evaluationMetrics.retainFlags("m-ns", ["f2"]);
+    expect(
+      await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" }),
+    ).toBeUndefined();
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f2" })).toBe(
+      1,
+    );
+    evaluationMetrics.request({ route: "evaluate_flag", code: 200 }, 0.001);
+    expect(await registry.getSingleMetricAsString("crescendo_ofrep_request_duration_seconds")).toContain(
+      'route="evaluate_flag",code="200"',
+    );
+  });
+});
+
+describe("ofrepToken", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "crescendo-token-"));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("is undefined without configuration, and the env token otherwise", () => {
+    expect(ofrepToken({})).toBeUndefined();
+    expect(ofrepToken({ token: " s3cret\n" })?.()).toBe("s3cret");
+  });
+
+  it("reads the file, prefers it to the env token, and follows a rotation", async () => {
+    const file = join(dir, "token");
+    await writeFile(file, "first\n");
+    let now = 0;
+    const token = ofrepToken({ file, token: "env" }, { now: () => now });
+    expect(token?.()).toBe("first");
+    await writeFile(file, "second\n");
+    await utimes(file, new Date(), new Date(Date.now() + 5000));
+    expect(token?.()).toBe("first"); // checked at most once a second
+    now = 1500;
+    expect(token?.()).toBe("second");
+    await rm(file);
+    now = 3000;
+    expect(token?.()).toBe("second"); // gone mid-rotation: keep the last one
+  });
+
+  it("refuses a missing or empty file at start-up", async () => {
+    expect(() => ofrepToken({ file: join(dir, "absent") })).toThrow();
+    const empty = join(dir, "empty");
+    await writeFile(empty, "\n");
+    expect(() => ofrepToken({ file: empty })).toThrow(/empty/);
+  });
+});

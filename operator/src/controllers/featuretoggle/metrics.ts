@@ -1,0 +1,139 @@
+/**
+ * `crescendo_featuretoggle_*` and `crescendo_ofrep_*` metrics, on the shared registry that
+ * `/metrics` serves. Label sets stay bounded: namespaces and toggle names are objects people
+ * created (and their series are removed when the objects go), flag keys come only from served
+ * documents (the OFREP handler reports an unknown namespace or key as ""), reasons and routes
+ * are small enums.
+ */
+import { Counter, Gauge, Histogram, type Metric } from "prom-client";
+import { EFFECTIVE_STATES } from "../../api/featuretoggle.js";
+import type { OfrepMetrics } from "../../flags/ofrep.js";
+import { registry } from "../../observability/metrics.js";
+
+/** What `crescendo_featuretoggle_state` reports: the effective states, plus Invalid for a spec that fails validation. */
+export const TOGGLE_STATES = [...EFFECTIVE_STATES, "Invalid"] as const;
+export type ToggleMetricState = (typeof TOGGLE_STATES)[number];
+
+/** Fine below 10 ms, where in-memory evaluations live; coarse up to the 30 s request timeout. */
+const OFREP_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/** Registered once on the shared registry, even if this module is evaluated twice (tests). */
+function once<M extends Metric>(name: string, create: () => M): M {
+  return (registry.getSingleMetric(name) as M | undefined) ?? create();
+}
+
+const state = once(
+  "crescendo_featuretoggle_state",
+  () =>
+    new Gauge({
+      name: "crescendo_featuretoggle_state",
+      help: "1 for the state a FeatureToggle is in (Enabled, Disabled, KilledByRollback, Invalid), 0 for the others.",
+      labelNames: ["namespace", "toggle", "state"] as const,
+      registers: [registry],
+    }),
+);
+
+const stale = once(
+  "crescendo_featuretoggle_stale",
+  () =>
+    new Gauge({
+      name: "crescendo_featuretoggle_stale",
+      help: "1 when a FeatureToggle is past spec.expiresAt or its type's lifetime, else 0.",
+      labelNames: ["namespace", "toggle"] as const,
+      registers: [registry],
+    }),
+);
+
+const evaluations = once(
+  "crescendo_featuretoggle_evaluations_total",
+  () =>
+    new Counter({
+      name: "crescendo_featuretoggle_evaluations_total",
+      help: 'Flag evaluations served over OFREP, by namespace, flag key and reason (namespace and flag are "" when not served).',
+      labelNames: ["namespace", "flag", "reason"] as const,
+      registers: [registry],
+    }),
+);
+
+const requestDuration = once(
+  "crescendo_ofrep_request_duration_seconds",
+  () =>
+    new Histogram({
+      name: "crescendo_ofrep_request_duration_seconds",
+      help: "Time to answer an OFREP request, by route and HTTP status code.",
+      labelNames: ["route", "code"] as const,
+      buckets: OFREP_BUCKETS,
+      registers: [registry],
+    }),
+);
+
+/**
+ * The toggle gauges, with the names reported per namespace remembered so a reconcile can drop
+ * the series of toggles that no longer exist.
+ */
+class ToggleMetrics {
+  private readonly reported = new Map<string, Set<string>>();
+
+  /** Sets one toggle's state (1 for `current`, 0 for the other states) and staleness. */
+  set(namespace: string, toggle: string, current: ToggleMetricState, isStale: boolean): void {
+    for (const s of TOGGLE_STATES) state.set({ namespace, toggle, state: s }, s === current ? 1 : 0);
+    stale.set({ namespace, toggle }, isStale ? 1 : 0);
+    let names = this.reported.get(namespace);
+    if (!names) this.reported.set(namespace, (names = new Set()));
+    names.add(toggle);
+  }
+
+  /** Removes the series of every toggle in the namespace not named in `present`. */
+  retain(namespace: string, present: Iterable<string>): void {
+    const keep = new Set(present);
+    const names = this.reported.get(namespace);
+    if (!names) return;
+    for (const toggle of [...names]) {
+      if (keep.has(toggle)) continue;
+      for (const s of TOGGLE_STATES) state.remove({ namespace, toggle, state: s });
+      stale.remove({ namespace, toggle });
+      names.delete(toggle);
+    }
+    if (names.size === 0) this.reported.delete(namespace);
+  }
+}
+
+/**
+ * The OFREP server's hook, with the (namespace, flag, reason) triples counted so far, so the
+ * series of a flag that is no longer served can be removed (a Counter is removed by its full
+ * label set).
+ */
+class EvaluationMetrics implements OfrepMetrics {
+  private readonly seen = new Map<string, Map<string, Set<string>>>();
+
+  evaluation(labels: { namespace: string; key: string; reason: string }): void {
+    const { namespace, key, reason } = labels;
+    evaluations.inc({ namespace, flag: key, reason });
+    let flags = this.seen.get(namespace);
+    if (!flags) this.seen.set(namespace, (flags = new Map()));
+    let reasons = flags.get(key);
+    if (!reasons) flags.set(key, (reasons = new Set()));
+    reasons.add(reason);
+  }
+
+  request(labels: { route: string; code: number }, seconds: number): void {
+    requestDuration.observe({ route: labels.route, code: String(labels.code) }, seconds);
+  }
+
+  /** Removes the evaluation series of flags the namespace no longer serves. */
+  retainFlags(namespace: string, served: Iterable<string>): void {
+    const flags = this.seen.get(namespace);
+    if (!flags || namespace === "") return;
+    const keep = new Set(served);
+    for (const [flag, reasons] of [...flags]) {
+      if (keep.has(flag) || flag === "") continue;
+      for (const reason of reasons) evaluations.remove({ namespace, flag, reason });
+      flags.delete(flag);
+    }
+    if (flags.size === 0) this.seen.delete(namespace);
+  }
+}
+
+/** One instance per process, like the registry they report to. */
+export const toggleMetrics = new ToggleMetrics();
+export const evaluationMetrics = new EvaluationMetrics();

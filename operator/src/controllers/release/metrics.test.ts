@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { registry } from "../../observability/metrics.js";
+import { releaseMetrics, TIME_TO_ROLLBACK_BUCKETS } from "./metrics.js";
+
+async function series(name: string) {
+  return (await registry.getSingleMetric(name)?.get())?.values ?? [];
+}
+
+describe("releaseMetrics", () => {
+  it("mirrors phase (one series per phase) and canary weight, and forgets a deleted Release", async () => {
+    releaseMetrics.observe("m-ns", "m-rel", { phase: "Progressing", canaryWeight: 25 });
+    const phases = (await series("crescendo_release_phase")).filter((v) => v.labels["release"] === "m-rel");
+    expect(phases.map((v) => [v.labels["phase"], v.value])).toEqual([
+      ["Progressing", 1],
+      ["Paused", 0],
+      ["Healthy", 0],
+      ["Degraded", 0],
+      ["RolledBack", 0],
+    ]);
+    const weight = (await series("crescendo_release_canary_weight")).find(
+      (v) => v.labels["release"] === "m-rel",
+    );
+    expect(weight?.value).toBe(25);
+
+    releaseMetrics.forget("m-ns", "m-rel");
+    expect((await series("crescendo_release_phase")).some((v) => v.labels["release"] === "m-rel")).toBe(
+      false,
+    );
+    expect(
+      (await series("crescendo_release_canary_weight")).some((v) => v.labels["release"] === "m-rel"),
+    ).toBe(false);
+  });
+
+  it("counts rollbacks by reason and observes time to rollback in 0.1–60 s buckets", async () => {
+    const count = async () =>
+      (await series("crescendo_time_to_rollback_seconds")).find(
+        (v) => (v as { metricName?: string }).metricName === "crescendo_time_to_rollback_seconds_count",
+      )?.value ?? 0;
+    const before = await count();
+    releaseMetrics.rolledBack("ProgressDeadlineExceeded", 1.5);
+    releaseMetrics.rolledBack("ProgressDeadlineExceeded");
+    expect(await count()).toBe(before + 1);
+    const rollbacks = (await series("crescendo_release_rollbacks_total")).find(
+      (v) => v.labels["reason"] === "ProgressDeadlineExceeded",
+    );
+    expect(rollbacks?.value).toBeGreaterThanOrEqual(2);
+    expect(TIME_TO_ROLLBACK_BUCKETS[0]).toBe(0.1);
+    expect(TIME_TO_ROLLBACK_BUCKETS.at(-1)).toBe(60);
+  });
+
+  it("counts promotions and measurements by result", async () => {
+    const total = async (name: string, result?: string) =>
+      (await series(name)).find((v) => result === undefined || v.labels["result"] === result)?.value ?? 0;
+    const promotions = await total("crescendo_release_promotions_total");
+    const inconclusive = await total("crescendo_analysis_measurements_total", "Inconclusive");
+    releaseMetrics.promoted();
+    releaseMetrics.measured("Inconclusive");
+    expect(await total("crescendo_release_promotions_total")).toBe(promotions + 1);
+    expect(await total("crescendo_analysis_measurements_total", "Inconclusive")).toBe(inconclusive + 1);
+  });
+});

@@ -1,0 +1,111 @@
+/**
+ * The Release controller's domain metrics (DESIGN §7), on the operator's shared registry. Label
+ * sets stay bounded: a Release's namespace and name (as many series as Releases, removed when a
+ * Release is deleted), a phase from a closed list, a rollback reason from a closed list. Never a
+ * revision hash or a version, which would grow a new series with every rollout.
+ */
+import { Counter, Gauge, Histogram, type Metric } from "prom-client";
+import { RELEASE_PHASES, type ReleaseStatus } from "../../api/release.js";
+import { registry } from "../../observability/metrics.js";
+
+/** Time-to-rollback buckets: 100 ms (same reconcile) up to a minute (a slow Prometheus). */
+export const TIME_TO_ROLLBACK_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60];
+
+const phase = metric(
+  "crescendo_release_phase",
+  () =>
+    new Gauge({
+      name: "crescendo_release_phase",
+      help: "1 for the phase each Release is in, 0 for the others.",
+      labelNames: ["namespace", "release", "phase"] as const,
+      registers: [registry],
+    }),
+);
+
+const canaryWeight = metric(
+  "crescendo_release_canary_weight",
+  () =>
+    new Gauge({
+      name: "crescendo_release_canary_weight",
+      help: "Traffic percentage actually reaching each Release's canary.",
+      labelNames: ["namespace", "release"] as const,
+      registers: [registry],
+    }),
+);
+
+const rollbacks = metric(
+  "crescendo_release_rollbacks_total",
+  () =>
+    new Counter({
+      name: "crescendo_release_rollbacks_total",
+      help: "Rollouts rolled back, by reason (AnalysisFailed, ProgressDeadlineExceeded, Aborted).",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+);
+
+const promotions = metric(
+  "crescendo_release_promotions_total",
+  () =>
+    new Counter({
+      name: "crescendo_release_promotions_total",
+      help: "Revisions promoted to stable.",
+      registers: [registry],
+    }),
+);
+
+const measurements = metric(
+  "crescendo_analysis_measurements_total",
+  () =>
+    new Counter({
+      name: "crescendo_analysis_measurements_total",
+      help: "Analysis measurements taken, by result (Successful, Failed, Inconclusive).",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+);
+
+const timeToRollback = metric(
+  "crescendo_time_to_rollback_seconds",
+  () =>
+    new Histogram({
+      name: "crescendo_time_to_rollback_seconds",
+      help: "From the measurement that decided a rollback to the moment traffic was back on stable and the canary scaled to zero.",
+      buckets: TIME_TO_ROLLBACK_BUCKETS,
+      registers: [registry],
+    }),
+);
+
+/** What the controller reports; one object so a test can see every metric the controller touches. */
+export const releaseMetrics = {
+  /** Mirrors a Release's status: its phase (one series per phase) and the canary weight. */
+  observe(namespace: string, release: string, status: ReleaseStatus): void {
+    for (const p of RELEASE_PHASES) phase.set({ namespace, release, phase: p }, status.phase === p ? 1 : 0);
+    canaryWeight.set({ namespace, release }, status.canaryWeight ?? 0);
+  },
+
+  /** Drops a deleted Release's series, so dashboards show no ghosts. */
+  forget(namespace: string, release: string): void {
+    for (const p of RELEASE_PHASES) phase.remove({ namespace, release, phase: p });
+    canaryWeight.remove({ namespace, release });
+  },
+
+  /** Counts a rollback and, when known, how long it took from the deciding measurement. */
+  rolledBack(reason: string, seconds?: number): void {
+    rollbacks.inc({ reason });
+    if (seconds !== undefined && Number.isFinite(seconds)) timeToRollback.observe(Math.max(0, seconds));
+  },
+
+  promoted(): void {
+    promotions.inc();
+  },
+
+  measured(result: string): void {
+    measurements.inc({ result });
+  },
+};
+
+/** Registered once on the shared registry, even if this module is evaluated twice (tests). */
+function metric<T extends Metric>(name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}

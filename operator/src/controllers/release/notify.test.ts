@@ -1,0 +1,178 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Squad } from "../../api/kinds.js";
+import { squadSpec } from "../../api/squad.js";
+import { createLogger } from "../../observability/logger.js";
+import type { EventInput } from "../../runtime/events.js";
+import type { KubeObject, Resource } from "../../runtime/types.js";
+import { NOTIFY_BACKOFF_MS, OncallNotifier, type RollbackNotification } from "./notify.js";
+
+const logger = createLogger({ level: "silent" });
+
+const PAYLOAD: RollbackNotification = {
+  release: "web",
+  namespace: "shop",
+  squad: "payments",
+  tribe: "money",
+  revision: "r2",
+  version: "1.5.0",
+  reason: "AnalysisFailed",
+  message: "error-rate failed 1 time, more than failureLimit 0: 0.5 > max 0.05",
+  metric: "error-rate",
+  channel: "#payments-oncall",
+  at: "2030-01-01T00:00:00.000Z",
+};
+
+const RELEASE: KubeObject = {
+  apiVersion: "crescendo.dev/v1alpha1",
+  kind: "Release",
+  metadata: { name: "web", namespace: "shop", uid: "u1" },
+};
+
+function squad(oncall?: Record<string, unknown>): Squad {
+  return {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "Squad",
+    metadata: { name: "payments" },
+    spec: squadSpec.parse({ namespaces: [{ name: "shop" }], ...(oncall ? { oncall } : {}) }),
+  };
+}
+
+function secret(url: string | undefined, key = "url"): KubeObject {
+  return {
+    metadata: { name: "oncall", namespace: "shop" },
+    data: url === undefined ? {} : { [key]: Buffer.from(url).toString("base64") },
+  };
+}
+
+function harness(secrets: Record<string, KubeObject | undefined>, answers: (number | "hang" | "reset")[]) {
+  const gets: string[] = [];
+  const sleeps: number[] = [];
+  const events: EventInput[] = [];
+  const posts: { url: string; body: unknown; headers: Headers }[] = [];
+  const fetch = (async (url: string, init: RequestInit) => {
+    posts.push({ url, body: JSON.parse(String(init.body)), headers: new Headers(init.headers) });
+    const answer = answers.shift() ?? 200;
+    if (answer === "reset") throw new TypeError("fetch failed", { cause: new Error("ECONNRESET") });
+    if (answer === "hang") {
+      return new Promise((_, reject) =>
+        init.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+      );
+    }
+    return new Response(null, { status: answer });
+  }) as typeof globalThis.fetch;
+  const notifier = new OncallNotifier({
+    client: {
+      get: async <T extends KubeObject>(_res: Resource, name: string, namespace?: string) => {
+        gets.push(`${namespace ?? ""}/${name}`);
+        return secrets[`${namespace ?? ""}/${name}`] as T | undefined;
+      },
+    },
+    recorder: { record: async (_obj, input) => void events.push(input) },
+    logger,
+    clock: { sleep: async (ms) => void sleeps.push(ms) },
+    fetch,
+    timeoutMs: 50,
+  });
+  return { notifier, gets, sleeps, events, posts };
+}
+
+describe("OncallNotifier", () => {
+  it("reads the Secret when notifying and POSTs the rollback as JSON", async () => {
+    const h = harness({ "shop/oncall": secret("https://hooks.example.com/T0/abc") }, [200]);
+    const s = squad({ webhookSecretRef: { name: "oncall" }, channel: "#payments-oncall" });
+    await h.notifier.notify(RELEASE, s, PAYLOAD);
+    // The Secret's namespace defaults to the squad's first namespace; its key to "url".
+    expect(h.gets).toEqual(["shop/oncall"]);
+    expect(h.posts).toHaveLength(1);
+    expect(h.posts[0]?.url).toBe("https://hooks.example.com/T0/abc");
+    expect(h.posts[0]?.body).toEqual(PAYLOAD);
+    expect(h.posts[0]?.headers.get("content-type")).toBe("application/json");
+    expect(h.events).toEqual([]);
+  });
+
+  it("retries failures with exponential backoff, then reports NotificationFailed", async () => {
+    const h = harness({ "ops/pager": secret("http://pager.internal/hook", "endpoint") }, [
+      503,
+      "reset",
+      "hang",
+      500,
+      502,
+      500,
+    ]);
+    const s = squad({ webhookSecretRef: { name: "pager", namespace: "ops", key: "endpoint" } });
+    await h.notifier.notify(RELEASE, s, PAYLOAD);
+    expect(h.posts).toHaveLength(6);
+    expect(h.sleeps).toEqual(NOTIFY_BACKOFF_MS);
+    expect(h.sleeps).toEqual([1000, 2000, 4000, 8000, 16000]);
+    expect(h.events).toHaveLength(1);
+    expect(h.events[0]).toMatchObject({ type: "Warning", reason: "NotificationFailed" });
+    // The URL may hold a token: only its origin is named.
+    expect(h.events[0]?.note).toContain("http://pager.internal: HTTP 500");
+    expect(h.events[0]?.note).not.toContain("/hook");
+  });
+
+  it("names a timeout as such, and succeeds on a later attempt", async () => {
+    const h = harness({ "shop/oncall": secret("http://127.0.0.1:9/x") }, ["hang", 204]);
+    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(h.posts).toHaveLength(2);
+    expect(h.sleeps).toEqual([1000]);
+    expect(h.events).toEqual([]);
+  });
+
+  it("does not retry what cannot succeed: a 4xx answer or a Secret without the key", async () => {
+    const h = harness({ "shop/oncall": secret("http://hooks.example.com/x") }, [404]);
+    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(h.posts).toHaveLength(1);
+    expect(h.events[0]?.note).toContain("HTTP 404");
+
+    const k = harness({ "shop/oncall": secret(undefined) }, []);
+    await k.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(k.posts).toHaveLength(0);
+    expect(k.sleeps).toEqual([]);
+    expect(k.events[0]?.note).toContain("Secret shop/oncall key url: the Secret has no such key");
+  });
+
+  it("retries a Secret that does not exist yet", async () => {
+    const h = harness({}, []);
+    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(h.gets).toHaveLength(6);
+    expect(h.events[0]?.note).toContain("the Secret does not exist");
+  });
+
+  it("sends nothing when the squad has no on-call webhook", async () => {
+    const h = harness({}, []);
+    await h.notifier.notify(RELEASE, squad(), PAYLOAD);
+    await h.notifier.notify(RELEASE, undefined, PAYLOAD);
+    expect(h.gets).toEqual([]);
+    expect(h.posts).toEqual([]);
+    expect(h.events).toEqual([]);
+  });
+});
+
+describe("OncallNotifier over HTTP", () => {
+  let server: Server | undefined;
+  afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
+
+  it("delivers to a real server with the global fetch", async () => {
+    const received: unknown[] = [];
+    server = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => (body += c.toString()));
+      req.on("end", () => {
+        received.push(JSON.parse(body));
+        res.writeHead(200).end("ok");
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+    const notifier = new OncallNotifier({
+      client: { get: async <T extends KubeObject>() => secret(url) as T },
+      recorder: { record: async () => undefined },
+      logger,
+    });
+    await notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(received).toEqual([PAYLOAD]);
+  });
+});
