@@ -349,3 +349,16 @@ describe("judge: properties", () => {
     );
   });
 });
+
+describe("judge messages", () => {
+  it("show values rounded for people while the measurement keeps the exact value", () => {
+    const metric = analysisMetric.parse({
+      name: "error-rate",
+      prometheus: { query: "q" },
+      thresholdRange: { max: 0.05 },
+    });
+    const m = judge(metric, { kind: "value", value: 0.1 + 0.2 }, undefined, 0);
+    expect(m.message).toBe("error-rate 0.3 > max 0.05");
+    expect(m.value).toBe(String(0.1 + 0.2));
+  });
+});

@@ -99,15 +99,17 @@ function noData(metric: AnalysisMetric, reason: string): Outcome {
 /** `min <= value <= max`, bounds inclusive, either bound optional. */
 function inRange(name: string, range: { min?: number; max?: number }, value: number): Outcome {
   const { min, max } = range;
-  if (max !== undefined && value > max) return { phase: "Failed", message: `${name} ${value} > max ${max}` };
-  if (min !== undefined && value < min) return { phase: "Failed", message: `${name} ${value} < min ${min}` };
+  if (max !== undefined && value > max)
+    return { phase: "Failed", message: `${name} ${fmt(value)} > max ${max}` };
+  if (min !== undefined && value < min)
+    return { phase: "Failed", message: `${name} ${fmt(value)} < min ${min}` };
   const within =
     min !== undefined && max !== undefined
       ? `within [min ${min}, max ${max}]`
       : max !== undefined
         ? `<= max ${max}`
         : `>= min ${min}`;
-  return { phase: "Successful", message: `${name} ${value} ${within}` };
+  return { phase: "Successful", message: `${name} ${fmt(value)} ${within}` };
 }
 
 /**
@@ -155,7 +157,7 @@ function compare(
   const shown = failed.length > 0 ? failed : checks;
   return {
     phase: failed.length > 0 ? "Failed" : "Successful",
-    message: `${name} canary ${canary} vs stable ${stable}: ${shown.map((c) => c.text).join(", ")}`,
+    message: `${name} canary ${fmt(canary)} vs stable ${fmt(stable)}: ${shown.map((c) => c.text).join(", ")}`,
   };
 }
 
@@ -167,7 +169,10 @@ function exceeds(value: number, limit: number, scale: number): boolean {
   return value - limit > 1e-9 * Math.max(Math.abs(scale), Math.abs(limit));
 }
 
-/** Derived numbers (ratios, differences) to six significant digits: 0.41/0.2 reads "2.05". */
+/**
+ * Numbers in messages to six significant digits, so a ratio 0.41/0.2 reads "2.05" and an error
+ * rate computed as 0.30000000000000004 reads "0.3". The measurement keeps the exact value.
+ */
 function fmt(n: number): string {
   return String(Number(n.toPrecision(6)));
 }
