@@ -175,23 +175,37 @@ class World {
     },
   };
   latest: KubeObject = { metadata: {} };
-  reconciler = new ReleaseReconciler({
-    client: this.client,
-    recorder: { record: async (_obj, input) => void this.events.push(input) },
-    logger,
-    clock: this.clock,
-    runner: this.runner,
-    providerFor: (address) => this.provider(address),
-    notifier: {
-      notify: async (_release, squad, payload) =>
-        void this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) }),
-    },
-    releases: this.releases,
-    deployments: this.deployments,
-    services: this.services,
-    namespaces: this.namespaces,
-    squads: this.squads,
-  });
+  reconciler = this.newReconciler();
+
+  /** The operator restarted: a new reconciler and runner, no memory of the old process. */
+  restart(): void {
+    this.runner = new MeasurementRunner({
+      clock: this.clock,
+      logger,
+      onSettled: (key) => this.enqueued.push(key),
+    });
+    this.reconciler = this.newReconciler();
+  }
+
+  private newReconciler(): ReleaseReconciler {
+    return new ReleaseReconciler({
+      client: this.client,
+      recorder: { record: async (_obj, input) => void this.events.push(input) },
+      logger,
+      clock: this.clock,
+      runner: this.runner,
+      providerFor: (address) => this.provider(address),
+      notifier: {
+        notify: async (_release, squad, payload) =>
+          void this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) }),
+      },
+      releases: this.releases,
+      deployments: this.deployments,
+      services: this.services,
+      namespaces: this.namespaces,
+      squads: this.squads,
+    });
+  }
 
   private store(objects: KubeObject[] = []): Store<KubeObject> {
     const s = new Store<KubeObject>();
@@ -420,6 +434,53 @@ describe("ReleaseReconciler", () => {
     expect(w.runner.inFlight()).toBe(0);
   });
 
+  it("notifies on-call once per rollback, never again for a RolledBack Release reconciled later", async () => {
+    const w = await atAnalysis();
+    const rollbacks = () => metricValue("crescendo_release_rollbacks_total", { reason: "AnalysisFailed" });
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.notified).toHaveLength(1);
+    expect(w.notified[0]?.payload.at).toBe(w.status.abortedAt);
+    const counted = await rollbacks();
+
+    // Periodic requeues and resyncs.
+    for (let i = 0; i < 3; i++) {
+      w.now += 60_000;
+      await w.reconcile();
+    }
+    // A spec edit that is no template change: status is written again (a new observedGeneration).
+    w.apply(spec({ template: V2, version: "2.0.0", replicas: 4 }));
+    await w.reconcile();
+    expect(w.calls.some((c) => c.verb === "status")).toBe(true);
+    expect(w.status.phase).toBe("RolledBack");
+    // An operator restart: no memory of having notified, only the status.
+    w.restart();
+    await w.reconcile();
+    w.settle();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    expect(await rollbacks()).toBe(counted);
+    expect(w.events.filter((e) => e.reason === "RolledBack")).toHaveLength(1);
+
+    // A retry rolled back again is a new rollback: notified.
+    w.now += 60_000;
+    w.apply(spec({ template: V2, version: "2.0.0", replicas: 4 }), {
+      "crescendo.dev/action": "retry",
+      "crescendo.dev/action-id": "r1",
+    });
+    await w.converge();
+    expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+    w.queries.at(-1)?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.notified).toHaveLength(2);
+    expect(w.notified[1]?.payload.at).toBe(w.status.abortedAt);
+    expect(w.notified[1]?.payload.at).not.toBe(w.notified[0]?.payload.at);
+  });
+
   it("never renders the stable revision from the canary's template", async () => {
     const w = await healthyAtV1();
     const stableTemplate = w.deployments.get(`shop/web-${R1}`)?.["spec"];
@@ -433,9 +494,23 @@ describe("ReleaseReconciler", () => {
     expect(w.deployments.get(`shop/web-${R1}`)?.["spec"]).toEqual(stableTemplate);
 
     // A stable revision whose Deployment is gone cannot be rebuilt: it is not applied at all.
-    w.deployments.delete(w.deployments.get(`shop/web-${R1}`)!);
+    const running = w.deployments.get(`shop/web-${R1}`)!;
+    w.deployments.delete(running);
     await w.reconcile();
     expect(w.calls.some((c) => c.name === `web-${R1}`)).toBe(false);
+
+    // Back, and through promotion: the replaced revision is relabelled off its track, with its
+    // own template, and the promoted one keeps the template it was created with.
+    w.deployments.upsert(running);
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    await w.converge();
+    expect(w.status).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+    const applied = [...w.written, ...w.calls].filter((c) => c.verb === "apply" && c.name === `web-${R1}`);
+    expect(applied).toHaveLength(1);
+    expect(w.imageOf(R1)).toBe("web:1");
+    expect(w.deployments.get(`shop/web-${R1}`)?.metadata.labels?.["crescendo.dev/track"]).toBeUndefined();
+    expect(w.imageOf(R2)).toBe("web:2");
   });
 
   it("reads its own status write while the informer lags, so a rollback is never undone", async () => {

@@ -25,7 +25,7 @@ import {
   type MetricProvider,
 } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
-import { applyIfChanged, applyStatusIfChanged, containsDesired } from "../../runtime/apply.js";
+import { applyIfChanged, applyStatusIfChanged } from "../../runtime/apply.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { readyConditions } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerHost, type QueueingController } from "../../runtime/controller.js";
@@ -58,9 +58,8 @@ import {
   type SettledMeasurement,
 } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
-import { OncallNotifier, type RollbackNotification } from "./notify.js";
+import { isNewRollback, OncallNotifier, rollbackNotificationOf } from "./notify.js";
 import { planObjects, type ReleasePlan } from "./plan.js";
-import { revisionOf } from "./revision.js";
 import { liveAnalysis, stagesOf, step, type StepResult } from "./rollout.js";
 import { deploymentsByRevision, pendingAction, type ReleaseSnapshot } from "./snapshot.js";
 import type { HTTPRoute } from "./traffic/gateway-api.js";
@@ -426,7 +425,7 @@ export class ReleaseReconciler {
 
     // Decide.
     const result = step(snapshot);
-    const plan = this.withRunningTemplates(raw, spec, planObjects(snapshot, result.status));
+    const plan = planObjects(snapshot, result.status);
 
     // Act: objects first (traffic before anything else), then status, once.
     await this.applyPlan(raw, plan);
@@ -521,41 +520,15 @@ export class ReleaseReconciler {
     return name ? this.deps.routes?.get(`${raw.metadata.namespace ?? ""}/${name}`) : undefined;
   }
 
-  /**
-   * `planObjects` renders every Deployment from the current `spec.template`, which during a
-   * rollout is the canary's: applied to the stable (or a parked) revision it would replace that
-   * revision's pods with the canary's under the old revision's name. A revision's pod template
-   * never changes once created (its name is its hash), so for every revision but the current
-   * one the template running now is kept, and nothing is applied unless something else changed
-   * (replicas, labels); one with no Deployment to read it from is not applied, since its
-   * template can no longer be known.
-   */
-  private withRunningTemplates(raw: RawRelease, spec: ReleaseSpec, plan: ReleasePlan): ReleasePlan {
-    const current = revisionOf(spec.template);
-    const namespace = raw.metadata.namespace ?? "";
-    const objects = plan.objects.flatMap((obj) => {
-      const revision = obj.metadata.labels?.[LABELS.revision];
-      if (obj.kind !== "Deployment" || revision === undefined || revision === current) return [obj];
-      const running = this.deps.deployments.get(`${namespace}/${obj.metadata.name ?? ""}`);
-      const template = isRecord(running?.["spec"]) ? running["spec"]["template"] : undefined;
-      if (!running || !controlledBy(running, raw.metadata.uid ?? "") || template === undefined) {
-        this.deps.logger.warn(
-          { namespace, name: raw.metadata.name, deployment: obj.metadata.name, revision },
-          "no running Deployment to take this revision's pod template from; not applying it",
-        );
-        return [];
-      }
-      const desired = { ...obj, spec: { ...(obj["spec"] as Record<string, unknown>), template } };
-      // Already as planned: applying would only rewrite the applied-hash annotation, and a
-      // Deployment's generation moves with its annotations; leave the revision truly untouched.
-      return containsDesired(desired, running) ? [] : [desired];
-    });
-    return { ...plan, objects };
-  }
-
   /** Server-side applies what changed, in plan order; deletes only what this Release controls. */
   private async applyPlan(raw: RawRelease, plan: ReleasePlan): Promise<void> {
     const namespace = raw.metadata.namespace ?? "";
+    if (plan.missing.length > 0) {
+      this.deps.logger.warn(
+        { namespace, name: raw.metadata.name, revisions: plan.missing },
+        "the Deployment of a live revision is gone and its pod template is known nowhere else; not recreating it",
+      );
+    }
     for (const desired of plan.objects) {
       const { res, store } = this.resourceOf(desired.kind);
       const observed = store?.get(`${namespace}/${desired.metadata.name ?? ""}`);
@@ -651,8 +624,10 @@ export class ReleaseReconciler {
       void this.deps.recorder.record(raw, { ...event, action: actionOf(event.reason) });
     }
     if (result.promoted) releaseMetrics.promoted();
+    // One report per rollback, from the reconcile whose status write recorded it; never again
+    // for a RolledBack Release reconciled later, whatever memory this process has (or lost).
     const rolledBack = result.rolledBack;
-    if (!rolledBack) return;
+    if (!rolledBack || !isNewRollback(raw.status, result.status)) return;
     const failed = rolledBack.reason === "AnalysisFailed" ? failedVerdict(info.snapshot) : undefined;
     const decidedAt =
       (failed && decidingMeasurementTime(info.snapshot.release.status ?? {}, failed, info.recorded)) ??
@@ -669,19 +644,13 @@ export class ReleaseReconciler {
       },
       "rolled back",
     );
-    const payload: RollbackNotification = {
-      release: raw.metadata.name ?? "",
-      namespace: raw.metadata.namespace ?? "",
-      squad: squad?.name ?? null,
-      tribe: squad?.tribe ?? null,
-      revision: rolledBack.revision,
-      version: rolledBack.version,
-      reason: rolledBack.reason,
-      message: rolledBack.message,
-      metric: failed?.metric ?? null,
-      channel: squad?.squad?.spec.oncall?.channel ?? null,
-      at: new Date(info.snapshot.now).toISOString(),
-    };
+    const payload = rollbackNotificationOf({
+      release: { name: raw.metadata.name ?? "", namespace: raw.metadata.namespace ?? "" },
+      squad: squad && { name: squad.name, tribe: squad.tribe, channel: squad.squad?.spec.oncall?.channel },
+      rollback: rolledBack,
+      metric: failed?.metric,
+      at: result.status.abortedAt ?? new Date(info.snapshot.now).toISOString(),
+    });
     void this.deps.notifier.notify(raw, squad?.squad, payload);
   }
 

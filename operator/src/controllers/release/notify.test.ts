@@ -1,12 +1,24 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { dirname, join } from "node:path";
+import * as prettier from "prettier";
 import { afterEach, describe, expect, it } from "vitest";
+import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
 import { squadSpec } from "../../api/squad.js";
 import { createLogger } from "../../observability/logger.js";
 import type { EventInput } from "../../runtime/events.js";
 import type { KubeObject, Resource } from "../../runtime/types.js";
-import { NOTIFY_BACKOFF_MS, OncallNotifier, type RollbackNotification } from "./notify.js";
+import type { HistoryEntry, ReleaseStatus } from "../../api/release.js";
+import {
+  isNewRollback,
+  NOTIFY_BACKOFF_MS,
+  OncallNotifier,
+  rollbackNotification,
+  rollbackNotificationOf,
+  type RollbackNotification,
+} from "./notify.js";
 
 const logger = createLogger({ level: "silent" });
 
@@ -176,3 +188,136 @@ describe("OncallNotifier over HTTP", () => {
     expect(received).toEqual([PAYLOAD]);
   });
 });
+
+describe("the webhook payload", () => {
+  const SCHEMA_FILE = join(import.meta.dirname, "../../../../docs/schemas/oncall-webhook.schema.json");
+  const generated = z.toJSONSchema(rollbackNotification);
+
+  it("is documented by docs/schemas/oncall-webhook.schema.json, generated from the zod schema", async () => {
+    // UPDATE_SCHEMAS=1 npx vitest run --project unit operator/src/controllers/release/notify.test.ts
+    if (process.env["UPDATE_SCHEMAS"] === "1") {
+      const options = await prettier.resolveConfig(SCHEMA_FILE);
+      const text = await prettier.format(JSON.stringify(generated), { ...options, parser: "json" });
+      mkdirSync(dirname(SCHEMA_FILE), { recursive: true });
+      writeFileSync(SCHEMA_FILE, text);
+    }
+    expect(existsSync(SCHEMA_FILE), `${SCHEMA_FILE} is missing: regenerate it with UPDATE_SCHEMAS=1`).toBe(
+      true,
+    );
+    const committed: unknown = JSON.parse(readFileSync(SCHEMA_FILE, "utf8"));
+    expect(committed, "the committed schema is stale: regenerate it with UPDATE_SCHEMAS=1").toEqual(
+      generated,
+    );
+  });
+
+  it("as built for a rollback is valid against the committed JSON Schema", () => {
+    const committed = JSON.parse(readFileSync(SCHEMA_FILE, "utf8")) as JsonSchema;
+    const analysis = rollbackNotificationOf({
+      release: { name: "web", namespace: "shop" },
+      squad: { name: "payments", tribe: "money", channel: "#payments-oncall" },
+      rollback: { revision: "r2", version: "1.5.0", reason: "AnalysisFailed", message: PAYLOAD.message },
+      metric: "error-rate",
+      at: "2030-01-01T00:00:00.000Z",
+    });
+    expect(analysis).toEqual(PAYLOAD);
+    const aborted = rollbackNotificationOf({
+      release: { name: "web", namespace: "shop" },
+      rollback: { revision: "r2", version: "1.5.0", reason: "Aborted", message: "aborted by action a1" },
+      at: "2030-01-01T00:00:00.000Z",
+    });
+    for (const payload of [analysis, aborted]) {
+      expect(validate(committed, payload)).toEqual([]);
+      expect(rollbackNotification.parse(payload)).toEqual(payload);
+      // Every field is sent, absent ones as null: the shape never depends on the rollback.
+      expect(Object.keys(payload).sort()).toEqual(Object.keys(committed.properties ?? {}).sort());
+    }
+    expect(aborted).toMatchObject({ squad: null, tribe: null, metric: null, channel: null });
+    for (const example of committed.examples ?? []) expect(validate(committed, example)).toEqual([]);
+    // The validator does catch what the schema forbids.
+    expect(validate(committed, { ...aborted, reason: "Oops", at: "yesterday", squad: 1 })).toEqual([
+      "squad: not of type string,null",
+      "reason: not one of AnalysisFailed, ProgressDeadlineExceeded, Aborted",
+      "at: not a date-time",
+    ]);
+    const { release: _release, ...partial } = aborted;
+    expect(validate(committed, partial)).toEqual(["release: required"]);
+  });
+});
+
+describe("isNewRollback", () => {
+  const entry = {
+    revision: "r2",
+    version: "2",
+    startedAt: "2030-01-01T00:00:00Z",
+    outcome: "RolledBack" as const,
+  };
+  const rolledBack = (
+    at: string,
+    history: HistoryEntry[] = [{ ...entry, finishedAt: at, reason: "Aborted" }],
+  ): ReleaseStatus => ({
+    phase: "RolledBack",
+    stableRevision: "r1",
+    canaryRevision: "r2",
+    abortedAt: at,
+    history,
+  });
+  const T1 = "2030-01-01T00:01:00.000Z";
+  const T2 = "2030-01-01T00:05:00.000Z";
+
+  it("is true only for the reconcile whose status records the rollback first", () => {
+    const progressing: ReleaseStatus = { phase: "Progressing", stableRevision: "r1", canaryRevision: "r2" };
+    expect(isNewRollback(progressing, rolledBack(T1))).toBe(true);
+    expect(isNewRollback(undefined, rolledBack(T1))).toBe(true);
+    // Reconciled again (a requeue, a resync, a restarted operator): already recorded.
+    expect(isNewRollback(rolledBack(T1), rolledBack(T1))).toBe(false);
+    expect(
+      isNewRollback(rolledBack(T1), { ...rolledBack(T1), message: "edited", observedGeneration: 7 }),
+    ).toBe(false);
+  });
+
+  it("is true again for a retried revision rolled back anew", () => {
+    const retried: ReleaseStatus = { ...rolledBack(T1), phase: "Progressing", abortedAt: undefined };
+    const again = rolledBack(T2, [
+      { ...entry, finishedAt: T2, reason: "AnalysisFailed" },
+      ...(retried.history ?? []),
+    ]);
+    expect(isNewRollback(retried, again)).toBe(true);
+  });
+
+  it("is false when no rollback is recorded", () => {
+    expect(isNewRollback(undefined, { phase: "Healthy", stableRevision: "r1" })).toBe(false);
+    expect(isNewRollback(undefined, { ...rolledBack(T1), history: [] })).toBe(false);
+  });
+});
+
+/** The part of JSON Schema the payload's schema uses. */
+interface JsonSchema {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  enum?: unknown[];
+  format?: string;
+  pattern?: string;
+  examples?: unknown[];
+}
+
+/** A small JSON Schema validator for that part: one message per violation, "field: why". */
+function validate(schema: JsonSchema, value: unknown, path = ""): string[] {
+  const at = (why: string) => [`${path || "(root)"}: ${why}`];
+  const typeOf = (v: unknown) => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v);
+  const types = schema.type === undefined ? undefined : [schema.type].flat();
+  if (types && !types.includes(typeOf(value))) return at(`not of type ${types.join(",")}`);
+  if (schema.enum && !schema.enum.includes(value)) return at(`not one of ${schema.enum.join(", ")}`);
+  if (typeof value === "string") {
+    if (schema.format === "date-time" && Number.isNaN(Date.parse(value))) return at("not a date-time");
+    if (schema.pattern && !new RegExp(schema.pattern).test(value))
+      return at(`does not match ${schema.pattern}`);
+  }
+  if (typeOf(value) !== "object") return [];
+  const obj = value as Record<string, unknown>;
+  const missing = (schema.required ?? []).filter((k) => !(k in obj)).map((k) => `${k}: required`);
+  const fields = Object.entries(schema.properties ?? {}).flatMap(([k, s]) =>
+    k in obj ? validate(s, obj[k], path ? `${path}.${k}` : k) : [],
+  );
+  return [...missing, ...fields];
+}

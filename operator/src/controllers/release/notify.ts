@@ -1,39 +1,139 @@
 /**
- * Rollback notifications to a squad's on-call webhook (DESIGN §5). The URL is a secret (it often
- * embeds a token), so it lives in a Secret named by the Squad's `spec.oncall.webhookSecretRef`
- * and is read at notification time: rollbacks are rare, and a Secret informer would cache every
- * Secret of the cluster in the operator's memory for nothing.
+ * Rollback notifications to a squad's on-call webhook (DESIGN §5; the payload and delivery are
+ * documented in docs/notifications.md, the payload's JSON Schema in
+ * docs/schemas/oncall-webhook.schema.json, generated from `rollbackNotification` below). The URL
+ * is a secret (it often embeds a token), so it lives in a Secret named by the Squad's
+ * `spec.oncall.webhookSecretRef` and is read at notification time: rollbacks are rare, and a
+ * Secret informer would cache every Secret of the cluster in the operator's memory for nothing.
+ *
+ * One message per rollback, not per reconcile: the controller sends one only from the reconcile
+ * whose status write recorded the rollback, and `rollbackAlreadyRecorded` checks that against
+ * the status observed before that reconcile, so a RolledBack Release reconciled again (a
+ * requeue, a resync, an operator restart) never sends again; the decision rests on status, not
+ * on memory.
  *
  * A notification never blocks or fails a reconcile: `notify` runs on its own, retries with
  * exponential backoff, and reports a final failure as a log line and a `NotificationFailed`
  * Event on the Release.
  */
+import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
+import type { ReleaseStatus } from "../../api/release.js";
 import type { Logger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { SecretResource } from "../../runtime/resources.js";
 import { systemClock, type Clock, type KubeObject } from "../../runtime/types.js";
+import { ROLLBACK_REASONS, type RollbackReason } from "./state.js";
 
-/** The JSON body POSTed to the webhook. Absent values are sent as null, so the shape is fixed. */
-export interface RollbackNotification {
-  release: string;
-  namespace: string;
-  squad: string | null;
-  tribe: string | null;
-  /** The revision that was rolled back. */
-  revision: string;
-  version: string;
-  /** AnalysisFailed, ProgressDeadlineExceeded or Aborted. */
-  reason: string;
-  /** Names the metric, its values and the threshold. */
-  message: string;
-  /** The metric whose analysis failed, when an analysis decided it. */
-  metric: string | null;
-  /** `spec.oncall.channel` of the squad. */
-  channel: string | null;
-  /** When the rollback happened (RFC 3339). */
+/**
+ * The JSON body POSTed to the webhook. Every field is always present (absent values are sent as
+ * null), so the shape is fixed; fields may be added, never removed or retyped, so receivers must
+ * ignore fields they do not know.
+ */
+export const rollbackNotification = z
+  .object({
+    release: z.string().describe("Name of the Release that was rolled back."),
+    namespace: z.string().describe("Namespace of the Release."),
+    squad: z
+      .string()
+      .nullable()
+      .describe("The squad owning the namespace (its crescendo.dev/squad label), or null."),
+    tribe: z.string().nullable().describe("The squad's tribe, or null."),
+    revision: z.string().describe("The revision (pod template hash) that was rolled back."),
+    version: z.string().describe("spec.version of the revision that was rolled back."),
+    reason: z
+      .enum(ROLLBACK_REASONS)
+      .describe(
+        "Why: AnalysisFailed (a metric failed its threshold), ProgressDeadlineExceeded (no progress within progressDeadlineSeconds) or Aborted (the abort action).",
+      ),
+    message: z
+      .string()
+      .describe("For people: names the metric, its values and the threshold, or the deadline or the action."),
+    metric: z
+      .string()
+      .nullable()
+      .describe("The metric whose analysis failed, when an analysis decided the rollback; otherwise null."),
+    channel: z
+      .string()
+      .nullable()
+      .describe("The squad's spec.oncall.channel, e.g. #payments-oncall, or null."),
+    at: z.iso
+      .datetime()
+      .describe(
+        "When the rollback happened (RFC 3339, UTC): status.abortedAt. With namespace, release and revision it identifies the rollback, so a receiver can drop a repeated delivery.",
+      ),
+  })
+  .meta({
+    // Receivers must accept fields added later; zod's own parsing stays strict.
+    additionalProperties: true,
+    title: "Crescendo on-call webhook: Release rolled back",
+    description:
+      "POSTed (Content-Type: application/json) to the URL in the Secret named by a Squad's spec.oncall.webhookSecretRef, once per rollback of one of the squad's Releases.",
+    examples: [
+      {
+        release: "web",
+        namespace: "checkout",
+        squad: "payments",
+        tribe: "money",
+        revision: "x7kq2hmz4b",
+        version: "1.5.0",
+        reason: "AnalysisFailed",
+        message: "error-rate failed 1 time, more than failureLimit 0: error-rate 0.42 > max 0.05",
+        metric: "error-rate",
+        channel: "#payments-oncall",
+        at: "2030-01-01T12:00:03.000Z",
+      },
+    ],
+  });
+
+export type RollbackNotification = z.infer<typeof rollbackNotification>;
+
+/** What a rollback notification is made of, as the controller knows it. */
+export interface RollbackFacts {
+  release: { name: string; namespace: string };
+  /** The owning squad, if any; its channel comes from `spec.oncall.channel`. */
+  squad?: { name: string; tribe?: string; channel?: string };
+  rollback: { revision: string; version: string; reason: RollbackReason; message: string };
+  /** The failing metric, when an analysis decided the rollback. */
+  metric?: string;
+  /** `status.abortedAt` of the rollback. */
   at: string;
+}
+
+/** The payload for one rollback: every field present, absent ones null. */
+export function rollbackNotificationOf(facts: RollbackFacts): RollbackNotification {
+  return {
+    release: facts.release.name,
+    namespace: facts.release.namespace,
+    squad: facts.squad?.name ?? null,
+    tribe: facts.squad?.tribe ?? null,
+    revision: facts.rollback.revision,
+    version: facts.rollback.version,
+    reason: facts.rollback.reason,
+    message: facts.rollback.message,
+    metric: facts.metric ?? null,
+    channel: facts.squad?.channel ?? null,
+    at: facts.at,
+  };
+}
+
+/**
+ * Whether `after` (the status this reconcile wrote) records a rollback that `before` (the status
+ * it observed) did not: the rollback's history entry for the canary revision, finished at
+ * `abortedAt`. When `before` has it, an earlier reconcile, perhaps of an operator process that
+ * no longer exists, recorded the rollback and notified; this one must not notify again. A
+ * revision retried and rolled back again has a new `abortedAt`: a new rollback, notified.
+ */
+export function isNewRollback(before: ReleaseStatus | undefined, after: ReleaseStatus): boolean {
+  const revision = after.canaryRevision;
+  const at = after.abortedAt;
+  if (after.phase !== "RolledBack" || revision === undefined || at === undefined) return false;
+  const recorded = (s: ReleaseStatus | undefined) =>
+    (s?.history ?? []).some(
+      (h) => h.outcome === "RolledBack" && h.revision === revision && h.finishedAt === at,
+    );
+  return recorded(after) && !recorded(before);
 }
 
 /** Per-attempt deadline for the POST. */

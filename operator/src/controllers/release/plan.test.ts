@@ -52,9 +52,30 @@ const rolling: ReleaseStatus = {
   desiredWeight: 20,
 };
 
-const ready = (revision: string, n: number): ObservedDeployment => ({
+/**
+ * A pod template as the apiserver returns it for the stable revision: an older image, the pod
+ * labels Crescendo added, and defaults filled in. `spec.template` cannot reproduce it.
+ */
+const RUNNING_V1 = {
+  metadata: {
+    creationTimestamp: null,
+    labels: { app: "web", "crescendo.dev/release": "web", "crescendo.dev/revision": STABLE },
+  },
+  spec: {
+    containers: [{ name: "web", image: "web:1", imagePullPolicy: "IfNotPresent" }],
+    restartPolicy: "Always",
+  },
+};
+
+const ready = (
+  revision: string,
+  n: number,
+  over: Partial<ObservedDeployment> = { template: RUNNING_V1 },
+): ObservedDeployment => ({
   name: `web-${revision}`,
   revision,
+  labels: {},
+  ...over,
   generation: 1,
   observedGeneration: 1,
   specReplicas: n,
@@ -69,10 +90,24 @@ const named = (objects: KubeObject[], name: string) => objects.find((o) => o.met
 const replicasOf = (o: KubeObject | undefined) =>
   (o?.["spec"] as { replicas?: number } | undefined)?.replicas;
 const specOf = (o: KubeObject | undefined) => o?.["spec"] as Record<string, unknown>;
+const imageOf = (o: KubeObject | undefined) =>
+  (specOf(o)["template"] as { spec: { containers: { image: string }[] } }).spec.containers[0]?.image;
+/** The Deployment labels the plan gives a revision of this Release in `track`. */
+const labelsFor = (revision: string, version: string, track?: string) => ({
+  "app.kubernetes.io/managed-by": "crescendo",
+  "app.kubernetes.io/name": "web",
+  "crescendo.dev/release": "web",
+  "backstage.io/kubernetes-id": "web",
+  "crescendo.dev/squad": "checkout",
+  "crescendo.dev/tribe": "payments",
+  "crescendo.dev/revision": revision,
+  "app.kubernetes.io/version": version,
+  ...(track ? { "crescendo.dev/track": track } : {}),
+});
 
 describe("Deployments", () => {
   it("run one per live revision, named <release>-<revision>, stable at full size, canary at the weight's share", () => {
-    const { objects } = planObjects(snapshot({}), rolling);
+    const { objects } = planObjects(snapshot({}, { [STABLE]: ready(STABLE, 3) }), rolling);
     const deployments = ofKind(objects, "Deployment");
     expect(deployments.map((d) => d.metadata.name)).toEqual([`web-${STABLE}`, `web-${CANARY}`]);
     expect(replicasOf(deployments[0])).toBe(4);
@@ -150,8 +185,9 @@ describe("Deployments", () => {
     expect(replicasOf(dep)).toBe(4);
   });
 
-  it("label pods with the version recorded for the revision, not the current spec.version", () => {
-    const dep = named(planObjects(snapshot({ version: "9.9.9" }), rolling).objects, `web-${STABLE}`);
+  it("label Deployments with the version recorded for the revision, not the current spec.version", () => {
+    const snap = snapshot({ version: "9.9.9" }, { [STABLE]: ready(STABLE, 4) });
+    const dep = named(planObjects(snap, rolling).objects, `web-${STABLE}`);
     expect(dep?.metadata.labels?.["app.kubernetes.io/version"]).toBe("1.0.0");
   });
 
@@ -206,6 +242,88 @@ describe("Deployments", () => {
       kind: "Deployment",
       name: "web-old",
     });
+  });
+});
+
+describe("pod templates", () => {
+  const V3 = { ...TEMPLATE, spec: { containers: [{ name: "web", image: "web:3" }] } };
+  const R3 = revisionOf(V3);
+  /** The canary's template as the apiserver returns it once created from TEMPLATE. */
+  const RUNNING_V2 = {
+    ...TEMPLATE,
+    metadata: { ...TEMPLATE.metadata, creationTimestamp: null },
+    spec: { containers: [{ name: "web", image: "web:2", imagePullPolicy: "IfNotPresent" }] },
+  };
+
+  it("keep the stable revision's running template during a canary, never the canary's", () => {
+    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4), [CANARY]: ready(CANARY, 1) });
+    const { objects } = planObjects(snap, rolling);
+    const stable = named(objects, `web-${STABLE}`);
+    expect(specOf(stable)["template"]).toEqual(RUNNING_V1);
+    expect(imageOf(stable)).toBe("web:1");
+    expect(imageOf(named(objects, `web-${CANARY}`))).toBe("web:2");
+  });
+
+  it("leave a revision that is not current untouched when its size and labels are as planned", () => {
+    const labels = labelsFor(STABLE, "1.0.0", "stable");
+    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels }) });
+    const plan = planObjects(snap, rolling);
+    // Re-applying the observed template would only rewrite the applied-hash annotation, which
+    // moves a Deployment's generation: nothing is planned for it, and nothing is deleted.
+    expect(named(plan.objects, `web-${STABLE}`)).toBeUndefined();
+    expect(plan.deletions.map((d) => d.name)).not.toContain(`web-${STABLE}`);
+    expect(plan.missing).toEqual([]);
+    // Resized (spec.replicas changed), it is planned again, still with its own template.
+    const resized = planObjects(snapshot({ replicas: 6 }, snap.deployments), rolling);
+    expect(replicasOf(named(resized.objects, `web-${STABLE}`))).toBe(6);
+    expect(specOf(named(resized.objects, `web-${STABLE}`))["template"]).toEqual(RUNNING_V1);
+  });
+
+  it("keep a promoted canary's template: rendered while current, observed once a newer rollout starts", () => {
+    const promoted: ReleaseStatus = { phase: "Healthy", stableRevision: CANARY, stableVersion: "2.0.0" };
+    const atV2 = snapshot({}, { [CANARY]: ready(CANARY, 4, { template: RUNNING_V2 }) });
+    expect(imageOf(named(planObjects(atV2, promoted).objects, `web-${CANARY}`))).toBe("web:2");
+
+    const atV3 = snapshot({ template: V3, version: "3.0.0" }, atV2.deployments);
+    const { objects } = planObjects(atV3, {
+      ...promoted,
+      phase: "Progressing",
+      canaryRevision: R3,
+      canaryVersion: "3.0.0",
+      currentStepIndex: 0,
+      desiredWeight: 20,
+    });
+    const stable = named(objects, `web-${CANARY}`);
+    expect(specOf(stable)["template"]).toEqual(RUNNING_V2);
+    expect(stable?.metadata.labels).toEqual(labelsFor(CANARY, "2.0.0", "stable"));
+    expect(imageOf(named(objects, `web-${R3}`))).toBe("web:3");
+  });
+
+  it("keep a scale-down revision's template, relabelled off its track", () => {
+    const status: ReleaseStatus = {
+      phase: "Healthy",
+      stableRevision: CANARY,
+      stableVersion: "2.0.0",
+      scaleDown: [{ revision: STABLE, version: "1.0.0", at: new Date(T0 + 30_000).toISOString() }],
+    };
+    const labels = labelsFor(STABLE, "1.0.0", "stable");
+    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels }) });
+    const parked = named(planObjects(snap, status).objects, `web-${STABLE}`);
+    expect(specOf(parked)["template"]).toEqual(RUNNING_V1);
+    expect(parked?.metadata.labels).toEqual(labelsFor(STABLE, "1.0.0"));
+    expect(replicasOf(parked)).toBe(4);
+  });
+
+  it("do not plan a revision that is not current and whose Deployment is gone: it cannot be recreated", () => {
+    const plan = planObjects(snapshot({}, { [CANARY]: ready(CANARY, 1) }), rolling);
+    expect(named(plan.objects, `web-${STABLE}`)).toBeUndefined();
+    expect(plan.missing).toEqual([STABLE]);
+    expect(plan.deletions.map((d) => d.name)).not.toContain(`web-${STABLE}`);
+    // The current revision is always planned, observed or not.
+    expect(named(plan.objects, `web-${CANARY}`)).toBeDefined();
+    const first = planObjects(snapshot({}), { phase: "Progressing", stableRevision: CANARY });
+    expect(first.missing).toEqual([]);
+    expect(imageOf(named(first.objects, `web-${CANARY}`))).toBe("web:2");
   });
 });
 
@@ -304,7 +422,7 @@ describe("HTTPRoute", () => {
     (named(objects, "shop") as HTTPRoute | undefined)?.spec?.rules?.[0]?.backendRefs;
 
   it("is applied between the Services and the Deployments", () => {
-    const snap = { ...snapshot(GW, { [CANARY]: ready(CANARY, 1) }), route };
+    const snap = { ...snapshot(GW, { [STABLE]: ready(STABLE, 4), [CANARY]: ready(CANARY, 1) }), route };
     const { objects } = planObjects(snap, rolling);
     expect(objects.map((o) => o.kind)).toEqual([
       "Service",

@@ -10,13 +10,23 @@
  * started; `crescendo.dev/track` therefore lives on the Deployment's own labels only, and the
  * Services select pods by revision, never by track. Likewise the squad and tribe labels stay
  * off pods: a squad moving to another tribe must not restart every pod it runs.
+ *
+ * Only the current revision (the one `spec.template` hashes to) can be rendered from the spec:
+ * during a rollout that is the canary, and rendering the stable Deployment from it would replace
+ * the stable pods with the canary's under the old revision's name. Every other revision keeps the
+ * pod template its Deployment runs, as observed; it is written only to resize or relabel it, and
+ * one whose Deployment no longer exists cannot be recreated (its template is known nowhere else),
+ * so it is not planned and is reported in `missing`. Its Services then select no pods, which is
+ * what a deleted Deployment means; changing the template back to it recreates it as current.
  */
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
-import { currentStage, routerFor, trafficInput } from "./rollout.js";
-import type { ReleaseSnapshot } from "./snapshot.js";
+import { revisionOf } from "./revision.js";
+import type { ObservedDeployment, ReleaseSnapshot } from "./snapshot.js";
+import { currentStage } from "./state.js";
 import { serviceNames } from "./traffic/router.js";
+import { routerFor, trafficInput } from "./traffic/routing.js";
 
 /** An object the plan no longer wants. Delete it only if it exists and the Release owns it. */
 export interface ObjectRef {
@@ -25,6 +35,7 @@ export interface ObjectRef {
   name: string;
 }
 
+/** What to apply, what to delete, and which live revisions could not be planned. */
 export interface ReleasePlan {
   /**
    * Objects to server-side apply, in this order: Services (so a promotion moves the stable
@@ -33,6 +44,11 @@ export interface ReleasePlan {
    */
   objects: KubeObject[];
   deletions: ObjectRef[];
+  /**
+   * Live revisions that are not current and whose Deployment no longer exists: they cannot be
+   * recreated, so nothing is planned for them (the controller warns).
+   */
+  missing: string[];
 }
 
 type Track = "stable" | "canary" | "preview";
@@ -49,9 +65,27 @@ interface LiveRevision {
   track?: Track;
 }
 
+/**
+ * Labels Crescendo may set on a Deployment; relabelling compares these and ignores the rest
+ * (another tool's labels are not ours to remove).
+ */
+const DEPLOYMENT_LABELS = [
+  LABELS.managedBy,
+  LABELS.name,
+  LABELS.release,
+  LABELS.backstageId,
+  LABELS.squad,
+  LABELS.tribe,
+  LABELS.revision,
+  LABELS.version,
+  LABELS.track,
+] as const;
+
 /** Plans every object of the Release under `status`. Pure. */
 export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): ReleasePlan {
   const live = liveRevisions(snapshot, status);
+  const current = revisionOf(snapshot.release.spec.template);
+  const deployments = live.map((r) => plannedDeployment(snapshot, r, current));
   const liveNames = new Set(live.map((r) => r.revision));
   const staleDeployments = Object.values(snapshot.deployments)
     .filter((d) => !liveNames.has(d.revision))
@@ -62,8 +96,13 @@ export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): R
     .filter((name) => !wanted.has(name))
     .map((name): ObjectRef => ({ ...SERVICE, name }));
   return {
-    objects: [...services, ...routeObjects(snapshot, status), ...live.map((r) => deployment(snapshot, r))],
+    objects: [
+      ...services,
+      ...routeObjects(snapshot, status),
+      ...deployments.flatMap((d) => (d.kind === "apply" ? [d.object] : [])),
+    ],
     deletions: [...staleDeployments, ...staleServices],
+    missing: deployments.flatMap((d) => (d.kind === "missing" ? [d.revision] : [])),
   };
 }
 
@@ -120,29 +159,61 @@ function routeObjects(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   return splitting ? router.setWeight(input, s.desiredWeight ?? 0).objects : router.finalize(input).objects;
 }
 
-function deployment(snap: ReleaseSnapshot, r: LiveRevision): KubeObject {
-  const release = nameOf(snap);
+/** What the plan does with one live revision's Deployment. */
+type PlannedDeployment =
+  { kind: "apply"; object: KubeObject } | { kind: "unchanged" } | { kind: "missing"; revision: string };
+
+/**
+ * The Deployment of a live revision. The current revision is rendered from `spec.template` (and
+ * `applyIfChanged` skips it when nothing changed). Any other runs the template observed on its
+ * Deployment and is planned only when its size or labels must change: re-applying it unchanged
+ * would still rewrite the applied-hash annotation (the observed template carries the apiserver's
+ * defaults, the one first applied did not), and a Deployment's generation moves with its
+ * annotations. Without an observed Deployment (or template) it cannot be planned at all.
+ */
+function plannedDeployment(snap: ReleaseSnapshot, r: LiveRevision, current: string): PlannedDeployment {
   const version = labelValue(r.version);
-  const selector = { [LABELS.release]: release, [LABELS.revision]: r.revision };
+  const labels = {
+    ...objectLabels(snap),
+    [LABELS.revision]: r.revision,
+    ...(version ? { [LABELS.version]: version } : {}),
+    ...(r.track ? { [LABELS.track]: r.track } : {}),
+  };
+  if (r.revision === current) {
+    return { kind: "apply", object: deployment(snap, r, labels, podTemplate(snap, r.revision, version)) };
+  }
+  const observed = snap.deployments[r.revision];
+  if (!observed?.template) return { kind: "missing", revision: r.revision };
+  if (observed.specReplicas === r.replicas && sameLabels(labels, observed)) return { kind: "unchanged" };
+  return { kind: "apply", object: deployment(snap, r, labels, observed.template) };
+}
+
+function deployment(
+  snap: ReleaseSnapshot,
+  r: LiveRevision,
+  labels: Record<string, string>,
+  template: Record<string, unknown>,
+): KubeObject {
+  const release = nameOf(snap);
   return {
     ...DEPLOYMENT,
     metadata: {
       name: `${release}-${r.revision}`,
       namespace: snap.release.metadata.namespace,
-      labels: {
-        ...objectLabels(snap),
-        [LABELS.revision]: r.revision,
-        ...(version ? { [LABELS.version]: version } : {}),
-        ...(r.track ? { [LABELS.track]: r.track } : {}),
-      },
+      labels,
       ownerReferences: [ownerOf(snap)],
     },
     spec: {
       replicas: r.replicas,
-      selector: { matchLabels: selector },
-      template: podTemplate(snap, r.revision, version),
+      selector: { matchLabels: { [LABELS.release]: release, [LABELS.revision]: r.revision } },
+      template,
     },
   };
+}
+
+/** Whether the observed Deployment carries exactly the planned values of Crescendo's labels. */
+function sameLabels(planned: Record<string, string>, observed: ObservedDeployment): boolean {
+  return DEPLOYMENT_LABELS.every((key) => planned[key] === observed.labels[key]);
 }
 
 /** The user's pod template with the pod labels of DESIGN §3 added (theirs kept, ours win). */

@@ -57,6 +57,7 @@ function ready(revision: string, n: number): ObservedDeployment {
   return {
     name: `web-${revision}`,
     revision,
+    labels: {},
     generation: 1,
     observedGeneration: 1,
     specReplicas: n,
@@ -123,14 +124,25 @@ class World {
     return result;
   }
 
-  /** The cluster catches up with the plan: Deployments ready at their replicas, the route at its weights. */
+  /**
+   * The cluster catches up with the plan: planned Deployments ready at their replicas (those it
+   * leaves alone stay as they are, deleted ones go), the route at its weights.
+   */
   settle(): this {
     const plan = planObjects(this.snapshot(), this.status ?? {});
-    const deployments: Record<string, ObservedDeployment> = {};
+    const deleted = new Set(plan.deletions.filter((d) => d.kind === "Deployment").map((d) => d.name));
+    const deployments = Object.fromEntries(
+      Object.entries(this.deployments).filter(([, d]) => !deleted.has(d.name)),
+    );
     for (const obj of plan.objects) {
       if (obj.kind === "Deployment") {
         const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
-        deployments[revision] = ready(revision, (obj["spec"] as { replicas: number }).replicas);
+        const spec = obj["spec"] as { replicas: number; template: Record<string, unknown> };
+        deployments[revision] = {
+          ...ready(revision, spec.replicas),
+          labels: obj.metadata.labels ?? {},
+          template: spec.template,
+        };
       }
       if (obj.kind === "HTTPRoute" && this.route) {
         this.route = { ...this.route, spec: { ...this.route.spec, ...(obj as HTTPRoute).spec } };

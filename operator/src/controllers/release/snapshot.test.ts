@@ -9,17 +9,18 @@ import {
   type ObservedDeployment,
 } from "./snapshot.js";
 
+const TEMPLATE = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web" }] } };
 const deployment = (status: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   apiVersion: "apps/v1",
   kind: "Deployment",
   metadata: { name: "web-abc", generation: 2, labels: { "crescendo.dev/revision": "abc" } },
-  spec: { replicas: 3 },
+  spec: { replicas: 3, template: TEMPLATE },
   status,
   ...extra,
 });
 
 describe("observeDeployment", () => {
-  it("reads the numbers readiness needs", () => {
+  it("reads the numbers readiness needs, the labels, and the pod template it runs", () => {
     expect(
       observeDeployment(
         deployment({
@@ -33,6 +34,8 @@ describe("observeDeployment", () => {
     ).toEqual({
       name: "web-abc",
       revision: "abc",
+      labels: { "crescendo.dev/revision": "abc" },
+      template: TEMPLATE,
       generation: 2,
       observedGeneration: 2,
       specReplicas: 3,
@@ -48,6 +51,7 @@ describe("observeDeployment", () => {
     expect(dep).toEqual({
       name: "x",
       revision: "r",
+      labels: { "crescendo.dev/revision": "r" },
       specReplicas: 1,
       replicas: 0,
       readyReplicas: 0,
@@ -68,6 +72,7 @@ describe("isReadyAt", () => {
   const dep = (n: number, over: Partial<ObservedDeployment> = {}): ObservedDeployment => ({
     name: "d",
     revision: "r",
+    labels: {},
     generation: 1,
     observedGeneration: 1,
     specReplicas: n,

@@ -21,10 +21,21 @@ export interface AnalysisVerdict {
   message: string;
 }
 
-/** The numbers of a Deployment that readiness decisions need, for one revision. */
+/**
+ * What the plan and readiness decisions need of one revision's Deployment: its numbers, its
+ * labels and the pod template it runs.
+ */
 export interface ObservedDeployment {
   name: string;
   revision: string;
+  /** `metadata.labels`, to tell whether a revision that is not current needs relabelling. */
+  labels: Readonly<Record<string, string>>;
+  /**
+   * `spec.template` as the apiserver stores it (defaults filled in). A revision's pod template
+   * never changes once created (its name is its hash), and only the current revision's can be
+   * rendered from `spec.template`, so the plan keeps this one for every other revision.
+   */
+  template?: Record<string, unknown>;
   /** `metadata.generation`; status numbers are trusted only once the controller observed it. */
   generation?: number;
   observedGeneration?: number;
@@ -73,9 +84,12 @@ export function observeDeployment(obj: KubeObject): ObservedDeployment | undefin
   if (!revision) return undefined;
   const spec = record(obj["spec"]);
   const status = record(obj["status"]);
+  const template = spec["template"];
   return {
     name: obj.metadata.name ?? "",
     revision,
+    labels: obj.metadata.labels ?? {},
+    ...(isRecord(template) ? { template } : {}),
     ...(obj.metadata.generation === undefined ? {} : { generation: obj.metadata.generation }),
     ...(typeof status["observedGeneration"] === "number"
       ? { observedGeneration: status["observedGeneration"] }
@@ -135,8 +149,12 @@ export function deploymentOf(
   return revision === undefined ? undefined : snapshot.deployments[revision];
 }
 
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
 function record(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null ? (v as Record<string, unknown>) : {};
+  return isRecord(v) ? v : {};
 }
 
 function num(v: unknown, fallback: number): number {

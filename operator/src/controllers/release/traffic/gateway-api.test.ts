@@ -13,6 +13,7 @@ import type { TrafficInput } from "./router.js";
 const dep = (ready: number): ObservedDeployment => ({
   name: "web-c",
   revision: "c",
+  labels: {},
   specReplicas: ready,
   replicas: ready,
   readyReplicas: ready,

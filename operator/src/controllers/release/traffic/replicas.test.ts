@@ -7,6 +7,7 @@ import type { TrafficInput } from "./router.js";
 const dep = (revision: string, ready: number): ObservedDeployment => ({
   name: `web-${revision}`,
   revision,
+  labels: {},
   specReplicas: ready,
   replicas: ready,
   readyReplicas: ready,

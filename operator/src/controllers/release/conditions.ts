@@ -1,0 +1,60 @@
+/**
+ * kstatus conditions of a Release (what Flux, Argo CD and `kubectl wait` read), by phase:
+ *
+ * | phase                                | Ready | Reconciling | Stalled |
+ * | ------------------------------------ | ----- | ----------- | ------- |
+ * | Healthy                              | True  | False       | False   |
+ * | Progressing, Degraded                | False | True        | False   |
+ * | Paused, deliberately                 | False | False       | False   |
+ * | Paused on a problem (see below)      | False | False       | True    |
+ * | RolledBack                           | False | False       | False   |
+ *
+ * Degraded is Reconciling because Kubernetes is restoring the stable pods on its own, as kstatus
+ * reports an unavailable Deployment. Deliberate holds (spec.paused, the pause action, a pause
+ * step, a blue-green preview awaiting promotion) are neither in progress nor failed. Holds on a
+ * problem (AnalysisFailed or ProgressDeadlineExceeded with `onFailure: Pause`, and
+ * InconclusiveAnalysis) are Stalled: the rollout cannot finish until a person acts. RolledBack
+ * is a reported outcome, not a stall: production runs the stable revision as intended, so
+ * Stalled is False, Ready is False with reason RolledBack, and a kind-specific `RolledBack`
+ * condition (True only in that phase) carries the cause (AnalysisFailed,
+ * ProgressDeadlineExceeded, Aborted) and the message naming metric, values and threshold.
+ */
+import type { PauseReason, ReleaseStatus } from "../../api/release.js";
+import { removeCondition, setCondition, type Condition } from "../../runtime/conditions.js";
+import type { Ctx } from "./state.js";
+
+/** Holds that are problems (Stalled=True); the others are deliberate. */
+export const PROBLEM_HOLDS: ReadonlySet<PauseReason> = new Set([
+  "InconclusiveAnalysis",
+  "AnalysisFailed",
+  "ProgressDeadlineExceeded",
+]);
+
+/**
+ * Ready/Reconciling/Stalled (and RolledBack) from the phase; see the table at the top of this
+ * file. `setCondition` keeps `lastTransitionTime` unless the status flips.
+ */
+export function conditionsFor(s: ReleaseStatus, ctx: Ctx): Condition[] {
+  const phase = s.phase ?? "Progressing";
+  const reason = phase === "Paused" ? (s.pauseReason ?? "Paused") : phase;
+  const message = s.message ?? "";
+  const reconciling = phase === "Progressing" || phase === "Degraded";
+  const stalled = phase === "Paused" && s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason);
+  const observedGeneration = ctx.snap.release.metadata.generation;
+  const set = (c: readonly Condition[] | undefined, type: string, on: boolean, text: string) =>
+    setCondition(
+      c,
+      { type, status: on ? "True" : "False", reason, message: text, observedGeneration },
+      ctx.now,
+    );
+  let out = set(s.conditions, "Ready", phase === "Healthy", message);
+  out = set(out, "Reconciling", reconciling, reconciling ? message : "");
+  out = set(out, "Stalled", stalled, stalled ? message : "");
+  if (phase !== "RolledBack") return removeCondition(out, "RolledBack");
+  const cause = s.history?.find((h) => h.revision === s.canaryRevision && h.outcome === "RolledBack")?.reason;
+  return setCondition(
+    out,
+    { type: "RolledBack", status: "True", reason: cause ?? "RolledBack", message, observedGeneration },
+    ctx.now,
+  );
+}

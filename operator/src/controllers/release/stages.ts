@@ -1,0 +1,115 @@
+/**
+ * One short function per stage kind, each deciding from the snapshot whether its stage is done
+ * (on to the next), still waiting (with a message saying on what) or failed. Stage `i` of
+ * `ctx.stages` is what `runStage` is asked about; holds and failures of the whole rollout are
+ * checked before it (`rolling` in rollout.ts).
+ */
+import type { ReleaseStatus } from "../../api/release.js";
+import { deploymentOf, isReadyAt } from "./snapshot.js";
+import { iso, time, toPhase, type Ctx, type Next, type Stage } from "./state.js";
+import { trafficInput } from "./traffic/routing.js";
+import { advanceFrom, fail, hold } from "./transitions.js";
+import { stepVerdict } from "./verdicts.js";
+
+/** Decides stage `i` with the function of its kind. */
+export function runStage(ctx: Ctx, s: ReleaseStatus, i: number, stage: Stage): Next | undefined {
+  switch (stage.kind) {
+    case "setWeight":
+      return setWeightStage(ctx, s, i, stage.weight);
+    case "pause":
+      return pauseStage(ctx, s, i, stage.durationMs);
+    case "analysis":
+      return analysisStage(ctx, s, i);
+    case "preview":
+      return previewStage(ctx, s, i, stage.replicas);
+    case "awaitPromotion":
+      return awaitPromotionStage(ctx, s, i, stage.afterMs);
+    case "scaleUp":
+      return scaleUpStage(ctx, s, i);
+  }
+}
+
+/** Done when the router says the weight is in effect (canary ready; route weights applied). */
+function setWeightStage(ctx: Ctx, s: ReleaseStatus, i: number, weight: number): Next | undefined {
+  const input = trafficInput(ctx.snap, s);
+  const plan = ctx.router.setWeight(input, weight);
+  if (plan.reached) return advanceFrom(ctx, s, i);
+  const available = Math.min(input.canary?.availableReplicas ?? 0, plan.canaryReplicas);
+  const observed = ctx.router.getWeight(input);
+  return awaitReadiness(
+    ctx,
+    s,
+    `step ${i}: waiting for ${weight}% on the canary (${ctx.router.name}: ${observed ?? "no"} % now, ` +
+      `${available}/${plan.canaryReplicas} canary pods available)`,
+  );
+}
+
+/** A timed pause ends on its own; a pause without duration holds until `promote`. */
+function pauseStage(ctx: Ctx, s: ReleaseStatus, i: number, durationMs: number | undefined): Next | undefined {
+  if (durationMs === undefined) return hold(ctx, s, "PauseStep", `step ${i}: paused until promote`);
+  const end = time(s.stepStartedAt, ctx.now) + durationMs;
+  if (ctx.now >= end) return advanceFrom(ctx, s, i);
+  return toPhase(s, "Progressing", `step ${i}: pausing until ${iso(end)}`);
+}
+
+function analysisStage(ctx: Ctx, s: ReleaseStatus, i: number): Next | undefined {
+  const v = stepVerdict(ctx, s, i);
+  switch (v?.phase) {
+    case "Successful":
+      return advanceFrom(ctx, s, i);
+    case "Failed":
+      return fail(ctx, s, "AnalysisFailed", v.message);
+    case "Inconclusive":
+      return hold(ctx, s, "InconclusiveAnalysis", v.message);
+    default:
+      return toPhase(s, "Progressing", `step ${i}: analysing (${v?.message ?? "no measurement yet"})`);
+  }
+}
+
+function previewStage(ctx: Ctx, s: ReleaseStatus, i: number, replicas: number): Next | undefined {
+  const dep = deploymentOf(ctx.snap, s.canaryRevision);
+  if (isReadyAt(dep, replicas)) return advanceFrom(ctx, s, i);
+  return awaitReadiness(ctx, s, `preview: ${dep?.availableReplicas ?? 0}/${replicas} pods available`);
+}
+
+/** Starts when the preview is ready and analysed; promotes after the delay, or holds for `promote`. */
+function awaitPromotionStage(
+  ctx: Ctx,
+  s: ReleaseStatus,
+  i: number,
+  afterMs: number | undefined,
+): Next | undefined {
+  if (afterMs === undefined) return hold(ctx, s, "AwaitingPromotion", "preview ready: waiting for promote");
+  const end = time(s.stepStartedAt, ctx.now) + afterMs;
+  if (ctx.now >= end) return advanceFrom(ctx, s, i);
+  return toPhase(s, "Progressing", `preview ready: promoting at ${iso(end)}`);
+}
+
+/** The new revision must run at full size before it takes the stable Service. */
+function scaleUpStage(ctx: Ctx, s: ReleaseStatus, i: number): Next | undefined {
+  const dep = deploymentOf(ctx.snap, s.canaryRevision);
+  const want = ctx.spec.replicas;
+  if (isReadyAt(dep, want)) return advanceFrom(ctx, s, i);
+  return awaitReadiness(
+    ctx,
+    s,
+    `scaling up before promotion: ${dep?.availableReplicas ?? 0}/${want} pods available`,
+  );
+}
+
+/**
+ * Waiting on Deployment readiness is what the progress deadline bounds; pauses and analyses
+ * do not count, and a hold freezes the clock (see `resume`).
+ */
+function awaitReadiness(ctx: Ctx, s: ReleaseStatus, message: string): Next | undefined {
+  const since = time(s.stepStartedAt, ctx.now);
+  if (ctx.now - since >= ctx.spec.progressDeadlineSeconds * 1000) {
+    return fail(
+      ctx,
+      s,
+      "ProgressDeadlineExceeded",
+      `no progress in ${ctx.spec.progressDeadlineSeconds}s: ${message}`,
+    );
+  }
+  return toPhase(s, "Progressing", message);
+}

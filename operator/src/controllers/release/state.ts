@@ -1,0 +1,209 @@
+/**
+ * The vocabulary of the Release state machine, shared by its parts: the stages a rollout goes
+ * through, the states a Release is in, the context one `step` decides in (the snapshot and what
+ * is derived from it once), and a transition (`Next`: the status it leads to and what it tells
+ * the world). Nothing here decides anything; `rollout.ts` is where the decisions start.
+ */
+import { parseDuration } from "../../api/common.js";
+import type { CanaryStep, ReleasePhase, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { revisionOf } from "./revision.js";
+import type { ReleaseSnapshot } from "./snapshot.js";
+import { routerFor } from "./traffic/routing.js";
+import type { TrafficRouter } from "./traffic/router.js";
+
+/** One stage of a rollout; canary steps map one to one, the rest are implied by the strategy. */
+export type Stage =
+  | { kind: "setWeight"; weight: number }
+  | { kind: "pause"; durationMs?: number }
+  | { kind: "analysis"; metrics?: string[] }
+  | { kind: "preview"; replicas: number }
+  | { kind: "awaitPromotion"; afterMs?: number }
+  | { kind: "scaleUp" };
+
+/** The stages of a rollout under this spec. The last one is always the scale-up before promotion. */
+export function stagesOf(spec: ReleaseSpec): Stage[] {
+  const bg = spec.strategy.blueGreen;
+  if (!bg) return [...(spec.strategy.canary?.steps ?? []).map(stageOfStep), { kind: "scaleUp" }];
+  const analysis: Stage[] = (spec.analysis?.metrics.length ?? 0) > 0 ? [{ kind: "analysis" }] : [];
+  const afterMs = bg.autoPromotionSeconds === undefined ? undefined : bg.autoPromotionSeconds * 1000;
+  return [
+    { kind: "preview", replicas: bg.previewReplicas ?? spec.replicas },
+    ...analysis,
+    { kind: "awaitPromotion", afterMs },
+    { kind: "scaleUp" },
+  ];
+}
+
+function stageOfStep(s: CanaryStep): Stage {
+  if (s.setWeight !== undefined) return { kind: "setWeight", weight: s.setWeight };
+  if (s.pause)
+    return { kind: "pause", durationMs: s.pause.duration ? parseDuration(s.pause.duration) : undefined };
+  return { kind: "analysis", metrics: s.analysis?.metrics };
+}
+
+/**
+ * The stage the status points at. An index past the end (the steps were shortened mid-rollout)
+ * means the final scale-up: the canary has passed every step that still exists.
+ */
+export function currentStage(spec: ReleaseSpec, status: ReleaseStatus): { index: number; stage: Stage } {
+  const stages = stagesOf(spec);
+  const index = Math.min(Math.max(status.currentStepIndex ?? 0, 0), stages.length - 1);
+  return { index, stage: stages[index] ?? { kind: "scaleUp" } };
+}
+
+/** A stage as people read it, in events and action results: "setWeight 20", "pause 30s". */
+export function describeStage(stage: Stage | undefined): string {
+  switch (stage?.kind) {
+    case "setWeight":
+      return `setWeight ${stage.weight}`;
+    case "pause":
+      return stage.durationMs === undefined ? "pause" : `pause ${stage.durationMs / 1000}s`;
+    case "analysis":
+      return stage.metrics ? `analysis of ${stage.metrics.join(", ")}` : "analysis";
+    case "preview":
+      return `preview at ${stage.replicas} replicas`;
+    case "awaitPromotion":
+      return "await promotion";
+    default:
+      return "scale up";
+  }
+}
+
+/** A Kubernetes Event to record: reason in CamelCase, note for people. */
+export interface RolloutEvent {
+  type: "Normal" | "Warning";
+  reason: string;
+  note: string;
+}
+
+/**
+ * Why a rollout was rolled back: its analysis failed, it made no progress within
+ * `progressDeadlineSeconds`, or a person asked (`abort`). The history entry's `reason`, the
+ * `RolledBack` condition's reason, the metric label and the on-call notification all use these.
+ */
+export const ROLLBACK_REASONS = ["AnalysisFailed", "ProgressDeadlineExceeded", "Aborted"] as const;
+export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
+
+/** What one `step` decided: the status to write and what to tell the world about it. */
+export interface StepResult {
+  /** The complete new status; write it only if it differs from the observed one. */
+  status: ReleaseStatus;
+  /** The next timed event (pause end, auto-promotion, progress deadline, scale-down). */
+  requeueAfterMs?: number;
+  /** Events for every phase change and notable transition, oldest first. */
+  events: RolloutEvent[];
+  /** Set when this step rolled back: notify on-call, count it, observe time-to-rollback. */
+  rolledBack?: { reason: RollbackReason; message: string; revision: string; version: string };
+  /** Set when this step promoted a revision (or switched back to one). */
+  promoted?: { revision: string; version: string };
+}
+
+/** What one `step` decides in: the snapshot and what is derived from it once. */
+export interface Ctx {
+  snap: ReleaseSnapshot;
+  spec: ReleaseSpec;
+  now: number;
+  /** `now` as RFC 3339, for status timestamps. */
+  at: string;
+  /** Revision of the current `spec.template`. */
+  revision: string;
+  stages: Stage[];
+  router: TrafficRouter;
+}
+
+/** A transition: the status it leads to and what it tells the world. */
+export interface Next {
+  status: ReleaseStatus;
+  events?: RolloutEvent[];
+  rolledBack?: StepResult["rolledBack"];
+  promoted?: StepResult["promoted"];
+}
+
+/** Where a Release is, read from its status; every decision dispatches on this first. */
+export type State =
+  | { kind: "Initial" }
+  | { kind: "Steady" }
+  | { kind: "Rolling"; index: number; stage: Stage }
+  | { kind: "RolledBack" };
+
+/** Derives the context of one `step` from its snapshot. */
+export function contextOf(snap: ReleaseSnapshot): Ctx {
+  const spec = snap.release.spec;
+  return {
+    snap,
+    spec,
+    now: snap.now,
+    at: iso(snap.now),
+    revision: revisionOf(spec.template),
+    stages: stagesOf(spec),
+    router: routerFor(spec),
+  };
+}
+
+/** The state `s` describes: nothing deployed, steady, rolling at a stage, or rolled back. */
+export function stateOf(ctx: Ctx, s: ReleaseStatus): State {
+  if (!s.stableRevision) return { kind: "Initial" };
+  if (!s.canaryRevision) return { kind: "Steady" };
+  if (s.phase === "RolledBack") return { kind: "RolledBack" };
+  return { kind: "Rolling", ...currentStage(ctx.spec, s) };
+}
+
+/** What no longer exists once a rollout ends (promotion, revert, switch back). */
+export const ROLLOUT_CLEARED: ReleaseStatus = {
+  canaryRevision: undefined,
+  canaryVersion: undefined,
+  currentStepIndex: undefined,
+  stepStartedAt: undefined,
+  rolloutStartedAt: undefined,
+  pausedAt: undefined,
+  pauseReason: undefined,
+  abortedAt: undefined,
+  desiredWeight: 0,
+  canaryWeight: 0,
+};
+
+/**
+ * Sets phase and message; an event only when the phase changes. Undefined when nothing
+ * changes, which is how the transition loop knows it has settled.
+ */
+export function toPhase(
+  s: ReleaseStatus,
+  phase: ReleasePhase,
+  message: string,
+  event?: RolloutEvent,
+): Next | undefined {
+  if (s.phase === phase && s.message === message) return undefined;
+  const changed = s.phase !== phase;
+  return { status: { ...s, phase, message }, ...(changed && event ? { events: [event] } : {}) };
+}
+
+/** The event of a phase change that no transition described: Warning for Degraded and RolledBack. */
+export function phaseEvent(s: ReleaseStatus): RolloutEvent {
+  const bad = s.phase === "Degraded" || s.phase === "RolledBack";
+  return { type: bad ? "Warning" : "Normal", reason: s.phase ?? "Progressing", note: s.message ?? "" };
+}
+
+/** A Normal event. */
+export const normal = (reason: string, note: string): RolloutEvent => ({ type: "Normal", reason, note });
+
+/** A Warning event. */
+export const warning = (reason: string, note: string): RolloutEvent => ({ type: "Warning", reason, note });
+
+/** `ms` since the epoch as RFC 3339, for status timestamps. */
+export function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** Parses a status timestamp; a missing or unreadable one counts as `fallback` (usually now). */
+export function time(text: string | undefined, fallback: number): number {
+  const ms = text === undefined ? NaN : Date.parse(text);
+  return Number.isNaN(ms) ? fallback : ms;
+}
+
+/** Drops `undefined` fields at every depth, so equal states serialise and compare equal. */
+export function clean<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(clean) as T;
+  if (typeof value !== "object" || value === null) return value;
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  return Object.fromEntries(entries.map(([k, v]) => [k, clean(v)])) as T;
+}

@@ -1,0 +1,210 @@
+/**
+ * The transitions of a rollout: entering and leaving a stage, promotion, failure (a rollback or
+ * a hold, as `spec.rollback.onFailure` says), holds and their release, retry, and the abort of a
+ * promotion. Each returns the status it leads to and the events it causes; none decides when it
+ * applies (the stages, the actions and `step` do).
+ */
+import type { PauseReason, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { PROBLEM_HOLDS } from "./conditions.js";
+import { historyEntry, recordHistory } from "./history.js";
+import { park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
+import {
+  currentStage,
+  describeStage,
+  iso,
+  normal,
+  ROLLOUT_CLEARED,
+  time,
+  warning,
+  type Ctx,
+  type Next,
+  type RollbackReason,
+} from "./state.js";
+import { backgroundVerdict, freshBackground } from "./verdicts.js";
+
+/** `spec.rollback.onFailure` when the block is absent. */
+export const DEFAULT_ON_FAILURE = "Rollback";
+
+/** What a failure does under this spec: roll back (the default) or hold for a person. */
+export function onFailure(spec: ReleaseSpec): "Rollback" | "Pause" {
+  return spec.rollback?.onFailure ?? DEFAULT_ON_FAILURE;
+}
+
+/** Starts stage `i`: its clock, its weight, or a fresh analysis. */
+export function enterStage(ctx: Ctx, s: ReleaseStatus, i: number): ReleaseStatus {
+  const base: ReleaseStatus = { ...s, currentStepIndex: i, stepStartedAt: ctx.at };
+  const stage = ctx.stages[i];
+  if (stage?.kind === "setWeight") return { ...base, desiredWeight: stage.weight };
+  if (stage?.kind === "analysis") return { ...base, analysis: { startedAt: ctx.at, step: i, metrics: [] } };
+  return base;
+}
+
+/** Leaves stage `i`: on to the next one, or promotion after the last. */
+export function advanceFrom(ctx: Ctx, s: ReleaseStatus, i: number): Next {
+  const done = normal("StepCompleted", `step ${i} (${describeStage(ctx.stages[i])}) completed`);
+  if (i + 1 >= ctx.stages.length) {
+    const promoted = promote(ctx, s);
+    return { ...promoted, events: [done, ...(promoted.events ?? [])] };
+  }
+  return { status: enterStage(ctx, { ...s, phase: "Progressing" }, i + 1), events: [done] };
+}
+
+/**
+ * The canary becomes stable: the stable Service now selects its revision (its pods keep
+ * running untouched); the old stable is kept for the scale-down delay so a switch back is
+ * instant.
+ */
+function promote(ctx: Ctx, s: ReleaseStatus): Next {
+  const revision = s.canaryRevision ?? "";
+  const version = s.canaryVersion ?? "";
+  const note = `promoted ${version} (revision ${revision})`;
+  const entry = historyEntry(
+    revision,
+    version,
+    s.rolloutStartedAt ?? ctx.at,
+    ctx.at,
+    "Promoted",
+    "Completed",
+  );
+  return {
+    status: {
+      ...s,
+      ...ROLLOUT_CLEARED,
+      stableRevision: revision,
+      stableVersion: version,
+      scaleDown: park(s.scaleDown, previousStable(ctx, s)),
+      history: recordHistory(s.history, entry),
+      phase: "Healthy",
+      message: note,
+    },
+    events: [normal("Promoted", note)],
+    promoted: { revision, version },
+  };
+}
+
+/** A failure: a rollback, or with `onFailure: Pause` a problem hold. */
+export function fail(
+  ctx: Ctx,
+  s: ReleaseStatus,
+  reason: Exclude<RollbackReason, "Aborted">,
+  message: string,
+): Next {
+  return onFailure(ctx.spec) === "Pause" ? hold(ctx, s, reason, message) : rollback(ctx, s, reason, message);
+}
+
+/**
+ * Rollback in one step: all traffic to stable and the canary to zero replicas (the plan and
+ * the router carry it out in the same reconcile). The canary revision stays recorded, so the
+ * Release stays RolledBack until the template changes or `retry` is asked.
+ */
+export function rollback(ctx: Ctx, s: ReleaseStatus, reason: RollbackReason, message: string): Next {
+  const revision = s.canaryRevision ?? "";
+  const version = s.canaryVersion ?? "";
+  const note = `rolled back ${version} (revision ${revision}): ${message}`;
+  const entry = historyEntry(revision, version, s.rolloutStartedAt ?? ctx.at, ctx.at, "RolledBack", reason);
+  return {
+    status: {
+      ...s,
+      phase: "RolledBack",
+      message: note,
+      desiredWeight: 0,
+      canaryWeight: 0,
+      abortedAt: ctx.at,
+      pauseReason: undefined,
+      pausedAt: undefined,
+      history: recordHistory(s.history, entry),
+    },
+    events: [warning("RolledBack", note)],
+    rolledBack: { reason, message, revision, version },
+  };
+}
+
+/** Holds the rollout for `reason`; a problem hold is a Warning, a deliberate one is not. */
+export function hold(ctx: Ctx, s: ReleaseStatus, reason: PauseReason, message: string): Next {
+  const event = PROBLEM_HOLDS.has(reason) ? warning(reason, message) : normal(reason, message);
+  return {
+    status: { ...s, phase: "Paused", pauseReason: reason, pausedAt: ctx.at, message },
+    events: [event],
+  };
+}
+
+/**
+ * Releases a hold. A deliberate pause froze the stage's clock, so the step start moves by the
+ * time spent paused: a timed pause and the progress deadline resume where they stopped. After a
+ * problem hold the stage starts over: a fresh deadline, and a fresh analysis for the one whose
+ * verdict caused it.
+ */
+export function resume(ctx: Ctx, s: ReleaseStatus, note: string): Next {
+  const problem = s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason);
+  const paused = ctx.now - time(s.pausedAt, ctx.now);
+  const base = unheld(ctx, s);
+  const status: ReleaseStatus = problem
+    ? restartStage(ctx, base)
+    : { ...base, stepStartedAt: iso(time(s.stepStartedAt, ctx.now) + paused) };
+  return { status: { ...status, message: note }, events: [normal("Resumed", note)] };
+}
+
+/** Clears a hold; a background analysis that caused it starts afresh so it cannot re-trigger. */
+export function unheld(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
+  const bg = backgroundVerdict(ctx, s);
+  const reset = bg?.phase === "Failed" || bg?.phase === "Inconclusive";
+  return {
+    ...s,
+    phase: "Progressing",
+    pauseReason: undefined,
+    pausedAt: undefined,
+    ...(reset ? { backgroundAnalysis: freshBackground(ctx) } : {}),
+  };
+}
+
+function restartStage(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
+  return enterStage(ctx, s, currentStage(ctx.spec, s).index);
+}
+
+/** The rollout of the same canary revision again, from step 0 (after RolledBack). */
+export function retry(ctx: Ctx, s: ReleaseStatus): Next {
+  const note = `retrying the rollout of ${s.canaryVersion ?? ""} (revision ${s.canaryRevision ?? ""}) from step 0`;
+  const base: ReleaseStatus = {
+    ...s,
+    ...ROLLOUT_CLEARED,
+    canaryRevision: s.canaryRevision,
+    canaryVersion: s.canaryVersion,
+    rolloutStartedAt: ctx.at,
+    analysis: undefined,
+    backgroundAnalysis: freshBackground(ctx),
+    phase: "Progressing",
+    message: note,
+  };
+  return { status: enterStage(ctx, base, 0), events: [normal("RolloutRetried", note)] };
+}
+
+/**
+ * `abort` after promotion, while the previous stable still runs (its scale-down is pending):
+ * switch back to it, and record the promoted revision as rolled back.
+ */
+export function abortPromotion(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntry, id: string): Next {
+  const revision = s.stableRevision ?? "";
+  const version = s.stableVersion ?? "";
+  const previous = parked.version ?? "";
+  const message = `aborted by action ${id}: switched back to ${previous} (revision ${parked.revision})`;
+  const live = s.history?.find((h) => h.revision === revision && h.outcome === "Promoted")?.finishedAt;
+  const entry = historyEntry(revision, version, live ?? ctx.at, ctx.at, "RolledBack", "Aborted");
+  const note = `rolled back ${version} (revision ${revision}): ${message}`;
+  return {
+    status: {
+      ...s,
+      ...ROLLOUT_CLEARED,
+      stableRevision: parked.revision,
+      stableVersion: previous,
+      canaryRevision: revision,
+      canaryVersion: version,
+      abortedAt: ctx.at,
+      scaleDown: without(s.scaleDown, parked.revision),
+      history: recordHistory(s.history, entry),
+      phase: "RolledBack",
+      message: note,
+    },
+    events: [warning("RolledBack", note)],
+    rolledBack: { reason: "Aborted", message, revision, version },
+  };
+}
