@@ -347,6 +347,83 @@ describe("first apply", () => {
   });
 });
 
+describe("a stable Deployment whose latest generation is not observed yet", () => {
+  /** 2.0.0 promoted after one 50 % step, Healthy, its Deployment still labelled as the canary's. */
+  function promoted(): World {
+    const w = rollingOut({ strategy: { canary: { steps: [{ setWeight: 50 }] } } });
+    expect(w.advance().promoted?.revision).toBe(R2);
+    expect(w.s).toMatchObject({ phase: "Healthy", message: "2.0.0 is available with 4 replicas" });
+    return w;
+  }
+
+  /** The promoted Deployment as the apiserver shows it right after the relabel, before the Deployment controller. */
+  const relabelled = (over: Partial<ObservedDeployment> = {}): ObservedDeployment => ({
+    ...ready(R2, 4),
+    generation: 3,
+    observedGeneration: 2,
+    ...over,
+  });
+
+  it("keeps a promoted Release Healthy, saying nothing, until the relabel is observed", () => {
+    const w = promoted();
+    // The promotion relabels the new stable Deployment (track canary → stable): the applied-hash
+    // annotation changes with it, and a Deployment's generation moves with its annotations.
+    const planned = planObjects(w.snapshot(), w.s).objects.find((o) => o.metadata.name === `web-${R2}`);
+    expect(planned?.metadata.labels?.["crescendo.dev/track"]).toBe("stable");
+
+    const before = w.s;
+    w.deployments = { ...w.deployments, [R2]: relabelled() };
+    const unobserved = w.reconcile();
+    expect(unobserved.events).toEqual([]);
+    expect(w.s).toEqual(before);
+    expect(w.condition("Ready")).toMatchObject({ status: "True", reason: "Healthy" });
+
+    w.deployments = { ...w.deployments, [R2]: relabelled({ observedGeneration: 3 }) };
+    const observed = w.reconcile();
+    expect(observed.events).toEqual([]);
+    expect(w.s).toMatchObject({ phase: "Healthy", message: "2.0.0 is available with 4 replicas" });
+  });
+
+  it("is Degraded once observed when pods are really missing", () => {
+    const w = promoted();
+    w.deployments = { ...w.deployments, [R2]: relabelled({ availableReplicas: 3, readyReplicas: 3 }) };
+    w.reconcile();
+    expect(w.s.phase).toBe("Healthy");
+
+    w.deployments = {
+      ...w.deployments,
+      [R2]: relabelled({ observedGeneration: 3, availableReplicas: 3, readyReplicas: 3 }),
+    };
+    const down = w.reconcile();
+    expect(w.s).toMatchObject({ phase: "Degraded", message: "3/4 replicas of 2.0.0 available" });
+    expect(down.events).toEqual([
+      { type: "Warning", reason: "Degraded", note: "3/4 replicas of 2.0.0 available" },
+    ]);
+  });
+
+  it("keeps the first revision Progressing, with its message, until its Deployment is observed", () => {
+    const w = new World();
+    w.reconcile();
+    const before = w.s;
+    const created = { ...ready(R1, 0), specReplicas: 4, observedGeneration: undefined };
+    w.deployments = { [R1]: created };
+    expect(w.reconcile().events).toEqual([]);
+    expect(w.s).toEqual(before);
+  });
+
+  it("names the pods not updated when every pod is available (a restart of the Deployment)", () => {
+    const w = healthy();
+    // kubectl rollout restart, observed: one surge pod on the new template next to the 4 old ones.
+    const restarting = { generation: 2, observedGeneration: 2, replicas: 5, updatedReplicas: 1 };
+    w.deployments = { [R1]: { ...ready(R1, 4), ...restarting } };
+    w.reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Degraded",
+      message: "4/4 replicas of 1.0.0 available, only 1/4 updated",
+    });
+  });
+});
+
 describe("conditions", () => {
   it("keep lastTransitionTime until their status flips", () => {
     const w = healthy();

@@ -21,7 +21,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import { act } from "./actions.js";
 import { conditionsFor } from "./conditions.js";
 import { liveScaleDown } from "./scale-down.js";
-import { deploymentOf, isReadyAt, type ReleaseSnapshot } from "./snapshot.js";
+import { deploymentOf, isReadyAt, type ObservedDeployment, type ReleaseSnapshot } from "./snapshot.js";
 import {
   clean,
   contextOf,
@@ -89,7 +89,15 @@ function advance(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   }
 }
 
-/** No rollout in flight: Healthy when the stable revision is available, Degraded when not. */
+/**
+ * No rollout in flight: Healthy when the stable revision is available, Degraded when not.
+ *
+ * A Deployment whose latest generation the Deployment controller has not observed yet (our own
+ * relabel right after a promotion or a switch back, a resize) still reports the numbers of its
+ * previous spec: they prove nothing either way, so the phase stays what it is until they are
+ * observed (that status update is a watch event, hence the next reconcile). kstatus and Argo CD
+ * call such a Deployment in progress, never failed: Degraded is decided on observed numbers only.
+ */
 function steady(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   const want = ctx.spec.replicas;
   const dep = deploymentOf(ctx.snap, s.stableRevision);
@@ -102,10 +110,26 @@ function steady(ctx: Ctx, s: ReleaseStatus): Next | undefined {
       normal("Healthy", `${version} is available`),
     );
   }
-  const count = `${dep?.availableReplicas ?? 0}/${want} replicas of ${version} available`;
+  if (dep && !observed(dep)) return undefined;
+  const count = shortfall(dep, want, version);
   // Still Progressing until the very first revision has been available once.
   if (s.phase === "Progressing") return toPhase(s, "Progressing", `deploying ${version}: ${count}`);
   return toPhase(s, "Degraded", count, warning("Degraded", count));
+}
+
+/** Whether the Deployment controller has observed the Deployment's latest spec (as `isReadyAt` requires). */
+function observed(dep: ObservedDeployment): boolean {
+  return dep.generation === undefined || (dep.observedGeneration ?? 0) >= dep.generation;
+}
+
+/**
+ * What keeps an observed stable Deployment from being ready, for the Degraded message: its
+ * available pods, and when all of them are available, how few run its current pod template.
+ */
+function shortfall(dep: ObservedDeployment | undefined, want: number, version: string): string {
+  const available = `${dep?.availableReplicas ?? 0}/${want} replicas of ${version} available`;
+  if (!dep || dep.availableReplicas < want || dep.updatedReplicas >= want) return available;
+  return `${available}, only ${dep.updatedReplicas}/${want} updated`;
 }
 
 /** A rollout in flight: failures first, then holds, then the current stage. */
