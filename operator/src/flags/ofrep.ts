@@ -112,7 +112,8 @@ function send(
 /** flagd-core's logger interface over pino; its messages are debugging aids, logged at debug. */
 function flagdLogger(logger: Logger | undefined): FlagdLogger | undefined {
   if (!logger) return undefined;
-  const child = logger.child({ component: "flagd-core" });
+  // A key of its own: pino does not replace a parent binding, it writes a duplicate JSON key.
+  const child = logger.child({ library: "flagd-core" });
   const line =
     (level: "error" | "warn" | "info" | "debug") =>
     (...args: unknown[]) =>
