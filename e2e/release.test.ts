@@ -261,6 +261,8 @@ describe("canary with analysis", () => {
     );
     const weighted = await waitRelease(ns, "shop", "25 % on the canary", (s) => (s.canaryWeight ?? 0) > 0);
     expect(weighted.canaryRevision).toBe(r2);
+    // The replica-ratio split: <release> selects every revision while the canary rolls out.
+    expect((await getService(ns, "shop"))?.spec.selector).toEqual({ "crescendo.dev/release": "shop" });
 
     const done = await waitRelease(
       ns,
@@ -281,6 +283,8 @@ describe("canary with analysis", () => {
     expect(promoted?.metadata.annotations?.["deployment.kubernetes.io/revision"]).toBe("1");
     expect(promoted?.metadata.labels?.["crescendo.dev/track"]).toBe("stable");
     expect((await getService(ns, "shop-stable"))?.spec.selector["crescendo.dev/revision"]).toBe(r2);
+    // The replaced revision still runs for scaleDownDelaySeconds, but <release> sends it nothing.
+    expect((await getService(ns, "shop"))?.spec.selector["crescendo.dev/revision"]).toBe(r2);
 
     // The old revision goes after scaleDownDelaySeconds.
     await waitFor(
@@ -396,6 +400,9 @@ describe("automatic rollback", () => {
     expect(stable?.spec.template).toEqual(stableBefore?.spec.template);
     expect(stable?.metadata.annotations?.["deployment.kubernetes.io/revision"]).toBe("1");
     expect((await getService(ns, "pay-canary"))?.spec.selector["crescendo.dev/revision"]).toBe(r1);
+    expect((await getService(ns, "pay"))?.spec.selector["crescendo.dev/revision"]).toBe(r1);
+    // kstatus Failed: a Flux health check fails now instead of at its timeout.
+    expect(condition(status, "Stalled")).toMatchObject({ status: "True", reason: "RolledBack" });
 
     const warning = await waitFor(
       "a Warning RolledBack Event",
@@ -544,6 +551,48 @@ describe("manual actions", () => {
       "the aborted canary at zero replicas",
       () => getDeployment(ns, `ctl-${revisionOf(v3)}`),
       (d) => d?.spec.replicas === 0,
+      { context },
+    );
+  });
+});
+
+describe("spec.paused", () => {
+  it("records a new revision without starting its rollout until cleared", async () => {
+    const ns = "rel-paused";
+    await createNamespace(ns);
+    const spec = (tpl: Record<string, unknown>, version: string, paused = false) => ({
+      version,
+      replicas: 2,
+      template: tpl,
+      paused,
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    await healthyAt(ns, "hold", spec);
+    const v2 = template("hold", "2");
+    const r2 = revisionOf(v2);
+    await applyRelease(ns, "hold", spec(v2, "2.0.0", true));
+    const s = await waitRelease(ns, "hold", "2.0.0 recorded, paused", (x) => x.canaryRevision === r2);
+    expect(s).toMatchObject({
+      phase: "Paused",
+      pauseReason: "Paused",
+      canaryVersion: "2.0.0",
+      canaryWeight: 0,
+    });
+    expect(s.currentStepIndex).toBeUndefined();
+    await sleep(2_000);
+    expect((await getDeployment(ns, `hold-${r2}`))?.spec.replicas ?? 0).toBe(0);
+
+    await applyRelease(ns, "hold", spec(v2, "2.0.0", false));
+    await waitRelease(
+      ns,
+      "hold",
+      "step 0 started",
+      (x) => x.currentStepIndex === 0 || x.pauseReason === "PauseStep",
+    );
+    await waitFor(
+      "the canary at step 0's size",
+      () => getDeployment(ns, `hold-${r2}`),
+      (d) => (d?.spec.replicas ?? 0) > 0,
       { context },
     );
   });

@@ -222,7 +222,7 @@ export const releaseSamples: Sample[] = [
     kstatus: { status: "InProgress", message: "2/4 replicas of 1.4.0 available" },
   },
   {
-    name: "RolledBack on failed analysis",
+    name: "RolledBack on failed analysis (Stalled)",
     kind: "Release",
     object: release(
       { phase: "RolledBack", message: rolledBackMessage },
@@ -242,8 +242,9 @@ export const releaseSamples: Sample[] = [
         ],
       },
     ),
+    // Stalled=True too, but Argo CD's check names the cause from the RolledBack condition.
     argo: { status: "Degraded", message: `AnalysisFailed: ${rolledBackMessage}` },
-    kstatus: { status: "InProgress", message: rolledBackMessage },
+    kstatus: { status: "Failed", message: rolledBackMessage },
   },
   {
     name: "InvalidSpec (Stalled over a Healthy phase)",

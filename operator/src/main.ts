@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   const recorder = new EventRecorder({ client, logger, reportingInstance: config.identity });
 
   registerSquadController(manager, { client, recorder, logger, workers: config.workers });
-  registerReleaseController(manager, {
+  const releases = registerReleaseController(manager, {
     client,
     recorder,
     logger,
@@ -70,6 +70,7 @@ async function main(): Promise<void> {
     await manager.runUntilSignal();
   } finally {
     await ofrep.close();
+    releases.close(); // drop on-call retries: nothing may outlive the grace period
   }
   client.close();
   logger.info("crescendo stopped");

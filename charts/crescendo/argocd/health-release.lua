@@ -44,8 +44,9 @@ if generation ~= nil and (status.observedGeneration == nil or status.observedGen
   return hs
 end
 
+-- A rollback also sets Stalled; its own condition names the cause (AnalysisFailed, Aborted, ...).
 local stalled = condition(status.conditions, "Stalled")
-if stalled ~= nil and stalled.status == "True" then
+if stalled ~= nil and stalled.status == "True" and status.phase ~= "RolledBack" then
   hs.status = "Degraded"
   hs.message = explain(stalled)
   return hs

@@ -170,7 +170,11 @@ export const releaseSpec = z
       }),
     analysis: z
       .object({
-        interval: duration.default("30s").describe("Default time between measurements."),
+        interval: duration
+          .optional()
+          .describe(
+            "Default time between measurements; absent takes the squad's delivery.analysisInterval, else 30s.",
+          ),
         metrics: analysisMetrics.default([]),
       })
       .optional()
@@ -196,7 +200,12 @@ export const releaseSpec = z
       .min(10)
       .default(600)
       .describe("A step that makes no progress for this long fails the rollout."),
-    paused: z.boolean().default(false).describe("Pause the rollout where it is (declarative pause)."),
+    paused: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Pause the rollout where it is (declarative pause); a revision recorded while paused starts its rollout (step 0, canary pods, traffic) only once this is false.",
+      ),
   })
   .describe("Desired state of the Release.");
 export type ReleaseSpec = z.infer<typeof releaseSpec>;

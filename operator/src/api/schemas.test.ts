@@ -72,7 +72,8 @@ describe("Release spec", () => {
       analysis: { metrics: [{ name: "errors", prometheus: { query: "x" }, thresholdRange: { max: 1 } }] },
     });
     expect(spec.progressDeadlineSeconds).toBe(600);
-    expect(spec.analysis?.interval).toBe("30s");
+    // No interval default: the controller resolves it (Release, then squad, then 30s).
+    expect(spec.analysis?.interval).toBeUndefined();
     expect(spec.analysis?.metrics[0]).toMatchObject({
       failureLimit: 0,
       inconclusiveLimit: 3,

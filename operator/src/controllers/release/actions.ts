@@ -9,7 +9,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import { liveScaleDown } from "./scale-down.js";
 import type { PendingAction } from "./snapshot.js";
-import { describeStage, normal, stateOf, type Ctx, type Next, type State } from "./state.js";
+import { describeStage, normal, rolloutStarted, stateOf, type Ctx, type Next, type State } from "./state.js";
 import {
   abortPromotion,
   advanceFrom,
@@ -34,9 +34,13 @@ function notRolling(state: State): ActionOutcome {
   return ignored("no rollout in progress");
 }
 
+/** A revision recorded while `spec.paused` was set has no stage to promote past yet. */
+const NOT_STARTED = "the rollout has not started (it was recorded while spec.paused was set)";
+
 const onPromote: Handler = (ctx, s, state) => {
   if (state.kind !== "Rolling") return notRolling(state);
   if (ctx.spec.paused) return ignored("spec.paused is set");
+  if (!rolloutStarted(s)) return ignored(NOT_STARTED);
   // Taking the stable Service with an undersized revision would cut capacity: the scale-up is not skippable.
   if (state.stage.kind === "scaleUp")
     return ignored("already promoting: waiting for the new revision to scale up");
@@ -47,6 +51,7 @@ const onPromote: Handler = (ctx, s, state) => {
 const onPromoteFull: Handler = (ctx, s, state) => {
   if (state.kind !== "Rolling") return notRolling(state);
   if (ctx.spec.paused) return ignored("spec.paused is set");
+  if (!rolloutStarted(s)) return ignored(NOT_STARTED);
   const last = ctx.stages.length - 1;
   if (state.index === last) return ignored("already scaling up for promotion");
   const note = `skipping steps ${state.index}-${last - 1}: scaling up for promotion`;

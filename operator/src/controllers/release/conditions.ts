@@ -7,17 +7,19 @@
  * | Progressing, Degraded                | False | True        | False   |
  * | Paused, deliberately                 | False | False       | False   |
  * | Paused on a problem (see below)      | False | False       | True    |
- * | RolledBack                           | False | False       | False   |
+ * | RolledBack                           | False | False       | True    |
  *
  * Degraded is Reconciling because Kubernetes is restoring the stable pods on its own, as kstatus
  * reports an unavailable Deployment. Deliberate holds (spec.paused, the pause action, a pause
  * step, a blue-green preview awaiting promotion) are neither in progress nor failed. Holds on a
  * problem (AnalysisFailed or ProgressDeadlineExceeded with `onFailure: Pause`, and
  * InconclusiveAnalysis) are Stalled: the rollout cannot finish until a person acts. RolledBack
- * is a reported outcome, not a stall: production runs the stable revision as intended, so
- * Stalled is False, Ready is False with reason RolledBack, and a kind-specific `RolledBack`
- * condition (True only in that phase) carries the cause (AnalysisFailed,
- * ProgressDeadlineExceeded, Aborted) and the message naming metric, values and threshold.
+ * is Stalled too, with reason RolledBack and the rollback's message: the spec asks for a
+ * revision that will not run until a person reverts the template or asks `retry`, so kstatus
+ * reads Failed and a Flux health check fails at once instead of waiting for its timeout.
+ * Ready is False with reason RolledBack, and a kind-specific `RolledBack` condition (True only
+ * in that phase) carries the cause (AnalysisFailed, ProgressDeadlineExceeded, Aborted) and the
+ * message naming metric, values and threshold.
  */
 import type { PauseReason, ReleaseStatus } from "../../api/release.js";
 import { removeCondition, setCondition, type Condition } from "../../runtime/conditions.js";
@@ -39,7 +41,9 @@ export function conditionsFor(s: ReleaseStatus, ctx: Ctx): Condition[] {
   const reason = phase === "Paused" ? (s.pauseReason ?? "Paused") : phase;
   const message = s.message ?? "";
   const reconciling = phase === "Progressing" || phase === "Degraded";
-  const stalled = phase === "Paused" && s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason);
+  const stalled =
+    phase === "RolledBack" ||
+    (phase === "Paused" && s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason));
   const observedGeneration = ctx.snap.release.metadata.generation;
   const set = (c: readonly Condition[] | undefined, type: string, on: boolean, text: string) =>
     setCondition(

@@ -26,6 +26,7 @@ import {
   releasesOfSquad,
   RouteIndex,
   withSquadDefaults,
+  analysisIntervalOf,
 } from "./controller.js";
 import { MeasurementRunner } from "./measurements.js";
 import type { RollbackNotification } from "./notify.js";
@@ -378,6 +379,24 @@ describe("ReleaseReconciler", () => {
     expect(w.queries).toHaveLength(2);
   });
 
+  it("measures at the squad's analysisInterval when the Release's analysis sets none", async () => {
+    const w = new World();
+    w.squads.upsert({
+      metadata: { name: "payments", uid: "sq", generation: 2, resourceVersion: "2" },
+      spec: { namespaces: [{ name: "shop" }], delivery: { analysisInterval: "20s" } },
+    });
+    // As the apiserver stores it: an analysis block without interval (the CRD defaults none).
+    const analysis = { metrics: [{ ...ERROR_RATE, minSamples: 3 }] };
+    w.apply(spec({ analysis }));
+    await w.converge();
+    w.apply(spec({ template: V2, analysis }));
+    await w.converge();
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    const result = await w.reconcile();
+    expect(result.requeueAfterMs).toBe(20_000);
+  });
+
   it("rolls back on a failed measurement: traffic and canary first, then status, Event, metrics, on-call", async () => {
     const w = await atAnalysis();
     const before = await metricValue("crescendo_release_rollbacks_total", { reason: "AnalysisFailed" });
@@ -673,18 +692,24 @@ describe("withSquadDefaults", () => {
     delivery: { analysisInterval: "1m", metrics: [ERROR_RATE, { ...ERROR_RATE, name: "squad-only" }] },
   });
 
-  it("adds the squad's metrics (the Release's own of the same name win) and fills the interval", () => {
+  it("adds the squad's metrics (the Release's own of the same name win) and leaves the interval unset", () => {
     const own = { ...ERROR_RATE, thresholdRange: { max: 0.01 } };
+    // As the apiserver stores it: the CRD defaults no analysis.interval.
     const merged = withSquadDefaults({ version: "1", analysis: { metrics: [own] } }, squad) as {
-      analysis: { interval: string; metrics: { name: string }[] };
+      analysis: { interval?: string; metrics: { name: string }[] };
     };
-    expect(merged.analysis.interval).toBe("1m");
+    expect(merged.analysis.interval).toBeUndefined();
     expect(merged.analysis.metrics.map((m) => m.name)).toEqual(["error-rate", "squad-only"]);
     expect(merged.analysis.metrics[0]).toBe(own);
-    const kept = withSquadDefaults({ analysis: { interval: "5s", metrics: [] } }, squad) as {
-      analysis: { interval: string };
-    };
-    expect(kept.analysis.interval).toBe("5s");
+  });
+
+  it("resolves the interval: the Release's own, else the squad's, else 30s", () => {
+    const parse = (analysis: unknown) => releaseSpec.parse({ ...spec(), analysis });
+    expect(parse({ metrics: [ERROR_RATE] }).analysis?.interval).toBeUndefined();
+    expect(analysisIntervalOf(parse({ metrics: [ERROR_RATE] }), squad)).toBe("1m");
+    expect(analysisIntervalOf(parse({ interval: "5s", metrics: [ERROR_RATE] }), squad)).toBe("5s");
+    expect(analysisIntervalOf(parse({ metrics: [ERROR_RATE] }), squadSpec.parse({}))).toBe("30s");
+    expect(analysisIntervalOf(parse(undefined), undefined)).toBe("30s");
   });
 
   it("leaves a spec alone without squad defaults", () => {
@@ -849,5 +874,23 @@ describe("registerReleaseController", () => {
       gatewayAPI: true,
     });
     expect(withRoutes.informers.has(HTTPRouteResource.plural)).toBe(true);
+  });
+
+  it("closes the on-call notifier when closed, for shutdown", () => {
+    const { h } = host();
+    const close = vi.fn();
+    const controller = registerReleaseController(h, {
+      client: {
+        apply: async <T extends KubeObject>(obj: T) => obj,
+        delete: async () => true,
+        get: async () => undefined,
+        mergePatch: async <T extends KubeObject>() => ({ metadata: {} }) as T,
+      },
+      recorder: { record: async () => undefined },
+      logger,
+      notifier: { notify: async () => undefined, close },
+    });
+    controller.close();
+    expect(close).toHaveBeenCalledTimes(1);
   });
 });

@@ -87,7 +87,16 @@ export interface ReleaseControllerOptions {
    */
   gatewayAPI?: boolean;
   /** Replaces the on-call notifier (tests). */
-  notifier?: Pick<OncallNotifier, "notify">;
+  notifier?: Pick<OncallNotifier, "notify"> & Partial<Pick<OncallNotifier, "close">>;
+}
+
+/** The Release controller as registered, with what its owner must do at shutdown. */
+export interface ReleaseController extends QueueingController {
+  /**
+   * Ends what outlives a reconcile once the manager has stopped: on-call notifications still
+   * retrying are dropped (and logged), so nothing keeps the process past its grace period.
+   */
+  close(): void;
 }
 
 /**
@@ -98,7 +107,7 @@ export interface ReleaseControllerOptions {
 export function registerReleaseController(
   manager: ControllerHost,
   options: ReleaseControllerOptions,
-): QueueingController {
+): ReleaseController {
   const clock = options.clock ?? manager.clock;
   const releases = manager.informer<RawRelease>(ReleaseResource);
   const deployments = manager.informer(DeploymentResource);
@@ -121,6 +130,9 @@ export function registerReleaseController(
       enqueue(key);
     },
   });
+  const notifier =
+    options.notifier ??
+    new OncallNotifier({ client: options.client, recorder: options.recorder, logger: options.logger });
   const reconciler = new ReleaseReconciler({
     client: options.client,
     recorder: options.recorder,
@@ -128,9 +140,7 @@ export function registerReleaseController(
     clock,
     runner,
     providerFor: options.providerFor ?? cachedPrometheusProviders(),
-    notifier:
-      options.notifier ??
-      new OncallNotifier({ client: options.client, recorder: options.recorder, logger: options.logger }),
+    notifier,
     releases,
     deployments,
     services,
@@ -148,7 +158,7 @@ export function registerReleaseController(
     .workers(options.workers ?? 4)
     .complete((key, ctx) => reconciler.reconcile(key, ctx));
   enqueue = (key) => controller.enqueue(key);
-  return controller;
+  return Object.assign(controller, { close: () => notifier.close?.() });
 }
 
 /**
@@ -246,10 +256,10 @@ function httpRouteOf(spec: unknown): string | undefined {
 }
 
 /**
- * The Squad's delivery defaults merged into a Release spec before it is validated: its metrics
- * are added to `analysis.metrics` (a Release's own metric of the same name wins) and its
- * `analysisInterval` fills an unset `analysis.interval`. The Prometheus address is not merged:
- * it is the measurement's fallback (`MeasureContext.defaultAddress`).
+ * The Squad's delivery metrics merged into a Release spec before it is validated: they are added
+ * to `analysis.metrics` (a Release's own metric of the same name wins). The interval is not
+ * merged but resolved after validation (`analysisIntervalOf`), and the Prometheus address is the
+ * measurement's fallback (`MeasureContext.defaultAddress`).
  */
 export function withSquadDefaults(spec: unknown, squad: SquadSpec | undefined): unknown {
   const delivery = squad?.delivery;
@@ -258,16 +268,17 @@ export function withSquadDefaults(spec: unknown, squad: SquadSpec | undefined): 
   const own = Array.isArray(analysis?.["metrics"]) ? (analysis["metrics"] as unknown[]) : [];
   const names = new Set(own.map((m) => (isRecord(m) ? m["name"] : undefined)));
   const extra = (delivery.metrics ?? []).filter((m) => !names.has(m.name));
-  const interval = analysis?.["interval"] ?? delivery.analysisInterval;
-  if (extra.length === 0 && (analysis === undefined || analysis["interval"] !== undefined)) return spec;
-  return {
-    ...spec,
-    analysis: {
-      ...analysis,
-      ...(interval === undefined ? {} : { interval }),
-      metrics: [...own, ...extra],
-    },
-  };
+  if (extra.length === 0) return spec;
+  return { ...spec, analysis: { ...analysis, metrics: [...own, ...extra] } };
+}
+
+/**
+ * The default time between measurements: the Release's `analysis.interval`, else the squad's
+ * `delivery.analysisInterval`, else 30s. The CRD defaults no interval, so an unset one reaches
+ * the controller unset and the squad's default can apply.
+ */
+export function analysisIntervalOf(spec: ReleaseSpec, squad: SquadSpec | undefined): string {
+  return spec.analysis?.interval ?? squad?.delivery?.analysisInterval ?? DEFAULT_ANALYSIS_INTERVAL;
 }
 
 /** What measuring needs besides the status: the metrics by name and the defaults. */
@@ -479,7 +490,7 @@ export class ReleaseReconciler {
     }
     const setup: AnalysisSetup = {
       metrics: spec.analysis?.metrics ?? [],
-      defaultInterval: spec.analysis?.interval ?? DEFAULT_ANALYSIS_INTERVAL,
+      defaultInterval: analysisIntervalOf(spec, squad?.squad?.spec),
       defaultAddress: squad?.squad?.spec.delivery?.prometheus?.address,
     };
     const target = { namespace: raw.metadata.namespace ?? "", release: raw.metadata.name ?? "" };

@@ -163,6 +163,76 @@ describe("OncallNotifier", () => {
   });
 });
 
+describe("OncallNotifier.close", () => {
+  function recordingLogger() {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({
+      level: "info",
+      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
+    });
+    return { log, lines };
+  }
+
+  it("abandons pending retries at once, logs what it dropped, and records no failure", async () => {
+    const { log, lines } = recordingLogger();
+    const events: EventInput[] = [];
+    let posts = 0;
+    const notifier = new OncallNotifier({
+      client: { get: async <T extends KubeObject>() => secret("http://hooks.example.com/x") as T },
+      recorder: { record: async (_obj, input) => void events.push(input) },
+      logger: log,
+      // The real, unref'd backoff: 1 s, 2 s, … would keep a closing process for half a minute.
+      fetch: (async () => {
+        posts++;
+        return new Response(null, { status: 503 });
+      }) as typeof globalThis.fetch,
+    });
+    const started = Date.now();
+    const sending = notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    await new Promise((r) => setTimeout(r, 20)); // the first attempt failed; waiting to retry
+    notifier.close();
+    await sending;
+    expect(Date.now() - started).toBeLessThan(900);
+    expect(posts).toBe(1);
+    expect(events).toEqual([]);
+    expect(
+      lines.filter((l) => l["msg"] === "shutting down: on-call notification of a rollback dropped"),
+    ).toEqual([
+      expect.objectContaining({ namespace: "shop", name: "web", revision: "r2", reason: "AnalysisFailed" }),
+    ]);
+
+    // After close, a new rollback is only logged as dropped.
+    await notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), {
+      ...PAYLOAD,
+      revision: "r3",
+    });
+    expect(posts).toBe(1);
+    expect(lines.filter((l) => l["revision"] === "r3")).toHaveLength(1);
+  });
+
+  it("aborts a POST in flight", async () => {
+    let aborted = false;
+    const notifier = new OncallNotifier({
+      client: { get: async <T extends KubeObject>() => secret("http://hooks.example.com/x") as T },
+      recorder: { record: async () => undefined },
+      logger,
+      timeoutMs: 60_000,
+      fetch: ((_url: string, init: RequestInit) =>
+        new Promise((_, reject) =>
+          init.signal?.addEventListener("abort", () => {
+            aborted = true;
+            reject(init.signal?.reason);
+          }),
+        )) as typeof globalThis.fetch,
+    });
+    const sending = notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    await new Promise((r) => setTimeout(r, 10));
+    notifier.close();
+    await sending;
+    expect(aborted).toBe(true);
+  });
+});
+
 describe("OncallNotifier over HTTP", () => {
   let server: Server | undefined;
   afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));

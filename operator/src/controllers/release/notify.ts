@@ -14,7 +14,9 @@
  *
  * A notification never blocks or fails a reconcile: `notify` runs on its own, retries with
  * exponential backoff, and reports a final failure as a log line and a `NotificationFailed`
- * Event on the Release.
+ * Event on the Release. Nor does it hold up shutdown: `close` (called once the manager has
+ * stopped) aborts the POST in flight and every backoff wait, logs each notification it drops,
+ * and the backoff timers never keep the process alive on their own.
  */
 import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
@@ -23,7 +25,7 @@ import type { Logger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { SecretResource } from "../../runtime/resources.js";
-import { systemClock, type Clock, type KubeObject } from "../../runtime/types.js";
+import type { Clock, KubeObject } from "../../runtime/types.js";
 import { ROLLBACK_REASONS, type RollbackReason } from "./state.js";
 
 /**
@@ -156,18 +158,41 @@ class PermanentError extends Error {
   override name = "PermanentError";
 }
 
+/**
+ * Waits `ms`, or less if `signal` aborts. Its timer is unref'd: a pending retry never keeps the
+ * process alive once everything else has stopped.
+ */
+function unrefSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
 export class OncallNotifier {
   private readonly clock: Pick<Clock, "sleep">;
   private readonly fetch: typeof globalThis.fetch;
+  /** Aborted by `close`: every attempt and wait in flight gives up. */
+  private readonly stopping = new AbortController();
+  /** Notifications being delivered (or waiting to retry), for `close` to name what it drops. */
+  private readonly inFlight = new Set<RollbackNotification>();
 
   constructor(private readonly opts: NotifierOptions) {
-    this.clock = opts.clock ?? systemClock;
+    this.clock = opts.clock ?? { sleep: unrefSleep };
     this.fetch = opts.fetch ?? globalThis.fetch;
   }
 
   /**
-   * Sends `payload` to the on-call webhook of `squad`. Resolves when delivered, given up, or
-   * when the squad has no on-call webhook; never rejects, so callers may `void` it.
+   * Sends `payload` to the on-call webhook of `squad`. Resolves when delivered, given up,
+   * dropped by `close`, or when the squad has no on-call webhook; never rejects, so callers may
+   * `void` it.
    */
   async notify(release: KubeObject, squad: Squad | undefined, payload: RollbackNotification): Promise<void> {
     const log = this.opts.logger.child({
@@ -180,22 +205,35 @@ export class OncallNotifier {
       log.info("no on-call webhook configured for this Release's squad; not notifying");
       return;
     }
+    const stop = this.stopping.signal;
+    if (stop.aborted) {
+      this.logDropped(payload);
+      return;
+    }
     const namespace = ref.namespace ?? firstNamespace(squad);
     const where = `Secret ${namespace}/${ref.name} key ${ref.key}`;
     const backoff = this.opts.backoffMs ?? NOTIFY_BACKOFF_MS;
     let lastError: unknown;
-    for (let attempt = 0; attempt <= backoff.length; attempt++) {
-      if (attempt > 0) await this.clock.sleep(backoff[attempt - 1] ?? 0);
-      try {
-        const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
-        await this.post(url, payload);
-        log.info({ attempt: attempt + 1 }, "notified on-call of the rollback");
-        return;
-      } catch (err) {
-        lastError = err;
-        log.warn({ err, attempt: attempt + 1 }, "on-call notification attempt failed");
-        if (err instanceof PermanentError) break;
+    this.inFlight.add(payload);
+    try {
+      for (let attempt = 0; attempt <= backoff.length; attempt++) {
+        if (attempt > 0) await this.clock.sleep(backoff[attempt - 1] ?? 0, stop);
+        if (stop.aborted) return; // dropped, and logged, by `close`
+        try {
+          const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
+          if (stop.aborted) return;
+          await this.post(url, payload, stop);
+          log.info({ attempt: attempt + 1 }, "notified on-call of the rollback");
+          return;
+        } catch (err) {
+          if (stop.aborted) return;
+          lastError = err;
+          log.warn({ err, attempt: attempt + 1 }, "on-call notification attempt failed");
+          if (err instanceof PermanentError) break;
+        }
       }
+    } finally {
+      this.inFlight.delete(payload);
     }
     const reason = lastError instanceof Error ? lastError.message : String(lastError);
     log.error({ err: lastError }, "could not notify on-call of the rollback");
@@ -205,6 +243,33 @@ export class OncallNotifier {
       note: `could not notify on-call (${where}) of the rollback of ${payload.version}: ${reason}`,
       action: "Notify",
     });
+  }
+
+  /**
+   * Stops notifying, for shutdown: the POST in flight is aborted, pending retries are abandoned
+   * (each logged as dropped, so on-call can be told by hand), and later `notify` calls only log.
+   * A notification already recorded in status is never sent again by the next process, so what
+   * is dropped here is lost: the log line is the record of it. Idempotent.
+   */
+  close(): void {
+    if (this.stopping.signal.aborted) return;
+    for (const payload of this.inFlight) this.logDropped(payload);
+    this.stopping.abort(new Error("the on-call notifier is closed"));
+  }
+
+  private logDropped(payload: RollbackNotification): void {
+    this.opts.logger.warn(
+      {
+        namespace: payload.namespace,
+        name: payload.release,
+        squad: payload.squad,
+        revision: payload.revision,
+        version: payload.version,
+        reason: payload.reason,
+        at: payload.at,
+      },
+      "shutting down: on-call notification of a rollback dropped",
+    );
   }
 
   private async webhookUrl(namespace: string, name: string, key: string, where: string): Promise<string> {
@@ -222,7 +287,7 @@ export class OncallNotifier {
     return url;
   }
 
-  private async post(url: string, payload: RollbackNotification): Promise<void> {
+  private async post(url: string, payload: RollbackNotification, stop: AbortSignal): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? NOTIFY_TIMEOUT_MS;
     let response: Response;
     try {
@@ -230,7 +295,7 @@ export class OncallNotifier {
         method: "POST",
         headers: { "content-type": "application/json", "user-agent": "crescendo" },
         body: JSON.stringify(payload),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
       });
       await response.body?.cancel();
     } catch (err) {

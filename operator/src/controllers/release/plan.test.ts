@@ -203,6 +203,20 @@ describe("Deployments", () => {
     expect(desiredCanaryReplicas(snapshot({}), { ...rolling, currentStepIndex: 2 })).toBe(4);
   });
 
+  it("run no canary pods for a rollout recorded while spec.paused, whatever its first stage", () => {
+    const recorded: ReleaseStatus = {
+      ...rolling,
+      currentStepIndex: undefined,
+      desiredWeight: 0,
+      phase: "Paused",
+      pauseReason: "Paused",
+    };
+    const full = snapshot({ paused: true, strategy: { canary: { steps: [{ setWeight: 100 }] } } });
+    expect(desiredCanaryReplicas(snapshot({ paused: true }), recorded)).toBe(0);
+    expect(desiredCanaryReplicas(full, { ...recorded, desiredWeight: 100 })).toBe(0);
+    expect(desiredCanaryReplicas(snapshot({ paused: true, strategy: { blueGreen: {} } }), recorded)).toBe(0);
+  });
+
   it("run a blue-green preview at previewReplicas, defaulting to replicas", () => {
     const bg = (strategy: Record<string, unknown>) => snapshot({ strategy: { blueGreen: strategy } });
     expect(desiredCanaryReplicas(bg({ previewReplicas: 1 }), { ...rolling, currentStepIndex: 0 })).toBe(1);
@@ -347,6 +361,41 @@ describe("Services", () => {
       "crescendo.dev/revision": CANARY,
     });
     expect(deletions).toEqual([{ apiVersion: "v1", kind: "Service", name: "web-preview" }]);
+  });
+
+  it("for canary: <release> selects only the stable revision when no rollout splits traffic", () => {
+    const plan = (status: ReleaseStatus, spec: Record<string, unknown> = {}) =>
+      selector(planObjects(snapshot({ service: PORTS, ...spec }), status).objects, "web");
+    const stable = { "crescendo.dev/release": "web", "crescendo.dev/revision": STABLE };
+    // After promotion, while the replaced revision still runs at full size for its scale-down.
+    const promoted: ReleaseStatus = {
+      phase: "Healthy",
+      stableRevision: STABLE,
+      scaleDown: [{ revision: "oldrev", version: "0.9.0", at: new Date(T0 + 30_000).toISOString() }],
+    };
+    expect(plan(promoted)).toEqual(stable);
+    expect(plan({ phase: "Degraded", stableRevision: STABLE })).toEqual(stable);
+    // A rollback takes every connection back to stable in the same apply.
+    expect(plan({ ...rolling, phase: "RolledBack" })).toEqual(stable);
+    // Recorded while spec.paused, not started: no split yet.
+    const recorded = {
+      ...rolling,
+      currentStepIndex: undefined,
+      phase: "Paused" as const,
+      pauseReason: "Paused" as const,
+    };
+    expect(plan(recorded, { paused: true })).toEqual(stable);
+    // Held mid-rollout: the canary keeps its share.
+    expect(plan({ ...rolling, phase: "Paused", pauseReason: "ManualPause" })).toEqual({
+      "crescendo.dev/release": "web",
+    });
+    // With Gateway API the HTTPRoute splits; <release> never sends traffic to the canary.
+    const gw = {
+      strategy: {
+        canary: { steps: [{ setWeight: 20 }], trafficRouting: { gatewayAPI: { httpRoute: "r" } } },
+      },
+    };
+    expect(plan(rolling, gw)).toEqual(stable);
   });
 
   it("point -canary at the stable revision when there is no live canary", () => {

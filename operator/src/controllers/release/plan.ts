@@ -24,7 +24,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment, ReleaseSnapshot } from "./snapshot.js";
-import { currentStage } from "./state.js";
+import { currentStage, rolloutStarted } from "./state.js";
 import { serviceNames } from "./traffic/router.js";
 import { routerFor, trafficInput } from "./traffic/routing.js";
 
@@ -136,13 +136,13 @@ function liveRevisions(snap: ReleaseSnapshot, s: ReleaseStatus): LiveRevision[] 
 }
 
 /**
- * Replicas of the canary (or preview) revision: zero once rolled back; full size for the final
- * scale-up; `previewReplicas` for a blue-green preview; otherwise what the router needs for the
- * current weight.
+ * Replicas of the canary (or preview) revision: zero once rolled back, and while recorded but
+ * not started (`spec.paused`); full size for the final scale-up; `previewReplicas` for a
+ * blue-green preview; otherwise what the router needs for the current weight.
  */
 export function desiredCanaryReplicas(snap: ReleaseSnapshot, s: ReleaseStatus): number {
   const spec = snap.release.spec;
-  if (!s.canaryRevision || s.phase === "RolledBack") return 0;
+  if (!s.canaryRevision || s.phase === "RolledBack" || !rolloutStarted(s)) return 0;
   if (currentStage(spec, s).stage.kind === "scaleUp") return spec.replicas;
   const bg = spec.strategy.blueGreen;
   if (bg) return bg.previewReplicas ?? spec.replicas;
@@ -155,7 +155,7 @@ function routeObjects(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   if (!spec.strategy.canary?.trafficRouting) return [];
   const router = routerFor(spec);
   const input = trafficInput(snap, s);
-  const splitting = s.canaryRevision !== undefined && s.phase !== "RolledBack";
+  const splitting = s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
   return splitting ? router.setWeight(input, s.desiredWeight ?? 0).objects : router.finalize(input).objects;
 }
 
@@ -238,9 +238,14 @@ function podTemplate(
 }
 
 /**
- * `<release>` selects every revision (the replica-ratio split) for canary, only the active one
- * for blue-green; `-stable` the stable revision; `-canary`/`-preview` the canary, or the stable
- * one when there is no live canary, so routers and smoke tests always have endpoints.
+ * `<release>` selects every revision only while a replica-ratio canary splits traffic (that
+ * Service *is* the split); otherwise only the stable revision: at rest, after a rollback (all
+ * traffic on stable in the rollback's reconcile), during the scale-down delay after a promotion
+ * (the replaced revision, still at full size, must get nothing), for blue-green (the active
+ * revision) and with Gateway API (the HTTPRoute splits between `-stable` and `-canary`).
+ * A selector change is instant and restarts no pod. `-stable` selects the stable revision;
+ * `-canary`/`-preview` the canary, or the stable one when there is no live canary, so routers
+ * and smoke tests always have endpoints.
  */
 function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   const ports = snap.release.spec.service?.ports;
@@ -267,10 +272,20 @@ function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
     spec: { selector, ports: specPorts },
   });
   return [
-    service(names.all, bg ? byRevision(s.stableRevision) : { [LABELS.release]: release }),
+    service(names.all, replicaSplit(snap, s) ? { [LABELS.release]: release } : byRevision(s.stableRevision)),
     service(names.stable, byRevision(s.stableRevision)),
     service(bg ? names.preview : names.canary, byRevision(canary)),
   ];
+}
+
+/**
+ * Whether the replica ratio splits traffic under `s`: a canary strategy with no router, and a
+ * rollout that has started (not merely recorded while `spec.paused`) and not been rolled back.
+ */
+export function replicaSplit(snap: ReleaseSnapshot, s: ReleaseStatus): boolean {
+  const strategy = snap.release.spec.strategy;
+  if (!strategy.canary || strategy.canary.trafficRouting) return false;
+  return s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
 }
 
 /** Labels of every object the operator creates for this Release (DESIGN §3). */

@@ -702,9 +702,33 @@ describe("analysis", () => {
       message: w.s.message,
     });
     expect(w.condition("RolledBack")).toMatchObject({ status: "True", reason: "AnalysisFailed" });
-    expect(w.condition("Stalled")?.status).toBe("False");
+    // kstatus Failed: the spec's revision will not run until a person reverts it or retries.
+    expect(w.condition("Stalled")).toMatchObject({
+      status: "True",
+      reason: "RolledBack",
+      message: w.s.message,
+    });
     expect(w.condition("Reconciling")?.status).toBe("False");
     expect(liveAnalysis(w.release().spec, w.s)).toEqual({});
+  });
+
+  it("puts all traffic on stable in the rollback's own reconcile (replica ratio)", () => {
+    const w = analysing({ service: { ports: [{ name: "http", port: 80 }] } });
+    const plan = () => planObjects(w.snapshot(), w.s).objects;
+    const selectorOf = (name: string) =>
+      (
+        plan().find((o) => o.kind === "Service" && o.metadata.name === name)?.["spec"] as {
+          selector: Record<string, string>;
+        }
+      ).selector;
+    expect(selectorOf("web")).toEqual({ "crescendo.dev/release": "web" });
+    w.verdict("step", "Failed").reconcile();
+    expect(w.s.phase).toBe("RolledBack");
+    const byRevision = { "crescendo.dev/release": "web", "crescendo.dev/revision": R1 };
+    expect(selectorOf("web")).toEqual(byRevision);
+    expect(selectorOf("web-canary")).toEqual(byRevision);
+    const canary = plan().find((o) => o.metadata.name === `web-${R2}`);
+    expect((canary?.["spec"] as { replicas: number }).replicas).toBe(0);
   });
 
   it("stays RolledBack while nothing changes", () => {
@@ -909,9 +933,91 @@ describe("spec.paused", () => {
     expect(resumed.requeueAfterMs).toBe(40_000);
   });
 
+  it("does not start a rollout: records the revision, no stage, no canary pods, no traffic", () => {
+    const w = healthy({ paused: true, service: { ports: [{ name: "http", port: 80 }] } });
+    const r = w.tick(1_000).setTemplate(V2, "2.0.0").reconcile();
+    expect(w.s).toMatchObject({
+      phase: "Paused",
+      pauseReason: "Paused",
+      pausedAt: iso(w.now),
+      canaryRevision: R2,
+      canaryVersion: "2.0.0",
+      stableRevision: R1,
+      desiredWeight: 0,
+      canaryWeight: 0,
+      rolloutStartedAt: iso(w.now),
+    });
+    expect(w.s.currentStepIndex).toBeUndefined();
+    expect(w.s.stepStartedAt).toBeUndefined();
+    expect(w.s.backgroundAnalysis).toBeUndefined();
+    expect(reasons(r)).toEqual(["RolloutPending"]);
+    expect(r.requeueAfterMs).toBeUndefined();
+    expect(w.condition("Stalled")?.status).toBe("False");
+    expect(liveAnalysis(w.release().spec, w.s)).toEqual({});
+    const plan = planObjects(w.snapshot(), w.s);
+    const canary = plan.objects.find((o) => o.metadata.name === `web-${R2}`);
+    expect((canary?.["spec"] as { replicas: number }).replicas).toBe(0);
+    const web = plan.objects.find((o) => o.kind === "Service" && o.metadata.name === "web");
+    expect((web?.["spec"] as { selector: unknown }).selector).toEqual({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": R1,
+    });
+
+    // An hour later nothing has moved, and no deadline ran.
+    w.settle();
+    w.tick(3_600_000).reconcile();
+    expect(w.s.currentStepIndex).toBeUndefined();
+    expect(w.s.phase).toBe("Paused");
+
+    // Cleared: step 0 starts now, with a fresh progress deadline.
+    w.setSpec({ paused: false });
+    const started = w.reconcile();
+    expect(reasons(started)).toEqual(["RolloutStarted"]);
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      currentStepIndex: 0,
+      desiredWeight: 20,
+      stepStartedAt: iso(w.now),
+    });
+    expect(w.s.pauseReason).toBeUndefined();
+    expect(started.requeueAfterMs).toBe(600_000);
+    w.advance();
+    expect(w.s.currentStepIndex).toBe(1);
+  });
+
+  it("records a revision that supersedes a held rollout without starting it", () => {
+    const w = rollingOut();
+    w.advance();
+    w.setSpec({ paused: true }).reconcile();
+    const r = w.setTemplate(V3, "3.0.0").reconcile();
+    expect(reasons(r)).toEqual(["Superseded", "RolloutPending"]);
+    expect(w.s).toMatchObject({
+      canaryRevision: R3,
+      phase: "Paused",
+      pauseReason: "Paused",
+      desiredWeight: 0,
+    });
+    expect(w.s.currentStepIndex).toBeUndefined();
+    w.settle();
+    expect(w.deployments[R3]?.replicas).toBe(0);
+  });
+
+  it("does not start a retried rollout either", () => {
+    const w = rollingOut();
+    w.act("abort").reconcile();
+    w.setSpec({ paused: true });
+    const r = w.act("retry").reconcile();
+    expect(reasons(r)).toEqual(["ActionAccepted", "RolloutPending"]);
+    expect(w.s).toMatchObject({ canaryRevision: R2, phase: "Paused", pauseReason: "Paused" });
+    expect(w.s.currentStepIndex).toBeUndefined();
+    w.setSpec({ paused: false });
+    expect(reasons(w.reconcile())).toEqual(["RolloutStarted"]);
+    expect(w.s.currentStepIndex).toBe(0);
+  });
+
   it("refuses promote while set, but abort still works", () => {
     const w = rollingOut({ paused: true });
-    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "Paused", currentStepIndex: 0 });
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "Paused" });
     w.act("promote").reconcile();
     expect(w.s.lastAction?.result).toBe("ignored: spec.paused is set");
     w.act("promote-full").reconcile();

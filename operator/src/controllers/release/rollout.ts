@@ -26,6 +26,7 @@ import {
   clean,
   contextOf,
   phaseEvent,
+  rolloutStarted,
   stateOf,
   time,
   toPhase,
@@ -38,7 +39,7 @@ import {
 } from "./state.js";
 import { runStage } from "./stages.js";
 import { firstApply, templateChange } from "./template-change.js";
-import { fail, hold, onFailure, resume } from "./transitions.js";
+import { begin, fail, hold, onFailure, resume } from "./transitions.js";
 import { trafficInput } from "./traffic/routing.js";
 import { backgroundVerdict } from "./verdicts.js";
 
@@ -137,6 +138,7 @@ function rolling(ctx: Ctx, s: ReleaseStatus, index: number, stage: Stage): Next 
   const failed = backgroundCheck(ctx, s);
   if (failed) return failed;
   if (ctx.spec.paused) return s.pauseReason ? undefined : hold(ctx, s, "Paused", "spec.paused is set");
+  if (!rolloutStarted(s)) return begin(ctx, s);
   if (s.pauseReason === "Paused") return resume(ctx, s, "spec.paused was cleared");
   if (s.pauseReason) return undefined; // held until an action releases it
   return runStage(ctx, s, index, stage);

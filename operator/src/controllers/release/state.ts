@@ -148,6 +148,15 @@ export function stateOf(ctx: Ctx, s: ReleaseStatus): State {
   return { kind: "Rolling", ...currentStage(ctx.spec, s) };
 }
 
+/**
+ * Whether the rollout in `s` has entered its first stage. A revision recorded while
+ * `spec.paused` is set has not: it has no stage, no canary pods, no traffic and no analysis
+ * until the pause is cleared (Argo Rollouts' behaviour).
+ */
+export function rolloutStarted(s: ReleaseStatus): boolean {
+  return s.currentStepIndex !== undefined;
+}
+
 /** What no longer exists once a rollout ends (promotion, revert, switch back). */
 export const ROLLOUT_CLEARED: ReleaseStatus = {
   canaryRevision: undefined,

@@ -8,8 +8,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import { historyEntry, recordHistory } from "./history.js";
 import { liveScaleDown, park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import { normal, ROLLOUT_CLEARED, type Ctx, type Next, type RolloutEvent } from "./state.js";
-import { enterStage } from "./transitions.js";
-import { freshBackground } from "./verdicts.js";
+import { startStages } from "./transitions.js";
 
 /**
  * What the revision of `spec.template` means under `s`: nothing new (undefined), a revert to the
@@ -37,6 +36,7 @@ export function firstApply(ctx: Ctx, s: ReleaseStatus): Next {
   };
 }
 
+/** A new revision: stage 0 now, or (while `spec.paused`) only its record until the pause is cleared. */
 function startRollout(ctx: Ctx, s: ReleaseStatus): Next {
   const superseded = supersede(ctx, s, "NewRevision");
   const note = `rolling out ${ctx.spec.version} (revision ${ctx.revision}) to replace ${s.stableVersion ?? ""}`;
@@ -47,12 +47,11 @@ function startRollout(ctx: Ctx, s: ReleaseStatus): Next {
     canaryVersion: ctx.spec.version,
     rolloutStartedAt: ctx.at,
     analysis: undefined,
-    backgroundAnalysis: freshBackground(ctx),
+    backgroundAnalysis: undefined,
     scaleDown: without(s.scaleDown, ctx.revision),
-    phase: "Progressing",
-    message: note,
   };
-  return { status: enterStage(ctx, base, 0), events: [...superseded.events, normal("RolloutStarted", note)] };
+  const started = startStages(ctx, base, note);
+  return { ...started, events: [...superseded.events, ...(started.events ?? [])] };
 }
 
 /** The template was set back to the stable revision: the canary goes, the stable stays as it is. */

@@ -39,6 +39,44 @@ export function enterStage(ctx: Ctx, s: ReleaseStatus, i: number): ReleaseStatus
   return base;
 }
 
+/**
+ * Starts a rollout recorded in `base` (a new revision, or a retry): stage 0 with a fresh
+ * background analysis, or, while `spec.paused` is set, only the record of it, held as `Paused`
+ * with no stage, so no canary pod, traffic or measurement exists until `begin`. `reason` names
+ * the event of a rollout that does start.
+ */
+export function startStages(ctx: Ctx, base: ReleaseStatus, note: string, reason = "RolloutStarted"): Next {
+  if (ctx.spec.paused) {
+    const message = `${note}; spec.paused is set: the rollout starts when it is cleared`;
+    return {
+      status: {
+        ...base,
+        currentStepIndex: undefined,
+        stepStartedAt: undefined,
+        backgroundAnalysis: undefined,
+        phase: "Paused",
+        pauseReason: "Paused",
+        pausedAt: ctx.at,
+        message,
+      },
+      events: [normal("RolloutPending", message)],
+    };
+  }
+  const status = enterStage(ctx, { ...base, backgroundAnalysis: freshBackground(ctx) }, 0);
+  return {
+    status: { ...status, phase: "Progressing", message: note },
+    events: [normal(reason, note)],
+  };
+}
+
+/** `spec.paused` was cleared on a rollout recorded while it was set: stage 0 starts now. */
+export function begin(ctx: Ctx, s: ReleaseStatus): Next {
+  const note = `spec.paused was cleared: rolling out ${s.canaryVersion ?? ""} (revision ${s.canaryRevision ?? ""})`;
+  const base: ReleaseStatus = { ...s, phase: "Progressing", pauseReason: undefined, pausedAt: undefined };
+  const status = enterStage(ctx, { ...base, backgroundAnalysis: freshBackground(ctx) }, 0);
+  return { status: { ...status, message: note }, events: [normal("RolloutStarted", note)] };
+}
+
 /** Leaves stage `i`: on to the next one, or promotion after the last. */
 export function advanceFrom(ctx: Ctx, s: ReleaseStatus, i: number): Next {
   const done = normal("StepCompleted", `step ${i} (${describeStage(ctx.stages[i])}) completed`);
@@ -171,11 +209,8 @@ export function retry(ctx: Ctx, s: ReleaseStatus): Next {
     canaryVersion: s.canaryVersion,
     rolloutStartedAt: ctx.at,
     analysis: undefined,
-    backgroundAnalysis: freshBackground(ctx),
-    phase: "Progressing",
-    message: note,
   };
-  return { status: enterStage(ctx, base, 0), events: [normal("RolloutRetried", note)] };
+  return startStages(ctx, base, note, "RolloutRetried");
 }
 
 /**
