@@ -72,5 +72,12 @@ describe("metrics", () => {
     expect(await value("rest_client_requests_total", { code: "409", method: "PATCH" })).toBe(1);
     expect(await value("rest_client_requests_total", { code: "<error>", method: "PATCH" })).toBe(1);
     expect(await value("rest_client_request_duration_seconds", { verb: "update" }, "_sum")).toBeCloseTo(0.03);
+    expect(
+      await value("crescendo_rest_client_requests_total", {
+        verb: "update",
+        resource: "leases.coordination.k8s.io",
+        code: "409",
+      }),
+    ).toBe(1);
   });
 });

@@ -108,9 +108,34 @@ const restClientRequests = new Counter({
   registers: [registry],
 });
 
+/**
+ * Requests by Kubernetes verb and resource (`plural.group`, with `/subresource`), which
+ * client-go's metric lacks: it is what tells a steady state that only watches from one that
+ * polls or rewrites. Bounded: verbs are fixed and resources are the kinds the operator uses.
+ */
+const crescendoRestClientRequests = new Counter({
+  name: "crescendo_rest_client_requests_total",
+  help: "Number of Kubernetes API requests, partitioned by verb, resource (plural.group[/subresource]) and status code.",
+  labelNames: ["verb", "resource", "code"] as const,
+  registers: [registry],
+});
+
 const restClientRequestDuration = new Histogram({
   name: "rest_client_request_duration_seconds",
   help: "Request latency in seconds, broken down by verb.",
+  labelNames: ["verb"] as const,
+  buckets: requestBuckets,
+  registers: [registry],
+});
+
+/**
+ * client-go's throttling metric: how long requests waited for the client-side rate limiter
+ * (--kube-api-qps/--kube-api-burst). Waits here, with an idle apiserver, mean the limit is
+ * what bounds the operator.
+ */
+const restClientRateLimiterDuration = new Histogram({
+  name: "rest_client_rate_limiter_duration_seconds",
+  help: "Client side rate limiter latency in seconds, broken down by verb.",
   labelNames: ["verb"] as const,
   buckets: requestBuckets,
   registers: [registry],
@@ -144,7 +169,12 @@ export function workQueueMetrics(name: string): WorkQueueMetrics {
  */
 export function restClientMetrics(): (info: RequestInfo) => void {
   return (info) => {
-    restClientRequests.inc({ code: info.code || "<error>", method: info.method });
+    const code = info.code || "<error>";
+    restClientRequests.inc({ code, method: info.method });
+    crescendoRestClientRequests.inc({ verb: info.verb, resource: info.resource, code });
     restClientRequestDuration.observe({ verb: info.verb }, info.durationMs / 1000);
+    if (info.verb !== "watch") {
+      restClientRateLimiterDuration.observe({ verb: info.verb }, (info.rateLimiterWaitMs ?? 0) / 1000);
+    }
   };
 }

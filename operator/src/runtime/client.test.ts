@@ -314,6 +314,7 @@ describe("KubeClient timeouts, aborts and metrics", () => {
         resource: "pods",
         verb: "get",
         durationMs: expect.any(Number) as number,
+        rateLimiterWaitMs: expect.any(Number) as number,
       },
     ]);
   });
@@ -334,7 +335,7 @@ describe("KubeClient timeouts, aborts and metrics", () => {
     );
     await client.list(Deployments);
     await client.delete(Pods, "p", "ns");
-    expect(infos.map(({ durationMs: _d, ...rest }) => rest)).toEqual([
+    expect(infos.map(({ durationMs: _d, rateLimiterWaitMs: _w, ...rest }) => rest)).toEqual([
       { method: "GET", code: "200", resource: "deployments.apps", verb: "list" },
       { method: "DELETE", code: "404", resource: "pods", verb: "delete" },
     ]);

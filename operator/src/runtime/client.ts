@@ -25,6 +25,8 @@ export interface RequestInfo {
   verb: Verb;
   /** Until the full response (for watches: until the response headers). */
   durationMs: number;
+  /** Time spent waiting for the client-side rate limiter before sending (0 for watches). */
+  rateLimiterWaitMs?: number;
 }
 
 export interface KubeClientOptions {
@@ -179,7 +181,7 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
 
   const describe = (call: Call): string => `${call.method} ${call.path}`;
 
-  function report(call: Call, code: string, startedAt: number): void {
+  function report(call: Call, code: string, startedAt: number, rateLimiterWaitMs = 0): void {
     const resource =
       (call.res.group ? `${call.res.plural}.${call.res.group}` : call.res.plural) +
       (call.subresource ? `/${call.subresource}` : "");
@@ -190,6 +192,7 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
         resource,
         verb: call.verb,
         durationMs: Date.now() - startedAt,
+        rateLimiterWaitMs,
       });
     } catch {
       // A metrics hook must never fail a request.
@@ -236,7 +239,9 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
 
   /** A complete non-watch request: rate limit, timeout, body, error decoding, metrics. */
   async function call<R>(c: Call, signal?: AbortSignal): Promise<R> {
+    const queuedAt = Date.now();
     await limiter.take(signal);
+    const waitedMs = Date.now() - queuedAt;
     const ctl = new AbortController();
     const onParentAbort = (): void => ctl.abort(signal?.reason);
     signal?.addEventListener("abort", onParentAbort, { once: true });
@@ -254,7 +259,7 @@ export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener("abort", onParentAbort);
-      report(c, code, startedAt);
+      report(c, code, startedAt, waitedMs);
     }
   }
 

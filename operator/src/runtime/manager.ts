@@ -9,8 +9,12 @@ import type { AddressInfo } from "node:net";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
-import { leaderElectionMasterStatus, registry as defaultRegistry } from "../observability/metrics.js";
-import { isConflict, type KubeClient } from "./client.js";
+import {
+  leaderElectionMasterStatus,
+  registry as defaultRegistry,
+  restClientMetrics,
+} from "../observability/metrics.js";
+import { createKubeClient, isConflict, type KubeClient } from "./client.js";
 import type { Controller, ControllerHost } from "./controller.js";
 import { microTime } from "./events.js";
 import { createReflector } from "./reflector.js";
@@ -38,7 +42,10 @@ export type InformerFactory = (
 
 export interface ManagerOptions {
   client: KubeClient;
-  /** Kept for features that need their own client (e.g. exec); the manager does not read it. */
+  /**
+   * For clients of their own: with it, leader election renews the Lease through a separate
+   * client and rate limiter (without it, through `client`).
+   */
   kubeConfig?: KubeConfig;
   logger: Logger;
   /** Without leader election every replica reconciles: only for a single replica or local runs. */
@@ -210,8 +217,29 @@ export function createManager(opts: ManagerOptions): Manager {
       return;
     }
     leaderElectionMasterStatus.set(gauge, 0);
+    // Renewals get a client and rate limiter of their own, as controller-runtime's do: queued
+    // in a shared limiter behind reconcile writes and fire-and-forget Events, a renewal can
+    // miss the renew deadline under load, and the leader then exits in the middle of its work.
+    const leaseClient = opts.kubeConfig
+      ? createKubeClient(opts.kubeConfig, {
+          qps: 5,
+          burst: 10,
+          userAgent: "crescendo-leader-election",
+          onRequest: restClientMetrics(),
+        })
+      : undefined;
+    try {
+      await electAndRun(signal, leaseClient ?? opts.client);
+    } finally {
+      leaseClient?.close();
+    }
+  }
+
+  /** Waits for the Lease, runs the controllers while renewing it, then gives it back. */
+  async function electAndRun(signal: AbortSignal, client: LeaderElectorOptions["client"]): Promise<void> {
+    const gauge = { name: opts.leaseName };
     const elector = new LeaderElector({
-      client: opts.client,
+      client,
       namespace: opts.leaseNamespace,
       name: opts.leaseName,
       identity: opts.identity,

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Store } from "./store.js";
+import { LAST_APPLIED_ANNOTATION, Store } from "./store.js";
 import type { KubeObject, StoreEvent } from "./types.js";
 
 function pod(
@@ -102,6 +102,15 @@ describe("Store", () => {
     const events = recording(store);
     store.delete(pod("b", "2", { managed: true }));
     expect(events[0]?.type === "delete" && events[0].object.metadata).not.toHaveProperty("managedFields");
+  });
+
+  it("strips kubectl's last-applied-configuration annotation and keeps the others", () => {
+    const store = new Store();
+    const input = pod("a", "1");
+    input.metadata.annotations = { [LAST_APPLIED_ANNOTATION]: '{"spec":{}}', keep: "me" };
+    store.upsert(input);
+    expect(store.get("ns/a")?.metadata.annotations).toEqual({ keep: "me" });
+    expect(input.metadata.annotations).toHaveProperty(LAST_APPLIED_ANNOTATION);
   });
 
   it("keeps one copy: every view returns the same object instance", () => {

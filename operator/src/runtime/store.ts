@@ -172,13 +172,24 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
   }
 }
 
+/** What `kubectl apply` (client-side) keeps on every object it applies: a full copy of it, as JSON. */
+export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-configuration";
+
 /**
  * managedFields is often the largest part of an object and no controller here reads it;
- * dropping it roughly halves the cache. A shallow copy, so the caller's object is untouched
- * and only the stripped copy stays referenced.
+ * dropping it roughly halves the cache. `kubectl apply`'s last-applied annotation is a second
+ * copy of the whole object (a Release applied with kubectl carries its spec twice); nothing
+ * here reads it either. A shallow copy, so the caller's object is untouched and only the
+ * stripped copy stays referenced.
  */
 function stripManagedFields<T extends KubeObject>(obj: T): T {
-  if (!("managedFields" in obj.metadata)) return obj;
+  const annotations = obj.metadata.annotations;
+  const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
+  if (!("managedFields" in obj.metadata) && !lastApplied) return obj;
   const { managedFields: _dropped, ...metadata } = obj.metadata;
+  if (lastApplied) {
+    const { [LAST_APPLIED_ANNOTATION]: _copy, ...rest } = annotations;
+    metadata.annotations = rest;
+  }
   return { ...obj, metadata };
 }
