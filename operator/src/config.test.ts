@@ -10,8 +10,8 @@ describe("loadConfig", () => {
       identity: "crescendo-abc",
       healthPort: 8081,
       ofrepPort: 8016,
-      qps: 50,
-      burst: 100,
+      qps: 100,
+      burst: 200,
     });
   });
   it("lets flags win over the environment", () => {

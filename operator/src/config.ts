@@ -35,8 +35,8 @@ const USAGE = `Usage: crescendo [flags]
   --ofrep-token-file PATH  bearer token OFREP clients must send, re-read on change
                            ($OFREP_TOKEN_FILE; or the token itself in $OFREP_TOKEN)
   --bind-address ADDR      address the servers listen on (default 0.0.0.0; $BIND_ADDRESS)
-  --kube-api-qps N         client-side request rate to the apiserver (default 50; $KUBE_API_QPS)
-  --kube-api-burst N       client-side burst (default 100; $KUBE_API_BURST)
+  --kube-api-qps N         client-side request rate to the apiserver (default 100; $KUBE_API_QPS)
+  --kube-api-burst N       client-side burst (default 200; $KUBE_API_BURST)
   --workers N              concurrent reconciles per controller (default 4; $WORKERS)`;
 
 function integer(name: string, text: string | undefined, fallback: number): number {
@@ -90,8 +90,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     ofrepToken: env.OFREP_TOKEN || undefined,
     ofrepTokenFile: flag("ofrep-token-file", "OFREP_TOKEN_FILE") || undefined,
     host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
-    qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 50),
-    burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 100),
+    qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 100),
+    burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 200),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
   };
 }
