@@ -37,7 +37,9 @@ LABEL org.opencontainers.image.title="crescendo" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.vendor="Crescendo"
-ENV NODE_ENV=production
+# A small young generation: V8 otherwise keeps the semi-spaces it grew during a busy cold start,
+# about 50 MB of RSS at 500 Releases for the same CPU (docs/performance.md).
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 # Owned by root and not writable by the operator's user; the chart mounts the root filesystem
 # read-only anyway. package.json is needed at run time: it makes dist/*.js ES modules.
