@@ -217,6 +217,33 @@ describe("controller wiring", () => {
     expect(h.lines.some((l) => l["msg"] === "mapping function failed")).toBe(true);
   });
 
+  it("maps only the events a watch's predicate accepts; a failing predicate lets the event through", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .watches(ConfigMapResource, (cm: KubeObject) => [`team-a/${cm.metadata.name ?? ""}`], {
+        predicate: (event) => {
+          if (event.type !== "upsert") return true;
+          if (event.object.metadata.name === "bad") throw new Error("predicate bug");
+          return event.object.metadata.labels?.["v"] !== event.previous?.metadata.labels?.["v"];
+        },
+      })
+      .complete(r.reconcile);
+    start(c);
+    const cm = (name: string, v: string): KubeObject => ({
+      metadata: { name, namespace: "team-a", labels: { v } },
+    });
+    const cms = h.store(ConfigMapResource);
+    cms.emit({ type: "upsert", object: cm("same", "1"), previous: cm("same", "1") });
+    cms.emit({ type: "upsert", object: cm("changed", "2"), previous: cm("changed", "1") });
+    cms.emit({ type: "delete", object: cm("gone", "1") });
+    cms.emit({ type: "upsert", object: cm("bad", "1"), previous: cm("bad", "1") });
+    await vi.waitFor(() =>
+      expect([...r.calls].sort()).toEqual(["team-a/bad", "team-a/changed", "team-a/gone"]),
+    );
+    expect(h.lines.some((l) => l["msg"] === "watch predicate failed")).toBe(true);
+  });
+
   it("enqueues every mapped key on resync", async () => {
     const h = makeHost();
     const r = recorder();

@@ -72,6 +72,17 @@ export interface QueueingController extends Controller {
 /** Maps an object of a watched kind to the keys of the primary objects it affects. */
 export type MapFn<U extends KubeObject = KubeObject> = (obj: U) => ObjectKey[];
 
+/** Options of `watches`. */
+export interface WatchOptions<U extends KubeObject = KubeObject> {
+  /**
+   * Which events of the watched kind are worth a reconcile; all of them when absent. An event
+   * the predicate refuses is not mapped at all, so it costs no more than the predicate (as
+   * controller-runtime's `WithPredicates`): use it for objects that change often in ways the
+   * primary does not read.
+   */
+  predicate?: (event: StoreEvent<U>) => boolean;
+}
+
 export interface ControllerOptions {
   /** Metric label, log field and queue name; defaults to the primary kind in lower case. */
   name?: string;
@@ -97,6 +108,7 @@ export function controllerFor(
 interface Watch {
   res: Resource;
   map: (obj: KubeObject) => ObjectKey[];
+  predicate?: (event: StoreEvent) => boolean;
 }
 
 /** Each method returns the builder; `complete` ends the chain and registers the controller. */
@@ -119,9 +131,14 @@ export class ControllerBuilder {
     return this;
   }
 
-  /** Reconciles the keys `map` returns when an object of `res` changes. */
-  watches<U extends KubeObject = KubeObject>(res: Resource, map: MapFn<U>): this {
-    this.watched.push({ res, map: map as MapFn });
+  /** Reconciles the keys `map` returns when an object of `res` changes (and `predicate` agrees). */
+  watches<U extends KubeObject = KubeObject>(
+    res: Resource,
+    map: MapFn<U>,
+    options: WatchOptions<U> = {},
+  ): this {
+    const predicate = options.predicate as ((event: StoreEvent) => boolean) | undefined;
+    this.watched.push({ res, map: map as MapFn, ...(predicate ? { predicate } : {}) });
     return this;
   }
 
@@ -186,9 +203,11 @@ class RuntimeController implements QueueingController {
     this.clock = opts.host.clock;
     this.log = controllerLogger(opts.host.logger, opts.name);
     this.queue = new WorkQueue({ clock: this.clock, metrics: workQueueMetrics(opts.name) });
-    this.stores = opts.watches.map(({ res, map }) => {
+    this.stores = opts.watches.map(({ res, map, predicate }) => {
       const store = opts.host.informer(res);
-      store.subscribe((event) => this.onStoreEvent(event, map, res));
+      store.subscribe((event) => {
+        if (!predicate || this.accepts(predicate, event, res)) this.onStoreEvent(event, map, res);
+      });
       return store;
     });
     maxConcurrentReconciles.set({ controller: opts.name }, opts.workers);
@@ -217,6 +236,16 @@ class RuntimeController implements QueueingController {
       this.log.info("workers stopped");
     } finally {
       stop.removeEventListener("abort", onStop);
+    }
+  }
+
+  /** A predicate that throws is logged and taken as true: a bug must not lose a reconcile. */
+  private accepts(predicate: (event: StoreEvent) => boolean, event: StoreEvent, res: Resource): boolean {
+    try {
+      return predicate(event);
+    } catch (err) {
+      this.log.error({ err, kind: res.kind }, "watch predicate failed");
+      return true;
     }
   }
 

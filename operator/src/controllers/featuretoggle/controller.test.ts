@@ -1,8 +1,9 @@
 import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
+import { FeatureToggleResource, ReleaseResource } from "../../api/kinds.js";
 import { registry } from "../../observability/metrics.js";
 import { createLogger } from "../../observability/logger.js";
 import { parseStrict } from "../../flags/validate.js";
@@ -10,19 +11,24 @@ import { ApiError, type KubeClient } from "../../runtime/client.js";
 import { findCondition } from "../../runtime/conditions.js";
 import type { EventInput } from "../../runtime/events.js";
 import { Store } from "../../runtime/store.js";
-import type { KubeObject, Resource } from "../../runtime/types.js";
+import type { Controller, ControllerHost } from "../../runtime/controller.js";
+import { ConfigMapResource, NamespaceResource } from "../../runtime/resources.js";
+import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import {
   compileNamespace,
   FEATURE_FLAG_CRD,
   featureFlagCrdServed,
   FeatureToggleReconciler,
   FlagDocuments,
+  GuardedReleases,
+  guardPhaseChanged,
   namespaceOfFlagsObject,
   namespaceOfGuardRelease,
   namespacesOfSquad,
   namespacesOfToggle,
   namespacesOnCrdChange,
   ofrepToken,
+  registerFeatureToggleController,
   squadTogglePolicy,
   watchFlagDocuments,
   type RawRelease,
@@ -260,16 +266,133 @@ describe("mapping to namespace keys", () => {
   });
 
   it("a Release → its namespace only when a toggle there guards it", () => {
-    const toggles = store([toggle("t", { guard: { release: "web" } })]);
-    expect(namespaceOfGuardRelease(toggles)(release("web", "Healthy"))).toEqual(["shop"]);
-    expect(namespaceOfGuardRelease(toggles)(release("api", "Healthy"))).toEqual([]);
-    expect(namespaceOfGuardRelease(toggles)(release("web", "Healthy", "elsewhere"))).toEqual([]);
+    const guarded = new GuardedReleases();
+    guarded.set(toggle("t", { guard: { release: "web" } }));
+    expect(namespaceOfGuardRelease(guarded)(release("web", "Healthy"))).toEqual(["shop"]);
+    expect(namespaceOfGuardRelease(guarded)(release("api", "Healthy"))).toEqual([]);
+    expect(namespaceOfGuardRelease(guarded)(release("web", "Healthy", "elsewhere"))).toEqual([]);
+  });
+
+  it("keeps the guard index in step with the toggle store's events", () => {
+    const toggles = store([toggle("a", { guard: { release: "web" } })]);
+    const guarded = new GuardedReleases();
+    for (const t of toggles.list()) guarded.set(t);
+    toggles.subscribe((event) => guarded.apply(event));
+    expect(guarded.isGuarded("shop/web")).toBe(true);
+
+    // A second guard of the same Release; the first one moving away leaves it guarded.
+    toggles.upsert(toggle("b", { guard: { release: "web" } }));
+    toggles.upsert({
+      ...toggle("a", { guard: { release: "api" } }),
+      metadata: { ...toggle("a").metadata, resourceVersion: "2" },
+    });
+    expect(guarded.isGuarded("shop/web")).toBe(true);
+    expect(guarded.isGuarded("shop/api")).toBe(true);
+    toggles.delete(toggle("b"));
+    expect(guarded.isGuarded("shop/web")).toBe(false);
+
+    // An invalid spec still names its guard; a guard that is not a string names nothing.
+    toggles.upsert(toggle("bad", { guard: { release: "db" }, variants: "nope" }));
+    toggles.upsert(toggle("odd", { guard: { release: 7 } }));
+    expect(guarded.isGuarded("shop/db")).toBe(true);
+    expect(guarded.isGuarded("shop/7")).toBe(false);
+
+    // A relist replaces the index wholesale.
+    toggles.replace([toggle("c", { guard: { release: "web" } }, { namespace: "b" })], "9");
+    expect(guarded.isGuarded("shop/api")).toBe(false);
+    expect(guarded.isGuarded("shop/db")).toBe(false);
+    expect(guarded.isGuarded("b/web")).toBe(true);
+  });
+
+  it("a Release event matters to its toggles only when the phase moved, or it came or went", () => {
+    const healthy = release("web", "Healthy", "shop", "1");
+    const weighted: RawRelease = {
+      ...release("web", "Healthy", "shop", "2"),
+      status: { phase: "Healthy", canaryWeight: 5 },
+    };
+    expect(guardPhaseChanged({ type: "upsert", object: weighted, previous: healthy })).toBe(false);
+    expect(
+      guardPhaseChanged({ type: "upsert", object: release("web", "RolledBack"), previous: healthy }),
+    ).toBe(true);
+    expect(
+      guardPhaseChanged({ type: "upsert", object: { metadata: { name: "web", namespace: "shop" } } }),
+    ).toBe(true);
+    expect(guardPhaseChanged({ type: "delete", object: healthy })).toBe(true);
+    expect(guardPhaseChanged({ type: "resync", objects: [] })).toBe(true);
   });
 
   it("the FeatureFlag CRD → every namespace with toggles; other CRDs → nothing", () => {
     const toggles = store([toggle("x"), toggle("y", {}, { namespace: "b" }), toggle("z")]);
     expect(namespacesOnCrdChange(toggles)(establishedCrd()).sort()).toEqual(["b", "shop"]);
     expect(namespacesOnCrdChange(toggles)({ metadata: { name: "squads.crescendo.dev" } })).toEqual([]);
+  });
+});
+
+describe("registerFeatureToggleController", () => {
+  const running: AbortController[] = [];
+  afterEach(() => {
+    for (const c of running.splice(0)) c.abort();
+  });
+
+  it("reconciles a namespace on a guard Release's phase change only, not on every write of it", async () => {
+    const informers = new Map<string, Store<KubeObject>>();
+    const added: Controller[] = [];
+    const host: ControllerHost = {
+      clock: systemClock,
+      logger,
+      informer: <T extends KubeObject>(res: Resource) => {
+        let s = informers.get(res.plural);
+        if (!s) informers.set(res.plural, (s = new Store<KubeObject>()));
+        return s as unknown as ReadStore<T>;
+      },
+      add: (c) => added.push(c),
+    };
+    const { client, calls } = fakeClient();
+    const { controller, flags } = registerFeatureToggleController(host, {
+      client,
+      recorder: { record: async () => {} },
+      logger,
+      workers: 1,
+    });
+    expect(added).toEqual([controller]);
+    const storeOf = (res: Resource) => informers.get(res.plural) as Store<KubeObject>;
+    for (const s of informers.values()) s.replace([], "1");
+    storeOf(NamespaceResource).upsert(namespace("shop"));
+    storeOf(NamespaceResource).upsert(namespace("other"));
+    storeOf(FeatureToggleResource).upsert(toggle("guarded", { guard: { release: "web" } }));
+    const releases = storeOf(ReleaseResource);
+    releases.upsert(release("web", "Progressing", "shop", "1"));
+    releases.upsert(release("api", "Progressing", "other", "1"));
+
+    const stop = new AbortController();
+    const cancel = new AbortController();
+    running.push(stop, cancel);
+    void controller.run({ stop: stop.signal, cancel: cancel.signal });
+    // The ConfigMap informer stays empty, so every reconcile of "shop" applies it: count those.
+    const reconciles = () =>
+      calls.filter((c) => c.verb === "apply" && c.kind === ConfigMapResource.kind && c.namespace === "shop")
+        .length;
+    await vi.waitFor(() => expect(reconciles()).toBeGreaterThan(0));
+    await new Promise((r) => setTimeout(r, 30));
+    const before = reconciles();
+
+    // Weight steps and measurements of the guard, and any write of an unguarded Release: nothing.
+    for (let rv = 2; rv < 7; rv++) {
+      releases.upsert({
+        ...release("web", "Progressing", "shop", `${rv}`),
+        status: { phase: "Progressing", canaryWeight: rv * 10 },
+      });
+      releases.upsert(release("api", rv % 2 === 0 ? "Healthy" : "Progressing", "other", `${rv}`));
+    }
+    await new Promise((r) => setTimeout(r, 30));
+    expect(reconciles()).toBe(before);
+
+    // The rollback: one reconcile, and OFREP serves the kill at once.
+    releases.upsert(release("web", "RolledBack", "shop", "7"));
+    expect(flags.document("shop")?.doc.flags["guarded"]?.metadata).toEqual({
+      crescendoEffectiveState: "KilledByRollback",
+    });
+    await vi.waitFor(() => expect(reconciles()).toBe(before + 1));
   });
 });
 

@@ -46,7 +46,14 @@ import {
   CustomResourceDefinitionResource,
   NamespaceResource,
 } from "../../runtime/resources.js";
-import type { KubeObject, ObjectKey, ReadStore, ReconcileResult, StoreEvent } from "../../runtime/types.js";
+import {
+  objectKey,
+  type KubeObject,
+  type ObjectKey,
+  type ReadStore,
+  type ReconcileResult,
+  type StoreEvent,
+} from "../../runtime/types.js";
 import { zodMessage } from "../squad/status.js";
 import { evaluationMetrics, toggleMetrics } from "./metrics.js";
 import {
@@ -195,10 +202,19 @@ export class FlagDocuments implements FlagSource {
   /** Only a guard Release's phase can change what is served; measurements and weights cannot. */
   onReleaseEvent(event: StoreEvent<RawRelease>): void {
     if (event.type === "resync") return this.invalidate();
-    const namespace = event.object.metadata.namespace ?? "";
-    if (event.type === "upsert" && event.previous?.status?.phase === event.object.status?.phase) return;
-    this.invalidate(namespace);
+    if (guardPhaseChanged(event)) this.invalidate(event.object.metadata.namespace ?? "");
   }
+}
+
+/**
+ * Whether a Release event can change anything about the toggles it guards: its phase moved
+ * (the kill decision reads the phase), or it appeared or went (a missing guard is reported in
+ * the toggle's status), or the store was relisted. A rollout rewrites its Release for every
+ * weight step and measurement; none of those can kill or re-arm a toggle.
+ */
+export function guardPhaseChanged(event: StoreEvent<RawRelease>): boolean {
+  if (event.type !== "upsert" || !event.previous) return true;
+  return event.previous.status?.phase !== event.object.status?.phase;
 }
 
 /** A FlagDocuments kept current by the stores' events. */
@@ -246,6 +262,9 @@ export function registerFeatureToggleController(
     clock: manager.clock,
     onCompile: (f) => evaluationMetrics.retainFlags(f.namespace, Object.keys(f.compiled.document.flags)),
   });
+  const guarded = new GuardedReleases();
+  for (const toggle of toggles.list()) guarded.set(toggle);
+  toggles.subscribe((event) => guarded.apply(event));
   const reconciler = new FeatureToggleReconciler({
     ...options,
     clock: manager.clock,
@@ -259,7 +278,9 @@ export function registerFeatureToggleController(
   const controller = controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
     .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces))
     .watches(ConfigMapResource, namespaceOfFlagsObject)
-    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles))
+    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(guarded), {
+      predicate: guardPhaseChanged,
+    })
     .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces))
     .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
     .workers(options.workers ?? 2)
@@ -288,13 +309,58 @@ export function namespaceOfFlagsObject(obj: KubeObject): ObjectKey[] {
 }
 
 /** A Release concerns its namespace only when a toggle there names it as its guard. */
-export function namespaceOfGuardRelease(toggles: ReadStore<RawToggle>): (release: RawRelease) => ObjectKey[] {
-  return (release) => {
-    const namespace = release.metadata.namespace ?? "";
-    const name = release.metadata.name;
-    const guarded = toggles.list(namespace).some((t) => guardName(t) === name);
-    return guarded ? [namespace] : [];
-  };
+export function namespaceOfGuardRelease(guarded: GuardedReleases): (release: RawRelease) => ObjectKey[] {
+  return (release) => (guarded.isGuarded(objectKey(release)) ? [release.metadata.namespace ?? ""] : []);
+}
+
+/**
+ * Release key (namespace/name) → the toggles that name it as their guard, kept in step with
+ * the toggle store's events. A Release event then costs a map lookup instead of a scan of its
+ * namespace's toggles, which over a rollout (every weight step rewrites the Release) was
+ * quadratic. Read from the raw spec, leniently, since an invalid toggle still names its guard.
+ */
+export class GuardedReleases {
+  private readonly byToggle = new Map<ObjectKey, ObjectKey>();
+  private readonly byRelease = new Map<ObjectKey, Set<ObjectKey>>();
+
+  /** Keeps the index in step with the toggle store; never throws. */
+  apply(event: StoreEvent<RawToggle>): void {
+    if (event.type === "resync") {
+      this.byToggle.clear();
+      this.byRelease.clear();
+      for (const toggle of event.objects) this.set(toggle);
+    } else if (event.type === "delete") {
+      this.remove(objectKey(event.object));
+    } else {
+      this.set(event.object);
+    }
+  }
+
+  set(toggle: RawToggle): void {
+    const key = objectKey(toggle);
+    this.remove(key);
+    const name = guardName(toggle);
+    if (name === undefined) return;
+    const release = `${toggle.metadata.namespace ?? ""}/${name}`;
+    this.byToggle.set(key, release);
+    let toggles = this.byRelease.get(release);
+    if (!toggles) this.byRelease.set(release, (toggles = new Set()));
+    toggles.add(key);
+  }
+
+  remove(toggle: ObjectKey): void {
+    const release = this.byToggle.get(toggle);
+    if (release === undefined) return;
+    const toggles = this.byRelease.get(release);
+    toggles?.delete(toggle);
+    if (toggles?.size === 0) this.byRelease.delete(release);
+    this.byToggle.delete(toggle);
+  }
+
+  /** True when some toggle names this Release (namespace/name) as its guard. */
+  isGuarded(release: ObjectKey): boolean {
+    return this.byRelease.has(release);
+  }
 }
 
 /** `spec.guard.release`, read leniently from an unvalidated spec. */

@@ -13,10 +13,12 @@ import {
   declaredNames,
   DeclaredNamespaces,
   registerSquadController,
+  releaseSummaryChanged,
   SQUAD_FINALIZER,
   SquadReconciler,
   squadOfNamespacedObject,
   squadsOfNamespace,
+  toggleSummaryChanged,
 } from "./controller.js";
 import { OWNED_RESOURCES, type Namespace } from "./plan.js";
 
@@ -32,8 +34,9 @@ interface Call {
   subresource?: string;
 }
 
-function fakeClient(options: { createFails?: boolean } = {}) {
+function fakeClient(options: { createFails?: boolean; statusResourceVersions?: boolean } = {}) {
   const calls: Call[] = [];
+  let resourceVersion = 100;
   const client: Pick<KubeClient, "apply" | "create" | "delete" | "mergePatch"> = {
     apply: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
       calls.push({
@@ -70,6 +73,8 @@ function fakeClient(options: { createFails?: boolean } = {}) {
         body: patch,
         subresource: opts?.subresource,
       });
+      if (options.statusResourceVersions && opts?.subresource === "status")
+        return { metadata: { name, resourceVersion: `${resourceVersion++}` } } as T;
       return { metadata: { name } } as T;
     },
   };
@@ -133,7 +138,7 @@ function ns(
   };
 }
 
-function setup(options: { createFails?: boolean } = {}) {
+function setup(options: Parameters<typeof fakeClient>[0] = {}) {
   const s = stores();
   const { client, calls } = fakeClient(options);
   const { recorder, events } = fakeRecorder();
@@ -230,6 +235,62 @@ describe("SquadReconciler", () => {
     await reconciler.reconcile("payments");
     expect(calls).toEqual([]);
     expect(events).toHaveLength(2);
+  });
+
+  it("reads its own status write until the informer shows it, so it patches with the newest resourceVersion", async () => {
+    const { s, calls, reconciler } = setup({ statusResourceVersions: true });
+    s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+    s.squads.upsert(squad({}));
+    const release = (name: string) =>
+      ({ metadata: { name, namespace: "payments" }, spec: {}, status: { phase: "Healthy" } }) as Release;
+    const patchRv = (call: Call | undefined) =>
+      (call?.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+
+    await reconciler.reconcile("payments");
+    const first = statusPatches(calls);
+    expect(first.map(patchRv)).toEqual(["10"]); // answered with resourceVersion 100
+
+    // The watch has not delivered that write: the status is compared with it, not the cache.
+    calls.length = 0;
+    await reconciler.reconcile("payments");
+    expect(statusPatches(calls)).toEqual([]);
+
+    // A change before the write comes back is patched on top of it, not on the cached version.
+    s.releases.upsert(release("web"));
+    await reconciler.reconcile("payments");
+    expect(statusPatches(calls).map(patchRv)).toEqual(["100"]); // answered with 101
+
+    // The first write arrives, the second has not: the second is still what is current.
+    s.squads.upsert(squad({}, { resourceVersion: "100" }, statusOf(first[0])));
+    calls.length = 0;
+    s.releases.upsert(release("api"));
+    await reconciler.reconcile("payments");
+    expect(statusPatches(calls).map(patchRv)).toEqual(["101"]);
+    expect(statusOf(statusPatches(calls)[0])).toMatchObject({ releases: { total: 2 } });
+
+    // Once the informer has moved past every write, the cache is read again.
+    s.squads.upsert(squad({}, { resourceVersion: "150" }, statusOf(first[0])));
+    calls.length = 0;
+    await reconciler.reconcile("payments");
+    expect(statusPatches(calls).map(patchRv)).toEqual(["150"]);
+    expect(statusOf(statusPatches(calls)[0])).toMatchObject({ releases: { total: 2 } });
+  });
+
+  it("forgets its status write when the Squad is gone", async () => {
+    const { s, calls, reconciler } = setup({ statusResourceVersions: true });
+    s.squads.upsert(squad({}));
+    await reconciler.reconcile("payments");
+    s.squads.delete(squad({}));
+    await reconciler.reconcile("payments");
+    // Recreated under the same name, from resourceVersion 10 again: nothing of the old one is read.
+    s.squads.upsert(squad({}));
+    calls.length = 0;
+    await reconciler.reconcile("payments");
+    expect(
+      statusPatches(calls).map(
+        (c) => (c.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion,
+      ),
+    ).toEqual(["10"]);
   });
 
   it("stalls on a namespace owned by another squad without touching it", async () => {
@@ -462,6 +523,64 @@ describe("watch mappings", () => {
   });
 });
 
+describe("which events reach the Squad", () => {
+  const rel = (status: Record<string, unknown>): Release =>
+    ({ metadata: { name: "web", namespace: "pay" }, spec: {}, status }) as Release;
+  const entry = (revision: string, outcome: string, finishedAt?: string) => ({
+    revision,
+    outcome,
+    startedAt: "2024-06-30T10:00:00Z",
+    ...(finishedAt ? { finishedAt } : {}),
+  });
+  const tog = (status: Record<string, unknown>): FeatureToggle =>
+    ({ metadata: { name: "t", namespace: "pay" }, spec: {}, status }) as FeatureToggle;
+
+  it("a Release: its phase or its history, or it came or went; not weights or measurements", () => {
+    const changed = (previous: Release, object: Release) =>
+      releaseSummaryChanged({ type: "upsert", object, previous });
+    const history = [entry("a", "Promoted", "2024-06-30T11:00:00Z")];
+    expect(
+      changed(
+        rel({ phase: "Progressing", canaryWeight: 10 }),
+        rel({ phase: "Progressing", canaryWeight: 20 }),
+      ),
+    ).toBe(false);
+    expect(
+      changed(rel({ phase: "Progressing", history }), rel({ phase: "Progressing", history: [...history] })),
+    ).toBe(false);
+    expect(changed(rel({ phase: "Progressing" }), rel({ phase: "Healthy" }))).toBe(true);
+    expect(
+      changed(
+        rel({ phase: "Healthy", history }),
+        rel({ phase: "Healthy", history: [entry("b", "Superseded"), ...history] }),
+      ),
+    ).toBe(true);
+    // At the history's cap the length stays; the newest entry still tells.
+    expect(
+      changed(
+        rel({ phase: "Progressing", history }),
+        rel({ phase: "Progressing", history: [entry("b", "Superseded")] }),
+      ),
+    ).toBe(true);
+    expect(releaseSummaryChanged({ type: "upsert", object: rel({}) })).toBe(true);
+    expect(releaseSummaryChanged({ type: "delete", object: rel({}) })).toBe(true);
+    expect(releaseSummaryChanged({ type: "resync", objects: [] })).toBe(true);
+  });
+
+  it("a FeatureToggle: its effective state or staleness, or it came or went", () => {
+    const changed = (previous: FeatureToggle, object: FeatureToggle) =>
+      toggleSummaryChanged({ type: "upsert", object, previous });
+    const enabled = { effectiveState: "Enabled", stale: false };
+    expect(changed(tog({ ...enabled, servedVariant: "on" }), tog({ ...enabled, servedVariant: "off" }))).toBe(
+      false,
+    );
+    expect(changed(tog(enabled), tog({ ...enabled, effectiveState: "KilledByRollback" }))).toBe(true);
+    expect(changed(tog(enabled), tog({ ...enabled, stale: true }))).toBe(true);
+    expect(toggleSummaryChanged({ type: "upsert", object: tog({}) })).toBe(true);
+    expect(toggleSummaryChanged({ type: "delete", object: tog({}) })).toBe(true);
+  });
+});
+
 describe("registerSquadController", () => {
   const running: AbortController[] = [];
   afterEach(() => {
@@ -517,5 +636,22 @@ describe("registerSquadController", () => {
       expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, healthy: 1 }),
     );
     expect(statusPatches(calls).length).toBeGreaterThan(before);
+
+    // A weight step or a measurement changes nothing the squad summarises: no reconcile.
+    await new Promise((r) => setTimeout(r, 20));
+    const settled = statusPatches(calls).length;
+    store(ReleaseResource).upsert({
+      metadata: { name: "web", namespace: "payments", resourceVersion: "2" },
+      status: { phase: "Healthy", canaryWeight: 0 },
+    });
+    await new Promise((r) => setTimeout(r, 30));
+    expect(statusPatches(calls).length).toBe(settled);
+    store(ReleaseResource).upsert({
+      metadata: { name: "web", namespace: "payments", resourceVersion: "3" },
+      status: { phase: "Degraded" },
+    });
+    await vi.waitFor(() =>
+      expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, degraded: 1 }),
+    );
   });
 });

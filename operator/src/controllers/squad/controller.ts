@@ -22,7 +22,14 @@ import { controllerFor, type Controller, type ControllerHost } from "../../runti
 import type { EventRecorder } from "../../runtime/events.js";
 import { withFinalizer } from "../../runtime/finalizer.js";
 import { NamespaceResource } from "../../runtime/resources.js";
-import type { KubeObject, ObjectKey, ReadStore, ReconcileResult, StoreEvent } from "../../runtime/types.js";
+import {
+  objectKey,
+  type KubeObject,
+  type ObjectKey,
+  type ReadStore,
+  type ReconcileResult,
+  type StoreEvent,
+} from "../../runtime/types.js";
 import {
   namespaceClaim,
   OWNED_RESOURCES,
@@ -84,8 +91,12 @@ export function registerSquadController(
   for (const { res } of owned) builder = builder.owns(res);
   return builder
     .watches<Namespace>(NamespaceResource, squadsOfNamespace(declared))
-    .watches(ReleaseResource, squadOfNamespacedObject(namespaces))
-    .watches(FeatureToggleResource, squadOfNamespacedObject(namespaces))
+    .watches<Release>(ReleaseResource, squadOfNamespacedObject(namespaces), {
+      predicate: releaseSummaryChanged,
+    })
+    .watches<FeatureToggle>(FeatureToggleResource, squadOfNamespacedObject(namespaces), {
+      predicate: toggleSummaryChanged,
+    })
     .workers(options.workers ?? 2)
     .complete((key) => reconciler.reconcile(key));
 }
@@ -105,6 +116,45 @@ export function squadOfNamespacedObject(namespaces: ReadStore<Namespace>): (obj:
     const owner = namespaces.get(obj.metadata.namespace ?? "")?.metadata.labels?.[LABELS.squad];
     return owner ? [owner] : [];
   };
+}
+
+/**
+ * Whether a Release event can change the Squad's summary: it counts Releases by phase and
+ * reads the rollout history (for the DORA keys), so a phase change, a new history entry, or a
+ * Release appearing or going. Weight steps and measurements, most of a rollout's writes, cannot.
+ * The history is capped, so a new entry is seen by its newest entry as well as by the length.
+ */
+export function releaseSummaryChanged(event: StoreEvent<Release>): boolean {
+  if (event.type !== "upsert" || !event.previous) return true;
+  const before = event.previous.status;
+  const after = event.object.status;
+  return (
+    before?.phase !== after?.phase ||
+    before?.history?.length !== after?.history?.length ||
+    !sameEntry(before?.history?.[0], after?.history?.[0])
+  );
+}
+
+type HistoryEntry = NonNullable<NonNullable<Release["status"]>["history"]>[number];
+
+function sameEntry(a: HistoryEntry | undefined, b: HistoryEntry | undefined): boolean {
+  return (
+    a?.revision === b?.revision &&
+    a?.startedAt === b?.startedAt &&
+    a?.finishedAt === b?.finishedAt &&
+    a?.outcome === b?.outcome
+  );
+}
+
+/**
+ * Whether a FeatureToggle event can change the Squad's summary, which counts toggles by what
+ * apps get (`effectiveState`) and by staleness: one of those moved, or a toggle came or went.
+ */
+export function toggleSummaryChanged(event: StoreEvent<FeatureToggle>): boolean {
+  if (event.type !== "upsert" || !event.previous) return true;
+  const before = event.previous.status;
+  const after = event.object.status;
+  return before?.effectiveState !== after?.effectiveState || before?.stale !== after?.stale;
 }
 
 /**
@@ -175,12 +225,30 @@ export interface ReconcilerDeps extends SquadControllerOptions {
   owned: { res: (typeof OWNED_RESOURCES)[number]; store: ReadStore }[];
 }
 
+/**
+ * Our last status write of a Squad, until the informer shows it: the status and the
+ * resourceVersion the write returned, and the resourceVersions the cache may still hold that it
+ * supersedes (the one it was based on, and those of our earlier writes not yet seen).
+ */
+interface StatusWrite {
+  supersedes: readonly string[];
+  resourceVersion: string;
+  status: SquadStatus;
+}
+
 /** One reconcile: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
 export class SquadReconciler {
+  /**
+   * A reconcile that runs before the watch event of our own status write arrives reads that
+   * write instead of the cached Squad, so it neither patches with a resourceVersion the server
+   * has moved past (a 409 and a retry) nor compares with a status that is no longer there.
+   */
+  private readonly written = new Map<ObjectKey, StatusWrite>();
+
   constructor(private readonly deps: ReconcilerDeps) {}
 
   async reconcile(key: ObjectKey): Promise<ReconcileResult> {
-    const raw = this.deps.squads.get(key);
+    const raw = this.current(key);
     if (!raw) {
       squadMetrics.forget(key);
       return {};
@@ -320,13 +388,58 @@ export class SquadReconciler {
     return remaining.length > 0 ? { requeueAfterMs: CLEANUP_POLL_MS } : {};
   }
 
-  /** Status only when it changed; an Event only when a condition moved. */
+  /** The Squad from the store, or with our own newer status while the store has not caught up. */
+  private current(key: ObjectKey): RawSquad | undefined {
+    const observed = this.deps.squads.get(key);
+    const mine = this.written.get(key);
+    const rv = observed?.metadata.resourceVersion;
+    if (observed && mine && rv !== undefined && mine.supersedes.includes(rv)) {
+      return {
+        ...observed,
+        metadata: { ...observed.metadata, resourceVersion: mine.resourceVersion },
+        status: mine.status,
+      };
+    }
+    this.written.delete(key);
+    return observed;
+  }
+
+  /**
+   * Status only when it changed, carrying the observed resourceVersion (a status computed from
+   * a stale snapshot fails with 409 and is recomputed); the write is remembered until the store
+   * shows it. An Event only when a condition moved.
+   */
   private async writeStatus(raw: RawSquad, status: SquadStatus): Promise<void> {
-    const written = await applyStatusIfChanged(this.deps.client, raw, SquadResource, status);
+    let response: KubeObject | undefined;
+    const client: Pick<KubeClient, "mergePatch"> = {
+      mergePatch: async <T extends KubeObject>(...args: Parameters<KubeClient["mergePatch"]>) => {
+        const obj = await this.deps.client.mergePatch<T>(...args);
+        response = obj;
+        return obj;
+      },
+    };
+    const written = await applyStatusIfChanged(client, raw, SquadResource, status);
     if (!written) return;
+    this.remember(raw, status, response?.metadata?.resourceVersion);
     for (const event of transitionEvents(raw.status?.conditions, status.conditions)) {
       void this.deps.recorder.record(raw, { ...event, action: "Reconcile" });
     }
+  }
+
+  /** Keeps only what a later reconcile reads of the write: its status and resourceVersion. */
+  private remember(raw: RawSquad, status: SquadStatus, resourceVersion: string | undefined): void {
+    const key = objectKey(raw);
+    const basedOn = raw.metadata.resourceVersion;
+    if (!basedOn || !resourceVersion || resourceVersion === basedOn) {
+      this.written.delete(key);
+      return;
+    }
+    const earlier = this.written.get(key)?.resourceVersion === basedOn ? this.written.get(key) : undefined;
+    this.written.set(key, {
+      supersedes: [...(earlier?.supersedes ?? []), basedOn],
+      resourceVersion,
+      status,
+    });
   }
 }
 
