@@ -6,11 +6,12 @@
 import { execFile } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
-import { createKubeClient } from "../operator/src/runtime/client.js";
+import { createKubeClient, type KubeClient } from "../operator/src/runtime/client.js";
 import { loadKubeConfig } from "../operator/src/runtime/kubeconfig.js";
 import { CustomResourceDefinitionResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
@@ -20,7 +21,11 @@ const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 
 /** Runs a hack/ script, streaming nothing but returning stdout; failures carry stderr. */
-async function script(path: string, env: Record<string, string>, args: string[] = []): Promise<string> {
+export async function script(
+  path: string,
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<string> {
   try {
     const { stdout } = await run(join(ROOT, path), args, {
       env: { ...process.env, ...env },
@@ -44,33 +49,39 @@ function readEnvFile(path: string): Record<string, string> {
   return env;
 }
 
-/** Applies every CRD in crds/ and waits until each is Established. */
-async function installCrds(kubeconfig: string): Promise<void> {
-  const client = createKubeClient(loadKubeConfig({ path: kubeconfig }));
-  try {
-    for (const file of readdirSync(join(ROOT, "crds"))) {
-      for (const doc of parseAllDocuments(readFileSync(join(ROOT, "crds", file), "utf8"))) {
-        await client.apply(doc.toJS() as KubeObject, CustomResourceDefinitionResource, {
-          fieldManager: "crescendo-e2e",
-          force: true,
-        });
-      }
+/** Applies every CRD in crds/ and waits (up to 60 s) until each is Established. */
+export async function installCrds(client: KubeClient, fieldManager = "crescendo-e2e"): Promise<void> {
+  const files = readdirSync(join(ROOT, "crds")).filter((f) => f.endsWith(".yaml"));
+  for (const file of files) {
+    for (const doc of parseAllDocuments(readFileSync(join(ROOT, "crds", file), "utf8"))) {
+      const crd = doc.toJS() as KubeObject | null;
+      if (crd) await client.apply(crd, CustomResourceDefinitionResource, { fieldManager, force: true });
     }
-    const deadline = Date.now() + 30_000;
-    for (const file of readdirSync(join(ROOT, "crds"))) {
-      const name = file.replace(/\.yaml$/, "");
-      for (;;) {
-        const crd = await client.get<KubeObject>(CustomResourceDefinitionResource, name);
-        const conds = (crd?.status as { conditions?: { type: string; status: string }[] } | undefined)
-          ?.conditions;
-        if (conds?.some((c) => c.type === "Established" && c.status === "True")) break;
-        if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30 s`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-  } finally {
-    client.close();
   }
+  const deadline = Date.now() + 60_000;
+  for (const file of files) {
+    const name = file.replace(/\.yaml$/, "");
+    for (;;) {
+      const crd = await client.get<KubeObject>(CustomResourceDefinitionResource, name);
+      const conds = (crd?.status as { conditions?: { type: string; status: string }[] } | undefined)
+        ?.conditions;
+      if (conds?.some((c) => c.type === "Established" && c.status === "True")) break;
+      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+/** Asks the kernel for a free loopback port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface LocalEnvironment {
@@ -120,7 +131,12 @@ export async function startLocalEnvironment(log: (message: string) => void): Pro
     }
 
     log("installing CRDs");
-    await installCrds(kubeconfig);
+    const client = createKubeClient(loadKubeConfig({ path: kubeconfig }));
+    try {
+      await installCrds(client);
+    } finally {
+      client.close();
+    }
 
     const simulator = new MetricsSimulator();
     const simulatorAddress = await simulator.start();

@@ -3,19 +3,14 @@
  * CRESCENDO_CLUSTER_DIR), Crescendo's CRDs, and the CPU time its processes use, so a run can
  * say whether the apiserver side or the operator was the busy one.
  */
-import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
-import { parseAllDocuments } from "yaml";
 import { createKubeClient, type KubeClient } from "../../operator/src/runtime/client.js";
 import { loadKubeConfig } from "../../operator/src/runtime/kubeconfig.js";
-import { CustomResourceDefinitionResource } from "../../operator/src/runtime/resources.js";
-import type { KubeObject } from "../../operator/src/runtime/types.js";
+import { installCrds, script } from "../local-env.js";
 
-const run = promisify(execFile);
 export const ROOT = join(import.meta.dirname, "../..");
 
 /** The control-plane processes whose CPU time a run reports. */
@@ -29,20 +24,6 @@ export interface Cluster {
   /** PIDs of the control-plane processes, by component name. */
   pids: Record<string, number>;
   stop(): Promise<void>;
-}
-
-async function script(path: string, env: Record<string, string>): Promise<string> {
-  try {
-    const { stdout } = await run(join(ROOT, path), [], {
-      env: { ...process.env, ...env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 30 * 60_000,
-    });
-    return stdout;
-  } catch (err) {
-    const e = err as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`${path} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
-  }
 }
 
 /**
@@ -67,7 +48,7 @@ export async function startCluster(pods: number, log: (m: string) => void): Prom
     await script("hack/cluster/up", env);
     const kubeconfig = join(dir, "kubeconfig");
     client = createKubeClient(loadKubeConfig({ path: kubeconfig }), { qps: 1000, burst: 1000 });
-    await installCrds(client);
+    await installCrds(client, "crescendo-bench");
     const pids: Record<string, number> = {};
     for (const name of COMPONENTS) {
       try {
@@ -80,33 +61,6 @@ export async function startCluster(pods: number, log: (m: string) => void): Prom
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
-  }
-}
-
-async function installCrds(client: KubeClient): Promise<void> {
-  const files = readdirSync(join(ROOT, "crds")).filter((f) => f.endsWith(".yaml"));
-  for (const file of files) {
-    for (const doc of parseAllDocuments(readFileSync(join(ROOT, "crds", file), "utf8"))) {
-      const crd = doc.toJS() as KubeObject | null;
-      if (crd) {
-        await client.apply(crd, CustomResourceDefinitionResource, {
-          fieldManager: "crescendo-bench",
-          force: true,
-        });
-      }
-    }
-  }
-  const deadline = Date.now() + 60_000;
-  for (const file of files) {
-    const name = file.replace(/\.yaml$/, "");
-    for (;;) {
-      const crd = await client.get<KubeObject>(CustomResourceDefinitionResource, name);
-      const conds = (crd?.status as { conditions?: { type: string; status: string }[] } | undefined)
-        ?.conditions;
-      if (conds?.some((c) => c.type === "Established" && c.status === "True")) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 60 s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
   }
 }
 
