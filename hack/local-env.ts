@@ -72,6 +72,30 @@ export async function installCrds(client: KubeClient, fieldManager = "crescendo-
   }
 }
 
+/**
+ * Command-line arguments that run the operator as a pod would, on loopback ports and with the
+ * Lease in `default`: the compiled `entry` when given, else the source through tsx.
+ */
+export function operatorArgs(o: {
+  healthPort: number;
+  ofrepPort: number;
+  entry?: string;
+  args?: string[];
+}): string[] {
+  return [
+    ...(o.entry ? [o.entry] : ["--import", "tsx", join(ROOT, "operator/src/main.ts")]),
+    "--health-port",
+    String(o.healthPort),
+    "--ofrep-port",
+    String(o.ofrepPort),
+    "--bind-address",
+    "127.0.0.1",
+    "--lease-namespace",
+    "default",
+    ...(o.args ?? []),
+  ];
+}
+
 /** Asks the kernel for a free loopback port. */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

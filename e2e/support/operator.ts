@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { freePort } from "../../hack/local-env.js";
+import { freePort, operatorArgs } from "../../hack/local-env.js";
 
 export { freePort };
 
@@ -50,28 +50,11 @@ export class OperatorProcess {
     const logDir = join(ROOT, ".tmp/e2e-logs");
     mkdirSync(logDir, { recursive: true });
     const logFile = join(logDir, `${options.name ?? "operator"}-${Date.now()}.log`);
-    const child = spawn(
-      process.execPath,
-      [
-        "--import",
-        "tsx",
-        join(ROOT, "operator/src/main.ts"),
-        "--health-port",
-        String(healthPort),
-        "--ofrep-port",
-        String(ofrepPort),
-        "--bind-address",
-        "127.0.0.1",
-        "--lease-namespace",
-        "default",
-        ...(options.args ?? []),
-      ],
-      {
-        cwd: ROOT,
-        env: { ...process.env, KUBECONFIG: options.kubeconfig, LOG_LEVEL: "debug", ...options.env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
+    const child = spawn(process.execPath, operatorArgs({ healthPort, ofrepPort, args: options.args }), {
+      cwd: ROOT,
+      env: { ...process.env, KUBECONFIG: options.kubeconfig, LOG_LEVEL: "debug", ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     const operator = new OperatorProcess(child, healthPort, ofrepPort, logFile);
     await operator.waitReady();
     return operator;

@@ -7,7 +7,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSy
 import { join } from "node:path";
 import { ROOT, cpuSeconds, rssBytes } from "./cluster.js";
 import { parseMetrics, type Scrape } from "./prom.js";
-import { freePort } from "../local-env.js";
+import { freePort, operatorArgs } from "../local-env.js";
 
 export interface OperatorOptions {
   kubeconfig: string;
@@ -75,18 +75,7 @@ export class Operator {
     const fd = openSync(o.logFile, "a");
     const child = spawn(
       process.execPath,
-      [
-        ...(o.entry ? [o.entry] : ["--import", "tsx", join(ROOT, "operator/src/main.ts")]),
-        "--health-port",
-        String(healthPort),
-        "--ofrep-port",
-        String(ofrepPort),
-        "--bind-address",
-        "127.0.0.1",
-        "--lease-namespace",
-        "default",
-        ...o.args,
-      ],
+      operatorArgs({ healthPort, ofrepPort, entry: o.entry, args: o.args }),
       {
         cwd: ROOT,
         env: {
