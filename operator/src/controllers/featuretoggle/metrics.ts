@@ -3,7 +3,8 @@
  * `/metrics` serves. Label sets stay bounded: namespaces and toggle names are objects people
  * created (and their series are removed when the objects go), flag keys come only from served
  * documents (the OFREP handler reports an unknown namespace or key as ""), reasons and routes
- * are small enums.
+ * are small enums. A toggle's state is exported as its current state only (one series, value
+ * 1), not as one series per possible state.
  */
 import { Counter, Gauge, Histogram, type Metric } from "prom-client";
 import { EFFECTIVE_STATES } from "../../api/featuretoggle.js";
@@ -27,7 +28,7 @@ const state = once(
   () =>
     new Gauge({
       name: "crescendo_featuretoggle_state",
-      help: "1 for the state a FeatureToggle is in (Enabled, Disabled, KilledByRollback, Invalid), 0 for the others.",
+      help: "1 for the state each FeatureToggle is in (Enabled, Disabled, KilledByRollback, Invalid); the other states have no series (one series per toggle).",
       labelNames: ["namespace", "toggle", "state"] as const,
       registers: [registry],
     }),
@@ -74,9 +75,16 @@ const requestDuration = once(
 class ToggleMetrics {
   private readonly reported = new Map<string, Set<string>>();
 
-  /** Sets one toggle's state (1 for `current`, 0 for the other states) and staleness. */
+  /**
+   * Sets one toggle's state and staleness. Only the current state has a series (value 1): the
+   * other states' series are removed, not set to 0, so a toggle costs one state series instead
+   * of one per possible state, and a state change leaves no series behind.
+   */
   set(namespace: string, toggle: string, current: ToggleMetricState, isStale: boolean): void {
-    for (const s of TOGGLE_STATES) state.set({ namespace, toggle, state: s }, s === current ? 1 : 0);
+    for (const s of TOGGLE_STATES) {
+      if (s === current) state.set({ namespace, toggle, state: s }, 1);
+      else state.remove({ namespace, toggle, state: s });
+    }
     stale.set({ namespace, toggle }, isStale ? 1 : 0);
     let names = this.reported.get(namespace);
     if (!names) this.reported.set(namespace, (names = new Set()));

@@ -7,16 +7,14 @@ async function series(name: string) {
 }
 
 describe("releaseMetrics", () => {
-  it("mirrors phase (one series per phase) and canary weight, and forgets a deleted Release", async () => {
+  const phasesOf = async (release: string) =>
+    (await series("crescendo_release_phase"))
+      .filter((v) => v.labels["release"] === release)
+      .map((v) => [v.labels["phase"], v.value]);
+
+  it("mirrors phase (one series, the current phase) and canary weight, and forgets a deleted Release", async () => {
     releaseMetrics.observe("m-ns", "m-rel", { phase: "Progressing", canaryWeight: 25 });
-    const phases = (await series("crescendo_release_phase")).filter((v) => v.labels["release"] === "m-rel");
-    expect(phases.map((v) => [v.labels["phase"], v.value])).toEqual([
-      ["Progressing", 1],
-      ["Paused", 0],
-      ["Healthy", 0],
-      ["Degraded", 0],
-      ["RolledBack", 0],
-    ]);
+    expect(await phasesOf("m-rel")).toEqual([["Progressing", 1]]);
     const weight = (await series("crescendo_release_canary_weight")).find(
       (v) => v.labels["release"] === "m-rel",
     );
@@ -29,6 +27,26 @@ describe("releaseMetrics", () => {
     expect(
       (await series("crescendo_release_canary_weight")).some((v) => v.labels["release"] === "m-rel"),
     ).toBe(false);
+  });
+
+  it("keeps only the current phase's series across phase changes, and none without a phase", async () => {
+    releaseMetrics.observe("t-ns", "t-rel", { phase: "Progressing", canaryWeight: 10 });
+    releaseMetrics.observe("t-ns", "t-rel", { phase: "Degraded", canaryWeight: 0 });
+    expect(await phasesOf("t-rel")).toEqual([["Degraded", 1]]);
+    releaseMetrics.observe("t-ns", "t-rel", { phase: "RolledBack", canaryWeight: 0 });
+    expect(await phasesOf("t-rel")).toEqual([["RolledBack", 1]]);
+    releaseMetrics.observe("t-ns", "t-rel", { phase: "RolledBack", canaryWeight: 0 });
+    expect(await phasesOf("t-rel")).toEqual([["RolledBack", 1]]);
+    releaseMetrics.observe("t-ns", "t-rel", {});
+    expect(await phasesOf("t-rel")).toEqual([]);
+
+    releaseMetrics.observe("t-ns", "t-rel", { phase: "Healthy" });
+    releaseMetrics.observe("t-ns", "other", { phase: "Paused" });
+    releaseMetrics.forget("t-ns", "t-rel");
+    expect(await phasesOf("t-rel")).toEqual([]);
+    expect(await phasesOf("other")).toEqual([["Paused", 1]]);
+    releaseMetrics.forget("t-ns", "other");
+    expect(await phasesOf("other")).toEqual([]);
   });
 
   it("counts rollbacks by reason and observes time to rollback in 0.1–60 s buckets", async () => {

@@ -1,0 +1,47 @@
+import { describe, expect, it } from "vitest";
+import { registry } from "../../observability/metrics.js";
+import { toggleMetrics } from "./metrics.js";
+
+/** The `[state, value]` series one toggle has, in registry order. */
+async function statesOf(namespace: string, toggle: string) {
+  const metric = await registry.getSingleMetric("crescendo_featuretoggle_state")?.get();
+  return (metric?.values ?? [])
+    .filter((v) => v.labels["namespace"] === namespace && v.labels["toggle"] === toggle)
+    .map((v) => [v.labels["state"], v.value]);
+}
+
+async function staleOf(namespace: string, toggle: string) {
+  const metric = await registry.getSingleMetric("crescendo_featuretoggle_stale")?.get();
+  return metric?.values.find((v) => v.labels["namespace"] === namespace && v.labels["toggle"] === toggle)
+    ?.value;
+}
+
+describe("toggleMetrics", () => {
+  it("exports one state series per toggle, the current state's, and moves it on a state change", async () => {
+    toggleMetrics.set("s-ns", "t1", "Enabled", false);
+    expect(await statesOf("s-ns", "t1")).toEqual([["Enabled", 1]]);
+    toggleMetrics.set("s-ns", "t1", "KilledByRollback", false);
+    expect(await statesOf("s-ns", "t1")).toEqual([["KilledByRollback", 1]]);
+    toggleMetrics.set("s-ns", "t1", "Invalid", true);
+    expect(await statesOf("s-ns", "t1")).toEqual([["Invalid", 1]]);
+    expect(await staleOf("s-ns", "t1")).toBe(1);
+    toggleMetrics.set("s-ns", "t1", "Disabled", false);
+    expect(await statesOf("s-ns", "t1")).toEqual([["Disabled", 1]]);
+    expect(await staleOf("s-ns", "t1")).toBe(0);
+  });
+
+  it("removes every series of a deleted toggle, and of all toggles when the namespace empties", async () => {
+    toggleMetrics.set("d-ns", "gone", "KilledByRollback", true);
+    toggleMetrics.set("d-ns", "kept", "Enabled", false);
+    toggleMetrics.retain("d-ns", ["kept"]);
+    expect(await statesOf("d-ns", "gone")).toEqual([]);
+    expect(await staleOf("d-ns", "gone")).toBeUndefined();
+    expect(await statesOf("d-ns", "kept")).toEqual([["Enabled", 1]]);
+
+    // A state change just before deletion leaves nothing behind either.
+    toggleMetrics.set("d-ns", "kept", "Disabled", false);
+    toggleMetrics.retain("d-ns", []);
+    expect(await statesOf("d-ns", "kept")).toEqual([]);
+    expect(await staleOf("d-ns", "kept")).toBeUndefined();
+  });
+});
