@@ -414,7 +414,6 @@ describe("a user who may only read Releases", () => {
     );
     const token = (request.status as { token: string }).token;
     const admin = loadKubeConfig({ path: kubeconfigPath() });
-    const cluster = admin.getCurrentCluster()!;
     viewerKubeconfig = join(mkdtempSync(join(tmpdir(), "crescendo-cli-")), "viewer.kubeconfig");
     writeFileSync(
       viewerKubeconfig,
@@ -424,12 +423,21 @@ describe("a user who may only read Releases", () => {
         clusters: [
           {
             name: "test",
-            cluster: {
-              server: cluster.server,
-              ...(cluster.caData ? { "certificate-authority-data": cluster.caData } : {}),
-              ...(cluster.caFile ? { "certificate-authority": cluster.caFile } : {}),
-              ...(cluster.skipTLSVerify ? { "insecure-skip-tls-verify": true } : {}),
-            },
+            // The admin's cluster as loaded; one left to client-node (a proxy, say) is copied as is.
+            cluster:
+              admin.via === "native"
+                ? {
+                    server: admin.server,
+                    ...(admin.tls.ca && "data" in admin.tls.ca
+                      ? { "certificate-authority-data": admin.tls.ca.data.toString("base64") }
+                      : {}),
+                    ...(admin.tls.ca && "file" in admin.tls.ca
+                      ? { "certificate-authority": admin.tls.ca.file }
+                      : {}),
+                    ...(admin.tls.insecure ? { "insecure-skip-tls-verify": true } : {}),
+                    ...(admin.tls.serverName ? { "tls-server-name": admin.tls.serverName } : {}),
+                  }
+                : (admin.kubeconfig.clusters as { cluster: unknown }[])[0]!.cluster,
           },
         ],
         users: [{ name: sa, user: { token } }],

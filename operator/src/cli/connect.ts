@@ -32,10 +32,9 @@ export function connect(options: ConnectOptions): Connection {
     const hint = options.context ? ` (is there a context "${options.context}" in the kubeconfig?)` : "";
     throw new CliError(`cannot use the kubeconfig: ${message}${hint}`);
   }
-  const context = kc.getContextObject(kc.getCurrentContext());
   return {
     client: createKubeClient(kc, { userAgent: "kubectl-crescendo", timeoutMs: 30_000 }),
-    defaultNamespace: context?.namespace || "default",
-    server: kc.getCurrentCluster()?.server ?? "",
+    defaultNamespace: kc.namespace || "default",
+    server: kc.server,
   };
 }

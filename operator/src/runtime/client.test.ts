@@ -1,6 +1,5 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ApiError,
@@ -12,6 +11,7 @@ import {
   type KubeClientOptions,
   type RequestInfo,
 } from "./client.js";
+import type { KubeConnection } from "./kubeconfig.js";
 import type { Clock, KubeObject, Resource, WatchEvent } from "./types.js";
 
 const Pods: Resource = { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true };
@@ -71,15 +71,16 @@ async function serve(handler: Handler) {
   return { url: `http://127.0.0.1:${port}`, seen, connections: () => connections };
 }
 
-function kubeConfig(server: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server, skipTLSVerify: true }],
-    users: [{ name: "u", token: "s3cret" }],
-    contexts: [{ name: "ctx", cluster: "c", user: "u" }],
-    currentContext: "ctx",
-  });
-  return kc;
+function kubeConfig(server: string): KubeConnection {
+  return {
+    via: "native",
+    source: "test",
+    context: "ctx",
+    namespace: undefined,
+    server,
+    tls: { insecure: true },
+    credentials: { type: "token", token: "s3cret" },
+  };
 }
 
 async function clientFor(handler: Handler, opts: KubeClientOptions = {}, prefix = "") {

@@ -7,9 +7,8 @@
  */
 import http from "node:http";
 import https from "node:https";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { TokenBucket } from "./backoff.js";
-import { createTransport } from "./kubeconfig.js";
+import { createTransport, type KubeConnection } from "./kubeconfig.js";
 import { systemClock, type Clock, type KubeObject, type Resource, type WatchEvent } from "./types.js";
 
 /** The Kubernetes verb of a request, as in RBAC and apiserver audit logs. */
@@ -169,7 +168,7 @@ class RequestTimeoutError extends Error {
  * a rate-limit token and is bounded by `timeoutMs`; watches are long-running by design and are
  * bounded instead by their server-side `timeoutSeconds` and the reflector's watchdog.
  */
-export function createKubeClient(kc: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+export function createKubeClient(kc: KubeConnection, options: KubeClientOptions = {}): KubeClient {
   const transport = createTransport(kc);
   const clock = options.clock ?? systemClock;
   const limiter = new TokenBucket(options.qps ?? 50, options.burst ?? 100, clock);
