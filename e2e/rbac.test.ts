@@ -64,6 +64,13 @@ const RARE_PATHS: { permission: string; why: string; onlyIfUsed?: string }[] = [
     onlyIfUsed: "patch apps/deployments",
   },
   {
+    permission: "get apps/deployments",
+    why:
+      "only when a Release's status names a revision whose Deployment the cache lacks: its " +
+      "managed-by label was removed, or the watch event of its creation has not arrived yet",
+    onlyIfUsed: "patch apps/deployments",
+  },
+  {
     permission: "patch events.k8s.io/events",
     why: "only when the same Event repeats within 10 minutes: its series count is bumped",
   },

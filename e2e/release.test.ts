@@ -230,6 +230,26 @@ describe("first apply", () => {
       /crescendo_release_phase\{namespace="rel-first",release="web",phase="Healthy"\} 1/,
     );
   });
+
+  it("relabels its Deployment when the managed-by label is removed, without ever calling it gone", async () => {
+    // The operator caches Deployments only with its label: without it the Deployment leaves the
+    // cache, and the Release reads it from the API (not Degraded) and applies the label back.
+    const ns = "rel-first";
+    const name = `web-${revisionOf(template("web", "1"))}`;
+    const before = await getDeployment(ns, name);
+    await client.mergePatch(DeploymentResource, name, ns, {
+      metadata: { labels: { "app.kubernetes.io/managed-by": null } },
+    });
+    const after = await waitFor(
+      `Deployment ${ns}/${name} labelled managed-by crescendo again`,
+      () => getDeployment(ns, name),
+      (d) => d?.metadata.labels?.["app.kubernetes.io/managed-by"] === "crescendo",
+      { context },
+    );
+    expect(after?.metadata.uid).toBe(before?.metadata.uid);
+    expect((await getRelease(ns, "web"))?.status?.phase).toBe("Healthy");
+    expect((await eventsFor(ns, "web")).map((e) => e.reason)).not.toContain("Degraded");
+  });
 });
 
 describe("canary with analysis", () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SquadResource } from "../operator/src/api/kinds.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import {
+  ConfigMapResource,
   LimitRangeResource,
   NamespaceResource,
   NetworkPolicyResource,
@@ -108,6 +109,41 @@ describe("examples/squad.yaml", () => {
     expect(
       await can({ user: "system:serviceaccount:checkout:deployer" }, "update", "deployments", "checkout"),
     ).toBe(true);
+  });
+
+  it("relabels an object whose managed-by label is removed, and leaves an app's ConfigMap alone", async () => {
+    // The operator caches RoleBindings only with its label: removing it drops the binding from the
+    // cache (the watch says DELETED), which brings a reconcile that applies it, label and all.
+    const app = await client.create<KubeObject>(
+      {
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "app-config", namespace: "checkout" },
+        data: { a: "1" },
+      },
+      ConfigMapResource,
+    );
+    const before = await client.get<KubeObject>(RoleBindingResource, "crescendo-lead", "checkout");
+    const strip = await kubectl([
+      "label",
+      "rolebinding",
+      "crescendo-lead",
+      "-n",
+      "checkout",
+      "app.kubernetes.io/managed-by-",
+    ]);
+    expect(strip.code, strip.stderr).toBe(0);
+    const after = await waitFor(
+      "RoleBinding checkout/crescendo-lead labelled managed-by crescendo again",
+      () => client.get<KubeObject>(RoleBindingResource, "crescendo-lead", "checkout"),
+      (rb) => rb?.metadata.labels?.["app.kubernetes.io/managed-by"] === "crescendo",
+      { context },
+    );
+    expect(after?.metadata.uid).toBe(before?.metadata.uid);
+    expect(await can({ user: "alice@example.com" }, "delete", "deployments", "checkout")).toBe(true);
+    const untouched = await client.get<KubeObject>(ConfigMapResource, "app-config", "checkout");
+    expect(untouched?.metadata.resourceVersion).toBe(app.metadata.resourceVersion);
+    await client.delete(ConfigMapResource, "app-config", "checkout");
   });
 
   it("shows the squad in kubectl's printer columns and the crescendo category", async () => {

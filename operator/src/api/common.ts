@@ -30,6 +30,12 @@ export const ANNOTATIONS = {
 export const MANAGED_BY = "crescendo";
 export const FIELD_MANAGER = "crescendo";
 
+/**
+ * The label selector of every object the operator creates (`app.kubernetes.io/managed-by=crescendo`):
+ * the informers of the kinds it creates cache only these (`operator/src/cache.ts`).
+ */
+export const MANAGED_BY_SELECTOR = `${LABELS.managedBy}=${MANAGED_BY}`;
+
 /** DNS-1123 label: namespace names, squad names, revision-bearing object names. */
 export const dnsLabel = z
   .string()

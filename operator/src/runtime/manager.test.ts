@@ -3,10 +3,10 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createLogger } from "../observability/logger.js";
 import { registry } from "../observability/metrics.js";
-import { ApiError, type KubeClient } from "./client.js";
+import { ApiError, type KubeClient, type ListOptions, type WatchOptions } from "./client.js";
 import type { Controller, RunOptions } from "./controller.js";
 import { createManager, LeaderElector, LeadershipLostError, type ManagerOptions } from "./manager.js";
-import { ConfigMapResource, DeploymentResource } from "./resources.js";
+import { ConfigMapResource, CustomResourceDefinitionResource, DeploymentResource } from "./resources.js";
 import type { Store } from "./store.js";
 import { systemClock, type KubeObject, type Resource } from "./types.js";
 
@@ -125,6 +125,97 @@ describe("informers", () => {
     expect(manager.informer(DeploymentResource)).toBe(a);
     expect(manager.informer(ConfigMapResource)).not.toBe(a);
     expect(stores).toHaveLength(2);
+  });
+
+  it("gives each informer its kind's cache selector, and none to kinds not listed", () => {
+    const selectors = new Map<string, unknown>();
+    const { manager } = setup({
+      cache: {
+        byResource: [
+          { resource: DeploymentResource, labelSelector: "app.kubernetes.io/managed-by=crescendo" },
+          { resource: CustomResourceDefinitionResource, fieldSelector: "metadata.name=x.example.com" },
+        ],
+      },
+      informerFactory: (resource, _store, selector) => {
+        selectors.set(resource.kind, selector);
+        return { run: async () => undefined };
+      },
+    });
+    for (const res of [DeploymentResource, CustomResourceDefinitionResource, ConfigMapResource])
+      manager.informer(res);
+    expect(Object.fromEntries(selectors)).toEqual({
+      Deployment: { labelSelector: "app.kubernetes.io/managed-by=crescendo" },
+      CustomResourceDefinition: { fieldSelector: "metadata.name=x.example.com" },
+      ConfigMap: {},
+    });
+  });
+
+  it("refuses a kind given two cache selectors", () => {
+    expect(() =>
+      setup({
+        cache: {
+          byResource: [
+            { resource: DeploymentResource, labelSelector: "a=b" },
+            { resource: DeploymentResource, labelSelector: "c=d" },
+          ],
+        },
+      }),
+    ).toThrow("cache selector for apps/v1/deployments given twice");
+  });
+
+  it("lists and watches with the cache selector through its own reflector", async () => {
+    const requests: { verb: string; kind: string; labelSelector?: string; fieldSelector?: string }[] = [];
+    const record = (verb: string, res: Resource, o: ListOptions | WatchOptions) =>
+      requests.push({
+        verb,
+        kind: res.kind,
+        ...(o.labelSelector ? { labelSelector: o.labelSelector } : {}),
+        ...(o.fieldSelector ? { fieldSelector: o.fieldSelector } : {}),
+      });
+    const client = {
+      list: async (res: Resource, o: ListOptions = {}) => {
+        record("list", res, o);
+        return { items: [], metadata: { resourceVersion: "1" } };
+      },
+      async *watch(res: Resource, o: WatchOptions, signal: AbortSignal) {
+        record("watch", res, o);
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+        yield* [];
+      },
+    };
+    const { manager, stop } = setup({
+      client: client as unknown as KubeClient,
+      leaderElection: false,
+      informerFactory: undefined,
+      cache: {
+        byResource: [
+          { resource: DeploymentResource, labelSelector: "app.kubernetes.io/managed-by=crescendo" },
+          { resource: CustomResourceDefinitionResource, fieldSelector: "metadata.name=x.example.com" },
+        ],
+      },
+    });
+    manager.informer(DeploymentResource);
+    manager.informer(CustomResourceDefinitionResource);
+    manager.informer(ConfigMapResource);
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(requests.filter((r) => r.verb === "watch")).toHaveLength(3));
+    stop.abort();
+    await done;
+    const label = { labelSelector: "app.kubernetes.io/managed-by=crescendo" };
+    const field = { fieldSelector: "metadata.name=x.example.com" };
+    expect(requests).toEqual(
+      expect.arrayContaining([
+        { verb: "list", kind: "Deployment", ...label },
+        { verb: "watch", kind: "Deployment", ...label },
+        { verb: "list", kind: "CustomResourceDefinition", ...field },
+        { verb: "watch", kind: "CustomResourceDefinition", ...field },
+        { verb: "list", kind: "ConfigMap" },
+        { verb: "watch", kind: "ConfigMap" },
+      ]),
+    );
+    expect(requests).toHaveLength(6);
   });
 
   it("starts informers before leadership (warm standby)", async () => {

@@ -6,7 +6,6 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -17,6 +16,7 @@ import {
 import { createKubeClient, isConflict, type KubeClient } from "./client.js";
 import type { Controller, ControllerHost } from "./controller.js";
 import { microTime } from "./events.js";
+import type { KubeConnection } from "./kubeconfig.js";
 import { createReflector } from "./reflector.js";
 import { LeaseResource } from "./resources.js";
 import { Store } from "./store.js";
@@ -34,11 +34,35 @@ export const DEFAULT_LEASE_TIMINGS: LeaseTimings = {
   retryPeriodMs: 2_000,
 };
 
+/** Which objects of one kind an informer lists and watches; without a selector, all of them. */
+export interface CacheSelector {
+  /** e.g. `app.kubernetes.io/managed-by=crescendo`. */
+  labelSelector?: string;
+  /** e.g. `metadata.name=featureflags.core.openfeature.dev`. */
+  fieldSelector?: string;
+}
+
+/**
+ * What the shared informers cache, per kind (controller-runtime's `cache.Options.ByObject`).
+ * Every controller reading a kind reads the same selected store: a selector is a promise that
+ * no controller needs the objects it leaves out.
+ */
+export interface CacheOptions {
+  /** Selectors by kind (group, version and plural, as informers are keyed); kinds not listed are cached whole. */
+  byResource?: readonly (CacheSelector & { resource: Resource })[];
+}
+
 /** Something that keeps a store filled; a reflector in production, a fake in tests. */
 export type InformerFactory = (
   resource: Resource,
   store: Store<KubeObject>,
+  selector: CacheSelector,
 ) => { run(signal: AbortSignal): Promise<void> };
+
+/** The key of a kind's one shared informer (and of its cache selector). */
+export function informerKey(res: Resource): string {
+  return `${res.group}/${res.version}/${res.plural}`;
+}
 
 export interface ManagerOptions {
   client: KubeClient;
@@ -46,7 +70,7 @@ export interface ManagerOptions {
    * For clients of their own: with it, leader election renews the Lease through a separate
    * client and rate limiter (without it, through `client`).
    */
-  kubeConfig?: KubeConfig;
+  kubeConfig?: KubeConnection;
   logger: Logger;
   /** Without leader election every replica reconciles: only for a single replica or local runs. */
   leaderElection: boolean;
@@ -65,12 +89,14 @@ export interface ManagerOptions {
   /** How long shutdown waits for in-flight reconciles before cancelling them (default 30 s). */
   shutdownTimeoutMs?: number;
   leaseTimings?: Partial<LeaseTimings>;
+  /** Per-kind selectors for the informers; without it every informer caches its whole kind. */
+  cache?: CacheOptions;
   informerFactory?: InformerFactory;
 }
 
 export interface Manager extends ControllerHost {
   readonly client: KubeClient;
-  readonly kubeConfig: KubeConfig | undefined;
+  readonly kubeConfig: KubeConnection | undefined;
   readonly registry: Registry;
   /** Serves `/healthz`, `/readyz` (and `/metrics` unless on its own port); listening after `start`. */
   readonly healthServer: http.Server;
@@ -107,9 +133,11 @@ export function createManager(opts: ManagerOptions): Manager {
   const informerStop = new AbortController();
   let started = false;
   let leading = false;
+  const selectors = cacheSelectors(opts.cache);
   const factory: InformerFactory =
     opts.informerFactory ??
-    ((resource, store) => createReflector({ client: opts.client, resource, store, clock, logger }));
+    ((resource, store, selector) =>
+      createReflector({ client: opts.client, resource, store, clock, logger, ...selector }));
 
   const unsynced = (): string[] => [...informers].filter(([, i]) => !i.store.hasSynced()).map(([key]) => key);
   const hasSynced = (): boolean => unsynced().length === 0;
@@ -142,13 +170,13 @@ export function createManager(opts: ManagerOptions): Manager {
     hasSynced,
 
     informer<T extends KubeObject>(res: Resource): ReadStore<T> {
-      const key = `${res.group}/${res.version}/${res.plural}`;
+      const key = informerKey(res);
       let informer = informers.get(key);
       if (!informer) {
         const store = new Store<KubeObject>({
           onHandlerError: (err) => logger.error({ err, resource: key }, "store subscriber threw"),
         });
-        informer = { store, run: factory(res, store).run };
+        informer = { store, run: factory(res, store, selectors.get(key) ?? {}).run };
         informers.set(key, informer);
         if (started) startInformer(key);
       }
@@ -297,6 +325,20 @@ export function createManager(opts: ManagerOptions): Manager {
   }
 
   return manager;
+}
+
+/** The selectors by informer key; a kind given twice is a mistake, refused rather than guessed at. */
+function cacheSelectors(cache: CacheOptions | undefined): Map<string, CacheSelector> {
+  const out = new Map<string, CacheSelector>();
+  for (const { resource, labelSelector, fieldSelector } of cache?.byResource ?? []) {
+    const key = informerKey(resource);
+    if (out.has(key)) throw new Error(`cache selector for ${key} given twice`);
+    out.set(key, {
+      ...(labelSelector ? { labelSelector } : {}),
+      ...(fieldSelector ? { fieldSelector } : {}),
+    });
+  }
+  return out;
 }
 
 interface HttpHandlerOptions {

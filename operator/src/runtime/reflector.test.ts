@@ -1,8 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { KubeConfig } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createKubeClient } from "./client.js";
+import type { KubeConnection } from "./kubeconfig.js";
 import { createReflector, type ReflectorOptions } from "./reflector.js";
 import { Store } from "./store.js";
 import type { Clock, KubeObject, Resource, StoreEvent } from "./types.js";
@@ -223,15 +223,16 @@ function fastClock(speedup = 100): Clock & { sleeps: number[] } {
   };
 }
 
-function kubeConfig(server: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: "c", server, skipTLSVerify: true }],
-    users: [{ name: "u" }],
-    contexts: [{ name: "ctx", cluster: "c", user: "u" }],
-    currentContext: "ctx",
-  });
-  return kc;
+function kubeConfig(server: string): KubeConnection {
+  return {
+    via: "native",
+    source: "test",
+    context: "ctx",
+    namespace: undefined,
+    server,
+    tls: { insecure: true },
+    credentials: { type: "none" },
+  };
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -478,6 +479,24 @@ describe("reflector", () => {
     const { server } = await setup({ namespace: "ns", labelSelector: "app=web" });
     await until(() => expect(server.watches()).toHaveLength(1));
     expect(server.lists()[0]?.query).toMatchObject({ labelSelector: "app=web" });
+    expect(server.lists()[0]?.query).not.toHaveProperty("fieldSelector");
     expect(server.watches()[0]?.query).toMatchObject({ labelSelector: "app=web" });
+  });
+
+  it("filters by field selector, on every list page, watch and relist", async () => {
+    const fieldSelector = "metadata.name=a";
+    const { server } = await setup({ fieldSelector, pageSize: 1 }, (s) => {
+      s.put("a");
+      s.put("b");
+    });
+    await until(() => expect(server.openWatches()).toBe(1));
+    server.dropWatches("end");
+    server.put("c");
+    server.compact(); // the resumed watch gets 410: a relist, in pages
+    await until(() => expect(server.lists()).toHaveLength(5));
+    await until(() => expect(server.openWatches()).toBe(1));
+    expect(server.watches().length).toBeGreaterThanOrEqual(3);
+    for (const request of server.requests) expect(request.query).toMatchObject({ fieldSelector });
+    expect(server.requests[0]?.query).not.toHaveProperty("labelSelector");
   });
 });

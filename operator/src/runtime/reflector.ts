@@ -21,7 +21,10 @@ export interface ReflectorOptions<T extends KubeObject> {
   client: KubeClient;
   resource: Resource;
   namespace?: string;
+  /** Lists and watches only the objects carrying these labels, e.g. `app.kubernetes.io/managed-by=crescendo`. */
   labelSelector?: string;
+  /** Lists and watches only the objects whose fields match, e.g. `metadata.name=x`. */
+  fieldSelector?: string;
   store: Store<T>;
   clock?: Clock;
   random?: () => number;
@@ -80,6 +83,7 @@ export function createReflector<T extends KubeObject>(opts: ReflectorOptions<T>)
         {
           namespace: opts.namespace,
           labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
           limit: pageSize,
           continue: continueToken,
         },
@@ -126,6 +130,7 @@ export function createReflector<T extends KubeObject>(opts: ReflectorOptions<T>)
         {
           namespace: opts.namespace,
           labelSelector: opts.labelSelector,
+          fieldSelector: opts.fieldSelector,
           resourceVersion,
           allowWatchBookmarks: true,
           timeoutSeconds,

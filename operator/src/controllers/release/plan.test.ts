@@ -502,6 +502,26 @@ describe("HTTPRoute", () => {
   });
 });
 
+describe("the managed-by label", () => {
+  // The operator caches Deployments and Services only with this label (cache.ts): one it
+  // created without it would be invisible to it, and one that lost it must get it back.
+  it("is on every Deployment and Service, rendered or relabelled, so the cache sees them", () => {
+    const snap = snapshot(
+      { service: PORTS },
+      { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels: { app: "web" } }) },
+    );
+    const { objects } = planObjects(snap, rolling);
+    expect(objects.map((o) => `${o.kind ?? ""}/${o.metadata.name ?? ""}`)).toEqual([
+      "Service/web",
+      "Service/web-stable",
+      "Service/web-canary",
+      `Deployment/web-${STABLE}`,
+      `Deployment/web-${CANARY}`,
+    ]);
+    for (const o of objects) expect(o.metadata.labels?.["app.kubernetes.io/managed-by"]).toBe("crescendo");
+  });
+});
+
 describe("labelValue", () => {
   it.each([
     ["1.4.2", "1.4.2"],

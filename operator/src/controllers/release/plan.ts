@@ -198,7 +198,7 @@ function deployment(
   return {
     ...DEPLOYMENT,
     metadata: {
-      name: `${release}-${r.revision}`,
+      name: deploymentName(release, r.revision),
       namespace: snap.release.metadata.namespace,
       labels,
       ownerReferences: [ownerOf(snap)],
@@ -209,6 +209,11 @@ function deployment(
       template,
     },
   };
+}
+
+/** The Deployment of one revision of a Release: `<release>-<revision>`. */
+export function deploymentName(release: string, revision: string): string {
+  return `${release}-${revision}`;
 }
 
 /** Whether the observed Deployment carries exactly the planned values of Crescendo's labels. */
