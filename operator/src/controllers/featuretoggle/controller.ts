@@ -36,11 +36,12 @@ import { contentHash, documentEtag } from "../../flags/document.js";
 import type { PublishedDocument } from "../../flags/evaluate.js";
 import type { FlagSource } from "../../flags/ofrep.js";
 import type { Logger } from "../../observability/logger.js";
-import { applyIfChanged, applyStatusIfChanged } from "../../runtime/apply.js";
+import { applyIfChanged } from "../../runtime/apply.js";
 import { isNotFound, type KubeClient } from "../../runtime/client.js";
 import { findCondition, readyConditions } from "../../runtime/conditions.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import type { EventInput, EventRecorder } from "../../runtime/events.js";
+import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
@@ -254,7 +255,7 @@ export function registerFeatureToggleController(
   const namespaces = manager.informer(NamespaceResource);
   const squads = manager.informer<RawSquad>(SquadResource);
   const configMaps = manager.informer(ConfigMapResource);
-  // The manager's informers take no field selector, so this lists every CRD; they are few.
+  // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
   const flags = watchFlagDocuments({
     toggles,
@@ -269,6 +270,7 @@ export function registerFeatureToggleController(
     ...options,
     clock: manager.clock,
     flags,
+    toggles,
     releases,
     namespaces,
     squads,
@@ -437,6 +439,8 @@ const EVENT_ACTIONS: Record<ToggleEvent["reason"], string> = {
 export interface ReconcilerDeps extends FeatureToggleControllerOptions {
   clock: { now(): number };
   flags: Pick<FlagDocuments, "flags">;
+  /** The store the flags are compiled from; its events end what is remembered of status writes. */
+  toggles: ReadStore<RawToggle>;
   releases: ReadStore<RawRelease>;
   namespaces: ReadStore;
   squads: ReadStore<RawSquad>;
@@ -449,8 +453,17 @@ export class FeatureToggleReconciler {
   /** Namespace → hash of the FeatureFlag last applied there (no informer: the CRD may not exist). */
   private readonly featureFlags = new Map<string, string>();
   private crdServed: boolean | undefined;
+  /**
+   * Our status writes per toggle, until the informer shows them. A namespace is reconciled
+   * again as soon as the first of its toggles' writes comes back, before the others have: read
+   * from the cache, each of those would be compared with its old status and patched with an old
+   * resourceVersion (a 409 per toggle, and the namespace retried until the cache caught up).
+   */
+  private readonly written: OwnWrites<RawToggle>;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.written = trackOwnWrites(deps.toggles);
+  }
 
   async reconcile(namespace: ObjectKey): Promise<ReconcileResult> {
     const now = this.deps.clock.now();
@@ -496,7 +509,8 @@ export class FeatureToggleReconciler {
     let failure: unknown;
     const attempt = (write: Promise<void>) => write.catch((err: unknown) => void (failure ??= err));
 
-    for (const { toggle } of flags.entries) {
+    for (const { toggle: cached } of flags.entries) {
+      const toggle = this.written.view(cached);
       const name = toggle.metadata.name ?? "";
       const guard = toggle.spec.guard;
       const plan = planToggleStatus({
@@ -514,7 +528,8 @@ export class FeatureToggleReconciler {
         requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, plan.requeueAfterMs);
       await attempt(this.writeStatus(toggle, plan.status, plan.events));
     }
-    for (const { toggle, message } of flags.invalid) {
+    for (const { toggle: cached, message } of flags.invalid) {
+      const toggle = this.written.view(cached);
       toggleMetrics.set(namespace, toggle.metadata.name ?? "", "Invalid", toggle.status?.stale === true);
       await attempt(this.writeInvalid(toggle, message, now));
     }
@@ -615,7 +630,7 @@ export class FeatureToggleReconciler {
   /** A toggle deleted since the snapshot has no status to write: its deletion brings a reconcile of its own. */
   private async patchStatus(toggle: KubeObject, status: FeatureToggleStatus): Promise<boolean> {
     try {
-      return await applyStatusIfChanged(this.deps.client, toggle, FeatureToggleResource, status);
+      return await this.written.patchStatus(this.deps.client, toggle, FeatureToggleResource, status);
     } catch (err) {
       if (isNotFound(err)) return false;
       throw err;

@@ -101,6 +101,10 @@ class World {
   notified: { payload: RollbackNotification; squad?: string }[] = [];
   enqueued: string[] = [];
   queries: { address: string; query: string; answer: (r: QueryResult) => void }[] = [];
+  /** Objects the API holds that the cache does not show (a Deployment whose managed-by label was removed). */
+  uncached = new Map<string, KubeObject>();
+  /** Names read with GET. */
+  gets: string[] = [];
   releases = this.store();
   deployments = this.store();
   services = this.store();
@@ -153,7 +157,10 @@ class World {
       if (obj) store.delete(obj);
       return true;
     },
-    get: async () => undefined,
+    get: async <T extends KubeObject>(_res: Resource, name: string, namespace?: string) => {
+      this.gets.push(name);
+      return this.uncached.get(`${namespace ?? ""}/${name}`) as T | undefined;
+    },
     mergePatch: async <T extends KubeObject>(
       res: Resource,
       name: string,
@@ -532,6 +539,38 @@ describe("ReleaseReconciler", () => {
     expect(w.imageOf(R2)).toBe("web:2");
   });
 
+  it("reads a live revision's Deployment the cache lost (its label removed) from the API, and relabels it", async () => {
+    const w = await atAnalysis();
+    const before = w.status;
+    expect(w.gets).toEqual([]);
+    // The label is removed: the informer, which selects on it, reports the Deployment deleted.
+    const stable = w.deployments.get(`shop/web-${R1}`)!;
+    const { "app.kubernetes.io/managed-by": _removed, ...labels } = stable.metadata.labels ?? {};
+    w.deployments.delete(stable);
+    w.uncached.set(`shop/web-${R1}`, { ...stable, metadata: { ...stable.metadata, labels } });
+    await w.reconcile();
+    expect(w.gets).toEqual([`web-${R1}`]);
+    // Not taken for gone: relabelled with the template it runs, and its replicas still counted.
+    const applied = w.calls.filter((c) => c.verb === "apply" && c.name === `web-${R1}`);
+    expect(applied).toHaveLength(1);
+    expect((applied[0]?.body as KubeObject).metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "crescendo",
+      "crescendo.dev/track": "stable",
+    });
+    expect(w.imageOf(R1)).toBe("web:1");
+    expect(w.status).toMatchObject({
+      phase: "Progressing",
+      stableRevision: R1,
+      canaryRevision: R2,
+      readyReplicas: before.readyReplicas,
+    });
+    // Back in the cache: nothing more is read from the API.
+    w.uncached.clear();
+    w.gets = [];
+    await w.reconcile();
+    expect(w.gets).toEqual([]);
+  });
+
   it("reads its own status write while the informer lags, so a rollback is never undone", async () => {
     const w = await atAnalysis();
     w.lagging = true;
@@ -544,6 +583,24 @@ describe("ReleaseReconciler", () => {
     await w.reconcile();
     expect(w.calls).toEqual([]);
     expect(w.replicasOf(R2)).toBe(0);
+  });
+
+  it("writes on top of its own earlier writes while the informer lags by several", async () => {
+    const w = await atAnalysis();
+    w.lagging = true;
+    for (let i = 0; i < 3; i++) {
+      w.queries[i]?.answer({ kind: "error", reason: "connection refused" });
+      await flush();
+      // Each records a measurement: a status patch based on the previous one, never a 409.
+      await w.reconcile();
+      expect(w.calls.filter((c) => c.verb === "status")).toHaveLength(1);
+      w.now += 10_000;
+      await w.reconcile(); // starts the next measurement, writes nothing
+      expect(w.calls).toEqual([]);
+    }
+    expect(w.status.analysis?.metrics[0]).toMatchObject({ inconclusive: 3, consecutiveInconclusive: 3 });
+    const cached = w.releases.get("shop/web")?.["status"] as ReleaseStatus;
+    expect(cached.analysis?.metrics[0]).toBeUndefined();
   });
 
   it("keeps a settled result when the status write fails, and records it on the next reconcile", async () => {

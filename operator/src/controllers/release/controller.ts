@@ -25,11 +25,12 @@ import {
   type MetricProvider,
 } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
-import { applyIfChanged, applyStatusIfChanged } from "../../runtime/apply.js";
+import { applyIfChanged } from "../../runtime/apply.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { readyConditions } from "../../runtime/conditions.js";
 import { controllerFor, type ControllerHost, type QueueingController } from "../../runtime/controller.js";
 import type { EventRecorder } from "../../runtime/events.js";
+import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import {
   CustomResourceDefinitionResource,
   DeploymentResource,
@@ -59,7 +60,7 @@ import {
 } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import { isNewRollback, OncallNotifier, rollbackNotificationOf } from "./notify.js";
-import { planObjects, type ReleasePlan } from "./plan.js";
+import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
 import { liveAnalysis, stagesOf, step, type StepResult } from "./rollout.js";
 import { deploymentsByRevision, pendingAction, type ReleaseSnapshot } from "./snapshot.js";
 import type { HTTPRoute } from "./traffic/gateway-api.js";
@@ -406,16 +407,18 @@ interface SquadContext {
 /** One reconcile: observe (stores), decide (pure), act (API), report (Events, metrics, on-call). */
 export class ReleaseReconciler {
   /**
-   * Our last status write per Release, until the informer shows it: a reconcile that runs before
+   * Our status writes per Release, until the informer shows them: a reconcile that runs before
    * the watch event arrives reads its own write instead of a stale status (which could otherwise
    * re-apply a canary it has just rolled back, or measure a metric twice).
    */
-  private readonly written = new Map<ObjectKey, { basedOn: string; object: RawRelease }>();
+  private readonly written: OwnWrites<RawRelease>;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.written = trackOwnWrites(deps.releases);
+  }
 
   async reconcile(key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> {
-    const raw = this.current(key);
+    const raw = this.written.get(key);
     if (!raw || raw.metadata.deletionTimestamp) return this.gone(key);
     const valid = await this.validate(raw);
     if ("reason" in valid) return this.stalled(key, raw, valid.reason, valid.message);
@@ -424,9 +427,10 @@ export class ReleaseReconciler {
     // Observe: one snapshot, with the measurements that settled since the last reconcile.
     const folded = foldMeasurements(raw.status ?? {}, this.deps.runner.pending(key));
     const release: Release = { ...raw, spec, status: folded.status };
+    const owned = await this.ownedDeployments(raw, folded.status);
     const snapshot: ReleaseSnapshot = {
       release,
-      deployments: deploymentsByRevision(this.ownedDeployments(raw)),
+      deployments: deploymentsByRevision(owned.all),
       route: this.routeOf(raw, spec),
       analysis: verdictsOf(spec, folded.status, setup.metrics),
       now: this.deps.clock.now(),
@@ -439,9 +443,9 @@ export class ReleaseReconciler {
     const plan = planObjects(snapshot, result.status);
 
     // Act: objects first (traffic before anything else), then status, once.
-    await this.applyPlan(raw, plan);
+    await this.applyPlan(raw, plan, owned.uncached);
     const appliedAt = this.deps.clock.now();
-    const wrote = await this.writeStatus(key, raw, result.status);
+    const wrote = await this.writeStatus(raw, result.status);
     this.deps.runner.ack(
       key,
       [...folded.recorded, ...folded.stale].map((s) => s.id),
@@ -458,7 +462,7 @@ export class ReleaseReconciler {
   /** The Release is gone (or going): owned objects go by garbage collection, only memory is left. */
   private gone(key: ObjectKey): ReconcileResult {
     this.deps.runner.cancel(key);
-    this.written.delete(key);
+    this.written.forget(key);
     const { namespace, name } = splitKey(key);
     releaseMetrics.forget(namespace ?? "", name);
     return {};
@@ -499,15 +503,6 @@ export class ReleaseReconciler {
     return { spec, setup, squad, target };
   }
 
-  /** The Release from the store, or our own newer write while the store has not caught up. */
-  private current(key: ObjectKey): RawRelease | undefined {
-    const observed = this.deps.releases.get(key);
-    const mine = this.written.get(key);
-    if (observed && mine && observed.metadata.resourceVersion === mine.basedOn) return mine.object;
-    this.written.delete(key);
-    return observed;
-  }
-
   private squadOf(raw: RawRelease): SquadContext | undefined {
     const labels = this.deps.namespaces.get(raw.metadata.namespace ?? "")?.metadata.labels;
     const name = labels?.[LABELS.squad];
@@ -520,10 +515,34 @@ export class ReleaseReconciler {
     return { name, tribe, squad };
   }
 
-  /** Deployments this Release controls (not merely references). */
-  private ownedDeployments(raw: RawRelease): KubeObject[] {
+  /**
+   * Deployments this Release controls (not merely references): those in the cache, and, read
+   * from the API, those of revisions its status names that the cache lacks (`uncached`). The
+   * cache holds only Deployments labelled `app.kubernetes.io/managed-by=crescendo` (`cache.ts`):
+   * one whose label was removed is still this Release's, and seeing it lets the plan relabel it
+   * (back into the cache) rather than take a live revision for gone, which for any revision but
+   * the current one could not be recreated. A GET is made only while such a revision is missing.
+   */
+  private async ownedDeployments(
+    raw: RawRelease,
+    status: ReleaseStatus,
+  ): Promise<{ all: KubeObject[]; uncached: KubeObject[] }> {
     const uid = raw.metadata.uid ?? "";
-    return this.deps.deployments.byOwner(uid).filter((d) => controlledBy(d, uid));
+    const cached = this.deps.deployments.byOwner(uid).filter((d) => controlledBy(d, uid));
+    const present = new Set(cached.map((d) => d.metadata.name));
+    const named = [
+      status.stableRevision,
+      status.canaryRevision,
+      ...(status.scaleDown ?? []).map((e) => e.revision),
+    ];
+    const uncached: KubeObject[] = [];
+    for (const revision of new Set(named)) {
+      const name = revision && deploymentName(raw.metadata.name ?? "", revision);
+      if (!name || present.has(name)) continue;
+      const dep = await this.deps.client.get(DeploymentResource, name, raw.metadata.namespace);
+      if (dep && controlledBy(dep, uid)) uncached.push(dep);
+    }
+    return { all: [...cached, ...uncached], uncached };
   }
 
   private routeOf(raw: RawRelease, spec: ReleaseSpec): HTTPRoute | undefined {
@@ -531,9 +550,19 @@ export class ReleaseReconciler {
     return name ? this.deps.routes?.get(`${raw.metadata.namespace ?? ""}/${name}`) : undefined;
   }
 
-  /** Server-side applies what changed, in plan order; deletes only what this Release controls. */
-  private async applyPlan(raw: RawRelease, plan: ReleasePlan): Promise<void> {
+  /**
+   * Server-side applies what changed, in plan order; deletes only what this Release controls.
+   * `uncached`: Deployments read from the API because the cache lacks them; they count as observed.
+   */
+  private async applyPlan(
+    raw: RawRelease,
+    plan: ReleasePlan,
+    uncached: readonly KubeObject[],
+  ): Promise<void> {
     const namespace = raw.metadata.namespace ?? "";
+    const observedAs = (store: ReadStore | undefined, kind: string | undefined, name: string) =>
+      store?.get(`${namespace}/${name}`) ??
+      (kind === "Deployment" ? uncached.find((d) => d.metadata.name === name) : undefined);
     if (plan.missing.length > 0) {
       this.deps.logger.warn(
         { namespace, name: raw.metadata.name, revisions: plan.missing },
@@ -542,12 +571,12 @@ export class ReleaseReconciler {
     }
     for (const desired of plan.objects) {
       const { res, store } = this.resourceOf(desired.kind);
-      const observed = store?.get(`${namespace}/${desired.metadata.name ?? ""}`);
+      const observed = observedAs(store, desired.kind, desired.metadata.name ?? "");
       await applyIfChanged(this.deps.client, desired, res, observed);
     }
     for (const stale of plan.deletions) {
       const { res, store } = this.resourceOf(stale.kind);
-      const observed = store?.get(`${namespace}/${stale.name}`);
+      const observed = observedAs(store, stale.kind, stale.name);
       if (!observed || !controlledBy(observed, raw.metadata.uid ?? "")) continue;
       await this.deps.client.delete(res, stale.name, namespace);
     }
@@ -568,24 +597,10 @@ export class ReleaseReconciler {
 
   /**
    * Patches status when it changed, carrying the observed resourceVersion (a status computed
-   * from a stale snapshot fails with 409 and is recomputed), and remembers the written object.
+   * from a stale snapshot fails with 409 and is recomputed), and remembers the write.
    */
-  private async writeStatus(key: ObjectKey, raw: RawRelease, status: ReleaseStatus): Promise<boolean> {
-    let response: RawRelease | undefined;
-    const client: Pick<KubeClient, "mergePatch"> = {
-      mergePatch: async <T extends KubeObject>(...args: Parameters<KubeClient["mergePatch"]>) => {
-        const obj = await this.deps.client.mergePatch<T>(...args);
-        response = obj as RawRelease | undefined;
-        return obj;
-      },
-    };
-    const wrote = await applyStatusIfChanged(client, raw, ReleaseResource, status);
-    const basedOn = raw.metadata.resourceVersion;
-    const rv = response?.metadata?.resourceVersion;
-    if (wrote && response && basedOn && rv && rv !== basedOn) {
-      this.written.set(key, { basedOn, object: response });
-    }
-    return wrote;
+  private writeStatus(raw: RawRelease, status: ReleaseStatus): Promise<boolean> {
+    return this.written.patchStatus(this.deps.client, raw, ReleaseResource, status);
   }
 
   /**
@@ -610,7 +625,7 @@ export class ReleaseReconciler {
         { observedGeneration: generation, now: this.deps.clock.now() },
       ),
     };
-    if (await this.writeStatus(key, raw, status)) {
+    if (await this.writeStatus(raw, status)) {
       const before = raw.status?.conditions?.find((c) => c.type === "Stalled");
       if (before?.status !== "True" || before.reason !== reason || before.message !== message) {
         void this.deps.recorder.record(raw, { type: "Warning", reason, note: message, action: "Reconcile" });

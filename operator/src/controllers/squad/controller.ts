@@ -16,14 +16,14 @@ import {
 import { squadSpec, type SquadStatus } from "../../api/squad.js";
 import type { Logger } from "../../observability/logger.js";
 import { registry } from "../../observability/metrics.js";
-import { applyIfChanged, applyStatusIfChanged } from "../../runtime/apply.js";
+import { applyIfChanged } from "../../runtime/apply.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { withFinalizer } from "../../runtime/finalizer.js";
+import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import { NamespaceResource } from "../../runtime/resources.js";
 import {
-  objectKey,
   type KubeObject,
   type ObjectKey,
   type ReadStore,
@@ -225,17 +225,6 @@ export interface ReconcilerDeps extends SquadControllerOptions {
   owned: { res: (typeof OWNED_RESOURCES)[number]; store: ReadStore }[];
 }
 
-/**
- * Our last status write of a Squad, until the informer shows it: the status and the
- * resourceVersion the write returned, and the resourceVersions the cache may still hold that it
- * supersedes (the one it was based on, and those of our earlier writes not yet seen).
- */
-interface StatusWrite {
-  supersedes: readonly string[];
-  resourceVersion: string;
-  status: SquadStatus;
-}
-
 /** One reconcile: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
 export class SquadReconciler {
   /**
@@ -243,12 +232,14 @@ export class SquadReconciler {
    * write instead of the cached Squad, so it neither patches with a resourceVersion the server
    * has moved past (a 409 and a retry) nor compares with a status that is no longer there.
    */
-  private readonly written = new Map<ObjectKey, StatusWrite>();
+  private readonly written: OwnWrites<RawSquad>;
 
-  constructor(private readonly deps: ReconcilerDeps) {}
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.written = trackOwnWrites(deps.squads);
+  }
 
   async reconcile(key: ObjectKey): Promise<ReconcileResult> {
-    const raw = this.current(key);
+    const raw = this.written.get(key);
     if (!raw) {
       squadMetrics.forget(key);
       return {};
@@ -388,58 +379,17 @@ export class SquadReconciler {
     return remaining.length > 0 ? { requeueAfterMs: CLEANUP_POLL_MS } : {};
   }
 
-  /** The Squad from the store, or with our own newer status while the store has not caught up. */
-  private current(key: ObjectKey): RawSquad | undefined {
-    const observed = this.deps.squads.get(key);
-    const mine = this.written.get(key);
-    const rv = observed?.metadata.resourceVersion;
-    if (observed && mine && rv !== undefined && mine.supersedes.includes(rv)) {
-      return {
-        ...observed,
-        metadata: { ...observed.metadata, resourceVersion: mine.resourceVersion },
-        status: mine.status,
-      };
-    }
-    this.written.delete(key);
-    return observed;
-  }
-
   /**
    * Status only when it changed, carrying the observed resourceVersion (a status computed from
    * a stale snapshot fails with 409 and is recomputed); the write is remembered until the store
    * shows it. An Event only when a condition moved.
    */
   private async writeStatus(raw: RawSquad, status: SquadStatus): Promise<void> {
-    let response: KubeObject | undefined;
-    const client: Pick<KubeClient, "mergePatch"> = {
-      mergePatch: async <T extends KubeObject>(...args: Parameters<KubeClient["mergePatch"]>) => {
-        const obj = await this.deps.client.mergePatch<T>(...args);
-        response = obj;
-        return obj;
-      },
-    };
-    const written = await applyStatusIfChanged(client, raw, SquadResource, status);
+    const written = await this.written.patchStatus(this.deps.client, raw, SquadResource, status);
     if (!written) return;
-    this.remember(raw, status, response?.metadata?.resourceVersion);
     for (const event of transitionEvents(raw.status?.conditions, status.conditions)) {
       void this.deps.recorder.record(raw, { ...event, action: "Reconcile" });
     }
-  }
-
-  /** Keeps only what a later reconcile reads of the write: its status and resourceVersion. */
-  private remember(raw: RawSquad, status: SquadStatus, resourceVersion: string | undefined): void {
-    const key = objectKey(raw);
-    const basedOn = raw.metadata.resourceVersion;
-    if (!basedOn || !resourceVersion || resourceVersion === basedOn) {
-      this.written.delete(key);
-      return;
-    }
-    const earlier = this.written.get(key)?.resourceVersion === basedOn ? this.written.get(key) : undefined;
-    this.written.set(key, {
-      supersedes: [...(earlier?.supersedes ?? []), basedOn],
-      resourceVersion,
-      status,
-    });
   }
 }
 
