@@ -12,7 +12,14 @@ describe("loadConfig", () => {
       ofrepPort: 8016,
       qps: 100,
       burst: 200,
+      eventsQps: 20,
+      eventsBurst: 50,
     });
+  });
+  it("takes the Events client's rate limit apart from the reconcilers'", () => {
+    const config = loadConfig(["--events-qps=5", "--kube-api-qps=300"], { EVENTS_BURST: "10" });
+    expect(config).toMatchObject({ qps: 300, burst: 200, eventsQps: 5, eventsBurst: 10 });
+    expect(() => loadConfig(["--events-burst=lots"], {})).toThrow(/--events-burst must be/);
   });
   it("lets flags win over the environment", () => {
     const config = loadConfig(["--health-port", "9000", "--leader-elect=false"], {

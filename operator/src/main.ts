@@ -2,6 +2,7 @@
  * The operator's entry point: configuration, one shared manager (informers, leader election,
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
+import { OPERATOR_CACHE } from "./cache.js";
 import { loadConfig } from "./config.js";
 import { ofrepToken, registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
@@ -36,8 +37,22 @@ async function main(): Promise<void> {
     identity: config.identity,
     healthPort: config.healthPort,
     host: config.host,
+    cache: OPERATOR_CACHE,
   });
-  const recorder = new EventRecorder({ client, logger, reportingInstance: config.identity });
+  // Events get a client and rate limiter of their own, as controller-runtime's recorder does:
+  // fire-and-forget, they would otherwise take tokens the reconcilers' writes (a rollback's
+  // included) wait for. Their queue never delays a reconcile; a storm only delays Events.
+  const eventsClient = createKubeClient(kubeConfig, {
+    qps: config.eventsQps,
+    burst: config.eventsBurst,
+    userAgent: "crescendo-events",
+    onRequest: restClientMetrics(),
+  });
+  const recorder = new EventRecorder({
+    client: eventsClient,
+    logger,
+    reportingInstance: config.identity,
+  });
 
   registerSquadController(manager, { client, recorder, logger, workers: config.workers });
   const releases = registerReleaseController(manager, {
@@ -73,6 +88,7 @@ async function main(): Promise<void> {
     releases.close(); // drop on-call retries: nothing may outlive the grace period
   }
   client.close();
+  eventsClient.close();
   logger.info("crescendo stopped");
 }
 
