@@ -29,6 +29,10 @@ describe("loadConfig", () => {
     expect(config.healthPort).toBe(9000);
     expect(config.leaderElection).toBe(false);
   });
+  it("leaves $KUBECONFIG to the loader, which merges a colon-separated list as kubectl does", () => {
+    expect(loadConfig([], { KUBECONFIG: "/a:/b" }).kubeconfig).toBeUndefined();
+    expect(loadConfig(["--kubeconfig", "/c"], { KUBECONFIG: "/a:/b" }).kubeconfig).toBe("/c");
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

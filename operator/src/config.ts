@@ -91,7 +91,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
   if (values.help) throw new Error(USAGE);
   const flag = (name: string, envName: string) => (values[name] as string | undefined) ?? env[envName];
   return {
-    kubeconfig: flag("kubeconfig", "KUBECONFIG") || undefined,
+    // $KUBECONFIG is left to the loader, which reads a colon-separated list as kubectl does.
+    kubeconfig: (values["kubeconfig"] as string | undefined) || undefined,
     leaderElection: bool("--leader-elect", flag("leader-elect", "LEADER_ELECT"), true),
     leaseNamespace: flag("lease-namespace", "POD_NAMESPACE") || "default",
     leaseName: "crescendo-operator",

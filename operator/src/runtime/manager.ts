@@ -4,6 +4,7 @@
  * leader election on a Lease, the health/metrics server, and an orderly shutdown that
  * finishes in-flight reconciles and hands the Lease over at once instead of letting it expire.
  */
+import { setMaxListeners } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
@@ -131,6 +132,8 @@ export function createManager(opts: ManagerOptions): Manager {
   const informerRuns: Promise<void>[] = [];
   const controllers: Controller[] = [];
   const informerStop = new AbortController();
+  // Every informer's watch listens on this one signal: more than Node's default of 10 is expected.
+  setMaxListeners(0, informerStop.signal);
   let started = false;
   let leading = false;
   const selectors = cacheSelectors(opts.cache);
