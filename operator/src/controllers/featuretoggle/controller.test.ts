@@ -22,6 +22,7 @@ import {
   FlagDocuments,
   GuardedReleases,
   guardPhaseChanged,
+  squadPolicyChanged,
   namespaceOfFlagsObject,
   namespaceOfGuardRelease,
   namespacesOfSquad,
@@ -250,6 +251,32 @@ describe("FlagDocuments", () => {
     expect(flags.document("shop")).toBeUndefined();
   });
 
+  it("parses a toggle's spec once per generation, and forgets it with the toggle", () => {
+    const toggles = store([toggle("a", { defaultVariant: "on" })]);
+    const flags = watchFlagDocuments({ toggles, releases: store(), clock: { now: () => NOW } });
+    const spec = () => flags.flags("shop").valid[0]?.spec;
+    const first = spec();
+    expect(first?.defaultVariant).toBe("on");
+
+    // A status write (same generation) recompiles the namespace but reuses the parse.
+    toggles.upsert(
+      toggle("a", { defaultVariant: "on" }, { status: { stale: true }, meta: { resourceVersion: "2" } }),
+    );
+    expect(spec()).toBe(first);
+
+    // A spec change comes with a new generation and is parsed again.
+    toggles.upsert(toggle("a", { defaultVariant: "off" }, { meta: { generation: 2, resourceVersion: "3" } }));
+    expect(spec()?.defaultVariant).toBe("off");
+    expect(flags.specs.size).toBe(1);
+
+    toggles.delete(toggle("a"));
+    expect(flags.specs.size).toBe(0);
+    toggles.upsert(toggle("b"));
+    flags.flags("shop");
+    toggles.replace([], "9");
+    expect(flags.specs.size).toBe(0);
+  });
+
   it("does not keep namespaces without toggles", () => {
     const flags = new FlagDocuments({ toggles: store(), releases: store(), clock: { now: () => NOW } });
     for (let i = 0; i < 5; i++) expect(flags.document(`random-${i}`)).toBeUndefined();
@@ -314,6 +341,29 @@ describe("mapping to namespace keys", () => {
     expect(guarded.isGuarded("shop/api")).toBe(false);
     expect(guarded.isGuarded("shop/db")).toBe(false);
     expect(guarded.isGuarded("b/web")).toBe(true);
+  });
+
+  it("a Squad event matters to its toggles only when its toggle policy changed, or it came or went", () => {
+    const squad = (toggles: unknown, status: unknown = {}) => ({
+      metadata: { name: "shop" },
+      spec: { tribe: "t", toggles },
+      status,
+    });
+    const capped = squad({ maxActive: 3 });
+    expect(
+      squadPolicyChanged({
+        type: "upsert",
+        object: squad({ maxActive: 3 }, { releases: 4 }),
+        previous: capped,
+      }),
+    ).toBe(false);
+    expect(squadPolicyChanged({ type: "upsert", object: squad({ maxActive: 4 }), previous: capped })).toBe(
+      true,
+    );
+    expect(squadPolicyChanged({ type: "upsert", object: squad(undefined), previous: capped })).toBe(true);
+    expect(squadPolicyChanged({ type: "upsert", object: capped })).toBe(true);
+    expect(squadPolicyChanged({ type: "delete", object: capped })).toBe(true);
+    expect(squadPolicyChanged({ type: "resync", objects: [] })).toBe(true);
   });
 
   it("a Release event matters to its toggles only when the phase moved, or it came or went", () => {

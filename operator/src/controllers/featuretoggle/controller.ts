@@ -125,11 +125,12 @@ export function compileNamespace(
   toggles: readonly RawToggle[],
   releaseNamed: (name: string) => RawRelease | undefined,
   now: number,
+  parseSpec: (toggle: RawToggle) => SpecParse = parseToggleSpec,
 ): NamespaceFlags {
   const valid: FeatureToggle[] = [];
   const invalid: InvalidSpecToggle[] = [];
   for (const raw of toggles) {
-    const parsed = featureToggleSpec.safeParse(raw.spec ?? {});
+    const parsed = parseSpec(raw);
     if (parsed.success) valid.push({ ...raw, spec: parsed.data });
     else invalid.push({ toggle: raw, message: zodMessage(parsed.error) });
   }
@@ -143,6 +144,45 @@ export function compileNamespace(
   const published =
     toggles.length > 0 ? { doc: compiled.document, etag: documentEtag(compiled.document) } : undefined;
   return { namespace, toggles, valid, invalid, entries, compiled, ...(published ? { published } : {}) };
+}
+
+type SpecParse = ReturnType<typeof featureToggleSpec.safeParse>;
+
+/** A toggle's spec validated, with its defaults filled in. */
+export function parseToggleSpec(toggle: RawToggle): SpecParse {
+  return featureToggleSpec.safeParse(toggle.spec ?? {});
+}
+
+/**
+ * Spec parses remembered per toggle (uid) for its current generation: the spec only changes with
+ * the generation, but a namespace is recompiled for every status write and guard phase change
+ * of its toggles, and validating a hundred specs each time was a large part of the operator's
+ * allocation during rollouts. Entries go with their toggles (`forget`, `clear`).
+ */
+export class ParsedSpecs {
+  private readonly parses = new Map<string, { generation: number; parsed: SpecParse }>();
+
+  parse(toggle: RawToggle): SpecParse {
+    const { uid, generation } = toggle.metadata;
+    if (uid === undefined || generation === undefined) return parseToggleSpec(toggle);
+    const known = this.parses.get(uid);
+    if (known?.generation === generation) return known.parsed;
+    const parsed = parseToggleSpec(toggle);
+    this.parses.set(uid, { generation, parsed });
+    return parsed;
+  }
+
+  forget(toggle: RawToggle): void {
+    if (toggle.metadata.uid !== undefined) this.parses.delete(toggle.metadata.uid);
+  }
+
+  clear(): void {
+    this.parses.clear();
+  }
+
+  get size(): number {
+    return this.parses.size;
+  }
 }
 
 export interface FlagDocumentsDeps {
@@ -160,6 +200,7 @@ export interface FlagDocumentsDeps {
  */
 export class FlagDocuments implements FlagSource {
   private readonly cache = new Map<string, NamespaceFlags>();
+  readonly specs = new ParsedSpecs();
 
   constructor(private readonly deps: FlagDocumentsDeps) {}
 
@@ -178,6 +219,7 @@ export class FlagDocuments implements FlagSource {
       toggles.list(namespace),
       (name) => releases.get(`${namespace}/${name}`),
       clock.now(),
+      (toggle) => this.specs.parse(toggle),
     );
     // A namespace without toggles is not cached: every namespace name a client asks for would
     // otherwise stay in memory.
@@ -195,7 +237,11 @@ export class FlagDocuments implements FlagSource {
 
   /** Keeps the cache in step with the toggle store; never throws. */
   onToggleEvent(event: StoreEvent<RawToggle>): void {
-    if (event.type === "resync") return this.invalidate();
+    if (event.type === "resync") {
+      this.specs.clear();
+      return this.invalidate();
+    }
+    if (event.type === "delete") this.specs.forget(event.object);
     this.invalidate(event.object.metadata.namespace ?? "");
     if (event.type === "upsert" && event.previous) this.invalidate(event.previous.metadata.namespace ?? "");
   }
@@ -283,7 +329,7 @@ export function registerFeatureToggleController(
     .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(guarded), {
       predicate: guardPhaseChanged,
     })
-    .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces))
+    .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
     .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
     .workers(options.workers ?? 2)
     .complete((key) => reconciler.reconcile(key));
@@ -375,6 +421,18 @@ function guardName(toggle: RawToggle): string | undefined {
 export function namespacesOfSquad(namespaces: ReadStore): (squad: RawSquad) => ObjectKey[] {
   return (squad) =>
     namespaces.byLabel(LABELS.squad, squad.metadata.name ?? "").map((ns) => ns.metadata.name ?? "");
+}
+
+/**
+ * Whether a Squad event can change its toggles' statuses: only its toggle policy is read (and
+ * whether the Squad exists). The Squad's own status, rewritten as its Releases progress, cannot;
+ * without this, every Release phase change re-ran every toggle of the squad through its Squad.
+ */
+export function squadPolicyChanged(event: StoreEvent<RawSquad>): boolean {
+  if (event.type !== "upsert" || !event.previous) return true;
+  const policy = (squad: RawSquad): string | undefined =>
+    JSON.stringify((squad.spec as { toggles?: unknown } | undefined)?.toggles);
+  return policy(event.previous) !== policy(event.object);
 }
 
 /** The FeatureFlag CRD appearing or going concerns every namespace with toggles. */

@@ -73,7 +73,8 @@ const requestDuration = once(
  * the series of toggles that no longer exist.
  */
 class ToggleMetrics {
-  private readonly reported = new Map<string, Set<string>>();
+  /** Per namespace, per toggle: the state and staleness last set, so an unchanged toggle costs nothing. */
+  private readonly reported = new Map<string, Map<string, string>>();
 
   /**
    * Sets one toggle's state and staleness. Only the current state has a series (value 1): the
@@ -81,14 +82,18 @@ class ToggleMetrics {
    * of one per possible state, and a state change leaves no series behind.
    */
   set(namespace: string, toggle: string, current: ToggleMetricState, isStale: boolean): void {
+    let names = this.reported.get(namespace);
+    if (!names) this.reported.set(namespace, (names = new Map()));
+    // Every reconcile of a namespace reports all its toggles; prom-client's label lookups
+    // allocate, so only a change touches the gauges.
+    const reported = `${current}/${isStale}`;
+    if (names.get(toggle) === reported) return;
+    names.set(toggle, reported);
     for (const s of TOGGLE_STATES) {
       if (s === current) state.set({ namespace, toggle, state: s }, 1);
       else state.remove({ namespace, toggle, state: s });
     }
     stale.set({ namespace, toggle }, isStale ? 1 : 0);
-    let names = this.reported.get(namespace);
-    if (!names) this.reported.set(namespace, (names = new Set()));
-    names.add(toggle);
   }
 
   /** Removes the series of every toggle in the namespace not named in `present`. */
@@ -96,7 +101,7 @@ class ToggleMetrics {
     const keep = new Set(present);
     const names = this.reported.get(namespace);
     if (!names) return;
-    for (const toggle of [...names]) {
+    for (const toggle of [...names.keys()]) {
       if (keep.has(toggle)) continue;
       for (const s of TOGGLE_STATES) state.remove({ namespace, toggle, state: s });
       stale.remove({ namespace, toggle });
