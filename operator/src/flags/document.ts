@@ -57,8 +57,20 @@ function canonical(value: unknown): unknown {
  * file-mode providers, which reload on every write, are not disturbed by key-order noise).
  */
 export function serializeDocument(doc: FlagdDocument): string {
-  return `${JSON.stringify(canonical(doc), null, 2)}\n`;
+  let text = serialized.get(doc);
+  if (text === undefined) {
+    text = `${JSON.stringify(canonical(doc), null, 2)}\n`;
+    serialized.set(doc, text);
+  }
+  return text;
 }
+
+/**
+ * Each compiled document is serialised for its etag, its ConfigMap and its evaluator; documents
+ * are never mutated once compiled, so the text is computed once per document object and goes
+ * with it when it is dropped.
+ */
+const serialized = new WeakMap<FlagdDocument, string>();
 
 /** A hex content hash, short enough for an HTTP header and stable across processes. */
 export function contentHash(text: string): string {
