@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join, posix, relative } from "node:path";
 import ts from "typescript";
 import { describe, expect, it } from "vitest";
+import { imageNodeOptions } from "./bench/operator.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as {
@@ -189,6 +190,12 @@ function ignored(patterns: string[], path: string): boolean {
 }
 
 describe("Dockerfile", () => {
+  it("gives the benchmark the NODE_OPTIONS the image runs with", () => {
+    expect(imageNodeOptions()).toMatch(/--max-semi-space-size=\d+/);
+    expect(imageNodeOptions('ENV NODE_ENV=production NODE_OPTIONS="--a --b"\n')).toBe("--a --b");
+    expect(imageNodeOptions("ENV NODE_ENV=production\n")).toBe("");
+  });
+
   it("is multi-stage: a build stage, a production-dependencies stage, a runtime", () => {
     expect(stages.length).toBeGreaterThanOrEqual(3);
     expect(stages.every((s) => s.name)).toBe(true);

@@ -3,11 +3,25 @@
  * its /metrics scraped, and its memory sampled every second so the peak is not missed.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync, statSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { ROOT, cpuSeconds, rssBytes } from "./cluster.js";
 import { parseMetrics, type Scrape } from "./prom.js";
 import { freePort, operatorArgs } from "../local-env.js";
+
+/** The NODE_OPTIONS the image sets (its Dockerfile's ENV), so the benchmark runs what ships. */
+export function imageNodeOptions(dockerfile = readFileSync(join(ROOT, "Dockerfile"), "utf8")): string {
+  return /^ENV .*\bNODE_OPTIONS=("[^"]*"|\S+)/m.exec(dockerfile)?.[1]?.replace(/^"|"$/g, "") ?? "";
+}
 
 export interface OperatorOptions {
   kubeconfig: string;

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../operator/src/config.js";
 import { COMPONENTS, ROOT, cpuSnapshot, startCluster, type Cluster } from "./cluster.js";
-import { buildOperator, Operator } from "./operator.js";
+import { buildOperator, imageNodeOptions, Operator } from "./operator.js";
 import { counterDelta, histogramBuckets, histogramQuantile, type Scrape } from "./prom.js";
 import {
   changeAllReleases,
@@ -36,7 +36,8 @@ const USAGE = `Usage: npm run bench:scale -- [flags]
   --workers W           passed to the operator as --workers (default: its own)
   --timeout-seconds T   give up waiting for convergence after this long per phase (default 1200)
   --results PATH        JSON results file (default bench/results/scale.json)
-  --node-options=OPTS    NODE_OPTIONS for the operator, e.g. --node-options=--max-semi-space-size=2
+  --node-options=OPTS   NODE_OPTIONS for the operator (default: the Dockerfile's, as the image runs it;
+                        --node-options= runs it with none)
   --server-side         create objects as server-side apply does (default: as client-side
                         \`kubectl apply\`, with the last-applied-configuration annotation)
   --hold-seconds T      keep the cluster and operator running this long after measuring, to inspect
@@ -100,7 +101,8 @@ function parseOptions(argv: string[]): Options {
     timeoutMs: int("timeout-seconds", values["timeout-seconds"], 1)! * 1000,
     results: values.results,
     tsx: values.tsx,
-    nodeOptions: values["node-options"] || undefined,
+    // Unless told otherwise, the operator runs with the image's NODE_OPTIONS, as it would in a cluster.
+    nodeOptions: values["node-options"] ?? imageNodeOptions(),
     serverSide: values["server-side"],
     holdSeconds: int("hold-seconds", values["hold-seconds"])!,
   };
