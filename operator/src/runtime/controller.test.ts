@@ -244,6 +244,29 @@ describe("controller wiring", () => {
     expect(h.lines.some((l) => l["msg"] === "watch predicate failed")).toBe(true);
   });
 
+  it("coalesces a batched watch's events into one reconcile per window; the primary's own are not delayed", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .watches(ConfigMapResource, () => ["team-a/web"], { batchMs: 2000 })
+      .complete(r.reconcile);
+    start(c);
+    const cms = h.store(ConfigMapResource);
+    for (let i = 0; i < 5; i++) cms.upsert({ metadata: { name: `cm-${i}`, namespace: "team-a" } });
+    await settle();
+    expect(r.calls).toEqual([]);
+    h.clock.advance(2000);
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web"]));
+
+    h.store(ReleaseResource).upsert(release("api"));
+    await vi.waitFor(() => expect(r.calls).toEqual(["team-a/web", "team-a/api"]));
+    expect(() =>
+      controllerFor(h.host, ReleaseResource, { name: uniqueName() }).watches(ConfigMapResource, () => [], {
+        batchMs: -1,
+      }),
+    ).toThrow(/batchMs/);
+  });
+
   it("enqueues every mapped key on resync", async () => {
     const h = makeHost();
     const r = recorder();

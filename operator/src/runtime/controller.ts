@@ -81,6 +81,14 @@ export interface WatchOptions<U extends KubeObject = KubeObject> {
    * primary does not read.
    */
   predicate?: (event: StoreEvent<U>) => boolean;
+  /**
+   * Coalesces this watch's events per key: the first event opens a window of `batchMs` and
+   * the key is reconciled once at its end, whatever arrived in between. For a primary that
+   * summarises many objects (a Squad counting its Releases), so a burst of their changes costs
+   * one reconcile and one status write, not one per change. Events of the primary itself and
+   * of other watches are not delayed.
+   */
+  batchMs?: number;
 }
 
 export interface ControllerOptions {
@@ -109,6 +117,7 @@ interface Watch {
   res: Resource;
   map: (obj: KubeObject) => ObjectKey[];
   predicate?: (event: StoreEvent) => boolean;
+  batchMs?: number;
 }
 
 /** Each method returns the builder; `complete` ends the chain and registers the controller. */
@@ -138,7 +147,15 @@ export class ControllerBuilder {
     options: WatchOptions<U> = {},
   ): this {
     const predicate = options.predicate as ((event: StoreEvent) => boolean) | undefined;
-    this.watched.push({ res, map: map as MapFn, ...(predicate ? { predicate } : {}) });
+    const { batchMs } = options;
+    if (batchMs !== undefined && !(Number.isFinite(batchMs) && batchMs >= 0))
+      throw new Error(`batchMs must be a non-negative number, got ${batchMs}`);
+    this.watched.push({
+      res,
+      map: map as MapFn,
+      ...(predicate ? { predicate } : {}),
+      ...(batchMs ? { batchMs } : {}),
+    });
     return this;
   }
 
@@ -203,10 +220,10 @@ class RuntimeController implements QueueingController {
     this.clock = opts.host.clock;
     this.log = controllerLogger(opts.host.logger, opts.name);
     this.queue = new WorkQueue({ clock: this.clock, metrics: workQueueMetrics(opts.name) });
-    this.stores = opts.watches.map(({ res, map, predicate }) => {
+    this.stores = opts.watches.map(({ res, map, predicate, batchMs }) => {
       const store = opts.host.informer(res);
       store.subscribe((event) => {
-        if (!predicate || this.accepts(predicate, event, res)) this.onStoreEvent(event, map, res);
+        if (!predicate || this.accepts(predicate, event, res)) this.onStoreEvent(event, map, res, batchMs);
       });
       return store;
     });
@@ -250,7 +267,12 @@ class RuntimeController implements QueueingController {
   }
 
   /** Store handlers only enqueue; a mapping function that throws is logged, never propagated. */
-  private onStoreEvent(event: StoreEvent, map: (obj: KubeObject) => ObjectKey[], res: Resource): void {
+  private onStoreEvent(
+    event: StoreEvent,
+    map: (obj: KubeObject) => ObjectKey[],
+    res: Resource,
+    batchMs?: number,
+  ): void {
     const objects =
       event.type === "resync"
         ? event.objects
@@ -265,7 +287,10 @@ class RuntimeController implements QueueingController {
         this.log.error({ err, kind: res.kind, object: objectKey(obj) }, "mapping function failed");
       }
     }
-    for (const key of keys) this.queue.add(key);
+    for (const key of keys) {
+      if (batchMs) this.queue.addWithin(key, batchMs);
+      else this.queue.add(key);
+    }
   }
 
   private async worker(stop: AbortSignal, cancel: AbortSignal): Promise<void> {

@@ -267,6 +267,41 @@ describe("WorkQueue rate limiting", () => {
   });
 });
 
+describe("WorkQueue.addWithin", () => {
+  it("turns a burst into one add at the end of a window opened by the first call", async () => {
+    const { clock, queue } = setup();
+    queue.addWithin("squad", 2000);
+    await clock.advance(500);
+    queue.addWithin("squad", 2000);
+    await clock.advance(1000);
+    queue.addWithin("squad", 2000);
+    expect(queue.len()).toBe(0);
+    await clock.advance(499);
+    expect(queue.len()).toBe(0);
+    await clock.advance(1);
+    expect(queue.len()).toBe(1);
+    expect(await queue.get()).toBe("squad");
+
+    // While it is being processed, a call opens the next window; the key runs again after it.
+    queue.addWithin("squad", 2000);
+    queue.done("squad");
+    expect(queue.len()).toBe(0);
+    await clock.advance(2000);
+    expect(queue.len()).toBe(1);
+  });
+
+  it("leaves a queued key where it is, and an earlier requeue wins", async () => {
+    const { clock, queue } = setup();
+    queue.add("a");
+    queue.addWithin("a", 2000);
+    expect(queue.len()).toBe(1);
+    queue.addAfter("b", 100);
+    queue.addWithin("b", 2000);
+    await clock.advance(100);
+    expect(queue.len()).toBe(2);
+  });
+});
+
 describe("WorkQueue metrics", () => {
   it("reports adds, depth, retries, latency and work duration", async () => {
     const seen = {
@@ -293,6 +328,7 @@ describe("WorkQueue metrics", () => {
     queue.done("a");
     queue.addAfter("c", 10);
     queue.addRateLimited("d");
+    queue.addWithin("e", 10); // a batching window, not a retry
     expect(seen.adds).toBe(2);
     expect(seen.retries).toBe(2);
     expect(seen.depth).toEqual([1, 2, 1]);

@@ -119,6 +119,20 @@ export class WorkQueue {
   addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
     this.metrics?.onRetry();
+    this.later(key, ms);
+  }
+
+  /**
+   * Adds `key` within `ms`: every call until then joins the same add, so a burst of events
+   * becomes one reconcile at the end of a window that opens with the first of them (a key
+   * already queued stays where it is). Not a retry: the metrics count it as the add it becomes.
+   */
+  addWithin(key: string, ms: number): void {
+    if (this.shuttingDown || this.dirty.has(key)) return;
+    this.later(key, ms);
+  }
+
+  private later(key: string, ms: number): void {
     if (ms <= 0) return this.add(key);
     const at = this.clock.now() + ms;
     const existing = this.delayed.get(key);

@@ -18,6 +18,7 @@ import {
   SquadReconciler,
   squadOfNamespacedObject,
   squadsOfNamespace,
+  SUMMARY_BATCH_MS,
   toggleSummaryChanged,
 } from "./controller.js";
 import { OWNED_RESOURCES, type Namespace } from "./plan.js";
@@ -632,8 +633,10 @@ describe("registerSquadController", () => {
       metadata: { name: "web", namespace: "payments", resourceVersion: "1" },
       status: { phase: "Healthy" },
     });
-    await vi.waitFor(() =>
-      expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, healthy: 1 }),
+    // Release changes reach the summary after SUMMARY_BATCH_MS, batched.
+    await vi.waitFor(
+      () => expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, healthy: 1 }),
+      { timeout: SUMMARY_BATCH_MS + 2000 },
     );
     expect(statusPatches(calls).length).toBeGreaterThan(before);
 
@@ -650,8 +653,10 @@ describe("registerSquadController", () => {
       metadata: { name: "web", namespace: "payments", resourceVersion: "3" },
       status: { phase: "Degraded" },
     });
-    await vi.waitFor(() =>
-      expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, degraded: 1 }),
+    await vi.waitFor(
+      () =>
+        expect(statusOf(statusPatches(calls).at(-1))["releases"]).toMatchObject({ total: 1, degraded: 1 }),
+      { timeout: SUMMARY_BATCH_MS + 2000 },
     );
   });
 });

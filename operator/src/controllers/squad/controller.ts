@@ -59,6 +59,14 @@ export interface SquadControllerOptions {
 type RawSquad = KubeObject & { spec?: unknown; status?: SquadStatus };
 
 /**
+ * How long a Squad's summary waits for more of its Releases and toggles to change before it is
+ * rewritten. A squad rolling out a hundred services otherwise rewrote its status twice per
+ * Release (a seventh of a large rollout's requests); two seconds of lag in a summary costs
+ * nobody anything. The Squad's own spec and its owned objects are never delayed.
+ */
+export const SUMMARY_BATCH_MS = 2000;
+
+/**
  * Registers the Squad controller. It owns the RoleBindings, ResourceQuotas, LimitRanges and
  * NetworkPolicies it creates (through ownerReferences), and watches Namespaces (by ownership
  * label, and by declaration, so a squad waiting on someone else's namespace hears when it is
@@ -93,9 +101,11 @@ export function registerSquadController(
     .watches<Namespace>(NamespaceResource, squadsOfNamespace(declared))
     .watches<Release>(ReleaseResource, squadOfNamespacedObject(namespaces), {
       predicate: releaseSummaryChanged,
+      batchMs: SUMMARY_BATCH_MS,
     })
     .watches<FeatureToggle>(FeatureToggleResource, squadOfNamespacedObject(namespaces), {
       predicate: toggleSummaryChanged,
+      batchMs: SUMMARY_BATCH_MS,
     })
     .workers(options.workers ?? 2)
     .complete((key) => reconciler.reconcile(key));
