@@ -176,7 +176,7 @@ if (!haveHelm) {
       );
       const config = loadConfig(container.args ?? [], env);
       expect(config).toMatchObject({ leaderElection: true, healthPort: 8081, ofrepPort: 8016 });
-      expect(config).toMatchObject({ qps: 100, burst: 200, eventsQps: 20, eventsBurst: 50 });
+      expect(config).toMatchObject({ qps: 100, burst: 200, eventsQps: 50, eventsBurst: 100 });
       expect(container.ports).toEqual([
         { name: "metrics", containerPort: config.healthPort, protocol: "TCP" },
         { name: "ofrep", containerPort: config.ofrepPort, protocol: "TCP" },

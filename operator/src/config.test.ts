@@ -12,8 +12,8 @@ describe("loadConfig", () => {
       ofrepPort: 8016,
       qps: 100,
       burst: 200,
-      eventsQps: 20,
-      eventsBurst: 50,
+      eventsQps: 50,
+      eventsBurst: 100,
     });
   });
   it("takes the Events client's rate limit apart from the reconcilers'", () => {

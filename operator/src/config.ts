@@ -43,9 +43,9 @@ const USAGE = `Usage: crescendo [flags]
   --bind-address ADDR      address the servers listen on (default 0.0.0.0; $BIND_ADDRESS)
   --kube-api-qps N         client-side request rate to the apiserver (default 100; $KUBE_API_QPS)
   --kube-api-burst N       client-side burst (default 200; $KUBE_API_BURST)
-  --events-qps N           request rate of Events, on a client of their own (default 20;
+  --events-qps N           request rate of Events, on a client of their own (default 50;
                            $EVENTS_QPS)
-  --events-burst N         burst of Events (default 50; $EVENTS_BURST)
+  --events-burst N         burst of Events (default 100; $EVENTS_BURST)
   --workers N              concurrent reconciles per controller (default 4; $WORKERS)`;
 
 function integer(name: string, text: string | undefined, fallback: number): number {
@@ -104,8 +104,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
     qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 100),
     burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 200),
-    eventsQps: integer("--events-qps", flag("events-qps", "EVENTS_QPS"), 20),
-    eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 50),
+    eventsQps: integer("--events-qps", flag("events-qps", "EVENTS_QPS"), 50),
+    eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 100),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
   };
 }

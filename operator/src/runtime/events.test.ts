@@ -4,7 +4,9 @@ import { ApiError } from "./client.js";
 import { EventRecorder, microTime } from "./events.js";
 import type { Clock, KubeObject, Resource } from "./types.js";
 
-function harness(options: { failCreate?: Error; failPatch?: Error } = {}) {
+function harness(
+  options: { failCreate?: Error; failPatch?: Error; gate?: Promise<void>; maxPending?: number } = {},
+) {
   let now = Date.parse("2024-05-01T10:00:00.000Z");
   const clock: Clock = { now: () => now, sleep: async () => {} };
   const created: KubeObject[] = [];
@@ -12,6 +14,7 @@ function harness(options: { failCreate?: Error; failPatch?: Error } = {}) {
   const logs: Record<string, unknown>[] = [];
   const client = {
     async create<T extends KubeObject>(obj: KubeObject, _res: Resource): Promise<T> {
+      await options.gate;
       if (options.failCreate) throw options.failCreate;
       created.push(obj);
       return obj as T;
@@ -37,6 +40,7 @@ function harness(options: { failCreate?: Error; failPatch?: Error } = {}) {
     clock,
     reportingInstance: "crescendo-abc",
     dedupWindowMs: 60_000,
+    ...(options.maxPending === undefined ? {} : { maxPending: options.maxPending }),
   });
   return { recorder, created, patched, logs, advance: (ms: number) => (now += ms) };
 }
@@ -54,6 +58,28 @@ const rolledBack = {
 } as const;
 
 describe("EventRecorder", () => {
+  it("drops new Events while too many wait for the rate limit, and says so once it drained", async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const h = harness({ gate, maxPending: 2 });
+    const other = (name: string): KubeObject => ({
+      ...release,
+      metadata: { ...release.metadata, name, uid: name },
+    });
+    const writes = ["a", "b", "c", "d"].map((name) => h.recorder.record(other(name), rolledBack));
+    await Promise.all(writes.slice(2)); // dropped at once, never written
+    expect(h.logs.filter((l) => l["msg"] === "too many Events waiting; dropping new ones")).toHaveLength(1);
+    open();
+    await Promise.all(writes);
+    expect(h.created.map((e) => (e["regarding"] as { name: string }).name)).toEqual(["a", "b"]);
+    expect(h.logs.find((l) => l["msg"] === "Event backlog drained; some Events were dropped")).toMatchObject({
+      dropped: 2,
+    });
+    // Room again: the next Event is written.
+    await h.recorder.record(other("e"), rolledBack);
+    expect(h.created).toHaveLength(3);
+  });
+
   it("creates an events.k8s.io/v1 Event with the required fields", async () => {
     const h = harness();
     await h.recorder.record(release, rolledBack);

@@ -33,6 +33,12 @@ export interface EventRecorderOptions {
   dedupWindowMs?: number;
   /** Bound on remembered (object, reason, note) keys; the least recent are forgotten. */
   maxEntries?: number;
+  /**
+   * Bound on Event writes waiting for the client's rate limit (default 1,000, as client-go's
+   * broadcaster). Beyond it new Events are dropped, not queued: a thousand Releases changing at
+   * once must not grow the operator's memory, or leave it writing Events long after it settled.
+   */
+  maxPending?: number;
 }
 
 interface SeriesEntry {
@@ -45,7 +51,7 @@ interface SeriesEntry {
 }
 
 /**
- * Writes Events about objects. `record` resolves once the write is done (tests await it;
+ * Writes Events about objects. `record` resolves once the write is done or dropped (tests await it;
  * reconcilers may `void` it) and never rejects: failures are logged.
  */
 export class EventRecorder {
@@ -54,17 +60,39 @@ export class EventRecorder {
   private readonly windowMs: number;
   private readonly maxEntries: number;
   private readonly reportingController: string;
+  private readonly maxPending: number;
   private sequence = 0;
+  private pending = 0;
+  /** Events dropped since the backlog last drained; reported once it has. */
+  private dropped = 0;
 
   constructor(private readonly options: EventRecorderOptions) {
     this.clock = options.clock ?? systemClock;
     this.windowMs = options.dedupWindowMs ?? 10 * 60_000;
     this.maxEntries = options.maxEntries ?? 4096;
     this.reportingController = options.reportingController ?? REPORTING_CONTROLLER;
+    this.maxPending = options.maxPending ?? 1000;
   }
 
   /** Records that `input` happened to `regarding`; a repeat within the window bumps the series. */
   record(regarding: KubeObject, input: EventInput): Promise<void> {
+    if (this.pending >= this.maxPending) {
+      if (this.dropped++ === 0)
+        this.options.logger.warn({ pending: this.pending }, "too many Events waiting; dropping new ones");
+      return Promise.resolve();
+    }
+    this.pending++;
+    return this.write(regarding, input).finally(() => this.settled());
+  }
+
+  private settled(): void {
+    this.pending--;
+    if (this.pending > 0 || this.dropped === 0) return;
+    this.options.logger.warn({ dropped: this.dropped }, "Event backlog drained; some Events were dropped");
+    this.dropped = 0;
+  }
+
+  private write(regarding: KubeObject, input: EventInput): Promise<void> {
     const now = this.clock.now();
     this.prune(now);
     const note = truncate(input.note, 1024);
