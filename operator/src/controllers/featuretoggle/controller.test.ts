@@ -22,6 +22,7 @@ import {
   FlagDocuments,
   GuardedReleases,
   guardPhaseChanged,
+  toggleChanged,
   squadPolicyChanged,
   namespaceOfFlagsObject,
   namespaceOfGuardRelease,
@@ -186,7 +187,7 @@ function setup(
   const statusOf = (name: string) =>
     calls.find((c) => c.verb === "mergePatch" && c.name === name && c.subresource === "status")?.body as
       { status: FeatureToggleStatus } | undefined;
-  return { toggles, releases, namespaces, crds, flags, reconciler, calls, events, statusOf };
+  return { toggles, releases, namespaces, configMaps, crds, flags, reconciler, calls, events, statusOf };
 }
 
 describe("compileNamespace", () => {
@@ -277,6 +278,33 @@ describe("FlagDocuments", () => {
     expect(flags.specs.size).toBe(0);
   });
 
+  it("reuses the compiled document while no toggle's spec or kill decision changed", () => {
+    const toggles = store([toggle("a"), toggle("guarded", { guard: { release: "web" } })]);
+    const releases = store([release("web", "Healthy")]);
+    const flags = watchFlagDocuments({ toggles, releases, clock: { now: () => NOW } });
+    const first = flags.flags("shop");
+
+    // A status write invalidates the namespace; the recompile reuses the document.
+    toggles.upsert(toggle("a", {}, { status: { stale: true }, meta: { resourceVersion: "2" } }));
+    const second = flags.flags("shop");
+    expect(second).not.toBe(first);
+    expect(second.compiled).toBe(first.compiled);
+    expect(second.published).toBe(first.published);
+
+    // A kill changes the decision: a new document.
+    releases.upsert(release("web", "RolledBack", "shop", "2"));
+    const killed = flags.flags("shop");
+    expect(killed.compiled).not.toBe(first.compiled);
+    expect(killed.published?.doc.flags["guarded"]?.metadata).toEqual({
+      crescendoEffectiveState: "KilledByRollback",
+    });
+
+    // So does a spec change (a new generation).
+    toggles.upsert(toggle("a", { defaultVariant: "on" }, { meta: { generation: 2, resourceVersion: "3" } }));
+    expect(flags.flags("shop").compiled).not.toBe(killed.compiled);
+    expect(flags.flags("shop").published?.doc.flags["a"]?.defaultVariant).toBe("on");
+  });
+
   it("does not keep namespaces without toggles", () => {
     const flags = new FlagDocuments({ toggles: store(), releases: store(), clock: { now: () => NOW } });
     for (let i = 0; i < 5; i++) expect(flags.document(`random-${i}`)).toBeUndefined();
@@ -364,6 +392,34 @@ describe("mapping to namespace keys", () => {
     expect(squadPolicyChanged({ type: "upsert", object: capped })).toBe(true);
     expect(squadPolicyChanged({ type: "delete", object: capped })).toBe(true);
     expect(squadPolicyChanged({ type: "resync", objects: [] })).toBe(true);
+  });
+
+  it("a toggle event matters unless it is a status write that leaves the effective state alone", () => {
+    const served = toggle("a", {}, { status: { effectiveState: "Enabled" } });
+    const upsert = (object: RawToggle) => toggleChanged({ type: "upsert", object, previous: served });
+    expect(upsert(toggle("a", {}, { status: { effectiveState: "Enabled", stale: true } }))).toBe(false);
+    expect(upsert(toggle("a", {}, { status: { effectiveState: "KilledByRollback" } }))).toBe(true);
+    expect(upsert(toggle("a", {}, { status: { effectiveState: "Enabled" }, meta: { generation: 2 } }))).toBe(
+      true,
+    );
+    expect(
+      upsert(
+        toggle(
+          "a",
+          {},
+          {
+            status: { effectiveState: "Enabled" },
+            meta: { annotations: { "crescendo.dev/action": "rearm", "crescendo.dev/action-id": "1" } },
+          },
+        ),
+      ),
+    ).toBe(true);
+    expect(
+      upsert(toggle("a", {}, { status: { effectiveState: "Enabled" }, meta: { labels: { team: "x" } } })),
+    ).toBe(true);
+    expect(toggleChanged({ type: "upsert", object: served })).toBe(true);
+    expect(toggleChanged({ type: "delete", object: served })).toBe(true);
+    expect(toggleChanged({ type: "resync", objects: [] })).toBe(true);
   });
 
   it("a Release event matters to its toggles only when the phase moved, or it came or went", () => {
@@ -511,6 +567,34 @@ describe("FeatureToggleReconciler", () => {
     const second = setup({ toggles: [toggle("banner")], configMaps: [cm] });
     await second.reconciler.reconcile("shop");
     expect(second.calls.some((c) => c.kind === "ConfigMap")).toBe(false);
+  });
+
+  it("compares the ConfigMap once per content and resourceVersion, and still restores an edited one", async () => {
+    const t = setup({ toggles: [toggle("banner")] });
+    await t.reconciler.reconcile("shop");
+    const cm = t.calls.find((c) => c.kind === "ConfigMap")?.body as KubeObject;
+    t.configMaps.upsert({ ...cm, metadata: { ...cm.metadata, resourceVersion: "5" } });
+    const applies = () => t.calls.filter((c) => c.kind === "ConfigMap").length;
+    await t.reconciler.reconcile("shop");
+    await t.reconciler.reconcile("shop");
+    expect(applies()).toBe(1);
+
+    // Someone edits it: a new resourceVersion is compared again, and put back.
+    t.configMaps.upsert({
+      ...cm,
+      metadata: { ...cm.metadata, resourceVersion: "6" },
+      data: { "flags.flagd.json": "{}" },
+    });
+    await t.reconciler.reconcile("shop");
+    expect(applies()).toBe(2);
+
+    // A new toggle changes the content: applied although the ConfigMap did not change.
+    t.configMaps.upsert({ ...cm, metadata: { ...cm.metadata, resourceVersion: "7" } });
+    await t.reconciler.reconcile("shop");
+    expect(applies()).toBe(2);
+    t.toggles.upsert(toggle("second"));
+    await t.reconciler.reconcile("shop");
+    expect(applies()).toBe(3);
   });
 
   it("reports an invalid spec as Stalled/InvalidSpec with the zod message, once, and does not serve it", async () => {

@@ -100,6 +100,11 @@ export interface NamespaceFlags {
   compiled: CompiledDocument;
   /** What OFREP serves; undefined when the namespace has no toggles at all. */
   published?: PublishedDocument;
+  /**
+   * What the compiled document is a function of: each valid toggle's uid, generation (its spec)
+   * and kill decision. Undefined when a toggle lacks a uid or generation (never reused then).
+   */
+  fingerprint?: string;
 }
 
 /** The status fields of a guard Release that the kill decision reads. */
@@ -126,6 +131,7 @@ export function compileNamespace(
   releaseNamed: (name: string) => RawRelease | undefined,
   now: number,
   parseSpec: (toggle: RawToggle) => SpecParse = parseToggleSpec,
+  previous?: NamespaceFlags,
 ): NamespaceFlags {
   const valid: FeatureToggle[] = [];
   const invalid: InvalidSpecToggle[] = [];
@@ -140,10 +146,37 @@ export function compileNamespace(
     const { killed } = decideKill({ toggle, guardRelease, action: toggleAction(toggle), now });
     return { toggle, killed };
   });
-  const compiled = compileDocument(namespace, entries);
-  const published =
-    toggles.length > 0 ? { doc: compiled.document, etag: documentEtag(compiled.document) } : undefined;
-  return { namespace, toggles, valid, invalid, entries, compiled, ...(published ? { published } : {}) };
+  const fingerprint = documentFingerprint(entries);
+  // The same inputs compile to the same document: reuse it (and its serialised text and etag)
+  // rather than compile, check and serialise every flag again.
+  const reusable = fingerprint !== undefined && previous?.fingerprint === fingerprint && toggles.length > 0;
+  const compiled = reusable ? previous.compiled : compileDocument(namespace, entries);
+  const published = reusable
+    ? previous.published
+    : toggles.length > 0
+      ? { doc: compiled.document, etag: documentEtag(compiled.document) }
+      : undefined;
+  return {
+    namespace,
+    toggles,
+    valid,
+    invalid,
+    entries,
+    compiled,
+    ...(published ? { published } : {}),
+    ...(fingerprint !== undefined ? { fingerprint } : {}),
+  };
+}
+
+/** See `NamespaceFlags.fingerprint`; independent of the order the toggles are listed in. */
+function documentFingerprint(entries: readonly ToggleEntry[]): string | undefined {
+  const parts: string[] = [];
+  for (const { toggle, killed } of entries) {
+    const { uid, generation } = toggle.metadata;
+    if (uid === undefined || generation === undefined) return undefined;
+    parts.push(`${uid}:${generation}:${killed ? "killed" : "served"}`);
+  }
+  return parts.sort().join(",");
 }
 
 type SpecParse = ReturnType<typeof featureToggleSpec.safeParse>;
@@ -200,6 +233,8 @@ export interface FlagDocumentsDeps {
  */
 export class FlagDocuments implements FlagSource {
   private readonly cache = new Map<string, NamespaceFlags>();
+  /** The last compile of each namespace, also after it was invalidated: the next compile may reuse it. */
+  private readonly previous = new Map<string, NamespaceFlags>();
   readonly specs = new ParsedSpecs();
 
   constructor(private readonly deps: FlagDocumentsDeps) {}
@@ -220,11 +255,17 @@ export class FlagDocuments implements FlagSource {
       (name) => releases.get(`${namespace}/${name}`),
       clock.now(),
       (toggle) => this.specs.parse(toggle),
+      this.previous.get(namespace),
     );
     // A namespace without toggles is not cached: every namespace name a client asks for would
     // otherwise stay in memory.
-    if (flags.toggles.length > 0) this.cache.set(namespace, flags);
-    else this.cache.delete(namespace);
+    if (flags.toggles.length > 0) {
+      this.cache.set(namespace, flags);
+      this.previous.set(namespace, flags);
+    } else {
+      this.cache.delete(namespace);
+      this.previous.delete(namespace);
+    }
     this.deps.onCompile?.(flags);
     return flags;
   }
@@ -324,7 +365,7 @@ export function registerFeatureToggleController(
     crds,
   });
   const controller = controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
-    .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces))
+    .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
     .watches(ConfigMapResource, namespaceOfFlagsObject)
     .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(guarded), {
       predicate: guardPhaseChanged,
@@ -341,6 +382,31 @@ function squadNamespaces(namespaces: ReadStore, namespace: string): string[] {
   const squad = namespaces.get(namespace)?.metadata.labels?.[LABELS.squad];
   const names = squad ? namespaces.byLabel(LABELS.squad, squad).map((ns) => ns.metadata.name ?? "") : [];
   return [...new Set([namespace, ...names])];
+}
+
+/**
+ * Whether a toggle event is worth reconciling its namespaces: anything but a status write, or a
+ * status write that changed its effective state (the squad's active limit counts toggles by it,
+ * across namespaces). The other status writes are the controller's own (a status never needs a
+ * second pass), and they were most of the namespace reconciles: a hundred toggles in a namespace
+ * meant a hundred reconciles of all hundred when they first got their status.
+ */
+export function toggleChanged(event: StoreEvent<RawToggle>): boolean {
+  if (event.type !== "upsert" || !event.previous) return true;
+  const before = event.previous;
+  const after = event.object;
+  return (
+    before.metadata.generation !== after.metadata.generation ||
+    before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp ||
+    !sameStrings(before.metadata.annotations, after.metadata.annotations) ||
+    !sameStrings(before.metadata.labels, after.metadata.labels) ||
+    before.status?.effectiveState !== after.status?.effectiveState
+  );
+}
+
+function sameStrings(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a?.[k] === b?.[k]);
 }
 
 /**
@@ -510,6 +576,8 @@ export interface ReconcilerDeps extends FeatureToggleControllerOptions {
 export class FeatureToggleReconciler {
   /** Namespace → hash of the FeatureFlag last applied there (no informer: the CRD may not exist). */
   private readonly featureFlags = new Map<string, string>();
+  /** Namespace → the content its ConfigMap was last found to hold, at which resourceVersion. */
+  private readonly configMapsVerified = new Map<string, string>();
   private crdServed: boolean | undefined;
   /**
    * Our status writes per toggle, until the informer shows them. A namespace is reconciled
@@ -536,13 +604,7 @@ export class FeatureToggleReconciler {
     if (ns?.metadata.deletionTimestamp) return {};
 
     const objectOptions = flagsObjectOptions(ns);
-    const configMap = planFlagConfigMap(namespace, flags.compiled.document, owners(flags), objectOptions);
-    await applyIfChanged(
-      this.deps.client,
-      configMap,
-      ConfigMapResource,
-      this.deps.configMaps.get(`${namespace}/${FLAGS_OBJECT_NAME}`),
-    );
+    await this.applyConfigMap(namespace, flags, objectOptions);
     if (crdServed) await this.applyFeatureFlag(namespace, flags, objectOptions);
     const policy = squadTogglePolicy(
       objectOptions.squad ? this.deps.squads.get(objectOptions.squad) : undefined,
@@ -603,8 +665,37 @@ export class FeatureToggleReconciler {
    * A namespace with no toggles left: its ConfigMap and FeatureFlag go (their owner references
    * would let the garbage collector do it too, but only once it gets to them).
    */
+  /**
+   * Applies the namespace's ConfigMap unless it was already found to hold this content at its
+   * current resourceVersion. Comparing means hashing the whole document (tens of KB for a
+   * hundred flags), and a namespace is reconciled for every phase change of every guard Release
+   * in it; the document's etag, the labels and the owners say as much, for a few bytes.
+   */
+  private async applyConfigMap(
+    namespace: string,
+    flags: NamespaceFlags,
+    objectOptions: FlagsObjectOptions,
+  ): Promise<void> {
+    const observed = this.deps.configMaps.get(`${namespace}/${FLAGS_OBJECT_NAME}`);
+    const content = contentHash(
+      [
+        flags.published?.etag,
+        JSON.stringify(objectOptions),
+        ...owners(flags).map((t) => `${t.metadata.uid ?? ""}/${t.metadata.name ?? ""}`),
+      ].join("\n"),
+    );
+    const verified = observed ? `${content}@${observed.metadata.resourceVersion ?? ""}` : undefined;
+    if (verified !== undefined && this.configMapsVerified.get(namespace) === verified) return;
+    this.configMapsVerified.delete(namespace);
+    const configMap = planFlagConfigMap(namespace, flags.compiled.document, owners(flags), objectOptions);
+    const wrote = await applyIfChanged(this.deps.client, configMap, ConfigMapResource, observed);
+    // After a write the cache has yet to show it: the next reconcile compares once more.
+    if (!wrote && verified !== undefined) this.configMapsVerified.set(namespace, verified);
+  }
+
   private async cleanup(namespace: string, crdServed: boolean): Promise<void> {
     toggleMetrics.retain(namespace, []);
+    this.configMapsVerified.delete(namespace);
     const configMap = this.deps.configMaps.get(`${namespace}/${FLAGS_OBJECT_NAME}`);
     if (configMap && configMap.metadata.labels?.[LABELS.managedBy] === MANAGED_BY) {
       await this.deps.client.delete(ConfigMapResource, FLAGS_OBJECT_NAME, namespace);
