@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     qps: config.eventsQps,
     burst: config.eventsBurst,
     userAgent: "crescendo-events",
-    onRequest: restClientMetrics(),
+    onRequest: restClientMetrics({ rateLimiter: false }),
   });
   const recorder = new EventRecorder({
     client: eventsClient,

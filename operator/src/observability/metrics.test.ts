@@ -80,4 +80,15 @@ describe("metrics", () => {
       }),
     ).toBe(1);
   });
+
+  it("leaves a client's waits out of the rate-limiter histogram when asked (the Events client)", async () => {
+    const waited = async () =>
+      (await value("rest_client_rate_limiter_duration_seconds", { verb: "create" }, "_sum")) ?? 0;
+    const before = await waited();
+    const request = { method: "POST", code: "201", resource: "events.events.k8s.io", verb: "create" };
+    restClientMetrics({ rateLimiter: false })({ ...request, durationMs: 5, rateLimiterWaitMs: 4000 });
+    expect(await waited()).toBeCloseTo(before);
+    restClientMetrics()({ ...request, durationMs: 5, rateLimiterWaitMs: 250 });
+    expect(await waited()).toBeCloseTo(before + 0.25);
+  });
 });
