@@ -85,7 +85,12 @@ describe("metrics", () => {
     const waited = async () =>
       (await value("rest_client_rate_limiter_duration_seconds", { verb: "create" }, "_sum")) ?? 0;
     const before = await waited();
-    const request = { method: "POST", code: "201", resource: "events.events.k8s.io", verb: "create" };
+    const request = {
+      method: "POST",
+      code: "201",
+      resource: "events.events.k8s.io",
+      verb: "create" as const,
+    };
     restClientMetrics({ rateLimiter: false })({ ...request, durationMs: 5, rateLimiterWaitMs: 4000 });
     expect(await waited()).toBeCloseTo(before);
     restClientMetrics()({ ...request, durationMs: 5, rateLimiterWaitMs: 250 });

@@ -8,7 +8,8 @@
 import http from "node:http";
 import https from "node:https";
 import { TokenBucket } from "./backoff.js";
-import { createTransport, type KubeConnection } from "./kubeconfig.js";
+import type { KubeConnection } from "./kubeconfig.js";
+import { createTransport } from "./transport.js";
 import { systemClock, type Clock, type KubeObject, type Resource, type WatchEvent } from "./types.js";
 
 /** The Kubernetes verb of a request, as in RBAC and apiserver audit logs. */

@@ -6,7 +6,6 @@ import path from "node:path";
 import { stringify } from "yaml";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
-  createTransport,
   FILE_REREAD_MS,
   loadKubeConfig,
   resolveKubeConnection,
@@ -15,6 +14,7 @@ import {
   type LoadKubeConfigOptions,
   type NativeConnection,
 } from "./kubeconfig.js";
+import { createTransport } from "./transport.js";
 
 // Counts imports of client-node, to show that only a connection that needs it loads it.
 const clientNode = vi.hoisted(() => ({ imports: 0 }));
