@@ -71,12 +71,25 @@ export async function applyStatusIfChanged(
   res: Resource,
   status: unknown,
 ): Promise<boolean> {
+  return (await patchStatusIfChanged(client, primary, res, status)).written;
+}
+
+/** What `patchStatusIfChanged` did: nothing, or a write and the server's answer to it. */
+export type StatusWrite = { written: false } | { written: true; response: KubeObject | undefined };
+
+/** `applyStatusIfChanged`, with the server's answer (what the informer will show) when it wrote. */
+export async function patchStatusIfChanged(
+  client: Pick<KubeClient, "mergePatch">,
+  primary: KubeObject,
+  res: Resource,
+  status: unknown,
+): Promise<StatusWrite> {
   const patch = diff(primary["status"] ?? {}, status ?? {}, "absent");
-  if (patch === undefined) return false;
+  if (patch === undefined) return { written: false };
   const { name, namespace, resourceVersion } = primary.metadata;
   const body = { ...(resourceVersion ? { metadata: { resourceVersion } } : {}), status: patch };
-  await client.mergePatch(res, name ?? "", namespace, body, { subresource: "status" });
-  return true;
+  const response = await client.mergePatch(res, name ?? "", namespace, body, { subresource: "status" });
+  return { written: true, response };
 }
 
 /**

@@ -16,7 +16,7 @@
  * `resourceVersion` (the status subresource ignores spec and metadata), so those two are all
  * that is kept: no spec, no managedFields.
  */
-import { applyStatusIfChanged } from "./apply.js";
+import { patchStatusIfChanged, type StatusWrite } from "./apply.js";
 import { isConflict, isNotFound, type KubeClient } from "./client.js";
 import {
   objectKey,
@@ -84,7 +84,7 @@ export class OwnWrites<T extends KubeObject> {
   }
 
   /**
-   * `applyStatusIfChanged` on the freshest view `primary`, remembering what was written. A 409
+   * `applyStatusIfChanged` (`patchStatusIfChanged`) on the freshest view `primary`, remembering what was written. A 409
    * means someone else changed the object after what we know of it, and a 404 that it is gone:
    * either way neither our write nor the cache is current, so the write is forgotten and the
    * cache (whose next event brings the newer object) is read again. The error is rethrown.
@@ -95,25 +95,19 @@ export class OwnWrites<T extends KubeObject> {
     res: Resource,
     status: unknown,
   ): Promise<boolean> {
-    let response: KubeObject | undefined;
-    const capturing: Pick<KubeClient, "mergePatch"> = {
-      mergePatch: async <R extends KubeObject>(...args: Parameters<KubeClient["mergePatch"]>) => {
-        const obj = await client.mergePatch<R>(...args);
-        response = obj;
-        return obj;
-      },
-    };
-    let wrote: boolean;
+    let write: StatusWrite;
     try {
-      wrote = await applyStatusIfChanged(capturing, primary, res, status);
+      write = await patchStatusIfChanged(client, primary, res, status);
     } catch (err) {
       if (isConflict(err) || isNotFound(err)) this.forget(objectKey(primary));
       throw err;
     }
+    if (!write.written) return false;
     // The server's answer is what the cache will show; a client that answers with no body
     // stored what was sent.
-    if (wrote) this.remember(primary, response?.metadata?.resourceVersion, response?.["status"] ?? status);
-    return wrote;
+    const { response } = write;
+    this.remember(primary, response?.metadata?.resourceVersion, response?.["status"] ?? status);
+    return true;
   }
 
   /**

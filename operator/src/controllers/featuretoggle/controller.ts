@@ -36,7 +36,7 @@ import { contentHash, documentEtag } from "../../flags/document.js";
 import type { PublishedDocument } from "../../flags/evaluate.js";
 import type { FlagSource } from "../../flags/ofrep.js";
 import type { Logger } from "../../observability/logger.js";
-import { applyIfChanged } from "../../runtime/apply.js";
+import { applyIfChanged, deepEqual } from "../../runtime/apply.js";
 import { isNotFound, type KubeClient } from "../../runtime/client.js";
 import { findCondition, readyConditions } from "../../runtime/conditions.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
@@ -398,15 +398,10 @@ export function toggleChanged(event: StoreEvent<RawToggle>): boolean {
   return (
     before.metadata.generation !== after.metadata.generation ||
     before.metadata.deletionTimestamp !== after.metadata.deletionTimestamp ||
-    !sameStrings(before.metadata.annotations, after.metadata.annotations) ||
-    !sameStrings(before.metadata.labels, after.metadata.labels) ||
+    !deepEqual(before.metadata.annotations ?? {}, after.metadata.annotations ?? {}) ||
+    !deepEqual(before.metadata.labels ?? {}, after.metadata.labels ?? {}) ||
     before.status?.effectiveState !== after.status?.effectiveState
   );
-}
-
-function sameStrings(a: Record<string, string> | undefined, b: Record<string, string> | undefined): boolean {
-  const ka = Object.keys(a ?? {});
-  return ka.length === Object.keys(b ?? {}).length && ka.every((k) => a?.[k] === b?.[k]);
 }
 
 /**
@@ -496,9 +491,8 @@ export function namespacesOfSquad(namespaces: ReadStore): (squad: RawSquad) => O
  */
 export function squadPolicyChanged(event: StoreEvent<RawSquad>): boolean {
   if (event.type !== "upsert" || !event.previous) return true;
-  const policy = (squad: RawSquad): string | undefined =>
-    JSON.stringify((squad.spec as { toggles?: unknown } | undefined)?.toggles);
-  return policy(event.previous) !== policy(event.object);
+  const policy = (squad: RawSquad): unknown => (squad.spec as { toggles?: unknown } | undefined)?.toggles;
+  return !deepEqual(policy(event.previous), policy(event.object));
 }
 
 /** The FeatureFlag CRD appearing or going concerns every namespace with toggles. */
