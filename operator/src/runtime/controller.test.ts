@@ -66,6 +66,8 @@ class FakeStore implements ReadStore {
   list = () => [...this.objects.values()];
   byOwner = () => [];
   byLabel = () => [];
+  addIndex = () => undefined;
+  byIndex = () => [];
   hasSynced = () => this.synced;
   subscribe(handler: (e: StoreEvent) => void): () => void {
     this.handlers.add(handler);

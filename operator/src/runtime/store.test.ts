@@ -168,6 +168,61 @@ describe("Store", () => {
       expect(store.byOwner("u1")).toEqual([]);
       expect(store.list("x")).toEqual([]);
     });
+
+    describe("added with addIndex", () => {
+      // A controller's own index: pods filed under each value of a comma-separated annotation.
+      const byRoutes = (obj: KubeObject): string[] =>
+        (obj.metadata.annotations?.routes ?? "").split(",").filter((r) => r !== "");
+      const routed = (name: string, rv: string, routes: string, namespace = "ns"): KubeObject => {
+        const obj = pod(name, rv, { namespace });
+        obj.metadata.annotations = { routes };
+        return obj;
+      };
+
+      it("indexes objects already cached, then follows upserts, re-filing and deletes", () => {
+        const store = new Store();
+        store.upsert(routed("a", "1", "r1,r2"));
+        store.addIndex("routes", byRoutes);
+        expect(names(store.byIndex("routes", "r1"))).toEqual(["a"]);
+        store.upsert(routed("b", "1", "r1"));
+        expect(names(store.byIndex("routes", "r1"))).toEqual(["a", "b"]);
+        store.upsert(routed("a", "2", "r3")); // re-filed
+        expect(names(store.byIndex("routes", "r1"))).toEqual(["b"]);
+        expect(store.byIndex("routes", "r2")).toEqual([]);
+        expect(names(store.byIndex("routes", "r3"))).toEqual(["a"]);
+        store.delete(routed("b", "3", ""));
+        expect(store.byIndex("routes", "r1")).toEqual([]);
+      });
+
+      it("is rebuilt by replace, and a value with no objects left finds nothing", () => {
+        const store = new Store();
+        store.addIndex("routes", byRoutes);
+        store.upsert(routed("a", "1", "r1"));
+        store.replace([routed("b", "1", "r2")], "2");
+        expect(store.byIndex("routes", "r1")).toEqual([]);
+        expect(names(store.byIndex("routes", "r2"))).toEqual(["b"]);
+      });
+
+      it("files an object whose index function throws under nothing, and still caches it", () => {
+        const store = new Store();
+        store.addIndex("boom", (obj) => {
+          if (obj.metadata.name === "bad") throw new Error("malformed");
+          return ["all"];
+        });
+        store.upsert(pod("bad", "1"));
+        store.upsert(pod("good", "1"));
+        expect(names(store.byIndex("boom", "all"))).toEqual(["good"]);
+        expect(names(store.list())).toEqual(["bad", "good"]);
+      });
+
+      it("refuses a name taken twice, built-in ones included, and an unknown name", () => {
+        const store = new Store();
+        store.addIndex("routes", byRoutes);
+        expect(() => store.addIndex("routes", byRoutes)).toThrow(/already exists/);
+        expect(() => store.addIndex("namespace", byRoutes)).toThrow(/already exists/);
+        expect(() => store.byIndex("nope", "x")).toThrow(/does not exist/);
+      });
+    });
   });
 
   describe("subscribers", () => {

@@ -1,18 +1,43 @@
 /**
  * The in-memory cache a reflector fills and every controller reads. Reconcilers read from
- * here, never from the API, so lookups must be cheap: the namespace, owner and label indexes
- * are maintained on every write rather than computed by scanning.
+ * here, never from the API, so lookups must be cheap: indexes (client-go's Indexers,
+ * controller-runtime's IndexField) are maintained on every write rather than computed by
+ * scanning. The namespace, owner and label indexes are built in; a controller adds its own
+ * with `addIndex` (e.g. "the Releases naming this HTTPRoute").
  */
-import { objectKey, type KubeObject, type ObjectKey, type ReadStore, type StoreEvent } from "./types.js";
+import {
+  objectKey,
+  type IndexFunc,
+  type KubeObject,
+  type ObjectKey,
+  type ReadStore,
+  type StoreEvent,
+} from "./types.js";
 
 export interface StoreOptions {
   /** Told about a subscriber that threw; the store itself carries on. */
   onHandlerError?: (err: unknown) => void;
 }
 
-/** Index name → index value → keys. Keys, not objects: each object is held exactly once. */
-class Index {
+/** Built-in index names; a controller's own index must not reuse them. */
+export const NAMESPACE_INDEX = "namespace";
+export const OWNER_INDEX = "owner";
+export const LABEL_INDEX = "label";
+
+/** Index value → keys. Keys, not objects: each object is held exactly once. */
+class Index<T extends KubeObject> {
   private readonly entries = new Map<string, Set<ObjectKey>>();
+
+  constructor(readonly valuesOf: IndexFunc<T>) {}
+
+  /** The function's values for one object; a throwing function indexes the object nowhere. */
+  values(obj: T): readonly string[] {
+    try {
+      return this.valuesOf(obj);
+    } catch {
+      return [];
+    }
+  }
 
   add(value: string, key: ObjectKey): void {
     let keys = this.entries.get(value);
@@ -42,9 +67,14 @@ class Index {
  */
 export class Store<T extends KubeObject> implements ReadStore<T> {
   private readonly objects = new Map<ObjectKey, T>();
-  private readonly byNamespace = new Index();
-  private readonly byOwnerUid = new Index();
-  private readonly byLabelPair = new Index();
+  private readonly indexes = new Map<string, Index<T>>([
+    [NAMESPACE_INDEX, new Index<T>((obj) => [obj.metadata.namespace ?? ""])],
+    [OWNER_INDEX, new Index<T>((obj) => (obj.metadata.ownerReferences ?? []).map((ref) => ref.uid))],
+    [
+      LABEL_INDEX,
+      new Index<T>((obj) => Object.entries(obj.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`)),
+    ],
+  ]);
   private readonly handlers = new Set<(event: StoreEvent<T>) => void>();
   private synced = false;
   private lastResourceVersion = "";
@@ -57,15 +87,34 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
 
   list(namespace?: string): T[] {
     if (namespace === undefined) return [...this.objects.values()];
-    return this.resolve(this.byNamespace.keys(namespace));
+    return this.byIndex(NAMESPACE_INDEX, namespace);
   }
 
   byOwner(uid: string): T[] {
-    return this.resolve(this.byOwnerUid.keys(uid));
+    return this.byIndex(OWNER_INDEX, uid);
   }
 
   byLabel(key: string, value: string): T[] {
-    return this.resolve(this.byLabelPair.keys(`${key}=${value}`));
+    return this.byIndex(LABEL_INDEX, `${key}=${value}`);
+  }
+
+  /**
+   * Adds an index: `valuesOf` maps an object to the values it is found under (none, one or
+   * several). Objects already cached are indexed at once, so it may be called after sync.
+   * The function must be pure and cheap; it runs on every write. A name is taken once.
+   */
+  addIndex(name: string, valuesOf: IndexFunc<T>): void {
+    if (this.indexes.has(name)) throw new Error(`store index ${JSON.stringify(name)} already exists`);
+    const index = new Index<T>(valuesOf);
+    for (const [key, obj] of this.objects) for (const value of index.values(obj)) index.add(value, key);
+    this.indexes.set(name, index);
+  }
+
+  /** The objects an index files under `value`, in no particular order. Unknown index: throws. */
+  byIndex(name: string, value: string): T[] {
+    const index = this.indexes.get(name);
+    if (!index) throw new Error(`store index ${JSON.stringify(name)} does not exist`);
+    return this.resolve(index.keys(value));
   }
 
   hasSynced(): boolean {
@@ -97,9 +146,7 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
     const vanished = [...this.objects].filter(([key]) => !incoming.has(key)).map(([, obj]) => obj);
 
     this.objects.clear();
-    this.byNamespace.clear();
-    this.byOwnerUid.clear();
-    this.byLabelPair.clear();
+    for (const index of this.indexes.values()) index.clear();
     for (const [key, obj] of incoming) this.insert(key, obj);
     this.synced = true;
     this.lastResourceVersion = resourceVersion;
@@ -137,15 +184,12 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
 
   private insert(key: ObjectKey, obj: T): void {
     this.objects.set(key, obj);
-    this.byNamespace.add(obj.metadata.namespace ?? "", key);
-    for (const ref of obj.metadata.ownerReferences ?? []) this.byOwnerUid.add(ref.uid, key);
-    for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) this.byLabelPair.add(`${k}=${v}`, key);
+    for (const index of this.indexes.values()) for (const value of index.values(obj)) index.add(value, key);
   }
 
   private unindex(key: ObjectKey, obj: T): void {
-    this.byNamespace.remove(obj.metadata.namespace ?? "", key);
-    for (const ref of obj.metadata.ownerReferences ?? []) this.byOwnerUid.remove(ref.uid, key);
-    for (const [k, v] of Object.entries(obj.metadata.labels ?? {})) this.byLabelPair.remove(`${k}=${v}`, key);
+    for (const index of this.indexes.values())
+      for (const value of index.values(obj)) index.remove(value, key);
   }
 
   private resolve(keys: Iterable<ObjectKey>): T[] {

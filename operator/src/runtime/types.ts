@@ -65,6 +65,9 @@ export type StoreEvent<T extends KubeObject = KubeObject> =
   /** The store was replaced wholesale after a (re)list: every object may have changed. */
   | { type: "resync"; objects: T[] };
 
+/** What an index files an object under; pure and cheap, it runs on every cache write. */
+export type IndexFunc<T extends KubeObject = KubeObject> = (obj: T) => readonly string[];
+
 /** Read-only view of a reflector's cache, shared by every controller that watches the kind. */
 export interface ReadStore<T extends KubeObject = KubeObject> {
   get(key: ObjectKey): T | undefined;
@@ -73,6 +76,13 @@ export interface ReadStore<T extends KubeObject = KubeObject> {
   byOwner(uid: string): T[];
   /** Objects carrying label `key=value`. */
   byLabel(key: string, value: string): T[];
+  /**
+   * Registers an index on the shared cache (client-go's AddIndexers): `valuesOf` names the
+   * values an object is filed under. Each name is registered once per store.
+   */
+  addIndex(name: string, valuesOf: IndexFunc<T>): void;
+  /** Objects an index files under `value`. */
+  byIndex(name: string, value: string): T[];
   /** True once the first LIST has completed. */
   hasSynced(): boolean;
   subscribe(handler: (event: StoreEvent<T>) => void): () => void;
