@@ -13,13 +13,13 @@ import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature, type Client, type EvaluationContext } from "@openfeature/server-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
-import { FeatureFlagResource } from "../operator/src/flags/objects.js";
 import { parseStrict } from "../operator/src/flags/validate.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
   EventResource,
+  FeatureFlagResource,
 } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "./api/kinds.js";
 import { MANAGED_KINDS, OPERATOR_CACHE } from "./cache.js";
-import { FEATURE_FLAG_CRD, registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
+import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createLogger } from "./observability/logger.js";
@@ -12,6 +12,7 @@ import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
   DeploymentResource,
+  FEATURE_FLAG_CRD,
   HTTPRouteResource,
   LimitRangeResource,
   NamespaceResource,

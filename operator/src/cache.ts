@@ -23,11 +23,11 @@
  * only by the garbage collector when its owner goes.
  */
 import { MANAGED_BY_SELECTOR } from "./api/common.js";
-import { FEATURE_FLAG_CRD } from "./controllers/featuretoggle/controller.js";
 import type { CacheOptions } from "./runtime/manager.js";
 import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
+  FEATURE_FLAG_CRD,
   DeploymentResource,
   LimitRangeResource,
   NetworkPolicyResource,

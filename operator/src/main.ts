@@ -4,11 +4,12 @@
  */
 import { OPERATOR_CACHE } from "./cache.js";
 import { loadConfig } from "./config.js";
-import { ofrepToken, registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
+import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createOfrepServer } from "./flags/ofrep.js";
+import { ofrepToken } from "./flags/ofrep-token.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
 import { createKubeClient } from "./runtime/client.js";

@@ -3,13 +3,8 @@ import { featureToggleSpec } from "../api/featuretoggle.js";
 import type { FeatureToggle } from "../api/kinds.js";
 import { compileDocument } from "./compile.js";
 import { serializeDocument } from "./document.js";
-import {
-  FeatureFlagResource,
-  FLAGS_FILE_KEY,
-  FLAGS_OBJECT_NAME,
-  planFeatureFlag,
-  planFlagConfigMap,
-} from "./objects.js";
+import { FeatureFlagResource } from "../runtime/resources.js";
+import { FLAGS_FILE_KEY, FLAGS_OBJECT_NAME, planFeatureFlag, planFlagConfigMap } from "./objects.js";
 import { parseStrict } from "./validate.js";
 
 const toggle = (name: string, uid?: string): FeatureToggle => ({

@@ -5,22 +5,14 @@
  */
 import { API_VERSION, LABELS, MANAGED_BY } from "../api/common.js";
 import type { FeatureToggle } from "../api/kinds.js";
-import type { KubeObject, OwnerReference, Resource } from "../runtime/types.js";
+import { FeatureFlagResource } from "../runtime/resources.js";
+import type { KubeObject, OwnerReference } from "../runtime/types.js";
 import { serializeDocument, type FlagdDocument } from "./document.js";
 
 /** Name of the per-namespace ConfigMap (and FeatureFlag) holding the flagd document. */
 export const FLAGS_OBJECT_NAME = "crescendo-flags";
 /** The ConfigMap key apps mount and point a flagd provider's `offlineFlagSourcePath` at. */
 export const FLAGS_FILE_KEY = "flags.flagd.json";
-
-/** The OpenFeature Operator's FeatureFlag kind, written only when its CRD is installed. */
-export const FeatureFlagResource: Resource = {
-  group: "core.openfeature.dev",
-  version: "v1beta1",
-  kind: "FeatureFlag",
-  plural: "featureflags",
-  namespaced: true,
-};
 
 /** Labels every object Crescendo creates carries (DESIGN §3). */
 function flagsLabels(options: FlagsObjectOptions): Record<string, string> {

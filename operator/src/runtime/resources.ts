@@ -111,6 +111,21 @@ export const CustomResourceDefinitionResource: Resource = {
 };
 
 /**
+ * The OpenFeature Operator's FeatureFlag kind. Not built in, and not Crescendo's: it is written
+ * only when its CRD is installed and served (the ConfigMap is the contract apps rely on).
+ */
+export const FeatureFlagResource: Resource = {
+  group: "core.openfeature.dev",
+  version: "v1beta1",
+  kind: "FeatureFlag",
+  plural: "featureflags",
+  namespaced: true,
+};
+
+/** The name of the FeatureFlag CRD (`<plural>.<group>`); the operator caches only this CRD. */
+export const FEATURE_FLAG_CRD = `${FeatureFlagResource.plural}.${FeatureFlagResource.group}`;
+
+/**
  * The API group of an `apiVersion` string. Owner matching compares groups, not versions, so an
  * ownerReference written with an older version of a kind still maps to its owner.
  */

@@ -1,10 +1,6 @@
-import { mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
 import { FeatureToggleResource, ReleaseResource } from "../../api/kinds.js";
-import { registry } from "../../observability/metrics.js";
 import { createLogger } from "../../observability/logger.js";
 import { parseStrict } from "../../flags/validate.js";
 import { ApiError, type KubeClient } from "../../runtime/client.js";
@@ -12,11 +8,10 @@ import { findCondition } from "../../runtime/conditions.js";
 import type { EventInput } from "../../runtime/events.js";
 import { Store } from "../../runtime/store.js";
 import type { Controller, ControllerHost } from "../../runtime/controller.js";
-import { ConfigMapResource, NamespaceResource } from "../../runtime/resources.js";
+import { ConfigMapResource, FEATURE_FLAG_CRD, NamespaceResource } from "../../runtime/resources.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import {
   compileNamespace,
-  FEATURE_FLAG_CRD,
   featureFlagCrdServed,
   FeatureToggleReconciler,
   FlagDocuments,
@@ -29,14 +24,12 @@ import {
   namespacesOfSquad,
   namespacesOfToggle,
   namespacesOnCrdChange,
-  ofrepToken,
   registerFeatureToggleController,
   squadTogglePolicy,
   watchFlagDocuments,
   type RawRelease,
   type RawToggle,
 } from "./controller.js";
-import { evaluationMetrics, toggleMetrics } from "./metrics.js";
 
 const logger = createLogger({ level: "silent" });
 const CREATED = "2024-01-01T00:00:00Z";
@@ -744,90 +737,5 @@ describe("FeatureToggleReconciler", () => {
     const t = setup({ toggles: [toggle("a"), toggle("b")] }, { statusConflict: "a" });
     await expect(t.reconciler.reconcile("shop")).rejects.toMatchObject({ status: 409 });
     expect(t.statusOf("b")).toBeDefined();
-  });
-});
-
-describe("metrics", () => {
-  const value = async (name: string, labels: Record<string, string>) => {
-    const metric = (await registry.getSingleMetric(name)?.get()) as
-      { values: { labels: Record<string, string>; value: number }[] } | undefined;
-    return metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
-  };
-
-  it("reports state and staleness per toggle, and removes deleted toggles' series", async () => {
-    toggleMetrics.set("m-ns", "t1", "KilledByRollback", true);
-    toggleMetrics.set("m-ns", "t2", "Enabled", false);
-    expect(
-      await value("crescendo_featuretoggle_state", {
-        namespace: "m-ns",
-        toggle: "t1",
-        state: "KilledByRollback",
-      }),
-    ).toBe(1);
-    expect(
-      await value("crescendo_featuretoggle_state", { namespace: "m-ns", toggle: "t1", state: "Enabled" }),
-    ).toBeUndefined();
-    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBe(1);
-    toggleMetrics.retain("m-ns", ["t2"]);
-    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBeUndefined();
-    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t2" })).toBe(0);
-  });
-
-  it("counts evaluations and forgets flags no longer served", async () => {
-    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
-    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
-    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f2", reason: "TARGETING_MATCH" });
-    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" })).toBe(
-      2,
-    );
-    evaluationMetrics.retainFlags("m-ns", ["f2"]);
-    expect(
-      await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" }),
-    ).toBeUndefined();
-    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f2" })).toBe(
-      1,
-    );
-    evaluationMetrics.request({ route: "evaluate_flag", code: 200 }, 0.001);
-    expect(await registry.getSingleMetricAsString("crescendo_ofrep_request_duration_seconds")).toContain(
-      'route="evaluate_flag",code="200"',
-    );
-  });
-});
-
-describe("ofrepToken", () => {
-  let dir: string;
-  beforeEach(async () => {
-    dir = await mkdtemp(join(tmpdir(), "crescendo-token-"));
-  });
-  afterEach(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  it("is undefined without configuration, and the env token otherwise", () => {
-    expect(ofrepToken({})).toBeUndefined();
-    expect(ofrepToken({ token: " s3cret\n" })?.()).toBe("s3cret");
-  });
-
-  it("reads the file, prefers it to the env token, and follows a rotation", async () => {
-    const file = join(dir, "token");
-    await writeFile(file, "first\n");
-    let now = 0;
-    const token = ofrepToken({ file, token: "env" }, { now: () => now });
-    expect(token?.()).toBe("first");
-    await writeFile(file, "second\n");
-    await utimes(file, new Date(), new Date(Date.now() + 5000));
-    expect(token?.()).toBe("first"); // checked at most once a second
-    now = 1500;
-    expect(token?.()).toBe("second");
-    await rm(file);
-    now = 3000;
-    expect(token?.()).toBe("second"); // gone mid-rotation: keep the last one
-  });
-
-  it("refuses a missing or empty file at start-up", async () => {
-    expect(() => ofrepToken({ file: join(dir, "absent") })).toThrow();
-    const empty = join(dir, "empty");
-    await writeFile(empty, "\n");
-    expect(() => ofrepToken({ file: empty })).toThrow(/empty/);
   });
 });

@@ -20,7 +20,6 @@
  * compiled document, so the ConfigMap and OFREP never disagree, and since the informers run on
  * every replica (before leadership), followers serve the same flags as the leader.
  */
-import { readFileSync, statSync } from "node:fs";
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import { featureToggleSpec, type FeatureToggleStatus } from "../../api/featuretoggle.js";
 import {
@@ -45,6 +44,8 @@ import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import {
   ConfigMapResource,
   CustomResourceDefinitionResource,
+  FEATURE_FLAG_CRD,
+  FeatureFlagResource,
   NamespaceResource,
 } from "../../runtime/resources.js";
 import {
@@ -59,7 +60,6 @@ import { zodMessage } from "../squad/status.js";
 import { evaluationMetrics, toggleMetrics } from "./metrics.js";
 import {
   decideKill,
-  FeatureFlagResource,
   FLAGS_OBJECT_NAME,
   planFeatureFlag,
   planFlagConfigMap,
@@ -71,9 +71,6 @@ import {
   type SquadTogglePolicy,
   type ToggleEvent,
 } from "./plan.js";
-
-/** The OpenFeature Operator's CRD; when it is installed and serves v1beta1, a FeatureFlag is written too. */
-export const FEATURE_FLAG_CRD = `${FeatureFlagResource.plural}.${FeatureFlagResource.group}`;
 
 /** A FeatureToggle as the informer holds it: the spec is not validated yet. */
 export type RawToggle = KubeObject & { spec?: unknown; status?: FeatureToggleStatus };
@@ -800,40 +797,4 @@ function flagsObjectOptions(ns: KubeObject | undefined): FlagsObjectOptions {
   const squad = labels[LABELS.squad];
   const tribe = labels[LABELS.tribe];
   return { ...(squad ? { squad } : {}), ...(tribe ? { tribe } : {}) };
-}
-
-/**
- * The OFREP bearer token: the contents of `file` (`--ofrep-token-file`, typically a mounted
- * Secret), re-read when the file changes (checked at most once a second) so a rotated Secret
- * takes effect without a restart; else `token` as given (`OFREP_TOKEN`). Undefined when neither
- * is set: no authentication. A file that cannot be read at start-up is an error (serving flags
- * openly because a Secret failed to mount would be a silent downgrade); one that becomes
- * unreadable later keeps the last token.
- */
-export function ofrepToken(
-  options: { token?: string; file?: string },
-  clock: { now(): number } = Date,
-): (() => string | undefined) | undefined {
-  const file = options.file;
-  if (!file) {
-    const token = options.token?.trim();
-    return token ? () => token : undefined;
-  }
-  const read = () => ({ mtimeMs: statSync(file).mtimeMs, token: readFileSync(file, "utf8").trim() });
-  let current = read();
-  if (current.token === "") throw new Error(`OFREP token file ${file} is empty`);
-  let checkedAt = clock.now();
-  return () => {
-    if (clock.now() - checkedAt < 1000) return current.token;
-    checkedAt = clock.now();
-    try {
-      if (statSync(file).mtimeMs !== current.mtimeMs) {
-        const next = read();
-        if (next.token !== "") current = next;
-      }
-    } catch {
-      // Mid-rotation (the kubelet swaps a symlink) or gone: keep the token we have.
-    }
-    return current.token;
-  };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { registry } from "../../observability/metrics.js";
-import { toggleMetrics } from "./metrics.js";
+import { evaluationMetrics, toggleMetrics } from "./metrics.js";
 
 /** The `[state, value]` series one toggle has, in registry order. */
 async function statesOf(namespace: string, toggle: string) {
@@ -43,5 +43,52 @@ describe("toggleMetrics", () => {
     toggleMetrics.retain("d-ns", []);
     expect(await statesOf("d-ns", "kept")).toEqual([]);
     expect(await staleOf("d-ns", "kept")).toBeUndefined();
+  });
+});
+
+describe("toggleMetrics and evaluationMetrics, by value", () => {
+  const value = async (name: string, labels: Record<string, string>) => {
+    const metric = (await registry.getSingleMetric(name)?.get()) as
+      { values: { labels: Record<string, string>; value: number }[] } | undefined;
+    return metric?.values.find((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))?.value;
+  };
+
+  it("reports state and staleness per toggle, and removes deleted toggles' series", async () => {
+    toggleMetrics.set("m-ns", "t1", "KilledByRollback", true);
+    toggleMetrics.set("m-ns", "t2", "Enabled", false);
+    expect(
+      await value("crescendo_featuretoggle_state", {
+        namespace: "m-ns",
+        toggle: "t1",
+        state: "KilledByRollback",
+      }),
+    ).toBe(1);
+    expect(
+      await value("crescendo_featuretoggle_state", { namespace: "m-ns", toggle: "t1", state: "Enabled" }),
+    ).toBeUndefined();
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBe(1);
+    toggleMetrics.retain("m-ns", ["t2"]);
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t1" })).toBeUndefined();
+    expect(await value("crescendo_featuretoggle_stale", { namespace: "m-ns", toggle: "t2" })).toBe(0);
+  });
+
+  it("counts evaluations and forgets flags no longer served", async () => {
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f1", reason: "STATIC" });
+    evaluationMetrics.evaluation({ namespace: "m-ns", key: "f2", reason: "TARGETING_MATCH" });
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" })).toBe(
+      2,
+    );
+    evaluationMetrics.retainFlags("m-ns", ["f2"]);
+    expect(
+      await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f1" }),
+    ).toBeUndefined();
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "m-ns", flag: "f2" })).toBe(
+      1,
+    );
+    evaluationMetrics.request({ route: "evaluate_flag", code: 200 }, 0.001);
+    expect(await registry.getSingleMetricAsString("crescendo_ofrep_request_duration_seconds")).toContain(
+      'route="evaluate_flag",code="200"',
+    );
   });
 });

@@ -23,7 +23,6 @@ import {
 } from "../../runtime/conditions.js";
 
 export {
-  FeatureFlagResource,
   FLAGS_FILE_KEY,
   FLAGS_OBJECT_NAME,
   planFeatureFlag,
