@@ -7,7 +7,7 @@ import type { AnalysisMetric } from "../../api/analysis.js";
 import { ANNOTATIONS } from "../../api/common.js";
 import type { Release } from "../../api/kinds.js";
 import { releaseSpec, type PauseReason, type ReleaseSpec, type ReleaseStatus } from "../../api/release.js";
-import { stagesOf, type Stage } from "../../controllers/release/rollout.js";
+import { stagesOf, type Stage } from "../../api/release-stages.js";
 import { analysisSection, metricIndex } from "./analysis.js";
 import {
   between,

@@ -14,6 +14,7 @@ import { LABELS, parseDuration } from "../../api/common.js";
 import { ReleaseResource, SquadResource, type Release, type Squad } from "../../api/kinds.js";
 import { releaseSpec, type ReleaseSpec, type ReleaseStatus } from "../../api/release.js";
 import { squadSpec, type SquadSpec } from "../../api/squad.js";
+import { stagesOf } from "../../api/release-stages.js";
 import {
   AnalysisSpecError,
   createPrometheusProvider,
@@ -61,9 +62,10 @@ import {
 import { releaseMetrics } from "./metrics.js";
 import { isNewRollback, OncallNotifier, rollbackNotificationOf } from "./notify.js";
 import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
-import { liveAnalysis, stagesOf, step, type StepResult } from "./rollout.js";
-import { deploymentsByRevision, pendingAction, type ReleaseSnapshot } from "./snapshot.js";
-import type { HTTPRoute } from "./traffic/gateway-api.js";
+import { liveAnalysis, step, type StepResult } from "./rollout.js";
+import { deploymentsByRevision } from "./observed.js";
+import { pendingAction, type ReleaseSnapshot } from "./snapshot.js";
+import type { HTTPRoute } from "./traffic/http-route.js";
 
 /** A Release as the informer holds it: the spec is not validated yet. */
 type RawRelease = KubeObject & { spec?: unknown; status?: ReleaseStatus };

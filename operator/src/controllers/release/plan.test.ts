@@ -5,8 +5,9 @@ import type { KubeObject } from "../../runtime/types.js";
 import { desiredCanaryReplicas, labelValue, planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import { step } from "./rollout.js";
-import type { ObservedDeployment, ReleaseSnapshot } from "./snapshot.js";
-import type { HTTPRoute } from "./traffic/gateway-api.js";
+import type { ObservedDeployment } from "./observed.js";
+import type { ReleaseSnapshot } from "./snapshot.js";
+import type { HTTPRoute } from "./traffic/http-route.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const TEMPLATE = {

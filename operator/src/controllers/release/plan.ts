@@ -21,10 +21,12 @@
  */
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
+import { currentStage } from "../../api/release-stages.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
 import { revisionOf } from "./revision.js";
-import type { ObservedDeployment, ReleaseSnapshot } from "./snapshot.js";
-import { currentStage, rolloutStarted } from "./state.js";
+import type { ObservedDeployment } from "./observed.js";
+import type { ReleaseSnapshot } from "./snapshot.js";
+import { rolloutStarted } from "./state.js";
 import { serviceNames } from "./traffic/router.js";
 import { routerFor, trafficInput } from "./traffic/routing.js";
 

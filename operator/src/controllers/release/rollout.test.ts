@@ -4,14 +4,10 @@ import type { Release } from "../../api/kinds.js";
 import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
 import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
-import { currentStage, HISTORY_LIMIT, liveAnalysis, stagesOf, step, type StepResult } from "./rollout.js";
-import {
-  pendingAction,
-  type AnalysisVerdict,
-  type ObservedDeployment,
-  type ReleaseSnapshot,
-} from "./snapshot.js";
-import type { HTTPRoute } from "./traffic/gateway-api.js";
+import type { ObservedDeployment } from "./observed.js";
+import { HISTORY_LIMIT, liveAnalysis, step, type StepResult } from "./rollout.js";
+import { pendingAction, type AnalysisVerdict, type ReleaseSnapshot } from "./snapshot.js";
+import type { HTTPRoute } from "./traffic/http-route.js";
 
 // ---------------------------------------------------------------------------------------------
 // A small world: one Release, the Deployments and route a cluster would show, verdicts the
@@ -248,47 +244,6 @@ function rollingOut(spec: Raw = {}): World {
 const reasons = (r: StepResult) => r.events.map((e) => e.reason);
 
 // ---------------------------------------------------------------------------------------------
-
-describe("stagesOf", () => {
-  it("maps canary steps one to one and ends with the scale-up", () => {
-    expect(stagesOf(releaseSpec.parse({ version: "1", template: {}, strategy: CANARY }))).toEqual([
-      { kind: "setWeight", weight: 20 },
-      { kind: "pause", durationMs: 60_000 },
-      { kind: "analysis", metrics: undefined },
-      { kind: "setWeight", weight: 50 },
-      { kind: "pause", durationMs: undefined },
-      { kind: "scaleUp" },
-    ]);
-  });
-
-  it("gives blue-green a preview, an analysis only when metrics exist, a promotion wait and the scale-up", () => {
-    const bg = (extra: Raw) =>
-      stagesOf(
-        releaseSpec.parse({ version: "1", template: {}, replicas: 3, strategy: { blueGreen: {} }, ...extra }),
-      );
-    expect(bg({})).toEqual([
-      { kind: "preview", replicas: 3 },
-      { kind: "awaitPromotion", afterMs: undefined },
-      { kind: "scaleUp" },
-    ]);
-    expect(
-      bg({
-        strategy: { blueGreen: { previewReplicas: 1, autoPromotionSeconds: 60 } },
-        analysis: { metrics: [METRIC] },
-      }),
-    ).toEqual([
-      { kind: "preview", replicas: 1 },
-      { kind: "analysis" },
-      { kind: "awaitPromotion", afterMs: 60_000 },
-      { kind: "scaleUp" },
-    ]);
-  });
-
-  it("treats an index past the end (steps removed mid-rollout) as the final scale-up", () => {
-    const spec = releaseSpec.parse({ version: "1", template: {}, strategy: CANARY });
-    expect(currentStage(spec, { currentStepIndex: 40 })).toEqual({ index: 5, stage: { kind: "scaleUp" } });
-  });
-});
 
 describe("first apply", () => {
   it("makes the first revision stable directly: Progressing until its Deployment is ready, then Healthy", () => {

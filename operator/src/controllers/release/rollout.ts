@@ -10,18 +10,22 @@
  * one reconcile, e.g. a `pause: 0s` step), so running it again on its own output changes
  * nothing: a reconcile that observes nothing new writes nothing.
  *
- * The parts, one responsibility each: `state.ts` (stages, states, the context), `actions.ts`
- * (manual actions), `template-change.ts` (how a new revision enters), `stages.ts` (one function
- * per stage kind), `transitions.ts` (promotion, rollback, holds), `verdicts.ts` (which analysis
- * verdict decides what), `conditions.ts` (the kstatus condition table), `history.ts` and
- * `scale-down.ts` (the bounded status lists). This file holds `step` and the phase dispatch.
+ * The parts, one responsibility each: `state.ts` (states, the context), `actions.ts` (manual
+ * actions), `template-change.ts` (how a new revision enters), `stages.ts` (one function per
+ * stage kind; the stages themselves come from `api/release-stages.ts`), `transitions.ts`
+ * (promotion, rollback, holds), `verdicts.ts` (which analysis verdict decides what),
+ * `conditions.ts` (the kstatus condition table), `history.ts` and `scale-down.ts` (the bounded
+ * status lists), `observed.ts` (what the Deployments show). This file holds `step` and the
+ * phase dispatch.
  */
 import { isDeepStrictEqual } from "node:util";
 import type { ReleaseStatus } from "../../api/release.js";
+import type { Stage } from "../../api/release-stages.js";
 import { act } from "./actions.js";
 import { conditionsFor } from "./conditions.js";
 import { liveScaleDown } from "./scale-down.js";
-import { deploymentOf, isReadyAt, type ObservedDeployment, type ReleaseSnapshot } from "./snapshot.js";
+import { isReadyAt, type ObservedDeployment } from "./observed.js";
+import { deploymentOf, type ReleaseSnapshot } from "./snapshot.js";
 import {
   clean,
   contextOf,
@@ -34,7 +38,6 @@ import {
   warning,
   type Ctx,
   type Next,
-  type Stage,
   type StepResult,
 } from "./state.js";
 import { runStage } from "./stages.js";
@@ -46,7 +49,7 @@ import { backgroundVerdict } from "./verdicts.js";
 export { HISTORY_LIMIT } from "./history.js";
 export { SCALE_DOWN_LIMIT, DEFAULT_SCALE_DOWN_DELAY_SECONDS } from "./scale-down.js";
 export { DEFAULT_ON_FAILURE } from "./transitions.js";
-export { currentStage, stagesOf, type RolloutEvent, type Stage, type StepResult } from "./state.js";
+export { type RolloutEvent, type StepResult } from "./state.js";
 export { routerFor, trafficInput } from "./traffic/routing.js";
 export { liveAnalysis, type LiveAnalysis } from "./verdicts.js";
 

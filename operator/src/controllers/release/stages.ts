@@ -5,8 +5,10 @@
  * checked before it (`rolling` in rollout.ts).
  */
 import type { ReleaseStatus } from "../../api/release.js";
-import { deploymentOf, isReadyAt } from "./snapshot.js";
-import { iso, time, toPhase, type Ctx, type Next, type Stage } from "./state.js";
+import type { Stage } from "../../api/release-stages.js";
+import { isReadyAt } from "./observed.js";
+import { deploymentOf } from "./snapshot.js";
+import { iso, time, toPhase, type Ctx, type Next } from "./state.js";
 import { trafficInput } from "./traffic/routing.js";
 import { advanceFrom, fail, hold } from "./transitions.js";
 import { stepVerdict } from "./verdicts.js";

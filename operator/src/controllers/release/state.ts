@@ -1,55 +1,15 @@
 /**
- * The vocabulary of the Release state machine, shared by its parts: the stages a rollout goes
- * through, the states a Release is in, the context one `step` decides in (the snapshot and what
+ * The vocabulary of the Release state machine, shared by its parts (the stages a rollout goes
+ * through are derived from the spec in `api/release-stages.ts`): the states a Release is in, the context one `step` decides in (the snapshot and what
  * is derived from it once), and a transition (`Next`: the status it leads to and what it tells
  * the world). Nothing here decides anything; `rollout.ts` is where the decisions start.
  */
-import { parseDuration } from "../../api/common.js";
-import type { CanaryStep, ReleasePhase, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import type { ReleasePhase, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { currentStage, stagesOf, type Stage } from "../../api/release-stages.js";
 import { revisionOf } from "./revision.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import { routerFor } from "./traffic/routing.js";
 import type { TrafficRouter } from "./traffic/router.js";
-
-/** One stage of a rollout; canary steps map one to one, the rest are implied by the strategy. */
-export type Stage =
-  | { kind: "setWeight"; weight: number }
-  | { kind: "pause"; durationMs?: number }
-  | { kind: "analysis"; metrics?: string[] }
-  | { kind: "preview"; replicas: number }
-  | { kind: "awaitPromotion"; afterMs?: number }
-  | { kind: "scaleUp" };
-
-/** The stages of a rollout under this spec. The last one is always the scale-up before promotion. */
-export function stagesOf(spec: ReleaseSpec): Stage[] {
-  const bg = spec.strategy.blueGreen;
-  if (!bg) return [...(spec.strategy.canary?.steps ?? []).map(stageOfStep), { kind: "scaleUp" }];
-  const analysis: Stage[] = (spec.analysis?.metrics.length ?? 0) > 0 ? [{ kind: "analysis" }] : [];
-  const afterMs = bg.autoPromotionSeconds === undefined ? undefined : bg.autoPromotionSeconds * 1000;
-  return [
-    { kind: "preview", replicas: bg.previewReplicas ?? spec.replicas },
-    ...analysis,
-    { kind: "awaitPromotion", afterMs },
-    { kind: "scaleUp" },
-  ];
-}
-
-function stageOfStep(s: CanaryStep): Stage {
-  if (s.setWeight !== undefined) return { kind: "setWeight", weight: s.setWeight };
-  if (s.pause)
-    return { kind: "pause", durationMs: s.pause.duration ? parseDuration(s.pause.duration) : undefined };
-  return { kind: "analysis", metrics: s.analysis?.metrics };
-}
-
-/**
- * The stage the status points at. An index past the end (the steps were shortened mid-rollout)
- * means the final scale-up: the canary has passed every step that still exists.
- */
-export function currentStage(spec: ReleaseSpec, status: ReleaseStatus): { index: number; stage: Stage } {
-  const stages = stagesOf(spec);
-  const index = Math.min(Math.max(status.currentStepIndex ?? 0, 0), stages.length - 1);
-  return { index, stage: stages[index] ?? { kind: "scaleUp" } };
-}
 
 /** A stage as people read it, in events and action results: "setWeight 20", "pause 30s". */
 export function describeStage(stage: Stage | undefined): string {

@@ -5,11 +5,11 @@
  * applies (the stages, the actions and `step` do).
  */
 import type { PauseReason, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import { historyEntry, recordHistory } from "./history.js";
 import { park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import {
-  currentStage,
   describeStage,
   iso,
   normal,

@@ -5,9 +5,10 @@
  * can never decide the new one.
  */
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import type { AnalysisVerdict } from "./snapshot.js";
-import { currentStage, type Ctx } from "./state.js";
+import type { Ctx } from "./state.js";
 
 /**
  * The step verdict applies only to the analysis it was computed from: the observed

@@ -1,13 +1,7 @@
 import { describe, expect, it } from "vitest";
-import type { ObservedDeployment } from "../snapshot.js";
-import {
-  canaryReplicasForRoutedWeight,
-  desiredRoute,
-  gatewayApiRouter,
-  routeWeight,
-  type HTTPRoute,
-  type HTTPRouteRule,
-} from "./gateway-api.js";
+import type { ObservedDeployment } from "../observed.js";
+import { canaryReplicasForRoutedWeight, desiredRoute, gatewayApiRouter, routeWeight } from "./gateway-api.js";
+import type { HTTPRoute, HTTPRouteRule } from "./http-route.js";
 import type { TrafficInput } from "./router.js";
 
 const dep = (ready: number): ObservedDeployment => ({

@@ -9,31 +9,9 @@
  * Crescendo's field manager own `spec.rules`. A GitOps tool that syncs the route will see the
  * weights as drift during a rollout; tell it to ignore `spec.rules[*].backendRefs[*].weight`.
  */
-import type { KubeObject } from "../../../runtime/types.js";
-import { isReadyAt } from "../snapshot.js";
+import { isReadyAt } from "../observed.js";
+import type { HTTPBackendRef, HTTPRoute, HTTPRouteRule } from "./http-route.js";
 import { serviceNames, type TrafficInput, type TrafficPlan, type TrafficRouter } from "./router.js";
-
-/** A backendRef of an HTTPRoute rule; fields Crescendo does not read pass through untouched. */
-export interface HTTPBackendRef {
-  group?: string;
-  kind?: string;
-  name: string;
-  namespace?: string;
-  port?: number;
-  /** Relative weight; Gateway API defaults an absent weight to 1. */
-  weight?: number;
-  [field: string]: unknown;
-}
-
-export interface HTTPRouteRule {
-  backendRefs?: HTTPBackendRef[];
-  [field: string]: unknown;
-}
-
-/** An HTTPRoute as far as weighting needs it. */
-export interface HTTPRoute extends KubeObject {
-  spec?: { rules?: HTTPRouteRule[]; [field: string]: unknown };
-}
 
 const DEFAULT_API_VERSION = "gateway.networking.k8s.io/v1";
 

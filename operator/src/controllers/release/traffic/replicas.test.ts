@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { ObservedDeployment } from "../snapshot.js";
+import type { ObservedDeployment } from "../observed.js";
 import { achievedWeight, canaryReplicasForWeight, replicaRatioRouter } from "./replicas.js";
 import type { TrafficInput } from "./router.js";
 

@@ -5,7 +5,7 @@
  * whole rollout, so a rollback is instant (the canary is scaled to zero, the stable never left),
  * and the canary is sized to reach the weight next to it.
  */
-import { isReadyAt } from "../snapshot.js";
+import { isReadyAt } from "../observed.js";
 import type { TrafficInput, TrafficPlan, TrafficRouter } from "./router.js";
 
 /**

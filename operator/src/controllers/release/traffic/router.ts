@@ -5,8 +5,8 @@
  * machine asks whether a weight is in effect; the plan asks what to apply for it.
  */
 import type { KubeObject } from "../../../runtime/types.js";
-import type { ObservedDeployment } from "../snapshot.js";
-import type { HTTPRoute } from "./gateway-api.js";
+import type { ObservedDeployment } from "../observed.js";
+import type { HTTPRoute } from "./http-route.js";
 
 /** What a router looks at: the Release's identity and size, and what the informers observed. */
 export interface TrafficInput {

@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { deploymentsByRevision, isReadyAt, observeDeployment, type ObservedDeployment } from "./observed.js";
+
+const TEMPLATE = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web" }] } };
+const deployment = (status: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+  apiVersion: "apps/v1",
+  kind: "Deployment",
+  metadata: { name: "web-abc", generation: 2, labels: { "crescendo.dev/revision": "abc" } },
+  spec: { replicas: 3, template: TEMPLATE },
+  status,
+  ...extra,
+});
+
+describe("observeDeployment", () => {
+  it("reads the numbers readiness needs, the labels, and the pod template it runs", () => {
+    expect(
+      observeDeployment(
+        deployment({
+          observedGeneration: 2,
+          replicas: 3,
+          readyReplicas: 2,
+          availableReplicas: 1,
+          updatedReplicas: 3,
+        }),
+      ),
+    ).toEqual({
+      name: "web-abc",
+      revision: "abc",
+      labels: { "crescendo.dev/revision": "abc" },
+      template: TEMPLATE,
+      generation: 2,
+      observedGeneration: 2,
+      specReplicas: 3,
+      replicas: 3,
+      readyReplicas: 2,
+      availableReplicas: 1,
+      updatedReplicas: 3,
+    });
+  });
+
+  it("defaults absent counts to 0 and an absent spec.replicas to 1, as the apiserver does", () => {
+    const dep = observeDeployment({ metadata: { name: "x", labels: { "crescendo.dev/revision": "r" } } });
+    expect(dep).toEqual({
+      name: "x",
+      revision: "r",
+      labels: { "crescendo.dev/revision": "r" },
+      specReplicas: 1,
+      replicas: 0,
+      readyReplicas: 0,
+      availableReplicas: 0,
+      updatedReplicas: 0,
+    });
+  });
+
+  it("ignores a Deployment without a revision label", () => {
+    expect(observeDeployment({ metadata: { name: "x" } })).toBeUndefined();
+    expect(deploymentsByRevision([{ metadata: { name: "x" } }, deployment({})])).toEqual({
+      abc: expect.objectContaining({ name: "web-abc" }),
+    });
+  });
+});
+
+describe("isReadyAt", () => {
+  const dep = (n: number, over: Partial<ObservedDeployment> = {}): ObservedDeployment => ({
+    name: "d",
+    revision: "r",
+    labels: {},
+    generation: 1,
+    observedGeneration: 1,
+    specReplicas: n,
+    replicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    updatedReplicas: n,
+    ...over,
+  });
+
+  it("is true for zero replicas even without a Deployment", () => {
+    expect(isReadyAt(undefined, 0)).toBe(true);
+    expect(isReadyAt(undefined, 1)).toBe(false);
+  });
+
+  it("needs available, ready and updated pods at the count", () => {
+    expect(isReadyAt(dep(3), 3)).toBe(true);
+    expect(isReadyAt(dep(3), 2)).toBe(true);
+    expect(isReadyAt(dep(3), 4)).toBe(false);
+    expect(isReadyAt(dep(3, { availableReplicas: 2 }), 3)).toBe(false);
+    expect(isReadyAt(dep(3, { readyReplicas: 2 }), 3)).toBe(false);
+    expect(isReadyAt(dep(3, { updatedReplicas: 2 }), 3)).toBe(false);
+  });
+
+  it("does not trust a status older than the spec", () => {
+    expect(isReadyAt(dep(3, { generation: 2, observedGeneration: 1 }), 3)).toBe(false);
+    expect(isReadyAt(dep(3, { generation: undefined, observedGeneration: undefined }), 3)).toBe(true);
+  });
+});
