@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { ReleaseResource, SquadResource, type Release } from "../operator/src/api/kinds.js";
+import { releaseTemplate } from "../operator/src/api/raw-spec.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import { createKubeClient, type KubeClient } from "../operator/src/runtime/client.js";
 import { loadKubeConfig } from "../operator/src/runtime/kubeconfig.js";
@@ -80,7 +81,7 @@ async function follow(
 
 async function rollOut(env: LocalEnvironment, client: KubeClient, version: string, errorRate: number) {
   const rel = release(version, env.prometheusUrl);
-  const revision = revisionOf((rel.spec as { template: unknown }).template);
+  const revision = revisionOf(releaseTemplate(rel));
   env.simulator.set({ namespace: NAMESPACE, release: "web", revision }, { errorRate, rps: 100 });
   await client.apply(rel, ReleaseResource, { fieldManager: "demo", force: true });
   return revision;

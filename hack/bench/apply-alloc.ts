@@ -16,6 +16,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SquadResource } from "../../operator/src/api/kinds.js";
 import type * as ApplyModule from "../../operator/src/runtime/apply.js";
+import { isRecord } from "../../operator/src/runtime/is-record.js";
 import { ConfigMapResource, DeploymentResource } from "../../operator/src/runtime/resources.js";
 import type { KubeObject } from "../../operator/src/runtime/types.js";
 
@@ -98,16 +99,12 @@ async function sent(desired: KubeObject, res: typeof ConfigMapResource): Promise
 /** `base` with `extra` laid over it: objects merged by key, arrays by index. */
 function merged(base: unknown, extra: unknown): unknown {
   if (Array.isArray(base) && Array.isArray(extra)) return base.map((b, i) => merged(b, extra[i]));
-  if (isPlainObject(base) && isPlainObject(extra)) {
+  if (isRecord(base) && isRecord(extra)) {
     const out = { ...base };
     for (const [key, value] of Object.entries(extra)) out[key] = merged(base[key], value);
     return out;
   }
   return extra === undefined ? base : extra;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /** As the informer sees `obj` once the apiserver stored it: with `added`, decoded from JSON. */

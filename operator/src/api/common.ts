@@ -51,6 +51,9 @@ export const duration = z
   .string()
   .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/, "must be a duration such as 30s, 5m or 1h30m");
 
+/** A day in milliseconds: toggle lifetimes and delivery-metric windows are counted in days. */
+export const DAY_MS = 86_400_000;
+
 /** Converts a validated `duration` to milliseconds. */
 export function parseDuration(text: string): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };

@@ -1,6 +1,7 @@
 /** FeatureToggle: a flag served in flagd format and over OFREP (DESIGN §6). */
 import { z } from "zod";
 import { conditions, dnsLabel, lastAction, opaqueObject } from "./common.js";
+import { isRecord } from "../runtime/is-record.js";
 
 export const TOGGLE_TYPES = ["release", "experiment", "ops", "permission"] as const;
 
@@ -40,8 +41,7 @@ export const toggleRule = z
 export type ToggleRule = z.infer<typeof toggleRule>;
 
 type VariantValue = boolean | string | number | Record<string, unknown>;
-const variantKind = (v: unknown) =>
-  v !== null && typeof v === "object" && !Array.isArray(v) ? "object" : typeof v;
+const variantKind = (v: unknown) => (isRecord(v) ? "object" : typeof v);
 
 export const featureToggleSpec = z
   .object({

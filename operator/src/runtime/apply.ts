@@ -5,6 +5,7 @@
  * watch events, fewer reconciles and no resourceVersion churn for GitOps tools to notice.
  */
 import { apiVersionOf, type KubeClient } from "./client.js";
+import { isRecord } from "./is-record.js";
 import { stableHash } from "./stable-hash.js";
 import type { KubeObject, Resource } from "./types.js";
 
@@ -114,7 +115,7 @@ function fieldContained(key: string, value: unknown, observed: KubeObject): bool
 
 /** Metadata other than name and namespace (identity, not compared), exactly. */
 function metadataContained(desired: unknown, observed: unknown): boolean {
-  if (!isObject(observed)) return false;
+  if (!isRecord(observed)) return false;
   const meta = desired as JsonObject;
   for (const key in meta) {
     if (key === "name" || key === "namespace") continue;
@@ -135,7 +136,7 @@ export function isSubset(desired: unknown, observed: unknown, mode: "spec" | "ex
   if (observed === undefined || observed === null)
     return mode === "spec" ? isZero(desired) : desired === observed;
   if (Array.isArray(desired)) return Array.isArray(observed) && elementsSubset(desired, observed, mode);
-  if (isObject(desired)) return isObject(observed) && membersSubset(desired, observed, mode);
+  if (isRecord(desired)) return isRecord(observed) && membersSubset(desired, observed, mode);
   if (desired === observed) return true;
   return mode === "spec" && sameQuantity(desired, observed);
 }
@@ -181,7 +182,7 @@ type Nulls = "keep" | "absent";
 
 /** `mergePatchDiff`, reading `to` as `nulls` says. Equal values allocate nothing. */
 function diff(from: unknown, to: unknown, nulls: Nulls): Json | undefined {
-  if (isObject(from) && isObject(to)) return objectDiff(from, to, nulls);
+  if (isRecord(from) && isRecord(to)) return objectDiff(from, to, nulls);
   if (Array.isArray(from) && Array.isArray(to)) return sameElements(from, to) ? undefined : copyOf(to, nulls);
   return from === to ? undefined : copyOf(to, nulls);
 }
@@ -243,9 +244,9 @@ function withAppliedHash<T extends KubeObject>(desired: T): T {
 
 /** Secrets return `stringData` as base64 `data`; compare decoded values. */
 function stringDataMatches(stringData: unknown, data: unknown): boolean {
-  if (!isObject(stringData)) return stringData === undefined;
+  if (!isRecord(stringData)) return stringData === undefined;
   for (const key in stringData) {
-    const encoded = isObject(data) ? member(data, key) : undefined;
+    const encoded = isRecord(data) ? member(data, key) : undefined;
     if (typeof encoded !== "string") return false;
     if (Buffer.from(encoded, "base64").toString("utf8") !== member(stringData, key)) return false;
   }
@@ -254,7 +255,7 @@ function stringDataMatches(stringData: unknown, data: unknown): boolean {
 
 /** In a merge patch null means "absent"; dropping nulls keeps a null field from being rewritten forever. */
 function withoutNulls(value: Json): Json {
-  if (!isObject(value)) return value;
+  if (!isRecord(value)) return value;
   const out: JsonMap = {};
   for (const [k, v] of Object.entries(value)) {
     if (v !== null) Object.defineProperty(out, k, { value: withoutNulls(v as Json), enumerable: true });
@@ -277,15 +278,11 @@ function element(array: readonly unknown[], index: number): unknown {
   return array[index] ?? null;
 }
 
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** Go's `omitempty` zero values; an object whose members are all undefined is empty. */
 function isZero(value: unknown): boolean {
   if (value === null || value === false || value === 0 || value === "") return true;
   if (Array.isArray(value)) return value.length === 0;
-  if (!isObject(value)) return false;
+  if (!isRecord(value)) return false;
   for (const key in value) if (member(value, key) !== undefined) return false;
   return true;
 }

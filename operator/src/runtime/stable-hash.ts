@@ -6,6 +6,7 @@
  * in memory once per nesting level: the desired objects of every reconcile pass through here.
  */
 import { createHash, type Hash } from "node:crypto";
+import { isRecord } from "./is-record.js";
 
 /** The hex SHA-256 of `value` as sorted-key JSON (undefined members absent, undefined elements null). */
 export function stableHash(value: unknown): string {
@@ -23,7 +24,7 @@ function writeStable(out: HashWriter, value: unknown): void {
       writeStable(out, element(value, i));
     }
     out.write("]");
-  } else if (isObject(value)) {
+  } else if (isRecord(value)) {
     out.write("{");
     let first = true;
     for (const key of sortInPlace(Object.keys(value))) {
@@ -99,8 +100,4 @@ function sortInPlace(keys: string[]): string[] {
 /** An array element as JSON reads it: undefined (or a hole) is null. */
 function element(array: readonly unknown[], index: number): unknown {
   return array[index] ?? null;
-}
-
-function isObject(value: unknown): value is { [key: string]: unknown } {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
