@@ -50,6 +50,18 @@ export const reconcileTimeSeconds = new Histogram({
   registers: [registry],
 });
 
+/**
+ * Writes the apiserver refused for good (see runtime/refusals.ts), by controller, condition
+ * reason and the refused object's kind. Each retry of a still-refused write counts, so a rate
+ * above zero means something is stalled right now.
+ */
+export const childRejectedTotal = new Counter({
+  name: "crescendo_child_rejected_total",
+  help: "Writes of derived objects refused by the apiserver (422, 400, 403, 409 AlreadyExists), by controller, reason and kind.",
+  labelNames: ["controller", "reason", "kind"] as const,
+  registers: [registry],
+});
+
 export const activeWorkers = new Gauge({
   name: "controller_runtime_active_workers",
   help: "Number of currently used workers per controller.",

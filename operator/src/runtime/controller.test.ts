@@ -4,7 +4,9 @@ import { registry } from "../observability/metrics.js";
 import { ApiError } from "./client.js";
 import { controllerFor, ownerKeys, type Controller, type ControllerHost } from "./controller.js";
 import { ConfigMapResource, DeploymentResource } from "./resources.js";
+import { RefusalReporter } from "./refusals.js";
 import {
+  objectKey,
   TerminalError,
   type Clock,
   type KubeObject,
@@ -77,6 +79,7 @@ class FakeStore implements ReadStore {
     for (const h of this.handlers) h(event);
   }
   upsert(object: KubeObject): void {
+    this.objects.set(objectKey(object), object);
     this.emit({ type: "upsert", object });
   }
 }
@@ -351,6 +354,114 @@ describe("outcome handling", () => {
       .getSingleMetric("controller_runtime_terminal_reconcile_errors_total")!
       .get();
     expect(errors.values.find((v) => v.labels["controller"] === name)?.value).toBe(1);
+  });
+
+  it("reports a refused write on the primary's status once, and retries it slowly until a success", async () => {
+    const h = makeHost();
+    const invalid = new ApiError(
+      422,
+      "Invalid",
+      'ResourceQuota.core "team" is invalid: spec.hard[pods]: Invalid value: "-5": must be greater than or equal to 0',
+      { kind: "ResourceQuota", name: "team" },
+      undefined,
+      "PATCH /api/v1/namespaces/team/resourcequotas/team",
+    );
+    let fixed = false;
+    const r = recorder(() => {
+      if (!fixed) throw invalid;
+      return {};
+    });
+    const patches: { name: string; namespace: string | undefined; patch: unknown }[] = [];
+    const events: { reason: string; type: string; note: string }[] = [];
+    const reporter = new RefusalReporter({
+      client: {
+        mergePatch: async (_res, name, namespace, patch) => {
+          patches.push({ name, namespace, patch });
+          // The watch brings the written status back into the cache, as the apiserver would.
+          const obj = { ...release("web"), status: (patch as { status: unknown }).status };
+          h.store(ReleaseResource).upsert({ ...obj, metadata: { ...obj.metadata, generation: 3 } });
+          return obj as never;
+        },
+      },
+      recorder: { record: async (_obj, e) => void events.push(e) },
+      resource: ReleaseResource,
+      now: () => h.clock.now(),
+    });
+    const name = uniqueName();
+    const c = controllerFor(h.host, ReleaseResource, { name }).reportRefusals(reporter).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert({
+      ...release("web"),
+      metadata: { ...release("web").metadata, generation: 3 },
+    });
+
+    // The refusal is written as Stalled, announced once, and the write's own watch event reruns
+    // the key once, which finds it already reported.
+    await vi.waitFor(() => expect(r.calls.length).toBeGreaterThanOrEqual(2));
+    await settle();
+    expect(r.calls).toHaveLength(2);
+    expect(patches).toHaveLength(1);
+    const conditions = (patches[0]!.patch as { status: { conditions: Record<string, unknown>[] } }).status
+      .conditions;
+    expect(conditions.find((c) => c["type"] === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "ChildRejected",
+      observedGeneration: 3,
+      message: expect.stringContaining("spec.hard[pods]"),
+    });
+    expect(conditions.find((c) => c["type"] === "Ready")).toMatchObject({ status: "False" });
+    expect(events).toEqual([
+      {
+        type: "Warning",
+        reason: "ChildRejected",
+        action: "Reconcile",
+        note: expect.stringContaining("422 Invalid"),
+      },
+    ]);
+
+    // Not a hot loop: nothing in the first second, then retries further and further apart
+    // (the third refusal in a row waits 4 s).
+    h.clock.advance(999);
+    await settle();
+    expect(r.calls).toHaveLength(2);
+    h.clock.advance(1);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(3));
+    h.clock.advance(3_999);
+    await settle();
+    expect(r.calls).toHaveLength(3);
+    h.clock.advance(1);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(4));
+    expect(patches).toHaveLength(1);
+    expect(events).toHaveLength(1);
+
+    const counted = await registry.getSingleMetric("crescendo_child_rejected_total")!.get();
+    expect(counted.values.find((v) => v.labels["controller"] === name)).toMatchObject({
+      labels: { controller: name, reason: "ChildRejected", kind: "ResourceQuota" },
+      value: 4,
+    });
+    const warned = h.lines.filter(
+      (l) => l["controller"] === name && l["result"] === "refused" && l["level"] === "warn",
+    );
+    expect(warned).toHaveLength(1);
+
+    // Once the spec is fixed the next reconcile succeeds and the backoff starts over.
+    fixed = true;
+    h.clock.advance(8_000);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(5));
+  });
+
+  it("treats a refusal like any error when the controller does not report refusals", async () => {
+    const h = makeHost();
+    const r = recorder((_key, call) => {
+      if (call < 2) throw new ApiError(422, "Invalid", "bad", undefined, undefined, "PATCH x");
+      return {};
+    });
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() }).complete(r.reconcile);
+    start(c);
+    h.store(ReleaseResource).upsert(release("web"));
+    await vi.waitFor(() => expect(r.calls).toHaveLength(1));
+    h.clock.advance(5);
+    await vi.waitFor(() => expect(r.calls).toHaveLength(2));
   });
 
   it("retries other errors with per-key backoff", async () => {

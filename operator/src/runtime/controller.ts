@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import { controllerLogger, type Logger } from "../observability/logger.js";
 import {
   activeWorkers,
+  childRejectedTotal,
   maxConcurrentReconciles,
   reconcileErrorsTotal,
   reconcileTimeSeconds,
@@ -16,6 +17,7 @@ import {
   workQueueMetrics,
 } from "../observability/metrics.js";
 import { isConflict } from "./client.js";
+import { refusalOf, refusalRetryDelay, type Refusal, type RefusalReporter } from "./refusals.js";
 import { groupOf } from "./resources.js";
 import { WorkQueue } from "./workqueue.js";
 import {
@@ -124,6 +126,7 @@ interface Watch {
 export class ControllerBuilder {
   private readonly watched: Watch[] = [];
   private workerCount = 1;
+  private refusals: RefusalReporter | undefined;
 
   constructor(
     private readonly host: ControllerHost,
@@ -167,6 +170,16 @@ export class ControllerBuilder {
     return this;
   }
 
+  /**
+   * Reports writes the apiserver refuses for good (runtime/refusals.ts) on the primary object:
+   * `Stalled=True` with the apiserver's message, a Warning Event per distinct message, a metric,
+   * and retries that back off to minutes. Without it such errors are retried like any other.
+   */
+  reportRefusals(reporter: RefusalReporter): this {
+    this.refusals = reporter;
+    return this;
+  }
+
   /** Subscribes to the stores, registers the controller with the host and returns it. */
   complete(reconcile: Reconciler): QueueingController {
     const controller = new RuntimeController({
@@ -174,6 +187,7 @@ export class ControllerBuilder {
       host: this.host,
       workers: this.workerCount,
       reconcile,
+      ...(this.refusals ? { refusals: this.refusals } : {}),
       watches: [{ res: this.primary, map: (obj) => [objectKey(obj)] }, ...this.watched],
     });
     this.host.add(controller);
@@ -196,7 +210,11 @@ export function ownerKeys(obj: KubeObject, primary: Resource): ObjectKey[] {
   return keys;
 }
 
-type Outcome = { kind: "success"; result: ReconcileResult } | { kind: "error"; error: unknown };
+type Outcome =
+  | { kind: "success"; result: ReconcileResult }
+  | { kind: "error"; error: unknown }
+  /** A write refused for good, already reported on the primary (or the report failed). */
+  | { kind: "refused"; refusal: Refusal; reported: "new" | "repeat" | "failed" };
 
 interface RuntimeControllerOptions {
   name: string;
@@ -204,6 +222,7 @@ interface RuntimeControllerOptions {
   workers: number;
   reconcile: Reconciler;
   watches: Watch[];
+  refusals?: RefusalReporter;
 }
 
 class RuntimeController implements QueueingController {
@@ -213,6 +232,8 @@ class RuntimeController implements QueueingController {
   private readonly clock: Clock;
   private readonly stores: ReadStore[];
   private readonly conflicts = new Map<ObjectKey, number>();
+  /** Refusals in a row per key: they pace the retries, reset by a success. */
+  private readonly refused = new Map<ObjectKey, number>();
   private started = false;
 
   constructor(private readonly opts: RuntimeControllerOptions) {
@@ -311,11 +332,28 @@ class RuntimeController implements QueueingController {
     try {
       outcome = { kind: "success", result: (await this.opts.reconcile(key, { reconcileId, signal })) ?? {} };
     } catch (error) {
-      outcome = { kind: "error", error };
+      outcome = await this.reportIfRefused(key, error);
     } finally {
       activeWorkers.dec({ controller: this.name });
     }
     this.handleOutcome(key, outcome, reconcileId, this.clock.now() - started);
+  }
+
+  /** A refusal goes onto the primary's status before the key is requeued; other errors pass through. */
+  private async reportIfRefused(key: ObjectKey, error: unknown): Promise<Outcome> {
+    const reporter = this.opts.refusals;
+    const refusal = reporter ? refusalOf(error) : undefined;
+    if (!reporter || !refusal) return { kind: "error", error };
+    childRejectedTotal.inc({ controller: this.name, reason: refusal.reason, kind: refusal.kind ?? "" });
+    const owner = this.stores[0]?.get(key);
+    if (!owner) return { kind: "refused", refusal, reported: "failed" };
+    try {
+      return { kind: "refused", refusal, reported: await reporter.report(owner, refusal) };
+    } catch (err) {
+      const { namespace, name } = splitKey(key);
+      this.log.error({ namespace, name, err }, "could not report a refused write on the object's status");
+      return { kind: "refused", refusal, reported: "failed" };
+    }
   }
 
   /**
@@ -331,6 +369,7 @@ class RuntimeController implements QueueingController {
 
     if (outcome.kind === "success") {
       this.conflicts.delete(key);
+      this.refused.delete(key);
       this.queue.forget(key);
       const after = outcome.result.requeueAfterMs;
       const requeue = after !== undefined && Number.isFinite(after) && after > 0;
@@ -341,6 +380,29 @@ class RuntimeController implements QueueingController {
       return;
     }
 
+    if (outcome.kind === "refused") {
+      // Retrying the same write cannot succeed until someone fixes the spec (which requeues the
+      // key at once through the watch), so the retries back off to minutes, not a hot loop.
+      this.conflicts.delete(key);
+      const attempt = this.refused.get(key) ?? 0;
+      this.refused.set(key, attempt + 1);
+      const delayMs = refusalRetryDelay(attempt);
+      this.queue.forget(key);
+      this.queue.addAfter(key, delayMs);
+      reconcileTotal.inc({ controller, result: "error" });
+      reconcileErrorsTotal.inc({ controller });
+      const { refusal, reported } = outcome;
+      const line = { ...fields, result: "refused", reason: refusal.reason, retryInMs: delayMs };
+      if (reported === "repeat") this.log.debug({ ...line, message: refusal.message }, "write still refused");
+      else
+        this.log.warn(
+          { ...line, message: refusal.message },
+          "write refused by the apiserver; reported as Stalled",
+        );
+      return;
+    }
+
+    this.refused.delete(key);
     const err = outcome.error;
     if (err instanceof TerminalError) {
       this.conflicts.delete(key);
