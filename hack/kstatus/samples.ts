@@ -19,8 +19,11 @@ import {
   type ReleaseStatus,
 } from "../../operator/src/api/release.js";
 import { squadSpec, squadStatus as squadStatusSchema } from "../../operator/src/api/squad.js";
-import { invalidSpecStatus as invalidToggleStatus } from "../../operator/src/controllers/featuretoggle/controller.js";
-import { planToggleStatus, type GuardRelease } from "../../operator/src/controllers/featuretoggle/plan.js";
+import {
+  invalidSpecStatus as invalidToggleStatus,
+  planToggleStatus,
+  type GuardRelease,
+} from "../../operator/src/controllers/featuretoggle/plan.js";
 import { planSquad, type Namespace } from "../../operator/src/controllers/squad/plan.js";
 import {
   invalidSpecStatus as invalidSquadStatus,

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "./api/kinds.js";
 import { MANAGED_KINDS, OPERATOR_CACHE } from "./cache.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
+import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
 import { registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createLogger } from "./observability/logger.js";
@@ -69,7 +70,7 @@ describe("OPERATOR_CACHE", () => {
     const recorder = { record: async () => undefined };
     registerSquadController(host, { client, recorder, logger });
     registerReleaseController(host, { client, recorder, logger, gatewayAPI: true });
-    registerFeatureToggleController(host, { client, recorder, logger });
+    registerFeatureToggleController(host, { client, recorder, logger, flags: flagDocumentsFrom(host) });
 
     const selected = new Set((OPERATOR_CACHE.byResource ?? []).map((s) => informerKey(s.resource)));
     // Users create and own these; the operator reads objects of them it did not make.

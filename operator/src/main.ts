@@ -5,6 +5,7 @@
 import { OPERATOR_CACHE } from "./cache.js";
 import { loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
+import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
@@ -63,15 +64,12 @@ async function main(): Promise<void> {
     workers: config.workers,
     gatewayAPI: await gatewayApiInstalled(client),
   });
-  const toggles = registerFeatureToggleController(manager, {
-    client,
-    recorder,
-    logger,
-    workers: config.workers,
-  });
-  // OFREP is served by every replica, leader or not, from the informer caches.
+  // OFREP is served by every replica, leader or not, from the informer caches; the controller
+  // (the leader's) writes the same compiled documents to ConfigMaps.
+  const flags = flagDocumentsFrom(manager);
+  registerFeatureToggleController(manager, { client, recorder, logger, workers: config.workers, flags });
   const ofrep = createOfrepServer({
-    source: toggles.flags,
+    source: flags,
     port: config.ofrepPort,
     host: config.host,
     token: ofrepToken({ token: config.ofrepToken, file: config.ofrepTokenFile }),

@@ -11,6 +11,7 @@ import {
   planFlagConfigMap,
   planToggleStatus,
   rankActiveToggles,
+  squadTogglePolicy,
   staleness,
   toggleAction,
   type GuardRelease,
@@ -606,5 +607,16 @@ describe("planToggleStatus", () => {
 describe("re-exports", () => {
   it("offers the flags objects from the plan module too", () => {
     expect(typeof planFlagConfigMap).toBe("function");
+  });
+});
+
+describe("squadTogglePolicy", () => {
+  it("reads the toggle policy even from an otherwise invalid Squad", () => {
+    const squad = { metadata: { name: "s" }, spec: { members: "nonsense", toggles: { maxActive: 2 } } };
+    expect(squadTogglePolicy(squad)).toEqual({ maxActive: 2 });
+    expect(
+      squadTogglePolicy({ metadata: { name: "s" }, spec: { toggles: { maxActive: -1 } } }),
+    ).toBeUndefined();
+    expect(squadTogglePolicy(undefined)).toBeUndefined();
   });
 });

@@ -1,15 +1,17 @@
 /**
  * The FeatureToggle controller's decisions, as pure functions of one snapshot: whether a guard
  * Release's rollback has killed the toggle, whether it is stale or over its squad's active
- * limit, the status to write and the Events to record; and the objects that carry a
+ * limit, the status to write (also for a toggle whose spec is invalid) and the Events to
+ * record; the squad's toggle policy as read from its raw spec; and the objects that carry a
  * namespace's flags to apps (the `crescendo-flags` ConfigMap and, when the OpenFeature Operator
  * is installed, its FeatureFlag; built in `flags/objects.ts` and re-exported here). The
- * controller gathers the snapshot, calls these, and writes.
+ * reconciler (`reconciler.ts`) gathers the snapshot, calls these, and writes.
  */
 import { ANNOTATIONS, type LastAction } from "../../api/common.js";
 import type { EffectiveState, FeatureToggleStatus } from "../../api/featuretoggle.js";
 import type { FeatureToggle } from "../../api/kinds.js";
-import type { HistoryEntry, ReleasePhase } from "../../api/release.js";
+import type { HistoryEntry, ReleasePhase, ReleaseStatus } from "../../api/release.js";
+import { squadSpec } from "../../api/squad.js";
 import { byAge, toggleKey, type InvalidToggle, type KeyConflict } from "../../flags/compile.js";
 import {
   conditionTime,
@@ -21,6 +23,7 @@ import {
   type ConditionInput,
   type KStatus,
 } from "../../runtime/conditions.js";
+import type { KubeObject } from "../../runtime/types.js";
 
 export {
   FLAGS_FILE_KEY,
@@ -39,6 +42,13 @@ const DAY_MS = 86_400_000;
  * once, and a 40-day lifetime is longer than that; the informer's resync covers the rest anyway.
  */
 export const MAX_REQUEUE_MS = 12 * 3_600_000;
+
+/** A FeatureToggle as the informer holds it: the spec is not validated yet. */
+export type RawToggle = KubeObject & { spec?: unknown; status?: FeatureToggleStatus };
+/** A Release as the informer holds it; only its status is read. */
+export type RawRelease = KubeObject & { status?: ReleaseStatus };
+/** A Squad as the informer holds it; only its toggle policy is read. */
+export type RawSquad = KubeObject & { spec?: unknown };
 
 /** The guard Release's status fields the kill decision reads. */
 export interface GuardRelease {
@@ -440,4 +450,36 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       ? Math.min(MAX_REQUEUE_MS, Math.max(1000, stale.staleAt - now + 1000))
       : undefined;
   return { status, events, killed: kill.killed, ...(requeueAfterMs === undefined ? {} : { requeueAfterMs }) };
+}
+
+/** The squad's toggle policy, read even from a Squad whose spec is otherwise invalid. */
+export function squadTogglePolicy(squad: RawSquad | undefined): SquadTogglePolicy | undefined {
+  if (!squad) return undefined;
+  const raw = (squad.spec as { toggles?: unknown } | undefined)?.toggles;
+  const parsed = squadSpec.shape.toggles.safeParse(raw);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/**
+ * The status of a toggle whose spec fails validation: Stalled with reason InvalidSpec and the
+ * message, and no effective state, since nothing is served for it. What it records about a
+ * past kill and action is kept, so fixing the spec does not quietly re-arm a killed toggle.
+ */
+export function invalidSpecStatus(toggle: RawToggle, message: string, now: number): FeatureToggleStatus {
+  const previous = toggle.status ?? {};
+  const generation = toggle.metadata.generation ?? 0;
+  const { effectiveState: _state, servedVariant: _variant, ...kept } = previous;
+  return {
+    ...kept,
+    observedGeneration: generation,
+    conditions: readyConditions(
+      previous.conditions,
+      {
+        state: "Stalled",
+        reason: "InvalidSpec",
+        message: `${message}. The toggle is not served: apps get their code default.`,
+      },
+      { observedGeneration: generation, now },
+    ),
+  };
 }

@@ -1,0 +1,304 @@
+/**
+ * One reconcile of a namespace's toggles, and only I/O: read the compiled flags and the
+ * informers, ask `plan.ts` what each toggle's status is, write the ConfigMap, the FeatureFlag
+ * (when the OpenFeature Operator's CRD is served) and the statuses, record Events and metrics.
+ *
+ * Keys are NAMESPACES, not toggles. The flag document is per namespace, and so are the
+ * ConfigMap, the FeatureFlag, key conflicts and the oldest-first claim on a key: a toggle's
+ * status depends on its neighbours. One reconcile per namespace compiles the document once,
+ * writes it once and plans every toggle's status from the same snapshot, so N toggles cost one
+ * compile instead of N (and a toggle's change cannot leave a neighbour's status stale).
+ */
+import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
+import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
+import { FeatureToggleResource, type FeatureToggle } from "../../api/kinds.js";
+import { contentHash } from "../../flags/document.js";
+import type { Logger } from "../../observability/logger.js";
+import { applyIfChanged } from "../../runtime/apply.js";
+import { isNotFound, type KubeClient } from "../../runtime/client.js";
+import { findCondition } from "../../runtime/conditions.js";
+import type { EventInput, EventRecorder } from "../../runtime/events.js";
+import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
+import { ConfigMapResource, FEATURE_FLAG_CRD, FeatureFlagResource } from "../../runtime/resources.js";
+import type { KubeObject, ObjectKey, ReadStore, ReconcileResult } from "../../runtime/types.js";
+import { guardReleaseOf, type FlagDocuments, type NamespaceFlags } from "./documents.js";
+import { toggleMetrics } from "./metrics.js";
+import {
+  FLAGS_OBJECT_NAME,
+  invalidSpecStatus,
+  planFeatureFlag,
+  planFlagConfigMap,
+  planToggleStatus,
+  rankActiveToggles,
+  squadTogglePolicy,
+  toggleAction,
+  type FlagsObjectOptions,
+  type GuardRelease,
+  type RawRelease,
+  type RawSquad,
+  type RawToggle,
+  type SquadTogglePolicy,
+  type ToggleEvent,
+} from "./plan.js";
+import { featureFlagCrdServed, squadNamespaces } from "./watches.js";
+
+/** What the reconciler writes with: the API, the Event recorder and the log. */
+export interface ReconcilerIO {
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch">;
+  recorder: Pick<EventRecorder, "record">;
+  logger: Logger;
+}
+
+const EVENT_ACTIONS: Record<ToggleEvent["reason"], string> = {
+  ToggleKilled: "Kill",
+  ToggleRearmed: "Rearm",
+  ToggleStale: "Reconcile",
+};
+
+export interface ReconcilerDeps extends ReconcilerIO {
+  clock: { now(): number };
+  flags: Pick<FlagDocuments, "flags">;
+  /** The store the flags are compiled from; its events end what is remembered of status writes. */
+  toggles: ReadStore<RawToggle>;
+  releases: ReadStore<RawRelease>;
+  namespaces: ReadStore;
+  squads: ReadStore<RawSquad>;
+  configMaps: ReadStore;
+  crds: ReadStore;
+}
+
+/** One reconcile of a namespace: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
+export class FeatureToggleReconciler {
+  /** Namespace → hash of the FeatureFlag last applied there (no informer: the CRD may not exist). */
+  private readonly featureFlags = new Map<string, string>();
+  /** Namespace → the content its ConfigMap was last found to hold, at which resourceVersion. */
+  private readonly configMapsVerified = new Map<string, string>();
+  private crdServed: boolean | undefined;
+  /**
+   * Our status writes per toggle, until the informer shows them. A namespace is reconciled
+   * again as soon as the first of its toggles' writes comes back, before the others have: read
+   * from the cache, each of those would be compared with its old status and patched with an old
+   * resourceVersion (a 409 per toggle, and the namespace retried until the cache caught up).
+   */
+  private readonly written: OwnWrites<RawToggle>;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.written = trackOwnWrites(deps.toggles);
+  }
+
+  async reconcile(namespace: ObjectKey): Promise<ReconcileResult> {
+    const now = this.deps.clock.now();
+    const flags = this.deps.flags.flags(namespace);
+    const crdServed = this.observeCrd();
+    if (flags.toggles.length === 0) {
+      await this.cleanup(namespace, crdServed);
+      return {};
+    }
+    const ns = this.deps.namespaces.get(namespace);
+    // A terminating namespace refuses new objects; its toggles are on their way out too.
+    if (ns?.metadata.deletionTimestamp) return {};
+
+    const objectOptions = flagsObjectOptions(ns);
+    await this.applyConfigMap(namespace, flags, objectOptions);
+    if (crdServed) await this.applyFeatureFlag(namespace, flags, objectOptions);
+    const policy = squadTogglePolicy(
+      objectOptions.squad ? this.deps.squads.get(objectOptions.squad) : undefined,
+    );
+    return this.report(flags, policy, now);
+  }
+
+  /**
+   * Writes every toggle's status (and its Events) and sets its metrics. Every toggle gets its
+   * turn; the first failure is rethrown after, so the namespace is retried (a 409 at once).
+   */
+  private async report(
+    flags: NamespaceFlags,
+    policy: SquadTogglePolicy | undefined,
+    now: number,
+  ): Promise<ReconcileResult> {
+    const { namespace } = flags;
+    const ranks = policy?.maxActive === undefined ? undefined : this.squadRanks(namespace);
+    const conflicts = new Map(flags.compiled.conflicts.map((c) => [c.toggle, c]));
+    const invalidFlags = new Map(flags.compiled.invalid.map((i) => [i.toggle, i]));
+    let requeueAfterMs: number | undefined;
+    let failure: unknown;
+    const attempt = (write: Promise<void>) => write.catch((err: unknown) => void (failure ??= err));
+
+    for (const { toggle: cached } of flags.entries) {
+      const toggle = this.written.view(cached);
+      const name = toggle.metadata.name ?? "";
+      const guard = toggle.spec.guard;
+      const plan = planToggleStatus({
+        toggle,
+        guardRelease: guard ? this.guardRelease(namespace, guard.release) : undefined,
+        squadToggles: policy,
+        activeRank: ranks?.get(`${namespace}/${name}`),
+        now,
+        action: toggleAction(toggle),
+        conflict: conflicts.get(name),
+        invalid: invalidFlags.get(name),
+      });
+      toggleMetrics.set(namespace, name, plan.status.effectiveState ?? "Enabled", plan.status.stale === true);
+      if (plan.requeueAfterMs !== undefined)
+        requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, plan.requeueAfterMs);
+      await attempt(this.writeStatus(toggle, plan.status, plan.events));
+    }
+    for (const { toggle: cached, message } of flags.invalid) {
+      const toggle = this.written.view(cached);
+      toggleMetrics.set(namespace, toggle.metadata.name ?? "", "Invalid", toggle.status?.stale === true);
+      await attempt(this.writeInvalid(toggle, message, now));
+    }
+    toggleMetrics.retain(
+      namespace,
+      flags.toggles.map((t) => t.metadata.name ?? ""),
+    );
+    if (failure !== undefined) throw failure;
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /**
+   * A namespace with no toggles left: its ConfigMap and FeatureFlag go (their owner references
+   * would let the garbage collector do it too, but only once it gets to them).
+   */
+  /**
+   * Applies the namespace's ConfigMap unless it was already found to hold this content at its
+   * current resourceVersion. Comparing means hashing the whole document (tens of KB for a
+   * hundred flags), and a namespace is reconciled for every phase change of every guard Release
+   * in it; the document's etag, the labels and the owners say as much, for a few bytes.
+   */
+  private async applyConfigMap(
+    namespace: string,
+    flags: NamespaceFlags,
+    objectOptions: FlagsObjectOptions,
+  ): Promise<void> {
+    const observed = this.deps.configMaps.get(`${namespace}/${FLAGS_OBJECT_NAME}`);
+    const content = contentHash(
+      [
+        flags.published?.etag,
+        JSON.stringify(objectOptions),
+        ...owners(flags).map((t) => `${t.metadata.uid ?? ""}/${t.metadata.name ?? ""}`),
+      ].join("\n"),
+    );
+    const verified = observed ? `${content}@${observed.metadata.resourceVersion ?? ""}` : undefined;
+    if (verified !== undefined && this.configMapsVerified.get(namespace) === verified) return;
+    this.configMapsVerified.delete(namespace);
+    const configMap = planFlagConfigMap(namespace, flags.compiled.document, owners(flags), objectOptions);
+    const wrote = await applyIfChanged(this.deps.client, configMap, ConfigMapResource, observed);
+    // After a write the cache has yet to show it: the next reconcile compares once more.
+    if (!wrote && verified !== undefined) this.configMapsVerified.set(namespace, verified);
+  }
+
+  private async cleanup(namespace: string, crdServed: boolean): Promise<void> {
+    toggleMetrics.retain(namespace, []);
+    this.configMapsVerified.delete(namespace);
+    const configMap = this.deps.configMaps.get(`${namespace}/${FLAGS_OBJECT_NAME}`);
+    if (configMap && configMap.metadata.labels?.[LABELS.managedBy] === MANAGED_BY) {
+      await this.deps.client.delete(ConfigMapResource, FLAGS_OBJECT_NAME, namespace);
+    }
+    if (crdServed && this.featureFlags.has(namespace)) {
+      await this.deps.client.delete(FeatureFlagResource, FLAGS_OBJECT_NAME, namespace);
+    }
+    this.featureFlags.delete(namespace);
+  }
+
+  /** Whether to write FeatureFlags; a change is logged once, and a removed CRD forgets what was written. */
+  private observeCrd(): boolean {
+    const crd = this.deps.crds.get(FEATURE_FLAG_CRD);
+    const served = featureFlagCrdServed(crd);
+    if (served !== this.crdServed) {
+      this.deps.logger.info(
+        { crd: FEATURE_FLAG_CRD, served },
+        served
+          ? "OpenFeature Operator CRD found; writing a FeatureFlag per namespace"
+          : "OpenFeature Operator CRD not installed; flags go to ConfigMaps and OFREP only",
+      );
+      this.crdServed = served;
+    }
+    if (!served) this.featureFlags.clear();
+    return served;
+  }
+
+  /**
+   * Applies the FeatureFlag unless this process already applied the same one. There is no
+   * informer to compare with (the CRD can come and go), so the comparison is with what was last
+   * written; after a restart each namespace's FeatureFlag is applied once more. A 404 means the
+   * CRD went away since it was seen, which is not an error.
+   */
+  private async applyFeatureFlag(
+    namespace: string,
+    flags: NamespaceFlags,
+    options: FlagsObjectOptions,
+  ): Promise<void> {
+    const desired = planFeatureFlag(namespace, flags.compiled.document, owners(flags), options);
+    const uid = this.deps.crds.get(FEATURE_FLAG_CRD)?.metadata.uid ?? "";
+    const hash = contentHash(`${uid}\n${JSON.stringify(desired)}`);
+    if (this.featureFlags.get(namespace) === hash) return;
+    try {
+      await applyIfChanged(this.deps.client, desired, FeatureFlagResource);
+      this.featureFlags.set(namespace, hash);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      this.deps.logger.debug({ namespace, err }, "FeatureFlag kind not served (CRD removed?); skipped");
+    }
+  }
+
+  /** Ranks of the active toggles of the squad that owns this namespace, across all its namespaces. */
+  private squadRanks(namespace: string): Map<string, number> {
+    const namespaces = squadNamespaces(this.deps.namespaces, namespace);
+    return rankActiveToggles(namespaces.flatMap((ns) => this.deps.flags.flags(ns).valid));
+  }
+
+  private guardRelease(namespace: string, name: string): GuardRelease | undefined {
+    return guardReleaseOf(this.deps.releases.get(`${namespace}/${name}`));
+  }
+
+  /** Status only when it changed; its Events only once it is written (a 409 retries both). */
+  private async writeStatus(
+    toggle: FeatureToggle,
+    status: FeatureToggleStatus,
+    events: readonly ToggleEvent[],
+  ): Promise<void> {
+    const written = await this.patchStatus(toggle, status);
+    if (!written) return;
+    for (const event of events) this.record(toggle, { ...event, action: EVENT_ACTIONS[event.reason] });
+  }
+
+  private async writeInvalid(toggle: RawToggle, message: string, now: number): Promise<void> {
+    const status = invalidSpecStatus(toggle, message, now);
+    const before = findCondition(toggle.status?.conditions, "Stalled");
+    const written = await this.patchStatus(toggle, status);
+    if (!written || (before?.status === "True" && before.reason === "InvalidSpec")) return;
+    this.record(toggle, { type: "Warning", reason: "InvalidSpec", note: message, action: "Reconcile" });
+  }
+
+  /** A toggle deleted since the snapshot has no status to write: its deletion brings a reconcile of its own. */
+  private async patchStatus(toggle: KubeObject, status: FeatureToggleStatus): Promise<boolean> {
+    try {
+      return await this.written.patchStatus(this.deps.client, toggle, FeatureToggleResource, status);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+
+  private record(toggle: KubeObject, event: EventInput): void {
+    const regarding = { ...toggle, apiVersion: API_VERSION, kind: FeatureToggleResource.kind };
+    void this.deps.recorder.record(regarding, event);
+  }
+}
+
+/**
+ * Every toggle in the namespace, invalid ones included, owns the flags objects: the garbage
+ * collector removes them only once the last toggle is gone. Owner references read only metadata.
+ */
+function owners(flags: NamespaceFlags): FeatureToggle[] {
+  return flags.toggles as FeatureToggle[];
+}
+
+/** Labels for the ConfigMap and FeatureFlag: the squad and tribe the Namespace is labelled with. */
+function flagsObjectOptions(ns: KubeObject | undefined): FlagsObjectOptions {
+  const labels = ns?.metadata.labels ?? {};
+  const squad = labels[LABELS.squad];
+  const tribe = labels[LABELS.tribe];
+  return { ...(squad ? { squad } : {}), ...(tribe ? { tribe } : {}) };
+}
