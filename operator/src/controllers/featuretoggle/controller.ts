@@ -20,8 +20,9 @@ import type { FlagDocuments } from "./documents.js";
 import type { RawRelease, RawSquad, RawToggle } from "./plan.js";
 import { FeatureToggleReconciler, type ReconcilerIO } from "./reconciler.js";
 import {
-  GuardedReleases,
+  GUARD_RELEASE_INDEX,
   guardPhaseChanged,
+  guardReleaseIndex,
   namespaceOfFlagsObject,
   namespaceOfGuardRelease,
   namespacesOfSquad,
@@ -54,9 +55,7 @@ export function registerFeatureToggleController(
   const configMaps = manager.informer(ConfigMapResource);
   // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
-  const guarded = new GuardedReleases();
-  for (const toggle of toggles.list()) guarded.set(toggle);
-  toggles.subscribe((event) => guarded.apply(event));
+  toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
   const { flags, workers, ...io } = options;
   const reconciler = new FeatureToggleReconciler({
     ...io,
@@ -72,7 +71,7 @@ export function registerFeatureToggleController(
   return controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
     .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
     .watches(ConfigMapResource, namespaceOfFlagsObject)
-    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(guarded), {
+    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
       predicate: guardPhaseChanged,
     })
     .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })

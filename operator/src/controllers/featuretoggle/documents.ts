@@ -12,13 +12,13 @@
  */
 import { featureToggleSpec } from "../../api/featuretoggle.js";
 import { FeatureToggleResource, ReleaseResource, type FeatureToggle } from "../../api/kinds.js";
+import { zodMessage } from "../../api/zod-message.js";
 import { compileDocument, type CompiledDocument, type ToggleEntry } from "../../flags/compile.js";
 import { documentEtag } from "../../flags/document.js";
 import type { PublishedDocument } from "../../flags/evaluate.js";
 import type { FlagSource } from "../../flags/ofrep.js";
 import type { ControllerHost } from "../../runtime/controller.js";
 import type { ReadStore, StoreEvent } from "../../runtime/types.js";
-import { zodMessage } from "../squad/status.js";
 import { evaluationMetrics } from "./metrics.js";
 import { decideKill, toggleAction, type GuardRelease, type RawRelease, type RawToggle } from "./plan.js";
 import { guardPhaseChanged } from "./watches.js";

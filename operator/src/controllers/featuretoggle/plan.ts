@@ -7,10 +7,11 @@
  * is installed, its FeatureFlag; built in `flags/objects.ts` and re-exported here). The
  * reconciler (`reconciler.ts`) gathers the snapshot, calls these, and writes.
  */
-import { ANNOTATIONS, type LastAction } from "../../api/common.js";
+import { ANNOTATIONS, DAY_MS, type LastAction } from "../../api/common.js";
 import type { EffectiveState, FeatureToggleStatus } from "../../api/featuretoggle.js";
 import type { FeatureToggle } from "../../api/kinds.js";
 import type { HistoryEntry, ReleasePhase, ReleaseStatus } from "../../api/release.js";
+import { squadToggles } from "../../api/raw-spec.js";
 import { squadSpec } from "../../api/squad.js";
 import { byAge, toggleKey, type InvalidToggle, type KeyConflict } from "../../flags/compile.js";
 import {
@@ -36,7 +37,6 @@ export {
 /** Default days before a toggle of each type is stale; permission toggles live as long as the entitlement. */
 export const DEFAULT_LIFETIME_DAYS = { release: 40, experiment: 40, ops: 7, permission: undefined } as const;
 
-const DAY_MS = 86_400_000;
 /**
  * Longest requeue asked for. Node's timers overflow past 2^31-1 ms (about 24.8 days) and fire at
  * once, and a 40-day lifetime is longer than that; the informer's resync covers the rest anyway.
@@ -455,8 +455,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
 /** The squad's toggle policy, read even from a Squad whose spec is otherwise invalid. */
 export function squadTogglePolicy(squad: RawSquad | undefined): SquadTogglePolicy | undefined {
   if (!squad) return undefined;
-  const raw = (squad.spec as { toggles?: unknown } | undefined)?.toggles;
-  const parsed = squadSpec.shape.toggles.safeParse(raw);
+  const parsed = squadSpec.shape.toggles.safeParse(squadToggles(squad));
   return parsed.success ? parsed.data : undefined;
 }
 

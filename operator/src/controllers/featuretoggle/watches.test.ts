@@ -3,8 +3,9 @@ import type { RawRelease, RawToggle } from "./plan.js";
 import { establishedCrd, namespace, release, store, toggle } from "./test-fixtures.js";
 import {
   featureFlagCrdServed,
-  GuardedReleases,
+  GUARD_RELEASE_INDEX,
   guardPhaseChanged,
+  guardReleaseIndex,
   namespaceOfFlagsObject,
   namespaceOfGuardRelease,
   namespacesOfSquad,
@@ -34,20 +35,34 @@ describe("mapping to namespace keys", () => {
     expect(namespaceOfFlagsObject({ metadata: { name: "other", namespace: "a1" } })).toEqual([]);
   });
 
-  it("a Release → its namespace only when a toggle there guards it", () => {
-    const guarded = new GuardedReleases();
-    guarded.set(toggle("t", { guard: { release: "web" } }));
-    expect(namespaceOfGuardRelease(guarded)(release("web", "Healthy"))).toEqual(["shop"]);
-    expect(namespaceOfGuardRelease(guarded)(release("api", "Healthy"))).toEqual([]);
-    expect(namespaceOfGuardRelease(guarded)(release("web", "Healthy", "elsewhere"))).toEqual([]);
+  it("a toggle is indexed under its guard Release's key, read leniently from the raw spec", () => {
+    expect(guardReleaseIndex(toggle("t", { guard: { release: "web" } }))).toEqual(["shop/web"]);
+    expect(guardReleaseIndex(toggle("t", { guard: { release: "web" } }, { namespace: "b" }))).toEqual([
+      "b/web",
+    ]);
+    // An invalid spec still names its guard; a guard that is not a string names nothing.
+    expect(guardReleaseIndex(toggle("bad", { guard: { release: "db" }, variants: "nope" }))).toEqual([
+      "shop/db",
+    ]);
+    expect(guardReleaseIndex(toggle("odd", { guard: { release: 7 } }))).toEqual([]);
+    expect(guardReleaseIndex(toggle("t"))).toEqual([]);
+    expect(guardReleaseIndex({ metadata: { name: "t", namespace: "shop" }, spec: "nonsense" })).toEqual([]);
   });
 
-  it("keeps the guard index in step with the toggle store's events", () => {
+  it("a Release → its namespace only when a toggle there guards it", () => {
+    const toggles = store([toggle("t", { guard: { release: "web" } })]);
+    toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
+    const map = namespaceOfGuardRelease(toggles);
+    expect(map(release("web", "Healthy"))).toEqual(["shop"]);
+    expect(map(release("api", "Healthy"))).toEqual([]);
+    expect(map(release("web", "Healthy", "elsewhere"))).toEqual([]);
+  });
+
+  it("keeps the guard index in step with the toggle store's writes", () => {
     const toggles = store([toggle("a", { guard: { release: "web" } })]);
-    const guarded = new GuardedReleases();
-    for (const t of toggles.list()) guarded.set(t);
-    toggles.subscribe((event) => guarded.apply(event));
-    expect(guarded.isGuarded("shop/web")).toBe(true);
+    toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
+    const isGuarded = (key: string) => toggles.byIndex(GUARD_RELEASE_INDEX, key).length > 0;
+    expect(isGuarded("shop/web")).toBe(true);
 
     // A second guard of the same Release; the first one moving away leaves it guarded.
     toggles.upsert(toggle("b", { guard: { release: "web" } }));
@@ -55,22 +70,33 @@ describe("mapping to namespace keys", () => {
       ...toggle("a", { guard: { release: "api" } }),
       metadata: { ...toggle("a").metadata, resourceVersion: "2" },
     });
-    expect(guarded.isGuarded("shop/web")).toBe(true);
-    expect(guarded.isGuarded("shop/api")).toBe(true);
+    expect(isGuarded("shop/web")).toBe(true);
+    expect(isGuarded("shop/api")).toBe(true);
     toggles.delete(toggle("b"));
-    expect(guarded.isGuarded("shop/web")).toBe(false);
+    expect(isGuarded("shop/web")).toBe(false);
 
     // An invalid spec still names its guard; a guard that is not a string names nothing.
     toggles.upsert(toggle("bad", { guard: { release: "db" }, variants: "nope" }));
     toggles.upsert(toggle("odd", { guard: { release: 7 } }));
-    expect(guarded.isGuarded("shop/db")).toBe(true);
-    expect(guarded.isGuarded("shop/7")).toBe(false);
+    expect(isGuarded("shop/db")).toBe(true);
+    expect(isGuarded("shop/7")).toBe(false);
 
     // A relist replaces the index wholesale.
     toggles.replace([toggle("c", { guard: { release: "web" } }, { namespace: "b" })], "9");
-    expect(guarded.isGuarded("shop/api")).toBe(false);
-    expect(guarded.isGuarded("shop/db")).toBe(false);
-    expect(guarded.isGuarded("b/web")).toBe(true);
+    expect(isGuarded("shop/api")).toBe(false);
+    expect(isGuarded("shop/db")).toBe(false);
+    expect(isGuarded("b/web")).toBe(true);
+  });
+
+  it("the index is current when a subscriber hears of the toggle's write", () => {
+    const toggles = store<RawToggle>([]);
+    toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
+    const map = namespaceOfGuardRelease(toggles);
+    const seen: string[][] = [];
+    toggles.subscribe(() => seen.push(map(release("web", "Healthy"))));
+    toggles.upsert(toggle("t", { guard: { release: "web" } }));
+    toggles.delete(toggle("t", { guard: { release: "web" } }));
+    expect(seen).toEqual([["shop"], []]);
   });
 
   it("a Squad event matters to its toggles only when its toggle policy changed, or it came or went", () => {

@@ -5,6 +5,7 @@
  * status, the controller's own toggle status writes) cannot change a toggle and are dropped here.
  */
 import { LABELS } from "../../api/common.js";
+import { squadToggles, toggleGuardRelease } from "../../api/raw-spec.js";
 import { deepEqual } from "../../runtime/apply.js";
 import { FEATURE_FLAG_CRD, FeatureFlagResource } from "../../runtime/resources.js";
 import {
@@ -67,65 +68,30 @@ export function namespaceOfFlagsObject(obj: KubeObject): ObjectKey[] {
   return obj.metadata.name === FLAGS_OBJECT_NAME && obj.metadata.namespace ? [obj.metadata.namespace] : [];
 }
 
-/** A Release concerns its namespace only when a toggle there names it as its guard. */
-export function namespaceOfGuardRelease(guarded: GuardedReleases): (release: RawRelease) => ObjectKey[] {
-  return (release) => (guarded.isGuarded(objectKey(release)) ? [release.metadata.namespace ?? ""] : []);
+/** The toggle store's index of guards: a toggle is filed under its guard Release's key. */
+export const GUARD_RELEASE_INDEX = "featuretoggle/guard-release";
+
+/**
+ * Files a toggle under `namespace/name` of the Release its `spec.guard.release` names, read
+ * from the raw spec leniently, since an invalid toggle still names its guard. A Release event
+ * then costs an index lookup instead of a scan of its namespace's toggles, which over a rollout
+ * (every weight step rewrites the Release) was quadratic.
+ */
+export function guardReleaseIndex(toggle: RawToggle): string[] {
+  const release = toggleGuardRelease(toggle);
+  return release === undefined ? [] : [`${toggle.metadata.namespace ?? ""}/${release}`];
 }
 
 /**
- * Release key (namespace/name) → the toggles that name it as their guard, kept in step with
- * the toggle store's events. A Release event then costs a map lookup instead of a scan of its
- * namespace's toggles, which over a rollout (every weight step rewrites the Release) was
- * quadratic. Read from the raw spec, leniently, since an invalid toggle still names its guard.
+ * A Release concerns its namespace only when a toggle there names it as its guard. Reads the
+ * toggle store's `GUARD_RELEASE_INDEX`, which the store updates before any subscriber hears of
+ * the toggle's change.
  */
-export class GuardedReleases {
-  private readonly byToggle = new Map<ObjectKey, ObjectKey>();
-  private readonly byRelease = new Map<ObjectKey, Set<ObjectKey>>();
-
-  /** Keeps the index in step with the toggle store; never throws. */
-  apply(event: StoreEvent<RawToggle>): void {
-    if (event.type === "resync") {
-      this.byToggle.clear();
-      this.byRelease.clear();
-      for (const toggle of event.objects) this.set(toggle);
-    } else if (event.type === "delete") {
-      this.remove(objectKey(event.object));
-    } else {
-      this.set(event.object);
-    }
-  }
-
-  set(toggle: RawToggle): void {
-    const key = objectKey(toggle);
-    this.remove(key);
-    const name = guardName(toggle);
-    if (name === undefined) return;
-    const release = `${toggle.metadata.namespace ?? ""}/${name}`;
-    this.byToggle.set(key, release);
-    let toggles = this.byRelease.get(release);
-    if (!toggles) this.byRelease.set(release, (toggles = new Set()));
-    toggles.add(key);
-  }
-
-  remove(toggle: ObjectKey): void {
-    const release = this.byToggle.get(toggle);
-    if (release === undefined) return;
-    const toggles = this.byRelease.get(release);
-    toggles?.delete(toggle);
-    if (toggles?.size === 0) this.byRelease.delete(release);
-    this.byToggle.delete(toggle);
-  }
-
-  /** True when some toggle names this Release (namespace/name) as its guard. */
-  isGuarded(release: ObjectKey): boolean {
-    return this.byRelease.has(release);
-  }
-}
-
-/** `spec.guard.release`, read leniently from an unvalidated spec. */
-function guardName(toggle: RawToggle): string | undefined {
-  const guard = (toggle.spec as { guard?: { release?: unknown } } | undefined)?.guard;
-  return typeof guard?.release === "string" ? guard.release : undefined;
+export function namespaceOfGuardRelease(toggles: ReadStore<RawToggle>): (release: RawRelease) => ObjectKey[] {
+  return (release) =>
+    toggles.byIndex(GUARD_RELEASE_INDEX, objectKey(release)).length > 0
+      ? [release.metadata.namespace ?? ""]
+      : [];
 }
 
 /** A Squad's policy concerns every namespace it owns (by the Namespace label). */
@@ -141,8 +107,7 @@ export function namespacesOfSquad(namespaces: ReadStore): (squad: RawSquad) => O
  */
 export function squadPolicyChanged(event: StoreEvent<RawSquad>): boolean {
   if (event.type !== "upsert" || !event.previous) return true;
-  const policy = (squad: RawSquad): unknown => (squad.spec as { toggles?: unknown } | undefined)?.toggles;
-  return !deepEqual(policy(event.previous), policy(event.object));
+  return !deepEqual(squadToggles(event.previous), squadToggles(event.object));
 }
 
 /** The FeatureFlag CRD appearing or going concerns every namespace with toggles. */

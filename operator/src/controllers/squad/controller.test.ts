@@ -10,8 +10,8 @@ import { NamespaceResource, RoleBindingResource } from "../../runtime/resources.
 import { Store } from "../../runtime/store.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import {
+  DECLARED_NAMESPACE_INDEX,
   declaredNames,
-  DeclaredNamespaces,
   registerSquadController,
   releaseSummaryChanged,
   SQUAD_FINALIZER,
@@ -478,25 +478,31 @@ describe("SquadReconciler", () => {
 
 describe("watch mappings", () => {
   it("indexes declared namespaces from raw specs, valid or not", () => {
-    const index = new DeclaredNamespaces();
-    index.apply({
-      type: "resync",
-      objects: [
+    const squads = new Store<KubeObject>();
+    squads.addIndex(DECLARED_NAMESPACE_INDEX, declaredNames);
+    const declaring = (namespace: string) =>
+      squads
+        .byIndex(DECLARED_NAMESPACE_INDEX, namespace)
+        .map((s) => s.metadata.name)
+        .sort();
+    squads.replace(
+      [
         squad({ namespaces: [{ name: "shared" }, { name: "a" }] }, { name: "sq-a" }),
         squad({ namespaces: [{ name: "shared" }, { bad: 1 }] }, { name: "sq-b" }),
         squad({}, { name: "sq-c" }),
       ],
-    });
-    expect(index.squadsDeclaring("shared")).toEqual(["sq-a", "sq-b"]);
-    expect(index.squadsDeclaring("sq-c")).toEqual(["sq-c"]);
-    index.apply({ type: "upsert", object: squad({ namespaces: [{ name: "b" }] }, { name: "sq-a" }) });
-    expect(index.squadsDeclaring("shared")).toEqual(["sq-b"]);
-    expect(index.squadsDeclaring("b")).toEqual(["sq-a"]);
-    index.apply({ type: "delete", object: squad({}, { name: "sq-b" }) });
-    expect(index.squadsDeclaring("shared")).toEqual([]);
-    index.apply({ type: "resync", objects: [squad({}, { name: "sq-c" })] });
-    expect(index.squadsDeclaring("b")).toEqual([]);
-    expect(index.squadsDeclaring("sq-c")).toEqual(["sq-c"]);
+      "1",
+    );
+    expect(declaring("shared")).toEqual(["sq-a", "sq-b"]);
+    expect(declaring("sq-c")).toEqual(["sq-c"]);
+    squads.upsert(squad({ namespaces: [{ name: "b" }] }, { name: "sq-a", resourceVersion: "11" }));
+    expect(declaring("shared")).toEqual(["sq-b"]);
+    expect(declaring("b")).toEqual(["sq-a"]);
+    squads.delete(squad({}, { name: "sq-b" }));
+    expect(declaring("shared")).toEqual([]);
+    squads.replace([squad({}, { name: "sq-c" })], "2");
+    expect(declaring("b")).toEqual([]);
+    expect(declaring("sq-c")).toEqual(["sq-c"]);
   });
 
   it("reads declared names leniently", () => {
@@ -506,11 +512,18 @@ describe("watch mappings", () => {
   });
 
   it("maps a Namespace to its owner and to every squad declaring it", () => {
-    const index = new DeclaredNamespaces();
-    index.set(squad({ namespaces: [{ name: "shared" }] }, { name: "wants-it" }));
-    index.set(squad({ namespaces: [{ name: "shared" }] }, { name: "billing" }));
-    const map = squadsOfNamespace(index);
+    const squads = new Store<KubeObject>();
+    squads.replace(
+      [
+        squad({ namespaces: [{ name: "shared" }] }, { name: "wants-it" }),
+        squad({ namespaces: [{ name: "shared" }] }, { name: "billing" }),
+      ],
+      "1",
+    );
+    squads.addIndex(DECLARED_NAMESPACE_INDEX, declaredNames);
+    const map = squadsOfNamespace(squads);
     expect(map(ns("shared", { "crescendo.dev/squad": "billing" }))).toEqual(["billing", "wants-it"]);
+    expect(map(ns("shared", { "crescendo.dev/squad": "wants-it" }))).toEqual(["wants-it", "billing"]);
     expect(map(ns("other"))).toEqual([]);
   });
 

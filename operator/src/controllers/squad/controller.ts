@@ -4,6 +4,8 @@
  * Every decision lives in the pure modules beside this one; what is here is I/O and ordering.
  */
 import { LABELS } from "../../api/common.js";
+import { squadNamespaceDeletionPolicy, squadNamespaceNames } from "../../api/raw-spec.js";
+import { zodMessage } from "../../api/zod-message.js";
 import {
   FeatureToggleResource,
   ReleaseResource,
@@ -38,7 +40,7 @@ import {
   type PlanResult,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
-import { invalidSpecStatus, squadStatus, transitionEvents, zodMessage } from "./status.js";
+import { invalidSpecStatus, squadStatus, transitionEvents } from "./status.js";
 
 /** Held on every Squad so that policy `Delete` can remove its namespaces before the Squad goes. */
 export const SQUAD_FINALIZER = "crescendo.dev/squad";
@@ -81,9 +83,7 @@ export function registerSquadController(
   const toggles = manager.informer<FeatureToggle>(FeatureToggleResource);
   const owned = OWNED_RESOURCES.map((res) => ({ res, store: manager.informer(res) }));
 
-  const declared = new DeclaredNamespaces();
-  for (const squad of squads.list()) declared.set(squad);
-  squads.subscribe((event) => declared.apply(event));
+  squads.addIndex(DECLARED_NAMESPACE_INDEX, declaredNames);
 
   const reconciler = new SquadReconciler({
     ...options,
@@ -97,7 +97,7 @@ export function registerSquadController(
   let builder = controllerFor(manager, SquadResource);
   for (const { res } of owned) builder = builder.owns(res);
   return builder
-    .watches<Namespace>(NamespaceResource, squadsOfNamespace(declared))
+    .watches<Namespace>(NamespaceResource, squadsOfNamespace(squads))
     .watches<Release>(ReleaseResource, squadOfNamespacedObject(namespaces), {
       predicate: releaseSummaryChanged,
       batchMs: SUMMARY_BATCH_MS,
@@ -110,12 +110,19 @@ export function registerSquadController(
     .complete((key) => reconciler.reconcile(key));
 }
 
-/** A Namespace concerns the squad its label names and every squad that declares it. */
-export function squadsOfNamespace(declared: DeclaredNamespaces): (ns: Namespace) => ObjectKey[] {
+/**
+ * A Namespace concerns the squad its label names and every squad that declares it: a squad
+ * stalled on a namespace someone else owns hears when it is freed. Reads the Squad store's
+ * `DECLARED_NAMESPACE_INDEX`.
+ */
+export function squadsOfNamespace(squads: ReadStore<RawSquad>): (ns: Namespace) => ObjectKey[] {
   return (ns) => {
     const owner = ns.metadata.labels?.[LABELS.squad];
-    const keys = new Set([...(owner ? [owner] : []), ...declared.squadsDeclaring(ns.metadata.name ?? "")]);
-    return [...keys];
+    const declaring = squads
+      .byIndex(DECLARED_NAMESPACE_INDEX, ns.metadata.name ?? "")
+      .map((squad) => squad.metadata.name ?? "")
+      .sort();
+    return [...new Set([...(owner ? [owner] : []), ...declaring])];
   };
 }
 
@@ -166,62 +173,15 @@ export function toggleSummaryChanged(event: StoreEvent<FeatureToggle>): boolean 
   return before?.effectiveState !== after?.effectiveState || before?.stale !== after?.stale;
 }
 
+/** The Squad store's index of declared namespaces: a Squad is filed under each name it declares. */
+export const DECLARED_NAMESPACE_INDEX = "squad/declared-namespace";
+
 /**
- * Namespace name → the Squads whose spec declares it. A Namespace event then reaches a squad
- * that does not own the namespace (yet): the one stalled on a conflict that has just cleared.
- * Read from the raw spec, leniently, since an invalid Squad still declares what it declares.
+ * `spec.namespaces[].name`, or the squad's own name when none are listed. Read from the raw
+ * spec, leniently, since an invalid Squad still declares what it declares (and is indexed so).
  */
-export class DeclaredNamespaces {
-  private readonly bySquad = new Map<string, readonly string[]>();
-  private readonly byNamespace = new Map<string, Set<string>>();
-
-  /** Keeps the index in step with the Squad store; never throws. */
-  apply(event: StoreEvent<RawSquad>): void {
-    if (event.type === "resync") {
-      const present = new Set(event.objects.map((s) => s.metadata.name ?? ""));
-      for (const name of [...this.bySquad.keys()]) if (!present.has(name)) this.remove(name);
-      for (const squad of event.objects) this.set(squad);
-    } else if (event.type === "delete") {
-      this.remove(event.object.metadata.name ?? "");
-    } else {
-      this.set(event.object);
-    }
-  }
-
-  set(squad: RawSquad): void {
-    const name = squad.metadata.name ?? "";
-    this.remove(name);
-    const names = declaredNames(squad);
-    this.bySquad.set(name, names);
-    for (const ns of names) {
-      let set = this.byNamespace.get(ns);
-      if (!set) this.byNamespace.set(ns, (set = new Set()));
-      set.add(name);
-    }
-  }
-
-  remove(squad: string): void {
-    for (const ns of this.bySquad.get(squad) ?? []) {
-      const set = this.byNamespace.get(ns);
-      set?.delete(squad);
-      if (set?.size === 0) this.byNamespace.delete(ns);
-    }
-    this.bySquad.delete(squad);
-  }
-
-  squadsDeclaring(namespace: string): string[] {
-    return [...(this.byNamespace.get(namespace) ?? [])].sort();
-  }
-}
-
-/** `spec.namespaces[].name`, or the squad's own name when none are listed. */
 export function declaredNames(squad: RawSquad): string[] {
-  const spec = squad.spec as { namespaces?: unknown } | undefined;
-  const list = Array.isArray(spec?.namespaces) ? (spec.namespaces as unknown[]) : [];
-  const names = list.flatMap((n) => {
-    const name = (n as { name?: unknown } | null)?.name;
-    return typeof name === "string" && name !== "" ? [name] : [];
-  });
+  const names = squadNamespaceNames(squad);
   return names.length > 0 ? names : [squad.metadata.name ?? ""];
 }
 
@@ -269,7 +229,7 @@ export class SquadReconciler {
    */
   private async invalid(raw: RawSquad, message: string): Promise<ReconcileResult> {
     if (raw.metadata.deletionTimestamp) {
-      const policy = (raw.spec as { namespaceDeletionPolicy?: unknown } | undefined)?.namespaceDeletionPolicy;
+      const policy = squadNamespaceDeletionPolicy(raw);
       return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
         apply: () => Promise.resolve({}),
         cleanup: () => this.deleteNamespaces(raw, policy === "Delete"),

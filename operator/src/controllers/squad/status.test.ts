@@ -14,7 +14,6 @@ import {
   squadStatus,
   toggleCounts,
   transitionEvents,
-  zodMessage,
   type SquadObservation,
 } from "./status.js";
 
@@ -359,31 +358,6 @@ describe("invalidSpecStatus", () => {
       status: "False",
       reason: "InvalidSpec",
     });
-  });
-});
-
-describe("zodMessage", () => {
-  it("names each bad field with its path under spec", () => {
-    const result = squadSpec.safeParse({
-      members: [
-        { kind: "ServiceAccount", name: "ci" },
-        { kind: "Robot", name: "x" },
-      ],
-      networkIsolation: "Full",
-    });
-    expect(result.success).toBe(false);
-    if (result.success) return;
-    const message = zodMessage(result.error);
-    expect(message).toContain("spec.members[0]: a ServiceAccount member needs a namespace");
-    expect(message).toContain("spec.members[1].kind: ");
-    expect(message).toContain("spec.networkIsolation: ");
-    expect(message.split("; ")).toHaveLength(3);
-  });
-
-  it("names the root for a whole-object problem", () => {
-    const result = squadSpec.safeParse("nope");
-    expect(result.success).toBe(false);
-    if (!result.success) expect(zodMessage(result.error)).toMatch(/^spec: /);
   });
 });
 

@@ -5,7 +5,7 @@
  * seconds, conditions whose times move only on transitions), so the controller can compare it
  * with the observed status and write only when something really changed.
  */
-import type { z } from "zod";
+import { DAY_MS } from "../../api/common.js";
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
 import type { HistoryEntry } from "../../api/release.js";
 import type { SquadStatus } from "../../api/squad.js";
@@ -13,6 +13,9 @@ import { containsDesired } from "../../runtime/apply.js";
 import { findCondition, readyConditions, type Condition, type KStatus } from "../../runtime/conditions.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { objectIdentity, type Namespace, type PlanResult } from "./plan.js";
+
+/** Kept for the Release controller until it imports `api/zod-message.ts`, where this now lives. */
+export { zodMessage } from "../../api/zod-message.js";
 
 /** What the informers held when the squad was reconciled. */
 export interface SquadObservation {
@@ -38,8 +41,6 @@ export type NamespaceStatus = NonNullable<SquadStatus["namespaces"]>[number];
 export type ReleaseCounts = NonNullable<SquadStatus["releases"]>;
 export type ToggleCounts = NonNullable<SquadStatus["toggles"]>;
 export type DeliveryMetrics = NonNullable<SquadStatus["delivery"]>;
-
-const DAY_MS = 86_400_000;
 
 /**
  * The status of a Squad whose spec was planned. Stalled when a human must act (a namespace
@@ -88,22 +89,6 @@ export function invalidSpecStatus(input: {
       { observedGeneration: generation, now },
     ),
   };
-}
-
-/**
- * A zod error as one line naming each bad field, e.g.
- * `spec.members[0].namespace: a ServiceAccount member needs a namespace`.
- */
-export function zodMessage(error: z.ZodError, root = "spec"): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.reduce<string>(
-        (acc, part) => (typeof part === "number" ? `${acc}[${part}]` : `${acc}.${String(part)}`),
-        root,
-      );
-      return `${path}: ${issue.message}`;
-    })
-    .join("; ");
 }
 
 /**
