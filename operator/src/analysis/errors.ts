@@ -2,7 +2,7 @@
  * Errors that mean the analysis *spec* is wrong, as opposed to a measurement that could not be
  * taken. They are thrown, never turned into Inconclusive measurements: retrying a bad template
  * cannot succeed, so the Release controller reports them as `Stalled` with reason `InvalidSpec`
- * and waits for the spec to change (DESIGN §2, Errors).
+ * and waits for the spec to change.
  */
 
 /** Base class, so the controller can catch every spec error with one `instanceof`. */

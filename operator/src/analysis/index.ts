@@ -1,5 +1,5 @@
 /**
- * Analysis: judging a revision by its metrics (DESIGN §5). The Release controller uses
+ * Analysis: judging a revision by its metrics. The Release controller uses
  * `dueMetrics`/`nextDueInMs` to pick what to measure, `measure` to take a measurement,
  * `recordMeasurement` to fold it into status, and `verdict` to decide the step.
  */

@@ -5,7 +5,7 @@
  *
  * The one rule that matters most: a query that could not be answered is Inconclusive, never
  * Failed and never Successful. An unreachable Prometheus must neither roll back a good release
- * nor promote a bad one (DESIGN §5).
+ * nor promote a bad one.
  */
 import type { AnalysisMetric } from "../api/analysis.js";
 import type { Measurement } from "../api/release.js";

@@ -1,7 +1,7 @@
 /**
- * The metric provider contract. Providers are small strategies behind one method (STYLE,
- * Follow 6), so Prometheus is one implementation and a test fake is another. A provider reports
- * what happened as data and never throws: a measurement that could not be taken is judged
+ * The metric provider contract. Providers are small strategies behind one method, so
+ * Prometheus is one implementation and a test fake is another. A provider reports what
+ * happened as data and never throws: a measurement that could not be taken is judged
  * Inconclusive, never a failure or a success, and that judgement belongs to `judge`, not to
  * whichever layer happened to catch an exception.
  */

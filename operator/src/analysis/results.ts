@@ -1,7 +1,7 @@
 /**
  * Running totals per metric and the analysis verdict. Everything here is pure and works on the
  * shapes stored in `status.analysis`, so an operator restarted mid-analysis continues from
- * status alone (DESIGN §2: all state needed to resume lives in status).
+ * status alone (all state needed to resume lives in status).
  */
 import type { AnalysisMetric } from "../api/analysis.js";
 import { parseDuration } from "../api/common.js";

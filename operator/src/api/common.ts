@@ -9,7 +9,7 @@ export const GROUP = "crescendo.dev";
 export const VERSION = "v1alpha1";
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** Labels and annotations the operator sets or reads (DESIGN §3). */
+/** Labels and annotations the operator sets or reads. */
 export const LABELS = {
   managedBy: "app.kubernetes.io/managed-by",
   name: "app.kubernetes.io/name",
@@ -111,7 +111,7 @@ export const conditions = z
     "x-kubernetes-list-map-keys": ["type"],
   });
 
-/** The manual actions accepted through `crescendo.dev/action` (DESIGN §3). */
+/** The manual actions accepted through `crescendo.dev/action`. */
 export const ACTIONS = ["promote", "promote-full", "abort", "retry", "pause", "resume", "rearm"] as const;
 export type Action = (typeof ACTIONS)[number];
 

@@ -1,4 +1,4 @@
-/** FeatureToggle: a flag served in flagd format and over OFREP (DESIGN §6). */
+/** FeatureToggle: a flag served in flagd format and over OFREP. */
 import { z } from "zod";
 import { conditions, dnsLabel, lastAction, opaqueObject } from "./common.js";
 import { isRecord } from "../runtime/is-record.js";

@@ -1,4 +1,4 @@
-/** Release: a versioned workload rolled out progressively (DESIGN §5). */
+/** Release: a versioned workload rolled out progressively. */
 import { z } from "zod";
 import { analysisMetrics, metricName } from "./analysis.js";
 import { conditions, dnsLabel, duration, lastAction, opaqueObject } from "./common.js";

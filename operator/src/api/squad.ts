@@ -1,4 +1,4 @@
-/** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation (DESIGN §4). */
+/** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
 import { z } from "zod";
 import { analysisMetrics } from "./analysis.js";
 import { conditions, dnsLabel, duration, resourceList, secretKeyRef } from "./common.js";

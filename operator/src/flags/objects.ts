@@ -14,7 +14,7 @@ export const FLAGS_OBJECT_NAME = "crescendo-flags";
 /** The ConfigMap key apps mount and point a flagd provider's `offlineFlagSourcePath` at. */
 export const FLAGS_FILE_KEY = "flags.flagd.json";
 
-/** Labels every object Crescendo creates carries (DESIGN §3). */
+/** Labels every object Crescendo creates carries. */
 function flagsLabels(options: FlagsObjectOptions): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,

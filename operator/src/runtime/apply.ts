@@ -1,5 +1,5 @@
 /**
- * Compare-before-write (DESIGN §2): a reconcile that changes nothing writes nothing. Desired
+ * Compare-before-write: a reconcile that changes nothing writes nothing. Desired
  * objects are server-side applied only when they are not already contained in what the
  * informer observed; statuses are patched only when they differ. Fewer writes mean fewer
  * watch events, fewer reconciles and no resourceVersion churn for GitOps tools to notice.

@@ -1,5 +1,5 @@
 /**
- * The manual actions (DESIGN §3): promote, promote --full, abort, retry, pause, resume on a
+ * The manual actions: promote, promote --full, abort, retry, pause, resume on a
  * Release and rearm on a FeatureToggle. Each sets two annotations with a JSON merge patch —
  * never the spec, which a GitOps tool would revert — and the controller acts once per id,
  * recording what it did in `status.lastAction`. `--wait` watches for that record.
