@@ -18,8 +18,11 @@ export type OfrepRoute =
   | { name: "unmatched" };
 
 /**
- * `/namespaces/{ns}` is the base URL a client is given, so one operator serves every namespace
- * and a namespace's apps see only their own flags. The namespace must look like a DNS-1123 label.
+ * `/namespaces/{ns}` is the base URL a client is given, so one operator serves every namespace;
+ * the namespace must look like a DNS-1123 label. The path only selects which namespace's flags
+ * are evaluated: it is not an access boundary. The token is one for the whole server, so any
+ * client that holds it (or any client at all, when no token is set) can read every namespace's
+ * flags (docs/operations.md says so to operators). Per-namespace credentials are coming.
  */
 const ROUTE =
   /^\/namespaces\/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)\/ofrep\/v1\/evaluate\/flags(?:\/([^/]+))?\/?$/;

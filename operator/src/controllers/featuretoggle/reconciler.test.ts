@@ -224,7 +224,16 @@ describe("FeatureToggleReconciler", () => {
 
   it("treats a FeatureFlag 404 (CRD just removed) as absent, not an error", async () => {
     const t = setup({ toggles: [toggle("banner")], crds: [establishedCrd()] }, { featureFlag404: true });
-    await expect(t.reconciler.reconcile("shop")).resolves.toBeDefined();
+    // The reconcile succeeds (no error, so no retry): the ConfigMap and the status are written.
+    await expect(t.reconciler.reconcile("shop")).resolves.toEqual({ requeueAfterMs: expect.any(Number) });
+    const applied = () => t.calls.filter((c) => c.verb === "apply").map((c) => c.kind);
+    expect(applied()).toEqual(["ConfigMap", "FeatureFlag"]);
+    expect(findCondition(t.statusOf("banner")?.status.conditions, "Ready")).toMatchObject({ status: "True" });
+    // Nothing is remembered as written: while the CRD is still listed, the next reconcile tries
+    // the FeatureFlag again (one that was written is not: see "once per content" above).
+    t.calls.length = 0;
+    await t.reconciler.reconcile("shop");
+    expect(applied().filter((kind) => kind === "FeatureFlag")).toHaveLength(1);
   });
 
   it("deletes its ConfigMap (and FeatureFlag) when the namespace has no toggles left", async () => {
@@ -251,9 +260,16 @@ describe("FeatureToggleReconciler", () => {
   });
 
   it("ignores a toggle deleted since the snapshot (404 on its status)", async () => {
-    const t = setup({ toggles: [toggle("a"), toggle("gone")] }, { statusGone: "gone" });
-    await expect(t.reconciler.reconcile("shop")).resolves.toBeDefined();
-    expect(t.statusOf("a")).toBeDefined();
+    const t = setup(
+      { toggles: [toggle("a"), toggle("gone", { defaultVariant: "nope" })] },
+      { statusGone: "gone" },
+    );
+    // No error (its deletion brings a reconcile of its own), the other toggle's status is
+    // written, and a status that was not written records no Event about it.
+    await expect(t.reconciler.reconcile("shop")).resolves.toEqual({ requeueAfterMs: expect.any(Number) });
+    expect(t.calls.filter((c) => c.subresource === "status").map((c) => c.name)).toEqual(["a", "gone"]);
+    expect(t.statusOf("a")?.status).toMatchObject({ effectiveState: "Enabled" });
+    expect(t.events).toEqual([]);
   });
 
   it("reads its own status writes until the informer shows them: no rewrite, no 409", async () => {

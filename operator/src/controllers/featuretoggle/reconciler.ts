@@ -157,10 +157,6 @@ export class FeatureToggleReconciler {
   }
 
   /**
-   * A namespace with no toggles left: its ConfigMap and FeatureFlag go (their owner references
-   * would let the garbage collector do it too, but only once it gets to them).
-   */
-  /**
    * Applies the namespace's ConfigMap unless it was already found to hold this content at its
    * current resourceVersion. Comparing means hashing the whole document (tens of KB for a
    * hundred flags), and a namespace is reconciled for every phase change of every guard Release
@@ -188,6 +184,10 @@ export class FeatureToggleReconciler {
     if (!wrote && verified !== undefined) this.configMapsVerified.set(namespace, verified);
   }
 
+  /**
+   * A namespace with no toggles left: its ConfigMap and FeatureFlag go (their owner references
+   * would let the garbage collector do it too, but only once it gets to them).
+   */
   private async cleanup(namespace: string, crdServed: boolean): Promise<void> {
     toggleMetrics.retain(namespace, []);
     this.configMapsVerified.delete(namespace);
