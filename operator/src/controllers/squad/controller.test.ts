@@ -35,7 +35,9 @@ interface Call {
   subresource?: string;
 }
 
-function fakeClient(options: { createFails?: boolean; statusResourceVersions?: boolean } = {}) {
+function fakeClient(
+  options: { createFails?: boolean; statusResourceVersions?: boolean; refuseKind?: string } = {},
+) {
   const calls: Call[] = [];
   let resourceVersion = 100;
   const client: Pick<KubeClient, "apply" | "create" | "delete" | "mergePatch"> = {
@@ -47,6 +49,15 @@ function fakeClient(options: { createFails?: boolean; statusResourceVersions?: b
         namespace: obj.metadata.namespace,
         body: obj,
       });
+      if (res.kind === options.refuseKind)
+        throw new ApiError(
+          422,
+          "Invalid",
+          `${res.kind} "${obj.metadata.name ?? ""}" is invalid: spec.hard[pods]: Invalid value: "-5"`,
+          { kind: res.kind },
+          undefined,
+          "PATCH",
+        );
       return obj as T;
     },
     create: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
@@ -194,6 +205,36 @@ describe("SquadReconciler", () => {
     expect(conditionOf(calls[4], "Reconciling")?.status).toBe("True");
     expect(statusOf(calls[4])["observedGeneration"]).toBe(2);
     expect(events.map((e) => e.reason)).toEqual(["NamespaceCreated"]);
+  });
+
+  it("writes everything else when the apiserver refuses one object, then fails with that refusal", async () => {
+    const { s, calls, reconciler } = setup({ refuseKind: "ResourceQuota" });
+    s.squads.upsert(
+      squad({
+        members: [{ kind: "User", name: "ana", role: "lead" }],
+        quota: { hard: { pods: "-5" } },
+        limits: { default: { cpu: "500m" } },
+        networkIsolation: "Squad",
+      }),
+    );
+    await expect(reconciler.reconcile("payments")).rejects.toMatchObject({ status: 422, reason: "Invalid" });
+    const applied = calls.filter((c) => c.verb === "apply").map((c) => `${c.kind} ${c.name}`);
+    expect(applied).toEqual(
+      expect.arrayContaining([
+        "ResourceQuota crescendo-quota",
+        "LimitRange crescendo-limits",
+        "NetworkPolicy crescendo-isolation",
+      ]),
+    );
+    // The runtime reports the refusal on the status; the reconciler wrote no status of its own.
+    expect(statusPatches(calls)).toEqual([]);
+  });
+
+  it("stops at a refused namespace: nothing can go into it", async () => {
+    const { s, calls, reconciler } = setup({ refuseKind: "Namespace" });
+    s.squads.upsert(squad({ members: [{ kind: "User", name: "ana", role: "lead" }] }));
+    await expect(reconciler.reconcile("payments")).rejects.toMatchObject({ status: 422 });
+    expect(calls.filter((c) => c.verb === "apply").map((c) => c.kind)).toEqual(["Namespace"]);
   });
 
   it("fails the reconcile (for an immediate requeue) when the namespace was claimed meanwhile", async () => {

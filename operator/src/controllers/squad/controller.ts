@@ -22,6 +22,7 @@ import { controllerFor, type Controller, type ControllerHost } from "../../runti
 import type { EventRecorder } from "../../runtime/events.js";
 import { withFinalizer } from "../../runtime/finalizer.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
+import { RefusalReporter, refusalOf } from "../../runtime/refusals.js";
 import { NamespaceResource } from "../../runtime/resources.js";
 import {
   type KubeObject,
@@ -107,6 +108,14 @@ export function registerSquadController(
       batchMs: SUMMARY_BATCH_MS,
     })
     .workers(options.workers ?? 2)
+    .reportRefusals(
+      new RefusalReporter({
+        client: options.client,
+        recorder: options.recorder,
+        resource: SquadResource,
+        now: () => manager.clock.now(),
+      }),
+    )
     .complete((key) => reconciler.reconcile(key));
 }
 
@@ -275,6 +284,11 @@ export class SquadReconciler {
    * Writes in dependency order: each namespace before what goes in it, then deletions and
    * releases. A namespace that does not exist is first created bare with the squad label (a
    * create fails if another squad claimed the name meanwhile; a forced apply would not).
+   *
+   * An object the apiserver refuses for good (a quota of "-5") does not stop the others: the
+   * isolation NetworkPolicy and the RoleBindings must not wait on a typo in the quota. The
+   * first refusal is thrown once everything else was written, and the runtime reports it as
+   * Stalled. A refused namespace is the exception: nothing can go into it.
    */
   private async act(
     raw: RawSquad,
@@ -284,6 +298,7 @@ export class SquadReconciler {
     const { client, recorder } = this.deps;
     const name = raw.metadata.name ?? "";
     const toCreate = new Set(plan.decisions.filter((d) => d.action === "Create").map((d) => d.name));
+    let refused: unknown;
     for (const desired of plan.objects) {
       const res = resourceOf(desired);
       if (!res) throw new Error(`squad plan produced an object of unknown kind ${desired.kind ?? ""}`);
@@ -303,7 +318,12 @@ export class SquadReconciler {
           : this.deps.owned
               .find((o) => o.res === res)
               ?.store.get(`${desired.metadata.namespace ?? ""}/${objectName}`);
-      await applyIfChanged(client, desired, res, observed);
+      try {
+        await applyIfChanged(client, desired, res, observed);
+      } catch (err) {
+        if (desired.kind === "Namespace" || !refusalOf(err)) throw err;
+        refused ??= err;
+      }
     }
     for (const stale of plan.deletions) {
       const res = resourceOf(stale);
@@ -318,6 +338,7 @@ export class SquadReconciler {
         action: "Release",
       });
     }
+    if (refused !== undefined) throw refused;
   }
 
   /**
