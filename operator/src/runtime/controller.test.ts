@@ -450,6 +450,36 @@ describe("outcome handling", () => {
     await vi.waitFor(() => expect(r.calls).toHaveLength(5));
   });
 
+  it("tells every owner the controller names when its keys are not objects", async () => {
+    const h = makeHost();
+    const r = recorder(() => {
+      throw new ApiError(
+        422,
+        "Invalid",
+        'ConfigMap "crescendo-flags" is invalid: data: Too long',
+        { kind: "ConfigMap" },
+        undefined,
+        "PATCH",
+      );
+    });
+    const patched: string[] = [];
+    const reporter = new RefusalReporter({
+      client: {
+        mergePatch: async (_res, name, namespace) => (patched.push(`${namespace}/${name}`), {}) as never,
+      },
+      recorder: { record: async () => undefined },
+      resource: ReleaseResource,
+      now: () => h.clock.now(),
+    });
+    const owners = [release("a", "ns1"), release("b", "ns1")];
+    const c = controllerFor(h.host, ConfigMapResource, { name: uniqueName() })
+      .reportRefusals(reporter, (key) => owners.filter((o) => o.metadata.namespace === key))
+      .complete(r.reconcile);
+    start(c);
+    h.store(ConfigMapResource).emit({ type: "upsert", object: { metadata: { name: "ns1" } } });
+    await vi.waitFor(() => expect(patched.sort()).toEqual(["ns1/a", "ns1/b"]));
+  });
+
   it("treats a refusal like any error when the controller does not report refusals", async () => {
     const h = makeHost();
     const r = recorder((_key, call) => {

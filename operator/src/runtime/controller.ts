@@ -126,7 +126,7 @@ interface Watch {
 export class ControllerBuilder {
   private readonly watched: Watch[] = [];
   private workerCount = 1;
-  private refusals: RefusalReporter | undefined;
+  private refusals: RefusalReporting | undefined;
 
   constructor(
     private readonly host: ControllerHost,
@@ -175,8 +175,8 @@ export class ControllerBuilder {
    * `Stalled=True` with the apiserver's message, a Warning Event per distinct message, a metric,
    * and retries that back off to minutes. Without it such errors are retried like any other.
    */
-  reportRefusals(reporter: RefusalReporter): this {
-    this.refusals = reporter;
+  reportRefusals(reporter: RefusalReporter, ownersOf?: (key: ObjectKey) => KubeObject[]): this {
+    this.refusals = { reporter, ...(ownersOf ? { ownersOf } : {}) };
     return this;
   }
 
@@ -222,7 +222,16 @@ interface RuntimeControllerOptions {
   workers: number;
   reconcile: Reconciler;
   watches: Watch[];
-  refusals?: RefusalReporter;
+  refusals?: RefusalReporting;
+}
+
+/**
+ * Who hears of a refusal: the primary object of the key by default; a controller whose keys are
+ * not objects (the FeatureToggle controller reconciles a namespace) names the owners itself.
+ */
+interface RefusalReporting {
+  reporter: RefusalReporter;
+  ownersOf?: (key: ObjectKey) => KubeObject[];
 }
 
 class RuntimeController implements QueueingController {
@@ -341,19 +350,27 @@ class RuntimeController implements QueueingController {
 
   /** A refusal goes onto the primary's status before the key is requeued; other errors pass through. */
   private async reportIfRefused(key: ObjectKey, error: unknown): Promise<Outcome> {
-    const reporter = this.opts.refusals;
-    const refusal = reporter ? refusalOf(error) : undefined;
-    if (!reporter || !refusal) return { kind: "error", error };
+    const reporting = this.opts.refusals;
+    const refusal = reporting ? refusalOf(error) : undefined;
+    if (!reporting || !refusal) return { kind: "error", error };
     childRejectedTotal.inc({ controller: this.name, reason: refusal.reason, kind: refusal.kind ?? "" });
-    const owner = this.stores[0]?.get(key);
-    if (!owner) return { kind: "refused", refusal, reported: "failed" };
-    try {
-      return { kind: "refused", refusal, reported: await reporter.report(owner, refusal) };
-    } catch (err) {
-      const { namespace, name } = splitKey(key);
-      this.log.error({ namespace, name, err }, "could not report a refused write on the object's status");
-      return { kind: "refused", refusal, reported: "failed" };
+    const primary = this.stores[0]?.get(key);
+    const owners = reporting.ownersOf ? reporting.ownersOf(key) : primary ? [primary] : [];
+    if (owners.length === 0) return { kind: "refused", refusal, reported: "failed" };
+    let reported: "new" | "repeat" | "failed" = "repeat";
+    for (const owner of owners) {
+      try {
+        if ((await reporting.reporter.report(owner, refusal)) === "new" && reported === "repeat")
+          reported = "new";
+      } catch (err) {
+        reported = "failed";
+        this.log.error(
+          { namespace: owner.metadata.namespace, name: owner.metadata.name, err },
+          "could not report a refused write on the object's status",
+        );
+      }
     }
+    return { kind: "refused", refusal, reported };
   }
 
   /**

@@ -10,6 +10,7 @@
  * OFREP serves them on every replica while only the leader reconciles.
  */
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
+import { RefusalReporter } from "../../runtime/refusals.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import {
   ConfigMapResource,
@@ -77,5 +78,15 @@ export function registerFeatureToggleController(
     .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
     .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
     .workers(workers ?? 2)
+    // A refused ConfigMap or FeatureFlag serves every toggle of the namespace: each is told.
+    .reportRefusals(
+      new RefusalReporter({
+        client: io.client,
+        recorder: io.recorder,
+        resource: FeatureToggleResource,
+        now: () => manager.clock.now(),
+      }),
+      (namespace) => toggles.list(namespace),
+    )
     .complete((key) => reconciler.reconcile(key));
 }
