@@ -44,6 +44,16 @@ describe("refusalOf", () => {
     expect(refusalOf(apiError(status, reason))).toBeUndefined();
   });
 
+  it("classifies the 500 a server-side apply answers for a value its type cannot hold as a rejection", () => {
+    const err = apiError(
+      500,
+      "InternalError",
+      "failed to convert new object (team/crescendo-quota; /v1, Kind=ResourceQuota) to proper version: unable to convert unstructured object to /v1, Kind=ResourceQuota: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+    );
+    expect(refusalOf(err)).toMatchObject({ reason: "ChildRejected", status: 500 });
+    expect(refusalOf(apiError(500, "InternalError", "etcdserver: request timed out"))).toBeUndefined();
+  });
+
   it("ignores errors that are not apiserver answers", () => {
     expect(refusalOf(new Error("ECONNREFUSED"))).toBeUndefined();
     expect(refusalOf("boom")).toBeUndefined();

@@ -51,8 +51,16 @@ export function refusalOf(err: unknown): Refusal | undefined {
   return { reason, status: err.status, ...(kind ? { kind } : {}), message };
 }
 
+/**
+ * What the apiserver says when a server-side apply carries a value its Go type cannot hold (a
+ * quantity of "lots"): a 500, though retrying can never succeed. kube-apiserver's fieldmanager
+ * wraps the conversion error in exactly these words.
+ */
+const UNCONVERTIBLE = /^failed to convert new object .*unable to convert unstructured object/s;
+
 function reasonOf(err: ApiError): RefusalReason | undefined {
   if (err.status === 422 || err.status === 400) return "ChildRejected";
+  if (err.status === 500 && UNCONVERTIBLE.test(err.message)) return "ChildRejected";
   if (err.status === 403) return "ChildForbidden";
   if (err.status === 409 && err.reason === "AlreadyExists") return "ChildAlreadyExists";
   return undefined;
