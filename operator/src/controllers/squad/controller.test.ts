@@ -17,7 +17,9 @@ import {
   SQUAD_FINALIZER,
   SquadReconciler,
   squadOfNamespacedObject,
+  squadDeleted,
   squadsOfNamespace,
+  squadsWaitingOn,
   SUMMARY_BATCH_MS,
   toggleSummaryChanged,
 } from "./controller.js";
@@ -566,6 +568,32 @@ describe("watch mappings", () => {
     expect(map(ns("shared", { "crescendo.dev/squad": "billing" }))).toEqual(["billing", "wants-it"]);
     expect(map(ns("shared", { "crescendo.dev/squad": "wants-it" }))).toEqual(["wants-it", "billing"]);
     expect(map(ns("other"))).toEqual([]);
+  });
+
+  it("maps a deleted Squad to the squads waiting on its namespaces, and only its deletion counts", () => {
+    const squads = new Store<KubeObject>();
+    squads.addIndex(DECLARED_NAMESPACE_INDEX, declaredNames);
+    squads.replace(
+      [
+        squad({ namespaces: [{ name: "shared" }, { name: "mine" }] }, { name: "wants-it" }),
+        squad({ namespaces: [{ name: "shared" }] }, { name: "also-wants-it" }),
+        squad({ namespaces: [{ name: "elsewhere" }] }, { name: "unrelated" }),
+      ],
+      "1",
+    );
+    const namespaces = new Store<Namespace>();
+    namespaces.replace(
+      [
+        ns("shared", { "crescendo.dev/squad": "billing" }),
+        ns("elsewhere", { "crescendo.dev/squad": "unrelated" }),
+      ],
+      "1",
+    );
+    const gone = squad({ namespaces: [{ name: "shared" }] }, { name: "billing" });
+    expect(squadsWaitingOn(squads, namespaces)(gone)).toEqual(["also-wants-it", "wants-it"]);
+    expect(squadsWaitingOn(squads, namespaces)(squad({}, { name: "nobody" }))).toEqual([]);
+    expect(squadDeleted({ type: "delete", object: gone })).toBe(true);
+    expect(squadDeleted({ type: "upsert", object: gone })).toBe(false);
   });
 
   it("maps Releases and toggles to the squad owning their namespace", () => {

@@ -99,6 +99,7 @@ export function registerSquadController(
   for (const { res } of owned) builder = builder.owns(res);
   return builder
     .watches<Namespace>(NamespaceResource, squadsOfNamespace(squads))
+    .watches<RawSquad>(SquadResource, squadsWaitingOn(squads, namespaces), { predicate: squadDeleted })
     .watches<Release>(ReleaseResource, squadOfNamespacedObject(namespaces), {
       predicate: releaseSummaryChanged,
       batchMs: SUMMARY_BATCH_MS,
@@ -133,6 +134,31 @@ export function squadsOfNamespace(squads: ReadStore<RawSquad>): (ns: Namespace) 
       .sort();
     return [...new Set([...(owner ? [owner] : []), ...declaring])];
   };
+}
+
+/**
+ * A deleted Squad concerns every other squad that declares one of its namespaces: each was
+ * stalled on "namespace x belongs to squad y", which now reads "…which no longer exists". The
+ * namespaces themselves may not change at all (the default policy retains them), so without this
+ * watch the waiting squad's message stayed stale until something else touched it.
+ */
+export function squadsWaitingOn(
+  squads: ReadStore<RawSquad>,
+  namespaces: ReadStore<Namespace>,
+): (squad: RawSquad) => ObjectKey[] {
+  return (squad) => {
+    const name = squad.metadata.name ?? "";
+    const waiting = namespaces
+      .byLabel(LABELS.squad, name)
+      .flatMap((ns) => squads.byIndex(DECLARED_NAMESPACE_INDEX, ns.metadata.name ?? ""))
+      .map((other) => other.metadata.name ?? "")
+      .filter((other) => other !== name);
+    return [...new Set(waiting)].sort();
+  };
+}
+
+export function squadDeleted(event: StoreEvent<RawSquad>): boolean {
+  return event.type === "delete";
 }
 
 /** A Release or FeatureToggle concerns the squad that owns its namespace (by the Namespace's label). */
