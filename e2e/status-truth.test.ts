@@ -161,6 +161,39 @@ describe("a Squad whose derived object the apiserver refuses", () => {
     await kubectl(["delete", "squad", name, "--wait=false"]);
   });
 
+  it("brings a squad waiting on another squad's namespace up to date when that Squad is deleted", async () => {
+    const suffix = Math.random().toString(36).slice(2, 8);
+    const [owner, waiting, shared] = [`own-${suffix}`, `wait-${suffix}`, `shared-${suffix}`];
+    await apply(squadYaml(owner, `  namespaces:\n    - name: ${shared}`));
+    await waitForCondition(
+      client,
+      SquadResource,
+      owner,
+      undefined,
+      { type: "Ready", status: "True" },
+      { context },
+    );
+    await apply(squadYaml(waiting, `  namespaces:\n    - name: ${shared}`));
+    const stalled = await waitForCondition(
+      client,
+      SquadResource,
+      waiting,
+      undefined,
+      { type: "Stalled", status: "True", reason: "NamespaceConflict" },
+      { context },
+    );
+    expect(stalledOf(stalled)?.message).toContain(`belongs to squad "${owner}"`);
+
+    await kubectl(["delete", "squad", owner]);
+    await waitFor(
+      `squad ${waiting} to say that ${owner} no longer exists`,
+      () => client.get<KubeObject>(SquadResource, waiting),
+      (obj) => stalledOf(obj)?.message.includes("no longer exists") === true,
+      { context, timeoutMs: 15_000 },
+    );
+    await kubectl(["delete", "squad", waiting, "--wait=false"]);
+  });
+
   it("keeps the operator healthy throughout", async () => {
     const res = await fetch(`http://127.0.0.1:${operator.healthPort}/healthz`);
     expect(res.status).toBe(200);
