@@ -89,7 +89,6 @@ async function warningEvents(
 describe("a Squad whose derived object the apiserver refuses", () => {
   it.each([
     ["a negative pod quota", 'quota:\n    hard: { pods: "-5" }', "spec.hard[pods]"],
-    ["a cpu quota that is not a quantity", "quota:\n    hard: { requests.cpu: lots }", "requests.cpu"],
     ["a quota key that is not a resource name", 'quota:\n    hard: { "cpu!!": "1" }', "cpu!!"],
     [
       "a LimitRange whose min is above its max",
@@ -140,6 +139,14 @@ describe("a Squad whose derived object the apiserver refuses", () => {
       await kubectl(["delete", "squad", name, "--wait=false"]);
     },
   );
+
+  it("refuses a quota that is not a quantity at admission, naming the field", async () => {
+    const result = await kubectl(["apply", "-f", "-"], {
+      input: squadYaml("not-a-quantity", "  quota:\n    hard: { requests.cpu: lots }"),
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain("spec.quota.hard.requests.cpu");
+  });
 
   it("is Stalled when a namespace label value has spaces, and nothing goes into that namespace", async () => {
     const name = `st-${Math.random().toString(36).slice(2, 8)}`;

@@ -64,10 +64,27 @@ export function parseDuration(text: string): number {
   return total;
 }
 
+/**
+ * apimachinery's quantity syntax, as controller-gen writes it into CRDs: checked at admission, so
+ * `requests.cpu: lots` is refused by `kubectl apply` with the field's path. Left to the derived
+ * ResourceQuota, the apiserver's server-side apply answers it with a 500 naming no field.
+ */
+export const QUANTITY_PATTERN =
+  "^(\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\\+|-)?(([0-9]+(\\.[0-9]*)?)|(\\.[0-9]+))))?$";
+
 /** Kubernetes quantity or count, written as `4`, `500m` or `2Gi`. */
 export const quantity = z
-  .union([z.string(), z.number().int()])
-  .meta({ "x-kubernetes-int-or-string": true, description: "A Kubernetes quantity, e.g. 4, 500m or 2Gi." });
+  .union([
+    z
+      .string()
+      .regex(new RegExp(QUANTITY_PATTERN), { message: "must be a Kubernetes quantity, e.g. 4, 500m or 2Gi" }),
+    z.number().int(),
+  ])
+  .meta({
+    "x-kubernetes-int-or-string": true,
+    pattern: QUANTITY_PATTERN,
+    description: "A Kubernetes quantity, e.g. 4, 500m or 2Gi.",
+  });
 
 /** A map of resource name to quantity, as in ResourceQuota `hard` or LimitRange `default`. */
 export const resourceList = z.record(z.string(), quantity);

@@ -31,6 +31,8 @@ export function toStructural(node: Schema): Schema {
       anyOf: [{ type: "integer" }, { type: "string" }],
     };
     if ("description" in out) kept.description = out.description;
+    // Applies to the string form only (JSON Schema patterns ignore numbers), e.g. quantities.
+    if ("pattern" in out) kept.pattern = out.pattern;
     return kept;
   }
   // A date-time string: zod adds a long pattern; the format is what Kubernetes understands.

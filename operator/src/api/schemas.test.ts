@@ -27,6 +27,15 @@ describe("Squad spec", () => {
   it("refuses namespace names that are not DNS labels", () => {
     expect(squadSpec.safeParse({ namespaces: [{ name: "Bad_Name" }] }).success).toBe(false);
   });
+  it("takes quantities as Kubernetes writes them and refuses anything else, naming the field", () => {
+    for (const ok of ["4", "500m", "2Gi", "1.5", "1e3", "-5", 8])
+      expect(squadSpec.safeParse({ quota: { hard: { "requests.cpu": ok } } }).success, String(ok)).toBe(true);
+    for (const bad of ["lots", "2 Gi", "Gi", "", "1.5.3"]) {
+      const r = squadSpec.safeParse({ limits: { default: { cpu: bad } } });
+      expect(r.success, bad).toBe(false);
+      expect(JSON.stringify(r.error?.issues)).toContain("must be a Kubernetes quantity");
+    }
+  });
 });
 
 describe("Release spec", () => {
