@@ -69,24 +69,26 @@ export function registerFeatureToggleController(
     configMaps,
     crds,
   });
-  return controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
-    .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
-    .watches(ConfigMapResource, namespaceOfFlagsObject)
-    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
-      predicate: guardPhaseChanged,
-    })
-    .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
-    .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
-    .workers(workers ?? 2)
-    // A refused ConfigMap or FeatureFlag serves every toggle of the namespace: each is told.
-    .reportRefusals(
-      new RefusalReporter({
-        client: io.client,
-        recorder: io.recorder,
-        resource: FeatureToggleResource,
-        now: () => manager.clock.now(),
-      }),
-      (namespace) => toggles.list(namespace),
-    )
-    .complete((key) => reconciler.reconcile(key));
+  return (
+    controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
+      .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
+      .watches(ConfigMapResource, namespaceOfFlagsObject)
+      .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
+        predicate: guardPhaseChanged,
+      })
+      .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
+      .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
+      .workers(workers ?? 2)
+      // A refused ConfigMap or FeatureFlag serves every toggle of the namespace: each is told.
+      .reportRefusals(
+        new RefusalReporter({
+          client: io.client,
+          recorder: io.recorder,
+          resource: FeatureToggleResource,
+          now: () => manager.clock.now(),
+        }),
+        (namespace) => toggles.list(namespace),
+      )
+      .complete((key) => reconciler.reconcile(key))
+  );
 }
