@@ -1,8 +1,10 @@
 /**
  * The kubectl plugin end to end, against a real apiserver, run as a user runs it: a child
- * process with KUBECONFIG. No operator runs here; the test writes the Release's status through
- * the /status subresource itself, standing in for the controller, so what the plugin shows is
- * exactly what was written.
+ * process with KUBECONFIG. For `status` and the actions no operator runs: the test writes the
+ * Release's status through the /status subresource itself, standing in for the controller, so
+ * what the plugin shows is exactly what was written (an analysis mid-step, a killed toggle). For
+ * `squad`, last, the operator runs and computes the Squad's status from a Squad and a Release the
+ * test applies, so the plugin is proven against what the Squad controller really writes.
  */
 import { execFile, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -11,15 +13,23 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
+import {
+  FeatureToggleResource,
+  ReleaseResource,
+  SquadResource,
+  type Squad,
+} from "../operator/src/api/kinds.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { loadKubeConfig } from "../operator/src/runtime/kubeconfig.js";
 import { NamespaceResource, RoleBindingResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor } from "./support/kube.js";
+import { OperatorProcess } from "./support/operator.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const NS = "cli-e2e";
+/** The namespace of the Squad the operator reconciles; it creates the namespace itself. */
+const SQUAD_NS = "cli-e2e-squad";
 const run = promisify(execFile);
 
 const ServiceAccountResource: Resource = {
@@ -220,36 +230,11 @@ beforeAll(async () => {
     servedVariant: "off",
     killedAt: at(600),
   });
-
-  await ensure(
-    { metadata: { name: "cli-squad" }, spec: { tribe: "payments", namespaces: [{ name: NS }] } },
-    SquadResource,
-  );
-  await setStatus(SquadResource, "cli-squad", undefined, {
-    namespaceCount: 1,
-    namespaces: [{ name: NS, ready: true }],
-    releases: { total: 1, progressing: 1, paused: 0, healthy: 0, degraded: 0, rolledBack: 0 },
-    toggles: { total: 1, active: 0, stale: 0, killed: 1 },
-    delivery: {
-      deploymentsLast7d: 3,
-      changeFailureRate: "25%",
-      leadTimeSeconds: 900,
-      meanTimeToRestoreSeconds: 120,
-    },
-    conditions: [
-      {
-        type: "Ready",
-        status: "True",
-        reason: "Ready",
-        message: "1 namespace in place",
-        lastTransitionTime: at(3600),
-      },
-    ],
-  });
 });
 
 afterAll(async () => {
   await client?.delete(SquadResource, "cli-squad");
+  await client?.delete(NamespaceResource, SQUAD_NS);
   await client?.delete(NamespaceResource, NS);
   client?.close();
 });
@@ -369,19 +354,6 @@ describe("actions", () => {
   });
 });
 
-describe("squad", () => {
-  it("renders namespaces, releases, toggles and delivery metrics", async () => {
-    const r = await plugin(["squad", "cli-squad"]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("cli-squad (tribe payments)");
-    expect(r.stdout).toMatch(new RegExp(`${NS}\\s+ready`));
-    expect(r.stdout).toContain("Releases    1: 1 progressing");
-    expect(r.stdout).toMatch(new RegExp(`${NS}\\s+web\\s+Progressing\\s+1\\.4\\.2\\s+1\\.5\\.0\\s+20%`));
-    expect(r.stdout).toMatch(/one-click\s+killed/);
-    expect(r.stdout).toContain("Change failure rate   25%");
-  });
-});
-
 describe("a user who may only read Releases", () => {
   let viewerKubeconfig: string;
 
@@ -460,5 +432,83 @@ describe("a user who may only read Releases", () => {
     expect(r.stderr).toBe(`error: you may not patch releases in namespace ${NS} (forbidden)\n`);
     const after = (await client.get<KubeObject>(ReleaseResource, "web", NS))!;
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion);
+  });
+});
+
+// Last: the operator started here reconciles every Release it sees, the hand-written ones above too.
+describe("squad, with the status the operator computed", () => {
+  let operator: OperatorProcess | undefined;
+  let squad: Squad;
+
+  beforeAll(async () => {
+    await ensure(
+      {
+        metadata: { name: "cli-squad" },
+        spec: { tribe: "payments", namespaces: [{ name: SQUAD_NS }], toggles: { maxActive: 5 } },
+      },
+      SquadResource,
+    );
+    operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "cli" });
+    // The Squad controller creates the namespace; the Release goes in once it exists.
+    await waitFor(
+      `namespace ${SQUAD_NS}`,
+      () => client.get(NamespaceResource, SQUAD_NS),
+      (n) => n !== undefined && n.metadata.deletionTimestamp === undefined,
+      { timeoutMs: 120_000 },
+    );
+    await ensure(
+      {
+        metadata: { name: "api", namespace: SQUAD_NS },
+        spec: {
+          version: "2.0.0",
+          replicas: 1,
+          template: {
+            metadata: { labels: { app: "api" } },
+            spec: { containers: [{ name: "api", image: "registry.example/api:2.0.0" }] },
+          },
+          strategy: { canary: { steps: [{ setWeight: 50 }] } },
+        },
+      },
+      ReleaseResource,
+    );
+    await ensure(
+      {
+        metadata: { name: "new-checkout", namespace: SQUAD_NS },
+        spec: { variants: { on: true, off: false }, defaultVariant: "off" },
+      },
+      FeatureToggleResource,
+    );
+    squad = (await waitFor(
+      "the operator's status of Squad cli-squad: Ready, one Healthy Release, one toggle",
+      () => client.get<Squad>(SquadResource, "cli-squad"),
+      (s) =>
+        s?.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True") === true &&
+        s.status.releases?.healthy === 1 &&
+        s.status.toggles?.total === 1 &&
+        s.status.delivery !== undefined,
+      { timeoutMs: 120_000 },
+    ))!;
+  });
+
+  afterAll(async () => {
+    await operator?.stop();
+  });
+
+  it("renders namespaces, releases, toggles and delivery metrics as the operator reported them", async () => {
+    const r = await plugin(["squad", "cli-squad"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("cli-squad (tribe payments)");
+    const ready = squad.status!.conditions!.find((c) => c.type === "Ready")!;
+    expect(r.stdout).toContain(`Ready       True (${ready.reason}): ${ready.message}`);
+    expect(ready.message).toBe("1 namespace ready");
+    expect(r.stdout).toMatch(new RegExp(`${SQUAD_NS}\\s+ready`));
+    expect(r.stdout).toContain(
+      "Releases    1: 0 progressing, 0 paused, 1 healthy, 0 degraded, 0 rolled back",
+    );
+    expect(r.stdout).toMatch(new RegExp(`${SQUAD_NS}\\s+api\\s+Healthy\\s+2\\.0\\.0`));
+    expect(r.stdout).toContain("Toggles     1: 1 active (max 5), 0 stale, 0 killed");
+    const delivery = squad.status!.delivery!;
+    expect(r.stdout).toContain(`Change failure rate   ${delivery.changeFailureRate} of finished rollouts`);
+    expect(r.stdout).toMatch(/Deployment frequency\s+\d+ rollouts? promoted in the last 7 days/);
   });
 });
