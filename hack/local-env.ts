@@ -4,11 +4,12 @@
  * metrics simulator standing in for application pods, and a real Prometheus scraping it.
  */
 import { execFile } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { parseAllDocuments } from "yaml";
 import { createKubeClient, type KubeClient } from "../operator/src/runtime/client.js";
@@ -20,23 +21,40 @@ import { MetricsSimulator } from "../e2e/support/metrics-simulator.js";
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 
-/** Runs a hack/ script, streaming nothing but returning stdout; failures carry stderr. */
+/**
+ * Runs a hack/ script and returns its stdout; failures carry stderr. `onStderrLine`, when given,
+ * hears each line of the script's stderr (its progress log) as it is written.
+ */
 export async function script(
   path: string,
   env: Record<string, string>,
   args: string[] = [],
+  onStderrLine?: (line: string) => void,
 ): Promise<string> {
   try {
-    const { stdout } = await run(join(ROOT, path), args, {
+    const running = run(join(ROOT, path), args, {
       env: { ...process.env, ...env },
       maxBuffer: 64 * 1024 * 1024,
       timeout: 60 * 60_000,
     });
+    if (onStderrLine && running.child.stderr)
+      createInterface({ input: running.child.stderr }).on("line", onStderrLine);
+    const { stdout } = await running;
     return stdout;
   } catch (err) {
     const e = err as { stderr?: string; stdout?: string; message: string };
     throw new Error(`${path} failed: ${e.message}\n${e.stdout ?? ""}\n${e.stderr ?? ""}`);
   }
+}
+
+/** Whether hack/cluster/build has built the control plane's binaries (as hack/cluster/lib.sh places them). */
+function controlPlaneBuilt(): boolean {
+  const cache =
+    process.env.CRESCENDO_CACHE_DIR ??
+    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "crescendo");
+  return ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].every((b) =>
+    existsSync(join(cache, "bin", b)),
+  );
 }
 
 /** Parses the `export NAME=value` lines hack/cluster/up writes. */
@@ -138,16 +156,23 @@ export async function startLocalEnvironment(log: (message: string) => void): Pro
     } else {
       const clusterDir = await mkdtemp(join(tmpdir(), "crescendo-cluster-"));
       const env = { CRESCENDO_CLUSTER_DIR: clusterDir };
-      log(
-        "starting the local control plane (hack/cluster/up; builds components on first use, which takes minutes)",
-      );
+      if (!controlPlaneBuilt()) {
+        log(
+          "first run: building the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok, helm) " +
+            "from Go modules; this takes about 10-15 minutes on 2 cores, once (cached in ~/.cache/crescendo). Progress follows.",
+        );
+      }
+      log("starting the local control plane (hack/cluster/up)");
       const started = Date.now();
       cleanups.push(async () => {
         log("stopping the local control plane");
         await script("hack/cluster/down", env);
         await rm(clusterDir, { recursive: true, force: true });
       });
-      await script("hack/cluster/up", env);
+      // hack/cluster/up and the build it runs log each step (component N of M, elapsed) to stderr.
+      await script("hack/cluster/up", env, [], (line) =>
+        log(`  ${line.replace(/^\[\d\d:\d\d:\d\d\] /, "")}`),
+      );
       log(`control plane up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       const clusterEnv = readEnvFile(join(clusterDir, "env"));
       kubeconfig = clusterEnv.KUBECONFIG ?? join(clusterDir, "kubeconfig");
