@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "./config.js";
+import { HelpRequested, loadConfig } from "./config.js";
 
 describe("loadConfig", () => {
   it("has defaults that work in-cluster", () => {
@@ -37,5 +37,12 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);
     expect(() => loadConfig(["--no-such-flag"], {})).toThrow(/Usage/);
+  });
+  it("answers --help and -h with the usage as HelpRequested, not as an error", () => {
+    for (const flag of ["--help", "-h"]) {
+      expect(() => loadConfig([flag], {})).toThrow(HelpRequested);
+      expect(() => loadConfig([flag], {})).toThrow(/Usage: crescendo/);
+    }
+    expect(() => loadConfig(["--no-such-flag"], {})).not.toThrow(HelpRequested);
   });
 });

@@ -33,6 +33,7 @@ export interface OperatorConfig {
 }
 
 const USAGE = `Usage: crescendo [flags]
+  -h, --help               print this usage and exit
   --kubeconfig PATH        kubeconfig (default $KUBECONFIG, ~/.kube/config, then in-cluster)
   --leader-elect BOOL      use a Lease so only one replica reconciles (default true; $LEADER_ELECT)
   --lease-namespace NS     namespace of the Lease (default $POD_NAMESPACE, else "default")
@@ -47,6 +48,17 @@ const USAGE = `Usage: crescendo [flags]
                            $EVENTS_QPS)
   --events-burst N         burst of Events (default 100; $EVENTS_BURST)
   --workers N              concurrent reconciles per controller (default 4; $WORKERS)`;
+
+/**
+ * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
+ * command-line tools do, rather than reporting it as a failure.
+ */
+export class HelpRequested extends Error {
+  constructor() {
+    super(USAGE);
+    this.name = "HelpRequested";
+  }
+}
 
 function integer(name: string, text: string | undefined, fallback: number): number {
   if (text === undefined || text === "") return fallback;
@@ -63,7 +75,7 @@ function bool(name: string, text: string | undefined, fallback: boolean): boolea
   throw new Error(`${name} must be true or false, got "${text}"`);
 }
 
-/** Parses flags and environment; throws with the usage text on bad input. */
+/** Parses flags and environment; throws with the usage text on bad input, HelpRequested for --help. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -82,13 +94,13 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "events-qps": { type: "string" },
         "events-burst": { type: "string" },
         workers: { type: "string" },
-        help: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
       },
     }));
   } catch (err) {
     throw new Error(`${(err as Error).message}\n${USAGE}`);
   }
-  if (values.help) throw new Error(USAGE);
+  if (values.help) throw new HelpRequested();
   const flag = (name: string, envName: string) => (values[name] as string | undefined) ?? env[envName];
   return {
     // $KUBECONFIG is left to the loader, which reads a colon-separated list as kubectl does.

@@ -3,7 +3,7 @@
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
 import { OPERATOR_CACHE } from "./cache.js";
-import { loadConfig } from "./config.js";
+import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
@@ -92,6 +92,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof HelpRequested) {
+    // Asked for, not a failure: the usage on stdout, exit 0, no log line.
+    process.stdout.write(`${err.message}\n`);
+    return;
+  }
   if (err instanceof LeadershipLostError)
     logger.error({ err }, "lost leadership; exiting so a new leader takes over");
   else logger.fatal({ err }, "crescendo failed");

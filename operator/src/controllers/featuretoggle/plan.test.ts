@@ -359,6 +359,8 @@ describe("planToggleStatus", () => {
     const first = reconcile({ toggle: guarded(), guardRelease: release("RolledBack"), now: T0 });
     expect(first.plan.killed).toBe(true);
     expect(first.plan.events.map((e) => e.reason)).toEqual(["ToggleKilled"]);
+    // The re-arm command in the Event works pasted as is, from any current namespace.
+    expect(first.plan.events[0]?.note).toContain("kubectl annotate featuretoggle checkout -n team-a ");
     expect(first.plan.status).toMatchObject({
       effectiveState: "KilledByRollback",
       servedVariant: "off",
@@ -374,7 +376,7 @@ describe("planToggleStatus", () => {
       reason: "KilledByRollback",
     });
     expect(condition(first.plan.status, "Ready")?.message).toContain(
-      "kubectl annotate featuretoggle checkout",
+      "kubectl annotate featuretoggle checkout -n team-a crescendo.dev/action=rearm",
     );
 
     // 2. A new rollout becomes Healthy: still killed, nothing new to say, status unchanged.

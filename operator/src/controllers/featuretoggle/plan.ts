@@ -165,8 +165,9 @@ function rolledBackRevision(release: GuardRelease): string | undefined {
   return newest?.outcome === "RolledBack" ? newest.revision : release.canaryRevision;
 }
 
-const rearmHint = (name: string) =>
-  `kubectl annotate featuretoggle ${name} ${ANNOTATIONS.action}=rearm ${ANNOTATIONS.actionId}=$(date +%s) --overwrite`;
+/** The command that re-arms the toggle, with its namespace: pasted as is, it must reach this object. */
+const rearmHint = (name: string, namespace: string) =>
+  `kubectl annotate featuretoggle ${name} -n ${namespace} ${ANNOTATIONS.action}=rearm ${ANNOTATIONS.actionId}=$(date +%s) --overwrite`;
 
 /**
  * Kill and re-arm. A guarded toggle is killed when its Release's phase is RolledBack, and stays
@@ -221,7 +222,7 @@ function killState(
     const revision = rolledBackRevision(guardRelease);
     const note =
       `Release ${guard.release} rolled back${revision ? ` revision ${revision}` : ""}; everyone gets default variant ` +
-      `"${toggle.spec.defaultVariant}". Re-arm once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "")}`;
+      `"${toggle.spec.defaultVariant}". Re-arm once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "", toggle.metadata.namespace ?? "default")}`;
     return {
       killed: true,
       killedAt: conditionTime(now),
@@ -356,7 +357,7 @@ function kstatus(input: ToggleStatusInput, key: string, state: EffectiveState, k
     return {
       state: "Ready",
       reason: "KilledByRollback",
-      message: `Killed by the rollback of Release ${guard?.release ?? ""}${kill.killedBy ? ` (revision ${kill.killedBy})` : ""} at ${kill.killedAt ?? ""}; everyone gets default variant "${variant}". Once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "")}.${missing}`,
+      message: `Killed by the rollback of Release ${guard?.release ?? ""}${kill.killedBy ? ` (revision ${kill.killedBy})` : ""} at ${kill.killedAt ?? ""}; everyone gets default variant "${variant}". Once the Release is Healthy: ${rearmHint(toggle.metadata.name ?? "", toggle.metadata.namespace ?? "default")}.${missing}`,
     };
   }
   if (state === "Disabled") {
