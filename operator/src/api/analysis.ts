@@ -3,7 +3,31 @@
  * a squad can define its standard health checks once.
  */
 import { z } from "zod";
-import { duration } from "./common.js";
+import { duration, parseDuration } from "./common.js";
+
+/** The shortest and longest analysis interval, as durations and in milliseconds. */
+export const ANALYSIS_INTERVAL_BOUNDS = { min: "1s", max: "1h", minMs: 1000, maxMs: 3_600_000 } as const;
+const intervalMessage = `must be between ${ANALYSIS_INTERVAL_BOUNDS.min} and ${ANALYSIS_INTERVAL_BOUNDS.max}`;
+
+/**
+ * Time between measurements, bounded: "0s" would take every sample in the same second (so
+ * minSamples would mean nothing) and "100000h" would leave a rollout Progressing for ever.
+ * The apiserver refuses both (CEL `duration()` reads the same Go durations); zod mirrors it.
+ */
+export const analysisInterval = duration
+  .max(32)
+  .refine((text) => {
+    const ms = parseDuration(text);
+    return ms >= ANALYSIS_INTERVAL_BOUNDS.minMs && ms <= ANALYSIS_INTERVAL_BOUNDS.maxMs;
+  }, intervalMessage)
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: `duration(self) >= duration('${ANALYSIS_INTERVAL_BOUNDS.min}') && duration(self) <= duration('${ANALYSIS_INTERVAL_BOUNDS.max}')`,
+        message: intervalMessage,
+      },
+    ],
+  });
 
 export const metricName = z
   .string()
@@ -74,7 +98,9 @@ export const analysisMetric = z
   .object({
     name: metricName.describe("Name of the metric, unique within the Release."),
     prometheus: prometheusQuery,
-    interval: duration.optional().describe("How often to measure; defaults to analysis.interval."),
+    interval: analysisInterval
+      .optional()
+      .describe("How often to measure (1s to 1h); defaults to analysis.interval."),
     thresholdRange: thresholdRange.optional(),
     compareToStable: compareToStable.optional(),
     failureLimit: z

@@ -66,6 +66,23 @@ describe("generated CRDs", () => {
     });
   }
 
+  it("refuses at admission a Release name its Services could not carry", () => {
+    const release = parse(readFileSync(join(root, "crds/releases.crescendo.dev.yaml"), "utf8"));
+    const schema = release.spec.versions[0].schema.openAPIV3Schema;
+    expect(schema["x-kubernetes-validations"]).toEqual([
+      expect.objectContaining({ rule: "self.metadata.name.size() <= 55", fieldPath: ".metadata.name" }),
+      expect.objectContaining({ rule: expect.stringContaining("has(self.spec.service)") }),
+    ]);
+    // 55 + "-preview" is the longest Service name, within Kubernetes' 63.
+    expect(55 + "-preview".length).toBe(63);
+  });
+
+  it("shows READY and its reason in `kubectl get ft`", () => {
+    const ft = parse(readFileSync(join(root, "crds/featuretoggles.crescendo.dev.yaml"), "utf8"));
+    const columns = ft.spec.versions[0].additionalPrinterColumns.map((c: { name: string }) => c.name);
+    expect(columns).toEqual(expect.arrayContaining(["Ready", "Reason"]));
+  });
+
   it("gives Release a scale subresource an HPA can target", () => {
     const release = parse(readFileSync(join(root, "crds/releases.crescendo.dev.yaml"), "utf8"));
     expect(release.spec.versions[0].subresources.scale).toEqual({

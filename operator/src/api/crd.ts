@@ -42,10 +42,11 @@ export function toStructural(node: Schema): Schema {
     // A union of value types (e.g. variant values): accept any value, validated by CEL and zod.
     delete out.anyOf;
     delete out.oneOf;
-    const description = out.description;
-    return description === undefined
-      ? { "x-kubernetes-preserve-unknown-fields": true }
-      : { description, "x-kubernetes-preserve-unknown-fields": true };
+    const kept: Schema = { "x-kubernetes-preserve-unknown-fields": true };
+    if (out.description !== undefined) kept.description = out.description;
+    // Kept so the apiserver stores a null for zod to refuse by name instead of pruning it.
+    if (out.nullable === true) kept.nullable = true;
+    return kept;
   }
   if (out.properties) {
     const props: Schema = {};
@@ -112,10 +113,21 @@ export function crdFor(kind: KindDefinition): Record<string, unknown> {
               type: "object",
               description: kind.description,
               required: ["spec"],
+              ...(kind.validations ? { "x-kubernetes-validations": kind.validations } : {}),
               properties: {
                 apiVersion: { type: "string", description: "APIVersion of the object." },
                 kind: { type: "string", description: "Kind of the object." },
-                metadata: { type: "object" },
+                metadata: kind.validations
+                  ? {
+                      type: "object",
+                      properties: {
+                        name: {
+                          type: "string",
+                          description: "Name of the object; see the rules at the root.",
+                        },
+                      },
+                    }
+                  : { type: "object" },
                 spec: jsonSchemaOf(kind.spec),
                 status: jsonSchemaOf(kind.status),
               },

@@ -43,6 +43,22 @@ export type ToggleRule = z.infer<typeof toggleRule>;
 type VariantValue = boolean | string | number | Record<string, unknown>;
 const variantKind = (v: unknown) => (isRecord(v) ? "object" : typeof v);
 
+/**
+ * A variant's value. Null is refused by name: the apiserver would otherwise drop it silently (a
+ * key whose value is null is pruned), leaving a toggle without the variant the author wrote.
+ * `nullable` in the CRD keeps the null so this message can be given. (A client-side
+ * `kubectl apply` removes null keys itself before sending; server-side apply, create and
+ * GitOps tools send them.)
+ */
+const variantValue = z
+  .union([z.boolean(), z.string(), z.number(), z.record(z.string(), z.unknown())], {
+    error: (issue) =>
+      issue.input === null
+        ? "a variant needs a value (boolean, string, number or object); null is not one"
+        : "a variant value must be a boolean, string, number or object",
+  })
+  .meta({ nullable: true });
+
 export const featureToggleSpec = z
   .object({
     key: z
@@ -62,7 +78,7 @@ export const featureToggleSpec = z
       .default("Enabled")
       .describe("Disabled serves the default variant to everyone."),
     variants: z
-      .record(variantName, z.union([z.boolean(), z.string(), z.number(), z.record(z.string(), z.unknown())]))
+      .record(variantName, variantValue)
       .refine((v) => Object.keys(v).length >= 1, "at least one variant")
       .refine(
         (v) => new Set(Object.values(v).map(variantKind)).size <= 1,

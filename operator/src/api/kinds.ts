@@ -11,7 +11,13 @@ import {
   type FeatureToggleSpec,
   type FeatureToggleStatus,
 } from "./featuretoggle.js";
-import { releaseSpec, releaseStatus, type ReleaseSpec, type ReleaseStatus } from "./release.js";
+import {
+  RELEASE_NAME_RULES,
+  releaseSpec,
+  releaseStatus,
+  type ReleaseSpec,
+  type ReleaseStatus,
+} from "./release.js";
 import { squadSpec, squadStatus, type SquadSpec, type SquadStatus } from "./squad.js";
 
 export interface PrinterColumn {
@@ -30,6 +36,11 @@ export interface KindDefinition {
   spec: z.ZodType;
   status: z.ZodType;
   printerColumns: PrinterColumn[];
+  /**
+   * CEL rules on the whole object (`x-kubernetes-validations` at the schema's root), the only
+   * place a rule can read `metadata.name`.
+   */
+  validations?: { rule: string; message: string; fieldPath?: string }[];
   /** Scale subresource paths, for kinds an HPA may target. */
   scale?: { specReplicasPath: string; statusReplicasPath: string; labelSelectorPath: string };
 }
@@ -40,6 +51,12 @@ const ready = (description: string): PrinterColumn => ({
   jsonPath: '.status.conditions[?(@.type=="Ready")].status',
   description,
 });
+const readyReason: PrinterColumn = {
+  name: "Reason",
+  type: "string",
+  jsonPath: '.status.conditions[?(@.type=="Ready")].reason',
+  description: "Why it is (or is not) ready, e.g. Serving, InvalidFlag, KeyConflict.",
+};
 const age: PrinterColumn = {
   name: "Age",
   type: "date",
@@ -102,6 +119,7 @@ export const RELEASE: KindDefinition = {
   description: "A workload rolled out progressively, judged against metrics, and rolled back automatically.",
   spec: releaseSpec,
   status: releaseStatus,
+  validations: RELEASE_NAME_RULES,
   printerColumns: [
     { name: "Phase", type: "string", jsonPath: ".status.phase", description: "Rollout phase." },
     {
@@ -154,6 +172,8 @@ export const FEATURE_TOGGLE: KindDefinition = {
     },
     { name: "Guard", type: "string", jsonPath: ".spec.guard.release", description: "Release guarding it." },
     { name: "Stale", type: "boolean", jsonPath: ".status.stale", description: "Past its lifetime." },
+    ready("Whether the flag is served as the spec asks."),
+    readyReason,
     age,
   ],
 };

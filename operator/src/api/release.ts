@@ -1,7 +1,34 @@
 /** Release: a versioned workload rolled out progressively. */
 import { z } from "zod";
-import { analysisMetrics, metricName } from "./analysis.js";
+import { analysisInterval, analysisMetrics, metricName } from "./analysis.js";
 import { conditions, dnsLabel, duration, lastAction, opaqueObject } from "./common.js";
+
+/**
+ * The longest Release name: the operator names Services `<release>-stable`, `<release>-canary`
+ * and `<release>-preview`, and a Service name is a DNS-1035 label of at most 63 characters, so
+ * 63 - "-preview".length. (Deployments are `<release>-<revision>`, a DNS subdomain, and the name
+ * is a label value on every object, at most 63: both hold below this.)
+ */
+export const MAX_RELEASE_NAME_LENGTH = 63 - "-preview".length;
+
+/**
+ * Release names refused at admission rather than on the first Service the operator creates.
+ * A Service name is also a DNS-1035 label (starts with a letter, no dots), which a Release name,
+ * a DNS subdomain, need not be; that only matters when the Release asks for Services.
+ */
+export const RELEASE_NAME_RULES = [
+  {
+    rule: `self.metadata.name.size() <= ${MAX_RELEASE_NAME_LENGTH}`,
+    fieldPath: ".metadata.name",
+    message: `a Release name must be at most ${MAX_RELEASE_NAME_LENGTH} characters: the operator names its Services <release>-stable, <release>-canary and <release>-preview, which Kubernetes limits to 63`,
+  },
+  {
+    rule: "!has(self.spec.service) || self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",
+    fieldPath: ".metadata.name",
+    message:
+      "a Release with spec.service needs a name that is a DNS-1035 label (a lower-case letter first, then letters, digits and '-', no dots): its Services are named after it",
+  },
+];
 
 const metricNames = z
   .array(metricName)
@@ -170,10 +197,10 @@ export const releaseSpec = z
       }),
     analysis: z
       .object({
-        interval: duration
+        interval: analysisInterval
           .optional()
           .describe(
-            "Default time between measurements; absent takes the squad's delivery.analysisInterval, else 30s.",
+            "Default time between measurements (1s to 1h); absent takes the squad's delivery.analysisInterval, else 30s.",
           ),
         metrics: analysisMetrics.default([]),
       })

@@ -3,6 +3,7 @@ import { parseDuration } from "./common.js";
 import { featureToggleSpec } from "./featuretoggle.js";
 import { releaseSpec } from "./release.js";
 import { squadSpec } from "./squad.js";
+import { analysisInterval } from "./analysis.js";
 
 const template = {
   metadata: { labels: { app: "web" } },
@@ -91,8 +92,36 @@ describe("Release spec", () => {
   });
 });
 
+describe("analysis intervals", () => {
+  const metric = { name: "errors", prometheus: { query: "x" }, thresholdRange: { max: 1 } };
+  const release = (analysis: object) =>
+    releaseSpec.safeParse({ version: "1", template, strategy: { blueGreen: {} }, analysis });
+  it("are bounded to 1s..1h wherever one can be set", () => {
+    for (const ok of ["1s", "1000ms", "30s", "59m59s", "1h"])
+      expect(analysisInterval.safeParse(ok).success, ok).toBe(true);
+    for (const bad of ["0s", "999ms", "0.5s", "1h0m1s", "100000h", "61m"]) {
+      const r = analysisInterval.safeParse(bad);
+      expect(r.success, bad).toBe(false);
+      expect(r.error?.issues[0]?.message).toBe("must be between 1s and 1h");
+    }
+    expect(release({ interval: "0s", metrics: [] }).success).toBe(false);
+    expect(release({ metrics: [{ ...metric, interval: "100000h" }] }).success).toBe(false);
+    expect(release({ interval: "10s", metrics: [{ ...metric, interval: "1m" }] }).success).toBe(true);
+    expect(squadSpec.safeParse({ delivery: { analysisInterval: "0s" } }).success).toBe(false);
+    expect(squadSpec.safeParse({ delivery: { analysisInterval: "15s" } }).success).toBe(true);
+  });
+});
+
 describe("FeatureToggle spec", () => {
   const base = { variants: { on: true, off: false }, defaultVariant: "off" };
+  it("refuses a null variant by name (the apiserver would otherwise drop it)", () => {
+    const r = featureToggleSpec.safeParse({ variants: { on: true, off: null }, defaultVariant: "on" });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]).toMatchObject({
+      path: ["variants", "off"],
+      message: "a variant needs a value (boolean, string, number or object); null is not one",
+    });
+  });
   it("requires defaultVariant and rule variants to name a variant", () => {
     expect(featureToggleSpec.safeParse(base).success).toBe(true);
     expect(featureToggleSpec.safeParse({ ...base, defaultVariant: "maybe" }).success).toBe(false);

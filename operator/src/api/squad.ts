@@ -1,7 +1,7 @@
 /** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
 import { z } from "zod";
-import { analysisMetrics } from "./analysis.js";
-import { conditions, dnsLabel, duration, resourceList, secretKeyRef } from "./common.js";
+import { analysisInterval, analysisMetrics } from "./analysis.js";
+import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
 
 export const squadMember = z
   .object({
@@ -86,7 +86,9 @@ export const squadSpec = z
           .object({ address: z.string().url().describe("Prometheus base URL used by the squad's Releases.") })
           .optional()
           .describe("Default Prometheus for analysis."),
-        analysisInterval: duration.optional().describe("Default analysis interval for the squad's Releases."),
+        analysisInterval: analysisInterval
+          .optional()
+          .describe("Default analysis interval for the squad's Releases (1s to 1h)."),
         metrics: analysisMetrics.optional().describe("Default metrics added to every Release's analysis."),
       })
       .optional()

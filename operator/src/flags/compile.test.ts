@@ -249,6 +249,23 @@ describe("compileDocument", () => {
     expect(invalid[0]?.reason.length).toBeLessThanOrEqual(1000);
     expect(() => parseStrict(serializeDocument(document))).not.toThrow();
   });
+  it("raw targeting that can return a variant the toggle does not define: default variant, named reason", () => {
+    const ghost = toggle("ghost", { ...boolSpec, targeting: { if: [true, "ghost", "off"] } });
+    const { document, invalid } = compileDocument("ns", [{ toggle: ghost, killed: false }]);
+    expect(document.flags["ghost"]).toMatchObject({
+      defaultVariant: "off",
+      metadata: { [INVALID_METADATA]: true },
+    });
+    expect(document.flags["ghost"]?.targeting).toBeUndefined();
+    expect(invalid).toEqual([
+      {
+        toggle: "ghost",
+        key: "ghost",
+        reason: expect.stringContaining('targeting can return variant "ghost", which is not defined'),
+        served: "default-variant",
+      },
+    ]);
+  });
   it("a flag flagd refuses even without targeting is left out", () => {
     const t = toggle("nan", boolSpec);
     // Not reachable through the CRD schema; simulates a variant value flagd's schema rejects.

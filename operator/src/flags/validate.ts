@@ -7,6 +7,7 @@
 import { MemoryStorage } from "@openfeature/flagd-core";
 import type { Logger } from "@openfeature/core";
 import type { FlagdFlag } from "./document.js";
+import { unknownVariantProblem } from "./targeting-variants.js";
 
 /** flagd-core logs schema and targeting problems; validation reports them instead. */
 export const silentLogger: Logger = { error: () => {}, warn: () => {}, info: () => {}, debug: () => {} };
@@ -26,6 +27,8 @@ export function parseStrict(text: string): MemoryStorage {
  * Why flagd would refuse this flag, or undefined when it is valid. Besides the schema, this
  * catches targeting that passes the schema but does not compile: flagd-core accepts such a flag
  * and then answers every evaluation with PARSE_ERROR, which is worse than refusing it up front.
+ * The same for targeting that can return a variant the flag does not define
+ * (`targeting-variants.ts`): flagd answers those evaluations with an error.
  *
  * Memoised by the flag's JSON: a namespace's document is recompiled whenever one of its toggles
  * or guard Releases changes, so the same flags are checked again and again, and flagd-core's
@@ -36,7 +39,7 @@ export function flagProblem(key: string, flag: FlagdFlag): string | undefined {
   const text = JSON.stringify({ flags: { [key]: flag } });
   const known = checked.get(text);
   if (known !== undefined) return known.problem;
-  const problem = uncachedFlagProblem(key, text);
+  const problem = uncachedFlagProblem(key, text) ?? unknownVariantProblem(flag.targeting, flag.variants);
   checked.set(text, { problem });
   return problem;
 }
