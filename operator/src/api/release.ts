@@ -305,8 +305,20 @@ export const releaseStatus = z
     canaryRevision: z.string().optional().describe("Revision being rolled out (canary or preview)."),
     canaryVersion: z.string().optional().describe("spec.version of the canary revision."),
     currentStepIndex: z.number().int().optional().describe("Index of the current canary step."),
-    canaryWeight: z.number().int().optional().describe("Traffic percentage actually reaching the canary."),
-    desiredWeight: z.number().int().optional().describe("Traffic percentage the current step asks for."),
+    canaryWeight: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe("Traffic percentage actually reaching the canary."),
+    desiredWeight: z
+      .number()
+      .int()
+      .min(0)
+      .max(100)
+      .optional()
+      .describe("Traffic percentage the current step asks for."),
     rolloutStartedAt: z
       .string()
       .optional()

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { KubeObject } from "../../runtime/types.js";
 import { deploymentsByRevision, isReadyAt, observeDeployment, type ObservedDeployment } from "./observed.js";
 
 const TEMPLATE = { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web" }] } };
@@ -49,6 +50,21 @@ describe("observeDeployment", () => {
       readyReplicas: 0,
       availableReplicas: 0,
       updatedReplicas: 0,
+    });
+  });
+
+  it("reads a count no apiserver would store (negative, fractional, text) as absent", () => {
+    const dep = observeDeployment({
+      metadata: { name: "x", labels: { "crescendo.dev/revision": "r" } },
+      spec: { replicas: -2 },
+      status: { replicas: 1.5, readyReplicas: -1, availableReplicas: "3", updatedReplicas: 2 },
+    } as KubeObject);
+    expect(dep).toMatchObject({
+      specReplicas: 1,
+      replicas: 0,
+      readyReplicas: 0,
+      availableReplicas: 0,
+      updatedReplicas: 2,
     });
   });
 

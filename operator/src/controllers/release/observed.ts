@@ -96,6 +96,10 @@ function record(v: unknown): Record<string, unknown> {
   return isRecord(v) ? v : {};
 }
 
+/**
+ * A count as Kubernetes writes it: a non-negative integer. Anything else (absent, or a value no
+ * apiserver would store) is the fallback, so no decision ever computes with a negative count.
+ */
 function num(v: unknown, fallback: number): number {
-  return typeof v === "number" && Number.isFinite(v) ? v : fallback;
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : fallback;
 }

@@ -1370,6 +1370,23 @@ describe("blue-green", () => {
     expect(r.promoted?.revision).toBe(R1);
   });
 
+  it("reverting to a parked revision that no longer serves is a normal rollout, not a switch", () => {
+    const w = healthy({ strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } } });
+    w.setTemplate(V2, "2.0.0").reconcile();
+    w.advance();
+    // The parked Deployment lost its pods (or was deleted) inside the delay.
+    w.deployments[R1] = { ...ready(R1, 4), readyReplicas: 0, availableReplicas: 0 };
+    w.tick(10_000).setTemplate(V1, "1.0.0");
+    const r = w.reconcile();
+    expect(r.promoted).toBeUndefined();
+    expect(w.s).toMatchObject({
+      phase: "Progressing",
+      canaryRevision: R1,
+      stableRevision: R2,
+      currentStepIndex: 0,
+    });
+  });
+
   it("reverting after the scale-down is a normal rollout", () => {
     const w = healthy({ strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 60 } } });
     w.setTemplate(V2, "2.0.0").reconcile();

@@ -2,11 +2,14 @@
  * Template changes: the only way a new revision enters. The revision of `spec.template` is
  * compared with the stable, the canary and the parked revisions: the first ever becomes stable
  * at once; a new one starts a rollout; the stable one reverts an in-flight rollout; a parked one
- * (replaced recently, still running) is switched back to with no steps to go through again.
+ * (replaced recently, still running at full size) is switched back to with no steps to go
+ * through again.
  */
 import type { ReleaseStatus } from "../../api/release.js";
 import { historyEntry, recordHistory } from "./history.js";
 import { liveScaleDown, park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
+import { isReadyAt } from "./observed.js";
+import { deploymentOf } from "./snapshot.js";
 import { normal, ROLLOUT_CLEARED, type Ctx, type Next, type RolloutEvent } from "./state.js";
 import { startStages } from "./transitions.js";
 
@@ -18,7 +21,10 @@ export function templateChange(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   if (ctx.revision === s.stableRevision) return s.canaryRevision ? revertToStable(ctx, s) : undefined;
   if (ctx.revision === s.canaryRevision) return undefined;
   const parked = liveScaleDown(ctx, s).find((e) => e.revision === ctx.revision);
-  return parked ? switchBack(ctx, s, parked) : startRollout(ctx, s);
+  // A switch back moves every request at once, so only to a revision still serving at full
+  // size; one whose Deployment is gone or short of pods is rolled out again, step by step.
+  const serving = parked && isReadyAt(deploymentOf(ctx.snap, parked.revision), ctx.spec.replicas);
+  return parked && serving ? switchBack(ctx, s, parked) : startRollout(ctx, s);
 }
 
 /** The very first revision has nothing to be compared with: it becomes stable directly. */

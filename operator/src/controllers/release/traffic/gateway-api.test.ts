@@ -166,8 +166,17 @@ describe("gatewayApiRouter", () => {
   });
 
   it("never raises the weight above the asked one while waiting", () => {
+    // One pod serves, four are needed for 80 %: the route keeps at most what was asked.
+    const plan = router.setWeight(input(at(10, 90), 1), 80);
+    expect(routeWeight(input(plan.objects[0] as HTTPRoute))).toBe(80);
+  });
+
+  it("sends nothing to a canary with no available pod, whatever weight the route carried", () => {
+    // The route's 50 % may be a superseded rollout's, its canary Service now selecting a
+    // revision whose pods do not exist yet: those requests would find no endpoint.
     const plan = router.setWeight(input(at(50, 50), 0), 20);
-    expect(routeWeight(input(plan.objects[0] as HTTPRoute))).toBe(20);
+    expect(routeWeight(input(plan.objects[0] as HTTPRoute))).toBe(0);
+    expect(plan.reached).toBe(false);
   });
 
   it("cannot reach a weight without a route", () => {

@@ -108,8 +108,11 @@ export function desiredRoute(input: TrafficInput, weight: number): HTTPRoute[] {
 /**
  * Weights the named HTTPRoute. Traffic follows readiness: while the canary is not yet ready at
  * the replicas a weight needs, the route keeps the weight it has (never more than asked), so
- * the canary Service is never sent traffic its pods cannot serve. A weight is in effect when
- * the canary is ready and the observed route carries exactly it.
+ * the canary Service is never sent traffic its pods cannot serve. A canary with no available
+ * pod at all gets none: the weight the route carries may be another revision's (a rollout
+ * superseded mid-way, the canary Service now selecting the new one) or hand-written, and would
+ * send that share of requests to a Service without endpoints. A weight is in effect when the
+ * canary is ready and the observed route carries exactly it.
  */
 export function gatewayApiRouter(options: { httpRoute: string }): TrafficRouter {
   return {
@@ -118,7 +121,8 @@ export function gatewayApiRouter(options: { httpRoute: string }): TrafficRouter 
       const canaryReplicas = canaryReplicasForRoutedWeight(input.replicas, weight);
       const ready = isReadyAt(input.canary, canaryReplicas);
       const observed = routeWeight(input);
-      const apply = ready ? weight : Math.min(weight, observed ?? 0);
+      const serving = (input.canary?.availableReplicas ?? 0) > 0;
+      const apply = ready ? weight : serving ? Math.min(weight, observed ?? 0) : 0;
       return { canaryReplicas, objects: desiredRoute(input, apply), reached: ready && observed === weight };
     },
     getWeight: routeWeight,
