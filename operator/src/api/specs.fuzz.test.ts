@@ -9,7 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { z } from "zod";
-import { zodMessage } from "../controllers/squad/status.js";
+import { zodMessage } from "./zod-message.js";
 import { junk, mutatedFrom } from "./fuzz/test-fixtures.js";
 import { analysisInterval } from "./analysis.js";
 import { parseDuration } from "./common.js";

@@ -19,7 +19,7 @@ import {
 } from "../../api/release.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { mutatedFrom } from "../../api/fuzz/test-fixtures.js";
-import { zodMessage } from "../squad/status.js";
+import { zodMessage } from "../../api/zod-message.js";
 import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import { step } from "./rollout.js";
