@@ -6,6 +6,7 @@ import { OPERATOR_CACHE } from "./cache.js";
 import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
+import { evaluationInsight } from "./controllers/featuretoggle/insight.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
@@ -74,6 +75,8 @@ async function main(): Promise<void> {
     host: config.host,
     token: ofrepToken({ token: config.ofrepToken, file: config.ofrepTokenFile }),
     metrics: evaluationMetrics,
+    onEvaluated: (namespace, key, variant, caller) =>
+      evaluationInsight.record(namespace, key, variant, caller),
     logger: logger.child({ component: "ofrep" }),
   });
 

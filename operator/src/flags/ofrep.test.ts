@@ -300,3 +300,20 @@ describe("lifecycle", () => {
     await expect(post(bulk())).rejects.toThrow();
   });
 });
+
+describe("onEvaluated (evaluation insight)", () => {
+  it("is called once per flag evaluated to a variant, never for unknown flags or errors", async () => {
+    const seen: [string, string, string, string | undefined][] = [];
+    await start({ onEvaluated: (...args) => void seen.push(args) });
+    await post(single("color"), { context: { country: "de" } });
+    await post(single("nope"));
+    await post(single("banner", "team-b"));
+    await post(single("broken"));
+    await post(bulk(), { context: {} });
+    expect(seen).toEqual([
+      ["team-a", "color", "blue", undefined],
+      ["team-a", "banner", "off", undefined],
+      ["team-a", "color", "red", undefined],
+    ]);
+  });
+});

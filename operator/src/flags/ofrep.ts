@@ -49,6 +49,12 @@ export interface OfrepOptions {
    */
   token?: () => string | undefined;
   metrics?: OfrepMetrics;
+  /**
+   * Called once per flag evaluated to a variant (served flags only), e.g. `EvaluationInsight.record`.
+   * On the hot path: it must be cheap and must not throw. `caller` is the authenticated identity
+   * once the auth layer provides one; undefined until then.
+   */
+  onEvaluated?: (namespace: string, key: string, variant: string, caller: string | undefined) => void;
   logger?: Logger;
   /** Largest request body accepted; larger ones get 413. Default 64 KiB. */
   maxBodyBytes?: number;
@@ -149,7 +155,7 @@ function guardMetrics(metrics: OfrepMetrics, logger: Logger | undefined): OfrepM
 export function createOfrepHandler(
   options: OfrepOptions,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { source, logger } = options;
+  const { source, logger, onEvaluated } = options;
   const metrics = options.metrics && guardMetrics(options.metrics, logger);
   const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   const cache = new EvaluatorCache(flagdLogger(logger));
@@ -166,6 +172,8 @@ export function createOfrepHandler(
   const count = (namespace: string, known: boolean, e: Evaluation) => {
     const found = known && !("errorCode" in e && e.errorCode === "FLAG_NOT_FOUND");
     metrics?.evaluation({ namespace: known ? namespace : "", key: found ? e.key : "", reason: e.reason });
+    if (onEvaluated && found && "variant" in e && e.variant !== undefined)
+      onEvaluated(namespace, e.key, e.variant, undefined);
   };
 
   async function answer(

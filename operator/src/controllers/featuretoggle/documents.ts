@@ -19,6 +19,7 @@ import type { PublishedDocument } from "../../flags/evaluate.js";
 import type { FlagSource } from "../../flags/ofrep.js";
 import type { ControllerHost } from "../../runtime/controller.js";
 import type { ReadStore, StoreEvent } from "../../runtime/types.js";
+import { evaluationInsight } from "./insight.js";
 import { evaluationMetrics } from "./metrics.js";
 import { decideKill, toggleAction, type GuardRelease, type RawRelease, type RawToggle } from "./plan.js";
 import { guardPhaseChanged } from "./watches.js";
@@ -254,6 +255,10 @@ export function flagDocumentsFrom(host: Pick<ControllerHost, "informer" | "clock
     toggles: host.informer<RawToggle>(FeatureToggleResource),
     releases: host.informer<RawRelease>(ReleaseResource),
     clock: host.clock,
-    onCompile: (f) => evaluationMetrics.retainFlags(f.namespace, Object.keys(f.compiled.document.flags)),
+    onCompile: (f) => {
+      const served = Object.keys(f.compiled.document.flags);
+      evaluationMetrics.retainFlags(f.namespace, served);
+      evaluationInsight.retainFlags(f.namespace, served);
+    },
   });
 }
