@@ -226,7 +226,9 @@ export const releaseSpec = z
       .int()
       .min(10)
       .default(600)
-      .describe("A step that makes no progress for this long fails the rollout."),
+      .describe(
+        "How long a stage that waits for pods to become ready (setWeight, the blue-green preview, the final scale-up) may take, counted from when the stage started, before the rollout fails. Pauses and analyses are not bounded by it; a deliberate pause stops the clock, and resuming after a problem hold starts it over.",
+      ),
     paused: z
       .boolean()
       .default(false)

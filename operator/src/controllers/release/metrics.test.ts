@@ -1,6 +1,7 @@
+import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { registry } from "../../observability/metrics.js";
-import { releaseMetrics, TIME_TO_ROLLBACK_BUCKETS } from "./metrics.js";
+import { createReleaseMetrics, releaseMetrics, TIME_TO_ROLLBACK_BUCKETS } from "./metrics.js";
 
 async function series(name: string) {
   return (await registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -50,18 +51,32 @@ describe("releaseMetrics", () => {
   });
 
   it("counts rollbacks by reason and observes time to rollback in 0.1–60 s buckets", async () => {
-    const count = async () =>
-      (await series("crescendo_time_to_rollback_seconds")).find(
-        (v) => (v as { metricName?: string }).metricName === "crescendo_time_to_rollback_seconds_count",
-      )?.value ?? 0;
-    const before = await count();
-    releaseMetrics.rolledBack("ProgressDeadlineExceeded", 1.5);
-    releaseMetrics.rolledBack("ProgressDeadlineExceeded");
-    expect(await count()).toBe(before + 1);
-    const rollbacks = (await series("crescendo_release_rollbacks_total")).find(
-      (v) => v.labels["reason"] === "ProgressDeadlineExceeded",
-    );
-    expect(rollbacks?.value).toBeGreaterThanOrEqual(2);
+    // A registry of its own: the counts are exact, whatever else ran in this process.
+    const own = new Registry();
+    const metrics = createReleaseMetrics(own);
+    const values = async (name: string) => (await own.getSingleMetric(name)?.get())?.values ?? [];
+    metrics.rolledBack("ProgressDeadlineExceeded", 1.5);
+    metrics.rolledBack("ProgressDeadlineExceeded");
+    metrics.rolledBack("Aborted", -3);
+    expect(
+      (await values("crescendo_release_rollbacks_total")).map((v) => [v.labels["reason"], v.value]),
+    ).toEqual([
+      ["ProgressDeadlineExceeded", 2],
+      ["Aborted", 1],
+    ]);
+    const histogram = await values("crescendo_time_to_rollback_seconds");
+    const named = (metricName: string, le?: number) =>
+      histogram.find(
+        (v) =>
+          (v as { metricName?: string }).metricName === metricName &&
+          (le === undefined || v.labels["le"] === le),
+      )?.value;
+    // Observed: 1.5 s and a negative duration clamped to 0; the rollback without one is not.
+    expect(named("crescendo_time_to_rollback_seconds_count")).toBe(2);
+    expect(named("crescendo_time_to_rollback_seconds_sum")).toBe(1.5);
+    expect(named("crescendo_time_to_rollback_seconds_bucket", 0.1)).toBe(1);
+    expect(named("crescendo_time_to_rollback_seconds_bucket", 1)).toBe(1);
+    expect(named("crescendo_time_to_rollback_seconds_bucket", 2)).toBe(2);
     expect(TIME_TO_ROLLBACK_BUCKETS[0]).toBe(0.1);
     expect(TIME_TO_ROLLBACK_BUCKETS.at(-1)).toBe(60);
   });

@@ -10,116 +10,132 @@
  * `sum by (phase) (crescendo_release_phase)` answer as before; only a query for `== 0` changes
  * (a phase a Release is not in has no series to compare).
  */
-import { Counter, Gauge, Histogram, type Metric } from "prom-client";
+import { Counter, Gauge, Histogram, type Metric, type Registry } from "prom-client";
 import { RELEASE_PHASES, type ReleaseStatus } from "../../api/release.js";
-import { registry } from "../../observability/metrics.js";
+import { registry as operatorRegistry } from "../../observability/metrics.js";
 
 /** Time-to-rollback buckets: 100 ms (same reconcile) up to a minute (a slow Prometheus). */
 export const TIME_TO_ROLLBACK_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60];
 
-const phase = metric(
-  "crescendo_release_phase",
-  () =>
-    new Gauge({
-      name: "crescendo_release_phase",
-      help: "1 for the phase each Release is in; the other phases have no series (one series per Release).",
-      labelNames: ["namespace", "release", "phase"] as const,
-      registers: [registry],
-    }),
-);
+/**
+ * The Release controller's metrics, registered on `registry`. One object so a test can see every
+ * metric the controller touches, on a registry of its own.
+ */
+export function createReleaseMetrics(registry: Registry) {
+  const phase = metric(
+    registry,
+    "crescendo_release_phase",
+    () =>
+      new Gauge({
+        name: "crescendo_release_phase",
+        help: "1 for the phase each Release is in; the other phases have no series (one series per Release).",
+        labelNames: ["namespace", "release", "phase"] as const,
+        registers: [registry],
+      }),
+  );
 
-const canaryWeight = metric(
-  "crescendo_release_canary_weight",
-  () =>
-    new Gauge({
-      name: "crescendo_release_canary_weight",
-      help: "Traffic percentage actually reaching each Release's canary.",
-      labelNames: ["namespace", "release"] as const,
-      registers: [registry],
-    }),
-);
+  const canaryWeight = metric(
+    registry,
+    "crescendo_release_canary_weight",
+    () =>
+      new Gauge({
+        name: "crescendo_release_canary_weight",
+        help: "Traffic percentage actually reaching each Release's canary.",
+        labelNames: ["namespace", "release"] as const,
+        registers: [registry],
+      }),
+  );
 
-const rollbacks = metric(
-  "crescendo_release_rollbacks_total",
-  () =>
-    new Counter({
-      name: "crescendo_release_rollbacks_total",
-      help: "Rollouts rolled back, by reason (AnalysisFailed, ProgressDeadlineExceeded, Aborted).",
-      labelNames: ["reason"] as const,
-      registers: [registry],
-    }),
-);
+  const rollbacks = metric(
+    registry,
+    "crescendo_release_rollbacks_total",
+    () =>
+      new Counter({
+        name: "crescendo_release_rollbacks_total",
+        help: "Rollouts rolled back, by reason (AnalysisFailed, ProgressDeadlineExceeded, Aborted).",
+        labelNames: ["reason"] as const,
+        registers: [registry],
+      }),
+  );
 
-const promotions = metric(
-  "crescendo_release_promotions_total",
-  () =>
-    new Counter({
-      name: "crescendo_release_promotions_total",
-      help: "Revisions promoted to stable.",
-      registers: [registry],
-    }),
-);
+  const promotions = metric(
+    registry,
+    "crescendo_release_promotions_total",
+    () =>
+      new Counter({
+        name: "crescendo_release_promotions_total",
+        help: "Revisions promoted to stable.",
+        registers: [registry],
+      }),
+  );
 
-const measurements = metric(
-  "crescendo_analysis_measurements_total",
-  () =>
-    new Counter({
-      name: "crescendo_analysis_measurements_total",
-      help: "Analysis measurements taken, by result (Successful, Failed, Inconclusive).",
-      labelNames: ["result"] as const,
-      registers: [registry],
-    }),
-);
+  const measurements = metric(
+    registry,
+    "crescendo_analysis_measurements_total",
+    () =>
+      new Counter({
+        name: "crescendo_analysis_measurements_total",
+        help: "Analysis measurements taken, by result (Successful, Failed, Inconclusive).",
+        labelNames: ["result"] as const,
+        registers: [registry],
+      }),
+  );
 
-const timeToRollback = metric(
-  "crescendo_time_to_rollback_seconds",
-  () =>
-    new Histogram({
-      name: "crescendo_time_to_rollback_seconds",
-      help: "From the measurement that decided a rollback to the moment traffic was back on stable and the canary scaled to zero.",
-      buckets: TIME_TO_ROLLBACK_BUCKETS,
-      registers: [registry],
-    }),
-);
+  const timeToRollback = metric(
+    registry,
+    "crescendo_time_to_rollback_seconds",
+    () =>
+      new Histogram({
+        name: "crescendo_time_to_rollback_seconds",
+        help: "From the measurement that decided a rollback to the moment traffic was back on stable and the canary scaled to zero.",
+        buckets: TIME_TO_ROLLBACK_BUCKETS,
+        registers: [registry],
+      }),
+  );
 
-/** What the controller reports; one object so a test can see every metric the controller touches. */
-export const releaseMetrics = {
-  /**
-   * Mirrors a Release's status: its current phase (the only phase series it has, so a phase
-   * change removes the previous one) and the canary weight. Removing every other phase rather
-   * than a remembered previous one keeps no state here, and removing a series that does not
-   * exist is a no-op.
-   */
-  observe(namespace: string, release: string, status: ReleaseStatus): void {
-    for (const p of RELEASE_PHASES) {
-      if (p === status.phase) phase.set({ namespace, release, phase: p }, 1);
-      else phase.remove({ namespace, release, phase: p });
-    }
-    canaryWeight.set({ namespace, release }, status.canaryWeight ?? 0);
-  },
+  return {
+    /**
+     * Mirrors a Release's status: its current phase (the only phase series it has, so a phase
+     * change removes the previous one) and the canary weight. Removing every other phase rather
+     * than a remembered previous one keeps no state here, and removing a series that does not
+     * exist is a no-op.
+     */
+    observe(namespace: string, release: string, status: ReleaseStatus): void {
+      for (const p of RELEASE_PHASES) {
+        if (p === status.phase) phase.set({ namespace, release, phase: p }, 1);
+        else phase.remove({ namespace, release, phase: p });
+      }
+      canaryWeight.set({ namespace, release }, status.canaryWeight ?? 0);
+    },
 
-  /** Drops a deleted Release's series, so dashboards show no ghosts. */
-  forget(namespace: string, release: string): void {
-    for (const p of RELEASE_PHASES) phase.remove({ namespace, release, phase: p });
-    canaryWeight.remove({ namespace, release });
-  },
+    /** Drops a deleted Release's series, so dashboards show no ghosts. */
+    forget(namespace: string, release: string): void {
+      for (const p of RELEASE_PHASES) phase.remove({ namespace, release, phase: p });
+      canaryWeight.remove({ namespace, release });
+    },
 
-  /** Counts a rollback and, when known, how long it took from the deciding measurement. */
-  rolledBack(reason: string, seconds?: number): void {
-    rollbacks.inc({ reason });
-    if (seconds !== undefined && Number.isFinite(seconds)) timeToRollback.observe(Math.max(0, seconds));
-  },
+    /** Counts a rollback and, when known, how long it took from the deciding measurement. */
+    rolledBack(reason: string, seconds?: number): void {
+      rollbacks.inc({ reason });
+      if (seconds !== undefined && Number.isFinite(seconds)) timeToRollback.observe(Math.max(0, seconds));
+    },
 
-  promoted(): void {
-    promotions.inc();
-  },
+    promoted(): void {
+      promotions.inc();
+    },
 
-  measured(result: string): void {
-    measurements.inc({ result });
-  },
-};
+    measured(result: string): void {
+      measurements.inc({ result });
+    },
+  };
+}
 
-/** Registered once on the shared registry, even if this module is evaluated twice (tests). */
-function metric<T extends Metric>(name: string, create: () => T): T {
+export type ReleaseMetrics = ReturnType<typeof createReleaseMetrics>;
+
+/** What the controller reports, on the operator's registry that `/metrics` serves. */
+export const releaseMetrics = createReleaseMetrics(operatorRegistry);
+
+/** Registered once on a registry, even if this module is evaluated twice (tests). */
+function metric<T extends Metric>(registry: Registry, name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }

@@ -47,7 +47,7 @@ export const rollbackNotification = z
     reason: z
       .enum(ROLLBACK_REASONS)
       .describe(
-        "Why: AnalysisFailed (a metric failed its threshold), ProgressDeadlineExceeded (no progress within progressDeadlineSeconds) or Aborted (the abort action).",
+        "Why: AnalysisFailed (a metric failed its threshold), ProgressDeadlineExceeded (a stage waited for pods to become ready longer than progressDeadlineSeconds) or Aborted (the abort action).",
       ),
     message: z
       .string()
