@@ -4,6 +4,7 @@
  * snapshot, the state machine and the traffic routers all read these, and it reads none of them.
  */
 import { LABELS } from "../../api/common.js";
+import { asRecord, isRecord } from "../../runtime/is-record.js";
 import type { KubeObject } from "../../runtime/types.js";
 
 /**
@@ -40,8 +41,8 @@ export interface ObservedDeployment {
 export function observeDeployment(obj: KubeObject): ObservedDeployment | undefined {
   const revision = obj.metadata.labels?.[LABELS.revision];
   if (!revision) return undefined;
-  const spec = record(obj["spec"]);
-  const status = record(obj["status"]);
+  const spec = asRecord(obj["spec"]);
+  const status = asRecord(obj["status"]);
   const template = spec["template"];
   return {
     name: obj.metadata.name ?? "",
@@ -86,14 +87,6 @@ export function isReadyAt(dep: ObservedDeployment | undefined, replicas: number)
     dep.readyReplicas >= replicas &&
     dep.updatedReplicas >= replicas
   );
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}
-
-function record(v: unknown): Record<string, unknown> {
-  return isRecord(v) ? v : {};
 }
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Release } from "../../api/kinds.js";
 import { releaseSpec } from "../../api/release.js";
-import { pendingAction } from "./snapshot.js";
+import { pendingAction, verdictsOf } from "./snapshot.js";
 
 describe("pendingAction", () => {
   const release = (annotations: Record<string, string>, lastId?: string): Release => ({
@@ -39,5 +39,43 @@ describe("pendingAction", () => {
     expect(
       pendingAction(release({ "crescendo.dev/action": " ", "crescendo.dev/action-id": "7" })),
     ).toBeUndefined();
+  });
+});
+
+describe("verdictsOf", () => {
+  const metric = (name: string) => ({ name, prometheus: { query: "up" }, thresholdRange: { max: 1 } });
+  const spec = releaseSpec.parse({
+    version: "2",
+    template: {},
+    strategy: {
+      canary: {
+        steps: [{ setWeight: 25 }, { analysis: { metrics: ["a"] } }],
+        backgroundAnalysis: { metrics: ["b"] },
+      },
+    },
+    analysis: { metrics: [metric("a"), metric("b")] },
+  });
+  const failedOnce = (name: string) => ({
+    name,
+    successful: 0,
+    failed: 1,
+    inconclusive: 0,
+    consecutiveInconclusive: 0,
+    measurements: [{ at: "2030-01-01T00:00:00Z", phase: "Failed" as const, value: "2" }],
+  });
+
+  it("judges each recorded analysis over its own metrics only", () => {
+    // b failed, but only the background analysis judges b.
+    const status = {
+      analysis: { step: 1, startedAt: "2030-01-01T00:00:00Z", metrics: [failedOnce("b")] },
+      backgroundAnalysis: { startedAt: "2030-01-01T00:00:00Z", metrics: [failedOnce("b")] },
+    };
+    const verdicts = verdictsOf(spec, status, spec.analysis?.metrics ?? []);
+    expect(verdicts.step?.phase).toBe("Running");
+    expect(verdicts.background).toMatchObject({ phase: "Failed", metric: "b" });
+  });
+
+  it("has no verdict for an analysis not recorded in status", () => {
+    expect(verdictsOf(spec, {}, spec.analysis?.metrics ?? [])).toEqual({});
   });
 });

@@ -4,9 +4,14 @@
  * gathered once and then handed to the pure `step` and `planObjects`. Nothing in the decision
  * code reads a store or a clock, so every decision is reproducible in a unit test.
  */
+import type { AnalysisMetric } from "../../api/analysis.js";
 import { ANNOTATIONS } from "../../api/common.js";
 import type { Release } from "../../api/kinds.js";
+import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { stagesOf } from "../../api/release-stages.js";
+import { verdict } from "../../analysis/index.js";
 import type { ObservedDeployment } from "./observed.js";
+import { metricsNamed } from "./spec.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
 
 /**
@@ -57,6 +62,28 @@ export function pendingAction(release: Release): PendingAction | undefined {
   const id = release.metadata.annotations?.[ANNOTATIONS.actionId]?.trim();
   if (!action || !id || id === release.status?.lastAction?.id) return undefined;
   return { id, action };
+}
+
+/**
+ * The analysis verdicts `step` consumes: of `status.analysis` over the metrics of the step it
+ * belongs to, and of `status.backgroundAnalysis` over the background metrics.
+ */
+export function verdictsOf(
+  spec: ReleaseSpec,
+  status: ReleaseStatus,
+  metrics: readonly AnalysisMetric[],
+): ReleaseSnapshot["analysis"] {
+  const out: ReleaseSnapshot["analysis"] = {};
+  if (status.analysis) {
+    const stage = stagesOf(spec)[status.analysis.step ?? -1];
+    const names = stage?.kind === "analysis" ? stage.metrics : undefined;
+    out.step = verdict(metricsNamed(metrics, names), status.analysis.metrics);
+  }
+  const background = spec.strategy.canary?.backgroundAnalysis;
+  if (background && status.backgroundAnalysis) {
+    out.background = verdict(metricsNamed(metrics, background.metrics), status.backgroundAnalysis.metrics);
+  }
+  return out;
 }
 
 /** The observed Deployment of a revision, if the revision is set and observed. */

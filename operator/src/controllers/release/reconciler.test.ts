@@ -1,0 +1,725 @@
+import { describe, expect, it } from "vitest";
+import { releaseStatus, type ReleaseStatus } from "../../api/release.js";
+import type { MetricProvider, QueryResult } from "../../analysis/index.js";
+import { createLogger } from "../../observability/logger.js";
+import { registry } from "../../observability/metrics.js";
+import type { KubeClient } from "../../runtime/client.js";
+import type { EventInput } from "../../runtime/events.js";
+import { Store } from "../../runtime/store.js";
+import type { KubeObject, Resource } from "../../runtime/types.js";
+import { MeasurementRunner } from "./measurements.js";
+import type { RollbackNotification } from "./notify.js";
+import { ReleaseReconciler } from "./reconciler.js";
+import { revisionOf } from "./revision.js";
+
+const logger = createLogger({ level: "silent" });
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const flush = () => new Promise((r) => setImmediate(r));
+const ctx = { reconcileId: "r", signal: new AbortController().signal };
+
+const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+const V1 = template("web:1");
+const V2 = template("web:2");
+const R1 = revisionOf(V1);
+const R2 = revisionOf(V2);
+
+const ERROR_RATE = {
+  name: "error-rate",
+  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
+  thresholdRange: { max: 0.05 },
+};
+
+function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: "1.0.0",
+    replicas: 3,
+    template: V1,
+    service: { ports: [{ name: "http", port: 80 }] },
+    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
+    analysis: { interval: "10s", metrics: [ERROR_RATE] },
+    ...over,
+  };
+}
+
+interface Call {
+  verb: string;
+  kind: string;
+  name: string;
+  body?: unknown;
+}
+
+/** RFC 7386, enough for status patches. */
+function merge(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof target === "object" && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = merge(out[k], v);
+  }
+  return out;
+}
+
+/**
+ * A small cluster: stores the controller reads, a client that writes back into them as the
+ * watch would (unless `lagging`), Deployments that become ready when `settle` is called, and a
+ * Prometheus whose answers the test gives one by one.
+ */
+class World {
+  now = T0;
+  rv = 100;
+  lagging = false;
+  calls: Call[] = [];
+  /** Calls of earlier reconciles. */
+  written: Call[] = [];
+  events: EventInput[] = [];
+  notified: { payload: RollbackNotification; squad?: string }[] = [];
+  enqueued: string[] = [];
+  queries: { address: string; query: string; answer: (r: QueryResult) => void }[] = [];
+  /** Objects the API holds that the cache does not show (a Deployment whose managed-by label was removed). */
+  uncached = new Map<string, KubeObject>();
+  /** Names read with GET. */
+  gets: string[] = [];
+  releases = this.store();
+  deployments = this.store();
+  services = this.store();
+  namespaces = this.store([
+    { metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" }, resourceVersion: "1" } },
+  ]);
+  squads = this.store([
+    {
+      metadata: { name: "payments", uid: "sq", generation: 1, resourceVersion: "1" },
+      spec: {
+        tribe: "money",
+        namespaces: [{ name: "shop" }],
+        oncall: { webhookSecretRef: { name: "oncall" }, channel: "#payments" },
+      },
+    },
+  ]);
+  clock = { now: () => this.now };
+  runner = new MeasurementRunner({
+    clock: this.clock,
+    logger,
+    onSettled: (key) => this.enqueued.push(key),
+  });
+  provider = (address: string): MetricProvider => ({
+    query: (query) =>
+      new Promise<QueryResult>((resolve) => this.queries.push({ address, query, answer: resolve })),
+  });
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+    apply: async <T extends KubeObject>(obj: T, res: Resource) => {
+      this.calls.push({ verb: "apply", kind: res.kind, name: obj.metadata.name ?? "", body: obj });
+      const store = res.kind === "Deployment" ? this.deployments : this.services;
+      const previous = store.get(`shop/${obj.metadata.name ?? ""}`);
+      const generation = (previous?.metadata.generation ?? 0) + 1;
+      store.upsert({
+        ...previous,
+        ...obj,
+        metadata: {
+          ...obj.metadata,
+          uid: previous?.metadata.uid ?? `uid-${obj.metadata.name ?? ""}`,
+          generation,
+          resourceVersion: String(++this.rv),
+        },
+        ...(previous?.["status"] ? { status: previous["status"] } : {}),
+      });
+      return obj;
+    },
+    delete: async (res: Resource, name: string, namespace?: string) => {
+      this.calls.push({ verb: "delete", kind: res.kind, name });
+      const store = res.kind === "Deployment" ? this.deployments : this.services;
+      const obj = store.get(`${namespace ?? ""}/${name}`);
+      if (obj) store.delete(obj);
+      return true;
+    },
+    get: async <T extends KubeObject>(_res: Resource, name: string, namespace?: string) => {
+      this.gets.push(name);
+      return this.uncached.get(`${namespace ?? ""}/${name}`) as T | undefined;
+    },
+    mergePatch: async <T extends KubeObject>(
+      res: Resource,
+      name: string,
+      namespace: string | undefined,
+      patch: unknown,
+    ) => {
+      this.calls.push({ verb: "status", kind: res.kind, name, body: patch });
+      const current = this.releases.get(`${namespace ?? ""}/${name}`)!;
+      const p = patch as { metadata?: { resourceVersion?: string }; status: unknown };
+      if (p.metadata?.resourceVersion !== this.latest.metadata.resourceVersion) throw new Error("409");
+      const next = {
+        ...this.latest,
+        status: merge(this.latest["status"], p.status),
+        metadata: { ...this.latest.metadata, resourceVersion: String(++this.rv) },
+      } as KubeObject;
+      this.latest = next;
+      if (!this.lagging) this.releases.upsert(next);
+      void current;
+      return next as T;
+    },
+  };
+  latest: KubeObject = { metadata: {} };
+  reconciler = this.newReconciler();
+
+  /** The operator restarted: a new reconciler and runner, no memory of the old process. */
+  restart(): void {
+    this.runner = new MeasurementRunner({
+      clock: this.clock,
+      logger,
+      onSettled: (key) => this.enqueued.push(key),
+    });
+    this.reconciler = this.newReconciler();
+  }
+
+  private newReconciler(): ReleaseReconciler {
+    return new ReleaseReconciler({
+      client: this.client,
+      recorder: { record: async (_obj, input) => void this.events.push(input) },
+      logger,
+      clock: this.clock,
+      runner: this.runner,
+      providerFor: (address) => this.provider(address),
+      notifier: {
+        notify: async (_release, squad, payload) =>
+          void this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) }),
+      },
+      releases: this.releases,
+      deployments: this.deployments,
+      services: this.services,
+      namespaces: this.namespaces,
+      squads: this.squads,
+    });
+  }
+
+  private store(objects: KubeObject[] = []): Store<KubeObject> {
+    const s = new Store<KubeObject>();
+    s.replace(objects, "1");
+    return s;
+  }
+
+  /** Creates or updates the Release's spec (a new generation). */
+  apply(s: Record<string, unknown>, annotations?: Record<string, string>): void {
+    const previous = this.releases.get("shop/web");
+    const next: KubeObject = {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Release",
+      metadata: {
+        name: "web",
+        namespace: "shop",
+        uid: "rel-uid",
+        generation: (previous?.metadata.generation ?? 0) + 1,
+        resourceVersion: String(++this.rv),
+        ...(annotations ? { annotations } : {}),
+      },
+      spec: s,
+      ...(previous?.["status"] ? { status: previous["status"] } : {}),
+    };
+    this.latest = next;
+    this.releases.upsert(next);
+  }
+
+  get status(): ReleaseStatus {
+    return (this.latest["status"] ?? {}) as ReleaseStatus;
+  }
+
+  /** Every Deployment reports its spec.replicas ready, as the Deployment controller would. */
+  settle(): void {
+    for (const d of this.deployments.list()) {
+      const replicas = (d["spec"] as { replicas: number }).replicas;
+      const n = { replicas, readyReplicas: replicas, availableReplicas: replicas, updatedReplicas: replicas };
+      this.deployments.upsert({
+        ...d,
+        metadata: { ...d.metadata, resourceVersion: String(++this.rv) },
+        status: { observedGeneration: d.metadata.generation, ...n },
+      });
+    }
+  }
+
+  async reconcile() {
+    this.written.push(...this.calls);
+    this.calls = [];
+    return this.reconciler.reconcile("shop/web", ctx);
+  }
+
+  /** Reconciles until nothing changes (deployments settled in between). */
+  async converge(max = 10) {
+    for (let i = 0; i < max; i++) {
+      this.settle();
+      await this.reconcile();
+      if (this.calls.length === 0) return;
+    }
+    throw new Error("did not converge");
+  }
+
+  imageOf(revision: string): string | undefined {
+    const spec = this.deployments.get(`shop/web-${revision}`)?.["spec"] as
+      { template: { spec: { containers: { image: string }[] } } } | undefined;
+    return spec?.template.spec.containers[0]?.image;
+  }
+
+  replicasOf(revision: string): number | undefined {
+    return (this.deployments.get(`shop/web-${revision}`)?.["spec"] as { replicas?: number } | undefined)
+      ?.replicas;
+  }
+}
+
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const m = await registry.getSingleMetric(name)?.get();
+  const match = m?.values.find((v) =>
+    Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want),
+  );
+  return match?.value ?? 0;
+}
+
+async function healthyAtV1(): Promise<World> {
+  const w = new World();
+  w.apply(spec());
+  await w.converge();
+  expect(w.status.phase).toBe("Healthy");
+  return w;
+}
+
+/** From Healthy at V1, rolls V2 out to its analysis step, with one query in flight. */
+async function atAnalysis(): Promise<World> {
+  const w = await healthyAtV1();
+  w.apply(spec({ template: V2, version: "2.0.0" }));
+  await w.converge();
+  expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 1, canaryRevision: R2 });
+  expect(w.queries).toHaveLength(1);
+  return w;
+}
+
+describe("ReleaseReconciler", () => {
+  it("deploys the first revision with owned Deployment and Services, then writes nothing more", async () => {
+    const w = new World();
+    w.apply(spec());
+    await w.reconcile();
+    expect(w.calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual([
+      "apply Service web",
+      "apply Service web-stable",
+      "apply Service web-canary",
+      `apply Deployment web-${R1}`,
+      "status Release web",
+    ]);
+    const dep = w.deployments.get(`shop/web-${R1}`)!;
+    expect(dep.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "Release", name: "web", uid: "rel-uid", controller: true }),
+    ]);
+    expect(dep.metadata.labels).toMatchObject({
+      "crescendo.dev/squad": "payments",
+      "crescendo.dev/tribe": "money",
+    });
+    expect(w.status.phase).toBe("Progressing");
+    w.settle();
+    await w.reconcile();
+    expect(w.status.phase).toBe("Healthy");
+    expect(w.events.map((e) => e.reason)).toEqual(["Deploying", "Healthy"]);
+    expect(releaseStatus.safeParse(w.status).success).toBe(true);
+
+    await w.reconcile();
+    expect(w.calls).toEqual([]);
+    expect(await metricValue("crescendo_release_phase", { release: "web", phase: "Healthy" })).toBe(1);
+    expect(await metricValue("crescendo_release_phase", { release: "web", phase: "Progressing" })).toBe(0);
+  });
+
+  it("measures without waiting, and folds the result in on the reconcile the settlement asks for", async () => {
+    const w = await atAnalysis();
+    const result = await w.reconcile(); // the query is still unanswered: nothing waits for it
+    expect(w.calls).toEqual([]);
+    expect(result.requeueAfterMs).toBeUndefined();
+    expect(w.queries[0]).toMatchObject({ query: `errors{revision="${R2}"}` });
+    expect(w.runner.isRunning("shop/web", "step", "error-rate")).toBe(true);
+
+    w.now += 500;
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    expect(w.enqueued).toEqual(["shop/web"]);
+    const after = await w.reconcile();
+    expect(w.status.analysis?.metrics[0]).toMatchObject({ name: "error-rate", successful: 1 });
+    // Judged in the same reconcile (minSamples 1): on to setWeight 50, bounded by the progress deadline.
+    expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 2 });
+    expect(after.requeueAfterMs).toBe(600_000);
+    expect(w.runner.pending("shop/web")).toEqual([]);
+    await w.converge();
+    expect(w.status).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+    expect(w.events.map((e) => e.reason)).toContain("Promoted");
+  });
+
+  it("requeues for the next due measurement", async () => {
+    const w = new World();
+    w.apply(spec({ analysis: { interval: "10s", metrics: [{ ...ERROR_RATE, minSamples: 3 }] } }));
+    await w.converge();
+    w.apply(
+      spec({ template: V2, analysis: { interval: "10s", metrics: [{ ...ERROR_RATE, minSamples: 3 }] } }),
+    );
+    await w.converge();
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    const result = await w.reconcile();
+    expect(result.requeueAfterMs).toBe(10_000);
+    w.now += 10_000;
+    await w.reconcile();
+    expect(w.queries).toHaveLength(2);
+  });
+
+  it("measures at the squad's analysisInterval when the Release's analysis sets none", async () => {
+    const w = new World();
+    w.squads.upsert({
+      metadata: { name: "payments", uid: "sq", generation: 2, resourceVersion: "2" },
+      spec: { namespaces: [{ name: "shop" }], delivery: { analysisInterval: "20s" } },
+    });
+    // As the apiserver stores it: an analysis block without interval (the CRD defaults none).
+    const analysis = { metrics: [{ ...ERROR_RATE, minSamples: 3 }] };
+    w.apply(spec({ analysis }));
+    await w.converge();
+    w.apply(spec({ template: V2, analysis }));
+    await w.converge();
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    const result = await w.reconcile();
+    expect(result.requeueAfterMs).toBe(20_000);
+  });
+
+  it("rolls back on a failed measurement: traffic and canary first, then status, Event, metrics, on-call", async () => {
+    const w = await atAnalysis();
+    const before = await metricValue("crescendo_release_rollbacks_total", { reason: "AnalysisFailed" });
+    w.now += 2_000;
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    w.now += 300;
+    await w.reconcile();
+
+    const order = w.calls.map((c) => `${c.verb} ${c.kind} ${c.name}`);
+    expect(order.at(-1)).toBe("status Release web");
+    expect(order).toContain(`apply Deployment web-${R2}`);
+    expect(w.replicasOf(R2)).toBe(0);
+    expect(w.replicasOf(R1)).toBe(3);
+    expect(w.imageOf(R1)).toBe("web:1"); // the stable pods were never touched
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.status.message).toContain("error-rate");
+    expect(w.status.message).toContain("0.05");
+    const warning = w.events.find((e) => e.reason === "RolledBack");
+    expect(warning).toMatchObject({ type: "Warning", action: "Rollback" });
+    expect(warning?.note).toContain("error-rate");
+
+    expect(await metricValue("crescendo_release_rollbacks_total", { reason: "AnalysisFailed" })).toBe(
+      before + 1,
+    );
+    const ttr = await registry.getSingleMetric("crescendo_time_to_rollback_seconds")?.get();
+    const sum = ttr?.values.find(
+      (v) => (v as { metricName?: string }).metricName === "crescendo_time_to_rollback_seconds_sum",
+    )?.value;
+    expect(sum).toBeGreaterThan(0);
+
+    expect(w.notified).toEqual([
+      {
+        squad: "payments",
+        payload: expect.objectContaining({
+          release: "web",
+          namespace: "shop",
+          squad: "payments",
+          tribe: "money",
+          revision: R2,
+          version: "2.0.0",
+          reason: "AnalysisFailed",
+          metric: "error-rate",
+          channel: "#payments",
+        }),
+      },
+    ]);
+    expect(w.notified[0]?.payload.message).toContain("error-rate");
+
+    // Nothing is measured any more, and once settled a reconcile changes nothing.
+    await w.converge();
+    await w.reconcile();
+    expect(w.calls).toEqual([]);
+    expect(w.runner.inFlight()).toBe(0);
+  });
+
+  it("notifies on-call once per rollback, never again for a RolledBack Release reconciled later", async () => {
+    const w = await atAnalysis();
+    const rollbacks = () => metricValue("crescendo_release_rollbacks_total", { reason: "AnalysisFailed" });
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.notified).toHaveLength(1);
+    expect(w.notified[0]?.payload.at).toBe(w.status.abortedAt);
+    const counted = await rollbacks();
+
+    // Periodic requeues and resyncs.
+    for (let i = 0; i < 3; i++) {
+      w.now += 60_000;
+      await w.reconcile();
+    }
+    // A spec edit that is no template change: status is written again (a new observedGeneration).
+    w.apply(spec({ template: V2, version: "2.0.0", replicas: 4 }));
+    await w.reconcile();
+    expect(w.calls.some((c) => c.verb === "status")).toBe(true);
+    expect(w.status.phase).toBe("RolledBack");
+    // An operator restart: no memory of having notified, only the status.
+    w.restart();
+    await w.reconcile();
+    w.settle();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    expect(await rollbacks()).toBe(counted);
+    expect(w.events.filter((e) => e.reason === "RolledBack")).toHaveLength(1);
+
+    // A retry rolled back again is a new rollback: notified.
+    w.now += 60_000;
+    w.apply(spec({ template: V2, version: "2.0.0", replicas: 4 }), {
+      "crescendo.dev/action": "retry",
+      "crescendo.dev/action-id": "r1",
+    });
+    await w.converge();
+    expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+    w.queries.at(-1)?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.notified).toHaveLength(2);
+    expect(w.notified[1]?.payload.at).toBe(w.status.abortedAt);
+    expect(w.notified[1]?.payload.at).not.toBe(w.notified[0]?.payload.at);
+  });
+
+  it("never renders the stable revision from the canary's template", async () => {
+    const w = await healthyAtV1();
+    const stableTemplate = w.deployments.get(`shop/web-${R1}`)?.["spec"];
+    w.written = [];
+    w.apply(spec({ template: V2, version: "2.0.0" }));
+    await w.converge();
+    expect(w.written.some((c) => c.name === `web-${R2}`)).toBe(true);
+    expect(w.written.filter((c) => c.name === `web-${R1}`)).toEqual([]);
+    expect(w.imageOf(R1)).toBe("web:1");
+    expect(w.imageOf(R2)).toBe("web:2");
+    expect(w.deployments.get(`shop/web-${R1}`)?.["spec"]).toEqual(stableTemplate);
+
+    // A stable revision whose Deployment is gone cannot be rebuilt: it is not applied at all.
+    const running = w.deployments.get(`shop/web-${R1}`)!;
+    w.deployments.delete(running);
+    await w.reconcile();
+    expect(w.calls.some((c) => c.name === `web-${R1}`)).toBe(false);
+
+    // Back, and through promotion: the replaced revision is relabelled off its track, with its
+    // own template, and the promoted one keeps the template it was created with.
+    w.deployments.upsert(running);
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    await w.converge();
+    expect(w.status).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+    const applied = [...w.written, ...w.calls].filter((c) => c.verb === "apply" && c.name === `web-${R1}`);
+    expect(applied).toHaveLength(1);
+    expect(w.imageOf(R1)).toBe("web:1");
+    expect(w.deployments.get(`shop/web-${R1}`)?.metadata.labels?.["crescendo.dev/track"]).toBeUndefined();
+    expect(w.imageOf(R2)).toBe("web:2");
+  });
+
+  it("reads a live revision's Deployment the cache lost (its label removed) from the API, and relabels it", async () => {
+    const w = await atAnalysis();
+    const before = w.status;
+    expect(w.gets).toEqual([]);
+    // The label is removed: the informer, which selects on it, reports the Deployment deleted.
+    const stable = w.deployments.get(`shop/web-${R1}`)!;
+    const { "app.kubernetes.io/managed-by": _removed, ...labels } = stable.metadata.labels ?? {};
+    w.deployments.delete(stable);
+    w.uncached.set(`shop/web-${R1}`, { ...stable, metadata: { ...stable.metadata, labels } });
+    await w.reconcile();
+    expect(w.gets).toEqual([`web-${R1}`]);
+    // Not taken for gone: relabelled with the template it runs, and its replicas still counted.
+    const applied = w.calls.filter((c) => c.verb === "apply" && c.name === `web-${R1}`);
+    expect(applied).toHaveLength(1);
+    expect((applied[0]?.body as KubeObject).metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "crescendo",
+      "crescendo.dev/track": "stable",
+    });
+    expect(w.imageOf(R1)).toBe("web:1");
+    expect(w.status).toMatchObject({
+      phase: "Progressing",
+      stableRevision: R1,
+      canaryRevision: R2,
+      readyReplicas: before.readyReplicas,
+    });
+    // Back in the cache: nothing more is read from the API.
+    w.uncached.clear();
+    w.gets = [];
+    await w.reconcile();
+    expect(w.gets).toEqual([]);
+  });
+
+  it("reads its own status write while the informer lags, so a rollback is never undone", async () => {
+    const w = await atAnalysis();
+    w.lagging = true;
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    // The store still shows the Release at its analysis step; the controller must not act on it.
+    expect((w.releases.get("shop/web")?.["status"] as ReleaseStatus).phase).toBe("Progressing");
+    await w.reconcile();
+    expect(w.calls).toEqual([]);
+    expect(w.replicasOf(R2)).toBe(0);
+  });
+
+  it("writes on top of its own earlier writes while the informer lags by several", async () => {
+    const w = await atAnalysis();
+    w.lagging = true;
+    for (let i = 0; i < 3; i++) {
+      w.queries[i]?.answer({ kind: "error", reason: "connection refused" });
+      await flush();
+      // Each records a measurement: a status patch based on the previous one, never a 409.
+      await w.reconcile();
+      expect(w.calls.filter((c) => c.verb === "status")).toHaveLength(1);
+      w.now += 10_000;
+      await w.reconcile(); // starts the next measurement, writes nothing
+      expect(w.calls).toEqual([]);
+    }
+    expect(w.status.analysis?.metrics[0]).toMatchObject({ inconclusive: 3, consecutiveInconclusive: 3 });
+    const cached = w.releases.get("shop/web")?.["status"] as ReleaseStatus;
+    expect(cached.analysis?.metrics[0]).toBeUndefined();
+  });
+
+  it("keeps a settled result when the status write fails, and records it on the next reconcile", async () => {
+    const w = await atAnalysis();
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    const realLatest = w.latest;
+    // Someone else wrote meanwhile: our write carries a stale resourceVersion.
+    w.latest = { ...realLatest, metadata: { ...realLatest.metadata, resourceVersion: "stale" } };
+    await expect(w.reconcile()).rejects.toThrow("409");
+    expect(w.runner.pending("shop/web")).toHaveLength(1);
+    w.latest = realLatest;
+    await w.reconcile();
+    expect(w.status.analysis?.metrics[0]?.successful).toBe(1);
+    expect(w.runner.pending("shop/web")).toEqual([]);
+  });
+
+  it("pauses on inconclusive measurements, never rolling back or promoting", async () => {
+    const w = await atAnalysis();
+    for (let i = 0; i < 4; i++) {
+      w.queries[i]?.answer({ kind: "error", reason: "connection refused" });
+      await flush();
+      await w.reconcile();
+      w.now += 10_000;
+      await w.reconcile();
+    }
+    expect(w.status).toMatchObject({
+      phase: "Paused",
+      pauseReason: "InconclusiveAnalysis",
+      stableRevision: R1,
+    });
+    expect(w.status.conditions?.find((c) => c.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InconclusiveAnalysis",
+    });
+    expect(w.runner.inFlight()).toBe(0);
+    expect(w.notified).toEqual([]);
+  });
+
+  it("cancels in-flight measurements when the rollout ends or the Release is deleted", async () => {
+    const w = await atAnalysis();
+    w.apply(spec({ template: V2, version: "2.0.0" }), {
+      "crescendo.dev/action": "abort",
+      "crescendo.dev/action-id": "a1",
+    });
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    expect(w.runner.inFlight()).toBe(0);
+    expect(w.notified[0]?.payload).toMatchObject({ reason: "Aborted", metric: null });
+
+    const v = await atAnalysis();
+    v.releases.delete(v.releases.get("shop/web")!);
+    await v.reconciler.reconcile("shop/web", ctx);
+    expect(v.runner.inFlight()).toBe(0);
+    expect(await registry.getSingleMetric("crescendo_release_phase")?.get()).toSatisfy(
+      (m: { values: { labels: Record<string, unknown> }[] }) =>
+        m.values.every((x) => x.labels["release"] !== "web"),
+    );
+  });
+
+  it("deletes only what the Release controls", async () => {
+    const w = await healthyAtV1();
+    w.services.upsert({
+      metadata: { name: "web-preview", namespace: "shop", resourceVersion: "1" },
+    });
+    // Switching to blue-green: web-canary is no longer planned and goes; web-preview is not ours.
+    w.apply(spec({ strategy: { blueGreen: {} }, analysis: undefined }));
+    await w.reconcile();
+    const deleted = w.calls.filter((c) => c.verb === "delete").map((c) => c.name);
+    expect(deleted).toEqual(["web-canary"]);
+    expect(w.calls.some((c) => c.verb === "apply" && c.name === "web-preview")).toBe(true);
+  });
+
+  it("reports an invalid spec as Stalled InvalidSpec once, applying and measuring nothing", async () => {
+    const w = new World();
+    w.apply({ ...spec(), version: undefined });
+    await w.reconcile();
+    expect(w.calls.map((c) => c.verb)).toEqual(["status"]);
+    expect(w.status.conditions?.find((c) => c.type === "Stalled")).toMatchObject({
+      status: "True",
+      reason: "InvalidSpec",
+      message: expect.stringContaining("spec.version"),
+    });
+    expect(w.events).toEqual([expect.objectContaining({ type: "Warning", reason: "InvalidSpec" })]);
+    const result = await w.reconcile();
+    expect(result).toEqual({});
+    expect(w.calls).toEqual([]);
+
+    // Fixed: the next generation reconciles as usual and the condition clears.
+    w.apply(spec());
+    await w.converge();
+    expect(w.status.phase).toBe("Healthy");
+    expect(w.status.conditions?.find((c) => c.type === "Stalled")?.status).toBe("False");
+  });
+
+  it("refuses analysis that names an unknown metric or a query that does not render", async () => {
+    const w = new World();
+    w.apply(spec({ strategy: { canary: { steps: [{ analysis: { metrics: ["latency"] } }] } } }));
+    await w.reconcile();
+    expect(w.status.conditions?.find((c) => c.type === "Stalled")?.message).toBe(
+      "spec.strategy.canary.steps[0].analysis.metrics: latency is not defined in spec.analysis.metrics or the squad's delivery.metrics",
+    );
+    w.apply(
+      spec({
+        analysis: {
+          metrics: [{ ...ERROR_RATE, prometheus: { address: "http://p:9090", query: "x{a={{nope}}}" } }],
+        },
+      }),
+    );
+    await w.reconcile();
+    expect(w.status.conditions?.find((c) => c.type === "Stalled")?.message).toContain("nope");
+  });
+
+  it("takes the squad's delivery defaults: metrics, interval and Prometheus address", async () => {
+    const w = new World();
+    w.squads.upsert({
+      metadata: { name: "payments", uid: "sq", generation: 2, resourceVersion: "2" },
+      spec: {
+        namespaces: [{ name: "shop" }],
+        delivery: {
+          prometheus: { address: "http://prom.monitoring:9090" },
+          analysisInterval: "20s",
+          metrics: [
+            { ...ERROR_RATE, name: "squad-errors", prometheus: { query: ERROR_RATE.prometheus.query } },
+          ],
+        },
+      },
+    });
+    const own = spec({ analysis: undefined });
+    w.apply(own);
+    await w.converge();
+    w.apply({ ...own, template: V2 });
+    await w.converge();
+    expect(w.queries).toEqual([
+      expect.objectContaining({ address: "http://prom.monitoring:9090", query: `errors{revision="${R2}"}` }),
+    ]);
+    w.queries[0]?.answer({ kind: "value", value: 0 });
+    await flush();
+    await w.converge();
+    expect(w.status.phase).toBe("Healthy");
+  });
+});

@@ -1,0 +1,387 @@
+/**
+ * One reconcile of a Release, and only its I/O: observe (the stores, a GET for an owned
+ * Deployment the cache lacks), ask the pure parts what to do (`checkSpec`, `step`,
+ * `planObjects`, `measurementSchedule`, `rollbackReport`), and do it, in this order: objects
+ * (Services, the HTTPRoute, Deployments — so on a rollback traffic is on stable before anything
+ * else is written), deletions, status (once), then what follows from a written status: Events,
+ * metrics, the on-call notification, new measurements.
+ *
+ * Measurements never block a reconcile (STYLE §8): due ones are started in the
+ * `MeasurementRunner`, which reconciles the Release again when one settles; that reconcile folds
+ * the result into status before judging. Everything needed to resume is in status.
+ */
+import { LABELS } from "../../api/common.js";
+import { ReleaseResource, type Release, type Squad } from "../../api/kinds.js";
+import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { squadSpec } from "../../api/squad.js";
+import { measure, type MetricProvider } from "../../analysis/index.js";
+import type { Logger } from "../../observability/logger.js";
+import { applyIfChanged } from "../../runtime/apply.js";
+import type { KubeClient } from "../../runtime/client.js";
+import { readyConditions } from "../../runtime/conditions.js";
+import type { EventRecorder } from "../../runtime/events.js";
+import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
+import { DeploymentResource, HTTPRouteResource, ServiceResource } from "../../runtime/resources.js";
+import {
+  splitKey,
+  type Clock,
+  type KubeObject,
+  type ObjectKey,
+  type ReadStore,
+  type ReconcileContext,
+  type ReconcileResult,
+  type Resource,
+} from "../../runtime/types.js";
+import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
+import { releaseMetrics } from "./metrics.js";
+import type { OncallNotifier } from "./notify.js";
+import { deploymentsByRevision } from "./observed.js";
+import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
+import { actionOf, rollbackReport } from "./report.js";
+import { step, type StepResult } from "./rollout.js";
+import { liveTokens, measurementSchedule } from "./schedule.js";
+import { pendingAction, verdictsOf, type ReleaseSnapshot } from "./snapshot.js";
+import {
+  checkSpec,
+  measureDefaults,
+  type AnalysisSetup,
+  type CheckedSpec,
+  type SpecProblem,
+} from "./spec.js";
+import type { HTTPRoute } from "./traffic/http-route.js";
+
+/** A Release as the informer holds it: the spec is not validated yet. */
+export type RawRelease = KubeObject & { spec?: unknown; status?: ReleaseStatus };
+/** A Squad as the informer holds it. */
+export type RawSquad = KubeObject & { spec?: unknown };
+
+/** The Release a measurement is of, for its query templates. */
+type Target = { namespace: string; release: string };
+
+export interface ReconcilerDeps {
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get">;
+  recorder: Pick<EventRecorder, "record">;
+  logger: Logger;
+  clock: Pick<Clock, "now">;
+  runner: MeasurementRunner;
+  providerFor: (address: string) => MetricProvider;
+  notifier: Pick<OncallNotifier, "notify">;
+  releases: ReadStore<RawRelease>;
+  deployments: ReadStore;
+  services: ReadStore;
+  namespaces: ReadStore;
+  squads: ReadStore<RawSquad>;
+  /** Present when Gateway API is installed. */
+  routes?: ReadStore<HTTPRoute>;
+}
+
+/** The Squad a Release belongs to, through its Namespace's `crescendo.dev/squad` label. */
+interface SquadContext {
+  name: string;
+  tribe?: string;
+  /** The parsed Squad, when it exists and is valid. */
+  squad?: Squad;
+}
+
+/** One reconcile: observe (stores), decide (pure), act (API), report (Events, metrics, on-call). */
+export class ReleaseReconciler {
+  /**
+   * Our status writes per Release, until the informer shows them: a reconcile that runs before
+   * the watch event arrives reads its own write instead of a stale status (which could otherwise
+   * re-apply a canary it has just rolled back, or measure a metric twice).
+   */
+  private readonly written: OwnWrites<RawRelease>;
+
+  constructor(private readonly deps: ReconcilerDeps) {
+    this.written = trackOwnWrites(deps.releases);
+  }
+
+  async reconcile(key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult> {
+    const raw = this.written.get(key);
+    if (!raw || raw.metadata.deletionTimestamp) return this.gone(key);
+    const valid = await this.validate(raw);
+    if ("reason" in valid) return this.stalled(key, raw, valid.reason, valid.message);
+    const { spec, setup, squad, target } = valid;
+
+    // Observe: one snapshot, with the measurements that settled since the last reconcile.
+    const folded = foldMeasurements(raw.status ?? {}, this.deps.runner.pending(key));
+    const release: Release = { ...raw, spec, status: folded.status };
+    const owned = await this.ownedDeployments(raw, folded.status);
+    const snapshot: ReleaseSnapshot = {
+      release,
+      deployments: deploymentsByRevision(owned.all),
+      route: this.routeOf(raw, spec),
+      analysis: verdictsOf(spec, folded.status, setup.metrics),
+      now: this.deps.clock.now(),
+      action: pendingAction(release),
+      squad: squad && { name: squad.name, tribe: squad.tribe },
+    };
+
+    // Decide.
+    const result = step(snapshot);
+    const plan = planObjects(snapshot, result.status);
+
+    // Act: objects first (traffic before anything else), then status, once.
+    await this.applyPlan(raw, plan, owned.uncached);
+    const appliedAt = this.deps.clock.now();
+    const wrote = await this.writeStatus(raw, result.status);
+    this.deps.runner.ack(
+      key,
+      [...folded.recorded, ...folded.stale].map((s) => s.id),
+    );
+
+    if (wrote) this.report(raw, squad, result, { snapshot, recorded: folded.recorded, appliedAt });
+    releaseMetrics.observe(target.namespace, target.release, result.status);
+
+    const nextDue = this.startMeasurements(key, spec, result.status, setup, target, ctx.signal);
+    const requeue = [result.requeueAfterMs, nextDue].filter((ms): ms is number => ms !== undefined && ms > 0);
+    return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
+  }
+
+  /** The Release is gone (or going): owned objects go by garbage collection, only memory is left. */
+  private gone(key: ObjectKey): ReconcileResult {
+    this.deps.runner.cancel(key);
+    this.written.forget(key);
+    const { namespace, name } = splitKey(key);
+    releaseMetrics.forget(namespace ?? "", name);
+    return {};
+  }
+
+  /** The spec checked (`checkSpec`) with the squad's defaults, or why it cannot be acted on. */
+  private async validate(
+    raw: RawRelease,
+  ): Promise<SpecProblem | (CheckedSpec & { squad: SquadContext | undefined; target: Target })> {
+    const squad = this.squadOf(raw);
+    const target = { namespace: raw.metadata.namespace ?? "", release: raw.metadata.name ?? "" };
+    const checked = await checkSpec(raw.spec, squad?.squad?.spec, {
+      gatewayAPI: this.deps.routes !== undefined,
+      target,
+    });
+    return "reason" in checked ? checked : { ...checked, squad, target };
+  }
+
+  private squadOf(raw: RawRelease): SquadContext | undefined {
+    const labels = this.deps.namespaces.get(raw.metadata.namespace ?? "")?.metadata.labels;
+    const name = labels?.[LABELS.squad];
+    if (!name) return undefined;
+    const rawSquad = this.deps.squads.get(name);
+    const parsed = rawSquad ? squadSpec.safeParse(rawSquad.spec ?? {}) : undefined;
+    const squad: Squad | undefined =
+      rawSquad && parsed?.success ? { ...rawSquad, spec: parsed.data } : undefined;
+    const tribe = squad?.spec.tribe ?? labels[LABELS.tribe];
+    return { name, tribe, squad };
+  }
+
+  /**
+   * Deployments this Release controls (not merely references): those in the cache, and, read
+   * from the API, those of revisions its status names that the cache lacks (`uncached`). The
+   * cache holds only Deployments labelled `app.kubernetes.io/managed-by=crescendo` (`cache.ts`):
+   * one whose label was removed is still this Release's, and seeing it lets the plan relabel it
+   * (back into the cache) rather than take a live revision for gone, which for any revision but
+   * the current one could not be recreated. A GET is made only while such a revision is missing.
+   */
+  private async ownedDeployments(
+    raw: RawRelease,
+    status: ReleaseStatus,
+  ): Promise<{ all: KubeObject[]; uncached: KubeObject[] }> {
+    const uid = raw.metadata.uid ?? "";
+    const cached = this.deps.deployments.byOwner(uid).filter((d) => controlledBy(d, uid));
+    const present = new Set(cached.map((d) => d.metadata.name));
+    const named = [
+      status.stableRevision,
+      status.canaryRevision,
+      ...(status.scaleDown ?? []).map((e) => e.revision),
+    ];
+    const uncached: KubeObject[] = [];
+    for (const revision of new Set(named)) {
+      const name = revision && deploymentName(raw.metadata.name ?? "", revision);
+      if (!name || present.has(name)) continue;
+      const dep = await this.deps.client.get(DeploymentResource, name, raw.metadata.namespace);
+      if (dep && controlledBy(dep, uid)) uncached.push(dep);
+    }
+    return { all: [...cached, ...uncached], uncached };
+  }
+
+  private routeOf(raw: RawRelease, spec: ReleaseSpec): HTTPRoute | undefined {
+    const name = spec.strategy.canary?.trafficRouting?.gatewayAPI?.httpRoute;
+    return name ? this.deps.routes?.get(`${raw.metadata.namespace ?? ""}/${name}`) : undefined;
+  }
+
+  /**
+   * Server-side applies what changed, in plan order; deletes only what this Release controls.
+   * `uncached`: Deployments read from the API because the cache lacks them; they count as observed.
+   */
+  private async applyPlan(
+    raw: RawRelease,
+    plan: ReleasePlan,
+    uncached: readonly KubeObject[],
+  ): Promise<void> {
+    const namespace = raw.metadata.namespace ?? "";
+    const observedAs = (store: ReadStore | undefined, kind: string | undefined, name: string) =>
+      store?.get(`${namespace}/${name}`) ??
+      (kind === "Deployment" ? uncached.find((d) => d.metadata.name === name) : undefined);
+    if (plan.missing.length > 0) {
+      this.deps.logger.warn(
+        { namespace, name: raw.metadata.name, revisions: plan.missing },
+        "the Deployment of a live revision is gone and its pod template is known nowhere else; not recreating it",
+      );
+    }
+    for (const desired of plan.objects) {
+      const { res, store } = this.resourceOf(desired.kind);
+      const observed = observedAs(store, desired.kind, desired.metadata.name ?? "");
+      await applyIfChanged(this.deps.client, desired, res, observed);
+    }
+    for (const stale of plan.deletions) {
+      const { res, store } = this.resourceOf(stale.kind);
+      const observed = observedAs(store, stale.kind, stale.name);
+      if (!observed || !controlledBy(observed, raw.metadata.uid ?? "")) continue;
+      await this.deps.client.delete(res, stale.name, namespace);
+    }
+  }
+
+  private resourceOf(kind: string | undefined): { res: Resource; store?: ReadStore } {
+    switch (kind) {
+      case "Deployment":
+        return { res: DeploymentResource, store: this.deps.deployments };
+      case "Service":
+        return { res: ServiceResource, store: this.deps.services };
+      case "HTTPRoute":
+        return { res: HTTPRouteResource, store: this.deps.routes };
+      default:
+        throw new Error(`release plan produced an object of unknown kind ${kind ?? ""}`);
+    }
+  }
+
+  /**
+   * Patches status when it changed, carrying the observed resourceVersion (a status computed
+   * from a stale snapshot fails with 409 and is recomputed), and remembers the write.
+   */
+  private writeStatus(raw: RawRelease, status: ReleaseStatus): Promise<boolean> {
+    return this.written.patchStatus(this.deps.client, raw, ReleaseResource, status);
+  }
+
+  /**
+   * Reports a spec the controller cannot act on: `Stalled=True` with the reason and message,
+   * nothing applied, nothing measured, no requeue. The next spec edit (a new generation) brings
+   * the next reconcile; an unchanged spec writes nothing more.
+   */
+  private async stalled(
+    key: ObjectKey,
+    raw: RawRelease,
+    reason: string,
+    message: string,
+  ): Promise<ReconcileResult> {
+    this.deps.runner.cancel(key);
+    const generation = raw.metadata.generation;
+    const status: ReleaseStatus = {
+      ...raw.status,
+      observedGeneration: generation,
+      conditions: readyConditions(
+        raw.status?.conditions,
+        { state: "Stalled", reason, message },
+        { observedGeneration: generation, now: this.deps.clock.now() },
+      ),
+    };
+    if (await this.writeStatus(raw, status)) {
+      const before = raw.status?.conditions?.find((c) => c.type === "Stalled");
+      if (before?.status !== "True" || before.reason !== reason || before.message !== message) {
+        void this.deps.recorder.record(raw, { type: "Warning", reason, note: message, action: "Reconcile" });
+      }
+      this.deps.logger.warn(
+        { namespace: raw.metadata.namespace, name: raw.metadata.name, reason, message },
+        "release stalled",
+      );
+    }
+    releaseMetrics.observe(raw.metadata.namespace ?? "", raw.metadata.name ?? "", status);
+    return {};
+  }
+
+  /** What follows a written status: its Events, the counters, and on a rollback the on-call. */
+  private report(
+    raw: RawRelease,
+    squad: SquadContext | undefined,
+    result: StepResult,
+    info: { snapshot: ReleaseSnapshot; recorded: readonly SettledMeasurement[]; appliedAt: number },
+  ): void {
+    for (const event of result.events) {
+      void this.deps.recorder.record(raw, { ...event, action: actionOf(event.reason) });
+    }
+    if (result.promoted) releaseMetrics.promoted();
+    const rollback = rollbackReport({
+      release: { name: raw.metadata.name ?? "", namespace: raw.metadata.namespace ?? "" },
+      squad: squad && { name: squad.name, tribe: squad.tribe, channel: squad.squad?.spec.oncall?.channel },
+      before: raw.status,
+      result,
+      ...info,
+    });
+    if (!rollback) return;
+    releaseMetrics.rolledBack(rollback.reason, rollback.seconds);
+    this.deps.logger.info(
+      {
+        namespace: raw.metadata.namespace,
+        name: raw.metadata.name,
+        reason: rollback.reason,
+        revision: rollback.revision,
+        timeToRollbackSeconds: rollback.seconds,
+      },
+      "rolled back",
+    );
+    void this.deps.notifier.notify(raw, squad?.squad, rollback.payload);
+  }
+
+  /**
+   * Keeps only the measurements of the analyses still live under the written status, starts
+   * those the schedule says are due, and returns when the next of the others is due.
+   */
+  private startMeasurements(
+    key: ObjectKey,
+    spec: ReleaseSpec,
+    status: ReleaseStatus,
+    setup: AnalysisSetup,
+    target: Target,
+    signal: AbortSignal,
+  ): number | undefined {
+    const { runner, clock } = this.deps;
+    const tokens = liveTokens(spec, status);
+    runner.cancel(key, (kind, token) => tokens[kind] === token);
+    const schedule = measurementSchedule({
+      spec,
+      status,
+      setup,
+      now: clock.now(),
+      busy: (kind, metric) =>
+        runner.isRunning(key, kind, metric) ||
+        runner.pending(key).some((p) => p.metric === metric && p.kind === kind),
+    });
+    const canary = { revision: status.canaryRevision ?? "", version: status.canaryVersion ?? "" };
+    const stable = { revision: status.stableRevision ?? "", version: status.stableVersion ?? "" };
+    for (const { kind, analysis, metric } of schedule.due) {
+      runner.start(
+        {
+          key,
+          kind,
+          metric: metric.name,
+          analysis,
+          run: (abort) =>
+            measure(metric, {
+              ...measureDefaults(setup),
+              ...target,
+              providerFor: this.deps.providerFor,
+              canary,
+              stable,
+              signal: abort,
+              now: clock.now(),
+            }),
+        },
+        signal,
+      );
+    }
+    return schedule.nextDueInMs;
+  }
+}
+
+function controlledBy(obj: KubeObject, uid: string): boolean {
+  return (obj.metadata.ownerReferences ?? []).some(
+    (r) => r.controller === true && r.uid === uid && uid !== "",
+  );
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from "vitest";
+import { releaseSpec, type ReleaseStatus } from "../../api/release.js";
+import { measurementTime, recordMeasurement } from "../../analysis/index.js";
+import { analysisToken } from "./measurements.js";
+import { liveTokens, measurementSchedule } from "./schedule.js";
+import type { AnalysisSetup } from "./spec.js";
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const metric = (name: string, interval?: string) => ({
+  name,
+  ...(interval ? { interval } : {}),
+  prometheus: { address: "http://prom:9090", query: "up" },
+  thresholdRange: { max: 1 },
+});
+
+/** setWeight 25 → analysis of `errors` → setWeight 50; background analysis of `latency` (every 1m). */
+const spec = releaseSpec.parse({
+  version: "2",
+  template: {},
+  strategy: {
+    canary: {
+      steps: [{ setWeight: 25 }, { analysis: { metrics: ["errors"] } }, { setWeight: 50 }],
+      backgroundAnalysis: { metrics: ["latency"] },
+    },
+  },
+  analysis: { metrics: [metric("errors"), metric("latency", "1m"), metric("unused")] },
+});
+const setup: AnalysisSetup = { metrics: spec.analysis?.metrics ?? [], defaultInterval: "10s" };
+
+const started = new Date(T0 - 60_000).toISOString();
+/** At the analysis step, nothing measured yet. */
+const atAnalysis: ReleaseStatus = {
+  phase: "Progressing",
+  stableRevision: "r1",
+  canaryRevision: "r2",
+  currentStepIndex: 1,
+  stepStartedAt: started,
+  analysis: { step: 1, startedAt: started, metrics: [] },
+  backgroundAnalysis: { startedAt: started, metrics: [] },
+};
+const idle = () => false;
+const measuredAt = (name: string, at: number) =>
+  recordMeasurement(undefined, name, { at: measurementTime(at), phase: "Successful", value: "0" });
+
+describe("liveTokens", () => {
+  it("names each live analysis by its token", () => {
+    expect(liveTokens(spec, atAnalysis)).toEqual({
+      step: analysisToken(atAnalysis, "step"),
+      background: analysisToken(atAnalysis, "background"),
+    });
+  });
+
+  it("has no step analysis off its step or while held; background runs through a deliberate hold only", () => {
+    const background = analysisToken(atAnalysis, "background");
+    expect(liveTokens(spec, { ...atAnalysis, currentStepIndex: 0 })).toEqual({ step: undefined, background });
+    expect(liveTokens(spec, { ...atAnalysis, phase: "Paused", pauseReason: "ManualPause" })).toEqual({
+      step: undefined,
+      background,
+    });
+    expect(liveTokens(spec, { ...atAnalysis, phase: "Paused", pauseReason: "InconclusiveAnalysis" })).toEqual(
+      {
+        step: undefined,
+        background: undefined,
+      },
+    );
+    expect(liveTokens(spec, { ...atAnalysis, phase: "RolledBack" })).toEqual({
+      step: undefined,
+      background: undefined,
+    });
+  });
+});
+
+describe("measurementSchedule", () => {
+  it("makes every never-measured metric of a live analysis due, step analysis first, and nothing else", () => {
+    const schedule = measurementSchedule({ spec, status: atAnalysis, setup, now: T0, busy: idle });
+    expect(schedule.due.map((d) => [d.kind, d.metric.name, d.analysis])).toEqual([
+      ["step", "errors", analysisToken(atAnalysis, "step")],
+      ["background", "latency", analysisToken(atAnalysis, "background")],
+    ]);
+    expect(schedule.nextDueInMs).toBeUndefined();
+  });
+
+  it("waits for each metric's own interval, else the default, and says when the next is due", () => {
+    const status: ReleaseStatus = {
+      ...atAnalysis,
+      analysis: { step: 1, startedAt: started, metrics: [measuredAt("errors", T0 - 4_000)] },
+      backgroundAnalysis: { startedAt: started, metrics: [measuredAt("latency", T0 - 30_000)] },
+    };
+    // errors: every 10 s (the default), due in 6 s; latency: every minute, due in 30 s.
+    expect(measurementSchedule({ spec, status, setup, now: T0, busy: idle })).toEqual({
+      due: [],
+      nextDueInMs: 6_000,
+    });
+    const later = measurementSchedule({ spec, status, setup, now: T0 + 6_000, busy: idle });
+    expect(later.due.map((d) => d.metric.name)).toEqual(["errors"]);
+    expect(later.nextDueInMs).toBe(24_000);
+  });
+
+  it("neither starts nor waits for a metric already being measured (its settlement reconciles)", () => {
+    const busy = (kind: string, name: string) => kind === "step" && name === "errors";
+    expect(
+      measurementSchedule({ spec, status: atAnalysis, setup, now: T0, busy }).due.map((d) => d.metric.name),
+    ).toEqual(["latency"]);
+    const status: ReleaseStatus = {
+      ...atAnalysis,
+      backgroundAnalysis: { startedAt: started, metrics: [measuredAt("latency", T0 - 30_000)] },
+    };
+    expect(measurementSchedule({ spec, status, setup, now: T0, busy })).toEqual({
+      due: [],
+      nextDueInMs: 30_000,
+    });
+  });
+
+  it("measures all metrics for an analysis that names none, and nothing when no analysis is live", () => {
+    const all = releaseSpec.parse({
+      ...spec,
+      strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }] } },
+    });
+    expect(
+      measurementSchedule({ spec: all, status: atAnalysis, setup, now: T0, busy: idle }).due.map(
+        (d) => d.metric.name,
+      ),
+    ).toEqual(["errors", "latency", "unused"]);
+    expect(
+      measurementSchedule({
+        spec,
+        status: { ...atAnalysis, phase: "RolledBack" },
+        setup,
+        now: T0,
+        busy: idle,
+      }),
+    ).toEqual({ due: [] });
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * Which measurements are due and when the next one is (STYLE §8). For each analysis still live
+ * under the written status: the metrics not already being measured whose interval has passed,
+ * and the wait until the earliest of the others. Pure; the reconciler cancels what is no longer
+ * live, starts what is due in the `MeasurementRunner`, and requeues for the wait.
+ */
+import type { AnalysisMetric } from "../../api/analysis.js";
+import { parseDuration } from "../../api/common.js";
+import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import { dueMetrics, nextDueInMs } from "../../analysis/index.js";
+import { analysisToken, type AnalysisKind } from "./measurements.js";
+import { metricsNamed, type AnalysisSetup } from "./spec.js";
+import { liveAnalysis } from "./verdicts.js";
+
+/** The token of each analysis live under a status (`analysisToken`); undefined when not live. */
+export type LiveTokens = Record<AnalysisKind, string | undefined>;
+
+/** A measurement to start: of `metric`, for the analysis `analysis` (its token) of `kind`. */
+export interface DueMeasurement {
+  kind: AnalysisKind;
+  analysis: string;
+  metric: AnalysisMetric;
+}
+
+export interface MeasurementSchedule {
+  /** What to start now, step analysis first, each in spec order. */
+  due: DueMeasurement[];
+  /** Milliseconds until the next of the others is due; absent when none waits. */
+  nextDueInMs?: number;
+}
+
+/**
+ * The analyses live under `status` (the output of `step`), by token. Measurements of any other
+ * analysis are cancelled: their results would count toward nothing.
+ */
+export function liveTokens(spec: ReleaseSpec, status: ReleaseStatus): LiveTokens {
+  const live = liveAnalysis(spec, status);
+  return {
+    step: live.step ? analysisToken(status, "step") : undefined,
+    background: live.background ? analysisToken(status, "background") : undefined,
+  };
+}
+
+/**
+ * The measurements due at `now` under the written `status`, and when the next is. `busy` says
+ * whether a measurement of a metric is already in flight or settled but not yet recorded: such a
+ * metric is neither due nor waited for (its settlement brings the next reconcile).
+ */
+export function measurementSchedule(input: {
+  spec: ReleaseSpec;
+  status: ReleaseStatus;
+  setup: AnalysisSetup;
+  now: number;
+  busy: (kind: AnalysisKind, metric: string) => boolean;
+}): MeasurementSchedule {
+  const { spec, status, setup, now, busy } = input;
+  const live = liveAnalysis(spec, status);
+  const tokens = liveTokens(spec, status);
+  const intervalMs = parseDuration(setup.defaultInterval);
+  const due: DueMeasurement[] = [];
+  let next: number | undefined;
+  for (const kind of ["step", "background"] as const) {
+    const token = tokens[kind];
+    const which = live[kind];
+    if (token === undefined || which === undefined) continue;
+    const results = (kind === "step" ? status.analysis?.metrics : status.backgroundAnalysis?.metrics) ?? [];
+    const idle = metricsNamed(setup.metrics, which.metrics).filter((m) => !busy(kind, m.name));
+    const dueNow = new Set(dueMetrics(idle, results, intervalMs, now));
+    for (const metric of idle.filter((m) => dueNow.has(m.name))) due.push({ kind, analysis: token, metric });
+    const wait = nextDueInMs(
+      idle.filter((m) => !dueNow.has(m.name)),
+      results,
+      intervalMs,
+      now,
+    );
+    if (wait !== undefined) next = next === undefined ? wait : Math.min(next, wait);
+  }
+  return next === undefined ? { due } : { due, nextDueInMs: next };
+}

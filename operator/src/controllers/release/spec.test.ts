@@ -1,0 +1,132 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { releaseSpec } from "../../api/release.js";
+import { squadSpec } from "../../api/squad.js";
+import { analysisIntervalOf, analysisSpecError, checkSpec, withSquadDefaults } from "./spec.js";
+
+const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+const V1 = template("web:1");
+
+const ERROR_RATE = {
+  name: "error-rate",
+  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
+  thresholdRange: { max: 0.05 },
+};
+
+function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: "1.0.0",
+    replicas: 3,
+    template: V1,
+    service: { ports: [{ name: "http", port: 80 }] },
+    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
+    analysis: { interval: "10s", metrics: [ERROR_RATE] },
+    ...over,
+  };
+}
+
+describe("withSquadDefaults", () => {
+  const squad = squadSpec.parse({
+    delivery: { analysisInterval: "1m", metrics: [ERROR_RATE, { ...ERROR_RATE, name: "squad-only" }] },
+  });
+
+  it("adds the squad's metrics (the Release's own of the same name win) and leaves the interval unset", () => {
+    const own = { ...ERROR_RATE, thresholdRange: { max: 0.01 } };
+    // As the apiserver stores it: the CRD defaults no analysis.interval.
+    const merged = withSquadDefaults({ version: "1", analysis: { metrics: [own] } }, squad) as {
+      analysis: { interval?: string; metrics: { name: string }[] };
+    };
+    expect(merged.analysis.interval).toBeUndefined();
+    expect(merged.analysis.metrics.map((m) => m.name)).toEqual(["error-rate", "squad-only"]);
+    expect(merged.analysis.metrics[0]).toBe(own);
+  });
+
+  it("resolves the interval: the Release's own, else the squad's, else 30s", () => {
+    const parse = (analysis: unknown) => releaseSpec.parse({ ...spec(), analysis });
+    expect(parse({ metrics: [ERROR_RATE] }).analysis?.interval).toBeUndefined();
+    expect(analysisIntervalOf(parse({ metrics: [ERROR_RATE] }), squad)).toBe("1m");
+    expect(analysisIntervalOf(parse({ interval: "5s", metrics: [ERROR_RATE] }), squad)).toBe("5s");
+    expect(analysisIntervalOf(parse({ metrics: [ERROR_RATE] }), squadSpec.parse({}))).toBe("30s");
+    expect(analysisIntervalOf(parse(undefined), undefined)).toBe("30s");
+  });
+
+  it("leaves a spec alone without squad defaults", () => {
+    const s = { version: "1" };
+    expect(withSquadDefaults(s, undefined)).toBe(s);
+    expect(withSquadDefaults(s, squadSpec.parse({}))).toBe(s);
+  });
+});
+
+describe("examples/release.yaml", () => {
+  it("is a valid Release whose analysis the controller accepts", async () => {
+    const text = readFileSync(join(import.meta.dirname, "../../../../examples/release.yaml"), "utf8");
+    const doc = parse(text) as { metadata: { name: string; namespace: string }; spec: unknown };
+    const s = releaseSpec.parse(doc.spec);
+    expect(doc.metadata).toMatchObject({ name: "web", namespace: "checkout" });
+    const error = await analysisSpecError(
+      s,
+      { metrics: s.analysis?.metrics ?? [], defaultInterval: s.analysis?.interval ?? "30s" },
+      { namespace: "checkout", release: "web" },
+    );
+    expect(error).toBeUndefined();
+  });
+});
+
+describe("checkSpec", () => {
+  const target = { namespace: "shop", release: "web" };
+  const options = { gatewayAPI: false, target };
+
+  it("gives the spec with the squad's metrics and the setup measuring needs", async () => {
+    const squad = squadSpec.parse({
+      delivery: {
+        prometheus: { address: "http://prom.monitoring:9090" },
+        analysisInterval: "20s",
+        metrics: [{ ...ERROR_RATE, name: "squad-errors", prometheus: { query: "up" } }],
+      },
+    });
+    const checked = await checkSpec(spec({ analysis: undefined }), squad, options);
+    expect(checked).toMatchObject({
+      setup: { defaultInterval: "20s", defaultAddress: "http://prom.monitoring:9090" },
+    });
+    if ("reason" in checked) throw new Error(checked.message);
+    expect(checked.setup.metrics.map((m) => m.name)).toEqual(["squad-errors"]);
+    expect(checked.spec.analysis?.metrics.map((m) => m.name)).toEqual(["squad-errors"]);
+  });
+
+  it("refuses what zod refuses, naming the field", async () => {
+    expect(await checkSpec({ ...spec(), version: undefined }, undefined, options)).toEqual({
+      reason: "InvalidSpec",
+      message: expect.stringContaining("spec.version"),
+    });
+    expect(await checkSpec(undefined, undefined, options)).toMatchObject({ reason: "InvalidSpec" });
+  });
+
+  it("refuses Gateway API routing when HTTPRoutes are not watched", async () => {
+    const routed = spec({
+      strategy: {
+        canary: { steps: [{ setWeight: 25 }], trafficRouting: { gatewayAPI: { httpRoute: "front" } } },
+      },
+    });
+    expect(await checkSpec(routed, undefined, options)).toMatchObject({
+      reason: "GatewayAPIUnavailable",
+      message: expect.stringContaining("restart the operator"),
+    });
+    expect(await checkSpec(routed, undefined, { gatewayAPI: true, target })).not.toHaveProperty("reason");
+  });
+
+  it("refuses an analysis it could not measure", async () => {
+    const unknown = spec({ strategy: { canary: { steps: [{ analysis: { metrics: ["latency"] } }] } } });
+    expect(await checkSpec(unknown, undefined, options)).toEqual({
+      reason: "InvalidSpec",
+      message:
+        "spec.strategy.canary.steps[0].analysis.metrics: latency is not defined in spec.analysis.metrics or the squad's delivery.metrics",
+    });
+    const noAddress = spec({ analysis: { metrics: [{ ...ERROR_RATE, prometheus: { query: "up" } }] } });
+    expect(await checkSpec(noAddress, undefined, options)).toMatchObject({ reason: "InvalidSpec" });
+  });
+});
