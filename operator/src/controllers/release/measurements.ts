@@ -1,5 +1,5 @@
 /**
- * Non-blocking measurements (STYLE §8, after Argo Rollouts' `metric/provider.go`). A reconcile
+ * Non-blocking measurements (after Argo Rollouts' `metric/provider.go`). A reconcile
  * starts the measurements that are due and returns at once; the runner keeps the in-flight
  * promises, and when one settles it holds the result and asks for the Release to be reconciled.
  * That reconcile folds the held results into status (`foldMeasurements`), judges, writes status

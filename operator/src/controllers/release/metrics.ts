@@ -1,5 +1,5 @@
 /**
- * The Release controller's domain metrics (DESIGN §7), on the operator's shared registry. Label
+ * The Release controller's domain metrics, on the operator's shared registry. Label
  * sets stay bounded: a Release's namespace and name (as many series as Releases, removed when a
  * Release is deleted), a phase from a closed list, a rollback reason from a closed list. Never a
  * revision hash or a version, which would grow a new series with every rollout.

@@ -1,5 +1,5 @@
 /**
- * Rollback notifications to a squad's on-call webhook (DESIGN §5; the payload and delivery are
+ * Rollback notifications to a squad's on-call webhook (the payload and delivery are
  * documented in docs/notifications.md, the payload's JSON Schema in
  * docs/schemas/oncall-webhook.schema.json, generated from `rollbackNotification` below). The URL
  * is a secret (it often embeds a token), so it lives in a Secret named by the Squad's

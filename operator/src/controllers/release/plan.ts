@@ -22,6 +22,7 @@
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import { currentStage } from "../../api/release-stages.js";
+import { asRecord } from "../../runtime/is-record.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment } from "./observed.js";
@@ -223,7 +224,7 @@ function sameLabels(planned: Record<string, string>, observed: ObservedDeploymen
   return DEPLOYMENT_LABELS.every((key) => planned[key] === observed.labels[key]);
 }
 
-/** The user's pod template with the pod labels of DESIGN §3 added (theirs kept, ours win). */
+/** The user's pod template with the pod labels added (theirs kept, ours win). */
 function podTemplate(
   snap: ReleaseSnapshot,
   revision: string,
@@ -295,7 +296,7 @@ export function replicaSplit(snap: ReleaseSnapshot, s: ReleaseStatus): boolean {
   return s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
 }
 
-/** Labels of every object the operator creates for this Release (DESIGN §3). */
+/** Labels of every object the operator creates for this Release. */
 function objectLabels(snap: ReleaseSnapshot): Record<string, string> {
   const release = nameOf(snap);
   const squad = snap.squad;
@@ -334,10 +335,6 @@ export function labelValue(text: string | undefined): string | undefined {
 
 function nameOf(snap: ReleaseSnapshot): string {
   return snap.release.metadata.name ?? "";
-}
-
-function asRecord(v: unknown): Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 }
 
 function asStringRecord(v: unknown): Record<string, string> {

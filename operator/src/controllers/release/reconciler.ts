@@ -6,7 +6,7 @@
  * else is written), deletions, status (once), then what follows from a written status: Events,
  * metrics, the on-call notification, new measurements.
  *
- * Measurements never block a reconcile (STYLE §8): due ones are started in the
+ * Measurements never block a reconcile: due ones are started in the
  * `MeasurementRunner`, which reconciles the Release again when one settles; that reconcile folds
  * the result into status before judging. Everything needed to resume is in status.
  */

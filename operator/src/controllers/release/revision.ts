@@ -6,6 +6,7 @@
  * stable one, because its name and template never change.
  */
 import { createHash } from "node:crypto";
+import { isRecord } from "../../runtime/is-record.js";
 
 /** Length of a revision: short enough for `<release>-<revision>` names, long enough to not collide. */
 export const REVISION_LENGTH = 10;
@@ -32,11 +33,7 @@ export function revisionOf(template: unknown): string {
 
 /** JSON with object keys sorted recursively, so equal values always serialise identically. */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (isPlainObject(v) ? sortKeys(v) : v)) ?? "null";
-}
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
+  return JSON.stringify(value, (_key, v: unknown) => (isRecord(v) ? sortKeys(v) : v)) ?? "null";
 }
 
 function sortKeys(obj: Record<string, unknown>): Record<string, unknown> {

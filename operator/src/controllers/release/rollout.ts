@@ -1,5 +1,5 @@
 /**
- * The Release as a state machine (DESIGN §5, STYLE "Avoid 2"). `step` is pure: from one
+ * The Release as a state machine. `step` is pure: from one
  * snapshot it computes the next status, the events to record and whether the rollout was just
  * promoted or rolled back. The status *is* the state (stable/canary revisions, step index and
  * its start, hold reason), so an operator killed at any instant resumes exactly where it was.

@@ -1,5 +1,5 @@
 /**
- * Which measurements are due and when the next one is (STYLE §8). For each analysis still live
+ * Which measurements are due and when the next one is. For each analysis still live
  * under the written status: the metrics not already being measured whose interval has passed,
  * and the wait until the earliest of the others. Pure; the reconciler cancels what is no longer
  * live, starts what is due in the `MeasurementRunner`, and requeues for the wait.

@@ -1,5 +1,5 @@
 /**
- * One snapshot per reconcile (STYLE §7): the Release, what the informers observed of its
+ * One snapshot per reconcile: the Release, what the informers observed of its
  * Deployments and HTTPRoute, the analysis verdicts, the pending manual action and the time,
  * gathered once and then handed to the pure `step` and `planObjects`. Nothing in the decision
  * code reads a store or a clock, so every decision is reproducible in a unit test.

@@ -1,6 +1,6 @@
 /**
  * What a Squad should look like in the cluster, computed from its spec and what the informers
- * observed, with no I/O (DESIGN §4). Everything the controller writes or deletes is decided
+ * observed, with no I/O. Everything the controller writes or deletes is decided
  * here, so every rule (ownership, adoption, isolation, clean-up) is covered by unit tests and
  * the controller only carries the decisions out.
  */
@@ -199,7 +199,7 @@ export function planSquad(input: PlanInput): PlanResult {
   };
 }
 
-/** The labels every object the squad creates carries (DESIGN §3). */
+/** The labels every object the squad creates carries. */
 export function commonLabels(squad: string, tribe: string | undefined): Record<string, string> {
   return {
     [LABELS.managedBy]: MANAGED_BY,

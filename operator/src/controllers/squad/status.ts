@@ -15,7 +15,6 @@ import type { KubeObject } from "../../runtime/types.js";
 import { objectIdentity, type Namespace, type PlanResult } from "./plan.js";
 
 /** Kept for the Release controller until it imports `api/zod-message.ts`, where this now lives. */
-export { zodMessage } from "../../api/zod-message.js";
 
 /** What the informers held when the squad was reconciled. */
 export interface SquadObservation {

@@ -1,6 +1,6 @@
 /**
  * Traffic routers: how a canary weight becomes real. One small interface, one implementation
- * per file (STYLE §6, after Flagger's `pkg/router`), and every method is pure planning: it
+ * per file (after Flagger's `pkg/router`), and every method is pure planning: it
  * reads observed state and returns what should be applied, never performs I/O. The state
  * machine asks whether a weight is in effect; the plan asks what to apply for it.
  */

@@ -1,7 +1,7 @@
 /**
  * Which router a Release uses, and what the router sees of it under a given status. Unknown
  * routing is refused by the spec's validation, so there is no default to fall back on here: no
- * `trafficRouting` means the replica ratio, by design (DESIGN §5).
+ * `trafficRouting` means the replica ratio, by design.
  */
 import type { ReleaseSpec, ReleaseStatus } from "../../../api/release.js";
 import { deploymentOf, type ReleaseSnapshot } from "../snapshot.js";
