@@ -21,6 +21,14 @@ describe("loadConfig", () => {
     expect(config).toMatchObject({ qps: 300, burst: 200, eventsQps: 5, eventsBurst: 10 });
     expect(() => loadConfig(["--events-burst=lots"], {})).toThrow(/--events-burst must be/);
   });
+  it("takes the toggle debt periods in days, 14 by default, fractions allowed", () => {
+    expect(loadConfig([], {})).toMatchObject({ toggleUnusedDays: 14, toggleRolledOutDays: 14 });
+    const config = loadConfig(["--toggle-unused-days=0.001"], { TOGGLE_ROLLED_OUT_DAYS: "30" });
+    expect(config).toMatchObject({ toggleUnusedDays: 0.001, toggleRolledOutDays: 30 });
+    expect(() => loadConfig(["--toggle-unused-days=0"], {})).toThrow(
+      /--toggle-unused-days must be a positive/,
+    );
+  });
   it("lets flags win over the environment", () => {
     const config = loadConfig(["--health-port", "9000", "--leader-elect=false"], {
       HEALTH_PORT: "7000",

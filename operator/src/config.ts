@@ -30,6 +30,10 @@ export interface OperatorConfig {
   eventsQps: number;
   eventsBurst: number;
   workers: number;
+  /** Days without an OFREP evaluation before a FeatureToggle is Unused (fractions allowed, for tests). */
+  toggleUnusedDays: number;
+  /** Days of one variant served to everyone before a FeatureToggle is FullyRolledOut. */
+  toggleRolledOutDays: number;
 }
 
 const USAGE = `Usage: crescendo [flags]
@@ -47,7 +51,11 @@ const USAGE = `Usage: crescendo [flags]
   --events-qps N           request rate of Events, on a client of their own (default 50;
                            $EVENTS_QPS)
   --events-burst N         burst of Events (default 100; $EVENTS_BURST)
-  --workers N              concurrent reconciles per controller (default 4; $WORKERS)`;
+  --workers N              concurrent reconciles per controller (default 4; $WORKERS)
+  --toggle-unused-days N   days without evaluations before a toggle is Unused
+                           (default 14; $TOGGLE_UNUSED_DAYS)
+  --toggle-rolled-out-days N  days of one variant served to all before a toggle is
+                           FullyRolledOut (default 14; $TOGGLE_ROLLED_OUT_DAYS)`;
 
 /**
  * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
@@ -65,6 +73,14 @@ function integer(name: string, text: string | undefined, fallback: number): numb
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0)
     throw new Error(`${name} must be a non-negative integer, got "${text}"`);
+  return value;
+}
+
+function days(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number of days, got "${text}"`);
   return value;
 }
 
@@ -94,6 +110,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "events-qps": { type: "string" },
         "events-burst": { type: "string" },
         workers: { type: "string" },
+        "toggle-unused-days": { type: "string" },
+        "toggle-rolled-out-days": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -119,5 +137,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     eventsQps: integer("--events-qps", flag("events-qps", "EVENTS_QPS"), 50),
     eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 100),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
+    toggleUnusedDays: days("--toggle-unused-days", flag("toggle-unused-days", "TOGGLE_UNUSED_DAYS"), 14),
+    toggleRolledOutDays: days(
+      "--toggle-rolled-out-days",
+      flag("toggle-rolled-out-days", "TOGGLE_ROLLED_OUT_DAYS"),
+      14,
+    ),
   };
 }

@@ -2,6 +2,7 @@
  * The operator's entry point: configuration, one shared manager (informers, leader election,
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
+import { DAY_MS } from "./api/common.js";
 import { OPERATOR_CACHE } from "./cache.js";
 import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
@@ -68,7 +69,18 @@ async function main(): Promise<void> {
   // OFREP is served by every replica, leader or not, from the informer caches; the controller
   // (the leader's) writes the same compiled documents to ConfigMaps.
   const flags = flagDocumentsFrom(manager);
-  registerFeatureToggleController(manager, { client, recorder, logger, workers: config.workers, flags });
+  registerFeatureToggleController(manager, {
+    client,
+    recorder,
+    logger,
+    workers: config.workers,
+    flags,
+    insight: evaluationInsight,
+    debt: {
+      unusedAfterMs: Math.round(config.toggleUnusedDays * DAY_MS),
+      rolledOutAfterMs: Math.round(config.toggleRolledOutDays * DAY_MS),
+    },
+  });
   const ofrep = createOfrepServer({
     source: flags,
     port: config.ofrepPort,

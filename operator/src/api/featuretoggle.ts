@@ -158,6 +158,45 @@ export type FeatureToggleSpec = z.infer<typeof featureToggleSpec>;
 export const EFFECTIVE_STATES = ["Enabled", "Disabled", "KilledByRollback"] as const;
 export type EffectiveState = (typeof EFFECTIVE_STATES)[number];
 
+/** Limits of the insight summary: it lives in status, so it stays small whatever the traffic. */
+export const MAX_INSIGHT_CALLERS = 50;
+
+export const toggleInsight = z
+  .object({
+    lastEvaluatedAt: z
+      .string()
+      .optional()
+      .describe("When an app last evaluated the flag over OFREP (any replica).")
+      .meta({ format: "date-time" }),
+    evaluations24h: z
+      .record(z.string(), z.number().int().min(0))
+      .optional()
+      .describe(
+        "Evaluations in the 24 h before updatedAt, by variant, summed over the replicas serving OFREP.",
+      ),
+    callers24h: z
+      .array(z.string())
+      .max(MAX_INSIGHT_CALLERS)
+      .optional()
+      .describe(
+        "Distinct authenticated callers (ServiceAccounts) that evaluated the flag in the 24 h before updatedAt; empty while OFREP callers are anonymous.",
+      ),
+    since: z
+      .string()
+      .optional()
+      .describe(
+        "Since when evaluations of this toggle are counted: Unused counts from here when it was never evaluated.",
+      )
+      .meta({ format: "date-time" }),
+    updatedAt: z
+      .string()
+      .optional()
+      .describe("When this summary was taken; at most once a minute.")
+      .meta({ format: "date-time" }),
+  })
+  .describe("Who evaluates the flag and what they get, from the OFREP servers' in-memory counts.");
+export type ToggleInsight = z.infer<typeof toggleInsight>;
+
 export const featureToggleStatus = z
   .object({
     observedGeneration: z.number().int().optional().describe("The generation last reconciled."),
@@ -180,6 +219,18 @@ export const featureToggleStatus = z
     stale: z.boolean().optional().describe("True when past expiresAt or the type's lifetime."),
     staleSince: z.string().optional().describe("When the toggle became stale.").meta({ format: "date-time" }),
     lastAction: lastAction.optional(),
+    insight: toggleInsight.optional(),
+    singleVariant: z
+      .string()
+      .optional()
+      .describe(
+        "The one variant everyone is served, when the spec serves only one (FullyRolledOut counts from singleVariantSince).",
+      ),
+    singleVariantSince: z
+      .string()
+      .optional()
+      .describe("Since when everyone has been served singleVariant.")
+      .meta({ format: "date-time" }),
   })
   .describe("Observed state of the FeatureToggle.");
 export type FeatureToggleStatus = z.infer<typeof featureToggleStatus>;

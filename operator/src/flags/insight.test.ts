@@ -146,3 +146,20 @@ describe("summarise merges replica reports", () => {
     expect(summarise([], now)).toEqual({ byVariant: {}, callers: [] });
   });
 });
+
+describe("onFresh", () => {
+  it("tells of a flag's first evaluation, then again only after its summary was taken", () => {
+    const c = clocked();
+    const told: string[] = [];
+    c.insight.onFresh = (ns, key) => void told.push(`${ns}/${key}`);
+    c.insight.record("ns", "a", "on");
+    c.insight.record("ns", "a", "off");
+    c.insight.record("ns", "b", "on");
+    expect(told).toEqual(["ns/a", "ns/b"]);
+    c.insight.taken("ns", "a");
+    c.insight.taken("ns", "unknown");
+    c.insight.record("ns", "a", "on");
+    c.insight.record("ns", "b", "on");
+    expect(told).toEqual(["ns/a", "ns/b", "ns/a"]);
+  });
+});

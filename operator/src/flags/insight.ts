@@ -59,6 +59,8 @@ class FlagCounts {
   /** Variant → evaluations since the process started (the metric). */
   readonly totals = new Map<string, number>();
   readonly callers = new Map<string, number>();
+  /** Evaluated since its summary was last taken: the first evaluation after that notifies. */
+  fresh = false;
 }
 
 export class EvaluationInsight {
@@ -68,6 +70,8 @@ export class EvaluationInsight {
   private flagCount = 0;
   /** Evaluations not counted because a cap was reached. */
   dropped = 0;
+  /** Told of a flag's first evaluation since its summary was taken (the controller queues the namespace). */
+  onFresh?: (namespace: string, key: string) => void;
 
   constructor(
     private readonly now: () => number = Date.now,
@@ -99,6 +103,19 @@ export class EvaluationInsight {
     counts.totals.set(variant, (counts.totals.get(variant) ?? 0) + 1);
     if (now > counts.lastEvaluatedAt) counts.lastEvaluatedAt = now;
     if (caller !== undefined) this.recordCaller(counts, caller, now);
+    if (!counts.fresh) {
+      counts.fresh = true;
+      this.onFresh?.(namespace, key);
+    }
+  }
+
+  /**
+   * The flag's summary was taken into status: the next evaluation notifies again. Until then
+   * evaluations do not (the controller has already asked to come back when the minute is up).
+   */
+  taken(namespace: string, key: string): void {
+    const counts = this.flags.get(namespace)?.get(key);
+    if (counts) counts.fresh = false;
   }
 
   private countsFor(namespace: string, key: string): FlagCounts | undefined {

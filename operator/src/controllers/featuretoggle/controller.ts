@@ -19,7 +19,9 @@ import {
 } from "../../runtime/resources.js";
 import type { FlagDocuments } from "./documents.js";
 import type { RawRelease, RawSquad, RawToggle } from "./plan.js";
-import { FeatureToggleReconciler, type ReconcilerIO } from "./reconciler.js";
+import { FeatureToggleReconciler, type InsightReports, type ReconcilerIO } from "./reconciler.js";
+import type { EvaluationInsight } from "../../flags/insight.js";
+import type { DebtPolicy } from "./debt.js";
 import {
   GUARD_RELEASE_INDEX,
   guardPhaseChanged,
@@ -38,6 +40,21 @@ export interface FeatureToggleControllerOptions extends ReconcilerIO {
   flags: FlagDocuments;
   /** Concurrent reconciles of different namespaces (default 2). */
   workers?: number;
+  /** This replica's evaluation counts (the OFREP server records into it); none: no insight. */
+  insight?: EvaluationInsight;
+  /** When toggles become Unused and FullyRolledOut (default 14 days each). */
+  debt?: DebtPolicy;
+}
+
+/**
+ * Insight from this replica's counts only. With several replicas serving OFREP, each would
+ * publish its reports and the leader merge them here (docs/featuretoggle.md, "Several replicas").
+ */
+function localInsight(counter: EvaluationInsight): InsightReports {
+  return {
+    reports: (namespace, key) => [counter.report(namespace, key)],
+    taken: (namespace, key) => counter.taken(namespace, key),
+  };
 }
 
 /**
@@ -57,11 +74,13 @@ export function registerFeatureToggleController(
   // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
   toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
-  const { flags, workers, ...io } = options;
+  const { flags, workers, insight: counter, debt, ...io } = options;
   const reconciler = new FeatureToggleReconciler({
     ...io,
     clock: manager.clock,
     flags,
+    ...(counter ? { insight: localInsight(counter) } : {}),
+    ...(debt ? { debt } : {}),
     toggles,
     releases,
     namespaces,
@@ -69,26 +88,28 @@ export function registerFeatureToggleController(
     configMaps,
     crds,
   });
-  return (
-    controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
-      .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
-      .watches(ConfigMapResource, namespaceOfFlagsObject)
-      .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
-        predicate: guardPhaseChanged,
-      })
-      .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
-      .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
-      .workers(workers ?? 2)
-      // A refused ConfigMap or FeatureFlag serves every toggle of the namespace: each is told.
-      .reportRefusals(
-        new RefusalReporter({
-          client: io.client,
-          recorder: io.recorder,
-          resource: FeatureToggleResource,
-          now: () => manager.clock.now(),
-        }),
-        (namespace) => toggles.list(namespace),
-      )
-      .complete((key) => reconciler.reconcile(key))
-  );
+  const controller = controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
+    .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
+    .watches(ConfigMapResource, namespaceOfFlagsObject)
+    .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
+      predicate: guardPhaseChanged,
+    })
+    .watches<RawSquad>(SquadResource, namespacesOfSquad(namespaces), { predicate: squadPolicyChanged })
+    .watches(CustomResourceDefinitionResource, namespacesOnCrdChange(toggles))
+    .workers(workers ?? 2)
+    // A refused ConfigMap or FeatureFlag serves every toggle of the namespace: each is told.
+    .reportRefusals(
+      new RefusalReporter({
+        client: io.client,
+        recorder: io.recorder,
+        resource: FeatureToggleResource,
+        now: () => manager.clock.now(),
+      }),
+      (namespace) => toggles.list(namespace),
+    )
+    .complete((key) => reconciler.reconcile(key));
+  // A toggle evaluated for the first time since its summary was written: its namespace is
+  // reconciled so the summary follows within a minute (the plan holds writes to one a minute).
+  if (counter) counter.onFresh = (namespace) => controller.enqueue(namespace);
+  return controller;
 }

@@ -25,6 +25,8 @@ import {
   type KStatus,
 } from "../../runtime/conditions.js";
 import type { KubeObject } from "../../runtime/types.js";
+import type { InsightSummary } from "../../flags/insight.js";
+import { planDebt, planInsight, servedSingleVariant, type DebtPolicy } from "./debt.js";
 
 export {
   FLAGS_FILE_KEY,
@@ -101,6 +103,13 @@ export interface ToggleStatusInput {
   conflict?: KeyConflict;
   /** From `compileDocument`: flagd would refuse this toggle's flag. */
   invalid?: InvalidToggle;
+  /**
+   * Toggle debt: when set, the status carries the insight summary and the Unused and
+   * FullyRolledOut conditions (`debt.ts`). The reconciler always sets it.
+   */
+  debt?: DebtPolicy;
+  /** The evaluation counts of the replicas serving OFREP, merged (`flags/insight.ts` summarise). */
+  insight?: InsightSummary;
 }
 
 export interface ToggleStatusPlan {
@@ -110,6 +119,8 @@ export interface ToggleStatusPlan {
   killed: boolean;
   /** When to look again: the moment the toggle becomes stale, capped at MAX_REQUEUE_MS. */
   requeueAfterMs?: number;
+  /** The insight summary given was taken into status (false: held back by the once-a-minute limit). */
+  insightTaken?: boolean;
 }
 
 /** The annotation action on a toggle; undefined without both annotations (an id is what makes it act once). */
@@ -423,6 +434,21 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       ? setCondition(conditions, killedCondition(input, kill, generation), now)
       : removeCondition(conditions, KILLED_CONDITION);
 
+  const insight = input.debt ? planInsight(previous.insight, input.insight, now) : undefined;
+  const debt =
+    input.debt && insight
+      ? planDebt({
+          insight: insight.insight,
+          single: servedSingleVariant(toggle.spec, kill.killed),
+          previousSingle: previous.singleVariant,
+          previousSingleSince: previous.singleVariantSince,
+          policy: input.debt,
+          now,
+          generation,
+        })
+      : undefined;
+  for (const condition of debt?.conditions ?? []) conditions = setCondition(conditions, condition, now);
+
   const staleSince = stale.stale
     ? previous.stale && previous.staleSince
       ? previous.staleSince
@@ -439,6 +465,9 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     stale: stale.stale,
     ...(staleSince ? { staleSince } : {}),
     ...(kill.lastAction ? { lastAction: kill.lastAction } : {}),
+    ...(insight ? { insight: insight.insight } : {}),
+    ...(debt?.singleVariant ? { singleVariant: debt.singleVariant } : {}),
+    ...(debt?.singleVariantSince ? { singleVariantSince: debt.singleVariantSince } : {}),
   };
 
   const events: ToggleEvent[] = kill.event ? [kill.event] : [];
@@ -449,11 +478,21 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       note: `FeatureToggle ${toggle.metadata.name ?? ""} is past ${stale.rule ?? ""}. Remove it from code, then delete it.`,
     });
   }
-  const requeueAfterMs =
-    !stale.stale && stale.staleAt !== undefined
-      ? Math.min(MAX_REQUEUE_MS, Math.max(1000, stale.staleAt - now + 1000))
-      : undefined;
-  return { status, events, killed: kill.killed, ...(requeueAfterMs === undefined ? {} : { requeueAfterMs }) };
+  const waits = [
+    !stale.stale && stale.staleAt !== undefined ? stale.staleAt - now + 1000 : undefined,
+    insight?.requeueAfterMs,
+    debt?.requeueAfterMs,
+  ].filter((w): w is number => w !== undefined);
+  const requeueAfterMs = waits.length
+    ? Math.min(MAX_REQUEUE_MS, Math.max(1000, Math.min(...waits)))
+    : undefined;
+  return {
+    status,
+    events,
+    killed: kill.killed,
+    ...(requeueAfterMs === undefined ? {} : { requeueAfterMs }),
+    ...(insight ? { insightTaken: insight.taken } : {}),
+  };
 }
 
 /** The squad's toggle policy, read even from a Squad whose spec is otherwise invalid. */

@@ -12,7 +12,9 @@
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
 import { FeatureToggleResource, type FeatureToggle } from "../../api/kinds.js";
+import { toggleKey } from "../../flags/compile.js";
 import { contentHash } from "../../flags/document.js";
+import { summarise, type FlagReport } from "../../flags/insight.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
 import { isNotFound, type KubeClient } from "../../runtime/client.js";
@@ -21,6 +23,7 @@ import type { EventInput, EventRecorder } from "../../runtime/events.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import { ConfigMapResource, FEATURE_FLAG_CRD, FeatureFlagResource } from "../../runtime/resources.js";
 import type { KubeObject, ObjectKey, ReadStore, ReconcileResult } from "../../runtime/types.js";
+import { DEFAULT_DEBT_POLICY, type DebtPolicy } from "./debt.js";
 import { guardReleaseOf, type FlagDocuments, type NamespaceFlags } from "./documents.js";
 import { toggleMetrics } from "./metrics.js";
 import {
@@ -65,6 +68,21 @@ export interface ReconcilerDeps extends ReconcilerIO {
   squads: ReadStore<RawSquad>;
   configMaps: ReadStore;
   crds: ReadStore;
+  /** Evaluation counts to summarise into status; without it, no insight and no debt conditions. */
+  insight?: InsightReports;
+  /** When toggles become Unused and FullyRolledOut (default 14 days each). */
+  debt?: DebtPolicy;
+}
+
+/**
+ * Where a flag's evaluation counts come from: one report per replica serving OFREP. Today that
+ * is this process's own counter (see docs/featuretoggle.md, "Several replicas"); the merge
+ * (`summarise`) already takes any number of reports.
+ */
+export interface InsightReports {
+  reports(namespace: string, key: string): (FlagReport | undefined)[];
+  /** The summary was taken into status: the next evaluation may ask for a reconcile again. */
+  taken(namespace: string, key: string): void;
 }
 
 /** One reconcile of a namespace: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
@@ -128,6 +146,8 @@ export class FeatureToggleReconciler {
       const toggle = this.written.view(cached);
       const name = toggle.metadata.name ?? "";
       const guard = toggle.spec.guard;
+      const key = toggleKey(toggle);
+      const insight = this.deps.insight;
       const plan = planToggleStatus({
         toggle,
         guardRelease: guard ? this.guardRelease(namespace, guard.release) : undefined,
@@ -137,7 +157,10 @@ export class FeatureToggleReconciler {
         action: toggleAction(toggle),
         conflict: conflicts.get(name),
         invalid: invalidFlags.get(name),
+        debt: this.deps.debt ?? DEFAULT_DEBT_POLICY,
+        ...(insight ? { insight: summarise(insight.reports(namespace, key), now) } : {}),
       });
+      if (plan.insightTaken) insight?.taken(namespace, key);
       toggleMetrics.set(namespace, name, plan.status.effectiveState ?? "Enabled", plan.status.stale === true);
       if (plan.requeueAfterMs !== undefined)
         requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, plan.requeueAfterMs);
