@@ -4,7 +4,7 @@
  * `kubectl get` shows it, a Warning Event names the field — and fixing the spec clears it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SquadResource } from "../operator/src/api/kinds.js";
+import { ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import {
   LimitRangeResource,
@@ -204,5 +204,106 @@ describe("a Squad whose derived object the apiserver refuses", () => {
   it("keeps the operator healthy throughout", async () => {
     const res = await fetch(`http://127.0.0.1:${operator.healthPort}/healthz`);
     expect(res.status).toBe(200);
+  });
+});
+
+const releaseYaml = (name: string, namespace: string, container: string) => `
+apiVersion: crescendo.dev/v1alpha1
+kind: Release
+metadata:
+  name: ${name}
+  namespace: ${namespace}
+spec:
+  version: "1.0.0"
+  replicas: 1
+  template:
+    metadata:
+      labels: { app: ${name} }
+    spec:
+      containers: ${container}
+  service:
+    ports: [{ name: http, port: 80, targetPort: 8080 }]
+  strategy:
+    canary:
+      steps: [{ setWeight: 50 }]
+`;
+
+const GOOD = "[{ name: app, image: registry.example.com/app:1 }]";
+
+describe("a Release whose Deployment the apiserver refuses", () => {
+  const namespace = "st-releases";
+  beforeAll(async () => {
+    await kubectl(["create", "namespace", namespace]);
+  });
+
+  it.each([
+    ["a container without an image", "[{ name: app }]", "image"],
+    ["no containers at all", "[]", "containers"],
+  ])("is Stalled within seconds for %s, and fixing it clears it", async (_what, containers, field) => {
+    const name = `r${Math.random().toString(36).slice(2, 8)}`;
+    await apply(releaseYaml(name, namespace, containers));
+    await kubectlWaitStalled(`release/${name}`, namespace);
+    const stalled = stalledOf(await client.get<KubeObject>(ReleaseResource, name, namespace));
+    expect(stalled?.reason).toBe("ChildRejected");
+    expect(stalled?.message).toContain(field);
+    const events = await waitFor(
+      `a ChildRejected Warning Event on release ${name}`,
+      () => warningEvents(name, namespace),
+      (items) => items.some((e) => e.reason === "ChildRejected"),
+      { context },
+    );
+    expect(events.filter((e) => e.reason === "ChildRejected")).toHaveLength(1);
+
+    await apply(releaseYaml(name, namespace, GOOD));
+    await waitForCondition(
+      client,
+      ReleaseResource,
+      name,
+      namespace,
+      { type: "Ready", status: "True" },
+      { context },
+    );
+    expect(stalledOf(await client.get<KubeObject>(ReleaseResource, name, namespace))?.status).toBe("False");
+  });
+
+  it("does not hide a refused update behind the previous generation's Healthy", async () => {
+    const name = "upd";
+    await apply(releaseYaml(name, namespace, GOOD));
+    await waitForCondition(
+      client,
+      ReleaseResource,
+      name,
+      namespace,
+      { type: "Ready", status: "True" },
+      { context },
+    );
+    await apply(releaseYaml(name, namespace, "[{ name: app }]"));
+    await kubectlWaitStalled(`release/${name}`, namespace);
+    const release = await client.get<KubeObject>(ReleaseResource, name, namespace);
+    expect(stalledOf(release)).toMatchObject({
+      reason: "ChildRejected",
+      observedGeneration: release?.metadata.generation,
+    });
+    const row = await kubectl(["get", "release", name, "-n", namespace, "--no-headers"]);
+    expect(row.stdout).toMatch(/\bFalse\b/);
+    // The previous revision keeps serving meanwhile.
+    const deployments = await kubectl([
+      "get",
+      "deployments",
+      "-n",
+      namespace,
+      "-l",
+      `crescendo.dev/release=${name}`,
+      "-o",
+      "name",
+    ]);
+    expect(deployments.stdout.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("refuses at admission a Release name too long for the objects derived from it", async () => {
+    const result = await kubectl(["apply", "-f", "-"], {
+      input: releaseYaml("a".repeat(60), namespace, GOOD),
+    });
+    expect(result.code).not.toBe(0);
   });
 });
