@@ -7,6 +7,7 @@ import { ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { createPrometheusProvider, type MetricProvider } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
+import { RefusalReporter } from "../../runtime/refusals.js";
 import { controllerFor, type ControllerHost, type QueueingController } from "../../runtime/controller.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import {
@@ -112,6 +113,14 @@ export function registerReleaseController(
     .watches<RawSquad>(SquadResource, releasesOfSquad(squads, namespaces, releases))
     .watches(NamespaceResource, releasesOfNamespace(releases))
     .workers(options.workers ?? 4)
+    .reportRefusals(
+      new RefusalReporter({
+        client: options.client,
+        recorder: options.recorder,
+        resource: ReleaseResource,
+        now: () => clock.now(),
+      }),
+    )
     .complete((key, ctx) => reconciler.reconcile(key, ctx));
   enqueue = (key) => controller.enqueue(key);
   return Object.assign(controller, { close: () => notifier.close?.() });
