@@ -146,6 +146,13 @@ export const RELEASE: KindDefinition = {
       jsonPath: ".status.canaryVersion",
       description: "Version rolling out.",
     },
+    // The phase can still read Healthy (the stable revision serves) while the newest generation
+    // is refused: Ready and its reason say so in the same row.
+    ready("Whether the newest generation is rolled out as the spec asks."),
+    {
+      ...readyReason,
+      description: "Why it is (or is not) ready, e.g. Succeeded, ChildRejected, InvalidSpec.",
+    },
     age,
   ],
   scale: {
