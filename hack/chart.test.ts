@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
+import { PrometheusAllowlist } from "../operator/src/analysis/allowlist.js";
 import { loadConfig } from "../operator/src/config.js";
 // The metrics the operator exports, registered on import as they are when it runs.
 import "../operator/src/controllers/featuretoggle/metrics.js";
@@ -454,6 +455,34 @@ if (!haveHelm) {
       const args = (only(plain, "Deployment").spec as { template: { spec: PodSpec } }).template.spec
         .containers[0]!.args;
       expect(args?.some((a) => a.startsWith("--ofrep-token-file"))).toBe(false);
+    });
+
+    it("allows analysis only the chart's Prometheus, or the list when one is set", async () => {
+      const configOf = async (set: string[]) => {
+        const objects = await render(set);
+        const container = (only(objects, "Deployment").spec as { template: { spec: PodSpec } }).template.spec
+          .containers[0]!;
+        const env = Object.fromEntries(
+          (container.env ?? []).flatMap((e) => (e.value ? [[e.name, e.value]] : [])),
+        );
+        const config = loadConfig(container.args ?? [], env);
+        PrometheusAllowlist.of(config.allowedPrometheusAddresses); // the operator would start
+        return config.allowedPrometheusAddresses;
+      };
+      expect(await configOf([])).toEqual([]);
+      expect(await configOf(["prometheus.address=http://prometheus-operated.monitoring.svc:9090"])).toEqual([
+        "http://prometheus-operated.monitoring.svc:9090",
+      ]);
+      expect(
+        await configOf([
+          "prometheus.address=http://prom.monitoring:9090",
+          "analysis.allowedPrometheusAddresses={http://a.monitoring:9090,https://thanos.example.com/tenant}",
+        ]),
+      ).toEqual(["http://a.monitoring:9090", "https://thanos.example.com/tenant"]);
+      await expect(render(["analysis.allowedPrometheusAddresses={http://x:9090/#}"])).rejects.toThrow(
+        /allowedPrometheusAddresses/,
+      );
+      await expect(render(["prometheus.address=http://user@x:9090"])).rejects.toThrow(/prometheus/);
     });
 
     it("drops the PodDisruptionBudget when asked", async () => {

@@ -41,6 +41,18 @@ describe("loadConfig", () => {
     expect(loadConfig([], { KUBECONFIG: "/a:/b" }).kubeconfig).toBeUndefined();
     expect(loadConfig(["--kubeconfig", "/c"], { KUBECONFIG: "/a:/b" }).kubeconfig).toBe("/c");
   });
+  it("reads the Prometheus allowlist from a flag or the environment, empty by default", () => {
+    expect(loadConfig([], {}).allowedPrometheusAddresses).toEqual([]);
+    expect(
+      loadConfig([], { ALLOWED_PROMETHEUS_ADDRESSES: "http://a:9090, http://b:9090" })
+        .allowedPrometheusAddresses,
+    ).toEqual(["http://a:9090", "http://b:9090"]);
+    expect(
+      loadConfig(["--allowed-prometheus-addresses=http://c:9090"], {
+        ALLOWED_PROMETHEUS_ADDRESSES: "http://a:9090",
+      }).allowedPrometheusAddresses,
+    ).toEqual(["http://c:9090"]);
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

@@ -4,6 +4,7 @@
  */
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { parseAllowlistText } from "./analysis/allowlist.js";
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -34,6 +35,11 @@ export interface OperatorConfig {
   toggleUnusedDays: number;
   /** Days of one variant served to everyone before a FeatureToggle is FullyRolledOut. */
   toggleRolledOutDays: number;
+  /**
+   * Prometheus base URLs analysis may query, besides each Squad's own `delivery` addresses.
+   * Empty: only those. Checked by `PrometheusAllowlist.of` at start.
+   */
+  allowedPrometheusAddresses: string[];
 }
 
 const USAGE = `Usage: crescendo [flags]
@@ -55,7 +61,11 @@ const USAGE = `Usage: crescendo [flags]
   --toggle-unused-days N   days without evaluations before a toggle is Unused
                            (default 14; $TOGGLE_UNUSED_DAYS)
   --toggle-rolled-out-days N  days of one variant served to all before a toggle is
-                           FullyRolledOut (default 14; $TOGGLE_ROLLED_OUT_DAYS)`;
+                           FullyRolledOut (default 14; $TOGGLE_ROLLED_OUT_DAYS)
+  --allowed-prometheus-addresses LIST
+                           comma-separated Prometheus base URLs analysis may query, besides
+                           each Squad's delivery addresses (default none;
+                           $ALLOWED_PROMETHEUS_ADDRESSES)`;
 
 /**
  * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
@@ -112,6 +122,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         workers: { type: "string" },
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
+        "allowed-prometheus-addresses": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -142,6 +153,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       "--toggle-rolled-out-days",
       flag("toggle-rolled-out-days", "TOGGLE_ROLLED_OUT_DAYS"),
       14,
+    ),
+    allowedPrometheusAddresses: parseAllowlistText(
+      flag("allowed-prometheus-addresses", "ALLOWED_PROMETHEUS_ADDRESSES"),
     ),
   };
 }

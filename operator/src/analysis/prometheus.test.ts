@@ -3,7 +3,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPrometheusProvider, interpretResponse, queryUrl } from "./prometheus.js";
+import {
+  createPrometheusProvider,
+  formatBytes,
+  interpretResponse,
+  MAX_BODY_BYTES,
+  queryUrl,
+} from "./prometheus.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -128,8 +134,64 @@ describe("createPrometheusProvider against an HTTP server", () => {
     };
     expect(await createPrometheusProvider({ address }).query("x", never())).toEqual({
       kind: "error",
-      reason: "Prometheus answered HTTP 502 Bad Gateway: <html> <body>bad gateway</body> </html>",
+      reason: "Prometheus answered HTTP 502 Bad Gateway, 41 B, not Prometheus JSON",
     });
+  });
+
+  it("never copies a body into the reason: it goes to the debug log, truncated", async () => {
+    const secret = `AKIA${"S".repeat(2000)}`;
+    handler = (_req, res) => {
+      res.writeHead(200, "Totally OK " + secret.slice(0, 20), { "content-type": "text/plain" });
+      res.end(secret);
+    };
+    const logged: unknown[] = [];
+    const logger = { debug: (fields: unknown) => logged.push(fields) };
+    const result = await createPrometheusProvider({ address, logger }).query("x", never());
+    expect(result).toEqual({
+      kind: "error",
+      reason: "Prometheus answered HTTP 200 OK, 2.0 kB, not Prometheus JSON",
+    });
+    expect(JSON.stringify(result)).not.toContain("AKIA");
+    expect(logged).toEqual([{ address, status: 200, bytes: 2004, body: secret.slice(0, 512) }]);
+  });
+
+  it("does not follow a redirect, and says it was one", async () => {
+    handler = (req, res) => {
+      if (req.url?.startsWith("/elsewhere")) return json(200, vector([{}, "1"]))(req, res);
+      res.writeHead(302, { location: `${address}/elsewhere/api/v1/query?query=x` });
+      res.end("moved to the metadata service");
+    };
+    const result = await createPrometheusProvider({ address }).query("x", never());
+    expect(result).toEqual({
+      kind: "error",
+      reason:
+        "Prometheus answered HTTP 302 Found, 29 B, a redirect, which is not followed: set the final address",
+    });
+    expect(requests.map((r) => r.path)).toEqual(["/api/v1/query"]);
+  });
+
+  it("reads no more than MAX_BODY_BYTES of a huge body", async () => {
+    const chunk = "x".repeat(64 * 1024);
+    let written = 0;
+    handler = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/json" });
+      const more = () => {
+        // 64 MiB unless the client stops reading first.
+        while (written < 64 * 1024 * 1024 && !res.destroyed) {
+          written += chunk.length;
+          if (!res.write(chunk)) return res.once("drain", more);
+        }
+        res.end();
+      };
+      more();
+    };
+    const result = await createPrometheusProvider({ address }).query("x", never());
+    expect(result).toEqual({
+      kind: "error",
+      reason: `Prometheus answered HTTP 200 OK, more than 1.0 MB, too large to be a Prometheus answer`,
+    });
+    expect(MAX_BODY_BYTES).toBe(1024 * 1024);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
   });
 
   it('reports status "error" with Prometheus\'s own message', async () => {
@@ -141,7 +203,7 @@ describe("createPrometheusProvider against an HTTP server", () => {
     expect(await createPrometheusProvider({ address }).query("foo(", never())).toEqual({
       kind: "error",
       reason:
-        "Prometheus rejected the query (bad_data), HTTP 400 Bad Request: 1:5: parse error: unclosed left parenthesis",
+        "Prometheus rejected the query (bad_data), HTTP 400 Bad Request, 95 B, 1:5: parse error: unclosed left parenthesis",
     });
   });
 
@@ -149,7 +211,7 @@ describe("createPrometheusProvider against an HTTP server", () => {
     handler = (_req, res) => res.end("<html>login page</html>");
     expect(await createPrometheusProvider({ address }).query("x", never())).toEqual({
       kind: "error",
-      reason: "Prometheus answered HTTP 200 OK with a body that is not JSON: <html>login page</html>",
+      reason: "Prometheus answered HTTP 200 OK, 23 B, not Prometheus JSON",
     });
   });
 
@@ -159,7 +221,7 @@ describe("createPrometheusProvider against an HTTP server", () => {
     const result = await createPrometheusProvider({ address, timeoutMs: 100 }).query("x", never());
     expect(result).toEqual({
       kind: "error",
-      reason: `Prometheus at ${address} did not answer within 100 ms`,
+      reason: `no answer from Prometheus at ${address} within 100 ms (the operator's debug log has the network error)`,
     });
     expect(Date.now() - started).toBeLessThan(3000);
   });
@@ -172,7 +234,7 @@ describe("createPrometheusProvider against an HTTP server", () => {
     const result = await createPrometheusProvider({ address, timeoutMs: 100 }).query("x", never());
     expect(result).toEqual({
       kind: "error",
-      reason: `Prometheus at ${address} did not answer within 100 ms`,
+      reason: `no answer from Prometheus at ${address} within 100 ms (the operator's debug log has the network error)`,
     });
   });
 
@@ -212,16 +274,23 @@ describe("createPrometheusProvider against an HTTP server", () => {
     expect(getEventListeners(lifetime, "abort")).toHaveLength(0);
   });
 
-  it("reports a refused connection with the system's reason", async () => {
+  it("reports a refused connection as it reports a timeout (a status is no port scan), the cause in the debug log", async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     const dead = `http://127.0.0.1:${port}`;
-    expect(await createPrometheusProvider({ address: dead }).query("x", never())).toEqual({
-      kind: "error",
-      reason: `cannot reach Prometheus at ${dead}: connect ECONNREFUSED 127.0.0.1:${port}`,
-    });
+    const logged: unknown[] = [];
+    const logger = { debug: (fields: unknown) => logged.push(fields) };
+    const refused = await createPrometheusProvider({ address: dead, timeoutMs: 100, logger }).query(
+      "x",
+      never(),
+    );
+    handler = () => {};
+    const silent = await createPrometheusProvider({ address, timeoutMs: 100 }).query("x", never());
+    const reasonOf = (r: typeof refused) => (r.kind === "error" ? r.reason : "");
+    expect(reasonOf(refused).replace(dead, "ADDRESS")).toBe(reasonOf(silent).replace(address, "ADDRESS"));
+    expect(logged).toEqual([{ address: dead, err: `connect ECONNREFUSED 127.0.0.1:${port}` }]);
   });
 
   it("reports an unusable address instead of throwing", async () => {
@@ -261,12 +330,16 @@ describe("createPrometheusProvider with an injected fetch", () => {
     }
     const fetch: typeof globalThis.fetch = () =>
       Promise.reject(new TypeError("fetch failed", { cause: new Error("getaddrinfo ENOTFOUND prom") }));
+    const logged: unknown[] = [];
+    const logger = { debug: (fields: unknown) => logged.push(fields) };
     expect(
-      await createPrometheusProvider({ address: "http://prom:9090", fetch }).query("x", never()),
+      await createPrometheusProvider({ address: "http://prom:9090", fetch, logger }).query("x", never()),
     ).toEqual({
       kind: "error",
-      reason: "cannot reach Prometheus at http://prom:9090: getaddrinfo ENOTFOUND prom",
+      reason:
+        "no answer from Prometheus at http://prom:9090 within 5000 ms (the operator's debug log has the network error)",
     });
+    expect(logged).toEqual([{ address: "http://prom:9090", err: "getaddrinfo ENOTFOUND prom" }]);
   });
 
   it("digs the reason out of an AggregateError (several addresses tried)", async () => {
@@ -274,12 +347,10 @@ describe("createPrometheusProvider with an injected fetch", () => {
       Object.assign(new Error("connect ECONNREFUSED ::1:9090"), { code: "ECONNREFUSED" }),
     ]);
     const fetch: typeof globalThis.fetch = () => Promise.reject(new TypeError("fetch failed", { cause }));
-    expect(
-      await createPrometheusProvider({ address: "http://prom:9090", fetch }).query("x", never()),
-    ).toEqual({
-      kind: "error",
-      reason: "cannot reach Prometheus at http://prom:9090: connect ECONNREFUSED ::1:9090",
-    });
+    const logged: unknown[] = [];
+    const logger = { debug: (fields: unknown) => logged.push(fields) };
+    await createPrometheusProvider({ address: "http://prom:9090", fetch, logger }).query("x", never());
+    expect(logged).toEqual([{ address: "http://prom:9090", err: "connect ECONNREFUSED ::1:9090" }]);
   });
 });
 
@@ -333,20 +404,43 @@ describe("interpretResponse", () => {
   });
 
   it.each([
-    [{ status: "success" }, "unexpected result"],
-    [{ status: "success", data: { resultType: "exotic", result: [] } }, "unexpected result"],
-    [{ status: "success", data: { resultType: "scalar", result: "1" } }, "unexpected result"],
-    [[1, 2], "unexpected body"],
-    [null, "unexpected body"],
-    [{ status: "pending" }, 'status "pending"'],
+    [{ status: "success" }, "not an instant query's"],
+    [{ status: "success", data: { resultType: "exotic", result: [] } }, "not an instant query's"],
+    [{ status: "success", data: { resultType: "scalar", result: "1" } }, "not an instant query's"],
+    [[1, 2], "JSON but not a Prometheus API answer"],
+    [null, "JSON but not a Prometheus API answer"],
+    [{ status: "pending" }, "neither success nor error"],
   ])("reports an unexpected shape: %j", (body, words) => {
     expect(ok(body)).toMatchObject({ kind: "error", reason: expect.stringContaining(words) });
   });
 
   it("reports status error without a message", () => {
-    expect(interpretResponse(503, "Service Unavailable", JSON.stringify({ status: "error" }))).toEqual({
+    const body = JSON.stringify({ status: "error", errorType: "unavailable" });
+    expect(interpretResponse(503, "Service Unavailable", body)).toEqual({
       kind: "error",
-      reason: "Prometheus rejected the query, HTTP 503 Service Unavailable: no message",
+      reason: "Prometheus rejected the query (unavailable), HTTP 503 Service Unavailable, 44 B, no message",
+    });
+  });
+
+  it("shows an error message only under one of Prometheus's error types, shortened", () => {
+    const forged = JSON.stringify({ status: "error", errorType: "leak", error: "secret" });
+    expect(interpretResponse(500, "", forged)).toEqual({
+      kind: "error",
+      reason:
+        "Prometheus answered HTTP 500 Internal Server Error, 54 B, an error without a Prometheus error type",
+    });
+    const long = JSON.stringify({ status: "error", errorType: "execution", error: "e".repeat(5000) });
+    const result = interpretResponse(422, "", long);
+    expect(result.kind === "error" && result.reason.length).toBeLessThan(400);
+  });
+
+  it("shows the standard reason phrase, never the server's own", () => {
+    expect(interpretResponse(404, "secret phrase", "")).toEqual({
+      kind: "error",
+      reason: "Prometheus answered HTTP 404 Not Found, 0 B, empty, not Prometheus JSON",
+    });
+    expect(interpretResponse(599, "x", "")).toMatchObject({
+      reason: expect.stringMatching(/^Prometheus answered HTTP 599, 0 B/),
     });
   });
 
@@ -357,14 +451,34 @@ describe("interpretResponse", () => {
     });
   });
 
-  it("shortens a long body and marks an empty one", () => {
-    const long = interpretResponse(500, "Internal Server Error", "x".repeat(1000));
-    expect(long).toMatchObject({ kind: "error" });
-    expect(long.kind === "error" && long.reason.length).toBeLessThan(300);
+  it("describes a body by its size, and marks an empty one", () => {
+    expect(interpretResponse(500, "Internal Server Error", "x".repeat(1234))).toEqual({
+      kind: "error",
+      reason: "Prometheus answered HTTP 500 Internal Server Error, 1.2 kB, not Prometheus JSON",
+    });
     expect(interpretResponse(500, "Internal Server Error", "")).toEqual({
       kind: "error",
-      reason: "Prometheus answered HTTP 500 Internal Server Error: (empty body)",
+      reason: "Prometheus answered HTTP 500 Internal Server Error, 0 B, empty, not Prometheus JSON",
     });
+  });
+
+  it("never puts a byte of an unexpected body into a reason (property)", () => {
+    const marker = "ZQXJ";
+    fc.assert(
+      fc.property(fc.integer({ min: 100, max: 599 }), fc.string(), (status, text) => {
+        const bodies = [
+          `${text}${marker}`,
+          JSON.stringify({ status: "success", data: { resultType: marker } }),
+          JSON.stringify({ status: marker }),
+          JSON.stringify({ status: "error", errorType: marker, error: marker }),
+          JSON.stringify([marker]),
+        ];
+        for (const body of bodies) {
+          const result = interpretResponse(status, marker, body);
+          expect(result.kind === "error" ? result.reason : "").not.toContain(marker);
+        }
+      }),
+    );
   });
 
   it("never throws, and a value is always finite (property)", () => {
@@ -404,5 +518,18 @@ describe("queryUrl", () => {
     expect(queryUrl("http://p:9090/", 'x{a="b"} > 0.5 & 1')).toBe(
       "http://p:9090/api/v1/query?query=x%7Ba%3D%22b%22%7D+%3E+0.5+%26+1",
     );
+  });
+});
+
+describe("formatBytes", () => {
+  it.each([
+    [0, "0 B"],
+    [999, "999 B"],
+    [1000, "1.0 kB"],
+    [1234, "1.2 kB"],
+    [999_949, "999.9 kB"],
+    [1_048_576, "1.0 MB"],
+  ])("%d is %s", (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
   });
 });

@@ -4,6 +4,11 @@
  */
 import { z } from "zod";
 import { duration, parseDuration } from "./common.js";
+import {
+  PROMETHEUS_ADDRESS_MAX_LENGTH,
+  prometheusAddressProblem,
+  prometheusAddressValidation,
+} from "./prometheus-address.js";
 
 /** The shortest and longest analysis interval, as durations and in milliseconds. */
 export const ANALYSIS_INTERVAL_BOUNDS = { min: "1s", max: "1h", minMs: 1000, maxMs: 3_600_000 } as const;
@@ -29,6 +34,19 @@ export const analysisInterval = duration
     ],
   });
 
+/**
+ * A Prometheus base URL: http(s), no userinfo, query or fragment (`prometheus-address.ts` says
+ * why). Refused at admission by the CEL rule and again by zod, each naming the field.
+ */
+export const prometheusAddress = z
+  .string()
+  .max(PROMETHEUS_ADDRESS_MAX_LENGTH)
+  .superRefine((text, ctx) => {
+    const problem = prometheusAddressProblem(text);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+  })
+  .meta({ "x-kubernetes-validations": [prometheusAddressValidation] });
+
 export const metricName = z
   .string()
   .min(1)
@@ -37,9 +55,7 @@ export const metricName = z
 
 export const prometheusQuery = z
   .object({
-    address: z
-      .string()
-      .url()
+    address: prometheusAddress
       .optional()
       .describe(
         "Prometheus base URL, e.g. http://prometheus.monitoring:9090. Defaults to the squad's delivery.prometheus.address.",

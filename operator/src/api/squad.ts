@@ -1,6 +1,6 @@
 /** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
 import { z } from "zod";
-import { analysisInterval, analysisMetrics } from "./analysis.js";
+import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
 
 export const squadMember = z
@@ -83,7 +83,11 @@ export const squadSpec = z
     delivery: z
       .object({
         prometheus: z
-          .object({ address: z.string().url().describe("Prometheus base URL used by the squad's Releases.") })
+          .object({
+            address: prometheusAddress.describe(
+              "Prometheus base URL used by the squad's Releases; allowed for them whatever the operator's allowlist says.",
+            ),
+          })
           .optional()
           .describe("Default Prometheus for analysis."),
         analysisInterval: analysisInterval
