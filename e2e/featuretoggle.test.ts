@@ -23,6 +23,7 @@ import {
 } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
+import { evaluateFlag, ofrepTokens } from "./support/ofrep.js";
 import { OperatorProcess } from "./support/operator.js";
 
 const EXAMPLES = join(import.meta.dirname, "../examples");
@@ -33,6 +34,7 @@ const LIMITED_NS = "flags-e2e-limits";
 let client: KubeClient;
 let operator: OperatorProcess;
 let tmp: string;
+let tokenFor: (namespace: string) => Promise<string>;
 const context = () => operator.tail(60);
 
 interface Conditioned {
@@ -61,7 +63,10 @@ ${spec
 `;
 }
 
-/** One OFREP evaluation over plain HTTP (what the provider does, without its caching or retries). */
+/**
+ * One OFREP evaluation over plain HTTP (what the provider does, without its caching or retries),
+ * as an app of the namespace would: with its ServiceAccount token (the operator's default auth).
+ */
 async function evaluate(
   namespace: string,
   key: string,
@@ -70,14 +75,7 @@ async function evaluate(
   status: number;
   body: { value?: unknown; variant?: string; reason?: string; errorCode?: string };
 }> {
-  const res = await fetch(
-    `http://127.0.0.1:${operator.ofrepPort}/namespaces/${namespace}/ofrep/v1/evaluate/flags/${key}`,
-    {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ context: ctx }),
-    },
-  );
+  const res = await evaluateFlag(operator.ofrepPort, namespace, key, ctx, await tokenFor(namespace));
   return { status: res.status, body: (await res.json()) as never };
 }
 
@@ -123,6 +121,7 @@ async function flagsDocument(namespace: string, keys: string[]): Promise<string>
 
 beforeAll(async () => {
   client = testClient();
+  tokenFor = ofrepTokens(client);
   tmp = await mkdtemp(join(tmpdir(), "crescendo-e2e-flags-"));
   operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "featuretoggle" });
   await apply(`apiVersion: crescendo.dev/v1alpha1
@@ -187,7 +186,10 @@ describe("examples/featuretoggle.yaml", () => {
     await writeFile(file, document);
     await OpenFeature.setProviderAndWait(
       "ofrep",
-      new OFREPProvider({ baseUrl: `http://127.0.0.1:${operator.ofrepPort}/namespaces/checkout` }),
+      new OFREPProvider({
+        baseUrl: `http://127.0.0.1:${operator.ofrepPort}/namespaces/checkout`,
+        headers: { Authorization: `Bearer ${await tokenFor("checkout")}` },
+      }),
     );
     await OpenFeature.setProviderAndWait(
       "flagd-file",

@@ -25,6 +25,7 @@ import {
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor, waitForCondition } from "./support/kube.js";
 import { setRevisionBehaviour } from "./support/metrics-simulator.js";
+import { evaluateFlag, serviceAccountToken } from "./support/ofrep.js";
 import { freePort, OperatorProcess } from "./support/operator.js";
 
 const PROMETHEUS = inject("prometheusUrl");
@@ -712,15 +713,10 @@ describe("guarded FeatureToggle", () => {
         FeatureToggleResource,
         { fieldManager: FIELD_MANAGER, force: true },
       );
+      // As an app of the namespace reads it: with its ServiceAccount token (the default auth).
+      const token = await serviceAccountToken(client, ns);
       const served = async () => {
-        const res = await fetch(
-          `http://127.0.0.1:${operator.ofrepPort}/namespaces/${ns}/ofrep/v1/evaluate/flags/new-checkout`,
-          {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ context: { targetingKey: "u1" } }),
-          },
-        );
+        const res = await evaluateFlag(operator.ofrepPort, ns, "new-checkout", { targetingKey: "u1" }, token);
         return ((await res.json()) as { value?: unknown }).value;
       };
       await waitFor("the toggle served as on", served, (v) => v === true, { context });

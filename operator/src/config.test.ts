@@ -53,6 +53,23 @@ describe("loadConfig", () => {
       }).allowedPrometheusAddresses,
     ).toEqual(["http://c:9090"]);
   });
+  it("authenticates OFREP with ServiceAccount tokens by default; none is explicit", () => {
+    expect(loadConfig([], {})).toMatchObject({
+      ofrepAuth: "serviceaccount",
+      ofrepAudience: "crescendo-ofrep",
+    });
+    expect(loadConfig(["--ofrep-auth=none"], {}).ofrepAuth).toBe("none");
+    expect(loadConfig([], { OFREP_AUTH: "token", OFREP_AUDIENCE: "flags" })).toMatchObject({
+      ofrepAuth: "token",
+      ofrepAudience: "flags",
+    });
+    expect(() => loadConfig(["--ofrep-auth=off"], {})).toThrow(
+      /--ofrep-auth must be one of serviceaccount, token, none/,
+    );
+    expect(loadConfig([], {}).ofrepTokenNamespaces).toBeUndefined();
+    expect(loadConfig(["--ofrep-token-namespaces=a, b"], {}).ofrepTokenNamespaces).toEqual(["a", "b"]);
+    expect(loadConfig([], { OFREP_TOKEN_NAMESPACES: "*" }).ofrepTokenNamespaces).toBe("*");
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

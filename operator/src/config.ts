@@ -5,6 +5,8 @@
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { parseAllowlistText } from "./analysis/allowlist.js";
+import { OFREP_AUTH_MODES, parseNamespaceList, type OfrepAuthMode } from "./flags/ofrep-auth.js";
+import { DEFAULT_OFREP_AUDIENCE } from "./flags/token-review.js";
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -20,6 +22,12 @@ export interface OperatorConfig {
    */
   ofrepToken?: string;
   ofrepTokenFile?: string;
+  /** How OFREP callers authenticate (`ofrep-auth.ts`). Default `serviceaccount`. */
+  ofrepAuth: OfrepAuthMode;
+  /** The audience ServiceAccount tokens must be issued for. Default `crescendo-ofrep`. */
+  ofrepAudience: string;
+  /** Namespaces the static token reads (`*`: all); required when a static token is set. */
+  ofrepTokenNamespaces?: readonly string[] | "*";
   /** Bind address for the health, metrics and OFREP servers. */
   host: string;
   qps: number;
@@ -49,8 +57,17 @@ const USAGE = `Usage: crescendo [flags]
   --lease-namespace NS     namespace of the Lease (default $POD_NAMESPACE, else "default")
   --health-port N          /healthz, /readyz, /metrics (default 8081; $HEALTH_PORT)
   --ofrep-port N           OFREP flag evaluation server (default 8016; $OFREP_PORT)
-  --ofrep-token-file PATH  bearer token OFREP clients must send, re-read on change
-                           ($OFREP_TOKEN_FILE; or the token itself in $OFREP_TOKEN)
+  --ofrep-auth MODE        serviceaccount (default): apps send a ServiceAccount token, verified
+                           by TokenReview, and read their own namespace's flags (and what
+                           Squads share with them); token: the static token only; none: no
+                           authentication at all (warned at start) ($OFREP_AUTH)
+  --ofrep-audience AUD     audience of the ServiceAccount tokens (default crescendo-ofrep;
+                           $OFREP_AUDIENCE)
+  --ofrep-token-file PATH  a static token OFREP clients outside the cluster may send, re-read
+                           on change ($OFREP_TOKEN_FILE; or the token itself in $OFREP_TOKEN)
+  --ofrep-token-namespaces LIST
+                           namespaces the static token reads, comma-separated, or * for all
+                           (required with a static token; $OFREP_TOKEN_NAMESPACES)
   --bind-address ADDR      address the servers listen on (default 0.0.0.0; $BIND_ADDRESS)
   --kube-api-qps N         client-side request rate to the apiserver (default 100; $KUBE_API_QPS)
   --kube-api-burst N       client-side burst (default 200; $KUBE_API_BURST)
@@ -101,6 +118,19 @@ function bool(name: string, text: string | undefined, fallback: boolean): boolea
   throw new Error(`${name} must be true or false, got "${text}"`);
 }
 
+function oneOf<T extends string>(
+  name: string,
+  text: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (text === undefined || text === "") return fallback;
+  if (!(allowed as readonly string[]).includes(text)) {
+    throw new Error(`${name} must be one of ${allowed.join(", ")}, got "${text}"`);
+  }
+  return text as T;
+}
+
 /** Parses flags and environment; throws with the usage text on bad input, HelpRequested for --help. */
 export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConfig {
   let values: Record<string, string | boolean | undefined>;
@@ -114,6 +144,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "health-port": { type: "string" },
         "ofrep-port": { type: "string" },
         "ofrep-token-file": { type: "string" },
+        "ofrep-auth": { type: "string" },
+        "ofrep-audience": { type: "string" },
+        "ofrep-token-namespaces": { type: "string" },
         "bind-address": { type: "string" },
         "kube-api-qps": { type: "string" },
         "kube-api-burst": { type: "string" },
@@ -142,6 +175,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     ofrepPort: integer("--ofrep-port", flag("ofrep-port", "OFREP_PORT"), 8016),
     ofrepToken: env.OFREP_TOKEN || undefined,
     ofrepTokenFile: flag("ofrep-token-file", "OFREP_TOKEN_FILE") || undefined,
+    ofrepAuth: oneOf("--ofrep-auth", flag("ofrep-auth", "OFREP_AUTH"), OFREP_AUTH_MODES, "serviceaccount"),
+    ofrepAudience: flag("ofrep-audience", "OFREP_AUDIENCE") || DEFAULT_OFREP_AUDIENCE,
+    ofrepTokenNamespaces: parseNamespaceList(flag("ofrep-token-namespaces", "OFREP_TOKEN_NAMESPACES")),
     host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
     qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 100),
     burst: integer("--kube-api-burst", flag("kube-api-burst", "KUBE_API_BURST"), 200),

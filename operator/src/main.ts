@@ -3,6 +3,7 @@
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
 import { DAY_MS } from "./api/common.js";
+import { SquadResource } from "./api/kinds.js";
 import { OPERATOR_CACHE } from "./cache.js";
 import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
@@ -12,13 +13,14 @@ import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createOfrepServer } from "./flags/ofrep.js";
-import { ofrepToken } from "./flags/ofrep-token.js";
+import { setUpOfrepAuth } from "./flags/ofrep-auth-setup.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
 import { createKubeClient } from "./runtime/client.js";
 import { EventRecorder } from "./runtime/events.js";
 import { loadKubeConfig } from "./runtime/kubeconfig.js";
 import { createManager, LeadershipLostError } from "./runtime/manager.js";
+import { NamespaceResource } from "./runtime/resources.js";
 
 const logger = createLogger();
 
@@ -81,11 +83,29 @@ async function main(): Promise<void> {
       rolledOutAfterMs: Math.round(config.toggleRolledOutDays * DAY_MS),
     },
   });
+  // TokenReviews for OFREP callers get a client and rate limit of their own: app traffic must
+  // never delay a reconcile's writes (verified tokens are cached, so this is mostly idle).
+  const ofrepAuthClient = createKubeClient(kubeConfig, {
+    qps: 20,
+    burst: 50,
+    userAgent: "crescendo-ofrep-auth",
+    onRequest: restClientMetrics({ rateLimiter: false }),
+  });
   const ofrep = createOfrepServer({
     source: flags,
     port: config.ofrepPort,
     host: config.host,
-    token: ofrepToken({ token: config.ofrepToken, file: config.ofrepTokenFile }),
+    authorize: setUpOfrepAuth({
+      mode: config.ofrepAuth,
+      audience: config.ofrepAudience,
+      token: config.ofrepToken,
+      tokenFile: config.ofrepTokenFile,
+      tokenNamespaces: config.ofrepTokenNamespaces,
+      client: ofrepAuthClient,
+      namespaces: manager.informer(NamespaceResource),
+      squads: manager.informer(SquadResource),
+      logger: logger.child({ component: "ofrep" }),
+    }),
     metrics: evaluationMetrics,
     onEvaluated: (namespace, key, variant, caller) =>
       evaluationInsight.record(namespace, key, variant, caller),
@@ -103,6 +123,7 @@ async function main(): Promise<void> {
   }
   client.close();
   eventsClient.close();
+  ofrepAuthClient.close();
   logger.info("crescendo stopped");
 }
 

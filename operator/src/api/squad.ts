@@ -29,6 +29,21 @@ export const squadMember = z
   });
 export type SquadMember = z.infer<typeof squadMember>;
 
+/** A squad or a tribe whose apps may read another squad's flags (`toggles.readableBy`). */
+export const flagReader = z
+  .object({
+    squad: dnsLabel.optional().describe("A Squad's name: apps in its namespaces."),
+    tribe: dnsLabel.optional().describe("A tribe: apps in the namespaces of every squad of the tribe."),
+  })
+  .refine((r) => (r.squad === undefined) !== (r.tribe === undefined), "set exactly one of squad or tribe")
+  .meta({
+    description: "A squad or a tribe allowed to read the flags.",
+    "x-kubernetes-validations": [
+      { rule: "has(self.squad) != has(self.tribe)", message: "set exactly one of squad or tribe" },
+    ],
+  });
+export type FlagReader = z.infer<typeof flagReader>;
+
 export const squadNamespace = z
   .object({
     name: dnsLabel.describe("Name of the namespace."),
@@ -146,6 +161,13 @@ export const squadSpec = z
           })
           .optional()
           .describe("Default lifetime by toggle type."),
+        readableBy: z
+          .array(flagReader)
+          .max(50)
+          .optional()
+          .describe(
+            "Who else may read the flags of the squad's namespaces over OFREP: apps (ServiceAccount tokens) in the namespaces of these squads or tribes. Without it, an app reads only its own namespace's flags; list the squad itself to share between its own namespaces.",
+          ),
       })
       .optional()
       .describe("FeatureToggle policy for the squad."),

@@ -14,6 +14,7 @@ import type { FeatureToggle } from "../api/kinds.js";
 import { compileDocument } from "./compile.js";
 import { documentEtag, serializeDocument } from "./document.js";
 import { createOfrepServer, type OfrepServer } from "./ofrep.js";
+import { createOfrepAuthorizer } from "./ofrep-auth.js";
 
 function toggle(name: string, spec: Record<string, unknown>): FeatureToggle {
   return {
@@ -98,6 +99,7 @@ beforeAll(async () => {
     source: { document: (ns) => (ns === "team-a" ? published : undefined) },
     port: 0,
     host: "127.0.0.1",
+    authorize: createOfrepAuthorizer({ mode: "none", squadOwning: () => undefined }),
   });
   const { port } = await server.listen();
   baseUrl = `http://127.0.0.1:${port}`;

@@ -9,6 +9,12 @@ import {
   type OfrepServer,
   type OfrepServerOptions,
 } from "./ofrep.js";
+import { createOfrepAuthorizer } from "./ofrep-auth.js";
+import type { SquadScope } from "./ofrep-access.js";
+import type { TokenVerifier, Verification } from "./token-review.js";
+
+/** `--ofrep-auth=none`: what these tests run with unless they test authentication. */
+const open = createOfrepAuthorizer({ mode: "none", squadOwning: () => undefined });
 
 const teamA: FlagdDocument = {
   $schema: FLAGD_SCHEMA,
@@ -52,6 +58,7 @@ async function start(options: Partial<OfrepServerOptions> = {}): Promise<void> {
     source,
     port: 0,
     host: "127.0.0.1",
+    authorize: open,
     metrics: {
       evaluation: (labels) => recorded.evaluations.push(labels),
       request: (labels, seconds) => {
@@ -201,7 +208,7 @@ describe("HTTP rules", () => {
     }
   });
   it("413 for a body over the limit, declared or streamed", async () => {
-    await start({ maxBodyBytes: 64 });
+    await start({ limits: { maxBodyBytes: 64 } });
     const big = JSON.stringify({ context: { pad: "x".repeat(100) } });
     expect((await post(single("banner"), big)).status).toBe(413);
     const status = await new Promise<number>((resolve, reject) => {
@@ -232,22 +239,185 @@ describe("HTTP rules", () => {
 });
 
 describe("authentication", () => {
-  it("401 without or with a wrong token; bearer and X-API-Key accepted", async () => {
-    await start({ token: () => "s3cret" });
+  const squads: Record<string, SquadScope> = {
+    "team-a": { name: "alpha", tribe: "red", readableBy: [{ tribe: "red" }] },
+    "team-b": { name: "beta", tribe: "red", readableBy: [] },
+    "team-c": { name: "gamma", tribe: "blue", readableBy: [] },
+  };
+  const squadOwning = (ns: string) => squads[ns];
+  /** Stands in for TokenReview: `sa:<ns>` tokens are valid ServiceAccount tokens of <ns>. */
+  const verifier: Pick<TokenVerifier, "verify"> = {
+    verify: async (token): Promise<Verification> => {
+      if (token === "down") return { ok: false, reason: "unavailable", details: "retry" };
+      const ns = /^sa:(.+)$/.exec(token)?.[1];
+      return ns
+        ? { ok: true, identity: { kind: "serviceAccount", namespace: ns, name: "app" } }
+        : { ok: false, reason: "unauthenticated", details: "the token is not valid" };
+    },
+  };
+  const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+  beforeEach(() => {
+    source.set("team-b", teamA);
+    source.set("team-c", teamA);
+  });
+
+  it("serviceaccount: 401 without a token or with an invalid one, with an OFREP error body", async () => {
+    await start({ authorize: createOfrepAuthorizer({ mode: "serviceaccount", verifier, squadOwning }) });
     const missing = await post(bulk());
     expect(missing.status).toBe(401);
     expect(missing.headers.get("www-authenticate")).toMatch(/^Bearer/);
-    expect((await post(bulk(), {}, { Authorization: "Bearer wrong" })).status).toBe(401);
-    expect((await post(bulk(), {}, { Authorization: "Bearer s3cret" })).status).toBe(200);
-    expect((await post(bulk(), {}, { "X-API-Key": "s3cret" })).status).toBe(200);
+    expect(await missing.json()).toEqual({
+      errorDetails:
+        "no token: send Authorization: Bearer <a ServiceAccount token for audience crescendo-ofrep>",
+    });
+    const wrong = await post(single("banner"), {}, bearer("forged"));
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toEqual({ errorDetails: "the token is not valid" });
+    expect((await post(bulk(), {}, { Authorization: "Basic dXNlcjpwYXNz" })).status).toBe(401);
   });
-  it("reads the token on every request, so rotation needs no restart; none disables auth", async () => {
+
+  it("serviceaccount: 200 for its own namespace, 403 for another's unless that squad shares", async () => {
+    await start({ authorize: createOfrepAuthorizer({ mode: "serviceaccount", verifier, squadOwning }) });
+    expect((await post(bulk("team-b"), {}, bearer("sa:team-b"))).status).toBe(200);
+    const other = await post(bulk("team-c"), {}, bearer("sa:team-b"));
+    expect(other.status).toBe(403);
+    expect(((await other.json()) as { errorDetails: string }).errorDetails).toMatch(
+      /^ServiceAccount team-b\/app may read the flags of namespace team-b/,
+    );
+    expect((await post(single("banner", "team-c"), {}, bearer("sa:team-b"))).status).toBe(403);
+    // team-a's squad shares with tribe red, which team-b's squad is in; team-c's is not.
+    expect((await post(bulk("team-a"), {}, bearer("sa:team-b"))).status).toBe(200);
+    expect((await post(bulk("team-a"), {}, bearer("sa:team-c"))).status).toBe(403);
+  });
+
+  it("serviceaccount: 503 with Retry-After when the token cannot be verified now", async () => {
+    await start({ authorize: createOfrepAuthorizer({ mode: "serviceaccount", verifier, squadOwning }) });
+    const res = await post(bulk(), {}, bearer("down"));
+    expect(res.status).toBe(503);
+    expect(res.headers.get("retry-after")).toBe("1");
+  });
+
+  it("the static token reads only its namespaces, beside ServiceAccount tokens; bearer and X-API-Key", async () => {
+    await start({
+      authorize: createOfrepAuthorizer({
+        mode: "serviceaccount",
+        verifier,
+        squadOwning,
+        staticToken: () => "s3cret",
+        staticTokenNamespaces: ["team-a"],
+      }),
+    });
+    expect((await post(bulk("team-a"), {}, bearer("s3cret"))).status).toBe(200);
+    expect((await post(bulk("team-a"), {}, { "X-API-Key": "s3cret" })).status).toBe(200);
+    expect((await post(bulk("team-b"), {}, bearer("s3cret"))).status).toBe(403);
+    expect((await post(bulk("team-b"), {}, bearer("sa:team-b"))).status).toBe(200);
+  });
+
+  it("token mode reads the token on every request, so rotation needs no restart", async () => {
     let token: string | undefined = "one";
-    await start({ token: () => token });
-    expect((await post(bulk(), {}, { Authorization: "Bearer one" })).status).toBe(200);
+    await start({
+      authorize: createOfrepAuthorizer({
+        mode: "token",
+        squadOwning,
+        staticToken: () => token,
+        staticTokenNamespaces: "*",
+      }),
+    });
+    expect((await post(bulk(), {}, bearer("one"))).status).toBe(200);
     token = "two";
-    expect((await post(bulk(), {}, { Authorization: "Bearer one" })).status).toBe(401);
-    token = undefined;
+    expect((await post(bulk(), {}, bearer("one"))).status).toBe(401);
+    expect((await post(bulk(), {}, bearer("two"))).status).toBe(200);
+    expect((await post(bulk(), {}, bearer("sa:team-a"))).status).toBe(401); // no TokenReview in token mode
+  });
+
+  it("refuses a configuration that would protect nothing as asked", () => {
+    expect(() => createOfrepAuthorizer({ mode: "serviceaccount", squadOwning })).toThrow(/verifier/);
+    expect(() => createOfrepAuthorizer({ mode: "token", squadOwning })).toThrow(/needs a token/);
+    expect(() =>
+      createOfrepAuthorizer({
+        mode: "token",
+        squadOwning,
+        staticToken: () => "x",
+        staticTokenNamespaces: [],
+      }),
+    ).toThrow(/--ofrep-token-namespaces/);
+  });
+});
+
+describe("limits", () => {
+  /** Raw socket: what a slowloris client does. Resolves with what the server sent and when it closed. */
+  async function rawExchange(
+    chunks: { data: string; afterMs: number }[],
+  ): Promise<{ response: string; closedAfterMs: number }> {
+    const { connect } = await import("node:net");
+    const url = new URL(base);
+    return new Promise((resolve, reject) => {
+      const started = Date.now();
+      const socket = connect(Number(url.port), url.hostname);
+      let response = "";
+      const timers: NodeJS.Timeout[] = [];
+      socket.on("data", (d) => (response += d.toString()));
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        timers.forEach(clearTimeout);
+        resolve({ response, closedAfterMs: Date.now() - started });
+      });
+      socket.on("connect", () => {
+        for (const chunk of chunks) {
+          timers.push(setTimeout(() => !socket.destroyed && socket.write(chunk.data), chunk.afterMs));
+        }
+      });
+      setTimeout(() => reject(new Error("the server never closed the connection")), 10_000).unref();
+    });
+  }
+  const head = (path: string, extra = "") => `POST ${path} HTTP/1.1\r\nHost: x\r\n${extra}`;
+
+  it("cuts off a client that sends its headers too slowly", async () => {
+    await start({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 50 } });
+    const drip = Array.from({ length: 40 }, (_, i) => ({
+      data: `X-Drip-${i}: x\r\n`,
+      afterMs: 100 * (i + 1),
+    }));
+    const { response, closedAfterMs } = await rawExchange([{ data: head(bulk()), afterMs: 0 }, ...drip]);
+    expect(response).toMatch(/^HTTP\/1\.1 408/);
+    expect(closedAfterMs).toBeLessThan(2_000);
+  });
+
+  it("cuts off a client that sends its body too slowly", async () => {
+    await start({ limits: { headersTimeoutMs: 300, requestTimeoutMs: 600, checkIntervalMs: 50 } });
+    const drip = Array.from({ length: 40 }, (_, i) => ({ data: "x", afterMs: 100 * (i + 1) }));
+    const { response, closedAfterMs } = await rawExchange([
+      { data: head(bulk(), "Content-Length: 100\r\n\r\n"), afterMs: 0 },
+      ...drip,
+    ]);
+    expect(response).not.toMatch(/^HTTP\/1\.1 200/);
+    expect(closedAfterMs).toBeLessThan(2_000);
+  });
+
+  it("431 for headers over the limit", async () => {
+    await start({ limits: { maxHeaderBytes: 1024 } });
+    const res = await post(bulk(), {}, { "X-Pad": "x".repeat(4096) });
+    expect(res.status).toBe(431);
+  });
+
+  it("429 with Retry-After beyond the per-client concurrency, while other work goes on", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    await start({
+      limits: { maxInFlightPerClient: 2 },
+      authorize: async () => {
+        await gate;
+        return { ok: true, caller: { kind: "anonymous" } };
+      },
+    });
+    const held = [post(bulk()), post(bulk())];
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await post(bulk());
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("1");
+    release();
+    expect((await Promise.all(held)).map((r) => r.status)).toEqual([200, 200]);
     expect((await post(bulk())).status).toBe(200);
   });
 });

@@ -9,6 +9,8 @@ import type { AddressInfo } from "node:net";
 import type { Logger as FlagdLogger } from "@openfeature/core";
 import type { Logger } from "pino";
 import { EvaluatorCache, type Evaluation, type PublishedDocument } from "./evaluate.js";
+import { callerLabel, type OfrepAuthorizer } from "./ofrep-auth.js";
+import { DEFAULT_OFREP_LIMITS, PerClientLimiter, type OfrepServerLimits } from "./ofrep-limits.js";
 import {
   bulkBody,
   bulkEtag,
@@ -17,8 +19,6 @@ import {
   ifNoneMatchHits,
   matchRoute,
   parseRequestBody,
-  presentedToken,
-  tokensEqual,
   type OfrepRoute,
   type OfrepRouteName,
 } from "./ofrep-protocol.js";
@@ -44,10 +44,10 @@ export interface OfrepMetrics {
 export interface OfrepOptions {
   source: FlagSource;
   /**
-   * The expected bearer token (or X-API-Key), read on every request so a rotated Secret takes
-   * effect without a restart. Undefined or empty disables authentication.
+   * Decides who may read which namespace (`ofrep-auth.ts`). Required: "no authentication" is
+   * an authorizer too (`--ofrep-auth=none`), so it is always a decision someone made.
    */
-  token?: () => string | undefined;
+  authorize: OfrepAuthorizer;
   metrics?: OfrepMetrics;
   /**
    * Called once per flag evaluated to a variant (served flags only), e.g. `EvaluationInsight.record`.
@@ -56,8 +56,8 @@ export interface OfrepOptions {
    */
   onEvaluated?: (namespace: string, key: string, variant: string, caller: string | undefined) => void;
   logger?: Logger;
-  /** Largest request body accepted; larger ones get 413. Default 64 KiB. */
-  maxBodyBytes?: number;
+  /** Overrides of `DEFAULT_OFREP_LIMITS` (body size, timeouts, per-client concurrency). */
+  limits?: Partial<OfrepServerLimits>;
 }
 
 export interface OfrepServerOptions extends OfrepOptions {
@@ -75,8 +75,6 @@ export interface OfrepServer {
   /** The request handler, for mounting on another server. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
-
-const DEFAULT_MAX_BODY = 64 * 1024;
 
 class BodyTooLarge extends Error {}
 
@@ -145,8 +143,9 @@ function guardMetrics(metrics: OfrepMetrics, logger: Logger | undefined): OfrepM
 }
 
 /**
- * The OFREP request handler. Order of checks: route (404), method (405), credentials (401),
- * body size (413) and shape (400), then evaluation. Single evaluations answer 200 or the
+ * The OFREP request handler. Order of checks: route (404), method (405), the client's
+ * concurrency (429), credentials (401; 503 when the apiserver cannot verify them), the
+ * namespace (403), body size (413) and shape (400), then evaluation. Single evaluations answer 200 or the
  * spec's error body; bulk evaluations answer 200 with an ETag, or 304 when `If-None-Match`
  * already names it. A namespace without a document has no flags: single evaluation answers
  * FLAG_NOT_FOUND and bulk an empty list (the spec has no 404 for bulk, and an empty answer does
@@ -157,7 +156,9 @@ export function createOfrepHandler(
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { source, logger, onEvaluated } = options;
   const metrics = options.metrics && guardMetrics(options.metrics, logger);
-  const limit = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  const limits = { ...DEFAULT_OFREP_LIMITS, ...options.limits };
+  const limit = limits.maxBodyBytes;
+  const perClient = new PerClientLimiter(limits.maxInFlightPerClient);
   const cache = new EvaluatorCache(flagdLogger(logger));
 
   const evaluatorFor = (namespace: string) => {
@@ -225,21 +226,43 @@ export function createOfrepHandler(
     });
     if (route.name === "unmatched") return send(res, 404, { errorDetails: "not an OFREP route" });
     if (req.method !== "POST") return send(res, 405, { errorDetails: "use POST" }, { Allow: "POST" });
-    const expected = options.token?.();
-    if (expected && !tokensEqual(presentedToken(req.headers), expected)) {
+    const release = perClient.tryAcquire(req.socket.remoteAddress ?? "unknown");
+    if (!release) {
       return send(
         res,
-        401,
-        { errorDetails: "missing or wrong token" },
-        { "WWW-Authenticate": 'Bearer realm="crescendo-ofrep"' },
+        429,
+        { errorDetails: `more than ${limits.maxInFlightPerClient} requests in flight from this client` },
+        { "Retry-After": "1", Connection: "close" },
       );
     }
-    answer(route, req, res).catch((err: unknown) => {
+    res.on("close", release);
+    authorizeThenAnswer(route, req, res).catch((err: unknown) => {
       logger?.error({ err, route: route.name, namespace: route.namespace }, "OFREP request failed");
       if (!res.headersSent) send(res, 500, { errorDetails: "internal error" });
       else res.destroy();
     });
   };
+
+  async function authorizeThenAnswer(
+    route: Exclude<OfrepRoute, { name: "unmatched" }>,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ) {
+    const auth = await options.authorize(req.headers, route.namespace);
+    if (!auth.ok) {
+      // The body was not read: close rather than leave it in the connection.
+      const headers: Record<string, string> = { Connection: "close" };
+      if (auth.status === 401) headers["WWW-Authenticate"] = 'Bearer realm="crescendo-ofrep"';
+      if (auth.status === 503) headers["Retry-After"] = "1";
+      logger?.debug(
+        { status: auth.status, namespace: route.namespace, details: auth.details },
+        "OFREP refused",
+      );
+      return send(res, auth.status, { errorDetails: auth.details }, headers);
+    }
+    logger?.trace({ caller: callerLabel(auth.caller), namespace: route.namespace }, "OFREP request");
+    return answer(route, req, res);
+  }
 }
 
 /**
@@ -252,10 +275,20 @@ export function createOfrepServer(options: OfrepServerOptions): OfrepServer {
   return {
     handler,
     listen() {
-      const s = createServer(handler);
-      // A slow client must not hold a connection open forever.
-      s.requestTimeout = 30_000;
-      s.headersTimeout = 10_000;
+      const limits = { ...DEFAULT_OFREP_LIMITS, ...options.limits };
+      // A slow client must not hold a connection open (slowloris): headers, then the whole
+      // request, each have a deadline, checked every second rather than Node's default 30 s.
+      const s = createServer(
+        {
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          connectionsCheckingInterval: limits.checkIntervalMs,
+          maxHeaderSize: limits.maxHeaderBytes,
+        },
+        handler,
+      );
+      s.maxConnections = limits.maxConnections;
       server = s;
       return new Promise<AddressInfo>((resolve, reject) => {
         s.once("error", reject);

@@ -133,3 +133,12 @@ export function groupOf(apiVersion: string): string {
   const slash = apiVersion.indexOf("/");
   return slash < 0 ? "" : apiVersion.slice(0, slash);
 }
+
+/** Verifies a bearer token (OFREP's ServiceAccount tokens): create-only, answered in `status`. */
+export const TokenReviewResource: Resource = {
+  group: "authentication.k8s.io",
+  version: "v1",
+  kind: "TokenReview",
+  plural: "tokenreviews",
+  namespaced: false,
+};
