@@ -154,6 +154,7 @@ if (!haveHelm) {
           "ClusterRole", // aggregated into edit (and admin)
           "ClusterRoleBinding",
           "Deployment",
+          "NetworkPolicy",
           "PodDisruptionBudget",
           "Role", // leader election
           "RoleBinding",
@@ -433,7 +434,11 @@ if (!haveHelm) {
     });
 
     it("mounts an OFREP token Secret as a file the operator re-reads", async () => {
-      const objects = await render(["ofrep.auth.existingSecret=ofrep-clients", "ofrep.auth.key=bearer"]);
+      const objects = await render([
+        "ofrep.auth.existingSecret=ofrep-clients",
+        "ofrep.auth.key=bearer",
+        "ofrep.auth.namespaces={checkout,catalog}",
+      ]);
       const pod = (
         only(objects, "Deployment").spec as { template: { spec: PodSpec & Record<string, unknown> } }
       ).template.spec;
@@ -442,6 +447,12 @@ if (!haveHelm) {
       };
       const config = loadConfig(container.args ?? [], {});
       expect(config.ofrepTokenFile).toBe("/etc/crescendo/ofrep/token");
+      expect(config.ofrepTokenNamespaces).toEqual(["checkout", "catalog"]);
+      // A static token without its namespaces would read everything: the chart refuses it.
+      await expect(render(["ofrep.auth.existingSecret=ofrep-clients"])).rejects.toThrow(
+        /ofrep.auth.namespaces/,
+      );
+      await expect(render(["ofrep.auth.mode=token"])).rejects.toThrow(/existingSecret/);
       expect(container.volumeMounts).toContainEqual({
         name: "ofrep-token",
         mountPath: "/etc/crescendo/ofrep",
@@ -483,6 +494,71 @@ if (!haveHelm) {
         /allowedPrometheusAddresses/,
       );
       await expect(render(["prometheus.address=http://user@x:9090"])).rejects.toThrow(/prometheus/);
+    });
+
+    it("authenticates OFREP with ServiceAccount tokens by default, and may create TokenReviews", async () => {
+      const objects = await render();
+      const container = (only(objects, "Deployment").spec as { template: { spec: PodSpec } }).template.spec
+        .containers[0]!;
+      const config = loadConfig(container.args ?? [], {});
+      expect(config).toMatchObject({ ofrepAuth: "serviceaccount", ofrepAudience: "crescendo-ofrep" });
+      const role = objects.find((o) => o.kind === "ClusterRole" && o.metadata.name === "crescendo")!;
+      expect(rulesOf(role)).toContainEqual({
+        apiGroups: ["authentication.k8s.io"],
+        resources: ["tokenreviews"],
+        verbs: ["create"],
+      });
+      const none = await render(["ofrep.auth.mode=none"]);
+      const args = (only(none, "Deployment").spec as { template: { spec: PodSpec } }).template.spec
+        .containers[0]!.args;
+      expect(loadConfig(args ?? [], {}).ofrepAuth).toBe("none");
+    });
+
+    it("admits OFREP from any namespace and metrics from the monitoring namespace, nothing else", async () => {
+      const policy = only(await render(["networkPolicy.metricsNamespace=observability"]), "NetworkPolicy");
+      expect(policy.spec).toEqual({
+        podSelector: {
+          matchLabels: {
+            "app.kubernetes.io/name": "crescendo",
+            "app.kubernetes.io/instance": "crescendo",
+            "app.kubernetes.io/component": "operator",
+          },
+        },
+        policyTypes: ["Ingress"],
+        ingress: [
+          { from: [{ namespaceSelector: {} }], ports: [{ port: "ofrep", protocol: "TCP" }] },
+          {
+            from: [
+              { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } },
+            ],
+            ports: [{ port: "metrics", protocol: "TCP" }],
+          },
+        ],
+      });
+      expect((await render(["networkPolicy.enabled=false"])).some((o) => o.kind === "NetworkPolicy")).toBe(
+        false,
+      );
+    });
+
+    it("restricts egress only when asked, and never without the apiserver", async () => {
+      await expect(render(["networkPolicy.egress.enabled=true"])).rejects.toThrow(/apiServerCIDRs/);
+      const policy = only(
+        await render([
+          "networkPolicy.egress.enabled=true",
+          "networkPolicy.egress.apiServerCIDRs={10.0.0.10/32}",
+        ]),
+        "NetworkPolicy",
+      );
+      const spec = policy.spec as { policyTypes: string[]; egress: { to: unknown[]; ports: unknown[] }[] };
+      expect(spec.policyTypes).toEqual(["Ingress", "Egress"]);
+      expect(spec.egress[0]).toEqual({
+        to: [{ ipBlock: { cidr: "10.0.0.10/32" } }],
+        ports: [{ port: 6443, protocol: "TCP" }],
+      });
+      expect(spec.egress[1]?.ports).toEqual([
+        { port: 53, protocol: "UDP" },
+        { port: 53, protocol: "TCP" },
+      ]);
     });
 
     it("drops the PodDisruptionBudget when asked", async () => {
