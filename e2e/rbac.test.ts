@@ -79,7 +79,8 @@ const RARE_PATHS: { permission: string; why: string; onlyIfUsed?: string }[] = [
     why:
       "only when a Release rolls back and its Squad names an on-call webhook Secret " +
       "(spec.oncall.webhookSecretRef); a rollback needs failing Prometheus measurements, which " +
-      "this control plane has no Prometheus for",
+      "this control plane has no Prometheus for. Granted in the operator's namespace only (and " +
+      "in a squad's, by the RoleBinding the operator manages there: checked below)",
   },
 ];
 
@@ -296,6 +297,33 @@ if (missing.length > 0) {
   const kubectl = (args: string[], input?: string) =>
     exec(tools.kubectl, ["--kubeconfig", kubeconfig, ...args], { input });
   const apply = (yaml: string) => kubectl(["apply", "-f", "-"], yaml);
+  /** A literal environment variable of the chart's Deployment. */
+  const chartEnv = (name: string): string => {
+    const deployment = chart.find((o) => o.kind === "Deployment") as
+      | { spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } } }
+      | undefined;
+    const value = deployment?.spec.template.spec.containers[0]?.env?.find((e) => e.name === name)?.value;
+    if (!value) throw new Error(`the chart's Deployment sets no ${name}`);
+    return value;
+  };
+  /** `kubectl auth can-i` as the operator's ServiceAccount. */
+  const operatorCan = async (verb: string, resource: string, namespace: string) => {
+    try {
+      await kubectl([
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        "--namespace",
+        namespace,
+        "--as",
+        `system:serviceaccount:${NAMESPACE}:${serviceAccount}`,
+      ]);
+      return true;
+    } catch {
+      return false; // can-i exits 1 for "no"
+    }
+  };
 
   /** Waits until each named object's status.observedGeneration reaches its generation. */
   async function waitForReconciled(resource: string, namespace: string, names: string[]): Promise<void> {
@@ -387,7 +415,13 @@ if (missing.length > 0) {
       name: "rbac",
       // Leader election on, in the chart's namespace, as in a pod.
       args: ["--lease-namespace", NAMESPACE, "--leader-elect", "true"],
-      env: { POD_NAMESPACE: NAMESPACE, POD_NAME: "crescendo-rbac-test" },
+      env: {
+        POD_NAMESPACE: NAMESPACE,
+        POD_NAME: "crescendo-rbac-test",
+        // What the chart's Deployment sets (SERVICE_ACCOUNT_NAME through the downward API).
+        SERVICE_ACCOUNT_NAME: serviceAccount,
+        SECRET_READER_CLUSTER_ROLE: chartEnv("SECRET_READER_CLUSTER_ROLE"),
+      },
     });
   });
 
@@ -442,6 +476,58 @@ if (missing.length > 0) {
           { context },
         );
       }
+    });
+
+    it("may read Secrets only where a Squad keeps its on-call webhook Secret, and its own namespace", async () => {
+      expect(await operatorCan("get", "secrets", "checkout")).toBe(false);
+      const squad = (await kubectl(["get", "squad", "checkout", "-o", "json"])) as string;
+      const spec = (JSON.parse(squad) as { spec: Record<string, unknown> }).spec;
+      await apply(
+        stringify({
+          apiVersion: "crescendo.dev/v1alpha1",
+          kind: "Squad",
+          metadata: { name: "checkout" },
+          spec: { ...spec, oncall: { webhookSecretRef: { name: "pager", namespace: "checkout-staging" } } },
+        }),
+      );
+      await waitFor(
+        "the operator's secret-reader RoleBinding in checkout-staging",
+        () =>
+          client.get<KubeObject>(RoleBindingResource, "crescendo-oncall-secret-reader", "checkout-staging"),
+        (rb) => rb !== undefined,
+        { context },
+      );
+      expect(await operatorCan("get", "secrets", "checkout-staging")).toBe(true);
+      expect(await operatorCan("get", "secrets", NAMESPACE)).toBe(true);
+      for (const elsewhere of ["checkout", "default", "kube-system"]) {
+        expect(await operatorCan("get", "secrets", elsewhere), elsewhere).toBe(false);
+      }
+      expect(await operatorCan("list", "secrets", "checkout-staging")).toBe(false);
+    });
+
+    it("verifies an app's ServiceAccount token with a TokenReview before serving its flags", async () => {
+      await kubectl(["create", "serviceaccount", "web", "--namespace", "checkout"]);
+      const token = (
+        await kubectl([
+          "create",
+          "token",
+          "web",
+          "--namespace",
+          "checkout",
+          "--audience",
+          "crescendo-ofrep",
+          "--duration=1h",
+        ])
+      ).trim();
+      const url = `http://127.0.0.1:${operator!.ofrepPort}/namespaces/checkout/ofrep/v1/evaluate/flags`;
+      const post = (headers: Record<string, string>) =>
+        fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: "{}",
+        });
+      expect((await post({ Authorization: `Bearer ${token}` })).status).toBe(200);
+      expect((await post({})).status).toBe(401);
     });
 
     it("reconciles examples/release.yaml", async () => {
@@ -608,6 +694,17 @@ spec: { namespaceDeletionPolicy: Delete }
         unused,
         "granted but never used: drop them from charts/crescendo/templates/rbac.yaml, or add them to RARE_PATHS with the reason",
       ).toEqual([]);
+    });
+
+    it("read no Secret outside the namespaces that may hold a webhook Secret, and holds no cluster-wide grant for them", () => {
+      const secretReads = requests().filter((r) => r.permission.endsWith(" secrets"));
+      expect(
+        secretReads.filter((r) => r.namespace !== NAMESPACE && r.namespace !== "checkout-staging"),
+      ).toEqual([]);
+      const secretGrants = grantsOf(chart, serviceAccount).filter((g) => g.permission.endsWith(" secrets"));
+      expect(secretGrants.map((g) => `${g.permission} in ${g.namespace ?? "every namespace"}`)).toEqual([
+        `get secrets in ${NAMESPACE}`,
+      ]);
     });
 
     it("allow-lists only permissions the chart grants", () => {

@@ -156,8 +156,10 @@ if (!haveHelm) {
           "Deployment",
           "NetworkPolicy",
           "PodDisruptionBudget",
+          "ClusterRole", // the secret reader, bound per namespace only
           "Role", // leader election
           "RoleBinding",
+          "RoleBinding", // the secret reader, in the operator's namespace
           "Service",
           "ServiceAccount",
         ].sort(),
@@ -256,7 +258,7 @@ if (!haveHelm) {
       }
     });
 
-    it("may bind only admin, edit and view, and never escalate or impersonate", () => {
+    it("may bind only admin, edit, view and its secret reader, and never escalate or impersonate", () => {
       const binds = objects
         .filter(isRole)
         .flatMap(rulesOf)
@@ -266,7 +268,7 @@ if (!haveHelm) {
           apiGroups: ["rbac.authorization.k8s.io"],
           resources: ["clusterroles"],
           verbs: ["bind"],
-          resourceNames: ["admin", "edit", "view"],
+          resourceNames: ["admin", "edit", "view", "crescendo-secret-reader"],
         },
       ]);
       const verbs = objects
@@ -275,6 +277,33 @@ if (!haveHelm) {
         .flatMap((r) => r.verbs);
       expect(verbs).not.toContain("escalate");
       expect(verbs).not.toContain("impersonate");
+    });
+
+    it("reads Secrets in no namespace cluster-wide: the reader is bound per namespace only", () => {
+      const clusterWide = objects
+        .filter((o) => o.kind === "ClusterRoleBinding")
+        .map((b) => (b.roleRef as { name: string }).name);
+      for (const role of objects.filter(
+        (o) => o.kind === "ClusterRole" && clusterWide.includes(o.metadata.name),
+      )) {
+        expect(
+          rulesOf(role).filter((r) => r.resources?.includes("secrets")),
+          role.metadata.name,
+        ).toEqual([]);
+      }
+      const reader = only(objects, "ClusterRole", "crescendo-secret-reader");
+      expect(rulesOf(reader)).toEqual([{ apiGroups: [""], resources: ["secrets"], verbs: ["get"] }]);
+      const binding = only(objects, "RoleBinding", "crescendo-secret-reader");
+      expect(binding.metadata.namespace).toBe(NAMESPACE);
+      expect(binding.roleRef).toMatchObject({ kind: "ClusterRole", name: "crescendo-secret-reader" });
+      const config = loadConfig(container.args ?? [], {
+        SECRET_READER_CLUSTER_ROLE: container.env?.find((e) => e.name === "SECRET_READER_CLUSTER_ROLE")
+          ?.value,
+      });
+      expect(config.secretReaderClusterRole).toBe("crescendo-secret-reader");
+      expect(
+        container.env?.find((e) => e.name === "SERVICE_ACCOUNT_NAME")?.valueFrom?.fieldRef?.fieldPath,
+      ).toBe("spec.serviceAccountName");
     });
 
     it("touches only its own Lease, in its own namespace", () => {
@@ -291,7 +320,7 @@ if (!haveHelm) {
           resourceNames: [leaseName],
         },
       ]);
-      const binding = only(objects, "RoleBinding");
+      const binding = only(objects, "RoleBinding", `${role.metadata.name}`);
       expect(binding.roleRef).toMatchObject({ kind: "Role", name: role.metadata.name });
       expect(binding.subjects).toEqual([
         { kind: "ServiceAccount", name: only(objects, "ServiceAccount").metadata.name, namespace: NAMESPACE },
@@ -415,7 +444,10 @@ if (!haveHelm) {
         [],
       );
       const kept = await render(["rbac.aggregateToDefaultRoles=false"]);
-      expect(kept.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata.name)).toEqual(["crescendo"]);
+      expect(kept.filter((o) => o.kind === "ClusterRole").map((o) => o.metadata.name)).toEqual([
+        "crescendo",
+        "crescendo-secret-reader",
+      ]);
     });
 
     it("refuses several replicas without leader election", async () => {

@@ -48,6 +48,14 @@ export interface OperatorConfig {
    * Empty: only those. Checked by `PrometheusAllowlist.of` at start.
    */
   allowedPrometheusAddresses: string[];
+  /**
+   * The on-call webhook Secret without a cluster-wide `get secrets`: the ClusterRole the
+   * operator binds itself in the squad namespace holding it, and who "itself" is.
+   */
+  secretReaderClusterRole?: string;
+  serviceAccountName?: string;
+  /** Where the operator runs ($POD_NAMESPACE); Secrets there are readable through the chart. */
+  operatorNamespace: string;
 }
 
 const USAGE = `Usage: crescendo [flags]
@@ -79,6 +87,10 @@ const USAGE = `Usage: crescendo [flags]
                            (default 14; $TOGGLE_UNUSED_DAYS)
   --toggle-rolled-out-days N  days of one variant served to all before a toggle is
                            FullyRolledOut (default 14; $TOGGLE_ROLLED_OUT_DAYS)
+  --secret-reader-cluster-role NAME
+                           ClusterRole (get secrets) the operator binds to its own
+                           ServiceAccount in the squad namespace holding a webhook Secret
+                           ($SECRET_READER_CLUSTER_ROLE; needs $SERVICE_ACCOUNT_NAME)
   --allowed-prometheus-addresses LIST
                            comma-separated Prometheus base URLs analysis may query, besides
                            each Squad's delivery addresses (default none;
@@ -156,6 +168,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
         "allowed-prometheus-addresses": { type: "string" },
+        "secret-reader-cluster-role": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -190,6 +203,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       flag("toggle-rolled-out-days", "TOGGLE_ROLLED_OUT_DAYS"),
       14,
     ),
+    secretReaderClusterRole: flag("secret-reader-cluster-role", "SECRET_READER_CLUSTER_ROLE") || undefined,
+    serviceAccountName: env.SERVICE_ACCOUNT_NAME || undefined,
+    operatorNamespace: env.POD_NAMESPACE || "default",
     allowedPrometheusAddresses: parseAllowlistText(
       flag("allowed-prometheus-addresses", "ALLOWED_PROMETHEUS_ADDRESSES"),
     ),

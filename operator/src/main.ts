@@ -60,7 +60,19 @@ async function main(): Promise<void> {
     reportingInstance: config.identity,
   });
 
-  registerSquadController(manager, { client, recorder, logger, workers: config.workers });
+  registerSquadController(manager, {
+    client,
+    recorder,
+    logger,
+    workers: config.workers,
+    secretReader: {
+      clusterRole: config.secretReaderClusterRole,
+      serviceAccount: config.serviceAccountName
+        ? { name: config.serviceAccountName, namespace: config.operatorNamespace }
+        : undefined,
+      operatorNamespace: config.operatorNamespace,
+    },
+  });
   const releases = registerReleaseController(manager, {
     client,
     recorder,

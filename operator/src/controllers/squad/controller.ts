@@ -39,6 +39,7 @@ import {
   resourceOf,
   type Namespace,
   type PlanResult,
+  type SecretReader,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
 import { invalidSpecStatus, squadStatus, transitionEvents } from "./status.js";
@@ -55,6 +56,8 @@ export interface SquadControllerOptions {
   logger: Logger;
   /** Concurrent reconciles of different Squads (default 2). */
   workers?: number;
+  /** How the on-call webhook Secret is made readable (`plan.ts`, `SecretReader`). */
+  secretReader?: SecretReader;
 }
 
 /** A Squad as the informer holds it: the spec is not validated yet. */
@@ -286,6 +289,7 @@ export class SquadReconciler {
       observedNamespaces,
       owned: [...ownedObjects, ...namespaces.byLabel(LABELS.squad, name)],
       squadExists: (other) => squads.get(other) !== undefined,
+      ...(this.deps.secretReader ? { secretReader: this.deps.secretReader } : {}),
     });
 
     await this.act(raw, plan, observedNamespaces);

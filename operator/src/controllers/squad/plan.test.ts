@@ -395,6 +395,83 @@ describe("planSquad: RoleBindings", () => {
   });
 });
 
+describe("planSquad: the on-call webhook Secret", () => {
+  const reader = {
+    clusterRole: "crescendo-secret-reader",
+    serviceAccount: { name: "crescendo", namespace: "crescendo-system" },
+    operatorNamespace: "crescendo-system",
+  };
+  const oncall = (ref: Record<string, string>) => ({
+    namespaces: [{ name: "pay" }, { name: "pay-jobs" }],
+    oncall: { webhookSecretRef: { name: "pager", ...ref } },
+  });
+
+  it("binds the secret reader to the operator in the squad namespace holding the Secret", () => {
+    const result = plan({ squad: squad(oncall({ namespace: "pay-jobs" })), secretReader: reader });
+    expect(result.conflicts).toEqual([]);
+    const bindings = result.objects.filter((o) => o.metadata.name === OBJECT_NAMES.secretReader);
+    expect(bindings).toEqual([
+      {
+        apiVersion: "rbac.authorization.k8s.io/v1",
+        kind: "RoleBinding",
+        metadata: {
+          name: "crescendo-oncall-secret-reader",
+          namespace: "pay-jobs",
+          labels: squadLabels,
+          ownerReferences: [ownerRef],
+        },
+        roleRef: {
+          apiGroup: "rbac.authorization.k8s.io",
+          kind: "ClusterRole",
+          name: "crescendo-secret-reader",
+        },
+        subjects: [{ kind: "ServiceAccount", name: "crescendo", namespace: "crescendo-system" }],
+      },
+    ]);
+  });
+
+  it("defaults to the squad's first namespace", () => {
+    const result = plan({ squad: squad(oncall({})), secretReader: reader });
+    expect(find(result.objects, "RoleBinding", OBJECT_NAMES.secretReader, "pay")).toBeDefined();
+  });
+
+  it("binds nothing for a Secret in the operator's namespace: the chart covers it", () => {
+    const result = plan({ squad: squad(oncall({ namespace: "crescendo-system" })), secretReader: reader });
+    expect(result.conflicts).toEqual([]);
+    expect(result.objects.some((o) => o.metadata.name === OBJECT_NAMES.secretReader)).toBe(false);
+  });
+
+  it("refuses a Secret in a namespace the squad does not own, and binds nothing there", () => {
+    const result = plan({ squad: squad(oncall({ namespace: "kube-system" })), secretReader: reader });
+    expect(result.conflicts).toEqual([
+      {
+        reason: "InvalidSpec",
+        message:
+          "spec.oncall.webhookSecretRef.namespace: kube-system is not a namespace of the squad or the operator's namespace crescendo-system; the operator reads the webhook Secret only there",
+      },
+    ]);
+    expect(result.objects.some((o) => o.metadata.name === OBJECT_NAMES.secretReader)).toBe(false);
+  });
+
+  it("binds nothing without a configured reader (a local run), but still refuses foreign namespaces", () => {
+    expect(
+      plan({ squad: squad(oncall({})) }).objects.some((o) => o.metadata.name === OBJECT_NAMES.secretReader),
+    ).toBe(false);
+    expect(plan({ squad: squad(oncall({ namespace: "elsewhere" })) }).conflicts).toHaveLength(1);
+  });
+
+  it("deletes the binding when the Secret moves", () => {
+    const before = plan({ squad: squad(oncall({ namespace: "pay" })), secretReader: reader });
+    const stale = find(before.objects, "RoleBinding", OBJECT_NAMES.secretReader, "pay")!;
+    const after = plan({
+      squad: squad(oncall({ namespace: "pay-jobs" })),
+      secretReader: reader,
+      owned: [stale],
+    });
+    expect(after.deletions).toEqual([stale]);
+  });
+});
+
 describe("planSquad: quota and limits", () => {
   it.each([
     { quota: undefined, limits: undefined, expected: [] },

@@ -25,6 +25,7 @@ export const OBJECT_NAMES = {
   quota: "crescendo-quota",
   limits: "crescendo-limits",
   isolation: "crescendo-isolation",
+  secretReader: "crescendo-oncall-secret-reader",
 } as const;
 
 /**
@@ -80,6 +81,21 @@ export interface PlanInput {
    * deleted Squad says how to free it. Absent: every owner is assumed to exist.
    */
   squadExists?: (name: string) => boolean;
+  /**
+   * How the operator reads the on-call webhook Secret without a cluster-wide `get secrets`: a
+   * RoleBinding of `clusterRole` (get secrets, which the operator may only `bind`) to its own
+   * ServiceAccount, in the squad namespace holding the Secret. The operator's own namespace is
+   * covered by the chart. Absent (a local run with a user's credentials): no RoleBinding, but
+   * the Secret must still be in one of those namespaces.
+   */
+  secretReader?: SecretReader;
+}
+
+export interface SecretReader {
+  clusterRole?: string;
+  serviceAccount?: { name: string; namespace: string };
+  /** The operator's namespace, where the chart lets it read Secrets. */
+  operatorNamespace: string;
 }
 
 /**
@@ -185,6 +201,9 @@ export function planSquad(input: PlanInput): PlanResult {
     if (squad.spec.limits) objects.push(limitRange(squad.spec.limits, meta));
     if (isolation) objects.push(networkPolicy(isolation, squad.spec.allowIngressFrom ?? [], meta));
   }
+
+  const secretBinding = webhookSecretBinding(squad, decisions, input.secretReader, owner, labels, conflicts);
+  if (secretBinding) objects.push(secretBinding);
 
   const declaredNames = new Set(declarations.map((d) => d.name));
   const terminating = new Set(decisions.filter((d) => d.action === "Terminating").map((d) => d.name));
@@ -342,6 +361,49 @@ function namespaceObject(
 }
 
 type Meta = (name: string) => KubeObject["metadata"];
+
+/**
+ * Where the on-call webhook Secret may be read from: a namespace of the squad (then the operator
+ * binds itself the secret reader there) or the operator's own. Any other namespace is refused:
+ * a Squad must not make the operator read Secrets of namespaces it does not own.
+ */
+function webhookSecretBinding(
+  squad: Squad,
+  decisions: readonly NamespaceDecision[],
+  reader: SecretReader | undefined,
+  owner: OwnerReference,
+  labels: Record<string, string>,
+  conflicts: Conflict[],
+): KubeObject | undefined {
+  const ref = squad.spec.oncall?.webhookSecretRef;
+  if (!ref) return undefined;
+  const owned = decisions.filter((d) => d.action !== "Conflict").map((d) => d.name);
+  const namespace = ref.namespace ?? decisions[0]?.name;
+  if (namespace === undefined) return undefined;
+  if (namespace === reader?.operatorNamespace && !owned.includes(namespace)) return undefined;
+  if (!owned.includes(namespace)) {
+    const operator = reader ? ` or the operator's namespace ${reader.operatorNamespace}` : "";
+    conflicts.push({
+      reason: "InvalidSpec",
+      message: `spec.oncall.webhookSecretRef.namespace: ${namespace} is not a namespace of the squad${operator}; the operator reads the webhook Secret only there`,
+    });
+    return undefined;
+  }
+  const decision = decisions.find((d) => d.name === namespace);
+  if (!reader?.clusterRole || !reader.serviceAccount || decision?.action === "Terminating") return undefined;
+  return {
+    apiVersion: `${RBAC_GROUP}/v1`,
+    kind: "RoleBinding",
+    metadata: {
+      name: OBJECT_NAMES.secretReader,
+      namespace,
+      labels: { ...labels },
+      ownerReferences: [{ ...owner }],
+    },
+    roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: reader.clusterRole },
+    subjects: [{ kind: "ServiceAccount", ...reader.serviceAccount }],
+  };
+}
 
 /** One RoleBinding per role that has members; subjects in spec order, each once. */
 function roleBindings(members: readonly SquadMember[], meta: Meta): KubeObject[] {
