@@ -1,0 +1,296 @@
+/**
+ * Each hole of issue #13 tried the way an attacker would, on the local control plane with the
+ * operator's real entry point and its default configuration:
+ * - a namespace `edit` user pointing a Release's Prometheus address at a loopback server with
+ *   the fragment, query and userinfo tricks: refused at admission, naming the field, and the
+ *   server (which counts requests) is never asked;
+ * - apps reading flags through the real OpenFeature OFREP provider with ServiceAccount tokens
+ *   from the TokenRequest API: their own namespace yes, a namespace that shares with their squad
+ *   yes, another namespace 403, no token / another audience / garbage 401;
+ * - oversized and slow requests cut off, while the server keeps answering others.
+ */
+import { createServer, type Server } from "node:http";
+import { connect, type AddressInfo } from "node:net";
+import { OFREPProvider } from "@openfeature/ofrep-provider";
+import { OpenFeature } from "@openfeature/server-sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FeatureToggleResource, SquadResource } from "../operator/src/api/kinds.js";
+import type { KubeClient } from "../operator/src/runtime/client.js";
+import { RoleBindingResource } from "../operator/src/runtime/resources.js";
+import type { Resource } from "../operator/src/runtime/types.js";
+import { kubeconfigPath, kubectl, testClient, waitForCondition } from "./support/kube.js";
+import { evaluateFlag, serviceAccountToken } from "./support/ofrep.js";
+import { OperatorProcess } from "./support/operator.js";
+
+const FIELD_MANAGER = "crescendo-e2e";
+const RoleResource: Resource = {
+  group: "rbac.authorization.k8s.io",
+  version: "v1",
+  kind: "Role",
+  plural: "roles",
+  namespaced: true,
+};
+/** Three squads: A's apps may read B's flags (B shares with squad A), not C's. */
+const A = "sec-a";
+const B = "sec-b";
+const C = "sec-c";
+const ATTACKER = "mallory@example.com";
+
+let client: KubeClient;
+let operator: OperatorProcess;
+let target: Server;
+let targetUrl: string;
+let targetRequests = 0;
+const context = () => operator.tail(60);
+
+beforeAll(async () => {
+  client = testClient();
+  // What the attacker wants the operator to fetch: it counts every request it gets.
+  target = createServer((_req, res) => {
+    targetRequests++;
+    res.end("AKIAIOSFODNN7EXAMPLE secret-access-key");
+  });
+  await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));
+  targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
+
+  operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "security" });
+  for (const [squad, spec] of [
+    [A, {}],
+    [B, { toggles: { readableBy: [{ squad: A }] } }],
+    [C, {}],
+  ] as const) {
+    await client.apply(
+      { apiVersion: "crescendo.dev/v1alpha1", kind: "Squad", metadata: { name: squad }, spec },
+      SquadResource,
+      { fieldManager: FIELD_MANAGER, force: true },
+    );
+    await waitForCondition(
+      client,
+      SquadResource,
+      squad,
+      undefined,
+      { type: "Ready", status: "True" },
+      { context },
+    );
+    await client.apply(
+      {
+        apiVersion: "crescendo.dev/v1alpha1",
+        kind: "FeatureToggle",
+        metadata: { name: "secret-feature", namespace: squad },
+        spec: { variants: { on: `${squad}-on`, off: "off" }, defaultVariant: "on" },
+      },
+      FeatureToggleResource,
+      { fieldManager: FIELD_MANAGER, force: true },
+    );
+    await waitForCondition(
+      client,
+      FeatureToggleResource,
+      "secret-feature",
+      squad,
+      { type: "Ready", status: "True" },
+      { context },
+    );
+  }
+  // The attacker may edit Releases in A, as the chart's edit aggregation allows (written out
+  // here, so this file does not depend on the chart being installed), nothing more.
+  await client.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "Role",
+      metadata: { name: "release-editor", namespace: A },
+      rules: [
+        {
+          apiGroups: ["crescendo.dev"],
+          resources: ["releases"],
+          verbs: ["get", "list", "watch", "create", "update", "patch", "delete"],
+        },
+      ],
+    },
+    RoleResource,
+    { fieldManager: FIELD_MANAGER, force: true },
+  );
+  await client.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "mallory-releases", namespace: A },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "release-editor" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: ATTACKER }],
+    },
+    RoleBindingResource,
+    { fieldManager: FIELD_MANAGER, force: true },
+  );
+  await client.apply(
+    {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "RoleBinding",
+      metadata: { name: "mallory-edit", namespace: A },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: "edit" },
+      subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: ATTACKER }],
+    },
+    RoleBindingResource,
+    { fieldManager: FIELD_MANAGER, force: true },
+  );
+});
+
+afterAll(async () => {
+  await OpenFeature.close();
+  await operator?.stop();
+  await new Promise((resolve) => target?.close(resolve));
+  client?.close();
+});
+
+describe("analysis addresses, as a namespace edit user", () => {
+  const release = (address: string) => `apiVersion: crescendo.dev/v1alpha1
+kind: Release
+metadata: { name: ssrf, namespace: ${A} }
+spec:
+  version: "1"
+  template:
+    metadata: { labels: { app: ssrf } }
+    spec: { containers: [{ name: app, image: registry.example.com/ssrf:1 }] }
+  analysis:
+    interval: 1s
+    metrics:
+      - name: steal
+        prometheus: { address: "${address}", query: up }
+        thresholdRange: { max: 1 }
+`;
+
+  it.each([
+    ["the fragment trick", (u: string) => `${u}/latest/meta-data/iam/security-credentials/#`, "fragment"],
+    ["the query trick", (u: string) => `${u}/latest/meta-data/?x=`, "query"],
+    [
+      "userinfo hiding the host",
+      (u: string) => `http://prometheus.monitoring:9090@${u.slice(7)}/`,
+      "userinfo",
+    ],
+    ["a file URL", () => "file:///etc/passwd", "http or https"],
+  ])("refuses %s at admission, naming the field", async (_trick, address, _word) => {
+    const result = await kubectl(["apply", "-f", "-"], { input: release(address(targetUrl)), as: ATTACKER });
+    expect(result.code, result.stdout).not.toBe(0);
+    expect(result.stderr).toContain("spec.analysis.metrics[0].prometheus.address");
+    expect(result.stderr).toContain("without userinfo, query, fragment or percent-encoding");
+    expect(targetRequests).toBe(0);
+  });
+
+  it("the attacker really may create Releases: a plain address passes admission", async () => {
+    const result = await kubectl(["apply", "--dry-run=server", "-f", "-"], {
+      input: release(targetUrl),
+      as: ATTACKER,
+    });
+    expect(result.code, result.stderr).toBe(0);
+  });
+});
+
+describe("OFREP, per namespace", () => {
+  const port = () => operator.ofrepPort;
+
+  it("an app reads its own namespace's flags through the real OpenFeature OFREP provider", async () => {
+    const token = await serviceAccountToken(client, A);
+    await OpenFeature.setProviderAndWait(
+      "sec-a-own",
+      new OFREPProvider({
+        baseUrl: `http://127.0.0.1:${port()}/namespaces/${A}`,
+        headersFactory: () => [["Authorization", `Bearer ${token}`]],
+      }),
+    );
+    const details = await OpenFeature.getClient("sec-a-own").getStringDetails("secret-feature", "default");
+    expect(details).toMatchObject({ value: `${A}-on`, variant: "on" });
+  });
+
+  it("reads a namespace whose Squad shares with its squad, and gets 403 for one that does not", async () => {
+    const token = await serviceAccountToken(client, A);
+    const shared = await evaluateFlag(port(), B, "secret-feature", {}, token);
+    expect(shared.status).toBe(200);
+    expect(await shared.json()).toMatchObject({ value: `${B}-on` });
+    const other = await evaluateFlag(port(), C, "secret-feature", {}, token);
+    expect(other.status).toBe(403);
+    const body = (await other.json()) as { errorDetails?: string; value?: unknown };
+    expect(body.value).toBeUndefined();
+    expect(body.errorDetails).toContain(`may read the flags of namespace ${A}`);
+    // Sharing is one way: B's apps do not read A's flags.
+    const back = await evaluateFlag(port(), A, "secret-feature", {}, await serviceAccountToken(client, B));
+    expect(back.status).toBe(403);
+  });
+
+  it("the real provider gets no value from another namespace", async () => {
+    const token = await serviceAccountToken(client, A);
+    await OpenFeature.setProvider(
+      "sec-a-reads-c",
+      new OFREPProvider({
+        baseUrl: `http://127.0.0.1:${port()}/namespaces/${C}`,
+        headersFactory: () => [["Authorization", `Bearer ${token}`]],
+      }),
+    );
+    const details = await OpenFeature.getClient("sec-a-reads-c").getStringDetails(
+      "secret-feature",
+      "default",
+    );
+    expect(details.value).toBe("default");
+    expect(details.errorCode).toBeDefined();
+  });
+
+  it("401 without a token, with a token for another audience, and with garbage", async () => {
+    const none = await evaluateFlag(port(), A, "secret-feature", {}, undefined);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    expect(await none.json()).toMatchObject({ errorDetails: expect.stringContaining("no token") });
+    const apiAudience = await serviceAccountToken(
+      client,
+      A,
+      "app",
+      "https://kubernetes.default.svc.cluster.local",
+    );
+    expect((await evaluateFlag(port(), A, "secret-feature", {}, apiAudience)).status).toBe(401);
+    expect((await evaluateFlag(port(), A, "secret-feature", {}, "not-a-jwt")).status).toBe(401);
+    const forged = `${Buffer.from('{"alg":"none"}').toString("base64url")}.${Buffer.from(
+      JSON.stringify({ aud: ["crescendo-ofrep"], sub: `system:serviceaccount:${C}:app` }),
+    ).toString("base64url")}.c2ln`;
+    expect((await evaluateFlag(port(), C, "secret-feature", {}, forged)).status).toBe(401);
+  });
+});
+
+describe("OFREP server limits", () => {
+  const url = () => `http://127.0.0.1:${operator.ofrepPort}/namespaces/${A}/ofrep/v1/evaluate/flags`;
+
+  it("refuses an oversized body with 413", async () => {
+    const token = await serviceAccountToken(client, A);
+    const res = await fetch(url(), {
+      method: "POST",
+      headers: { "content-type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ context: { pad: "x".repeat(100 * 1024) } }),
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it("refuses oversized headers with 431", async () => {
+    const res = await fetch(url(), { method: "POST", headers: { "X-Pad": "x".repeat(32 * 1024) } });
+    expect(res.status).toBe(431);
+  });
+
+  it("cuts off a client that drips its headers, and keeps serving others meanwhile", async () => {
+    const { port } = new URL(url());
+    const started = Date.now();
+    const outcome = await new Promise<{ response: string; ms: number }>((resolve) => {
+      const socket = connect(Number(port), "127.0.0.1");
+      let response = "";
+      let timer: NodeJS.Timeout | undefined;
+      socket.on("data", (d) => (response += d.toString()));
+      socket.on("error", () => {});
+      socket.on("close", () => {
+        clearInterval(timer);
+        resolve({ response, ms: Date.now() - started });
+      });
+      socket.on("connect", () => {
+        socket.write(`POST /namespaces/${A}/ofrep/v1/evaluate/flags HTTP/1.1\r\nHost: x\r\n`);
+        let i = 0;
+        timer = setInterval(() => socket.write(`X-Drip-${i++}: x\r\n`), 500);
+      });
+    });
+    expect(outcome.response).toMatch(/^HTTP\/1\.1 408/);
+    expect(outcome.ms).toBeLessThan(9_000);
+    const token = await serviceAccountToken(client, A);
+    expect((await evaluateFlag(operator.ofrepPort, A, "secret-feature", {}, token)).status).toBe(200);
+  });
+});
