@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { HelpRequested, loadConfig } from "./config.js";
+import { HelpRequested, loadConfig, parseList } from "./config.js";
 
 describe("loadConfig", () => {
   it("has defaults that work in-cluster", () => {
@@ -69,6 +69,15 @@ describe("loadConfig", () => {
     expect(loadConfig([], {}).ofrepTokenNamespaces).toBeUndefined();
     expect(loadConfig(["--ofrep-token-namespaces=a, b"], {}).ofrepTokenNamespaces).toEqual(["a", "b"]);
     expect(loadConfig([], { OFREP_TOKEN_NAMESPACES: "*" }).ofrepTokenNamespaces).toBe("*");
+  });
+  it.each([
+    [undefined, []],
+    ["", []],
+    ["http://a:1", ["http://a:1"]],
+    ["http://a:1,http://b:2", ["http://a:1", "http://b:2"]],
+    [" http://a:1 ,\n http://b:2,, ", ["http://a:1", "http://b:2"]],
+  ])("parseList(%j)", (text, entries) => {
+    expect(parseList(text)).toEqual(entries);
   });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);

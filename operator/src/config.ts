@@ -4,9 +4,10 @@
  */
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
-import { parseAllowlistText } from "./analysis/allowlist.js";
-import { OFREP_AUTH_MODES, parseNamespaceList, type OfrepAuthMode } from "./flags/ofrep-auth.js";
-import { DEFAULT_OFREP_AUDIENCE } from "./flags/token-review.js";
+
+/** `--ofrep-auth` (flags/ofrep-auth.ts says what each mode does; main.ts checks the types agree). */
+const OFREP_AUTH_MODES = ["serviceaccount", "token", "none"] as const;
+type OfrepAuthMode = (typeof OFREP_AUTH_MODES)[number];
 
 export interface OperatorConfig {
   kubeconfig?: string;
@@ -130,6 +131,18 @@ function bool(name: string, text: string | undefined, fallback: boolean): boolea
   throw new Error(`${name} must be true or false, got "${text}"`);
 }
 
+/** A comma- or whitespace-separated list; empty entries ignored. */
+export function parseList(text: string | undefined): string[] {
+  return (text ?? "").split(/[\s,]+/).filter((entry) => entry !== "");
+}
+
+/** `--ofrep-token-namespaces`: names, or `*` for all; undefined when empty. */
+function parseNamespaceList(text: string | undefined): readonly string[] | "*" | undefined {
+  const names = parseList(text);
+  if (names.length === 0) return undefined;
+  return names.includes("*") ? "*" : names;
+}
+
 function oneOf<T extends string>(
   name: string,
   text: string | undefined,
@@ -189,7 +202,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     ofrepToken: env.OFREP_TOKEN || undefined,
     ofrepTokenFile: flag("ofrep-token-file", "OFREP_TOKEN_FILE") || undefined,
     ofrepAuth: oneOf("--ofrep-auth", flag("ofrep-auth", "OFREP_AUTH"), OFREP_AUTH_MODES, "serviceaccount"),
-    ofrepAudience: flag("ofrep-audience", "OFREP_AUDIENCE") || DEFAULT_OFREP_AUDIENCE,
+    ofrepAudience: flag("ofrep-audience", "OFREP_AUDIENCE") || "crescendo-ofrep",
     ofrepTokenNamespaces: parseNamespaceList(flag("ofrep-token-namespaces", "OFREP_TOKEN_NAMESPACES")),
     host: flag("bind-address", "BIND_ADDRESS") || "0.0.0.0",
     qps: integer("--kube-api-qps", flag("kube-api-qps", "KUBE_API_QPS"), 100),
@@ -206,7 +219,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     secretReaderClusterRole: flag("secret-reader-cluster-role", "SECRET_READER_CLUSTER_ROLE") || undefined,
     serviceAccountName: env.SERVICE_ACCOUNT_NAME || undefined,
     operatorNamespace: env.POD_NAMESPACE || "default",
-    allowedPrometheusAddresses: parseAllowlistText(
+    allowedPrometheusAddresses: parseList(
       flag("allowed-prometheus-addresses", "ALLOWED_PROMETHEUS_ADDRESSES"),
     ),
   };

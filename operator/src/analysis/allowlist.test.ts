@@ -2,7 +2,6 @@ import { describe, expect, it } from "vitest";
 import type { AnalysisMetric } from "../api/analysis.js";
 import type { SquadSpec } from "../api/squad.js";
 import {
-  parseAllowlistText,
   PrometheusAllowlist,
   refusedAddressesMessage,
   refusedPrometheusAddresses,
@@ -73,18 +72,6 @@ describe("PrometheusAllowlist.allows", () => {
 
   it("keeps the entries as configured for the start-up log", () => {
     expect(PrometheusAllowlist.of(["HTTP://A:1/"]).entries).toEqual(["HTTP://A:1/"]);
-  });
-});
-
-describe("parseAllowlistText", () => {
-  it.each([
-    [undefined, []],
-    ["", []],
-    ["http://a:1", ["http://a:1"]],
-    ["http://a:1,http://b:2", ["http://a:1", "http://b:2"]],
-    [" http://a:1 ,\n http://b:2,, ", ["http://a:1", "http://b:2"]],
-  ])("%j", (text, entries) => {
-    expect(parseAllowlistText(text)).toEqual(entries);
   });
 });
 

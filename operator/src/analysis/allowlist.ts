@@ -50,11 +50,6 @@ export class PrometheusAllowlist {
   }
 }
 
-/** Splits the flag/env form: comma- or whitespace-separated, empty entries ignored. */
-export function parseAllowlistText(text: string | undefined): string[] {
-  return (text ?? "").split(/[\s,]+/).filter((entry) => entry !== "");
-}
-
 /** Every address a Squad's `delivery` names: its default and those of its default metrics. */
 export function squadDeliveryAddresses(squad: SquadSpec | undefined): string[] {
   const delivery = squad?.delivery;

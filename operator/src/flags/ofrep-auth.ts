@@ -109,14 +109,3 @@ export function callerLabel(caller: OfrepCaller): string {
       return "anonymous";
   }
 }
-
-/** Parses `--ofrep-token-namespaces`: comma-separated names, or `*`. */
-export function parseNamespaceList(text: string | undefined): readonly string[] | "*" | undefined {
-  const names = (text ?? "")
-    .split(/[\s,]+/)
-    .map((n) => n.trim())
-    .filter((n) => n !== "");
-  if (names.length === 0) return undefined;
-  if (names.includes("*")) return "*";
-  return names;
-}
