@@ -149,6 +149,7 @@ spec:
   template:
     metadata: { labels: { app: ssrf } }
     spec: { containers: [{ name: app, image: registry.example.com/ssrf:1 }] }
+  strategy: { canary: { steps: [{ setWeight: 50 }, { analysis: {} }] } }
   analysis:
     interval: 1s
     metrics:

@@ -44,9 +44,24 @@ export const flagReader = z
   });
 export type FlagReader = z.infer<typeof flagReader>;
 
+/** Kubernetes' own namespaces: a Squad owning one would make its lead admin there. */
+const notSystemNamespace = dnsLabel
+  .refine(
+    (n) => n !== "default" && !n.startsWith("kube-"),
+    "a Squad may not own a system namespace (kube-*, default)",
+  )
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: "self != 'default' && !self.startsWith('kube-')",
+        message: "a Squad may not own a system namespace (kube-*, default)",
+      },
+    ],
+  });
+
 export const squadNamespace = z
   .object({
-    name: dnsLabel.describe("Name of the namespace."),
+    name: notSystemNamespace.describe("Name of the namespace."),
     labels: z.record(z.string(), z.string()).optional().describe("Extra labels for the namespace."),
     adopt: z
       .boolean()

@@ -395,6 +395,43 @@ describe("planSquad: RoleBindings", () => {
   });
 });
 
+describe("planSquad: system namespaces", () => {
+  it.each(["kube-system", "kube-public", "default", "crescendo-system"])("refuses to own %s", (name) => {
+    // Stored before the CRD refused it, or the operator's namespace, which the CRD cannot know.
+    const stored = squad({ namespaces: [{ name: "pay" }, { name: "placeholder", adopt: true }] });
+    stored.spec.namespaces[1]!.name = name;
+    const result = plan({ squad: stored, secretReader: { operatorNamespace: "crescendo-system" } });
+    expect(result.conflicts).toEqual([
+      {
+        namespace: name,
+        reason: "InvalidSpec",
+        message: `namespace "${name}" is a system namespace (kube-*, default, the operator's own); a Squad may not own it`,
+      },
+    ]);
+    expect(result.objects.filter((o) => o.metadata.namespace === name || o.metadata.name === name)).toEqual(
+      [],
+    );
+    expect(result.namespaces).toEqual(["pay"]);
+  });
+
+  it("refuses a Squad named after one, whose default namespace it would be", () => {
+    const result = plan({ squad: squad({}, "kube-public") });
+    expect(result.conflicts[0]).toMatchObject({ namespace: "kube-public", reason: "InvalidSpec" });
+    expect(result.objects).toEqual([]);
+  });
+
+  it("the CRD and zod refuse kube-* and default in spec.namespaces", () => {
+    for (const name of ["kube-system", "default"]) {
+      const parsed = squadSpec.safeParse({ namespaces: [{ name }] });
+      expect(parsed.success).toBe(false);
+      expect(parsed.error?.issues[0]?.message).toBe(
+        "a Squad may not own a system namespace (kube-*, default)",
+      );
+    }
+    expect(squadSpec.safeParse({ namespaces: [{ name: "kubernetes-dashboard" }] }).success).toBe(true);
+  });
+});
+
 describe("planSquad: the on-call webhook Secret", () => {
   const reader = {
     clusterRole: "crescendo-secret-reader",

@@ -175,7 +175,9 @@ export function planSquad(input: PlanInput): PlanResult {
   const conflicts: Conflict[] = [];
   const labels = commonLabels(name, squad.spec.tribe);
   const owner = ownerReference(name, uid);
-  const declarations = declaredNamespaces(squad, conflicts);
+  const declarations = declaredNamespaces(squad, conflicts).filter(
+    (d) => !isSystemNamespace(d.name, input.secretReader?.operatorNamespace, conflicts),
+  );
   const isolation = isolationPeer(squad, conflicts);
 
   const objects: KubeObject[] = [];
@@ -274,6 +276,28 @@ function declaredNamespaces(squad: Squad, conflicts: Conflict[]): Declared[] {
     out.push({ name: ns.name, labels: ns.labels ?? {}, adopt: ns.adopt });
   }
   return out;
+}
+
+/**
+ * Namespaces no Squad may own, adopt or create: Kubernetes' own (`kube-*`, `default`) and the
+ * operator's. Owning one would make the squad's lead admin there. The CRD refuses the first two
+ * in `spec.namespaces` at admission; this also covers a Squad named after one (its default
+ * namespace) and the operator's namespace, which the CRD cannot know.
+ */
+function isSystemNamespace(
+  name: string,
+  operatorNamespace: string | undefined,
+  conflicts: Conflict[],
+): boolean {
+  const system = name === "default" || name.startsWith("kube-") || name === operatorNamespace;
+  if (system) {
+    conflicts.push({
+      namespace: name,
+      reason: "InvalidSpec",
+      message: `namespace "${name}" is a system namespace (kube-*, default, the operator's own); a Squad may not own it`,
+    });
+  }
+  return system;
 }
 
 /**
