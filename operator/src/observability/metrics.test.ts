@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { registry, restClientMetrics, workQueueMetrics } from "./metrics.js";
+import {
+  initControllerMetrics,
+  RECONCILE_RESULTS,
+  registry,
+  restClientMetrics,
+  workQueueMetrics,
+} from "./metrics.js";
 
 async function value(
   metric: string,
@@ -36,6 +42,22 @@ describe("metrics", () => {
     ]) {
       expect(text).toContain(`# TYPE ${name}`);
     }
+  });
+
+  it("creates a controller's counters at 0 for every result before its first reconcile", async () => {
+    initControllerMetrics("init-test", 3);
+    for (const result of RECONCILE_RESULTS) {
+      expect(await value("controller_runtime_reconcile_total", { controller: "init-test", result })).toBe(0);
+    }
+    expect(await value("controller_runtime_reconcile_errors_total", { controller: "init-test" })).toBe(0);
+    expect(
+      await value("controller_runtime_terminal_reconcile_errors_total", { controller: "init-test" }),
+    ).toBe(0);
+    expect(await value("controller_runtime_max_concurrent_reconciles", { controller: "init-test" })).toBe(3);
+    expect(await value("controller_runtime_active_workers", { controller: "init-test" })).toBe(0);
+    workQueueMetrics("wq-init");
+    expect(await value("workqueue_adds_total", { name: "wq-init" })).toBe(0);
+    expect(await value("workqueue_retries_total", { name: "wq-init" })).toBe(0);
   });
 
   it("workQueueMetrics reports under the queue's name", async () => {

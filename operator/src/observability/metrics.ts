@@ -161,11 +161,32 @@ export const leaderElectionMasterStatus = new Gauge({
   registers: [registry],
 });
 
+/** Every `result` a reconcile is counted under (controller-runtime's names). */
+export const RECONCILE_RESULTS = ["success", "error", "requeue", "requeue_after"] as const;
+
+/**
+ * A controller's series, created before its first reconcile, as controller-runtime does: every
+ * counter label value at 0, so `rate()` and `increase()` see the first error after a start
+ * (a series born at 1 has no earlier sample to compare with), and dashboards show a controller
+ * that has done nothing yet as 0, not as no data.
+ */
+export function initControllerMetrics(controller: string, workers: number): void {
+  for (const result of RECONCILE_RESULTS) reconcileTotal.inc({ controller, result }, 0);
+  reconcileErrorsTotal.inc({ controller }, 0);
+  terminalReconcileErrorsTotal.inc({ controller }, 0);
+  maxConcurrentReconciles.set({ controller }, workers);
+  activeWorkers.set({ controller }, 0);
+}
+
 /**
  * The hook a `WorkQueue` reports through, bound to the queue's name. The queue stays free of
  * prom-client, and every controller's queue shows up under the same metric names.
  */
 export function workQueueMetrics(name: string): WorkQueueMetrics {
+  // At 0 from the start, like the reconcile counters (see initControllerMetrics).
+  workqueueAdds.inc({ name }, 0);
+  workqueueRetries.inc({ name }, 0);
+  workqueueDepth.set({ name }, 0);
   return {
     onAdd: () => workqueueAdds.inc({ name }),
     onDepth: (depth) => workqueueDepth.set({ name }, depth),

@@ -2,6 +2,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { registry } from "../../observability/metrics.js";
 import { createReleaseMetrics, releaseMetrics, TIME_TO_ROLLBACK_BUCKETS } from "./metrics.js";
+import { ROLLBACK_REASONS } from "./state.js";
 
 async function series(name: string) {
   return (await registry.getSingleMetric(name)?.get())?.values ?? [];
@@ -50,6 +51,26 @@ describe("releaseMetrics", () => {
     expect(await phasesOf("other")).toEqual([]);
   });
 
+  it("creates every rollback reason and measurement result at 0, so the first increase() after a start is seen", async () => {
+    const own = new Registry();
+    createReleaseMetrics(own);
+    const values = async (name: string) => (await own.getSingleMetric(name)?.get())?.values ?? [];
+    expect(
+      (await values("crescendo_release_rollbacks_total")).map((v) => [v.labels["reason"], v.value]),
+    ).toEqual(ROLLBACK_REASONS.map((r) => [r, 0]));
+    expect(
+      (await values("crescendo_analysis_measurements_total")).map((v) => [v.labels["result"], v.value]),
+    ).toEqual([
+      ["Successful", 0],
+      ["Failed", 0],
+      ["Inconclusive", 0],
+    ]);
+    expect(await values("crescendo_release_promotions_total")).toHaveLength(1);
+    expect(await own.getSingleMetricAsString("crescendo_release_rollbacks_total")).toContain(
+      'crescendo_release_rollbacks_total{reason="Aborted"} 0',
+    );
+  });
+
   it("counts rollbacks by reason and observes time to rollback in 0.1–60 s buckets", async () => {
     // A registry of its own: the counts are exact, whatever else ran in this process.
     const own = new Registry();
@@ -61,6 +82,7 @@ describe("releaseMetrics", () => {
     expect(
       (await values("crescendo_release_rollbacks_total")).map((v) => [v.labels["reason"], v.value]),
     ).toEqual([
+      ["AnalysisFailed", 0], // created at 0 with the metrics, as every reason is
       ["ProgressDeadlineExceeded", 2],
       ["Aborted", 1],
     ]);

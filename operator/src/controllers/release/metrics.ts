@@ -11,8 +11,9 @@
  * (a phase a Release is not in has no series to compare).
  */
 import { Counter, Gauge, Histogram, type Metric, type Registry } from "prom-client";
-import { RELEASE_PHASES, type ReleaseStatus } from "../../api/release.js";
+import { measurement, RELEASE_PHASES, type ReleaseStatus } from "../../api/release.js";
 import { registry as operatorRegistry } from "../../observability/metrics.js";
+import { ROLLBACK_REASONS } from "./state.js";
 
 /** Time-to-rollback buckets: 100 ms (same reconcile) up to a minute (a slow Prometheus). */
 export const TIME_TO_ROLLBACK_BUCKETS = [0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60];
@@ -92,6 +93,13 @@ export function createReleaseMetrics(registry: Registry) {
         registers: [registry],
       }),
   );
+
+  // Every label value of the counters exists at 0 from the start, as client-go and
+  // controller-runtime do for theirs. A counter series born at 1 has no earlier sample, so
+  // `increase(...[5m])` reads 0 for the first rollback of each reason after every start, upgrade
+  // or failover: the alert would miss exactly the rollback nobody expected.
+  for (const reason of ROLLBACK_REASONS) rollbacks.inc({ reason }, 0);
+  for (const result of measurement.shape.phase.options) measurements.inc({ result }, 0);
 
   return {
     /**
