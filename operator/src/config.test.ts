@@ -79,6 +79,14 @@ describe("loadConfig", () => {
   ])("parseList(%j)", (text, entries) => {
     expect(parseList(text)).toEqual(entries);
   });
+  it("resyncs every 10 h by default; --sync-period or $SYNC_PERIOD changes it, 0 turns it off", () => {
+    expect(loadConfig([], {}).syncPeriodMs).toBe(10 * 3_600_000);
+    expect(loadConfig(["--sync-period=30m"], { SYNC_PERIOD: "2h" }).syncPeriodMs).toBe(1_800_000);
+    expect(loadConfig([], { SYNC_PERIOD: "1h30m" }).syncPeriodMs).toBe(5_400_000);
+    expect(loadConfig(["--sync-period", "0"], {}).syncPeriodMs).toBe(0);
+    expect(() => loadConfig(["--sync-period=10"], {})).toThrow(/--sync-period must be a duration/);
+    expect(() => loadConfig(["--sync-period=1d"], {})).toThrow(/--sync-period must be a duration/);
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

@@ -4,6 +4,8 @@
  */
 import { hostname } from "node:os";
 import { parseArgs } from "node:util";
+import { parseDuration } from "./api/common.js";
+import { DEFAULT_SYNC_PERIOD_MS } from "./runtime/resync.js";
 
 /** `--ofrep-auth` (flags/ofrep-auth.ts says what each mode does; main.ts checks the types agree). */
 const OFREP_AUTH_MODES = ["serviceaccount", "token", "none"] as const;
@@ -44,6 +46,8 @@ export interface OperatorConfig {
   toggleUnusedDays: number;
   /** Days of one variant served to everyone before a FeatureToggle is FullyRolledOut. */
   toggleRolledOutDays: number;
+  /** Every object reconciled again about this often (jittered ±10%); 0 turns it off. */
+  syncPeriodMs: number;
   /**
    * Prometheus base URLs analysis may query, besides each Squad's own `delivery` addresses.
    * Empty: only those. Checked by `PrometheusAllowlist.of` at start.
@@ -95,7 +99,9 @@ const USAGE = `Usage: crescendo [flags]
   --allowed-prometheus-addresses LIST
                            comma-separated Prometheus base URLs analysis may query, besides
                            each Squad's delivery addresses (default none;
-                           $ALLOWED_PROMETHEUS_ADDRESSES)`;
+                           $ALLOWED_PROMETHEUS_ADDRESSES)
+  --sync-period DURATION   reconcile every object again about this often, jittered by 10%
+                           (default 10h, e.g. 30m; 0 turns it off; $SYNC_PERIOD)`;
 
 /**
  * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
@@ -114,6 +120,15 @@ function integer(name: string, text: string | undefined, fallback: number): numb
   if (!Number.isInteger(value) || value < 0)
     throw new Error(`${name} must be a non-negative integer, got "${text}"`);
   return value;
+}
+
+/** A duration such as `10h` or `1h30m` (units ms, s, m, h), or `0`. */
+function duration(name: string, text: string | undefined, fallbackMs: number): number {
+  if (text === undefined || text === "") return fallbackMs;
+  if (text === "0") return 0;
+  if (!/^([0-9]+(ms|s|m|h))+$/.test(text))
+    throw new Error(`${name} must be a duration such as 10h or 30m (units ms, s, m, h), got "${text}"`);
+  return parseDuration(text);
 }
 
 function days(name: string, text: string | undefined, fallback: number): number {
@@ -180,6 +195,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         workers: { type: "string" },
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
+        "sync-period": { type: "string" },
         "allowed-prometheus-addresses": { type: "string" },
         "secret-reader-cluster-role": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -210,6 +226,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     eventsQps: integer("--events-qps", flag("events-qps", "EVENTS_QPS"), 50),
     eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 100),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
+    syncPeriodMs: duration("--sync-period", flag("sync-period", "SYNC_PERIOD"), DEFAULT_SYNC_PERIOD_MS),
     toggleUnusedDays: days("--toggle-unused-days", flag("toggle-unused-days", "TOGGLE_UNUSED_DAYS"), 14),
     toggleRolledOutDays: days(
       "--toggle-rolled-out-days",

@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     healthPort: config.healthPort,
     host: config.host,
     cache: OPERATOR_CACHE,
+    syncPeriodMs: config.syncPeriodMs,
   });
   // Events get a client and rate limiter of their own, as controller-runtime's recorder does:
   // fire-and-forget, they would otherwise take tokens the reconcilers' writes (a rollback's

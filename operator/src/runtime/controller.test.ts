@@ -82,6 +82,10 @@ class FakeStore implements ReadStore {
     this.objects.set(objectKey(object), object);
     this.emit({ type: "upsert", object });
   }
+  /** Puts an object in the cache without an event (what a resync then finds). */
+  put(object: KubeObject): void {
+    this.objects.set(`${object.metadata.namespace}/${object.metadata.name}`, object);
+  }
 }
 
 function makeHost() {
@@ -282,6 +286,26 @@ describe("controller wiring", () => {
       objects: [release("a"), release("b"), release("c", "team-b")],
     });
     await vi.waitFor(() => expect([...r.calls].sort()).toEqual(["team-a/a", "team-a/b", "team-b/c"]));
+  });
+
+  it("queues every cached primary object on a periodic resync, whatever the predicates say", async () => {
+    const h = makeHost();
+    const r = recorder();
+    const c = controllerFor(h.host, ReleaseResource, { name: uniqueName() })
+      .owns(DeploymentResource)
+      .complete(r.reconcile);
+    h.store(ReleaseResource).put(release("a"));
+    h.store(ReleaseResource).put(release("b", "team-b"));
+    h.store(DeploymentResource).put({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "d", namespace: "team-a" },
+    });
+    start(c);
+    await settle();
+    expect(r.calls).toEqual([]);
+    expect(c.resync?.()).toBe(2);
+    await vi.waitFor(() => expect([...r.calls].sort()).toEqual(["team-a/a", "team-b/b"]));
   });
 
   it("starts workers only after every watched store has synced", async () => {
@@ -528,9 +552,12 @@ describe("outcome handling", () => {
     await vi.waitFor(() => expect(r.calls).toHaveLength(2));
     const total = await registry.getSingleMetric("controller_runtime_reconcile_total")!.get();
     const mine = total.values.filter((v) => v.labels["controller"] === name);
+    // Every result exists from the start (at 0), so the first of each is an increase.
     expect(Object.fromEntries(mine.map((v) => [v.labels["result"], v.value]))).toEqual({
       requeue_after: 1,
       success: 1,
+      error: 0,
+      requeue: 0,
     });
   });
 

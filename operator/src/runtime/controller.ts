@@ -9,7 +9,7 @@ import { controllerLogger, type Logger } from "../observability/logger.js";
 import {
   activeWorkers,
   childRejectedTotal,
-  maxConcurrentReconciles,
+  initControllerMetrics,
   reconcileErrorsTotal,
   reconcileTimeSeconds,
   reconcileTotal,
@@ -60,6 +60,11 @@ export interface Controller {
    * in-flight reconciles have returned. Runs once per process.
    */
   run(options: RunOptions): Promise<void>;
+  /**
+   * Queues every primary object in the cache again (the manager's periodic resync); returns how
+   * many. Optional: a controller without primaries has nothing to resync.
+   */
+  resync?(): number;
 }
 
 /**
@@ -257,8 +262,7 @@ class RuntimeController implements QueueingController {
       });
       return store;
     });
-    maxConcurrentReconciles.set({ controller: opts.name }, opts.workers);
-    activeWorkers.set({ controller: opts.name }, 0);
+    initControllerMetrics(opts.name, opts.workers);
   }
 
   hasSynced(): boolean {
@@ -267,6 +271,19 @@ class RuntimeController implements QueueingController {
 
   enqueue(key: ObjectKey): void {
     this.queue.add(key);
+  }
+
+  /**
+   * Every primary object of the cache, queued as a watch event would queue it (the primary's
+   * store is the first). Keys already queued are not queued twice; those being reconciled run
+   * once more. Predicates do not apply: a resync exists to reconcile what no event announced.
+   */
+  resync(): number {
+    const primary = this.stores[0];
+    if (!primary) return 0;
+    const objects = primary.list();
+    for (const obj of objects) this.queue.add(objectKey(obj));
+    return objects.length;
   }
 
   async run({ stop, cancel }: RunOptions): Promise<void> {

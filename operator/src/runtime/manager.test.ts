@@ -51,6 +51,8 @@ class FakeLeases {
 class FakeController implements Controller {
   runs: RunOptions[] = [];
   finished = false;
+  resyncs = 0;
+  resync = (): number => ++this.resyncs;
   constructor(
     readonly name: string,
     private readonly untilCancel = false,
@@ -357,6 +359,43 @@ describe("leader election", () => {
       });
     const results = await Promise.all([elector("a").tryAcquireOrRenew(), elector("b").tryAcquireOrRenew()]);
     expect(results.filter(Boolean)).toHaveLength(1);
+  });
+});
+
+describe("periodic resync", () => {
+  it("resyncs every controller each jittered sync period while leading, and stops with them", async () => {
+    const { manager, stop } = setup({ leaderElection: false, syncPeriodMs: 40, random: () => 0.5 });
+    const a = new FakeController("a");
+    const b = new FakeController("b");
+    manager.add(a);
+    manager.add(b);
+    const done = manager.start(stop.signal);
+    await vi.waitFor(() => expect(a.resyncs).toBeGreaterThanOrEqual(2), { timeout: 2000 });
+    expect(b.resyncs).toBeGreaterThanOrEqual(1);
+    stop.abort();
+    await done;
+    const after = a.resyncs;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(a.resyncs).toBe(after);
+  });
+
+  it("does not resync a standby: only the leader reconciles", async () => {
+    const leases = new FakeLeases();
+    const a = setup({ identity: "pod-a", leaseName: "resync-shared", syncPeriodMs: 20 }, leases);
+    const b = setup({ identity: "pod-b", leaseName: "resync-shared", syncPeriodMs: 20 }, leases);
+    const ca = new FakeController("a");
+    const cb = new FakeController("b");
+    a.manager.add(ca);
+    b.manager.add(cb);
+    const doneA = a.manager.start(a.stop.signal);
+    await vi.waitFor(() => expect(a.manager.isLeader()).toBe(true));
+    const doneB = b.manager.start(b.stop.signal);
+    await vi.waitFor(() => expect(ca.resyncs).toBeGreaterThanOrEqual(3), { timeout: 2000 });
+    expect(b.manager.isLeader()).toBe(false);
+    expect(cb.resyncs).toBe(0);
+    b.stop.abort();
+    a.stop.abort();
+    await Promise.all([doneA, doneB]);
   });
 });
 

@@ -20,6 +20,7 @@ import { microTime } from "./events.js";
 import type { KubeConnection } from "./kubeconfig.js";
 import { createReflector } from "./reflector.js";
 import { LeaseResource } from "./resources.js";
+import { DEFAULT_SYNC_PERIOD_MS, runResync } from "./resync.js";
 import { Store } from "./store.js";
 import { systemClock, type Clock, type KubeObject, type ReadStore, type Resource } from "./types.js";
 
@@ -90,6 +91,13 @@ export interface ManagerOptions {
   /** How long shutdown waits for in-flight reconciles before cancelling them (default 30 s). */
   shutdownTimeoutMs?: number;
   leaseTimings?: Partial<LeaseTimings>;
+  /**
+   * How often every controller's primary objects are all reconciled again, jittered to
+   * [0.9, 1.1) of it (controller-runtime's SyncPeriod); default 10 h, 0 turns it off.
+   */
+  syncPeriodMs?: number;
+  /** Source of the resync jitter, [0, 1); Math.random by default (tests fix it). */
+  random?: () => number;
   /** Per-kind selectors for the informers; without it every informer caches its whole kind. */
   cache?: CacheOptions;
   informerFactory?: InformerFactory;
@@ -312,8 +320,17 @@ export function createManager(opts: ManagerOptions): Manager {
     const onLost = (): void => cancel.abort(new LeadershipLostError(opts.leaseName));
     lost.addEventListener("abort", onLost, { once: true });
     const runs = Promise.allSettled(controllers.map((c) => c.run({ stop, cancel: cancel.signal })));
+    const resync = runResync({
+      periodMs: opts.syncPeriodMs ?? DEFAULT_SYNC_PERIOD_MS,
+      controllers,
+      clock,
+      logger,
+      stop,
+      ...(opts.random ? { random: opts.random } : {}),
+    });
     // Controllers may return early (none registered, or all stopped); the manager still runs until told.
     await untilAborted(stop);
+    await resync;
     const timer = new AbortController();
     const drained = await Promise.race([
       runs.then(() => true),
