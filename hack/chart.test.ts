@@ -7,13 +7,14 @@
  */
 import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, describe, expect, it } from "vitest";
 import { parseAllDocuments, stringify } from "yaml";
 import { PrometheusAllowlist } from "../operator/src/analysis/allowlist.js";
 import { loadConfig } from "../operator/src/config.js";
+import { helmPath } from "./helm.js";
 // The metrics the operator exports, registered on import as they are when it runs.
 import "../operator/src/controllers/featuretoggle/metrics.js";
 import "../operator/src/controllers/release/metrics.js";
@@ -23,17 +24,6 @@ const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, "..");
 const CHART = join(ROOT, "charts/crescendo");
 const NAMESPACE = "crescendo-system";
-
-/** Where hack/cluster/build puts helm (see hack/cluster/lib.sh and versions.env). */
-function helmPath(): string {
-  const versions = readFileSync(join(ROOT, "hack/cluster/versions.env"), "utf8");
-  const version = /^HELM_VERSION=(\S+)$/m.exec(versions)?.[1];
-  if (!version) throw new Error("hack/cluster/versions.env has no HELM_VERSION");
-  const cache =
-    process.env.CRESCENDO_CACHE_DIR ??
-    join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "crescendo");
-  return join(cache, "bin", `helm-${version}`);
-}
 
 interface K8sObject {
   apiVersion: string;
@@ -400,13 +390,18 @@ if (!haveHelm) {
 
     it("alerts on a rollback, reconcile errors, no leader, a down replica and stale toggles", () => {
       const expr = (name: string) => String(alerts.get(name)?.expr ?? "");
+      // One alert per RolledBack Release, named by namespace and release.
       expect(expr("CrescendoReleaseRolledBack")).toMatch(
-        /^increase\(crescendo_release_rollbacks_total\{[^}]*\}\[5m\]\) > 0$/,
+        /^max by \(namespace, release\) \(crescendo_release_phase\{[^}]*phase="RolledBack"\}\) == 1$/,
+      );
+      expect(expr("CrescendoRollbacks")).toMatch(
+        /^sum by \(reason\) \(increase\(crescendo_release_rollbacks_total\{[^}]*\}\[5m\]\)\) > 0$/,
       );
       expect(expr("CrescendoReconcileErrors")).toContain("controller_runtime_reconcile_errors_total");
       expect(expr("CrescendoNoLeader")).toMatch(/^max\(leader_election_master_status\{[^}]*\}\) < 1$/);
       expect(alerts.get("CrescendoNoLeader")?.for).toBe("5m");
-      expect(expr("CrescendoOperatorDown")).toMatch(/^up\{[^}]*\} == 0$/);
+      // A replica down, or (scraped through the ServiceMonitor) none left at all.
+      expect(expr("CrescendoOperatorDown")).toMatch(/^up\{([^}]*)\} == 0 or absent\(up\{\1\}\)$/);
       expect(expr("CrescendoFeatureToggleStale")).toMatch(/^crescendo_featuretoggle_stale\{[^}]*\} > 0$/);
       // Scoped to this release's scrape job, so they never fire for another app's targets.
       for (const [name, alert] of alerts) {
