@@ -20,9 +20,15 @@
  * Ready is False with reason RolledBack, and a kind-specific `RolledBack` condition (True only
  * in that phase) carries the cause (AnalysisFailed, ProgressDeadlineExceeded, Aborted) and the
  * message naming metric, values and threshold.
+ *
+ * A rollback that holds because the stable revision is not ready (`stable-hold.ts`) says so:
+ * Ready is False and Reconciling True (Kubernetes is restoring the stable pods) with reason
+ * `StableUnavailable` and a message naming the stable revision and its ready pods; Stalled and
+ * RolledBack stay as for any rollback.
  */
 import type { PauseReason, ReleaseStatus } from "../../api/release.js";
 import { removeCondition, setCondition, type Condition } from "../../runtime/conditions.js";
+import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
 import type { Ctx } from "./state.js";
 
 /** Holds that are problems (Stalled=True); the others are deliberate. */
@@ -45,14 +51,28 @@ export function conditionsFor(s: ReleaseStatus, ctx: Ctx): Condition[] {
     phase === "RolledBack" ||
     (phase === "Paused" && s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason));
   const observedGeneration = ctx.snap.release.metadata.generation;
-  const set = (c: readonly Condition[] | undefined, type: string, on: boolean, text: string) =>
+  const set = (
+    c: readonly Condition[] | undefined,
+    type: string,
+    on: boolean,
+    text: string,
+    why: string = reason,
+  ) =>
     setCondition(
       c,
-      { type, status: on ? "True" : "False", reason, message: text, observedGeneration },
+      { type, status: on ? "True" : "False", reason: why, message: text, observedGeneration },
       ctx.now,
     );
-  let out = set(s.conditions, "Ready", phase === "Healthy", message);
-  out = set(out, "Reconciling", reconciling, reconciling ? message : "");
+  const short = rollbackHolds(ctx.snap, s) ? stableShortfall(ctx.snap, s) : undefined;
+  let out: Condition[];
+  if (short) {
+    const held = `rollback holds: ${holdMessage(short)}`;
+    out = set(s.conditions, "Ready", false, held, STABLE_UNAVAILABLE);
+    out = set(out, "Reconciling", true, held, STABLE_UNAVAILABLE);
+  } else {
+    out = set(s.conditions, "Ready", phase === "Healthy", message);
+    out = set(out, "Reconciling", reconciling, reconciling ? message : "");
+  }
   out = set(out, "Stalled", stalled, stalled ? message : "");
   if (phase !== "RolledBack") return removeCondition(out, "RolledBack");
   const cause = s.history?.find((h) => h.revision === s.canaryRevision && h.outcome === "RolledBack")?.reason;

@@ -73,6 +73,46 @@ export function deploymentsByRevision(objects: readonly KubeObject[]): Record<st
 }
 
 /**
+ * A revision's pod template as kept in its `apps/v1` ControllerRevision (`<release>-<revision>`,
+ * owned by the Release, as StatefulSets and DaemonSets keep theirs): what a Deployment of that
+ * revision runs, known even when the Deployment is gone.
+ */
+export interface ObservedRevision {
+  name: string;
+  revision: string;
+  /** The ControllerRevision's `revision` number: increases with every new revision. */
+  number: number;
+  /** `data.spec.template`. */
+  template?: Record<string, unknown>;
+}
+
+/**
+ * Reads a ControllerRevision into the revision it keeps. Undefined for one without the
+ * `crescendo.dev/revision` label: not one of ours.
+ */
+export function observeControllerRevision(obj: KubeObject): ObservedRevision | undefined {
+  const revision = obj.metadata.labels?.[LABELS.revision];
+  if (!revision) return undefined;
+  const template = asRecord(asRecord(asRecord(obj["data"])["spec"])["template"]);
+  return {
+    name: obj.metadata.name ?? "",
+    revision,
+    number: num(obj["revision"], 0),
+    ...(Object.keys(template).length > 0 ? { template } : {}),
+  };
+}
+
+/** Indexes observed ControllerRevisions by revision, skipping objects that carry none. */
+export function revisionsByRevision(objects: readonly KubeObject[]): Record<string, ObservedRevision> {
+  const out: Record<string, ObservedRevision> = {};
+  for (const obj of objects) {
+    const rev = observeControllerRevision(obj);
+    if (rev) out[rev.revision] = rev;
+  }
+  return out;
+}
+
+/**
  * True when the Deployment runs at least `replicas` available, up-to-date pods and its status
  * describes its latest spec. Zero replicas are always "ready", even with no Deployment: there
  * is nothing to wait for.

@@ -13,43 +13,49 @@
  *
  * Only the current revision (the one `spec.template` hashes to) can be rendered from the spec:
  * during a rollout that is the canary, and rendering the stable Deployment from it would replace
- * the stable pods with the canary's under the old revision's name. Every other revision keeps the
- * pod template its Deployment runs, as observed; it is written only to resize or relabel it, and
- * one whose Deployment no longer exists cannot be recreated (its template is known nowhere else),
- * so it is not planned and is reported in `missing`. Its Services then select no pods, which is
- * what a deleted Deployment means; changing the template back to it recreates it as current.
+ * the stable pods with the canary's under the old revision's name. Every other revision runs the
+ * pod template kept for it: the one its Deployment runs, as observed, or when that Deployment is
+ * gone, the one kept in its ControllerRevision (`controller-revisions.ts`), from which it is
+ * recreated. A revision whose template is known nowhere (a Release from before ControllerRevisions
+ * whose Deployment was deleted) is not planned and is reported in `missing`.
+ *
+ * A rollback never leaves the Services without pods: while the stable revision is not ready, the
+ * rolled-back canary keeps its pods and traffic goes wherever pods are ready (`stable-hold.ts`).
  */
 import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import { currentStage } from "../../api/release-stages.js";
 import { asRecord } from "../../runtime/is-record.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
+import { CONTROLLER_REVISION, planControllerRevisions, type KnownTemplate } from "./controller-revisions.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment } from "./observed.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import { rolloutStarted } from "./state.js";
+import { heldCanaryReplicas, heldCanaryWeight, rollbackHolds } from "./stable-hold.js";
 import { serviceNames } from "./traffic/router.js";
 import { routerFor, trafficInput } from "./traffic/routing.js";
 
 /** An object the plan no longer wants. Delete it only if it exists and the Release owns it. */
 export interface ObjectRef {
   apiVersion: string;
-  kind: "Deployment" | "Service";
+  kind: "Deployment" | "Service" | "ControllerRevision";
   name: string;
 }
 
 /** What to apply, what to delete, and which live revisions could not be planned. */
 export interface ReleasePlan {
   /**
-   * Objects to server-side apply, in this order: Services (so a promotion moves the stable
-   * selector first), the HTTPRoute (so a rollback moves traffic before the canary shrinks), then
+   * Objects to server-side apply, in this order: new ControllerRevisions (a template is kept
+   * before anything runs it), Services (so a promotion moves the stable selector first), the HTTPRoute (so a rollback moves traffic before the canary shrinks), then
    * the Deployments. `apiVersion` and `kind` are always set.
    */
   objects: KubeObject[];
   deletions: ObjectRef[];
   /**
-   * Live revisions that are not current and whose Deployment no longer exists: they cannot be
-   * recreated, so nothing is planned for them (the controller warns).
+   * Live revisions that are not current, whose Deployment no longer exists and whose template no
+   * ControllerRevision keeps: they cannot be recreated, so nothing is planned for them (the
+   * controller warns).
    */
   missing: string[];
 }
@@ -98,13 +104,29 @@ export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): R
   const staleServices = Object.values(serviceNames(nameOf(snapshot)))
     .filter((name) => !wanted.has(name))
     .map((name): ObjectRef => ({ ...SERVICE, name }));
+  // Templates known this reconcile: each planned Deployment's, then every observed one's.
+  const known: KnownTemplate[] = [
+    ...deployments.flatMap((d) => (d.template ? [{ revision: d.revision, template: d.template }] : [])),
+    ...Object.values(snapshot.deployments).flatMap((d) =>
+      d.template ? [{ revision: d.revision, template: d.template }] : [],
+    ),
+  ];
+  const revisions = planControllerRevisions(snapshot, status, known, {
+    labels: objectLabels(snapshot),
+    owner: ownerOf(snapshot),
+  });
   return {
     objects: [
+      ...revisions.objects,
       ...services,
       ...routeObjects(snapshot, status),
       ...deployments.flatMap((d) => (d.kind === "apply" ? [d.object] : [])),
     ],
-    deletions: [...staleDeployments, ...staleServices],
+    deletions: [
+      ...staleDeployments,
+      ...staleServices,
+      ...revisions.deletions.map((name): ObjectRef => ({ ...CONTROLLER_REVISION, name })),
+    ],
     missing: deployments.flatMap((d) => (d.kind === "missing" ? [d.revision] : [])),
   };
 }
@@ -139,12 +161,14 @@ function liveRevisions(snap: ReleaseSnapshot, s: ReleaseStatus): LiveRevision[] 
 }
 
 /**
- * Replicas of the canary (or preview) revision: zero once rolled back, and while recorded but
- * not started (`spec.paused`); full size for the final scale-up; `previewReplicas` for a
- * blue-green preview; otherwise what the router needs for the current weight.
+ * Replicas of the canary (or preview) revision: zero once rolled back (unless the rollback holds
+ * for an unready stable revision: then what it has), and while recorded but not started
+ * (`spec.paused`); full size for the final scale-up; `previewReplicas` for a blue-green preview;
+ * otherwise what the router needs for the current weight.
  */
 export function desiredCanaryReplicas(snap: ReleaseSnapshot, s: ReleaseStatus): number {
   const spec = snap.release.spec;
+  if (rollbackHolds(snap, s)) return heldCanaryReplicas(snap, s);
   if (!s.canaryRevision || s.phase === "RolledBack" || !rolloutStarted(s)) return 0;
   if (currentStage(spec, s).stage.kind === "scaleUp") return spec.replicas;
   const bg = spec.strategy.blueGreen;
@@ -158,13 +182,15 @@ function routeObjects(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   if (!spec.strategy.canary?.trafficRouting) return [];
   const router = routerFor(spec);
   const input = trafficInput(snap, s);
+  if (rollbackHolds(snap, s)) return router.setWeight(input, heldCanaryWeight(snap, s)).objects;
   const splitting = s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
   return splitting ? router.setWeight(input, s.desiredWeight ?? 0).objects : router.finalize(input).objects;
 }
 
-/** What the plan does with one live revision's Deployment. */
-type PlannedDeployment =
-  { kind: "apply"; object: KubeObject } | { kind: "unchanged" } | { kind: "missing"; revision: string };
+/** What the plan does with one live revision's Deployment, and the pod template it runs. */
+type PlannedDeployment = { revision: string; template?: Record<string, unknown> } & (
+  { kind: "apply"; object: KubeObject } | { kind: "unchanged" } | { kind: "missing" }
+);
 
 /**
  * The Deployment of a live revision. The current revision is rendered from `spec.template` (and
@@ -172,7 +198,8 @@ type PlannedDeployment =
  * Deployment and is planned only when its size or labels must change: re-applying it unchanged
  * would still rewrite the applied-hash annotation (the observed template carries the apiserver's
  * defaults, the one first applied did not), and a Deployment's generation moves with its
- * annotations. Without an observed Deployment (or template) it cannot be planned at all.
+ * annotations. Without an observed Deployment it is recreated from the template its
+ * ControllerRevision keeps; without either it cannot be planned at all.
  */
 function plannedDeployment(snap: ReleaseSnapshot, r: LiveRevision, current: string): PlannedDeployment {
   const version = labelValue(r.version);
@@ -183,12 +210,16 @@ function plannedDeployment(snap: ReleaseSnapshot, r: LiveRevision, current: stri
     ...(r.track ? { [LABELS.track]: r.track } : {}),
   };
   if (r.revision === current) {
-    return { kind: "apply", object: deployment(snap, r, labels, podTemplate(snap, r.revision, version)) };
+    const template = podTemplate(snap, r.revision, version);
+    return { kind: "apply", revision: r.revision, template, object: deployment(snap, r, labels, template) };
   }
   const observed = snap.deployments[r.revision];
-  if (!observed?.template) return { kind: "missing", revision: r.revision };
-  if (observed.specReplicas === r.replicas && sameLabels(labels, observed)) return { kind: "unchanged" };
-  return { kind: "apply", object: deployment(snap, r, labels, observed.template) };
+  const template = observed?.template ?? snap.revisions?.[r.revision]?.template;
+  if (!template) return { kind: "missing", revision: r.revision };
+  if (observed?.template && observed.specReplicas === r.replicas && sameLabels(labels, observed)) {
+    return { kind: "unchanged", revision: r.revision, template };
+  }
+  return { kind: "apply", revision: r.revision, template, object: deployment(snap, r, labels, template) };
 }
 
 function deployment(
@@ -262,7 +293,10 @@ function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   const names = serviceNames(release);
   const bg = snap.release.spec.strategy.blueGreen !== undefined;
   const byRevision = (revision: string) => ({ [LABELS.release]: release, [LABELS.revision]: revision });
-  const canary = s.canaryRevision && s.phase !== "RolledBack" ? s.canaryRevision : s.stableRevision;
+  // A holding rollback keeps its canary's pods in service (see stable-hold.ts).
+  const holds = rollbackHolds(snap, s);
+  const canary =
+    s.canaryRevision && (s.phase !== "RolledBack" || holds) ? s.canaryRevision : s.stableRevision;
   const specPorts = ports.map((p) => ({
     name: p.name,
     port: p.port,
@@ -280,7 +314,10 @@ function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
     spec: { selector, ports: specPorts },
   });
   return [
-    service(names.all, replicaSplit(snap, s) ? { [LABELS.release]: release } : byRevision(s.stableRevision)),
+    service(
+      names.all,
+      replicaSplit(snap, s) || holds ? { [LABELS.release]: release } : byRevision(s.stableRevision),
+    ),
     service(names.stable, byRevision(s.stableRevision)),
     service(bg ? names.preview : names.canary, byRevision(canary)),
   ];

@@ -641,7 +641,13 @@ describe("analysis", () => {
       stableRevision: R1,
       message: `rolled back 2.0.0 (revision ${R2}): ${message}`,
     });
-    expect(r.rolledBack).toEqual({ reason: "AnalysisFailed", message, revision: R2, version: "2.0.0" });
+    expect(r.rolledBack).toEqual({
+      reason: "AnalysisFailed",
+      message,
+      revision: R2,
+      version: "2.0.0",
+      stableAvailable: true,
+    });
     expect(r.events).toEqual([{ type: "Warning", reason: "RolledBack", note: w.s.message }]);
     expect(w.s.history?.[0]).toEqual({
       revision: R2,
@@ -1044,6 +1050,7 @@ describe("actions", () => {
       message: "aborted by action 1",
       revision: R2,
       version: "2.0.0",
+      stableAvailable: true,
     });
     expect(w.condition("RolledBack")).toMatchObject({ status: "True", reason: "Aborted" });
     expect(reasons(r)).toEqual(["ActionAccepted", "RolledBack"]);

@@ -38,8 +38,10 @@ import {
   warning,
   type Ctx,
   type Next,
+  type RolloutEvent,
   type StepResult,
 } from "./state.js";
+import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
 import { runStage } from "./stages.js";
 import { firstApply, templateChange } from "./template-change.js";
 import { begin, fail, hold, onFailure, resume } from "./transitions.js";
@@ -74,6 +76,7 @@ export function step(snapshot: ReleaseSnapshot): StepResult {
   take(act(ctx, result.status));
   for (let i = 0; i < MAX_TRANSITIONS && take(advance(ctx, result.status)); i++);
   result.status = finish(ctx, result.status);
+  result.events.push(...holdEvents(ctx, snapshot.release.status ?? {}, result.status, result.events));
   const requeue = requeueAfterMs(ctx, result.status);
   return requeue === undefined ? result : { ...result, requeueAfterMs: requeue };
 }
@@ -164,6 +167,8 @@ function backgroundCheck(ctx: Ctx, s: ReleaseStatus): Next | undefined {
 function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
   const state = stateOf(ctx, s);
   const splitting = state.kind === "Rolling" && !ctx.spec.strategy.blueGreen;
+  // A holding rollback still sends the canary its share of traffic: report it truthfully.
+  const holding = rollbackHolds(ctx.snap, s);
   const scaleDown = liveScaleDown(ctx, s).filter(
     (e) => e.revision !== s.stableRevision && e.revision !== s.canaryRevision,
   );
@@ -172,7 +177,7 @@ function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
   const status: ReleaseStatus = {
     ...s,
     observedGeneration: ctx.snap.release.metadata.generation,
-    canaryWeight: splitting ? (ctx.router.getWeight(trafficInput(ctx.snap, s)) ?? 0) : 0,
+    canaryWeight: splitting || holding ? (ctx.router.getWeight(trafficInput(ctx.snap, s)) ?? 0) : 0,
     desiredWeight: splitting ? (s.desiredWeight ?? 0) : 0,
     scaleDown: scaleDown.length > 0 ? scaleDown : undefined,
     replicas: deploymentOf(ctx.snap, s.stableRevision)?.replicas ?? 0,
@@ -180,6 +185,27 @@ function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
     selector: `crescendo.dev/release=${ctx.snap.release.metadata.name ?? ""}`,
   };
   return clean({ ...status, conditions: conditionsFor(status, ctx) });
+}
+
+/**
+ * A rollback's hold for an unready stable revision begins or ends without a transition (pods
+ * come and go): its Warning `StableUnavailable` when it begins (unless the rollback's own events
+ * said it), its Normal `StableAvailable` when the stable revision is ready and the rollback
+ * completes. Read from the Ready condition before and after, so it is said once.
+ */
+function holdEvents(ctx: Ctx, before: ReleaseStatus, after: ReleaseStatus, said: readonly RolloutEvent[]) {
+  const reasonOf = (s: ReleaseStatus) => s.conditions?.find((c) => c.type === "Ready")?.reason;
+  const was = reasonOf(before) === STABLE_UNAVAILABLE;
+  const is = reasonOf(after) === STABLE_UNAVAILABLE;
+  if (is && !was && !said.some((e) => e.reason === STABLE_UNAVAILABLE)) {
+    const short = stableShortfall(ctx.snap, after);
+    return short ? [warning(STABLE_UNAVAILABLE, holdMessage(short))] : [];
+  }
+  if (was && !is && after.phase === "RolledBack") {
+    const note = `the stable revision ${after.stableRevision ?? ""} is ready: traffic is back on it and the canary scales to zero`;
+    return [normal("StableAvailable", note)];
+  }
+  return [];
 }
 
 /** Milliseconds to the next thing that happens with no watch event to announce it. */

@@ -10,7 +10,7 @@ import type { Release } from "../../api/kinds.js";
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
 import { stagesOf } from "../../api/release-stages.js";
 import { verdict } from "../../analysis/index.js";
-import type { ObservedDeployment } from "./observed.js";
+import type { ObservedDeployment, ObservedRevision } from "./observed.js";
 import { metricsNamed } from "./spec.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
 
@@ -38,6 +38,11 @@ export interface ReleaseSnapshot {
   release: Release;
   /** Observed Deployments of this Release, by revision. */
   deployments: Readonly<Record<string, ObservedDeployment>>;
+  /**
+   * Observed ControllerRevisions of this Release, by revision. Absent when the controller does
+   * not read them: then none are planned (only an observed set tells which exist).
+   */
+  revisions?: Readonly<Record<string, ObservedRevision>>;
   /** The HTTPRoute named by `trafficRouting.gatewayAPI.httpRoute`, when it exists. */
   route?: HTTPRoute;
   /**

@@ -52,8 +52,18 @@ export interface StepResult {
   requeueAfterMs?: number;
   /** Events for every phase change and notable transition, oldest first. */
   events: RolloutEvent[];
-  /** Set when this step rolled back: notify on-call, count it, observe time-to-rollback. */
-  rolledBack?: { reason: RollbackReason; message: string; revision: string; version: string };
+  /**
+   * Set when this step rolled back: notify on-call, count it, observe time-to-rollback.
+   * `stableAvailable` false: the stable revision was not ready, so the rollback holds (the
+   * canary keeps serving, see stable-hold.ts) and `message` says so.
+   */
+  rolledBack?: {
+    reason: RollbackReason;
+    message: string;
+    revision: string;
+    version: string;
+    stableAvailable?: boolean;
+  };
   /** Set when this step promoted a revision (or switched back to one). */
   promoted?: { revision: string; version: string };
 }

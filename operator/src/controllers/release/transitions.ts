@@ -9,6 +9,7 @@ import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import { historyEntry, recordHistory } from "./history.js";
 import { park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
+import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
 import {
   describeStage,
   iso,
@@ -133,27 +134,55 @@ export function fail(
 /**
  * Rollback in one step: all traffic to stable and the canary to zero replicas (the plan and
  * the router carry it out in the same reconcile). The canary revision stays recorded, so the
- * Release stays RolledBack until the template changes or `retry` is asked.
+ * Release stays RolledBack until the template changes or `retry` is asked. When the stable
+ * revision is not ready, the rollback holds instead of leaving no pods (`stable-hold.ts`), and
+ * says so: in the message, a `StableUnavailable` Warning, and the notification.
  */
 export function rollback(ctx: Ctx, s: ReleaseStatus, reason: RollbackReason, message: string): Next {
   const revision = s.canaryRevision ?? "";
   const version = s.canaryVersion ?? "";
-  const note = `rolled back ${version} (revision ${revision}): ${message}`;
   const entry = historyEntry(revision, version, s.rolloutStartedAt ?? ctx.at, ctx.at, "RolledBack", reason);
+  const rolled: ReleaseStatus = {
+    ...s,
+    phase: "RolledBack",
+    desiredWeight: 0,
+    canaryWeight: 0,
+    abortedAt: ctx.at,
+    pauseReason: undefined,
+    pausedAt: undefined,
+    history: recordHistory(s.history, entry),
+  };
+  return rolledBackTo(ctx, rolled, `rolled back ${version} (revision ${revision}): ${message}`, {
+    reason,
+    message,
+    revision,
+    version,
+  });
+}
+
+/**
+ * The status, events and report of a rollback whose status is `rolled`: the note as is when the
+ * stable revision is ready, else followed by why the canary keeps serving.
+ */
+function rolledBackTo(
+  ctx: Ctx,
+  rolled: ReleaseStatus,
+  note: string,
+  facts: { reason: RollbackReason; message: string; revision: string; version: string },
+): Next {
+  const short = rollbackHolds(ctx.snap, rolled) ? stableShortfall(ctx.snap, rolled) : undefined;
+  if (!short) {
+    return {
+      status: { ...rolled, message: note },
+      events: [warning("RolledBack", note)],
+      rolledBack: { ...facts, stableAvailable: true },
+    };
+  }
+  const held = holdMessage(short);
   return {
-    status: {
-      ...s,
-      phase: "RolledBack",
-      message: note,
-      desiredWeight: 0,
-      canaryWeight: 0,
-      abortedAt: ctx.at,
-      pauseReason: undefined,
-      pausedAt: undefined,
-      history: recordHistory(s.history, entry),
-    },
-    events: [warning("RolledBack", note)],
-    rolledBack: { reason, message, revision, version },
+    status: { ...rolled, message: `${note}; ${held}` },
+    events: [warning("RolledBack", note), warning(STABLE_UNAVAILABLE, held)],
+    rolledBack: { ...facts, message: `${facts.message}; ${held}`, stableAvailable: false },
   };
 }
 
@@ -225,21 +254,17 @@ export function abortPromotion(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntr
   const live = s.history?.find((h) => h.revision === revision && h.outcome === "Promoted")?.finishedAt;
   const entry = historyEntry(revision, version, live ?? ctx.at, ctx.at, "RolledBack", "Aborted");
   const note = `rolled back ${version} (revision ${revision}): ${message}`;
-  return {
-    status: {
-      ...s,
-      ...ROLLOUT_CLEARED,
-      stableRevision: parked.revision,
-      stableVersion: previous,
-      canaryRevision: revision,
-      canaryVersion: version,
-      abortedAt: ctx.at,
-      scaleDown: without(s.scaleDown, parked.revision),
-      history: recordHistory(s.history, entry),
-      phase: "RolledBack",
-      message: note,
-    },
-    events: [warning("RolledBack", note)],
-    rolledBack: { reason: "Aborted", message, revision, version },
+  const rolled: ReleaseStatus = {
+    ...s,
+    ...ROLLOUT_CLEARED,
+    stableRevision: parked.revision,
+    stableVersion: previous,
+    canaryRevision: revision,
+    canaryVersion: version,
+    abortedAt: ctx.at,
+    scaleDown: without(s.scaleDown, parked.revision),
+    history: recordHistory(s.history, entry),
+    phase: "RolledBack",
   };
+  return rolledBackTo(ctx, rolled, note, { reason: "Aborted", message, revision, version });
 }

@@ -1,0 +1,107 @@
+import { describe, expect, it } from "vitest";
+import type { Release } from "../../api/kinds.js";
+import { releaseSpec, type ReleaseStatus } from "../../api/release.js";
+import { keptRevisions, planControllerRevisions } from "./controller-revisions.js";
+import type { ObservedRevision } from "./observed.js";
+import type { ReleaseSnapshot } from "./snapshot.js";
+
+const TEMPLATE = { spec: { containers: [{ name: "web", image: "web:1" }] } };
+const owner = {
+  apiVersion: "crescendo.dev/v1alpha1",
+  kind: "Release",
+  name: "web",
+  uid: "u",
+  controller: true,
+};
+const meta = { labels: { "app.kubernetes.io/managed-by": "crescendo" }, owner };
+
+function snap(revisions?: Record<string, ObservedRevision>): ReleaseSnapshot {
+  const release: Release = {
+    apiVersion: "crescendo.dev/v1alpha1",
+    kind: "Release",
+    metadata: { name: "web", namespace: "shop", uid: "u" },
+    spec: releaseSpec.parse({
+      version: "1",
+      replicas: 2,
+      template: TEMPLATE,
+      strategy: { canary: { steps: [{ setWeight: 50 }] } },
+    }),
+  };
+  return { release, deployments: {}, analysis: {}, now: 0, ...(revisions ? { revisions } : {}) };
+}
+const observed = (revision: string, number: number): ObservedRevision => ({
+  name: `web-${revision}`,
+  revision,
+  number,
+  template: TEMPLATE,
+});
+const history = (revision: string) => ({
+  revision,
+  version: "1",
+  startedAt: "2030-01-01T00:00:00Z",
+  finishedAt: "2030-01-01T00:01:00Z",
+  outcome: "Promoted" as const,
+  reason: "Completed",
+});
+
+describe("ControllerRevisions", () => {
+  it("keep live revisions and those in status.history", () => {
+    const s: ReleaseStatus = {
+      stableRevision: "aaa",
+      canaryRevision: "bbb",
+      scaleDown: [{ revision: "ccc", at: "2030-01-01T00:00:00Z" }],
+      history: [history("ddd"), history("aaa")],
+    };
+    expect([...keptRevisions(s)].sort()).toEqual(["aaa", "bbb", "ccc", "ddd"]);
+  });
+
+  it("are created once, numbered after the highest, owned and labelled; existing ones are never rewritten", () => {
+    const s: ReleaseStatus = { stableRevision: "aaa", canaryRevision: "bbb" };
+    const plan = planControllerRevisions(
+      snap({ aaa: observed("aaa", 7) }),
+      s,
+      [
+        { revision: "aaa", template: TEMPLATE },
+        { revision: "bbb", template: TEMPLATE },
+        { revision: "bbb", template: TEMPLATE },
+      ],
+      meta,
+    );
+    expect(plan.deletions).toEqual([]);
+    expect(plan.objects).toEqual([
+      {
+        apiVersion: "apps/v1",
+        kind: "ControllerRevision",
+        metadata: {
+          name: "web-bbb",
+          namespace: "shop",
+          labels: { "app.kubernetes.io/managed-by": "crescendo", "crescendo.dev/revision": "bbb" },
+          ownerReferences: [owner],
+        },
+        data: { spec: { template: TEMPLATE } },
+        revision: 8,
+      },
+    ]);
+  });
+
+  it("prune revisions neither live nor in history, and never create one for them", () => {
+    const s: ReleaseStatus = { stableRevision: "aaa", history: [history("bbb")] };
+    const plan = planControllerRevisions(
+      snap({ aaa: observed("aaa", 1), bbb: observed("bbb", 2), old: observed("old", 3) }),
+      s,
+      [{ revision: "zzz", template: TEMPLATE }],
+      meta,
+    );
+    expect(plan).toEqual({ objects: [], deletions: ["web-old"] });
+  });
+
+  it("plan nothing when the controller does not read ControllerRevisions", () => {
+    const plan = planControllerRevisions(
+      snap(),
+      { stableRevision: "aaa" },
+      [{ revision: "aaa", template: TEMPLATE }],
+      meta,
+    );
+    expect(plan).toEqual({ objects: [], deletions: [] });
+  });
+});
