@@ -41,10 +41,10 @@ export const DEFAULT_LIFETIME_DAYS = { release: 40, experiment: 40, ops: 7, perm
 
 /**
  * Longest requeue asked for. Node's timers overflow past 2^31-1 ms (about 24.8 days) and fire at
- * once, and a 40-day lifetime is longer than that. There is no periodic resync to fall back on:
- * a later moment is reached in steps, each reconcile asking again for at most this long until
- * the toggle is stale (a change to the toggle, its namespace, guard Release or Squad, or a
- * relist after a lost watch, reconciles it sooner).
+ * once, and a 40-day lifetime is longer than that: a later moment is reached in steps, each
+ * reconcile asking again for at most this long until the toggle is stale (a change to the
+ * toggle, its namespace, guard Release or Squad, a relist after a lost watch, or the manager's
+ * periodic resync, ~10 h, reconciles it sooner).
  */
 export const MAX_REQUEUE_MS = 12 * 3_600_000;
 
