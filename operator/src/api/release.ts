@@ -281,6 +281,36 @@ export const metricResult = z
   .describe("Running totals for one metric.");
 export type MetricResult = z.infer<typeof metricResult>;
 
+export const pendingNotification = z
+  .object({
+    id: z
+      .string()
+      .describe(
+        "The rollback's id, sent as the payload's rollbackId and the Idempotency-Key header, so a receiver can drop a repeated delivery.",
+      ),
+    revision: z.string().describe("The revision rolled back."),
+    at: z.string().describe("When the rollback happened (status.abortedAt).").meta({ format: "date-time" }),
+    attempts: z.number().int().min(0).describe("Delivery attempts so far."),
+    nextAttemptAt: z
+      .string()
+      .optional()
+      .describe("When the next attempt is due; absent once delivered or given up.")
+      .meta({ format: "date-time" }),
+    deliveredAt: z
+      .string()
+      .optional()
+      .describe("When the webhook accepted it (2xx).")
+      .meta({ format: "date-time" }),
+    failedAt: z
+      .string()
+      .optional()
+      .describe("When delivery was given up (a permanent error, or retries for longer than the bound).")
+      .meta({ format: "date-time" }),
+    lastError: z.string().max(1024).optional().describe("Why the last attempt failed."),
+  })
+  .describe("One rollback notification and how its delivery stands.");
+export type PendingNotification = z.infer<typeof pendingNotification>;
+
 export const historyEntry = z
   .object({
     revision: z.string().describe("Revision hash."),
@@ -378,6 +408,13 @@ export const releaseStatus = z
     selector: z.string().optional().describe("Label selector of the pods (scale subresource)."),
     lastAction: lastAction.optional(),
     history: z.array(historyEntry).max(20).optional().describe("The last 20 rollouts, newest first."),
+    notifications: z
+      .array(pendingNotification)
+      .max(10)
+      .optional()
+      .describe(
+        "On-call notifications of rollbacks, newest first: pending until delivered or given up. Recorded in the rollback's own status write, so a restarted or new leader finishes the delivery.",
+      ),
   })
   .describe("Observed state of the Release.");
 export type ReleaseStatus = z.infer<typeof releaseStatus>;

@@ -23,6 +23,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import type { Stage } from "../../api/release-stages.js";
 import { act } from "./actions.js";
 import { conditionsFor } from "./conditions.js";
+import { addNotification, nextAttemptInMs, pending, rollbackId } from "./delivery.js";
 import { liveScaleDown } from "./scale-down.js";
 import { isReadyAt, type ObservedDeployment } from "./observed.js";
 import { deploymentOf, type ReleaseSnapshot } from "./snapshot.js";
@@ -75,7 +76,7 @@ export function step(snapshot: ReleaseSnapshot): StepResult {
   };
   take(act(ctx, result.status));
   for (let i = 0; i < MAX_TRANSITIONS && take(advance(ctx, result.status)); i++);
-  result.status = finish(ctx, result.status);
+  result.status = finish(ctx, withNotification(ctx, result));
   result.events.push(...holdEvents(ctx, snapshot.release.status ?? {}, result.status, result.events));
   const requeue = requeueAfterMs(ctx, result.status);
   return requeue === undefined ? result : { ...result, requeueAfterMs: requeue };
@@ -188,6 +189,20 @@ function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
 }
 
 /**
+ * A rollback of a squad with an on-call webhook records its notification as pending in the
+ * rollback's own status write (`delivery.ts`): whichever process leads next delivers it.
+ */
+function withNotification(ctx: Ctx, result: StepResult): ReleaseStatus {
+  const s = result.status;
+  if (!result.rolledBack || !ctx.snap.squad?.oncall || !s.abortedAt) return s;
+  const id = rollbackId(ctx.snap.release.metadata.uid ?? "", result.rolledBack.revision, s.abortedAt);
+  return {
+    ...s,
+    notifications: addNotification(s.notifications, pending(id, result.rolledBack.revision, s.abortedAt)),
+  };
+}
+
+/**
  * A rollback's hold for an unready stable revision begins or ends without a transition (pods
  * come and go): its Warning `StableUnavailable` when it begins (unless the rollback's own events
  * said it), its Normal `StableAvailable` when the stable revision is ready and the rollback
@@ -221,6 +236,8 @@ function requeueAfterMs(ctx: Ctx, s: ReleaseStatus): number | undefined {
       times.push(start + ctx.spec.progressDeadlineSeconds * 1000);
     }
   }
+  const notify = nextAttemptInMs(s, ctx.now);
+  if (notify !== undefined) times.push(ctx.now + Math.max(notify, 1));
   const future = times.filter((t) => t > ctx.now);
   return future.length === 0 ? undefined : Math.min(...future) - ctx.now;
 }

@@ -55,7 +55,12 @@ export interface ReleaseSnapshot {
   /** The annotation action, only when its id differs from `status.lastAction.id`. */
   action?: PendingAction;
   /** The owning squad, for the `crescendo.dev/squad` and `crescendo.dev/tribe` labels. */
-  squad?: { name: string; tribe?: string };
+  squad?: {
+    name: string;
+    tribe?: string;
+    /** Whether the squad has an on-call webhook: a rollback then records a pending notification. */
+    oncall?: boolean;
+  };
 }
 
 /**

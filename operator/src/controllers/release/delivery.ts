@@ -1,0 +1,135 @@
+/**
+ * At-least-once delivery of rollback notifications, as pure decisions on `status.notifications`.
+ *
+ * The rollback's own status write records a pending notification (its id, no attempt yet): from
+ * then on the notification is part of the Release's state, not of a process's memory, so the
+ * leader that recorded it, a restarted one or a new one after a failover all see it pending and
+ * deliver it. An attempt's outcome is recorded in status afterwards: delivered (`deliveredAt`),
+ * retried later with exponential backoff (`nextAttemptAt`), or given up (`failedAt`) on a
+ * permanent error or after `GIVE_UP_AFTER_MS` of trying. A process that dies between a
+ * successful POST and recording it sends once more: at least once, never lost. The payload's
+ * `rollbackId` and the `Idempotency-Key` header carry the id, so a receiver drops the repeat.
+ */
+import type { PendingNotification, ReleaseStatus } from "../../api/release.js";
+
+/** First retry after 5 s, doubling, at most 5 min apart. */
+export const RETRY_BASE_MS = 5_000;
+export const RETRY_MAX_MS = 5 * 60_000;
+/** Retries stop this long after the rollback: an on-call page older than that is noise. */
+export const GIVE_UP_AFTER_MS = 60 * 60_000;
+/** `status.notifications` keeps this many entries (the schema's bound); finished ones go first. */
+export const NOTIFICATIONS_LIMIT = 10;
+
+/** The id of a rollback: the Release (by uid, so a recreated one differs), the revision, the time. */
+export function rollbackId(releaseUid: string, revision: string, abortedAt: string): string {
+  const ms = Date.parse(abortedAt);
+  return `${releaseUid}/${revision}/${Number.isNaN(ms) ? abortedAt : ms}`;
+}
+
+/** A new pending notification, due at once. */
+export function pending(id: string, revision: string, at: string): PendingNotification {
+  return { id, revision, at, attempts: 0, nextAttemptAt: at };
+}
+
+/**
+ * `list` with `entry` added first (unless its id is there already), within the bound: when full,
+ * the oldest finished entry makes room, and only if none is finished the oldest pending one.
+ */
+export function addNotification(
+  list: readonly PendingNotification[] | undefined,
+  entry: PendingNotification,
+): PendingNotification[] {
+  const current = list ?? [];
+  if (current.some((n) => n.id === entry.id)) return [...current];
+  const out = [entry, ...current];
+  while (out.length > NOTIFICATIONS_LIMIT) {
+    const finished = out.map((n, i) => ({ n, i })).filter(({ n }) => !isPending(n));
+    const drop = finished.at(-1)?.i ?? out.length - 1;
+    out.splice(drop, 1);
+  }
+  return out;
+}
+
+export function isPending(n: PendingNotification): boolean {
+  return n.deliveredAt === undefined && n.failedAt === undefined;
+}
+
+/** The pending notifications whose next attempt is due at `now`. */
+export function due(s: ReleaseStatus, now: number): PendingNotification[] {
+  return (s.notifications ?? []).filter(
+    (n) => isPending(n) && (n.nextAttemptAt === undefined || parse(n.nextAttemptAt, now) <= now),
+  );
+}
+
+/** Milliseconds until the next attempt of a pending notification; undefined when none waits. */
+export function nextAttemptInMs(s: ReleaseStatus, now: number): number | undefined {
+  const times = (s.notifications ?? []).filter(isPending).map((n) => parse(n.nextAttemptAt ?? "", now));
+  if (times.length === 0) return undefined;
+  return Math.max(0, Math.min(...times) - now);
+}
+
+/** What one attempt came to. */
+export type AttemptOutcome =
+  | { kind: "delivered" }
+  | { kind: "retryable"; error: string }
+  | { kind: "permanent"; error: string }
+  /** Nothing to deliver to (the squad has no on-call webhook): finished, nothing sent. */
+  | { kind: "skipped"; why: string };
+
+/** What an attempt's outcome does to its entry, and whether it was just given up. */
+export function afterAttempt(
+  n: PendingNotification,
+  outcome: AttemptOutcome,
+  now: number,
+): { entry: PendingNotification; gaveUp: boolean } {
+  const at = new Date(now).toISOString();
+  const attempts = n.attempts + (outcome.kind === "skipped" ? 0 : 1);
+  const base = { ...n, attempts, nextAttemptAt: undefined };
+  switch (outcome.kind) {
+    case "delivered":
+      return { entry: clean({ ...base, deliveredAt: at, lastError: undefined }), gaveUp: false };
+    case "skipped":
+      return { entry: clean({ ...base, failedAt: at, lastError: outcome.why }), gaveUp: false };
+    case "permanent":
+      return { entry: clean({ ...base, failedAt: at, lastError: truncate(outcome.error) }), gaveUp: true };
+    case "retryable": {
+      const next = now + backoffMs(attempts);
+      if (next - parse(n.at, now) > GIVE_UP_AFTER_MS) {
+        return { entry: clean({ ...base, failedAt: at, lastError: truncate(outcome.error) }), gaveUp: true };
+      }
+      const entry = {
+        ...base,
+        nextAttemptAt: new Date(next).toISOString(),
+        lastError: truncate(outcome.error),
+      };
+      return { entry: clean(entry), gaveUp: false };
+    }
+  }
+}
+
+/** The wait after the `attempts`-th failed attempt: 5 s, 10 s, 20 s … at most 5 min. */
+export function backoffMs(attempts: number): number {
+  return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** `list` with the entry of the same id replaced. */
+export function replaceNotification(
+  list: readonly PendingNotification[] | undefined,
+  entry: PendingNotification,
+): PendingNotification[] | undefined {
+  if (!list) return undefined;
+  return list.map((n) => (n.id === entry.id ? entry : n));
+}
+
+function parse(text: string, fallback: number): number {
+  const ms = Date.parse(text);
+  return Number.isNaN(ms) ? fallback : ms;
+}
+
+function truncate(text: string): string {
+  return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
+}
+
+function clean(n: PendingNotification): PendingNotification {
+  return Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined)) as PendingNotification;
+}
