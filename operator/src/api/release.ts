@@ -163,7 +163,9 @@ export const releaseSpec = z
       .int()
       .min(0)
       .default(1)
-      .describe("Desired replicas of the stable revision (scale subresource)."),
+      .describe(
+        "Pods that carry all the traffic: the stable revision's size, from which a canary's share is sized (scale subresource: what an HPA or kubectl scale sets).",
+      ),
     template: opaqueObject("Pod template (a PodTemplateSpec) of the workload. Changing it starts a rollout."),
     service: z
       .object({
@@ -403,9 +405,18 @@ export const releaseStatus = z
       .describe(
         "The background analysis (strategy.canary.backgroundAnalysis) of the current (or last) rollout.",
       ),
-    replicas: z.number().int().optional().describe("Replicas of the stable revision (scale subresource)."),
+    replicas: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        "Pods of every live revision, the pods status.selector matches (scale subresource: what an HPA counts).",
+      ),
     readyReplicas: z.number().int().optional().describe("Ready pods across revisions."),
-    selector: z.string().optional().describe("Label selector of the pods (scale subresource)."),
+    selector: z
+      .string()
+      .optional()
+      .describe("Label selector of every live revision's pods (scale subresource: what an HPA measures)."),
     lastAction: lastAction.optional(),
     history: z.array(historyEntry).max(20).optional().describe("The last 20 rollouts, newest first."),
     notifications: z

@@ -166,7 +166,7 @@ const paused: ReleaseStatus = {
   stepStartedAt: ago(45),
   desiredWeight: 50,
   canaryWeight: 40,
-  replicas: 5,
+  replicas: 10,
   readyReplicas: 9,
   lastAction: {
     id: "20250301T115930Z-0a1b2c3d",
@@ -249,7 +249,7 @@ const cases: Case[] = [
       "Next         kubectl crescendo resume checkout -n shop to continue, or kubectl crescendo abort checkout -n shop to roll back",
       "Step         3/6  setWeight 50%, started 45s ago",
       "Traffic      canary desired 50%, achieved 40% (shifting)",
-      "Replicas     5 desired, 5 stable, 9 ready across revisions",
+      "Replicas     5 desired, 10 pods, 9 ready across revisions",
       /Last action\s+pause 30s ago: paused {2}\(id 20250301T115930Z-0a1b2c3d\)/,
       "Strategy     canary, 5 steps, traffic by replica ratio, roll back on failure",
       /Steps\n {4}0 {2}setWeight 10% +done\n {4}1 {2}pause 1m +done\n {4}2 {2}analysis of error-rate, latency-p99 +done\n {2}> 3 {2}setWeight 50% +paused \(ManualPause\)\n {4}4 {2}pause until promoted\n {4}5 {2}scale up and promote/,

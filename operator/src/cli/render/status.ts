@@ -298,7 +298,8 @@ function replicasText(ctx: Ctx): string | undefined {
   if (desired === undefined && status.replicas === undefined) return undefined;
   return join([
     desired !== undefined && `${desired} desired`,
-    status.replicas !== undefined && `${status.replicas} stable`,
+    // status.replicas counts every live revision's pods (the scale subresource's, see docs/release.md).
+    status.replicas !== undefined && `${status.replicas} pods`,
     status.readyReplicas !== undefined && `${status.readyReplicas} ready across revisions`,
   ]);
 }

@@ -697,7 +697,8 @@ describe("analysis", () => {
     w.verdict("step", "Failed").reconcile();
     const status = w.s;
     w.tick(86_400_000).advance();
-    expect(w.s).toEqual({ ...status, readyReplicas: 4 });
+    // The canary's pods are gone: status.replicas (every live pod, as the selector matches) follows.
+    expect(w.s).toEqual({ ...status, readyReplicas: 4, replicas: 4 });
     expect(w.results.at(-1)?.events).toEqual([]);
   });
 

@@ -181,7 +181,7 @@ function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
     canaryWeight: splitting || holding ? (ctx.router.getWeight(trafficInput(ctx.snap, s)) ?? 0) : 0,
     desiredWeight: splitting ? (s.desiredWeight ?? 0) : 0,
     scaleDown: scaleDown.length > 0 ? scaleDown : undefined,
-    replicas: deploymentOf(ctx.snap, s.stableRevision)?.replicas ?? 0,
+    replicas: live.reduce((n, rev) => n + (deploymentOf(ctx.snap, rev)?.replicas ?? 0), 0),
     readyReplicas: ready,
     selector: `crescendo.dev/release=${ctx.snap.release.metadata.name ?? ""}`,
   };

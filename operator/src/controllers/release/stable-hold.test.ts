@@ -5,140 +5,14 @@
  * ready. The stable Deployment is recreated from its ControllerRevision meanwhile.
  */
 import { describe, expect, it } from "vitest";
-import type { Release } from "../../api/kinds.js";
-import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
-import type { KubeObject } from "../../runtime/types.js";
 import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import { step } from "./rollout.js";
-import {
-  observeControllerRevision,
-  observeDeployment,
-  type ObservedDeployment,
-  type ObservedRevision,
-} from "./observed.js";
-import type { ReleaseSnapshot } from "./snapshot.js";
 import { heldCanaryWeight, rollbackHolds, STABLE_UNAVAILABLE } from "./stable-hold.js";
+import { Cluster, V1, V2 } from "./test-cluster.js";
 
-const T0 = Date.parse("2030-01-01T00:00:00.000Z");
-const template = (image: string) => ({ spec: { containers: [{ name: "web", image }] } });
-const V1 = template("web:1");
-const V2 = template("web:2");
 const R1 = revisionOf(V1);
 const R2 = revisionOf(V2);
-const PORTS = { ports: [{ name: "http", port: 80 }] };
-
-/** The cluster as the plan leaves it, with every planned Deployment ready unless told otherwise. */
-class Cluster {
-  deployments: Record<string, ObservedDeployment> = {};
-  revisions: Record<string, ObservedRevision> = {};
-  services: Record<string, KubeObject> = {};
-  status: ReleaseStatus = {};
-  now = T0;
-  spec: Record<string, unknown>;
-  annotations: Record<string, string> = {};
-  notReady = new Set<string>();
-
-  constructor(spec: Record<string, unknown> = {}) {
-    this.spec = {
-      version: "1.0.0",
-      replicas: 4,
-      template: V1,
-      service: PORTS,
-      strategy: { canary: { steps: [{ setWeight: 25 }, { pause: {} }] } },
-      ...spec,
-    };
-  }
-
-  snapshot(): ReleaseSnapshot {
-    const release: Release = {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Release",
-      metadata: {
-        name: "web",
-        namespace: "shop",
-        uid: "uid-1",
-        generation: 1,
-        annotations: this.annotations,
-      },
-      spec: releaseSpec.parse(this.spec),
-      status: this.status,
-    };
-    const id = this.annotations["crescendo.dev/action-id"];
-    const action =
-      id && id !== this.status.lastAction?.id
-        ? { id, action: this.annotations["crescendo.dev/action"] ?? "" }
-        : undefined;
-    return {
-      release,
-      deployments: this.deployments,
-      revisions: this.revisions,
-      analysis: {},
-      now: this.now,
-      ...(action ? { action } : {}),
-    };
-  }
-
-  /** One reconcile: step, then the plan applied (Deployments ready at once unless not ready). */
-  reconcile() {
-    const result = step(this.snapshot());
-    expect(() => releaseStatus.parse(result.status)).not.toThrow();
-    this.status = result.status;
-    const plan = planObjects(this.snapshot(), result.status);
-    for (const ref of plan.deletions) {
-      if (ref.kind === "Deployment") {
-        for (const [rev, d] of Object.entries(this.deployments))
-          if (d.name === ref.name) delete this.deployments[rev];
-      }
-      if (ref.kind === "ControllerRevision") {
-        for (const [rev, r] of Object.entries(this.revisions))
-          if (r.name === ref.name) delete this.revisions[rev];
-      }
-    }
-    for (const obj of plan.objects) {
-      if (obj.kind === "ControllerRevision") {
-        const observed = observeControllerRevision(obj)!;
-        expect(this.revisions[observed.revision], "a ControllerRevision is written once").toBeUndefined();
-        this.revisions[observed.revision] = observed;
-      }
-      if (obj.kind === "Service") this.services[obj.metadata.name ?? ""] = obj;
-      if (obj.kind === "Deployment") {
-        const observed = observeDeployment({ ...obj, metadata: { ...obj.metadata, generation: 1 } })!;
-        const n = this.notReady.has(observed.revision) ? 0 : observed.specReplicas;
-        this.deployments[observed.revision] = {
-          ...observed,
-          observedGeneration: 1,
-          replicas: observed.specReplicas,
-          readyReplicas: n,
-          availableReplicas: n,
-          updatedReplicas: n,
-        };
-      }
-    }
-    return { result, plan };
-  }
-
-  act(action: string, id: string): this {
-    this.annotations = { "crescendo.dev/action": action, "crescendo.dev/action-id": id };
-    return this;
-  }
-
-  /** The pods the Release's main Service sends traffic to: ready pods of the revisions it selects. */
-  servingPods(): number {
-    const selector = (this.services["web"]?.["spec"] as { selector: Record<string, string> }).selector;
-    return Object.values(this.deployments)
-      .filter(
-        (d) =>
-          selector["crescendo.dev/revision"] === undefined ||
-          selector["crescendo.dev/revision"] === d.revision,
-      )
-      .reduce((n, d) => n + d.readyReplicas, 0);
-  }
-
-  condition(type: string) {
-    return this.status.conditions?.find((c) => c.type === type);
-  }
-}
 
 /** A Release healthy on V1, then rolling out V2 at 25 % (1 canary pod next to 4 stable ones). */
 function midCanary(spec: Record<string, unknown> = {}): Cluster {
