@@ -1,0 +1,231 @@
+/**
+ * Reliability end to end, against a real apiserver (KWOK nodes run the pods) and the operator's
+ * real entry point: a rollback never leaves a Release without pods, and the scale subresource
+ * resizes the stable revision (with the canary sized from it) the way an HPA or `kubectl scale`
+ * expects.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ReleaseResource } from "../operator/src/api/kinds.js";
+import type { ReleaseStatus } from "../operator/src/api/release.js";
+import { revisionOf } from "../operator/src/controllers/release/revision.js";
+import type { KubeClient } from "../operator/src/runtime/client.js";
+import {
+  DeploymentResource,
+  EventResource,
+  NamespaceResource,
+  ServiceResource,
+} from "../operator/src/runtime/resources.js";
+import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
+import { kubeconfigPath, kubectl, testClient, waitFor } from "./support/kube.js";
+import { OperatorProcess } from "./support/operator.js";
+
+const FIELD_MANAGER = "e2e-reliability";
+const PodResource: Resource = { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true };
+
+let client: KubeClient;
+let operator: OperatorProcess;
+const context = () => operator.tail(60);
+
+type Release = KubeObject & { status?: ReleaseStatus };
+type Deployment = KubeObject & { spec: { replicas: number } };
+type Pod = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+
+function template(app: string, version: string): Record<string, unknown> {
+  return {
+    metadata: { labels: { app } },
+    spec: { containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }] },
+  };
+}
+
+async function createNamespace(name: string): Promise<void> {
+  await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } }, NamespaceResource, {
+    fieldManager: FIELD_MANAGER,
+    force: true,
+  });
+}
+
+async function applyRelease(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
+  await client.apply(
+    { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", metadata: { name, namespace }, spec },
+    ReleaseResource,
+    { fieldManager: FIELD_MANAGER, force: true },
+  );
+}
+
+async function waitRelease(
+  namespace: string,
+  name: string,
+  description: string,
+  accept: (status: ReleaseStatus) => boolean,
+): Promise<ReleaseStatus> {
+  const release = await waitFor(
+    `Release ${namespace}/${name}: ${description}`,
+    () => client.get<Release>(ReleaseResource, name, namespace),
+    (r) => r?.status !== undefined && accept(r.status),
+    { timeoutMs: 90_000, context },
+  );
+  return release?.status ?? {};
+}
+
+async function replicasOf(namespace: string, name: string): Promise<number | undefined> {
+  return (await client.get<Deployment>(DeploymentResource, name, namespace))?.spec.replicas;
+}
+
+/** Ready pods the Service `name` selects: what it sends traffic to. */
+async function servingPods(namespace: string, name: string): Promise<number> {
+  const svc = await client.get<KubeObject & { spec: { selector: Record<string, string> } }>(
+    ServiceResource,
+    name,
+    namespace,
+  );
+  if (!svc) return 0;
+  const selector = Object.entries(svc.spec.selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(",");
+  const pods = await client.list<Pod>(PodResource, { namespace, labelSelector: selector });
+  return pods.items.filter(
+    (p) =>
+      p.metadata.deletionTimestamp === undefined &&
+      p.status?.conditions?.some((c) => c.type === "Ready" && c.status === "True"),
+  ).length;
+}
+
+const condition = (s: ReleaseStatus, type: string) => s.conditions?.find((c) => c.type === type);
+
+beforeAll(async () => {
+  client = testClient();
+  operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "reliability" });
+});
+
+afterAll(async () => {
+  await operator?.stop();
+  client?.close();
+});
+
+describe("a rollback with the stable Deployment gone", () => {
+  it("keeps the canary's pods serving, says StableUnavailable, and never leaves the Service without pods", async () => {
+    const ns = "rel-hold";
+    await createNamespace(ns);
+    const v1 = template("web", "1");
+    const v2 = template("web", "2");
+    const spec = (tpl: Record<string, unknown>, version: string) => ({
+      version,
+      replicas: 2,
+      template: tpl,
+      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    await applyRelease(ns, "web", spec(v1, "1.0.0"));
+    await waitRelease(ns, "web", "Healthy at 1.0.0", (s) => s.phase === "Healthy");
+    await applyRelease(ns, "web", spec(v2, "2.0.0"));
+    await waitRelease(ns, "web", "held at the pause step", (s) => s.pauseReason === "PauseStep");
+    await waitFor(
+      "the canary's pods ready",
+      () => servingPods(ns, "web-canary"),
+      (n) => n >= 2,
+      { timeoutMs: 60_000, context },
+    );
+
+    // Someone (a GitOps prune, a cleanup script) deletes the stable Deployment, then the canary is aborted.
+    const stable = `web-${revisionOf({ ...v1 })}`;
+    await client.delete(DeploymentResource, stable, ns, { propagationPolicy: "Background" });
+    await client.mergePatch(ReleaseResource, "web", ns, {
+      metadata: { annotations: { "crescendo.dev/action": "abort", "crescendo.dev/action-id": "a1" } },
+    });
+
+    // Sampled every 200 ms: the Release's Service always has a ready pod to send traffic to.
+    const samples: number[] = [];
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      samples.push(await servingPods(ns, "web"));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(Math.min(...samples), `ready pods behind Service web: ${samples.join(" ")}`).toBeGreaterThan(0);
+
+    const s = await waitRelease(ns, "web", "RolledBack", (x) => x.phase === "RolledBack");
+    expect(s.message).toMatch(/stable revision .* is not ready/);
+    const events = await client.list<
+      KubeObject & { reason?: string; type?: string; regarding?: { name?: string } }
+    >(EventResource, { namespace: ns });
+    expect(events.items.filter((e) => e.regarding?.name === "web").map((e) => [e.type, e.reason])).toEqual(
+      expect.arrayContaining([["Warning", "StableUnavailable"]]),
+    );
+    const held = await waitRelease(
+      ns,
+      "web",
+      "Ready=False StableUnavailable, or the stable revision back",
+      (x) =>
+        condition(x, "Ready")?.reason === "StableUnavailable" ||
+        ((x.readyReplicas ?? 0) >= 2 && condition(x, "Ready")?.reason === "RolledBack"),
+    );
+    if (condition(held, "Ready")?.reason === "StableUnavailable") {
+      // Held: the canary keeps its pods, the Service keeps serving.
+      expect(await replicasOf(ns, `web-${revisionOf(v2)}`)).toBeGreaterThan(0);
+      expect(await servingPods(ns, "web")).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe("the scale subresource", () => {
+  it("kubectl scale resizes the stable revision, and a running canary with it", async () => {
+    const ns = "rel-scale";
+    await createNamespace(ns);
+    const v1 = template("api", "1");
+    const v2 = template("api", "2");
+    const spec = (tpl: Record<string, unknown>, version: string, replicas: number) => ({
+      version,
+      replicas,
+      template: tpl,
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    await applyRelease(ns, "api", spec(v1, "1.0.0", 2));
+    await waitRelease(ns, "api", "Healthy", (s) => s.phase === "Healthy");
+
+    const scale = await kubectl(["scale", "release/api", "-n", ns, "--replicas=4"]);
+    expect(scale.code, scale.stderr).toBe(0);
+    const stable = `api-${revisionOf(v1)}`;
+    await waitFor(
+      "the stable Deployment at 4",
+      () => replicasOf(ns, stable),
+      (n) => n === 4,
+      {
+        timeoutMs: 30_000,
+        context,
+      },
+    );
+    let s = await waitRelease(ns, "api", "4 replicas", (x) => x.replicas === 4 && x.phase === "Healthy");
+    expect(s.selector).toBe("crescendo.dev/release=api");
+
+    // What the HPA reads: the same pods counted and selected.
+    const read = await kubectl([
+      "get",
+      "--raw",
+      `/apis/crescendo.dev/v1alpha1/namespaces/${ns}/releases/api/scale`,
+    ]);
+    expect(read.code, read.stderr).toBe(0);
+    expect(JSON.parse(read.stdout)).toMatchObject({
+      spec: { replicas: 4 },
+      status: { replicas: 4, selector: "crescendo.dev/release=api" },
+    });
+
+    // A canary at 50 % of 4 stable pods runs 4; scaled to 2, the canary follows to 2.
+    await client.mergePatch(ReleaseResource, "api", ns, { spec: { template: v2, version: "2.0.0" } });
+    await waitRelease(ns, "api", "held at the pause step", (x) => x.pauseReason === "PauseStep");
+    const canary = `api-${revisionOf(v2)}`;
+    expect(await replicasOf(ns, canary)).toBe(4);
+    const down = await kubectl(["scale", "release/api", "-n", ns, "--replicas=2"]);
+    expect(down.code, down.stderr).toBe(0);
+    await waitFor(
+      "the canary resized from the new stable size",
+      () => replicasOf(ns, canary),
+      (n) => n === 2,
+      {
+        timeoutMs: 30_000,
+        context,
+      },
+    );
+    expect(await replicasOf(ns, stable)).toBe(2);
+    s = await waitRelease(ns, "api", "4 pods counted", (x) => x.replicas === 4);
+    expect(s.replicas).toBe(4);
+  });
+});
