@@ -1,4 +1,5 @@
 /** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
+import { DEBT_KINDS } from "./toggle-debt.js";
 import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
@@ -208,6 +209,9 @@ export const squadSpec = z
   });
 export type SquadSpec = z.infer<typeof squadSpec>;
 
+/** Entries of Squad status.toggleDebt: a short list to act on, not an inventory. */
+export const MAX_SQUAD_TOGGLE_DEBT = 20;
+
 export const squadStatus = z
   .object({
     observedGeneration: z.number().int().optional().describe("The generation last reconciled."),
@@ -243,6 +247,22 @@ export const squadStatus = z
       })
       .optional()
       .describe("FeatureToggles by state."),
+    toggleDebt: z
+      .array(
+        z.object({
+          namespace: z.string(),
+          name: z.string(),
+          debt: z.array(z.enum(DEBT_KINDS)).describe("Stale, Unused, FullyRolledOut, OverActiveLimit."),
+          since: z.string().describe("When its oldest debt began.").meta({ format: "date-time" }),
+          callers: z
+            .array(z.string())
+            .optional()
+            .describe("Callers that evaluated it in the last 24 h: they must change code first."),
+        }),
+      )
+      .max(MAX_SQUAD_TOGGLE_DEBT)
+      .optional()
+      .describe("Toggles that can go, oldest debt first (at most 20; kubectl crescendo toggles lists all)."),
     delivery: z
       .object({
         deploymentsLast7d: z

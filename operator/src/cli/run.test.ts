@@ -464,3 +464,65 @@ describe("wantsColor", () => {
     expect(wantsColor(tty, env)).toBe(want);
   });
 });
+
+describe("toggles", () => {
+  const debtToggle = (name: string, namespace: string, since: string, callers: string[] = []): KubeObject =>
+    ({
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "FeatureToggle",
+      metadata: { name, namespace },
+      spec: { variants: { on: true }, defaultVariant: "on" },
+      status: {
+        conditions: [
+          {
+            type: "FullyRolledOut",
+            status: "True",
+            reason: "OneVariantServed",
+            message: "",
+            lastTransitionTime: since,
+          },
+        ],
+        insight: { callers24h: callers },
+      },
+    }) as KubeObject;
+
+  it("lists the namespace's toggle debt oldest first, with the callers", async () => {
+    const fake = new FakeClient();
+    fake.add(TOGGLES, debtToggle("newer", "shop", "2025-02-27T12:00:00Z"));
+    fake.add(
+      TOGGLES,
+      debtToggle("older", "shop", "2025-02-01T12:00:00Z", ["system:serviceaccount:shop:web"]),
+    );
+    fake.add(TOGGLES, debtToggle("elsewhere", "other", "2025-01-01T12:00:00Z"));
+    const out = await cli(fake, ["toggles"]);
+    expect(out.code).toBe(0);
+    const lines = out.stdout.split("\n");
+    expect(lines[1]).toMatch(/^shop\s+older\s+FullyRolledOut\s+.*system:serviceaccount:shop:web$/);
+    expect(lines[2]).toMatch(/^shop\s+newer\s+FullyRolledOut/);
+    expect(out.stdout).toContain("2 of 2 toggles have debt.");
+  });
+
+  it("with --squad, lists every namespace of the squad; a name is refused", async () => {
+    const fake = new FakeClient();
+    fake.add("squads", {
+      metadata: { name: "checkout" },
+      status: { namespaces: [{ name: "a" }, { name: "b" }] },
+    });
+    fake.add(TOGGLES, debtToggle("t1", "b", "2025-02-01T12:00:00Z"));
+    fake.add(TOGGLES, debtToggle("t2", "a", "2025-02-02T12:00:00Z"));
+    fake.add(TOGGLES, debtToggle("t3", "shop", "2025-01-02T12:00:00Z"));
+    const out = await cli(fake, ["toggles", "--squad", "checkout"]);
+    expect(
+      out.stdout
+        .split("\n")
+        .slice(1, 3)
+        .map((l) => l.split(/\s+/).slice(0, 2).join("/")),
+    ).toEqual(["b/t1", "a/t2"]);
+    expect((await cli(fake, ["toggles", "checkout"])).code).toBe(2);
+  });
+
+  it("says so when there is no debt", async () => {
+    const out = await cli(new FakeClient(), ["toggles"]);
+    expect(out).toMatchObject({ code: 0, stdout: "No toggle debt among 0 toggles.\n" });
+  });
+});

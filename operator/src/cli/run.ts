@@ -9,10 +9,14 @@ import { actionCommands, newActionId } from "./commands/action.js";
 import type { Command, Flags, Io, OptionsConfig } from "./commands/command.js";
 import { squadCommand } from "./commands/squad.js";
 import { statusCommand } from "./commands/status.js";
+import { togglesCommand } from "./commands/toggles.js";
 import { connect as connectKube, type Connect, type Connection } from "./connect.js";
 import { CliError, unreachable, UsageError } from "./errors.js";
 
-export const COMMANDS: readonly Command[] = [statusCommand, ...actionCommands, squadCommand];
+export const COMMANDS: readonly Command[] = [statusCommand, ...actionCommands, squadCommand, togglesCommand];
+
+/** `status <release>`, or `toggles [--squad=S]` for a command that takes no name. */
+const head = (c: Command) => `${c.name} ${c.noName ?? `<${c.target}>`}`;
 
 const PROGRAM = "kubectl crescendo";
 
@@ -104,7 +108,10 @@ export function parse(argv: readonly string[]): Parsed {
       throw new UsageError(`unknown flag ${token.rawName} for ${command.name}`, command.name);
     }
   }
-  if (rest.length === 0) throw new UsageError(`${command.name} needs a ${command.target} name`, command.name);
+  if (command.noName !== undefined && rest.length > 0)
+    throw new UsageError(`unexpected argument "${rest[0]}"`, command.name);
+  if (command.noName === undefined && rest.length === 0)
+    throw new UsageError(`${command.name} needs a ${command.target} name`, command.name);
   if (rest.length > 1) throw new UsageError(`unexpected argument "${rest[1]}"`, command.name);
   if (values.namespace === "") throw new UsageError("--namespace must not be empty", command.name);
   return { command, name: rest[0] ?? "", flags: values as Flags };
@@ -124,7 +131,7 @@ function parseArgsMessage(err: unknown): string {
 }
 
 export function overallUsage(): string {
-  const width = Math.max(...COMMANDS.map((c) => `${c.name} <${c.target}>`.length), "help [command]".length);
+  const width = Math.max(...COMMANDS.map((c) => head(c).length), "help [command]".length);
   const line = (left: string, right: string) => `  ${left.padEnd(width)}  ${right}`;
   return [
     `${PROGRAM}: watch and steer Crescendo Releases, FeatureToggles and Squads`,
@@ -133,7 +140,7 @@ export function overallUsage(): string {
     `  ${PROGRAM} <command> <name> [flags]`,
     "",
     "Commands:",
-    ...COMMANDS.map((c) => line(`${c.name} <${c.target}>`, c.summary)),
+    ...COMMANDS.map((c) => line(head(c), c.summary)),
     line("help [command]", "Show help for a command"),
     "",
     "Global flags:",
@@ -160,7 +167,7 @@ export function commandUsage(command: Command): string {
 }
 
 function synopsis(command: Command): string {
-  return `${PROGRAM} ${command.name} <${command.target}> [flags]`;
+  return `${PROGRAM} ${head(command)} [flags]`;
 }
 
 /** Prints the failure and returns its exit code. */

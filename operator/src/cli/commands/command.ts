@@ -35,6 +35,11 @@ export interface Command {
   name: string;
   /** What the one positional argument names, e.g. "release". */
   target: string;
+  /**
+   * Set for a command that takes no name, only flags: what its usage shows instead of
+   * `<target>`, e.g. "[--squad=S]".
+   */
+  noName?: string;
   /** One line for the command list. */
   summary: string;
   /** The paragraph `<command> --help` shows under the usage line. */

@@ -32,7 +32,7 @@ export const squadCommand: Command = {
 };
 
 /** The squad's namespaces as reported, else as specified, else the one named after it. */
-function squadNamespaces(squad: Squad): string[] {
+export function squadNamespaces(squad: Squad): string[] {
   const reported = squad.status?.namespaces?.map((n) => n.name);
   if (reported && reported.length > 0) return reported;
   const specified = squad.spec?.namespaces?.map((n) => n.name);
@@ -40,7 +40,11 @@ function squadNamespaces(squad: Squad): string[] {
 }
 
 /** Lists a kind in each namespace; a namespace the user may not read is skipped with a note. */
-async function listIn<T extends KubeObject>(env: CommandEnv, kind: Kind, namespaces: string[]): Promise<T[]> {
+export async function listIn<T extends KubeObject>(
+  env: CommandEnv,
+  kind: Kind,
+  namespaces: string[],
+): Promise<T[]> {
   const found: T[] = [];
   for (const namespace of namespaces) {
     try {

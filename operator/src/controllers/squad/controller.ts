@@ -42,7 +42,7 @@ import {
   type SecretReader,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
-import { invalidSpecStatus, squadStatus, transitionEvents } from "./status.js";
+import { invalidSpecStatus, squadStatus, squadToggleDebt, transitionEvents } from "./status.js";
 
 /** Held on every Squad so that policy `Delete` can remove its namespaces before the Squad goes. */
 export const SQUAD_FINALIZER = "crescendo.dev/squad";
@@ -208,7 +208,11 @@ export function toggleSummaryChanged(event: StoreEvent<FeatureToggle>): boolean 
   if (event.type !== "upsert" || !event.previous) return true;
   const before = event.previous.status;
   const after = event.object.status;
-  return before?.effectiveState !== after?.effectiveState || before?.stale !== after?.stale;
+  return (
+    before?.effectiveState !== after?.effectiveState ||
+    before?.stale !== after?.stale ||
+    JSON.stringify(squadToggleDebt([event.previous])) !== JSON.stringify(squadToggleDebt([event.object]))
+  );
 }
 
 /** The Squad store's index of declared namespaces: a Squad is filed under each name it declares. */

@@ -5,6 +5,8 @@
  * seconds, conditions whose times move only on transitions), so the controller can compare it
  * with the observed status and write only when something really changed.
  */
+import { MAX_SQUAD_TOGGLE_DEBT } from "../../api/squad.js";
+import { toggleDebt } from "../../api/toggle-debt.js";
 import { DAY_MS } from "../../api/common.js";
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
 import type { HistoryEntry } from "../../api/release.js";
@@ -63,6 +65,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
     namespaces,
     releases: releaseCounts(releases),
     toggles: toggleCounts(toggles),
+    toggleDebt: squadToggleDebt(toggles),
     delivery: deliveryMetrics(releases, now),
   };
 }
@@ -167,6 +170,19 @@ export function toggleCounts(toggles: readonly FeatureToggle[]): ToggleCounts {
     stale: toggles.filter((t) => t.status?.stale === true).length,
     killed: toggles.filter((t) => t.status?.effectiveState === "KilledByRollback").length,
   };
+}
+
+/** The squad's toggle debt, oldest first, capped (`kubectl crescendo toggles --squad` lists all). */
+export function squadToggleDebt(toggles: readonly FeatureToggle[]): NonNullable<SquadStatus["toggleDebt"]> {
+  return toggleDebt(toggles)
+    .slice(0, MAX_SQUAD_TOGGLE_DEBT)
+    .map((d) => ({
+      namespace: d.namespace,
+      name: d.name,
+      debt: d.kinds,
+      since: d.since,
+      ...(d.callers.length ? { callers: d.callers } : {}),
+    }));
 }
 
 /** An Event the controller records about the Squad itself. */
