@@ -133,7 +133,19 @@ export class ReleaseReconciler {
     if (wrote) this.report(raw, squad, result, { snapshot, recorded: folded.recorded, appliedAt });
     releaseMetrics.observe(target.namespace, target.release, result.status);
 
-    const nextDue = this.startMeasurements(key, spec, result.status, setup, target, ctx.signal);
+    const canary = result.status.canaryRevision
+      ? snapshot.deployments[result.status.canaryRevision]
+      : undefined;
+    const canaryServing = (canary?.readyReplicas ?? 0) > 0;
+    const nextDue = this.startMeasurements(
+      key,
+      spec,
+      result.status,
+      setup,
+      target,
+      canaryServing,
+      ctx.signal,
+    );
     const requeue = [result.requeueAfterMs, nextDue].filter((ms): ms is number => ms !== undefined && ms > 0);
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
@@ -339,6 +351,7 @@ export class ReleaseReconciler {
     status: ReleaseStatus,
     setup: AnalysisSetup,
     target: Target,
+    canaryServing: boolean,
     signal: AbortSignal,
   ): number | undefined {
     const { runner, clock } = this.deps;
@@ -349,6 +362,7 @@ export class ReleaseReconciler {
       status,
       setup,
       now: clock.now(),
+      canaryServing,
       busy: (kind, metric) =>
         runner.isRunning(key, kind, metric) ||
         runner.pending(key).some((p) => p.metric === metric && p.kind === kind),

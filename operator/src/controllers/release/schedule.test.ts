@@ -72,7 +72,14 @@ describe("liveTokens", () => {
 
 describe("measurementSchedule", () => {
   it("makes every never-measured metric of a live analysis due, step analysis first, and nothing else", () => {
-    const schedule = measurementSchedule({ spec, status: atAnalysis, setup, now: T0, busy: idle });
+    const schedule = measurementSchedule({
+      spec,
+      status: atAnalysis,
+      setup,
+      now: T0,
+      busy: idle,
+      canaryServing: true,
+    });
     expect(schedule.due.map((d) => [d.kind, d.metric.name, d.analysis])).toEqual([
       ["step", "errors", analysisToken(atAnalysis, "step")],
       ["background", "latency", analysisToken(atAnalysis, "background")],
@@ -99,7 +106,9 @@ describe("measurementSchedule", () => {
   it("neither starts nor waits for a metric already being measured (its settlement reconciles)", () => {
     const busy = (kind: string, name: string) => kind === "step" && name === "errors";
     expect(
-      measurementSchedule({ spec, status: atAnalysis, setup, now: T0, busy }).due.map((d) => d.metric.name),
+      measurementSchedule({ spec, status: atAnalysis, setup, now: T0, busy, canaryServing: true }).due.map(
+        (d) => d.metric.name,
+      ),
     ).toEqual(["latency"]);
     const status: ReleaseStatus = {
       ...atAnalysis,
@@ -108,6 +117,42 @@ describe("measurementSchedule", () => {
     expect(measurementSchedule({ spec, status, setup, now: T0, busy })).toEqual({
       due: [],
       nextDueInMs: 30_000,
+    });
+  });
+
+  describe("background analysis warm-up", () => {
+    const fresh = (startedAt: number): ReleaseStatus => ({
+      ...atAnalysis,
+      analysis: { step: 1, startedAt: started, metrics: [measuredAt("errors", T0 - 1_000)] },
+      backgroundAnalysis: { startedAt: new Date(startedAt).toISOString(), metrics: [] },
+    });
+    const background = (status: ReleaseStatus, canaryServing: boolean, now = T0) =>
+      measurementSchedule({ spec, status, setup, now, busy: idle, canaryServing });
+
+    it("takes no measurement while no canary pod is ready, and waits on no clock for it", () => {
+      const schedule = background(fresh(T0 - 120_000), false);
+      expect(schedule.due).toEqual([]);
+      expect(schedule.nextDueInMs).toBe(9_000); // the step analysis' errors, not the background
+    });
+
+    it("waits one interval after the analysis started, even with a ready canary", () => {
+      const schedule = background(fresh(T0 - 4_000), true);
+      expect(schedule.due).toEqual([]);
+      expect(schedule.nextDueInMs).toBe(6_000);
+      expect(background(fresh(T0 - 4_000), true, T0 + 6_000).due.map((d) => d.metric.name)).toEqual([
+        "latency",
+      ]);
+    });
+
+    it("applies only to the first measurement: once measured, the metric's own interval rules", () => {
+      const status: ReleaseStatus = {
+        ...fresh(T0 - 1_000),
+        backgroundAnalysis: {
+          startedAt: new Date(T0 - 1_000).toISOString(),
+          metrics: [measuredAt("latency", T0 - 60_000)],
+        },
+      };
+      expect(background(status, false).due.map((d) => d.metric.name)).toEqual(["latency"]);
     });
   });
 

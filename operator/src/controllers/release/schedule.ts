@@ -52,6 +52,8 @@ export function measurementSchedule(input: {
   setup: AnalysisSetup;
   now: number;
   busy: (kind: AnalysisKind, metric: string) => boolean;
+  /** Whether a pod of the canary revision is ready; background analysis waits for it. */
+  canaryServing?: boolean;
 }): MeasurementSchedule {
   const { spec, status, setup, now, busy } = input;
   const live = liveAnalysis(spec, status);
@@ -64,6 +66,16 @@ export function measurementSchedule(input: {
     const which = live[kind];
     if (token === undefined || which === undefined) continue;
     const results = (kind === "step" ? status.analysis?.metrics : status.backgroundAnalysis?.metrics) ?? [];
+    if (kind === "background" && results.length === 0) {
+      // Warm-up: background analysis starts with the rollout, before the canary has pods or
+      // series; a query then finds no data and would count toward inconclusiveLimit, holding a
+      // good rollout. Its first measurement waits for a ready canary pod and one interval.
+      const warm = backgroundWarmUpWait(status, input.canaryServing === true, intervalMs, now);
+      if (warm !== 0) {
+        if (warm !== undefined) next = next === undefined ? warm : Math.min(next, warm);
+        continue;
+      }
+    }
     const idle = metricsNamed(setup.metrics, which.metrics).filter((m) => !busy(kind, m.name));
     const dueNow = new Set(dueMetrics(idle, results, intervalMs, now));
     for (const metric of idle.filter((m) => dueNow.has(m.name))) due.push({ kind, analysis: token, metric });
@@ -76,4 +88,21 @@ export function measurementSchedule(input: {
     if (wait !== undefined) next = next === undefined ? wait : Math.min(next, wait);
   }
   return next === undefined ? { due } : { due, nextDueInMs: next };
+}
+
+/**
+ * Milliseconds until background analysis may take its first measurement: 0 once a canary pod is
+ * ready and one interval has passed since the analysis started; undefined while no canary pod
+ * is ready (the Deployment's change brings the next reconcile, nothing to wait for by clock).
+ */
+export function backgroundWarmUpWait(
+  status: ReleaseStatus,
+  canaryServing: boolean,
+  intervalMs: number,
+  now: number,
+): number | undefined {
+  if (!canaryServing) return undefined;
+  const started = Date.parse(status.backgroundAnalysis?.startedAt ?? "");
+  if (!Number.isFinite(started)) return 0;
+  return Math.max(0, started + intervalMs - now);
 }
