@@ -158,6 +158,10 @@ export type FeatureToggleSpec = z.infer<typeof featureToggleSpec>;
 export const EFFECTIVE_STATES = ["Enabled", "Disabled", "KilledByRollback"] as const;
 export type EffectiveState = (typeof EFFECTIVE_STATES)[number];
 
+/** The conditions that mark a toggle as debt: ready to be removed from code and deleted. */
+export const DEBT_KINDS = ["Stale", "Unused", "FullyRolledOut", "OverActiveLimit"] as const;
+export type DebtKind = (typeof DEBT_KINDS)[number];
+
 /** Limits of the insight summary: it lives in status, so it stays small whatever the traffic. */
 export const MAX_INSIGHT_CALLERS = 50;
 

@@ -1,5 +1,5 @@
 /** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
-import { DEBT_KINDS } from "./toggle-debt.js";
+import { DEBT_KINDS } from "./featuretoggle.js";
 import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
@@ -250,8 +250,8 @@ export const squadStatus = z
     toggleDebt: z
       .array(
         z.object({
-          namespace: z.string(),
-          name: z.string(),
+          namespace: z.string().describe("The toggle's namespace."),
+          name: z.string().describe("The FeatureToggle's name."),
           debt: z.array(z.enum(DEBT_KINDS)).describe("Stale, Unused, FullyRolledOut, OverActiveLimit."),
           since: z.string().describe("When its oldest debt began.").meta({ format: "date-time" }),
           callers: z

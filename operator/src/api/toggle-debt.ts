@@ -5,8 +5,9 @@
  */
 import type { FeatureToggle } from "./kinds.js";
 
-export const DEBT_KINDS = ["Stale", "Unused", "FullyRolledOut", "OverActiveLimit"] as const;
-export type DebtKind = (typeof DEBT_KINDS)[number];
+import { DEBT_KINDS, type DebtKind } from "./featuretoggle.js";
+
+export { DEBT_KINDS, type DebtKind };
 
 export interface ToggleDebt {
   namespace: string;
