@@ -78,7 +78,13 @@ export const featureToggleSpec = z
       .default("Enabled")
       .describe("Disabled serves the default variant to everyone."),
     variants: z
-      .record(variantName, variantValue)
+      .record(variantName, variantValue, {
+        // zod's own answer for a bad key is "Invalid key in record", which names no rule.
+        error: (issue) =>
+          issue.code === "invalid_key"
+            ? "a variant name is 1 to 63 letters, digits, '_', '.' or '-' (and not __proto__)"
+            : undefined,
+      })
       .refine((v) => Object.keys(v).length >= 1, "at least one variant")
       .refine(
         (v) => new Set(Object.values(v).map(variantKind)).size <= 1,

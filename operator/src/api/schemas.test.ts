@@ -114,6 +114,13 @@ describe("analysis intervals", () => {
 
 describe("FeatureToggle spec", () => {
   const base = { variants: { on: true, off: false }, defaultVariant: "off" };
+  it("names the rule a variant name breaks", () => {
+    const r = featureToggleSpec.safeParse({ variants: { "dark mode": true }, defaultVariant: "dark mode" });
+    expect(r.error?.issues[0]).toMatchObject({
+      path: ["variants", "dark mode"],
+      message: "a variant name is 1 to 63 letters, digits, '_', '.' or '-' (and not __proto__)",
+    });
+  });
   it("refuses a null variant by name (the apiserver would otherwise drop it)", () => {
     const r = featureToggleSpec.safeParse({ variants: { on: true, off: null }, defaultVariant: "on" });
     expect(r.success).toBe(false);
