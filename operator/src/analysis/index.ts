@@ -14,6 +14,8 @@ export {
 } from "./prometheus.js";
 export type { MetricProvider, QueryResult } from "./provider.js";
 export {
+  ANALYSIS_DEADLINE_FACTOR,
+  analysisDeadlineMs,
   dueMetrics,
   intervalMs,
   MAX_MEASUREMENTS,

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { analysisMetric, type AnalysisMetric } from "../api/analysis.js";
 import { metricResult, type Measurement, type MetricResult } from "../api/release.js";
 import {
+  analysisDeadlineMs,
   dueMetrics,
   intervalMs,
   MAX_MEASUREMENTS,
@@ -288,5 +289,15 @@ describe("dueMetrics and nextDueInMs", () => {
   it("reads a metric's own interval, else the default", () => {
     expect(intervalMs(metric("a", { interval: "1m30s" }), 1)).toBe(90_000);
     expect(intervalMs(metric("a"), 1234)).toBe(1234);
+  });
+});
+
+describe("analysisDeadlineMs", () => {
+  it("is twice the longest any metric needs to decide, at least two default intervals", () => {
+    const a = metric("a", { minSamples: 3, failureLimit: 1, inconclusiveLimit: 2 }); // 7 measurements
+    const b = metric("b", { interval: "1m" }); // 1 + 0 + 3 + 1 = 5 measurements of 1 min
+    expect(analysisDeadlineMs([a], 10_000)).toBe(2 * 7 * 10_000);
+    expect(analysisDeadlineMs([a, b], 10_000)).toBe(2 * 5 * 60_000);
+    expect(analysisDeadlineMs([], 30_000)).toBe(60_000);
   });
 });

@@ -177,3 +177,25 @@ export function nextDueInMs(
   const all = dueIn(metrics, results, defaultIntervalMs, now).map((d) => d.ms);
   return all.length === 0 ? undefined : Math.min(...all);
 }
+
+/**
+ * How many times the time an analysis needs at most it may take before it is held
+ * (`AnalysisDeadlineExceeded`): room for slow queries and retries, never a hair trigger.
+ */
+export const ANALYSIS_DEADLINE_FACTOR = 2;
+
+/**
+ * The deadline of one analysis, in ms: the longest any metric needs to decide when every
+ * measurement is on time (`minSamples` successes, `failureLimit` failures and `inconclusiveLimit`
+ * inconclusive ones before the one that tips it, at its interval), times
+ * ANALYSIS_DEADLINE_FACTOR, and at least that many intervals. An analysis still Running past
+ * it is not measuring as it should (a query that never answers, measurements not taken), and
+ * holds with a reason instead of keeping the rollout Progressing for ever.
+ */
+export function analysisDeadlineMs(metrics: readonly AnalysisMetric[], defaultIntervalMs: number): number {
+  const needed = metrics.map(
+    (m) =>
+      intervalMs(m, defaultIntervalMs) * ((m.minSamples ?? 1) + m.failureLimit + m.inconclusiveLimit + 1),
+  );
+  return ANALYSIS_DEADLINE_FACTOR * Math.max(defaultIntervalMs, ...needed);
+}

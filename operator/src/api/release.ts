@@ -256,6 +256,7 @@ export const PAUSE_REASONS = [
   "AwaitingPromotion",
   "InconclusiveAnalysis",
   "AnalysisFailed",
+  "AnalysisDeadlineExceeded",
   "ProgressDeadlineExceeded",
 ] as const;
 export type PauseReason = (typeof PAUSE_REASONS)[number];
@@ -364,7 +365,7 @@ export const releaseStatus = z
       .enum(PAUSE_REASONS)
       .optional()
       .describe(
-        "Why the rollout is held: Paused (spec.paused), ManualPause (pause action), PauseStep or AwaitingPromotion (waits for promote), InconclusiveAnalysis, AnalysisFailed or ProgressDeadlineExceeded (with rollback.onFailure Pause).",
+        "Why the rollout is held: Paused (spec.paused), ManualPause (pause action), PauseStep or AwaitingPromotion (waits for promote), InconclusiveAnalysis, AnalysisDeadlineExceeded (an analysis undecided by its deadline), AnalysisFailed or ProgressDeadlineExceeded (with rollback.onFailure Pause).",
       ),
     abortedAt: z
       .string()

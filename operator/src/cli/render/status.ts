@@ -55,6 +55,7 @@ const LABEL_WIDTH = 11;
 const PROBLEM_HOLDS: ReadonlySet<PauseReason> = new Set([
   "InconclusiveAnalysis",
   "AnalysisFailed",
+  "AnalysisDeadlineExceeded",
   "ProgressDeadlineExceeded",
 ]);
 

@@ -35,6 +35,7 @@ import type { Ctx } from "./state.js";
 export const PROBLEM_HOLDS: ReadonlySet<PauseReason> = new Set([
   "InconclusiveAnalysis",
   "AnalysisFailed",
+  "AnalysisDeadlineExceeded",
   "ProgressDeadlineExceeded",
 ]);
 

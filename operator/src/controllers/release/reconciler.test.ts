@@ -330,7 +330,8 @@ describe("ReleaseReconciler", () => {
     const w = await atAnalysis();
     const result = await w.reconcile(); // the query is still unanswered: nothing waits for it
     expect(w.calls).toEqual([]);
-    expect(result.requeueAfterMs).toBeUndefined();
+    // Only the analysis deadline is timed (2 × 5 measurements × 10 s): the answer, not a timer, brings the next reconcile.
+    expect(result.requeueAfterMs).toBe(100_000);
     expect(w.queries[0]).toMatchObject({ query: `errors{revision="${R2}"}` });
     expect(w.runner.isRunning("shop/web", "step", "error-rate")).toBe(true);
 

@@ -509,12 +509,13 @@ describe("canary steps", () => {
       analysis: { step: 2, metrics: [], startedAt: iso(w.now) },
     });
 
-    // analysis: Running waits (no deadline), Successful moves on.
+    // analysis: Running waits until its deadline (no metric and no interval known here: twice the
+    // CRD's longest interval, 2 h), Successful moves on.
     w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
     r = w.tick(3_600_000).reconcile();
     expect(w.s).toMatchObject({ currentStepIndex: 2, phase: "Progressing" });
     expect(w.s.message).toContain("error-rate 0/1");
-    expect(r.requeueAfterMs).toBeUndefined();
+    expect(r.requeueAfterMs).toBe(3_600_000);
     w.verdict("step", "Successful").reconcile();
     expect(w.s).toMatchObject({ currentStepIndex: 3, desiredWeight: 50 });
 
@@ -626,6 +627,39 @@ describe("analysis", () => {
     expect(w.s.currentStepIndex).toBe(2);
     return w;
   }
+
+  it("holds AnalysisDeadlineExceeded when the analysis is still undecided at its deadline", () => {
+    // 10s interval, minSamples 1, failureLimit 0, inconclusiveLimit 3: 5 measurements at most
+    // decide it, so the deadline is 2 × 50 s after the analysis began.
+    const w = analysing({ analysis: { interval: "10s", metrics: [METRIC] } });
+    const started = Date.parse(w.s.analysis?.startedAt ?? "");
+    w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
+    const before = w.tick(99_000).reconcile();
+    expect(w.s.phase).toBe("Progressing");
+    expect(before.requeueAfterMs).toBe(started + 100_000 - w.now);
+    const r = w.tick(1_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "AnalysisDeadlineExceeded" });
+    expect(w.s.message).toBe(
+      `step 2: analysis started at ${iso(started)} reached no decision by its deadline ${iso(started + 100_000)} (waiting for successful measurements (error-rate 0/1))`,
+    );
+    expect(reasons(r)).toEqual(["AnalysisDeadlineExceeded"]);
+    expect(r.events[0]?.type).toBe("Warning");
+    expect(w.condition("Stalled")).toMatchObject({ status: "True", reason: "AnalysisDeadlineExceeded" });
+    // resume starts the analysis afresh, with a deadline of its own.
+    w.act("resume").tick(1_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Progressing", currentStepIndex: 2 });
+    expect(w.s.analysis?.startedAt).toBe(iso(w.now));
+  });
+
+  it("takes the interval the controller resolved (the squad's) for the deadline when it has one", () => {
+    const w = analysing({ analysis: { metrics: [METRIC] } });
+    const started = Date.parse(w.s.analysis?.startedAt ?? "");
+    const snap = { ...w.snapshot(), analysisIntervalMs: 1_000 };
+    // 2 × 5 × 1 s: without the controller's interval it would assume the CRD's longest, 1 h.
+    expect(step({ ...snap, now: started + 9_999 }).status.pauseReason).toBeUndefined();
+    expect(step({ ...snap, now: started + 10_000 }).status.pauseReason).toBe("AnalysisDeadlineExceeded");
+    expect(step({ ...w.snapshot(), now: started + 7_199_999 }).status.pauseReason).toBeUndefined();
+  });
 
   it("rolls back on Failed, in one step, naming metric, values and threshold", () => {
     const w = analysing();

@@ -22,6 +22,7 @@ import { isDeepStrictEqual } from "node:util";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { Stage } from "../../api/release-stages.js";
 import { act } from "./actions.js";
+import { analysisDeadlineAt } from "./analysis-deadline.js";
 import { conditionsFor } from "./conditions.js";
 import { addNotification, nextAttemptInMs, pending, rollbackId } from "./delivery.js";
 import { liveScaleDown } from "./scale-down.js";
@@ -235,6 +236,7 @@ function requeueAfterMs(ctx: Ctx, s: ReleaseStatus): number | undefined {
     if (stage.kind === "setWeight" || stage.kind === "preview" || stage.kind === "scaleUp") {
       times.push(start + ctx.spec.progressDeadlineSeconds * 1000);
     }
+    if (stage.kind === "analysis") times.push(analysisDeadlineAt(ctx, s, stage.metrics));
   }
   const notify = nextAttemptInMs(s, ctx.now);
   if (notify !== undefined) times.push(ctx.now + Math.max(notify, 1));

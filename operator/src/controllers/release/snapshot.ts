@@ -52,6 +52,12 @@ export interface ReleaseSnapshot {
   analysis: { step?: AnalysisVerdict; background?: AnalysisVerdict };
   /** Milliseconds since the epoch: the one clock reading of this reconcile. */
   now: number;
+  /**
+   * The default time between measurements as the controller resolved it (the Release's
+   * `analysis.interval`, else the squad's, else 30s), in ms. Absent, an analysis deadline
+   * assumes the longest interval the CRD allows.
+   */
+  analysisIntervalMs?: number;
   /** The annotation action, only when its id differs from `status.lastAction.id`. */
   action?: PendingAction;
   /** The owning squad, for the `crescendo.dev/squad` and `crescendo.dev/tribe` labels. */

@@ -6,6 +6,7 @@
  */
 import type { ReleaseStatus } from "../../api/release.js";
 import type { Stage } from "../../api/release-stages.js";
+import { analysisDeadlineAt } from "./analysis-deadline.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf } from "./snapshot.js";
 import { iso, time, toPhase, type Ctx, type Next } from "./state.js";
@@ -21,7 +22,7 @@ export function runStage(ctx: Ctx, s: ReleaseStatus, i: number, stage: Stage): N
     case "pause":
       return pauseStage(ctx, s, i, stage.durationMs);
     case "analysis":
-      return analysisStage(ctx, s, i);
+      return analysisStage(ctx, s, i, stage.metrics);
     case "preview":
       return previewStage(ctx, s, i, stage.replicas);
     case "awaitPromotion":
@@ -54,7 +55,12 @@ function pauseStage(ctx: Ctx, s: ReleaseStatus, i: number, durationMs: number | 
   return toPhase(s, "Progressing", `step ${i}: pausing until ${iso(end)}`);
 }
 
-function analysisStage(ctx: Ctx, s: ReleaseStatus, i: number): Next | undefined {
+/**
+ * An analysis decides by its verdict; one still undecided at its deadline holds
+ * (`AnalysisDeadlineExceeded`), so no rollout stays Progressing for ever on an analysis that
+ * cannot finish.
+ */
+function analysisStage(ctx: Ctx, s: ReleaseStatus, i: number, metrics?: string[]): Next | undefined {
   const v = stepVerdict(ctx, s, i);
   switch (v?.phase) {
     case "Successful":
@@ -63,8 +69,20 @@ function analysisStage(ctx: Ctx, s: ReleaseStatus, i: number): Next | undefined 
       return fail(ctx, s, "AnalysisFailed", v.message);
     case "Inconclusive":
       return hold(ctx, s, "InconclusiveAnalysis", v.message);
-    default:
-      return toPhase(s, "Progressing", `step ${i}: analysing (${v?.message ?? "no measurement yet"})`);
+    default: {
+      const progress = v?.message ?? "no measurement yet";
+      const deadline = analysisDeadlineAt(ctx, s, metrics);
+      if (ctx.now >= deadline) {
+        const since = s.analysis?.startedAt ?? "";
+        return hold(
+          ctx,
+          s,
+          "AnalysisDeadlineExceeded",
+          `step ${i}: analysis started at ${since} reached no decision by its deadline ${iso(deadline)} (${progress})`,
+        );
+      }
+      return toPhase(s, "Progressing", `step ${i}: analysing (${progress})`);
+    }
   }
 }
 
