@@ -10,7 +10,7 @@
  * `MeasurementRunner`, which reconciles the Release again when one settles; that reconcile folds
  * the result into status before judging. Everything needed to resume is in status.
  */
-import { LABELS } from "../../api/common.js";
+import { LABELS, parseDuration } from "../../api/common.js";
 import { ReleaseResource, type Release, type Squad } from "../../api/kinds.js";
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
 import { squadSpec } from "../../api/squad.js";
@@ -113,6 +113,8 @@ export class ReleaseReconciler {
       route: this.routeOf(raw, spec),
       analysis: verdictsOf(spec, folded.status, setup.metrics),
       now: this.deps.clock.now(),
+      // The squad's default interval is resolved here, so the analysis deadline is computed from it.
+      analysisIntervalMs: parseDuration(setup.defaultInterval),
       action: pendingAction(release),
       squad: squad && { name: squad.name, tribe: squad.tribe },
     };
