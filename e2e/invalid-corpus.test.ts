@@ -26,17 +26,6 @@ const NAMESPACE = "invalid-corpus";
 const PREEXISTING = "corpus-preexisting";
 const STALLED_WITHIN = "30s";
 
-/**
- * Cases that need the runtime's refusal reporting (operator/src/runtime/refusals.ts) wired into
- * the controller that writes the refused object: the Release controller does not report through
- * it yet, so the apiserver's refusal of its Deployment reaches only the operator's log and these
- * are expected to fail. Remove a file from here once its controller reports through the mechanism.
- */
-const PENDING_REFUSAL_REPORTING = new Set([
-  "release-template-without-image.yaml",
-  "release-template-without-containers.yaml",
-]);
-
 interface Expectation {
   kind: "admission" | "Stalled";
   reason?: string;
@@ -108,9 +97,7 @@ describe("the invalid-manifest corpus", () => {
       const want = expectationOf(text, file);
       const subject = subjectOf(text);
       const ns = subject.namespaced ? ["-n", NAMESPACE] : [];
-      const test = PENDING_REFUSAL_REPORTING.has(file) ? it.fails : it;
-
-      test(`${file}: ${want.kind}${want.reason ? ` ${want.reason}` : ""} ${String(want.message)}`, async () => {
+      it(`${file}: ${want.kind}${want.reason ? ` ${want.reason}` : ""} ${String(want.message)}`, async () => {
         const apply = await kubectl([
           "apply",
           ...(want.serverSide ? ["--server-side", "--field-manager=corpus"] : []),
