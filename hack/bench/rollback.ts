@@ -9,6 +9,12 @@
  *
  *   detection  error rate raised → the verdict appears in the API
  *   action     the verdict → traffic on the stable revision and the canary at zero pods
+ *   total      error rate raised → traffic on stable and the canary at zero pods
+ *
+ * Detection and action split where each controller makes its verdict visible: Argo Rollouts
+ * writes the failed AnalysisRun before acting; Crescendo acts and records RolledBack in the same
+ * reconcile, its status write last, so part of its action is counted in its detection. Compare
+ * controllers on the total.
  *
  * `--against argo-rollouts` also runs Argo Rollouts (built from its Go module) through the same
  * steps on the same control plane and Prometheus, rounds interleaved (Crescendo, Argo, Crescendo,
@@ -255,8 +261,9 @@ async function runRound(
 function printRound(r: RoundResult): void {
   const d = spread(r.timings.map((t) => t.detectionMs));
   const a = spread(r.timings.map((t) => t.actionMs));
+  const t = spread(r.timings.map((x) => x.detectionMs + x.actionMs));
   console.log(
-    `[${r.system} round ${r.round}] detection ms ${fmt(d)}; action ms ${fmt(a)}; ` +
+    `[${r.system} round ${r.round}] detection ms ${fmt(d)}; action ms ${fmt(a)}; total ms ${fmt(t)}; ` +
       `${r.missed} missed; controller CPU ${r.cpuSeconds} s`,
   );
 }
@@ -268,9 +275,10 @@ interface SystemResult {
   intervalSeconds: number;
   detectionMs: Spread;
   actionMs: Spread;
+  totalMs: Spread;
   missed: number;
   /** Per round: the median detection and action, to show how much rounds differ. */
-  roundMediansMs: { detection: number; action: number }[];
+  roundMediansMs: { detection: number; action: number; total: number }[];
   cpuSecondsPerRound: number[];
 }
 
@@ -281,10 +289,12 @@ function summarize(rounds: RoundResult[], o: Options): SystemResult {
     intervalSeconds: o.intervalSeconds,
     detectionMs: spread(timings.map((t) => t.detectionMs)),
     actionMs: spread(timings.map((t) => t.actionMs)),
+    totalMs: spread(timings.map((t) => t.detectionMs + t.actionMs)),
     missed: rounds.reduce((a, r) => a + r.missed, 0),
     roundMediansMs: rounds.map((r) => ({
       detection: Math.round(median(r.timings.map((t) => t.detectionMs))),
       action: Math.round(median(r.timings.map((t) => t.actionMs))),
+      total: Math.round(median(r.timings.map((t) => t.detectionMs + t.actionMs))),
     })),
     cpuSecondsPerRound: rounds.map((r) => r.cpuSeconds),
   };
@@ -365,7 +375,7 @@ async function main(): Promise<void> {
       const ratio = (a: number, b: number) => (b === 0 ? "–" : (a / b).toFixed(2));
       console.log(
         `  crescendo ÷ ${name} (p50): detection ${ratio(crescendo.detectionMs.p50, p.detectionMs.p50)}, ` +
-          `action ${ratio(crescendo.actionMs.p50, p.actionMs.p50)}`,
+          `action ${ratio(crescendo.actionMs.p50, p.actionMs.p50)}, total ${ratio(crescendo.totalMs.p50, p.totalMs.p50)}`,
       );
     }
     console.log(`flagger (arithmetic, interval × threshold): ${o.intervalSeconds * 1000} ms at threshold 1`);
