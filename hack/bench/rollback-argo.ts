@@ -28,6 +28,8 @@ import {
 } from "./rollback-subject.js";
 
 interface RolloutStatus {
+  /** The generation this status is about, as a string. */
+  observedGeneration?: string;
   phase?: string;
   currentPodHash?: string;
   stableRS?: string;
@@ -160,8 +162,12 @@ export class ArgoRolloutsSubject implements RollbackSubject {
     ) as ReplicaSet | undefined;
   }
 
+  /** Runs `version`, in a status that has seen the latest spec. */
   private runs(r: Rollout | undefined, version: string): boolean {
-    return (r?.spec?.template?.spec?.containers?.[0]?.image ?? "").endsWith(`:${version}`);
+    return (
+      (r?.spec?.template?.spec?.containers?.[0]?.image ?? "").endsWith(`:${version}`) &&
+      r?.status?.observedGeneration === String(r?.metadata.generation)
+    );
   }
 
   stableAt(stores: Stores, namespace: string, i: number, version: string): boolean {

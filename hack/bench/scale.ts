@@ -14,7 +14,9 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../../operator/src/config.js";
 import { COMPONENTS, ROOT, cpuSnapshot, startCluster, type Cluster } from "./cluster.js";
+import { buildArgoRollouts } from "./argo-rollouts-controller.js";
 import { buildOperator, imageNodeOptions, Operator } from "./operator.js";
+import { runArgoScale, type PeerRun } from "./scale-argo.js";
 import { counterDelta, histogramBuckets, histogramQuantile, type Scrape } from "./prom.js";
 import {
   changeAllReleases,
@@ -41,7 +43,11 @@ const USAGE = `Usage: npm run bench:scale -- [flags]
   --server-side         create objects as server-side apply does (default: as client-side
                         \`kubectl apply\`, with the last-applied-configuration annotation)
   --hold-seconds T      keep the cluster and operator running this long after measuring, to inspect
-  --tsx                 run the operator from source through tsx instead of compiled (adds ~35 MB RSS)`;
+  --tsx                 run the operator from source through tsx instead of compiled (adds ~35 MB RSS)
+  --against argo-rollouts
+                        after each Crescendo run, the same N canaries as Argo Rollouts on a fresh
+                        control plane of the same size (toggles default to 0 then: the same work);
+                        side by side in scale-vs-argo-rollouts.json beside --results`;
 
 interface Options {
   releases: number[];
@@ -57,6 +63,7 @@ interface Options {
   nodeOptions?: string;
   serverSide: boolean;
   holdSeconds: number;
+  against?: "argo-rollouts";
 }
 
 function parseOptions(argv: string[]): Options {
@@ -76,6 +83,7 @@ function parseOptions(argv: string[]): Options {
       "node-options": { type: "string" },
       "server-side": { type: "boolean", default: false },
       "hold-seconds": { type: "string", default: "0" },
+      against: { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -90,7 +98,10 @@ function parseOptions(argv: string[]): Options {
       throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
     return n;
   };
+  if (values.against !== undefined && values.against !== "argo-rollouts")
+    throw new Error(`--against: only argo-rollouts is supported, got "${values.against}"`);
   return {
+    against: values.against as Options["against"],
     releases: values.releases.split(",").map((s) => int("releases", s.trim(), 1)!),
     toggles: int("toggles", values.toggles),
     squads: int("squads", values.squads, 1)!,
@@ -614,6 +625,71 @@ function saveResult(path: string, result: RunResult): RunResult[] {
   return runs;
 }
 
+/** Requests that are not watches or the leader-election Lease, per changed Release. */
+function requestsPerChange(r: RunResult): number | null {
+  if (r.rolloutAllSeconds === null) return null;
+  const n = Object.entries(r.requests.rollout)
+    .filter(([k]) => !k.startsWith("watch ") && !isLease(k))
+    .reduce((a, [, v]) => a + v, 0);
+  return round(n / r.releases, 2);
+}
+
+const SIDE_BY_SIDE: [string, (r: RunResult) => number | null, (p: PeerRun) => number | null][] = [
+  ["cold start s", (r) => r.coldStartSeconds, (p) => p.coldStartSeconds],
+  ["rollout s", (r) => r.rolloutAllSeconds, (p) => p.rolloutAllSeconds],
+  ["RSS peak MB", (r) => r.rssPeakMB, (p) => p.rssPeakMB],
+  ["RSS settled MB", (r) => r.rssSettledMB, (p) => p.rssSettledMB],
+  ["CPU s", (r) => r.cpuSeconds, (p) => p.cpuSeconds],
+  ["requests/change", requestsPerChange, (p) => p.requestsPerChange],
+  ["idle requests", (r) => r.idleRequests, (p) => p.idleRequests],
+];
+
+const ratio = (a: number | null, b: number | null): number | null =>
+  a === null || b === null || b === 0 ? null : round(a / b, 2);
+
+/** Crescendo and Argo Rollouts at each N, with Crescendo ÷ Argo Rollouts. */
+function sideBySide(done: RunResult[], peers: PeerRun[]) {
+  return peers.map((p) => {
+    const c = done.find((r) => r.releases === p.releases)!;
+    const row: Record<string, unknown> = { releases: p.releases };
+    for (const [name, mine, theirs] of SIDE_BY_SIDE)
+      row[name] = { crescendo: mine(c), "argo-rollouts": theirs(p), ratio: ratio(mine(c), theirs(p)) };
+    return row;
+  });
+}
+
+/** Beside the Crescendo results: bench/results/scale-vs-argo-rollouts.json by default. */
+const sideBySidePath = (o: Options): string => join(o.results, "..", "scale-vs-argo-rollouts.json");
+
+function saveSideBySide(path: string, done: RunResult[], peers: PeerRun[]): void {
+  mkdirSync(join(path, ".."), { recursive: true });
+  writeFileSync(
+    path,
+    JSON.stringify(
+      { sideBySide: sideBySide(done, peers), crescendo: done, peers: { "argo-rollouts": peers } },
+      null,
+      2,
+    ) + "\n",
+  );
+}
+
+function sideBySideTable(done: RunResult[], peers: PeerRun[]): string {
+  const lines = ["| N | figure | Crescendo | Argo Rollouts | Crescendo ÷ Argo |", "|--:|---|--:|--:|--:|"];
+  for (const row of sideBySide(done, peers))
+    for (const [name] of SIDE_BY_SIDE) {
+      const cell = row[name] as {
+        crescendo: number | null;
+        "argo-rollouts": number | null;
+        ratio: number | null;
+      };
+      const f = (v: number | null) => (v === null ? "–" : String(v));
+      lines.push(
+        `| ${String(row["releases"])} | ${name} | ${f(cell.crescendo)} | ${f(cell["argo-rollouts"])} | ${f(cell.ratio)} |`,
+      );
+    }
+  return lines.join("\n");
+}
+
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   const m = machine();
@@ -624,10 +700,14 @@ async function main(): Promise<void> {
     entry = await buildOperator();
   }
   const done: RunResult[] = [];
+  const peers: PeerRun[] = [];
+  const argo = o.against === "argo-rollouts" ? await buildArgoRollouts() : undefined;
+  if (argo) console.log(`argo-rollouts controller ${argo.version}: ${argo.binary}`);
   for (const releases of o.releases) {
     const shape: Shape = {
       releases,
-      toggles: o.toggles ?? releases,
+      // Side by side, Crescendo does what the peer does: canaries, no FeatureToggles.
+      toggles: o.toggles ?? (o.against ? 0 : releases),
       squads: o.squads,
       lastApplied: !o.serverSide,
     };
@@ -639,8 +719,21 @@ async function main(): Promise<void> {
       await cleanups.run();
     }
     if (interrupted) return;
+    if (argo) {
+      peers.push(
+        await runArgoScale(argo, releases, o.squads, {
+          idleSeconds: o.idleSeconds,
+          timeoutMs: o.timeoutMs,
+          lastApplied: !o.serverSide,
+        }),
+      );
+      saveSideBySide(sideBySidePath(o), done, peers);
+      if (interrupted) return;
+    }
   }
   console.log(`\n${markdownTable(done)}\n\nresults: ${o.results}`);
+  if (argo)
+    console.log(`\n${sideBySideTable(done, peers)}\n\nresults: bench/results/scale-vs-argo-rollouts.json`);
 }
 
 main().catch(async (err: unknown) => {

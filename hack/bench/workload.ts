@@ -26,7 +26,7 @@ export interface Shape {
 }
 
 /** What `kubectl apply` adds: the object as applied, as JSON, in an annotation. */
-function asKubectlApplied(obj: KubeObject, lastApplied: boolean): KubeObject {
+export function asKubectlApplied(obj: KubeObject, lastApplied: boolean): KubeObject {
   if (!lastApplied) return obj;
   const annotations = { "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify(obj) + "\n" };
   return { ...obj, metadata: { ...obj.metadata, annotations } };
