@@ -31,6 +31,12 @@ export interface OperatorOptions {
   entry?: string;
   /** NODE_OPTIONS for the operator (e.g. V8 heap flags a deployment would set). */
   nodeOptions?: string;
+  /** The node binary (default: the one running the benchmark), e.g. another Node major. */
+  node?: string;
+  /** A command the operator runs under, e.g. `["taskset", "-c", "0"]` to pin it to a core. */
+  wrapper?: string[];
+  /** More environment, e.g. OFREP_TOKEN. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -77,6 +83,7 @@ export class Operator {
     private readonly child: ChildProcess,
     readonly healthPort: number,
     readonly startedAt: number,
+    readonly ofrepPort: number,
   ) {
     this.exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
   }
@@ -90,24 +97,27 @@ export class Operator {
     const [healthPort, ofrepPort] = [await freePort(), await freePort()];
     mkdirSync(join(o.logFile, ".."), { recursive: true });
     const fd = openSync(o.logFile, "a");
-    const child = spawn(
-      process.execPath,
-      operatorArgs({ healthPort, ofrepPort, entry: o.entry, args: o.args }),
-      {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          KUBECONFIG: o.kubeconfig,
-          LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
-          // SIGUSR2 writes a heap snapshot (it does nothing until then): `liveHeapBytes`.
-          NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 ${o.nodeOptions ?? ""}`.trim(),
-        },
-        stdio: ["ignore", fd, fd],
-        detached: true,
+    // The wrapper (taskset) execs node, so the child's pid is the operator's.
+    const command = [
+      ...(o.wrapper ?? []),
+      o.node ?? process.execPath,
+      ...operatorArgs({ healthPort, ofrepPort, entry: o.entry, args: o.args }),
+    ];
+    const child = spawn(command[0]!, command.slice(1), {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        ...o.env,
+        KUBECONFIG: o.kubeconfig,
+        LOG_LEVEL: process.env.LOG_LEVEL ?? "info",
+        // SIGUSR2 writes a heap snapshot (it does nothing until then): `liveHeapBytes`.
+        NODE_OPTIONS: `--heapsnapshot-signal=SIGUSR2 ${o.nodeOptions ?? ""}`.trim(),
       },
-    );
+      stdio: ["ignore", fd, fd],
+      detached: true,
+    });
     closeSync(fd);
-    const op = new Operator(child, healthPort, Date.now());
+    const op = new Operator(child, healthPort, Date.now(), ofrepPort);
     op.sampler = setInterval(() => void op.sample(), 1000);
     return op;
   }
