@@ -151,6 +151,36 @@ export const servicePort = z
   })
   .describe("A port of the Release's Services.");
 
+/**
+ * Where the change being released came from: set by CI or a GitOps tool with the template it
+ * changes (docs/delivery-metrics.md). Only `committedAt` is computed with (change lead time
+ * starts there); `id` and `url` are carried into the history for people to follow.
+ */
+export const releaseChange = z
+  .object({
+    id: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe("What identifies the change, e.g. a commit SHA or a merge request number."),
+    committedAt: z
+      .string()
+      .optional()
+      .describe("When the change was committed (RFC 3339): change lead time is measured from here.")
+      .meta({ format: "date-time" }),
+    url: z
+      .string()
+      .max(2048)
+      .regex(/^https?:\/\/\S+$/, "must be an http(s) URL")
+      .optional()
+      .describe("Where to read the change, e.g. its commit or pull request page (http or https)."),
+  })
+  .describe(
+    "The change this template carries, for delivery metrics. Without committedAt, change lead time is measured from the rollout start and says so.",
+  );
+export type ReleaseChange = z.infer<typeof releaseChange>;
+
 export const releaseSpec = z
   .object({
     version: z
@@ -167,6 +197,7 @@ export const releaseSpec = z
         "Pods that carry all the traffic: the stable revision's size, from which a canary's share is sized (scale subresource: what an HPA or kubectl scale sets).",
       ),
     template: opaqueObject("Pod template (a PodTemplateSpec) of the workload. Changing it starts a rollout."),
+    change: releaseChange.optional(),
     service: z
       .object({
         ports: z
@@ -314,16 +345,30 @@ export const pendingNotification = z
   .describe("One rollback notification and how its delivery stands.");
 export type PendingNotification = z.infer<typeof pendingNotification>;
 
+export const HISTORY_OUTCOMES = ["Promoted", "RolledBack", "Superseded", "Degraded"] as const;
+
 export const historyEntry = z
   .object({
     revision: z.string().describe("Revision hash."),
     version: z.string().describe("spec.version of the revision."),
     startedAt: z.string().describe("Rollout start (RFC 3339).").meta({ format: "date-time" }),
     finishedAt: z.string().optional().describe("Rollout end (RFC 3339).").meta({ format: "date-time" }),
-    outcome: z.enum(["Promoted", "RolledBack", "Superseded"]).describe("How the rollout ended."),
+    outcome: z
+      .enum(HISTORY_OUTCOMES)
+      .describe(
+        "How the rollout ended: Promoted, RolledBack or Superseded; Degraded records a period the stable revision was not available (startedAt to finishedAt).",
+      ),
     reason: z.string().optional().describe("Why it ended so."),
+    change: releaseChange
+      .optional()
+      .describe("spec.change of the revision, as it was when the rollout ended."),
+    failureStartedAt: z
+      .string()
+      .optional()
+      .describe("The first failing measurement of a rolled-back rollout (RFC 3339).")
+      .meta({ format: "date-time" }),
   })
-  .describe("One finished rollout.");
+  .describe("One finished rollout, or one period the stable revision was Degraded.");
 export type HistoryEntry = z.infer<typeof historyEntry>;
 
 export const releaseStatus = z
@@ -372,6 +417,13 @@ export const releaseStatus = z
       .optional()
       .describe("When the rollout was rolled back.")
       .meta({ format: "date-time" }),
+    degradedSince: z
+      .string()
+      .optional()
+      .describe(
+        "Since when the stable revision has been unavailable (Degraded), until traffic is on an available revision again.",
+      )
+      .meta({ format: "date-time" }),
     scaleDown: z
       .array(
         z.object({
@@ -419,7 +471,11 @@ export const releaseStatus = z
       .optional()
       .describe("Label selector of every live revision's pods (scale subresource: what an HPA measures)."),
     lastAction: lastAction.optional(),
-    history: z.array(historyEntry).max(20).optional().describe("The last 20 rollouts, newest first."),
+    history: z
+      .array(historyEntry)
+      .max(20)
+      .optional()
+      .describe("The last 20 rollouts (and Degraded periods), newest first."),
     notifications: z
       .array(pendingNotification)
       .max(10)

@@ -25,6 +25,7 @@ import { act } from "./actions.js";
 import { analysisDeadlineAt } from "./analysis-deadline.js";
 import { conditionsFor } from "./conditions.js";
 import { addNotification, nextAttemptInMs, pending, rollbackId } from "./delivery.js";
+import { endDegradation } from "./history.js";
 import { liveScaleDown } from "./scale-down.js";
 import { isReadyAt, type ObservedDeployment } from "./observed.js";
 import { deploymentOf, type ReleaseSnapshot } from "./snapshot.js";
@@ -112,18 +113,24 @@ function steady(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   const dep = deploymentOf(ctx.snap, s.stableRevision);
   const version = s.stableVersion ?? "";
   if (isReadyAt(dep, want)) {
-    return toPhase(
+    const healthy = toPhase(
       s,
       "Healthy",
       `${version} is available with ${want} replicas`,
       normal("Healthy", `${version} is available`),
     );
+    // A Degraded period ends when the revision is available again: service restored.
+    return healthy && { ...healthy, status: endDegradation(healthy.status, ctx.at, "Recovered") };
   }
   if (dep && !observed(dep)) return undefined;
   const count = shortfall(dep, want, version);
   // Still Progressing until the very first revision has been available once.
   if (s.phase === "Progressing") return toPhase(s, "Progressing", `deploying ${version}: ${count}`);
-  return toPhase(s, "Degraded", count, warning("Degraded", count));
+  const degraded = toPhase(s, "Degraded", count, warning("Degraded", count));
+  // The period starts once: a changing count of missing pods is the same incident.
+  return (
+    degraded && { ...degraded, status: { ...degraded.status, degradedSince: s.degradedSince ?? ctx.at } }
+  );
 }
 
 /** Whether the Deployment controller has observed the Deployment's latest spec (as `isReadyAt` requires). */

@@ -6,7 +6,7 @@
  * through again.
  */
 import type { ReleaseStatus } from "../../api/release.js";
-import { historyEntry, recordHistory } from "./history.js";
+import { endDegradation, historyEntry, recordHistory } from "./history.js";
 import { liveScaleDown, park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf } from "./snapshot.js";
@@ -80,14 +80,16 @@ function switchBack(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntry): Next {
   const version = parked.version ?? ctx.spec.version;
   const note = `switched back to ${version} (revision ${parked.revision}), still running`;
   const entry = historyEntry(parked.revision, version, ctx.at, ctx.at, "Promoted", "SwitchedBack");
+  // The replaced stable's Degraded period, if any, ends with the switch back.
+  const restored = endDegradation(superseded.status, ctx.at, "SwitchedBack");
   return {
     status: {
-      ...superseded.status,
+      ...restored,
       ...ROLLOUT_CLEARED,
       stableRevision: parked.revision,
       stableVersion: version,
       scaleDown: park(without(s.scaleDown, parked.revision), previousStable(ctx, s)),
-      history: recordHistory(superseded.status.history, entry),
+      history: recordHistory(restored.history, entry),
       phase: "Healthy",
       message: note,
     },

@@ -4,10 +4,10 @@
  * promotion. Each returns the status it leads to and the events it causes; none decides when it
  * applies (the stages, the actions and `step` do).
  */
-import type { PauseReason, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
+import type { PauseReason, ReleaseChange, ReleaseSpec, ReleaseStatus } from "../../api/release.js";
 import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
-import { historyEntry, recordHistory } from "./history.js";
+import { endDegradation, firstFailure, historyEntry, recordHistory } from "./history.js";
 import { park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
 import {
@@ -104,15 +104,20 @@ function promote(ctx: Ctx, s: ReleaseStatus): Next {
     ctx.at,
     "Promoted",
     "Completed",
+    {
+      change: changeOf(ctx, revision),
+    },
   );
+  // A Degraded stable ends here: traffic moves to the new, available revision.
+  const restored = endDegradation(s, ctx.at, "Promoted");
   return {
     status: {
-      ...s,
+      ...restored,
       ...ROLLOUT_CLEARED,
       stableRevision: revision,
       stableVersion: version,
       scaleDown: park(s.scaleDown, previousStable(ctx, s)),
-      history: recordHistory(s.history, entry),
+      history: recordHistory(restored.history, entry),
       phase: "Healthy",
       message: note,
     },
@@ -141,7 +146,10 @@ export function fail(
 export function rollback(ctx: Ctx, s: ReleaseStatus, reason: RollbackReason, message: string): Next {
   const revision = s.canaryRevision ?? "";
   const version = s.canaryVersion ?? "";
-  const entry = historyEntry(revision, version, s.rolloutStartedAt ?? ctx.at, ctx.at, "RolledBack", reason);
+  const entry = historyEntry(revision, version, s.rolloutStartedAt ?? ctx.at, ctx.at, "RolledBack", reason, {
+    change: changeOf(ctx, revision),
+    failureStartedAt: firstFailure(s),
+  });
   const rolled: ReleaseStatus = {
     ...s,
     phase: "RolledBack",
@@ -252,10 +260,14 @@ export function abortPromotion(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntr
   const previous = parked.version ?? "";
   const message = `aborted by action ${id}: switched back to ${previous} (revision ${parked.revision})`;
   const live = s.history?.find((h) => h.revision === revision && h.outcome === "Promoted")?.finishedAt;
-  const entry = historyEntry(revision, version, live ?? ctx.at, ctx.at, "RolledBack", "Aborted");
+  const entry = historyEntry(revision, version, live ?? ctx.at, ctx.at, "RolledBack", "Aborted", {
+    change: changeOf(ctx, revision),
+  });
   const note = `rolled back ${version} (revision ${revision}): ${message}`;
+  // The aborted revision's Degraded period, if any, ends with the switch back.
+  const restored = endDegradation(s, ctx.at, "SwitchedBack");
   const rolled: ReleaseStatus = {
-    ...s,
+    ...restored,
     ...ROLLOUT_CLEARED,
     stableRevision: parked.revision,
     stableVersion: previous,
@@ -263,8 +275,16 @@ export function abortPromotion(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntr
     canaryVersion: version,
     abortedAt: ctx.at,
     scaleDown: without(s.scaleDown, parked.revision),
-    history: recordHistory(s.history, entry),
+    history: recordHistory(restored.history, entry),
     phase: "RolledBack",
   };
   return rolledBackTo(ctx, rolled, note, { reason: "Aborted", message, revision, version });
+}
+
+/**
+ * `spec.change` when it describes `revision`: the spec's template is that revision. A change
+ * set for another template (the spec moved on) says nothing about this one.
+ */
+export function changeOf(ctx: Ctx, revision: string): ReleaseChange | undefined {
+  return ctx.revision === revision ? ctx.spec.change : undefined;
 }
