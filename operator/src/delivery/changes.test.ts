@@ -1,0 +1,563 @@
+/**
+ * The delivery keys from the Release state machine's own histories: every scenario below drives
+ * `step` (the real transitions) on a fake clock, then reads the change records, the ledger and
+ * the windowed figures from the status it wrote.
+ */
+import { describe, expect, it } from "vitest";
+import type { Release } from "../api/kinds.js";
+import { releaseSpec, type ReleaseStatus } from "../api/release.js";
+import { planObjects } from "../controllers/release/plan.js";
+import { revisionOf } from "../controllers/release/revision.js";
+import { step } from "../controllers/release/rollout.js";
+import type { ObservedDeployment } from "../controllers/release/observed.js";
+import { pendingAction, type AnalysisVerdict } from "../controllers/release/snapshot.js";
+import { deriveChanges, DEFAULT_REVERT_WINDOW_MS } from "./changes.js";
+import { deliveryWindow, nextWindowBoundaryMs } from "./figures.js";
+import { foldLedger, LEAD_TIME_BUCKETS, type Ledger } from "./ledger.js";
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const iso = (ms: number) => new Date(ms).toISOString();
+const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+const V = (n: number) => template(`web:${n}`);
+const R = (n: number) => revisionOf(V(n));
+
+/** 50 % → pause until promote; the step analysis judged by `fail()`. */
+const CANARY = { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } };
+const ANALYSED = {
+  canary: { steps: [{ setWeight: 50 }, { analysis: {} }, { pause: {} }] },
+};
+const METRIC = {
+  name: "error-rate",
+  prometheus: { query: "rate(errors[1m])" },
+  thresholdRange: { max: 0.05 },
+};
+
+function ready(revision: string, n: number): ObservedDeployment {
+  return {
+    name: `web-${revision}`,
+    revision,
+    labels: {},
+    generation: 1,
+    observedGeneration: 1,
+    specReplicas: n,
+    replicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    updatedReplicas: n,
+  };
+}
+
+/** One Release driven by the real state machine, its cluster settling to the plan at once. */
+class Driver {
+  now = T0;
+  status: ReleaseStatus | undefined;
+  deployments: Record<string, ObservedDeployment> = {};
+  private spec: Record<string, unknown>;
+  private annotations: Record<string, string> = {};
+  private ids = 0;
+  private verdict: { key: string; verdict: AnalysisVerdict } | undefined;
+
+  constructor(spec: Record<string, unknown> = {}) {
+    this.spec = { version: "1", replicas: 2, template: V(1), strategy: CANARY, ...spec };
+    this.reconcile();
+    this.settle();
+  }
+
+  private release(): Release {
+    return {
+      metadata: { name: "web", namespace: "shop", uid: "u", generation: 1, annotations: this.annotations },
+      spec: releaseSpec.parse(this.spec),
+      ...(this.status ? { status: this.status } : {}),
+    };
+  }
+
+  private snapshot() {
+    const release = this.release();
+    const action = pendingAction(release);
+    const key = JSON.stringify(this.status?.analysis);
+    const stepVerdict = this.verdict && this.verdict.key === key ? this.verdict.verdict : undefined;
+    return {
+      release,
+      deployments: this.deployments,
+      analysis: stepVerdict ? { step: stepVerdict } : {},
+      now: this.now,
+      ...(action ? { action } : {}),
+    };
+  }
+
+  reconcile(): this {
+    this.status = step(this.snapshot()).status;
+    return this;
+  }
+
+  /** The cluster catches up with the plan, then the controller reconciles. */
+  settle(): this {
+    const plan = planObjects(this.snapshot(), this.status ?? {});
+    const deleted = new Set(plan.deletions.filter((d) => d.kind === "Deployment").map((d) => d.name));
+    const next = Object.fromEntries(Object.entries(this.deployments).filter(([, d]) => !deleted.has(d.name)));
+    for (const obj of plan.objects) {
+      if (obj.kind !== "Deployment") continue;
+      const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
+      const replicas = (obj["spec"] as { replicas: number }).replicas;
+      next[revision] = { ...ready(revision, replicas), labels: obj.metadata.labels ?? {} };
+    }
+    this.deployments = next;
+    return this.reconcile();
+  }
+
+  tick(ms: number): this {
+    this.now += ms;
+    return this;
+  }
+
+  set(n: number, change?: Record<string, unknown>): this {
+    const { change: _old, ...rest } = this.spec;
+    void _old;
+    this.spec = { ...rest, template: V(n), version: String(n), ...(change ? { change } : {}) };
+    return this.reconcile();
+  }
+
+  act(action: string): this {
+    this.annotations = { "crescendo.dev/action": action, "crescendo.dev/action-id": String(++this.ids) };
+    return this.reconcile();
+  }
+
+  /** Rolls revision `n` out and promotes it after `durationMs` of rollout. */
+  ship(n: number, durationMs = 10 * MIN, change?: Record<string, unknown>): this {
+    this.set(n, change).settle();
+    this.tick(durationMs).act("promote").settle();
+    expect(this.status?.stableRevision).toBe(R(n));
+    return this.settle();
+  }
+
+  /** The step analysis fails with a measurement taken at `at`. */
+  failAnalysis(at: number): this {
+    const a = this.status?.analysis;
+    if (!a || !this.status) throw new Error("no analysis in progress");
+    const metric = {
+      name: "error-rate",
+      successful: 0,
+      failed: 1,
+      inconclusive: 0,
+      consecutiveInconclusive: 0,
+      measurements: [{ at: iso(at), phase: "Failed" as const, value: "0.2" }],
+    };
+    this.status = { ...this.status, analysis: { ...a, metrics: [metric] } };
+    this.verdict = {
+      key: JSON.stringify(this.status.analysis),
+      verdict: { phase: "Failed", metric: "error-rate", message: "error-rate 0.2 > 0.05" },
+    };
+    return this.reconcile();
+  }
+
+  /** The stable revision loses pods (Degraded) or gets them back. */
+  stablePods(available: number): this {
+    const rev = this.status?.stableRevision ?? "";
+    const dep = this.deployments[rev];
+    if (!dep) throw new Error("no stable deployment");
+    this.deployments = {
+      ...this.deployments,
+      [rev]: { ...dep, availableReplicas: available, readyReplicas: available },
+    };
+    return this.reconcile();
+  }
+
+  history() {
+    return { release: "shop/web", status: this.status };
+  }
+}
+
+const changes = (d: Driver) =>
+  deriveChanges(d.history(), []).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+
+describe("deriveChanges, from the state machine's own history", () => {
+  it("a promotion is a deployed change; lead time from the rollout start says so", () => {
+    const d = new Driver().ship(2, 25 * MIN);
+    expect(changes(d)).toEqual([
+      {
+        release: "shop/web",
+        revision: R(2),
+        version: "2",
+        startedAt: iso(T0),
+        deployedAt: iso(T0 + 25 * MIN),
+        leadTimeSeconds: 25 * 60,
+        leadTimeFrom: "RolloutStart",
+      },
+    ]);
+  });
+
+  it("lead time starts at spec.change.committedAt when CI set it, and the change id is kept", () => {
+    const committed = T0 - 3 * HOUR;
+    const d = new Driver().ship(2, 10 * MIN, {
+      id: "abc123",
+      committedAt: iso(committed),
+      url: "https://git/x",
+    });
+    expect(d.status?.history?.[0]?.change).toEqual({
+      id: "abc123",
+      committedAt: iso(committed),
+      url: "https://git/x",
+    });
+    expect(changes(d)[0]).toMatchObject({
+      changeId: "abc123",
+      leadTimeFrom: "Commit",
+      leadTimeSeconds: 3 * 3600 + 600,
+    });
+  });
+
+  it("ignores a commit time after the deployment or unreadable, falling back to the rollout start", () => {
+    const future = new Driver().ship(2, 10 * MIN, { committedAt: iso(T0 + DAY) });
+    expect(changes(future)[0]).toMatchObject({ leadTimeFrom: "RolloutStart", leadTimeSeconds: 600 });
+    const garbage = new Driver().ship(2, 10 * MIN, { committedAt: "yesterday" });
+    expect(changes(garbage)[0]).toMatchObject({ leadTimeFrom: "RolloutStart" });
+  });
+
+  it("a rollback during the rollout is a failed change, never deployed; recovery from the first failing measurement", () => {
+    const d = new Driver({
+      strategy: ANALYSED,
+      analysis: { metrics: [METRIC] },
+    });
+    d.set(2)
+      .settle()
+      .tick(2 * MIN)
+      .settle();
+    expect(d.status?.currentStepIndex).toBe(1);
+    const failing = d.now;
+    d.tick(3 * MIN).failAnalysis(failing + MIN);
+    expect(d.status?.phase).toBe("RolledBack");
+    expect(d.status?.history?.[0]).toMatchObject({
+      outcome: "RolledBack",
+      failureStartedAt: iso(failing + MIN),
+    });
+    expect(changes(d)).toEqual([
+      {
+        release: "shop/web",
+        revision: R(2),
+        version: "2",
+        startedAt: iso(T0),
+        failure: "RolledBack",
+        failedAt: iso(d.now),
+        failureStartedAt: iso(failing + MIN),
+        failureStartFrom: "Measurement",
+        restoredAt: iso(d.now),
+      },
+    ]);
+  });
+
+  it("an abort during the rollout without a measurement: the failure started when the canary took traffic", () => {
+    const d = new Driver();
+    d.set(2)
+      .settle()
+      .tick(7 * MIN)
+      .act("abort");
+    expect(changes(d)[0]).toMatchObject({
+      failure: "RolledBack",
+      failureStartedAt: iso(T0),
+      failureStartFrom: "Traffic",
+      restoredAt: iso(T0 + 7 * MIN),
+    });
+  });
+
+  it("retry after a rollback and promotion: one change, failed once, deployed once, lead time from its first rollout", () => {
+    const d = new Driver();
+    d.set(2)
+      .settle()
+      .tick(5 * MIN)
+      .act("abort");
+    d.tick(HOUR)
+      .act("retry")
+      .settle()
+      .tick(5 * MIN)
+      .act("promote")
+      .settle();
+    expect(d.status?.stableRevision).toBe(R(2));
+    const [c] = changes(d);
+    expect(changes(d)).toHaveLength(1);
+    expect(c).toMatchObject({
+      failure: "RolledBack",
+      deployedAt: iso(d.now),
+      leadTimeSeconds: (70 * MIN) / 1000,
+    });
+  });
+
+  it("an abort after promotion fails the promoted change once (one RolledBack, one deployment)", () => {
+    const d = new Driver({ rollback: { scaleDownDelaySeconds: 600 } }).ship(2);
+    const deployed = d.now;
+    d.tick(2 * MIN).act("abort");
+    expect(d.status).toMatchObject({ phase: "RolledBack", stableRevision: R(1) });
+    const all = changes(d);
+    expect(all).toHaveLength(1);
+    expect(all[0]).toMatchObject({
+      deployedAt: iso(deployed),
+      failure: "AbortedAfterPromotion",
+      failureStartedAt: iso(deployed),
+      failureStartFrom: "Traffic",
+      restoredAt: iso(deployed + 2 * MIN),
+    });
+  });
+
+  it("a blue-green switch-back is a revert: the replaced change fails, and the switch is no deployment", () => {
+    const d = new Driver({
+      strategy: { blueGreen: { autoPromotionSeconds: 0, scaleDownDelaySeconds: 600 } },
+    });
+    d.set(2).settle().settle();
+    expect(d.status?.stableRevision).toBe(R(2));
+    const deployed = d.now;
+    d.tick(3 * MIN).set(1);
+    expect(d.status?.history?.[0]).toMatchObject({
+      outcome: "Promoted",
+      reason: "SwitchedBack",
+      revision: R(1),
+    });
+    const all = changes(d);
+    expect(all.map((c) => c.revision)).toEqual([R(2)]);
+    expect(all[0]).toMatchObject({
+      failure: "SwitchedBack",
+      failedAt: iso(deployed + 3 * MIN),
+      restoredAt: iso(deployed + 3 * MIN),
+    });
+  });
+
+  it("a later rollout back to the previous revision within the window reverts the change it replaces", () => {
+    const d = new Driver().ship(2).ship(3);
+    const deployed3 = d.now;
+    d.tick(2 * HOUR).ship(2, 5 * MIN);
+    const byRev = new Map(changes(d).map((c) => [c.revision, c]));
+    expect(byRev.size).toBe(2);
+    expect(byRev.get(R(3))).toMatchObject({
+      deployedAt: iso(deployed3),
+      failure: "Reverted",
+      failedAt: iso(deployed3 + 2 * HOUR),
+      failureStartedAt: iso(deployed3),
+      restoredAt: iso(deployed3 + 2 * HOUR + 5 * MIN),
+    });
+    // Revision 2's redeploy is no new change and no second deployment.
+    expect(byRev.get(R(2))?.failure).toBeUndefined();
+  });
+
+  it("the same return after the revert window is a redeploy, not a failure", () => {
+    const d = new Driver().ship(2).ship(3);
+    d.tick(DEFAULT_REVERT_WINDOW_MS + HOUR).ship(2);
+    expect(changes(d).filter((c) => c.failure)).toEqual([]);
+  });
+
+  it("a superseded rollout is no change", () => {
+    const d = new Driver();
+    d.set(2).settle().tick(MIN);
+    d.ship(3);
+    expect(d.status?.history?.map((h) => h.outcome)).toEqual(["Promoted", "Superseded"]);
+    expect(changes(d).map((c) => c.revision)).toEqual([R(3)]);
+  });
+
+  it("a Degraded stable change fails at the start of Degraded, open until recovered", () => {
+    const d = new Driver().ship(2);
+    const deployed = d.now;
+    d.tick(30 * MIN).stablePods(1);
+    expect(d.status).toMatchObject({ phase: "Degraded", degradedSince: iso(deployed + 30 * MIN) });
+    expect(changes(d)[0]).toMatchObject({
+      failure: "Degraded",
+      failedAt: iso(deployed + 30 * MIN),
+      failureStartFrom: "Degraded",
+    });
+    expect(changes(d)[0]?.restoredAt).toBeUndefined();
+    // A different count of missing pods is the same period.
+    d.tick(MIN).stablePods(0);
+    expect(d.status?.degradedSince).toBe(iso(deployed + 30 * MIN));
+    d.tick(9 * MIN).stablePods(2);
+    expect(d.status?.phase).toBe("Healthy");
+    expect(d.status?.degradedSince).toBeUndefined();
+    expect(d.status?.history?.[0]).toMatchObject({
+      outcome: "Degraded",
+      reason: "Recovered",
+      startedAt: iso(deployed + 30 * MIN),
+      finishedAt: iso(deployed + 40 * MIN),
+    });
+    expect(changes(d)[0]).toMatchObject({ failure: "Degraded", restoredAt: iso(deployed + 40 * MIN) });
+  });
+
+  it("a Degraded period ended by promoting a fix restores at the promotion; the fix is a change of its own", () => {
+    const d = new Driver().ship(2);
+    d.tick(HOUR).stablePods(0);
+    const since = d.now;
+    d.tick(MIN).set(3).settle();
+    d.tick(20 * MIN)
+      .act("promote")
+      .settle();
+    expect(d.status?.stableRevision).toBe(R(3));
+    const byRev = new Map(changes(d).map((c) => [c.revision, c]));
+    expect(byRev.get(R(2))).toMatchObject({
+      failure: "Degraded",
+      failedAt: iso(since),
+      restoredAt: iso(d.now),
+    });
+    expect(byRev.get(R(3))?.failure).toBeUndefined();
+  });
+
+  it("a Degraded period long after the deployment is an incident, not this change's failure", () => {
+    const d = new Driver().ship(2);
+    d.tick(DEFAULT_REVERT_WINDOW_MS + HOUR)
+      .stablePods(0)
+      .tick(MIN)
+      .stablePods(2);
+    expect(changes(d)[0]?.failure).toBeUndefined();
+  });
+
+  it("reading the same history again on its own result changes nothing", () => {
+    const d = new Driver().ship(2).ship(3);
+    d.tick(HOUR).ship(2);
+    d.tick(HOUR).stablePods(0);
+    const once = deriveChanges(d.history(), []);
+    expect(deriveChanges(d.history(), once)).toEqual(once);
+  });
+});
+
+describe("foldLedger: each fact counted once", () => {
+  /** Five changes: two deployed, one rolled back, one reverted after promotion, one degraded then fixed. */
+  function fiveChanges(): { d: Driver; ledgers: Ledger[] } {
+    const d = new Driver({ rollback: { scaleDownDelaySeconds: 600 } });
+    const ledgers: Ledger[] = [];
+    const fold = () => ledgers.push(foldLedger(ledgers.at(-1), [d.history()], d.now));
+    d.ship(2, 10 * MIN, { committedAt: iso(T0 - HOUR) });
+    fold();
+    d.tick(HOUR).ship(3, 20 * MIN);
+    fold();
+    d.tick(HOUR)
+      .set(4)
+      .settle()
+      .tick(5 * MIN)
+      .act("abort");
+    fold();
+    d.tick(HOUR)
+      .ship(5, 10 * MIN)
+      .tick(2 * MIN)
+      .act("abort");
+    fold();
+    d.tick(HOUR)
+      .ship(6, 30 * MIN)
+      .tick(10 * MIN)
+      .stablePods(0);
+    fold();
+    d.tick(15 * MIN).stablePods(2);
+    fold();
+    fold();
+    return { d, ledgers };
+  }
+
+  it("counts changes, failures, deployments, lead and recovery times, whatever the reconciles in between", () => {
+    const { ledgers } = fiveChanges();
+    const totals = ledgers.at(-1)?.totals;
+    expect(totals).toMatchObject({ changes: 5, failedChanges: 3, deployments: 4 });
+    expect(totals?.leadTimeFromCommit).toMatchObject({ count: 1, sumSeconds: 3600 + 600 });
+    expect(totals?.leadTimeFromRolloutStart.count).toBe(3);
+    // Rollback of 4 (5 min from the canary's start), abort of 5 after 2 min, Degraded 6 for 15 min.
+    expect(totals?.recovery).toMatchObject({ count: 3, sumSeconds: 5 * 60 + 2 * 60 + 15 * 60 });
+    expect(totals?.recovery.buckets[0]).toBe(0);
+    expect(totals?.recovery.buckets[2]).toBe(3);
+    expect(ledgers.at(-1)).toEqual(ledgers.at(-2));
+  });
+
+  it("counts the same whether folded after every step or once at the end, and again on a restart", () => {
+    const { d, ledgers } = fiveChanges();
+    const once = foldLedger(undefined, [d.history()], d.now);
+    expect(once.totals).toEqual({ ...ledgers.at(-1)?.totals, since: iso(d.now) });
+    // A restarted operator reads the ledger back from the status: nothing is counted again.
+    const restarted = foldLedger(JSON.parse(JSON.stringify(once)) as Ledger, [d.history()], d.now + MIN);
+    expect(restarted.totals).toEqual(once.totals);
+  });
+
+  it("keeps a deleted Release's changes until they age out, and prunes by age, not count", () => {
+    const { d, ledgers } = fiveChanges();
+    const last = ledgers.at(-1);
+    const gone = foldLedger(last, [], d.now + DAY);
+    expect(gone.records).toHaveLength(5);
+    expect(deliveryWindow(gone.records, d.now + DAY, 7)).toMatchObject({
+      deployments: 4,
+      changes: 5,
+      failedChanges: 3,
+    });
+    const aged = foldLedger(gone, [], d.now + 31 * DAY);
+    expect(aged.records).toEqual([]);
+    expect(aged.totals).toEqual(last?.totals);
+    // The Release's history, still holding those entries, does not bring them back.
+    expect(foldLedger(aged, [d.history()], d.now + 31 * DAY)).toEqual(aged);
+  });
+
+  it("buckets lead times at the DORA level edges", () => {
+    expect(LEAD_TIME_BUCKETS).toEqual(expect.arrayContaining([86400, 604800, 2592000, 15552000]));
+  });
+});
+
+describe("deliveryWindow on a fake clock", () => {
+  it("reads the five changes as a head of engineering would, and ages them out of 7 and 30 days", () => {
+    const d = new Driver({ rollback: { scaleDownDelaySeconds: 600 } });
+    d.ship(2, 10 * MIN, { committedAt: iso(T0 - HOUR) });
+    d.tick(HOUR).ship(3, 20 * MIN);
+    d.tick(HOUR)
+      .set(4)
+      .settle()
+      .tick(5 * MIN)
+      .act("abort");
+    d.tick(HOUR)
+      .ship(5, 10 * MIN)
+      .tick(2 * MIN)
+      .act("abort");
+    d.tick(HOUR)
+      .ship(6, 30 * MIN)
+      .tick(10 * MIN)
+      .stablePods(0)
+      .tick(15 * MIN)
+      .stablePods(2);
+    const ledger = foldLedger(undefined, [d.history()], d.now);
+    const now = d.now;
+    const week = deliveryWindow(ledger.records, now, 7);
+    expect(week).toEqual({
+      deployments: 4,
+      changes: 5,
+      failedChanges: 3,
+      changeFailRate: "60%",
+      changeLeadTimeSeconds: 25 * 60, // 70, 20, 10 and 30 min: the median of 10, 20, 30, 70
+      leadTimeFrom: "Mixed",
+      failedDeploymentRecoveryTimeSeconds: 5 * 60,
+      recoveries: 3,
+      openFailures: 0,
+    });
+    expect(deliveryWindow(ledger.records, now + 8 * DAY, 7)).toMatchObject({
+      deployments: 0,
+      changes: 0,
+      recoveries: 0,
+    });
+    expect(deliveryWindow(ledger.records, now + 8 * DAY, 7).changeFailRate).toBeUndefined();
+    expect(deliveryWindow(ledger.records, now + 8 * DAY, 30)).toEqual(week);
+    expect(deliveryWindow(ledger.records, now + 31 * DAY, 30)).toMatchObject({ deployments: 0, changes: 0 });
+  });
+
+  it("an open failure counts as failed at once and has no recovery yet", () => {
+    const d = new Driver().ship(2);
+    d.tick(MIN).stablePods(0);
+    const w = deliveryWindow(foldLedger(undefined, [d.history()], d.now).records, d.now, 7);
+    expect(w).toMatchObject({
+      changes: 1,
+      failedChanges: 1,
+      changeFailRate: "100%",
+      recoveries: 0,
+      openFailures: 1,
+    });
+    expect(w.failedDeploymentRecoveryTimeSeconds).toBeUndefined();
+  });
+
+  it("says when the figures next change: the first record leaving a window", () => {
+    const d = new Driver().ship(2);
+    const deployed = d.now;
+    const { records } = foldLedger(undefined, [d.history()], d.now);
+    expect(nextWindowBoundaryMs(records, deployed)).toBe(7 * DAY + 1);
+    expect(nextWindowBoundaryMs(records, deployed + 7 * DAY + 1)).toBe(23 * DAY);
+    expect(nextWindowBoundaryMs(records, deployed + 30 * DAY + 1)).toBeUndefined();
+    expect(nextWindowBoundaryMs([], deployed)).toBeUndefined();
+  });
+});

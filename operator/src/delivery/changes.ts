@@ -1,0 +1,171 @@
+/**
+ * Which changes a Release made and how each ended, read from the state machine's own history
+ * (`status.history`, oldest entry first) on top of what was already recorded for it. Pure.
+ *
+ * A change is one revision of one Release: the pod template the rollout carried. It is decided
+ * when it first reaches full production traffic (deployed) or is rolled back before that. It
+ * fails at most once, whichever comes first: a rollback during its rollout, an abort after its
+ * promotion, a switch back to the revision it replaced, a later rollout returning to the
+ * previous revision (a revert) within the revert window, or a Degraded period of it within that
+ * window. Superseded rollouts never reached production and are not changes; a rollout of a
+ * revision that was already deployed is a revert or a redeploy, not a new change; a switch back
+ * is a restore, never a deployment.
+ *
+ * Facts are only ever added, never rewritten, so reading the same history again on top of its
+ * own result changes nothing: that is what lets the Squad count each fact exactly once.
+ */
+import type { ChangeRecord, FailureKind, FailureStartFrom } from "../api/delivery.js";
+import type { HistoryEntry, ReleaseStatus } from "../api/release.js";
+
+/** How long after its deployment a revert or a Degraded period still counts as the change's failure. */
+export const DEFAULT_REVERT_WINDOW_MS = 24 * 3_600_000;
+
+export interface ReleaseHistory {
+  /** `namespace/name`. */
+  release: string;
+  status: Pick<ReleaseStatus, "history" | "degradedSince" | "stableRevision"> | undefined;
+}
+
+/** The record's key in a Squad's ledger. */
+export function changeKey(r: Pick<ChangeRecord, "release" | "revision">): string {
+  return `${r.release}@${r.revision}`;
+}
+
+/**
+ * The Release's change records: `previous` (what was recorded before, for this Release) with
+ * every fact its history and status add. Records are returned in no particular order.
+ */
+export function deriveChanges(
+  input: ReleaseHistory,
+  previous: readonly ChangeRecord[],
+  revertWindowMs = DEFAULT_REVERT_WINDOW_MS,
+): ChangeRecord[] {
+  const records = new Map(previous.map((r) => [r.revision, { ...r }]));
+  const history = [...(input.status?.history ?? [])].reverse().filter(readable);
+  // The revision at full traffic as the walk goes, and the one it replaced (for an abort after promotion).
+  let stable: string | undefined;
+  let replaced: string | undefined;
+
+  const get = (e: HistoryEntry): ChangeRecord => {
+    let r = records.get(e.revision);
+    if (!r) {
+      r = { release: input.release, revision: e.revision, version: e.version, startedAt: e.startedAt };
+      records.set(e.revision, r);
+    }
+    if (e.change?.id && !r.changeId) r.changeId = e.change.id;
+    return r;
+  };
+  const withinWindow = (r: ChangeRecord | undefined, at: string) =>
+    r?.deployedAt !== undefined && ms(at) - ms(r.deployedAt) <= revertWindowMs;
+
+  for (const e of history) {
+    const at = e.finishedAt ?? e.startedAt;
+    switch (e.outcome) {
+      case "Superseded":
+        break;
+      case "Promoted":
+        if (e.reason === "SwitchedBack") {
+          const left = stable === undefined ? undefined : records.get(stable);
+          if (left && stable !== e.revision) fail(left, "SwitchedBack", at, evidence(left), at);
+        } else {
+          const r = records.get(e.revision);
+          if (r?.deployedAt !== undefined && ms(r.deployedAt) < ms(at)) {
+            // A revision deployed before, rolled out again: a revert of the one it replaces.
+            const left = stable === undefined ? undefined : records.get(stable);
+            if (left && stable !== e.revision && withinWindow(left, e.startedAt)) {
+              fail(left, "Reverted", e.startedAt, evidence(left), at);
+            }
+          } else if (r?.deployedAt === undefined) {
+            deploy(get(e), e, at);
+          }
+        }
+        if (stable !== e.revision) replaced = stable;
+        stable = e.revision;
+        break;
+      case "RolledBack": {
+        const r = get(e);
+        const afterPromotion = r.deployedAt !== undefined && ms(r.deployedAt) <= ms(e.startedAt);
+        if (afterPromotion) {
+          const start = e.failureStartedAt
+            ? { at: e.failureStartedAt, from: "Measurement" as const }
+            : evidence(r);
+          fail(r, "AbortedAfterPromotion", at, start, at);
+          if (stable === e.revision) stable = replaced;
+        } else {
+          const start = e.failureStartedAt
+            ? { at: e.failureStartedAt, from: "Measurement" as const }
+            : { at: e.startedAt, from: "Traffic" as const };
+          fail(r, "RolledBack", at, start, at);
+        }
+        break;
+      }
+      case "Degraded": {
+        const r = records.get(e.revision);
+        if (r && withinWindow(r, e.startedAt)) {
+          fail(r, "Degraded", e.startedAt, { at: e.startedAt, from: "Degraded" }, at);
+        }
+        if (r?.failure === "Degraded" && r.failedAt === e.startedAt) r.restoredAt ??= at;
+        break;
+      }
+    }
+  }
+
+  // A Degraded period still open: the stable change has failed, and is not restored yet.
+  const since = input.status?.degradedSince;
+  const live =
+    input.status?.stableRevision === undefined ? undefined : records.get(input.status.stableRevision);
+  if (since !== undefined && !Number.isNaN(ms(since)) && live && withinWindow(live, since)) {
+    fail(live, "Degraded", since, { at: since, from: "Degraded" }, undefined);
+  }
+  return [...records.values()];
+}
+
+/** Deployed: the first time the change reached full traffic, and its lead time. */
+function deploy(r: ChangeRecord, e: HistoryEntry, at: string): void {
+  r.deployedAt = at;
+  const committed = e.change?.committedAt === undefined ? NaN : ms(e.change.committedAt);
+  const fromCommit = !Number.isNaN(committed) && committed <= ms(at);
+  r.leadTimeFrom = fromCommit ? "Commit" : "RolloutStart";
+  r.leadTimeSeconds = seconds(ms(at) - (fromCommit ? committed : ms(r.startedAt)));
+}
+
+/** Failed, once: a second failure of the same change adds nothing (one change counts once). */
+function fail(
+  r: ChangeRecord,
+  failure: FailureKind,
+  failedAt: string,
+  start: { at: string; from: FailureStartFrom },
+  restoredAt: string | undefined,
+): void {
+  if (r.failure !== undefined) return;
+  r.failure = failure;
+  r.failedAt = failedAt;
+  r.failureStartedAt = start.at;
+  r.failureStartFrom = start.from;
+  if (restoredAt !== undefined) r.restoredAt = restoredAt;
+}
+
+/**
+ * Where a deployed change's failure starts when nothing measured it: its deployment, since the
+ * failing revision has served production traffic from then on.
+ */
+function evidence(r: ChangeRecord): { at: string; from: FailureStartFrom } {
+  return { at: r.deployedAt ?? r.startedAt, from: "Traffic" };
+}
+
+/** Entries with unreadable or backwards times are left out, as the figures could not place them. */
+function readable(e: HistoryEntry): boolean {
+  const start = ms(e.startedAt);
+  const end = e.finishedAt === undefined ? NaN : ms(e.finishedAt);
+  return !Number.isNaN(start) && !Number.isNaN(end) && end >= start;
+}
+
+/** Milliseconds since the epoch of an RFC 3339 time (NaN when unreadable). */
+export function ms(text: string): number {
+  return Date.parse(text);
+}
+
+/** Whole seconds, never negative. */
+export function seconds(durationMs: number): number {
+  return Math.max(0, Math.round(durationMs / 1000));
+}
