@@ -507,8 +507,15 @@ describe("squad, with the status the operator computed", () => {
     );
     expect(r.stdout).toMatch(new RegExp(`${SQUAD_NS}\\s+api\\s+Healthy\\s+2\\.0\\.0`));
     expect(r.stdout).toContain("Toggles     1: 1 active (max 5), 0 stale, 0 killed");
-    const delivery = squad.status!.delivery!;
-    expect(r.stdout).toContain(`Change failure rate   ${delivery.changeFailureRate} of finished rollouts`);
-    expect(r.stdout).toMatch(/Deployment frequency\s+\d+ rollouts? promoted in the last 7 days/);
+    const month = squad.status!.delivery!.last30d!;
+    const week = squad.status!.delivery!.last7d!;
+    const rate = (w: typeof month) =>
+      w.changeFailRate === undefined ? "no change" : `${w.changeFailRate} \\(${w.failedChanges} of`;
+    expect(r.stdout).toMatch(new RegExp(`Change failure rate\\s+${rate(week)}.*\\s+${rate(month)}`));
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `Deployment frequency\\s+${week.deployments} \\(\\S+/day\\)\\s+${month.deployments} \\(\\S+/day\\)`,
+      ),
+    );
   });
 });

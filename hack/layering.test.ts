@@ -27,10 +27,13 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // The zod schemas of the CRDs and what is derived from them alone.
   api: ["runtime"],
   analysis: ["api", "runtime", "observability"],
+  // Delivery metrics (DORA keys): pure functions over the Releases' history, read by the Squad
+  // controller and by the kubectl plugin alike.
+  delivery: ["api"],
   flags: ["api", "runtime", "observability"],
-  controllers: ["api", "runtime", "analysis", "flags", "observability"],
+  controllers: ["api", "runtime", "analysis", "flags", "observability", "delivery"],
   // The kubectl plugin reads what the operator wrote; it must not pull the operator in.
-  cli: ["api", "runtime"],
+  cli: ["api", "runtime", "delivery"],
   cache: ["api", "runtime"],
   config: ["api", "runtime", "observability"],
   main: ["api", "runtime", "controllers", "flags", "analysis", "observability", "cache", "config"],

@@ -2,6 +2,7 @@
 import { DEBT_KINDS } from "./featuretoggle.js";
 import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
+import { changeRecord, deliveryTotals, deliveryWindow } from "./delivery.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
 
 export const squadMember = z
@@ -268,23 +269,32 @@ export const squadStatus = z
         deploymentsLast7d: z
           .number()
           .int()
-          .describe("Rollouts promoted in the last 7 days (deployment frequency)."),
+          .describe("Deployment frequency: changes that reached full production traffic in the last 7 days."),
         changeFailureRate: z
           .string()
-          .describe("Rolled back / finished rollouts in the last 30 days, as a percentage."),
-        meanTimeToRestoreSeconds: z
-          .number()
-          .int()
+          .describe(
+            "Change fail rate of the last 30 days: failed changes / changes, as a percentage (0% with no change).",
+          ),
+        last7d: deliveryWindow.optional().describe("The four keys over the last 7 days."),
+        last30d: deliveryWindow.optional().describe("The four keys over the last 30 days."),
+        truncatedBefore: z
+          .string()
           .optional()
-          .describe("Mean rollout start to rollback time, last 30 days."),
-        leadTimeSeconds: z
-          .number()
-          .int()
+          .describe(
+            "Set when the change record hit its size bound: the figures cover changes after this time only.",
+          )
+          .meta({ format: "date-time" }),
+        changes: z
+          .array(changeRecord)
+          .max(2000)
           .optional()
-          .describe("Median rollout start to promotion time, last 30 days."),
+          .describe("Every change of the last 30 days and its outcome, newest first (pruned by age)."),
+        totals: deliveryTotals.optional(),
       })
       .optional()
-      .describe("The squad's delivery metrics (DORA four keys), from its Releases' history."),
+      .describe(
+        "The squad's delivery metrics (DORA keys), from its Releases' history, kept after a Release is gone (docs/delivery-metrics.md).",
+      ),
   })
   .describe("Observed state of the Squad.");
 export type SquadStatus = z.infer<typeof squadStatus>;

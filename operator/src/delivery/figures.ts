@@ -11,10 +11,9 @@
  *   failure's start to traffic on an available revision again.
  */
 import type { ChangeRecord, DeliveryWindow } from "../api/delivery.js";
+import { DAY_MS } from "../api/common.js";
 import { ms } from "./changes.js";
 import { decidedAt, isOpen, recoverySeconds } from "./ledger.js";
-
-const DAY_MS = 86_400_000;
 
 /** The windows the Squad status reports, in days. */
 export const WINDOWS_DAYS = [7, 30] as const;

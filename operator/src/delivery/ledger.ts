@@ -5,19 +5,18 @@
  * is not new, and the ledger is written in the same status write as the totals it moved, so an
  * operator restarted at any instant neither loses nor repeats a count. Pure.
  */
+import { DAY_MS } from "../api/common.js";
 import type { ChangeRecord, DeliveryTotals, HistogramTotals } from "../api/delivery.js";
 import { changeKey, deriveChanges, ms, type ReleaseHistory } from "./changes.js";
-
-const DAY_MS = 86_400_000;
 
 /** Records are kept this long after their last fact: the longest window the figures cover. */
 export const LEDGER_HORIZON_MS = 30 * DAY_MS;
 
 /**
- * A safety bound, far above any squad's month (100 changes a day), so a runaway never grows the
+ * A safety bound, far above any squad's month (66 changes a day), so a runaway never grows the
  * Squad object past what etcd stores; reaching it is reported (`truncatedBefore`), not hidden.
  */
-export const LEDGER_LIMIT = 3000;
+export const LEDGER_LIMIT = 2000;
 
 /** Change lead time buckets (seconds): 5 minutes to 180 days, edges at the DORA levels (1 d, 1 w, 30 d, 180 d). */
 export const LEAD_TIME_BUCKETS = [

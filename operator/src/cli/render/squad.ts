@@ -1,13 +1,13 @@
 /**
  * `kubectl crescendo squad`: a squad at a glance — its namespaces and whether they are in
- * place, its Releases by phase, its FeatureToggles, and its delivery metrics (DORA four keys)
- * as the Squad controller summarised them in status. Pure, like the status renderer.
+ * place, its Releases by phase, its FeatureToggles, and its delivery metrics (DORA keys over
+ * 7 and 30 days, with their levels) as the Squad controller summarised them in status. Pure, like the status renderer.
  */
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
+import { deliveryTable, openFailuresLine } from "./delivery.js";
 import { phaseColor } from "./status.js";
 import {
   fields,
-  formatDuration,
   join,
   palette,
   plural,
@@ -99,23 +99,9 @@ export function renderSquad(squad: Squad, options: SquadRenderOptions = {}): str
   const d = status.delivery;
   const deliveryLines = d
     ? [
-        "Delivery (DORA four keys, from the Releases' history)",
-        ...fields([
-          ["  Deployment frequency", `${plural(d.deploymentsLast7d, "rollout")} promoted in the last 7 days`],
-          ["  Change failure rate", `${d.changeFailureRate} of finished rollouts rolled back (30 days)`],
-          [
-            "  Lead time",
-            d.leadTimeSeconds === undefined
-              ? p.dim("no promotion in 30 days")
-              : `${formatDuration(d.leadTimeSeconds * 1000)} median, rollout start to promotion (30 days)`,
-          ],
-          [
-            "  Time to restore",
-            d.meanTimeToRestoreSeconds === undefined
-              ? p.dim("no rollback in 30 days")
-              : `${formatDuration(d.meanTimeToRestoreSeconds * 1000)} mean, rollout start to rollback (30 days)`,
-          ],
-        ]),
+        "Delivery (DORA keys from the Releases' history; levels of the 2024 DORA report)",
+        ...deliveryTable(d, p),
+        ...openFailuresLine(d, p),
       ]
     : [];
 

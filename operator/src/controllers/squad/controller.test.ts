@@ -408,6 +408,36 @@ describe("SquadReconciler", () => {
     expect(events.map((e) => e.reason)).toContain("NamespaceReleased");
   });
 
+  it("looks again when a change leaves the 7-day window, and exports the delivery totals by squad and tribe", async () => {
+    const { s, calls, reconciler } = setup();
+    s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));
+    const at = (ms: number) => new Date(ms).toISOString();
+    const deployed = NOW - 7 * 86_400_000 + 3_600_000;
+    s.releases.upsert({
+      metadata: { name: "web", namespace: "payments" },
+      spec: {},
+      status: {
+        phase: "Healthy",
+        history: [
+          {
+            revision: "b",
+            version: "2",
+            startedAt: at(deployed - 600_000),
+            finishedAt: at(deployed),
+            outcome: "Promoted",
+          },
+        ],
+      },
+    } as Release);
+    s.squads.upsert(squad({ tribe: "money" }));
+    expect(await reconciler.reconcile("payments")).toEqual({ requeueAfterMs: 3_600_001 });
+    expect(statusOf(statusPatches(calls)[0])).toMatchObject({
+      delivery: { deploymentsLast7d: 1, totals: { changes: 1, deployments: 1 } },
+    });
+    const text = await registry.getSingleMetricAsString("crescendo_delivery_deployments_total");
+    expect(text).toContain('crescendo_delivery_deployments_total{squad="payments",tribe="money"} 1');
+  });
+
   it("counts Releases and toggles of its namespaces and exports metrics", async () => {
     const { s, calls, reconciler } = setup();
     s.namespaces.upsert(ns("payments", { "crescendo.dev/squad": "payments" }));

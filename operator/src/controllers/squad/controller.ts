@@ -15,6 +15,7 @@ import {
   type Squad,
 } from "../../api/kinds.js";
 import { squadSpec, type SquadStatus } from "../../api/squad.js";
+import { deliveryRequeueMs } from "../../delivery/squad-delivery.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
 import type { KubeClient } from "../../runtime/client.js";
@@ -298,6 +299,7 @@ export class SquadReconciler {
 
     await this.act(raw, plan, observedNamespaces);
 
+    const now = this.deps.clock.now();
     const status = squadStatus({
       squad: raw,
       plan,
@@ -307,11 +309,13 @@ export class SquadReconciler {
         releases: plan.namespaces.flatMap((ns) => this.deps.releases.list(ns)),
         toggles: plan.namespaces.flatMap((ns) => this.deps.toggles.list(ns)),
       },
-      now: this.deps.clock.now(),
+      now,
     });
     await this.writeStatus(raw, status);
-    squadMetrics.set(name, status);
-    return {};
+    squadMetrics.set(name, status, squad.spec.tribe);
+    // A quiet squad's figures still age: look again when a change leaves the 7- or 30-day window.
+    const requeue = deliveryRequeueMs(status.delivery, now);
+    return requeue === undefined ? {} : { requeueAfterMs: requeue };
   }
 
   /**

@@ -36,8 +36,17 @@ const status: SquadStatus = {
   delivery: {
     deploymentsLast7d: 5,
     changeFailureRate: "25%",
-    meanTimeToRestoreSeconds: 120,
-    leadTimeSeconds: 900,
+    last30d: {
+      deployments: 7,
+      changes: 8,
+      failedChanges: 2,
+      changeFailRate: "25%",
+      changeLeadTimeSeconds: 900,
+      leadTimeFrom: "Commit",
+      failedDeploymentRecoveryTimeSeconds: 120,
+      recoveries: 2,
+      openFailures: 0,
+    },
   },
 };
 

@@ -4,6 +4,7 @@
  */
 import { Gauge } from "prom-client";
 import type { SquadStatus } from "../../api/squad.js";
+import { exportDeliveryTotals, forgetDeliveryTotals } from "./delivery-metrics.js";
 import { registry } from "../../observability/metrics.js";
 
 const PHASES = ["progressing", "paused", "healthy", "degraded", "rolledBack"] as const;
@@ -28,26 +29,27 @@ class SquadMetrics {
   );
   private readonly deployments = gauge(
     "crescendo_squad_deployments_last_7d",
-    "Rollouts promoted in the last 7 days (DORA deployment frequency).",
+    "Changes that reached full production traffic in the last 7 days (DORA deployment frequency), as in the Squad status.",
     ["squad"],
   );
   private readonly failureRatio = gauge(
     "crescendo_squad_change_failure_ratio",
-    "Rolled back / finished rollouts in the last 30 days (DORA change failure rate), 0 to 1.",
+    "Failed changes / changes in the last 30 days (DORA change fail rate), 0 to 1, as in the Squad status.",
     ["squad"],
   );
   private readonly restore = gauge(
     "crescendo_squad_time_to_restore_seconds",
-    "Mean rollout start to rollback in the last 30 days (DORA time to restore).",
+    "Median failure start to service restored in the last 30 days (DORA failed deployment recovery time), as in the Squad status.",
     ["squad"],
   );
   private readonly leadTime = gauge(
     "crescendo_squad_lead_time_seconds",
-    "Median rollout start to promotion in the last 30 days (DORA lead time).",
+    "Median change lead time of the last 30 days (DORA), from the commit or the rollout start (see the Squad status), as in the Squad status.",
     ["squad"],
   );
 
-  set(squad: string, status: SquadStatus): void {
+  /** Mirrors the status; the squad's tribe labels its delivery counters (delivery-metrics.ts). */
+  set(squad: string, status: SquadStatus, tribe?: string): void {
     const ready = status.conditions?.find((c) => c.type === "Ready")?.status === "True";
     this.ready.set({ squad }, ready ? 1 : 0);
     this.namespaces.set({ squad }, status.namespaceCount ?? 0);
@@ -56,8 +58,9 @@ class SquadMetrics {
     const delivery = status.delivery;
     this.deployments.set({ squad }, delivery?.deploymentsLast7d ?? 0);
     this.failureRatio.set({ squad }, Number.parseFloat(delivery?.changeFailureRate ?? "0") / 100 || 0);
-    optional(this.restore, squad, delivery?.meanTimeToRestoreSeconds);
-    optional(this.leadTime, squad, delivery?.leadTimeSeconds);
+    optional(this.restore, squad, delivery?.last30d?.failedDeploymentRecoveryTimeSeconds);
+    optional(this.leadTime, squad, delivery?.last30d?.changeLeadTimeSeconds);
+    exportDeliveryTotals(squad, tribe, delivery?.totals);
   }
 
   /** Drops a deleted squad's series, so dashboards do not show ghosts. */
@@ -74,6 +77,7 @@ class SquadMetrics {
     }
     for (const phase of PHASES) this.releases.remove({ squad, phase });
     for (const state of TOGGLE_STATES) this.toggles.remove({ squad, state });
+    forgetDeliveryTotals(squad);
   }
 }
 

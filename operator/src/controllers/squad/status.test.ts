@@ -6,7 +6,6 @@ import { conditionTime, findCondition, readyConditions } from "../../runtime/con
 import type { KubeObject } from "../../runtime/types.js";
 import { planSquad, type Namespace, type PlanResult } from "./plan.js";
 import {
-  deliveryMetrics,
   invalidSpecStatus,
   namespaceReadiness,
   percentage,
@@ -420,120 +419,73 @@ describe("releaseCounts and toggleCounts", () => {
   });
 });
 
-describe("deliveryMetrics", () => {
-  const rel = (...history: HistoryEntry[]) => release("pay", "Healthy", history);
-
-  it("reports zeros and no durations without history", () => {
-    expect(deliveryMetrics([], NOW)).toEqual({ deploymentsLast7d: 0, changeFailureRate: "0%" });
-    expect(deliveryMetrics([release("pay")], NOW)).toEqual({ deploymentsLast7d: 0, changeFailureRate: "0%" });
+describe("delivery in the squad status", () => {
+  const entryOf = (
+    revision: string,
+    outcome: HistoryEntry["outcome"],
+    finishedAgoMs: number,
+    durationMs: number,
+  ) => ({
+    ...entry(outcome, finishedAgoMs, durationMs),
+    revision,
   });
+  const statusWith = (releases: Release[], previous?: Squad["status"], now = NOW) => {
+    const sq = squad({}, previous);
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    return squadStatus({ squad: sq, plan, observed: { ...caughtUp(plan), releases }, now });
+  };
 
-  it("counts promotions finished in the last 7 days, across Releases", () => {
-    const releases = [
-      rel(
-        entry("Promoted", 1 * HOUR, HOUR),
-        entry("Promoted", 6 * DAY, HOUR),
-        entry("Promoted", 8 * DAY, HOUR),
-      ),
-      rel(entry("Promoted", 7 * DAY, HOUR), entry("RolledBack", DAY, HOUR), entry("Superseded", DAY, HOUR)),
-    ];
-    // 7 days exactly is still inside the window.
-    expect(deliveryMetrics(releases, NOW).deploymentsLast7d).toBe(3);
-  });
-
-  it.each([
-    { promoted: 7, rolledBack: 1, rate: "12.5%" },
-    { promoted: 2, rolledBack: 1, rate: "33.3%" },
-    { promoted: 1, rolledBack: 1, rate: "50%" },
-    { promoted: 0, rolledBack: 3, rate: "100%" },
-    { promoted: 5, rolledBack: 0, rate: "0%" },
-    { promoted: 1, rolledBack: 2, rate: "66.7%" },
-  ])(
-    "change failure rate of $promoted promoted, $rolledBack rolled back is $rate",
-    ({ promoted, rolledBack, rate }) => {
-      const history = [
-        ...Array.from({ length: promoted }, () => entry("Promoted", 10 * DAY, HOUR)),
-        ...Array.from({ length: rolledBack }, () => entry("RolledBack", 20 * DAY, HOUR)),
-        // Outside the 30-day window, and superseded rollouts, never count.
-        entry("RolledBack", 31 * DAY, HOUR),
-        entry("Superseded", DAY, HOUR),
-      ];
-      expect(deliveryMetrics([rel(...history)], NOW).changeFailureRate).toBe(rate);
-    },
-  );
-
-  it("time to restore is the mean rollout start → rollback of the last 30 days", () => {
-    const releases = [
-      rel(entry("RolledBack", DAY, 10 * 60_000), entry("RolledBack", 2 * DAY, 20 * 60_000)),
-      rel(entry("RolledBack", 3 * DAY, 45 * 60_000), entry("RolledBack", 40 * DAY, 1000 * 60_000)),
-    ];
-    expect(deliveryMetrics(releases, NOW).meanTimeToRestoreSeconds).toBe(25 * 60);
-  });
-
-  it("rounds durations to whole seconds", () => {
-    expect(
-      deliveryMetrics(
-        [rel(entry("RolledBack", DAY, 1000), entry("RolledBack", DAY, 2000), entry("RolledBack", DAY, 2000))],
-        NOW,
-      ).meanTimeToRestoreSeconds,
-    ).toBe(2);
-  });
-
-  it.each([
-    { minutes: [30], median: 30 * 60 },
-    { minutes: [10, 30, 500], median: 30 * 60 },
-    { minutes: [500, 10, 20, 30], median: 25 * 60 },
-    { minutes: [1, 2], median: 90 },
-  ])("lead time is the median rollout start → promotion: $minutes min → $median s", ({ minutes, median }) => {
-    const history = minutes.map((m) => entry("Promoted", DAY, m * 60_000));
-    // An old promotion is outside the 30-day window.
-    history.push(entry("Promoted", 45 * DAY, 9999 * 60_000));
-    expect(deliveryMetrics([rel(...history)], NOW).leadTimeSeconds).toBe(median);
-  });
-
-  it("ignores unfinished, unreadable and backwards entries", () => {
-    const unfinished: HistoryEntry = {
-      revision: "a",
-      version: "1",
-      startedAt: iso(NOW - HOUR),
-      outcome: "Promoted",
-    };
-    const unreadable: HistoryEntry = { ...entry("Promoted", HOUR, HOUR), startedAt: "yesterday" };
-    const backwards: HistoryEntry = { ...entry("RolledBack", HOUR, HOUR), startedAt: iso(NOW) };
-    expect(deliveryMetrics([rel(unfinished, unreadable, backwards)], NOW)).toEqual({
+  it("reports no change and no duration without history", () => {
+    expect(statusWith([release("payments")]).delivery).toMatchObject({
       deploymentsLast7d: 0,
       changeFailureRate: "0%",
+      last7d: { deployments: 0, changes: 0, failedChanges: 0, recoveries: 0, openFailures: 0 },
+      changes: [],
+      totals: { changes: 0, failedChanges: 0, deployments: 0 },
     });
   });
 
-  it("accepts a Date for now", () => {
-    expect(deliveryMetrics([rel(entry("Promoted", HOUR, HOUR))], new Date(NOW)).deploymentsLast7d).toBe(1);
-  });
-
-  it("feeds the squad status", () => {
-    const sq = squad({});
-    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
-    const status = squadStatus({
-      squad: sq,
-      plan,
-      observed: {
-        ...caughtUp(plan),
-        releases: [
-          release("payments", "Healthy", [
-            entry("Promoted", DAY, 2 * HOUR),
-            entry("RolledBack", 2 * DAY, HOUR),
-          ]),
-        ],
-      },
-      now: NOW,
-    });
-    expect(status.delivery).toEqual({
+  it("counts one promotion and one rollback of the squad's Releases as two changes, one failed", () => {
+    const delivery = statusWith([
+      release("payments", "Healthy", [
+        entryOf("b", "RolledBack", DAY, HOUR),
+        entryOf("a", "Promoted", 2 * DAY, 2 * HOUR),
+      ]),
+      release("elsewhere", "Healthy", [entryOf("c", "Promoted", DAY, HOUR)]),
+    ]).delivery;
+    expect(delivery).toMatchObject({
       deploymentsLast7d: 1,
       changeFailureRate: "50%",
-      meanTimeToRestoreSeconds: 3600,
-      leadTimeSeconds: 7200,
+      last30d: {
+        deployments: 1,
+        changes: 2,
+        failedChanges: 1,
+        changeLeadTimeSeconds: 7200,
+        leadTimeFrom: "RolloutStart",
+        failedDeploymentRecoveryTimeSeconds: 3600,
+      },
+      totals: { changes: 2, failedChanges: 1, deployments: 1 },
     });
-    expect(status.releases).toMatchObject({ total: 1, healthy: 1 });
+    expect(delivery?.changes?.map((c) => c.release)).toEqual([
+      "payments/r-" + String(releaseCount - 1),
+      "payments/r-" + String(releaseCount - 1),
+    ]);
+  });
+
+  it("keeps the figures of a Release that is gone, from the previous status, and ages them", () => {
+    const first = statusWith([release("payments", "Healthy", [entryOf("a", "Promoted", DAY, HOUR)])]);
+    const later = statusWith([], first, NOW + 7 * DAY);
+    expect(later.delivery).toMatchObject({
+      deploymentsLast7d: 0,
+      last30d: { deployments: 1 },
+      totals: first.delivery?.totals,
+    });
+    const gone = statusWith([], later, NOW + 30 * DAY);
+    expect(gone.delivery).toMatchObject({
+      last30d: { deployments: 0 },
+      changes: [],
+      totals: first.delivery?.totals,
+    });
   });
 });
 

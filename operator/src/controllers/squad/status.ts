@@ -1,22 +1,19 @@
 /**
  * A Squad's status, computed from one snapshot with no I/O: kstatus conditions, per-namespace
- * readiness, its Releases and FeatureToggles by state, and its delivery metrics (DORA four
- * keys) from the Releases' rollout history. The output is deterministic (sorted, integer
+ * readiness, its Releases and FeatureToggles by state, and its delivery metrics (DORA keys,
+ * operator/src/delivery) folded forward from the Releases' history. The output is deterministic (sorted, integer
  * seconds, conditions whose times move only on transitions), so the controller can compare it
  * with the observed status and write only when something really changed.
  */
 import { MAX_SQUAD_TOGGLE_DEBT } from "../../api/squad.js";
 import { toggleDebt } from "../../api/toggle-debt.js";
-import { DAY_MS } from "../../api/common.js";
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
-import type { HistoryEntry } from "../../api/release.js";
 import type { SquadStatus } from "../../api/squad.js";
+import { squadDelivery } from "../../delivery/squad-delivery.js";
 import { containsDesired } from "../../runtime/apply.js";
 import { findCondition, readyConditions, type Condition, type KStatus } from "../../runtime/conditions.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { objectIdentity, type Namespace, type PlanResult } from "./plan.js";
-
-/** Kept for the Release controller until it imports `api/zod-message.ts`, where this now lives. */
 
 /** What the informers held when the squad was reconciled. */
 export interface SquadObservation {
@@ -41,7 +38,7 @@ export interface StatusInput {
 export type NamespaceStatus = NonNullable<SquadStatus["namespaces"]>[number];
 export type ReleaseCounts = NonNullable<SquadStatus["releases"]>;
 export type ToggleCounts = NonNullable<SquadStatus["toggles"]>;
-export type DeliveryMetrics = NonNullable<SquadStatus["delivery"]>;
+export { percentage } from "../../delivery/figures.js";
 
 /**
  * The status of a Squad whose spec was planned. Stalled when a human must act (a namespace
@@ -66,7 +63,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
     releases: releaseCounts(releases),
     toggles: toggleCounts(toggles),
     toggleDebt: squadToggleDebt(toggles),
-    delivery: deliveryMetrics(releases, now),
+    delivery: squadDelivery(squad.status?.delivery, releases, typeof now === "number" ? now : now.getTime()),
   };
 }
 
@@ -223,63 +220,6 @@ export function transitionEvents(
     return [{ type: "Normal", reason: "Progressing", note: reconciling.message }];
   }
   return [];
-}
-
-interface Finished {
-  outcome: HistoryEntry["outcome"];
-  finishedAt: number;
-  durationMs: number;
-}
-
-/**
- * DORA four keys from the Releases' rollout history. Deployment frequency: rollouts promoted
- * in the last 7 days. Change failure rate: rolled back / (promoted + rolled back) in the last
- * 30 days. Time to restore: mean rollout start → rollback (the rollback is the restore: traffic
- * is back on the stable revision). Lead time: median rollout start → promotion, since one slow
- * rollout should not dominate it. Windows are by finish time; superseded rollouts, unfinished
- * ones and ones with unreadable or backwards times are left out.
- */
-export function deliveryMetrics(releases: readonly Release[], now: number | Date): DeliveryMetrics {
-  const at = typeof now === "number" ? now : now.getTime();
-  const finished = releases.flatMap((r) => r.status?.history ?? []).flatMap(finishedEntry);
-  const within = (days: number) => finished.filter((f) => f.finishedAt >= at - days * DAY_MS);
-  const month = within(30);
-  const promoted = month.filter((f) => f.outcome === "Promoted");
-  const rolledBack = month.filter((f) => f.outcome === "RolledBack");
-  const decided = promoted.length + rolledBack.length;
-  const mttr = mean(rolledBack.map((f) => f.durationMs));
-  const lead = median(promoted.map((f) => f.durationMs));
-  return {
-    deploymentsLast7d: within(7).filter((f) => f.outcome === "Promoted").length,
-    changeFailureRate: percentage(decided === 0 ? 0 : rolledBack.length / decided),
-    ...(mttr === undefined ? {} : { meanTimeToRestoreSeconds: Math.round(mttr / 1000) }),
-    ...(lead === undefined ? {} : { leadTimeSeconds: Math.round(lead / 1000) }),
-  };
-}
-
-function finishedEntry(entry: HistoryEntry): Finished[] {
-  if (entry.outcome === "Superseded" || entry.finishedAt === undefined) return [];
-  const startedAt = Date.parse(entry.startedAt);
-  const finishedAt = Date.parse(entry.finishedAt);
-  if (Number.isNaN(startedAt) || Number.isNaN(finishedAt) || finishedAt < startedAt) return [];
-  return [{ outcome: entry.outcome, finishedAt, durationMs: finishedAt - startedAt }];
-}
-
-/** A ratio as a percentage with at most one decimal: 0.125 → "12.5%", 0.5 → "50%". */
-export function percentage(ratio: number): string {
-  return `${Math.round(ratio * 1000) / 10}%`;
-}
-
-function mean(values: readonly number[]): number | undefined {
-  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
-}
-
-function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const upper = sorted[mid] ?? 0;
-  return sorted.length % 2 === 1 ? upper : ((sorted[mid - 1] ?? 0) + upper) / 2;
 }
 
 function compare(a: string, b: string): number {

@@ -1,0 +1,60 @@
+/**
+ * A Squad's `status.delivery` from its previous value and its Releases as observed now: the
+ * ledger folded forward, the 7- and 30-day figures, and the two summary fields `kubectl get`
+ * and older dashboards read. Pure; the Squad's status computation calls it.
+ */
+import type { Release } from "../api/kinds.js";
+import type { SquadStatus } from "../api/squad.js";
+import { deliveryWindow, nextWindowBoundaryMs, percentage } from "./figures.js";
+import { foldLedger, type Ledger } from "./ledger.js";
+
+export type DeliveryStatus = NonNullable<SquadStatus["delivery"]>;
+
+export function squadDelivery(
+  previous: DeliveryStatus | undefined,
+  releases: readonly Release[],
+  now: number,
+  revertWindowMs?: number,
+): DeliveryStatus {
+  const ledger = foldLedger(
+    ledgerOf(previous),
+    releases.map((r) => ({
+      release: `${r.metadata.namespace ?? ""}/${r.metadata.name ?? ""}`,
+      status: r.status,
+    })),
+    now,
+    revertWindowMs,
+  );
+  const last7d = deliveryWindow(ledger.records, now, 7);
+  const last30d = deliveryWindow(ledger.records, now, 30);
+  return {
+    deploymentsLast7d: last7d.deployments,
+    changeFailureRate: last30d.changeFailRate ?? percentage(0),
+    last7d,
+    last30d,
+    ...(ledger.truncatedBefore === undefined ? {} : { truncatedBefore: ledger.truncatedBefore }),
+    changes: ledger.records,
+    totals: ledger.totals,
+  };
+}
+
+/** The ledger a previous status holds; none before the first fold. */
+function ledgerOf(previous: DeliveryStatus | undefined): Ledger | undefined {
+  if (!previous?.totals) return undefined;
+  return {
+    records: previous.changes ?? [],
+    totals: previous.totals,
+    ...(previous.truncatedBefore === undefined ? {} : { truncatedBefore: previous.truncatedBefore }),
+  };
+}
+
+/**
+ * Milliseconds until the figures change with nothing new happening (a change leaving a window),
+ * at most `MAX_WAIT_MS`: timers cannot wait 30 days, and a daily look costs nothing.
+ */
+export function deliveryRequeueMs(delivery: DeliveryStatus | undefined, now: number): number | undefined {
+  const next = nextWindowBoundaryMs(delivery?.changes ?? [], now);
+  return next === undefined ? undefined : Math.min(next, MAX_WAIT_MS);
+}
+
+export const MAX_WAIT_MS = 12 * 3_600_000;
