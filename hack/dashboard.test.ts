@@ -79,6 +79,7 @@ function interpolate(expr: string): string {
     .replaceAll("$__rate_interval", "2m")
     .replaceAll("$__interval", "1m")
     .replaceAll("$__range", "6h")
+    .replaceAll("$window", "7d")
     .replace(/\$\{(\w+)\}|\$(\w+)/g, (_m, a?: string, b?: string) => `${a ?? b}-value`);
 }
 
@@ -193,7 +194,7 @@ describe("dashboards/crescendo.json", () => {
     expect(unknown).toEqual([]);
   });
 
-  it("shows operator health, releases, rollbacks, toggles and OFREP", () => {
+  it("shows operator health, releases, rollbacks, toggles, OFREP and the DORA keys", () => {
     const used = new Set(all.flatMap(({ expr }) => metricNames(expr)));
     for (const name of [
       "controller_runtime_reconcile_total",
@@ -209,6 +210,11 @@ describe("dashboards/crescendo.json", () => {
       "crescendo_featuretoggle_stale",
       "crescendo_ofrep_request_duration_seconds_count",
       "crescendo_ofrep_request_duration_seconds_bucket",
+      "crescendo_delivery_deployments_total",
+      "crescendo_delivery_changes_total",
+      "crescendo_delivery_change_failures_total",
+      "crescendo_delivery_change_lead_time_seconds_bucket",
+      "crescendo_delivery_failed_deployment_recovery_time_seconds_bucket",
     ]) {
       expect(used, name).toContain(name);
     }
