@@ -18,6 +18,7 @@ import { helmPath } from "./helm.js";
 // The metrics the operator exports, registered on import as they are when it runs.
 import "../operator/src/controllers/featuretoggle/metrics.js";
 import "../operator/src/controllers/release/metrics.js";
+import "../operator/src/controllers/squad/delivery-metrics.js";
 import { registry } from "../operator/src/observability/metrics.js";
 
 const run = promisify(execFile);
@@ -373,7 +374,9 @@ if (!haveHelm) {
     ]);
     const rule = only(objects, "PrometheusRule");
     const groups = (rule.spec as { groups: { name: string; rules: Record<string, unknown>[] }[] }).groups;
-    const alerts = new Map(groups.flatMap((g) => g.rules).map((r) => [r.alert as string, r]));
+    const rules = groups.flatMap((g) => g.rules);
+    const alerts = new Map(rules.filter((r) => r.alert !== undefined).map((r) => [r.alert as string, r]));
+    const records = rules.filter((r) => r.record !== undefined);
     const tmp = mkdtempSync(join(tmpdir(), "crescendo-chart-test-"));
     afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -429,7 +432,33 @@ if (!haveHelm) {
       const file = join(tmp, "rules.yaml");
       writeFileSync(file, stringify({ groups }));
       const { stdout } = await run(promtool!, ["check", "rules", file]);
-      expect(stdout).toContain(`SUCCESS: ${alerts.size} rules found`);
+      expect(stdout).toContain(`SUCCESS: ${alerts.size + records.length} rules found`);
+    });
+
+    it("records the four DORA keys per squad and per tribe over 1, 7 and 30 days, from exported metrics", () => {
+      const names = records.map((r) => String(r.record)).sort();
+      expect(names).toHaveLength(4 * 2 * 3);
+      for (const level of ["squad", "tribe"]) {
+        for (const w of ["1d", "7d", "30d"]) {
+          expect(names).toContain(`${level}:crescendo_delivery_deployment_frequency:per_day_${w}`);
+          expect(names).toContain(`${level}:crescendo_delivery_change_fail_rate:ratio_${w}`);
+          expect(names).toContain(`${level}:crescendo_delivery_change_lead_time_seconds:p50_${w}`);
+          expect(names).toContain(
+            `${level}:crescendo_delivery_failed_deployment_recovery_time_seconds:p50_${w}`,
+          );
+        }
+      }
+      for (const r of records) {
+        const expr = String(r.expr);
+        expect(expr, String(r.record)).toContain('job="crescendo"');
+        const used = [...expr.matchAll(/([a-zA-Z_:][a-zA-Z0-9_:]*)\{/g)].map((m) =>
+          m[1]!.replace(/_bucket$/, ""),
+        );
+        expect(
+          used.filter((n) => registry.getSingleMetric(n) === undefined),
+          String(r.record),
+        ).toEqual([]);
+      }
     });
   });
 
