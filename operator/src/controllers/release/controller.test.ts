@@ -14,35 +14,9 @@ import {
 import { Store } from "../../runtime/store.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import { registerReleaseController } from "./controller.js";
-import { revisionOf } from "./revision.js";
+import { ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
 const logger = createLogger({ level: "silent" });
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-const V2 = template("web:2");
-const R1 = revisionOf(V1);
-const R2 = revisionOf(V2);
-
-const ERROR_RATE = {
-  name: "error-rate",
-  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
-  thresholdRange: { max: 0.05 },
-};
-
-function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: "1.0.0",
-    replicas: 3,
-    template: V1,
-    service: { ports: [{ name: "http", port: 80 }] },
-    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-    analysis: { interval: "10s", metrics: [ERROR_RATE] },
-    ...over,
-  };
-}
 
 describe("registerReleaseController", () => {
   const running: AbortController[] = [];

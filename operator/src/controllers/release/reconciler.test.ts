@@ -10,39 +10,12 @@ import type { KubeObject, Resource } from "../../runtime/types.js";
 import { MeasurementRunner } from "./measurements.js";
 import type { RollbackNotification } from "./notify.js";
 import { ReleaseReconciler } from "./reconciler.js";
-import { revisionOf } from "./revision.js";
+import { ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
 const logger = createLogger({ level: "silent" });
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const flush = () => new Promise((r) => setImmediate(r));
 const ctx = { reconcileId: "r", signal: new AbortController().signal };
-
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-const V2 = template("web:2");
-const R1 = revisionOf(V1);
-const R2 = revisionOf(V2);
-
-const ERROR_RATE = {
-  name: "error-rate",
-  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
-  thresholdRange: { max: 0.05 },
-};
-
-function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: "1.0.0",
-    replicas: 3,
-    template: V1,
-    service: { ports: [{ name: "http", port: 80 }] },
-    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-    analysis: { interval: "10s", metrics: [ERROR_RATE] },
-    ...over,
-  };
-}
 
 interface Call {
   verb: string;

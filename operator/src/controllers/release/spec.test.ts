@@ -5,30 +5,7 @@ import { parse } from "yaml";
 import { releaseSpec } from "../../api/release.js";
 import { squadSpec } from "../../api/squad.js";
 import { analysisIntervalOf, analysisSpecError, checkSpec, withSquadDefaults } from "./spec.js";
-
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-
-const ERROR_RATE = {
-  name: "error-rate",
-  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
-  thresholdRange: { max: 0.05 },
-};
-
-function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    version: "1.0.0",
-    replicas: 3,
-    template: V1,
-    service: { ports: [{ name: "http", port: 80 }] },
-    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-    analysis: { interval: "10s", metrics: [ERROR_RATE] },
-    ...over,
-  };
-}
+import { ERROR_RATE, spec } from "./test-fixtures.js";
 
 describe("withSquadDefaults", () => {
   const squad = squadSpec.parse({

@@ -1,0 +1,34 @@
+/**
+ * The Release spec the controller, reconciler and spec tests share: two templates, their
+ * revisions, one error-rate metric, and a canary spec to vary. Not a test file itself; excluded
+ * from the build.
+ */
+import { revisionOf } from "./revision.js";
+
+export const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+export const V1 = template("web:1");
+export const V2 = template("web:2");
+export const R1 = revisionOf(V1);
+export const R2 = revisionOf(V2);
+
+export const ERROR_RATE = {
+  name: "error-rate",
+  prometheus: { address: "http://prom:9090", query: 'errors{revision="{{revision}}"}' },
+  thresholdRange: { max: 0.05 },
+};
+
+/** 25 % → analysis → 50 %, one metric every 10 s; `over` replaces top-level fields. */
+export function spec(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: "1.0.0",
+    replicas: 3,
+    template: V1,
+    service: { ports: [{ name: "http", port: 80 }] },
+    strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
+    analysis: { interval: "10s", metrics: [ERROR_RATE] },
+    ...over,
+  };
+}
