@@ -52,7 +52,9 @@ export function routeWeight(input: TrafficInput): number | undefined {
   const weightOf = (name: string) =>
     (rule.backendRefs ?? [])
       .filter((r) => refersTo(r, name, input.namespace))
-      .reduce((n, r) => n + (r.weight ?? 1), 0);
+      // Gateway API weights are never negative; a negative one observed is read as 0, so the
+      // share stays within 0–100 whatever the route holds.
+      .reduce((n, r) => n + Math.max(0, r.weight ?? 1), 0);
   const c = weightOf(canary);
   const total = c + weightOf(stable);
   return total <= 0 ? 0 : Math.round((c / total) * 100);
