@@ -345,6 +345,60 @@ describe("leader election", () => {
     await done;
   });
 
+  describe("after this process was paused past the renew deadline", () => {
+    /** The system clock plus a jump, as a process sees it when it wakes from a pause. */
+    function pausedClock() {
+      let skew = 0;
+      return {
+        clock: { now: () => Date.now() + skew, sleep: systemClock.sleep },
+        pause: (ms: number) => (skew += ms),
+      };
+    }
+    const elector = (leases: FakeLeases, identity: string, clock = systemClock) =>
+      new LeaderElector({
+        client: leases.client,
+        namespace: "ns",
+        name: "paused",
+        identity,
+        clock,
+        logger,
+        timings,
+      });
+
+    it("keeps leading when the Lease is still the one it last wrote", async () => {
+      const leases = new FakeLeases();
+      const { clock, pause } = pausedClock();
+      const a = elector(leases, "a", clock);
+      expect(await a.tryAcquireOrRenew()).toBe(true);
+      const stop = new AbortController();
+      const renewing = a.renew(stop.signal);
+      pause(timings.renewDeadlineMs * 3);
+      const before = (leases.lease?.["spec"] as { renewTime: string }).renewTime;
+      await vi.waitFor(() =>
+        expect((leases.lease?.["spec"] as { renewTime: string }).renewTime).not.toBe(before),
+      );
+      stop.abort();
+      expect(await renewing).toBe("stopped");
+      expect(leases.holder()).toBe("a");
+    });
+
+    it("gives up when another candidate took the Lease meanwhile", async () => {
+      const leases = new FakeLeases();
+      const { clock, pause } = pausedClock();
+      const a = elector(leases, "a", clock);
+      expect(await a.tryAcquireOrRenew()).toBe(true);
+      const renewing = a.renew(new AbortController().signal);
+      pause(timings.renewDeadlineMs * 3);
+      // b saw the Lease expire by its own clock, took it, and released it again: the record moved.
+      const b = elector(leases, "b");
+      (leases.lease!["spec"] as { holderIdentity: string }).holderIdentity = "";
+      expect(await b.tryAcquireOrRenew()).toBe(true);
+      await b.release();
+      expect(await renewing).toBe("lost");
+      expect(leases.holder()).toBe("");
+    });
+  });
+
   it("never lets two candidates lead at once", async () => {
     const leases = new FakeLeases();
     const elector = (identity: string) =>

@@ -443,6 +443,17 @@ export interface LeaderElectorOptions {
   timings: LeaseTimings;
 }
 
+/** What identifies one write of a Lease record (client-go compares the same fields). */
+function recordOf(spec: LeaseSpec): string {
+  return JSON.stringify([
+    spec.holderIdentity,
+    spec.leaseDurationSeconds,
+    spec.acquireTime,
+    spec.renewTime,
+    spec.leaseTransitions,
+  ]);
+}
+
 /**
  * client-go's `leaderelection` on a Lease. Expiry is judged by this process's clock from when
  * it last saw the record change (never by comparing another node's renewTime with our clock),
@@ -452,6 +463,8 @@ export interface LeaderElectorOptions {
 export class LeaderElector {
   private observedRecord = "";
   private observedAt = 0;
+  /** The record this process last wrote: a late renewal only goes ahead if it is still there. */
+  private heldRecord = "";
 
   constructor(private readonly o: LeaderElectorOptions) {}
 
@@ -477,9 +490,17 @@ export class LeaderElector {
       await this.o.clock.sleep(retryPeriodMs, signal);
       if (signal.aborted) return "stopped";
       const remaining = lastRenew + renewDeadlineMs - this.o.clock.now();
-      const renewed = remaining > 0 && (await this.withDeadline(this.tryAcquireOrRenew(), remaining));
+      // Half the time left at most, so one attempt hung on a dead connection leaves room for a
+      // retry on a fresh one. Past the deadline — this process was starved or paused, it did not
+      // fail to renew — one last attempt still counts, but only if the Lease is untouched since
+      // we last held it: the resourceVersion makes that renewal safe, and a Lease that moved on
+      // in the meantime means another leader may have worked, so it is lost.
+      const late = remaining <= 0;
+      const attempt = this.tryAcquireOrRenew({ onlyIfHeld: late });
+      const bound = late ? retryPeriodMs : Math.min(remaining, Math.max(remaining / 2, retryPeriodMs));
+      const renewed = await this.withDeadline(attempt, bound);
       if (renewed) lastRenew = this.o.clock.now();
-      else if (this.o.clock.now() - lastRenew >= renewDeadlineMs) return "lost";
+      else if (late || this.o.clock.now() - lastRenew >= renewDeadlineMs) return "lost";
     }
   }
 
@@ -504,13 +525,14 @@ export class LeaderElector {
   }
 
   /** One attempt: create the Lease, renew ours, or take over an expired or released one. */
-  async tryAcquireOrRenew(): Promise<boolean> {
+  async tryAcquireOrRenew(options: { onlyIfHeld?: boolean } = {}): Promise<boolean> {
     const { client, name, namespace, identity, clock } = this.o;
     const now = clock.now();
     const leaseDurationSeconds = Math.ceil(this.o.timings.leaseDurationMs / 1000);
     try {
       const lease = await client.get<Lease>(LeaseResource, name, namespace);
       if (!lease) {
+        if (options.onlyIfHeld) return false;
         const spec: LeaseSpec = {
           holderIdentity: identity,
           leaseDurationSeconds,
@@ -523,6 +545,7 @@ export class LeaderElector {
           LeaseResource,
         );
         this.observe(spec, now);
+        this.heldRecord = recordOf(spec);
         return true;
       }
       const old = lease.spec ?? {};
@@ -531,6 +554,7 @@ export class LeaderElector {
       const expiresAt = this.observedAt + (old.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
       if (holder !== "" && holder !== identity && expiresAt > now) return false;
       const ours = holder === identity;
+      if (options.onlyIfHeld && recordOf(old) !== this.heldRecord) return false;
       const spec: LeaseSpec = {
         ...old,
         holderIdentity: identity,
@@ -541,6 +565,7 @@ export class LeaderElector {
       };
       await client.replace({ ...lease, spec }, LeaseResource);
       this.observe(spec, now);
+      this.heldRecord = recordOf(spec);
       if (!ours) this.o.logger.info({ lease: name, previous: holder || undefined }, "acquired lease");
       return true;
     } catch (err) {
@@ -551,13 +576,7 @@ export class LeaderElector {
   }
 
   private observe(spec: LeaseSpec, now: number): void {
-    const record = JSON.stringify([
-      spec.holderIdentity,
-      spec.leaseDurationSeconds,
-      spec.acquireTime,
-      spec.renewTime,
-      spec.leaseTransitions,
-    ]);
+    const record = recordOf(spec);
     if (record !== this.observedRecord) {
       this.observedRecord = record;
       this.observedAt = now;
