@@ -34,6 +34,8 @@ const FIELD_MANAGER = "e2e-release";
 
 let client: KubeClient;
 let operator: OperatorProcess;
+/** A loopback address nothing listens on, allowed so the unreachable-Prometheus case is asked. */
+let closedPrometheus: string;
 const context = () => operator.tail(60);
 
 type Release = KubeObject & { status?: ReleaseStatus };
@@ -176,7 +178,12 @@ async function healthyAt(
 
 beforeAll(async () => {
   client = testClient();
-  operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "release" });
+  closedPrometheus = `http://127.0.0.1:${await freePort()}`;
+  operator = await OperatorProcess.start({
+    kubeconfig: kubeconfigPath(),
+    name: "release",
+    allowPrometheus: [closedPrometheus],
+  });
 });
 
 afterAll(async () => {
@@ -474,7 +481,7 @@ describe("unreachable Prometheus", () => {
   it("pauses with InconclusiveAnalysis, never rolling back or promoting", async () => {
     const ns = "rel-noprom";
     await createNamespace(ns);
-    const closed = `http://127.0.0.1:${await freePort()}`;
+    const closed = closedPrometheus;
     const spec = (tpl: Record<string, unknown>, version: string) => ({
       version,
       replicas: 2,
@@ -758,7 +765,11 @@ describe("crash mid-rollout", () => {
     const before = await waitRelease(ns, "crash", "at the 8 s pause", (s) => s.currentStepIndex === 1);
 
     await operator.stop("SIGKILL");
-    operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "release-restarted" });
+    operator = await OperatorProcess.start({
+      kubeconfig: kubeconfigPath(),
+      name: "release-restarted",
+      allowPrometheus: [closedPrometheus],
+    });
 
     // Never back to an earlier step: the new operator resumes from status, not from scratch.
     const steps: number[] = [];

@@ -2,8 +2,10 @@
  * Each hole of issue #13 tried the way an attacker would, on the local control plane with the
  * operator's real entry point and its default configuration:
  * - a namespace `edit` user pointing a Release's Prometheus address at a loopback server with
- *   the fragment, query and userinfo tricks: refused at admission, naming the field, and the
- *   server (which counts requests) is never asked;
+ *   the fragment, query and userinfo tricks: refused at admission, naming the field; at the
+ *   server plainly: the Release is Stalled (`PrometheusAddressNotAllowed`); through an allowed
+ *   address that redirects to it: the redirect is not followed and no body reaches status or
+ *   Events. The server (which counts requests) is never asked;
  * - apps reading flags through the real OpenFeature OFREP provider with ServiceAccount tokens
  *   from the TokenRequest API: their own namespace yes, a namespace that shares with their squad
  *   yes, another namespace 403, no token / another audience / garbage 401;
@@ -14,11 +16,12 @@ import { connect, type AddressInfo } from "node:net";
 import { OFREPProvider } from "@openfeature/ofrep-provider";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { FeatureToggleResource, SquadResource } from "../operator/src/api/kinds.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
+import type { ReleaseStatus } from "../operator/src/api/release.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { RoleBindingResource } from "../operator/src/runtime/resources.js";
-import type { Resource } from "../operator/src/runtime/types.js";
-import { kubeconfigPath, kubectl, testClient, waitForCondition } from "./support/kube.js";
+import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
+import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
 import { evaluateFlag, serviceAccountToken } from "./support/ofrep.js";
 import { OperatorProcess } from "./support/operator.js";
 
@@ -41,6 +44,10 @@ let operator: OperatorProcess;
 let target: Server;
 let targetUrl: string;
 let targetRequests = 0;
+/** An allowed "Prometheus" that answers every query with a redirect to the target. */
+let redirector: Server;
+let redirectorUrl: string;
+let redirectorRequests = 0;
 const context = () => operator.tail(60);
 
 beforeAll(async () => {
@@ -53,7 +60,20 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => target.listen(0, "127.0.0.1", resolve));
   targetUrl = `http://127.0.0.1:${(target.address() as AddressInfo).port}`;
 
-  operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "security" });
+  redirector = createServer((_req, res) => {
+    redirectorRequests++;
+    res.writeHead(302, { Location: `${targetUrl}/latest/meta-data/` });
+    res.end("redirecting to AKIAIOSFODNN7EXAMPLE");
+  });
+  await new Promise<void>((resolve) => redirector.listen(0, "127.0.0.1", resolve));
+  redirectorUrl = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
+
+  // The platform allows the redirector (a Prometheus gone bad), not the target.
+  operator = await OperatorProcess.start({
+    kubeconfig: kubeconfigPath(),
+    name: "security",
+    allowPrometheus: [redirectorUrl],
+  });
   for (const [squad, spec] of [
     [A, {}],
     [B, { toggles: { readableBy: [{ squad: A }] } }],
@@ -137,18 +157,19 @@ afterAll(async () => {
   await OpenFeature.close();
   await operator?.stop();
   await new Promise((resolve) => target?.close(resolve));
+  await new Promise((resolve) => redirector?.close(resolve));
   client?.close();
 });
 
 describe("analysis addresses, as a namespace edit user", () => {
-  const release = (address: string) => `apiVersion: crescendo.dev/v1alpha1
+  const release = (address: string, name = "ssrf", version = "1") => `apiVersion: crescendo.dev/v1alpha1
 kind: Release
-metadata: { name: ssrf, namespace: ${A} }
+metadata: { name: ${name}, namespace: ${A} }
 spec:
-  version: "1"
+  version: "${version}"
   template:
-    metadata: { labels: { app: ssrf } }
-    spec: { containers: [{ name: app, image: registry.example.com/ssrf:1 }] }
+    metadata: { labels: { app: ${name} } }
+    spec: { containers: [{ name: app, image: "registry.example.com/ssrf:${version}" }] }
   strategy: { canary: { steps: [{ setWeight: 50 }, { analysis: {} }] } }
   analysis:
     interval: 1s
@@ -173,6 +194,67 @@ spec:
     expect(result.stderr).toContain("spec.analysis.metrics[0].prometheus.address");
     expect(result.stderr).toContain("without userinfo, query, fragment or percent-encoding");
     expect(targetRequests).toBe(0);
+  });
+
+  const statusOf = async (name: string) =>
+    (await client.get<KubeObject & { status?: ReleaseStatus }>(ReleaseResource, name, A))?.status;
+
+  it("stalls a Release naming an address the platform did not allow, and never asks it", async () => {
+    const applied = await kubectl(["apply", "-f", "-"], {
+      input: release(`${targetUrl}/`, "ssrf-plain"),
+      as: ATTACKER,
+    });
+    expect(applied.code, applied.stderr).toBe(0);
+    const status = await waitFor(
+      "ssrf-plain Stalled with PrometheusAddressNotAllowed",
+      () => statusOf("ssrf-plain"),
+      (s) => s?.conditions?.some((c) => c.type === "Stalled" && c.status === "True") ?? false,
+      { context },
+    );
+    expect(status?.conditions?.find((c) => c.type === "Stalled")).toMatchObject({
+      reason: "PrometheusAddressNotAllowed",
+      message: expect.stringContaining(`spec.analysis.metrics[0].prometheus.address "${targetUrl}/"`),
+    });
+    // Nothing deployed, nothing measured: the Release is not acted on at all.
+    expect(status?.phase).toBeUndefined();
+    const described = await kubectl(["describe", "release", "ssrf-plain", "-n", A], { as: ATTACKER });
+    expect(described.stdout).toContain("PrometheusAddressNotAllowed");
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(targetRequests).toBe(0);
+  });
+
+  it("asks an allowed address that redirects, never follows it, and copies none of its body", async () => {
+    for (const version of ["1", "2"]) {
+      const applied = await kubectl(["apply", "-f", "-"], {
+        input: release(redirectorUrl, "ssrf-redirect", version),
+        as: ATTACKER,
+      });
+      expect(applied.code, applied.stderr).toBe(0);
+      if (version === "1") {
+        await waitFor(
+          "ssrf-redirect Healthy at 1",
+          () => statusOf("ssrf-redirect"),
+          (s) => s?.phase === "Healthy",
+          { context },
+        );
+      }
+    }
+    const status = await waitFor(
+      "a measurement of the redirecting address",
+      () => statusOf("ssrf-redirect"),
+      (s) => (s?.analysis?.metrics[0]?.measurements.length ?? 0) > 0,
+      { context },
+    );
+    expect(redirectorRequests).toBeGreaterThan(0);
+    expect(targetRequests).toBe(0);
+    const message = status?.analysis?.metrics[0]?.measurements.at(-1)?.message ?? "";
+    expect(message).toContain("HTTP 302");
+    expect(message).toContain("redirect, which is not followed");
+    const everything = JSON.stringify(status);
+    expect(everything).not.toContain("AKIA");
+    expect(everything).not.toContain("/latest/meta-data");
+    const events = await kubectl(["get", "events", "-n", A, "-o", "json"]);
+    expect(events.stdout).not.toContain("AKIA");
   });
 
   it("the attacker really may create Releases: a plain address passes admission", async () => {

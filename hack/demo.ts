@@ -97,6 +97,7 @@ async function main(): Promise<void> {
       kubeconfig: env.kubeconfig,
       name: "demo",
       env: { LOG_LEVEL: "warn" },
+      allowPrometheus: [env.prometheusUrl],
     });
 
     say(`creating Squad "demo" (owns namespace "${NAMESPACE}")`);

@@ -20,6 +20,12 @@ export interface OperatorOptions {
   args?: string[];
   /** Name used for the log file under .tmp/e2e-logs. */
   name?: string;
+  /**
+   * Prometheus addresses the operator may query (`--allowed-prometheus-addresses`) besides, in
+   * the e2e suite, the suite's own Prometheus: any other address a Release names is refused, as
+   * in a real installation.
+   */
+  allowPrometheus?: string[];
 }
 
 export class OperatorProcess {
@@ -50,7 +56,14 @@ export class OperatorProcess {
     const logDir = join(ROOT, ".tmp/e2e-logs");
     mkdirSync(logDir, { recursive: true });
     const logFile = join(logDir, `${options.name ?? "operator"}-${Date.now()}.log`);
-    const child = spawn(process.execPath, operatorArgs({ healthPort, ofrepPort, args: options.args }), {
+    // Inside the e2e suite, its own Prometheus; the demo, outside vitest, passes its own.
+    const suite = process.env["VITEST"] ? [(await import("vitest")).inject("prometheusUrl")] : [];
+    const allowed = [...suite, ...(options.allowPrometheus ?? [])];
+    const args = [
+      ...(allowed.length > 0 ? ["--allowed-prometheus-addresses", allowed.join(",")] : []),
+      ...(options.args ?? []),
+    ];
+    const child = spawn(process.execPath, operatorArgs({ healthPort, ofrepPort, args }), {
       cwd: ROOT,
       env: { ...process.env, KUBECONFIG: options.kubeconfig, LOG_LEVEL: "debug", ...options.env },
       stdio: ["ignore", "pipe", "pipe"],

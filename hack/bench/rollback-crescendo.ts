@@ -40,7 +40,7 @@ export class CrescendoSubject implements RollbackSubject {
   async start(setup: RollbackSetup): Promise<void> {
     this.op = await Operator.start({
       kubeconfig: setup.cluster.kubeconfig,
-      args: [],
+      args: ["--allowed-prometheus-addresses", setup.prometheusUrl],
       logFile: setup.logFile,
       entry: this.entry,
       nodeOptions: this.nodeOptions,

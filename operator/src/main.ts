@@ -5,6 +5,7 @@
 import { DAY_MS } from "./api/common.js";
 import { SquadResource } from "./api/kinds.js";
 import { OPERATOR_CACHE } from "./cache.js";
+import { PrometheusAllowlist } from "./analysis/allowlist.js";
 import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
@@ -26,6 +27,8 @@ const logger = createLogger();
 
 async function main(): Promise<void> {
   const config = loadConfig(process.argv.slice(2), process.env);
+  // A malformed entry stops the operator here, naming it, rather than matching nothing.
+  const allowlist = PrometheusAllowlist.of(config.allowedPrometheusAddresses);
   const kubeConfig = loadKubeConfig({ path: config.kubeconfig });
   const client = createKubeClient(kubeConfig, {
     qps: config.qps,
@@ -80,6 +83,7 @@ async function main(): Promise<void> {
     logger,
     workers: config.workers,
     gatewayAPI: await gatewayApiInstalled(client),
+    allowlist,
   });
   // OFREP is served by every replica, leader or not, from the informer caches; the controller
   // (the leader's) writes the same compiled documents to ConfigMaps.
@@ -126,6 +130,16 @@ async function main(): Promise<void> {
   });
 
   logger.info({ identity: config.identity, leaderElection: config.leaderElection }, "crescendo starting");
+  if (allowlist.entries.length === 0) {
+    logger.info(
+      "no --allowed-prometheus-addresses: Releases may query only their squad's delivery addresses",
+    );
+  } else {
+    logger.info(
+      { allowedPrometheusAddresses: allowlist.entries },
+      "analysis may query these Prometheus addresses",
+    );
+  }
   const ofrepAddress = await ofrep.listen();
   logger.info({ address: `${ofrepAddress.address}:${ofrepAddress.port}` }, "serving OFREP");
   try {

@@ -14,7 +14,7 @@ import {
 import { Store } from "../../runtime/store.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import { registerReleaseController } from "./controller.js";
-import { ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
+import { ALLOWLIST, ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
 const logger = createLogger({ level: "silent" });
 
@@ -58,6 +58,7 @@ describe("registerReleaseController", () => {
       recorder: { record: async () => undefined },
       logger,
       workers: 1,
+      allowlist: ALLOWLIST,
       providerFor: () => ({ query: () => new Promise((r) => answers.push(r)) }),
     });
     expect(added).toEqual([controller]);

@@ -3,6 +3,7 @@
  * Release to reconcile (`watches.ts`), the measurement runner and on-call notifier that outlive
  * a reconcile, and the reconciler (`reconciler.ts`) that does the work.
  */
+import { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import { ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { createPrometheusProvider, type MetricProvider } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
@@ -39,6 +40,12 @@ export interface ReleaseControllerOptions {
   workers?: number;
   /** Defaults to the manager's clock. */
   clock?: Clock;
+  /**
+   * The Prometheus addresses Releases may name besides their squad's `delivery` ones. Absent:
+   * only the squad's — never "anything", since whoever edits a Release picks the address the
+   * operator then fetches from inside the cluster.
+   */
+  allowlist?: PrometheusAllowlist;
   /** The metric provider for a Prometheus address; defaults to one Prometheus client per address. */
   providerFor?: (address: string) => MetricProvider;
   /**
@@ -98,6 +105,7 @@ export function registerReleaseController(
     clock,
     runner,
     providerFor: options.providerFor ?? cachedPrometheusProviders(),
+    allowlist: options.allowlist ?? PrometheusAllowlist.of([]),
     notifier,
     releases,
     deployments,

@@ -10,7 +10,7 @@ import type { KubeObject, Resource } from "../../runtime/types.js";
 import { MeasurementRunner } from "./measurements.js";
 import type { RollbackNotification } from "./notify.js";
 import { ReleaseReconciler } from "./reconciler.js";
-import { ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
+import { ALLOWLIST, ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
 const logger = createLogger({ level: "silent" });
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
@@ -156,6 +156,7 @@ class World {
       clock: this.clock,
       runner: this.runner,
       providerFor: (address) => this.provider(address),
+      allowlist: ALLOWLIST,
       notifier: {
         notify: async (_release, squad, payload) =>
           void this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) }),

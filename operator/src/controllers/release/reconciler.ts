@@ -10,6 +10,7 @@
  * `MeasurementRunner`, which reconciles the Release again when one settles; that reconcile folds
  * the result into status before judging. Everything needed to resume is in status.
  */
+import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import { LABELS, parseDuration } from "../../api/common.js";
 import { ReleaseResource, type Release, type Squad } from "../../api/kinds.js";
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
@@ -65,6 +66,8 @@ export interface ReconcilerDeps {
   clock: Pick<Clock, "now">;
   runner: MeasurementRunner;
   providerFor: (address: string) => MetricProvider;
+  /** The Prometheus addresses the platform allows besides each squad's own (`allowlist.ts`). */
+  allowlist: PrometheusAllowlist;
   notifier: Pick<OncallNotifier, "notify">;
   releases: ReadStore<RawRelease>;
   deployments: ReadStore;
@@ -169,6 +172,7 @@ export class ReleaseReconciler {
     const target = { namespace: raw.metadata.namespace ?? "", release: raw.metadata.name ?? "" };
     const checked = await checkSpec(raw.spec, squad?.squad?.spec, {
       gatewayAPI: this.deps.routes !== undefined,
+      allowlist: this.deps.allowlist,
       target,
     });
     return "reason" in checked ? checked : { ...checked, squad, target };

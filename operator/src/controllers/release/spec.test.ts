@@ -5,7 +5,8 @@ import { parse } from "yaml";
 import { releaseSpec } from "../../api/release.js";
 import { squadSpec } from "../../api/squad.js";
 import { analysisIntervalOf, analysisSpecError, checkSpec, withSquadDefaults } from "./spec.js";
-import { ERROR_RATE, spec } from "./test-fixtures.js";
+import { PrometheusAllowlist } from "../../analysis/allowlist.js";
+import { ALLOWLIST, ERROR_RATE, spec } from "./test-fixtures.js";
 
 describe("withSquadDefaults", () => {
   const squad = squadSpec.parse({
@@ -56,7 +57,7 @@ describe("examples/release.yaml", () => {
 
 describe("checkSpec", () => {
   const target = { namespace: "shop", release: "web" };
-  const options = { gatewayAPI: false, target };
+  const options = { gatewayAPI: false, allowlist: ALLOWLIST, target };
 
   it("gives the spec with the squad's metrics and the setup measuring needs", async () => {
     const squad = squadSpec.parse({
@@ -93,7 +94,58 @@ describe("checkSpec", () => {
       reason: "GatewayAPIUnavailable",
       message: expect.stringContaining("restart the operator"),
     });
-    expect(await checkSpec(routed, undefined, { gatewayAPI: true, target })).not.toHaveProperty("reason");
+    expect(await checkSpec(routed, undefined, { ...options, gatewayAPI: true })).not.toHaveProperty("reason");
+  });
+
+  describe("Prometheus addresses", () => {
+    const at = (address: string) => ({ ...ERROR_RATE, prometheus: { ...ERROR_RATE.prometheus, address } });
+
+    it("refuses an address the platform did not allow, naming each field, before measuring", async () => {
+      const hostile = spec({
+        analysis: {
+          metrics: [
+            ERROR_RATE,
+            { ...at("http://169.254.169.254/latest/meta-data"), name: "m1" },
+            { ...at("http://127.0.0.1:6443"), name: "m2" },
+          ],
+        },
+      });
+      const checked = await checkSpec(hostile, undefined, options);
+      expect(checked).toEqual({
+        reason: "PrometheusAddressNotAllowed",
+        message: expect.stringMatching(
+          /^spec\.analysis\.metrics\[1\]\.prometheus\.address "http:\/\/169\.254\.169\.254\/latest\/meta-data", spec\.analysis\.metrics\[2\]\.prometheus\.address "http:\/\/127\.0\.0\.1:6443": not an allowed Prometheus address; no query was sent/,
+        ),
+      });
+    });
+
+    it("compares canonical forms: case, default port and trailing slash do not matter", async () => {
+      const spelled = spec({ analysis: { metrics: [at("HTTP://PROM:9090/")] } });
+      expect(await checkSpec(spelled, undefined, options)).not.toHaveProperty("reason");
+      const otherPort = spec({ analysis: { metrics: [at("http://prom:9091")] } });
+      expect(await checkSpec(otherPort, undefined, options)).toMatchObject({
+        reason: "PrometheusAddressNotAllowed",
+      });
+    });
+
+    it("allows the squad's delivery addresses whatever the operator's list says", async () => {
+      const squad = squadSpec.parse({ delivery: { prometheus: { address: "http://squad-prom:9090" } } });
+      const own = spec({ analysis: { metrics: [at("http://squad-prom:9090")] } });
+      expect(
+        await checkSpec(own, squad, { ...options, allowlist: PrometheusAllowlist.of([]) }),
+      ).not.toHaveProperty("reason");
+      expect(await checkSpec(own, undefined, options)).toMatchObject({
+        reason: "PrometheusAddressNotAllowed",
+      });
+    });
+
+    it("with an empty allowlist, a Release without a squad may name no address at all", async () => {
+      const none = { ...options, allowlist: PrometheusAllowlist.of([]) };
+      expect(await checkSpec(spec(), undefined, none)).toMatchObject({
+        reason: "PrometheusAddressNotAllowed",
+        message: expect.stringContaining("spec.analysis.metrics[0].prometheus.address"),
+      });
+    });
   });
 
   it("refuses an analysis it could not measure", async () => {

@@ -15,6 +15,11 @@ import {
   type MetricProvider,
 } from "../../analysis/index.js";
 import { zodMessage } from "../../api/zod-message.js";
+import {
+  refusedAddressesMessage,
+  refusedPrometheusAddresses,
+  type PrometheusAllowlist,
+} from "../../analysis/allowlist.js";
 import { isRecord } from "../../runtime/is-record.js";
 
 const DEFAULT_ANALYSIS_INTERVAL = "30s";
@@ -28,7 +33,7 @@ export interface AnalysisSetup {
 
 /** Why a Release cannot be acted on: the `Stalled` condition's reason and message. */
 export interface SpecProblem {
-  reason: "InvalidSpec" | "GatewayAPIUnavailable";
+  reason: "InvalidSpec" | "GatewayAPIUnavailable" | "PrometheusAddressNotAllowed";
   message: string;
 }
 
@@ -40,17 +45,29 @@ export interface CheckedSpec {
 
 /**
  * The spec with the squad's defaults, validated: by zod, then what only the controller can
- * check (Gateway API present, analysis measurable). Or why the Release cannot be acted on.
- * `gatewayAPI`: whether HTTPRoutes are watched (the CRD was installed at start-up).
+ * check (Gateway API present, every Prometheus address allowed, analysis measurable). Or why
+ * the Release cannot be acted on. `gatewayAPI`: whether HTTPRoutes are watched (the CRD was
+ * installed at start-up); `allowlist`: the Prometheus addresses the platform allows, besides the
+ * squad's own.
  */
 export async function checkSpec(
   raw: unknown,
   squad: SquadSpec | undefined,
-  options: { gatewayAPI: boolean; target: { namespace: string; release: string } },
+  options: {
+    gatewayAPI: boolean;
+    allowlist: PrometheusAllowlist;
+    target: { namespace: string; release: string };
+  },
 ): Promise<SpecProblem | CheckedSpec> {
   const parsed = releaseSpec.safeParse(withSquadDefaults(raw ?? {}, squad));
   if (!parsed.success) return { reason: "InvalidSpec", message: zodMessage(parsed.error) };
   const spec = parsed.data;
+  // Before anything can measure: a Release naming an address the platform did not allow is
+  // never acted on, so no request reaches that address, not even the dry run's.
+  const refused = refusedPrometheusAddresses(spec.analysis?.metrics ?? [], squad, options.allowlist);
+  if (refused.length > 0) {
+    return { reason: "PrometheusAddressNotAllowed", message: refusedAddressesMessage(refused) };
+  }
   if (spec.strategy.canary?.trafficRouting?.gatewayAPI && !options.gatewayAPI) {
     return {
       reason: "GatewayAPIUnavailable",

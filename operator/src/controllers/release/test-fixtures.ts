@@ -3,6 +3,7 @@
  * revisions, one error-rate metric, and a canary spec to vary. Not a test file itself; excluded
  * from the build.
  */
+import { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import { revisionOf } from "./revision.js";
 
 export const template = (image: string) => ({
@@ -13,6 +14,9 @@ export const V1 = template("web:1");
 export const V2 = template("web:2");
 export const R1 = revisionOf(V1);
 export const R2 = revisionOf(V2);
+
+/** What the fixtures' platform allows: the address of `ERROR_RATE` and the bad-query one. */
+export const ALLOWLIST = PrometheusAllowlist.of(["http://prom:9090", "http://p:9090"]);
 
 export const ERROR_RATE = {
   name: "error-rate",
