@@ -13,7 +13,7 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import { mayRead, type OfrepCaller, type SquadOwning } from "./ofrep-access.js";
-import { presentedToken, tokensEqual } from "./ofrep-protocol.js";
+import { expectedTokenDigest, matchesDigest, presentedToken } from "./ofrep-protocol.js";
 import type { TokenVerifier } from "./token-review.js";
 
 export const OFREP_AUTH_MODES = ["serviceaccount", "token", "none"] as const;
@@ -55,6 +55,9 @@ export function createOfrepAuthorizer(options: OfrepAuthOptions): OfrepAuthorize
     );
   }
 
+  // Digested once per token, not per request: rotation still takes effect on the next request.
+  const expectedDigest = staticToken && expectedTokenDigest(staticToken);
+
   const authenticate = async (
     headers: IncomingHttpHeaders,
   ): Promise<{ ok: true; caller: OfrepCaller } | { ok: false; status: 401 | 503; details: string }> => {
@@ -69,8 +72,8 @@ export function createOfrepAuthorizer(options: OfrepAuthOptions): OfrepAuthorize
             : "no token: send Authorization: Bearer <token>",
       };
     }
-    const expected = staticToken?.();
-    if (expected && tokensEqual(presented, expected)) {
+    const expected = expectedDigest?.();
+    if (expected && matchesDigest(presented, expected)) {
       return { ok: true, caller: { kind: "staticToken", namespaces: namespaces ?? [] } };
     }
     if (mode === "token" || !verifier) return { ok: false, status: 401, details: "wrong token" };

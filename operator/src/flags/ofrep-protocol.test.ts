@@ -4,10 +4,13 @@ import {
   bulkEtag,
   errorStatus,
   evaluationBody,
+  expectedTokenDigest,
   ifNoneMatchHits,
+  matchesDigest,
   matchRoute,
   parseRequestBody,
   presentedToken,
+  tokenDigest,
   tokensEqual,
 } from "./ofrep-protocol.js";
 
@@ -164,5 +167,25 @@ describe("credentials", () => {
     expect(tokensEqual("s3cret-longer", "s3cret")).toBe(false);
     expect(tokensEqual(undefined, "s3cret")).toBe(false);
     expect(tokensEqual(undefined, "")).toBe(false);
+  });
+  it("digests the expected token once per token, not per request, and follows a rotation", () => {
+    let token: string | undefined = "one";
+    let reads = 0;
+    const expected = expectedTokenDigest(() => (reads++, token));
+    const first = expected();
+    expect(first).toEqual(tokenDigest("one"));
+    expect(expected()).toBe(first); // the same Buffer: not digested again
+    expect(reads).toBe(2); // but the token is read every time, so rotation needs no restart
+    expect(matchesDigest("one", first!)).toBe(true);
+    token = "two";
+    const second = expected();
+    expect(second).toEqual(tokenDigest("two"));
+    expect(matchesDigest("one", second!)).toBe(false);
+    expect(matchesDigest("two", second!)).toBe(true);
+    expect(matchesDigest(undefined, tokenDigest(""))).toBe(false);
+    token = undefined;
+    expect(expected()).toBeUndefined();
+    token = "";
+    expect(expected()).toBeUndefined();
   });
 });

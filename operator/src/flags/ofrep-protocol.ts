@@ -147,12 +147,44 @@ export function presentedToken(headers: {
   return typeof apiKey === "string" && apiKey !== "" ? apiKey : undefined;
 }
 
+/** A token's SHA-256 digest: what `tokensEqual` compares, so the expected side can be digested once. */
+export function tokenDigest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+/**
+ * Compares a presented token with an expected token's digest (`tokenDigest`) in constant time:
+ * the presented token is hashed too, so neither the content nor the length of the expected
+ * token leaks through timing.
+ */
+export function matchesDigest(presented: string | undefined, expected: Buffer): boolean {
+  const equal = timingSafeEqual(tokenDigest(presented ?? ""), expected);
+  return presented !== undefined && equal;
+}
+
 /**
  * Compares tokens in constant time. Both sides are hashed first, so neither the content nor the
  * length of the expected token leaks through timing.
  */
 export function tokensEqual(presented: string | undefined, expected: string): boolean {
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  const equal = timingSafeEqual(digest(presented ?? ""), digest(expected));
-  return presented !== undefined && equal;
+  return matchesDigest(presented, tokenDigest(expected));
+}
+
+/**
+ * The expected token's digest, computed when the token changes rather than on every request
+ * (it is one of two SHA-256 digests per request otherwise). `token` is read on each call, so a
+ * rotated token takes effect on the next request.
+ */
+export function expectedTokenDigest(token: () => string | undefined): () => Buffer | undefined {
+  let text: string | undefined;
+  let digest: Buffer | undefined;
+  return () => {
+    const current = token();
+    if (!current) return undefined;
+    if (current !== text) {
+      digest = tokenDigest(current);
+      text = current;
+    }
+    return digest;
+  };
 }
