@@ -91,4 +91,27 @@ describe("toggleMetrics and evaluationMetrics, by value", () => {
       'route="evaluate_flag",code="200"',
     );
   });
+
+  it("exports the counts taken in plain Maps as the same counter series: one per flag and reason", async () => {
+    for (let i = 0; i < 1000; i++)
+      evaluationMetrics.evaluation({ namespace: "c-ns", key: "f", reason: i % 4 ? "STATIC" : "ERROR" });
+    evaluationMetrics.evaluation({ namespace: "", key: "", reason: "ERROR" });
+    const text = await registry.getSingleMetricAsString("crescendo_featuretoggle_evaluations_total");
+    expect(text).toContain("# TYPE crescendo_featuretoggle_evaluations_total counter");
+    expect(text).toContain(
+      'crescendo_featuretoggle_evaluations_total{namespace="c-ns",flag="f",reason="STATIC"} 750',
+    );
+    expect(text).toContain(
+      'crescendo_featuretoggle_evaluations_total{namespace="c-ns",flag="f",reason="ERROR"} 250',
+    );
+    // Scraping twice does not count twice.
+    expect(
+      await value("crescendo_featuretoggle_evaluations_total", { namespace: "c-ns", reason: "ERROR" }),
+    ).toBe(250);
+    // Unserved keys stay in their one "" series, whatever a namespace retains.
+    evaluationMetrics.retainFlags("", []);
+    evaluationMetrics.retainFlags("c-ns", []);
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "", flag: "" })).toBe(1);
+    expect(await value("crescendo_featuretoggle_evaluations_total", { namespace: "c-ns" })).toBeUndefined();
+  });
 });

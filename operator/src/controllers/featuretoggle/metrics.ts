@@ -45,7 +45,15 @@ const stale = once(
     }),
 );
 
-const evaluations = once(
+/**
+ * Evaluations are counted in plain Maps (`EvaluationMetrics`), one increment per flag evaluated
+ * (a thousand in a bulk request over 1,000 flags), and read into the counter when Prometheus
+ * scrapes: prom-client's labelled `inc` hashes its labels on every call, which cost a fifth of a
+ * bulk request's CPU. The series and their labels are the same as when they were incremented.
+ */
+const evaluationCounts = new Map<string, Map<string, Map<string, number>>>();
+
+once(
   "crescendo_featuretoggle_evaluations_total",
   () =>
     new Counter({
@@ -53,6 +61,12 @@ const evaluations = once(
       help: 'Flag evaluations served over OFREP, by namespace, flag key and reason (namespace and flag are "" when not served).',
       labelNames: ["namespace", "flag", "reason"] as const,
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const [namespace, flags] of evaluationCounts)
+          for (const [flag, reasons] of flags)
+            for (const [reason, count] of reasons) this.inc({ namespace, flag, reason }, count);
+      },
     }),
 );
 
@@ -112,38 +126,30 @@ class ToggleMetrics {
 }
 
 /**
- * The OFREP server's hook, with the (namespace, flag, reason) triples counted so far, so the
- * series of a flag that is no longer served can be removed (a Counter is removed by its full
- * label set).
+ * The OFREP server's hook: counts per (namespace, flag, reason) in `evaluationCounts`, so the
+ * counts of a flag that is no longer served can be dropped with its series.
  */
 class EvaluationMetrics implements OfrepMetrics {
-  private readonly seen = new Map<string, Map<string, Set<string>>>();
-
   evaluation(labels: { namespace: string; key: string; reason: string }): void {
     const { namespace, key, reason } = labels;
-    evaluations.inc({ namespace, flag: key, reason });
-    let flags = this.seen.get(namespace);
-    if (!flags) this.seen.set(namespace, (flags = new Map()));
+    let flags = evaluationCounts.get(namespace);
+    if (!flags) evaluationCounts.set(namespace, (flags = new Map()));
     let reasons = flags.get(key);
-    if (!reasons) flags.set(key, (reasons = new Set()));
-    reasons.add(reason);
+    if (!reasons) flags.set(key, (reasons = new Map()));
+    reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
   }
 
   request(labels: { route: string; code: number }, seconds: number): void {
     requestDuration.observe({ route: labels.route, code: String(labels.code) }, seconds);
   }
 
-  /** Removes the evaluation series of flags the namespace no longer serves. */
+  /** Drops the evaluation counts (and so the series) of flags the namespace no longer serves. */
   retainFlags(namespace: string, served: Iterable<string>): void {
-    const flags = this.seen.get(namespace);
+    const flags = evaluationCounts.get(namespace);
     if (!flags || namespace === "") return;
     const keep = new Set(served);
-    for (const [flag, reasons] of [...flags]) {
-      if (keep.has(flag) || flag === "") continue;
-      for (const reason of reasons) evaluations.remove({ namespace, flag, reason });
-      flags.delete(flag);
-    }
-    if (flags.size === 0) this.seen.delete(namespace);
+    for (const flag of [...flags.keys()]) if (!keep.has(flag) && flag !== "") flags.delete(flag);
+    if (flags.size === 0) evaluationCounts.delete(namespace);
   }
 }
 
