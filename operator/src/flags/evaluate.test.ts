@@ -104,6 +104,28 @@ describe("createNamespaceEvaluator", () => {
     );
     expect(split.evaluate("f", { $flagd: { flagKey: "other" } })).toMatchObject({ variant: "b" });
   });
+  it("a semver rule without a version in the context: no match, and Error.stackTraceLimit is restored", () => {
+    const versioned = createNamespaceEvaluator(
+      doc({
+        v: {
+          state: "ENABLED",
+          variants: { on: true, off: false },
+          defaultVariant: "off",
+          targeting: { if: [{ sem_ver: [{ var: "appVersion" }, ">=", "2.4.0"] }, "on"] },
+        },
+      }),
+    );
+    const before = Error.stackTraceLimit;
+    expect(versioned.evaluate("v", {})).toMatchObject({ variant: "off", reason: "DEFAULT" });
+    expect(versioned.evaluate("v", { appVersion: "nonsense" })).toMatchObject({ variant: "off" });
+    expect(versioned.evaluate("v", { appVersion: "v2.5" })).toMatchObject({ variant: "on" });
+    expect(versioned.evaluateAll({ appVersion: "2.3.9" })).toMatchObject([{ key: "v", variant: "off" }]);
+    expect(Error.stackTraceLimit).toBe(before);
+    // Also when an evaluation fails: the error's message is kept, the limit restored.
+    expect(evaluator.evaluate("unparsable", {})).toMatchObject({ reason: "ERROR" });
+    expect(evaluator.evaluateAll({}).length).toBe(Object.keys(flags).length);
+    expect(Error.stackTraceLimit).toBe(before);
+  });
   it("throws on a structurally broken document", () => {
     expect(() =>
       createNamespaceEvaluator(doc({ f: { state: "ENABLED", variants: { a: 1 }, defaultVariant: "zzz" } })),

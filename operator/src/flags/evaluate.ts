@@ -85,6 +85,24 @@ function evaluateFlag(flag: FeatureFlag, context: EvaluationContext, logger: Log
 }
 
 /**
+ * Runs an evaluation without capturing stack traces. flagd-core's `sem_ver` parses the context's
+ * version with `semver.parse`, which throws and catches a TypeError whenever the context has no
+ * parseable version (most requests, for most semver rules): capturing that error's stack costs
+ * ~14 µs against ~2 µs without it, and was a quarter of a bulk request's CPU over a document with
+ * semver rules. Evaluation is synchronous and keeps only an error's message, so no stack is lost
+ * that anyone would read; the limit is restored before anything else runs.
+ */
+function withoutStacks<T>(evaluation: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return evaluation();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
+/**
  * Builds an evaluator from a document. It is loaded like a flagd provider in file mode loads the
  * ConfigMap (flagd-core, non-strict parsing, flag-set metadata merged into each flag's), so both
  * paths agree. Throws flagd-core's ParseError when the document is structurally broken.
@@ -113,12 +131,16 @@ export function createNamespaceEvaluator(
           metadata: storage.getFlagSetMetadata(),
         };
       }
-      return evaluateFlag(flag, context, logger);
+      return withoutStacks(() => evaluateFlag(flag, context, logger));
     },
     evaluateAll(context) {
-      return keys.flatMap((key) => {
-        const flag = flags.get(key);
-        return flag ? [evaluateFlag(flag, context, logger)] : [];
+      return withoutStacks(() => {
+        const out: Evaluation[] = [];
+        for (const key of keys) {
+          const flag = flags.get(key);
+          if (flag) out.push(evaluateFlag(flag, context, logger));
+        }
+        return out;
       });
     },
   };
