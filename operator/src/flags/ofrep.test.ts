@@ -422,6 +422,22 @@ describe("limits", () => {
   });
 });
 
+describe("framing", () => {
+  it("declares every body's length rather than sending it chunked (one write per answer)", async () => {
+    for (const res of [
+      await post(single("color"), { context: { country: "de" } }),
+      await post(single("nope")),
+      await post(bulk()),
+      await post(single("color"), "not json"),
+      await fetch(`${base}/elsewhere`),
+    ]) {
+      const body = Buffer.from(await res.arrayBuffer());
+      expect(res.headers.get("transfer-encoding")).toBeNull();
+      expect(res.headers.get("content-length")).toBe(String(body.length));
+    }
+  });
+});
+
 describe("metrics", () => {
   it("counts evaluations with bounded labels and times requests by route and code", async () => {
     await post(single("color"), { context: { country: "de" } });

@@ -98,19 +98,25 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
   });
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): void {
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+/**
+ * Writes a whole answer in one go. The body's length is always declared: headers sent by
+ * `writeHead` without one make Node frame the body as chunked, which costs a vectored write of
+ * three buffers per response instead of one.
+ */
+function send(res: ServerResponse, status: number, body?: unknown, headers?: Record<string, string>): void {
   if (body === undefined) {
-    res.writeHead(status).end();
+    // Only a 304 has no body, and Node sends none for it: no length to declare.
+    res.writeHead(status, headers).end();
     return;
   }
   const text = typeof body === "string" ? body : JSON.stringify(body);
-  res.writeHead(status, { "Content-Type": "application/json; charset=utf-8" }).end(text);
+  res
+    .writeHead(status, {
+      ...headers,
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": String(Buffer.byteLength(text)),
+    })
+    .end(text);
 }
 
 /** flagd-core's logger interface over pino; its messages are debugging aids, logged at debug. */
@@ -125,20 +131,27 @@ function flagdLogger(logger: Logger | undefined): FlagdLogger | undefined {
   return { error: line("error"), warn: line("warn"), info: line("debug"), debug: line("debug") };
 }
 
-/** Metrics are a side channel: a throwing hook is logged, never allowed to fail a request or crash the process. */
+/**
+ * Metrics are a side channel: a throwing hook is logged, never allowed to fail a request or crash
+ * the process. Plain wrappers (no rest arguments): `evaluation` runs once per flag of a bulk request.
+ */
 function guardMetrics(metrics: OfrepMetrics, logger: Logger | undefined): OfrepMetrics {
-  const safely =
-    <A extends unknown[]>(hook: (...args: A) => void) =>
-    (...args: A) => {
-      try {
-        hook(...args);
-      } catch (err) {
-        logger?.warn({ err }, "OFREP metrics hook failed");
-      }
-    };
+  const failed = (err: unknown) => logger?.warn({ err }, "OFREP metrics hook failed");
   return {
-    evaluation: safely(metrics.evaluation.bind(metrics)),
-    request: safely(metrics.request.bind(metrics)),
+    evaluation(labels) {
+      try {
+        metrics.evaluation(labels);
+      } catch (err) {
+        failed(err);
+      }
+    },
+    request(labels, seconds) {
+      try {
+        metrics.request(labels, seconds);
+      } catch (err) {
+        failed(err);
+      }
+    },
   };
 }
 
@@ -260,7 +273,9 @@ export function createOfrepHandler(
       );
       return send(res, auth.status, { errorDetails: auth.details }, headers);
     }
-    logger?.trace({ caller: callerLabel(auth.caller), namespace: route.namespace }, "OFREP request");
+    // Guarded: building the line's fields on every request costs even when trace is off.
+    if (logger?.isLevelEnabled("trace"))
+      logger.trace({ caller: callerLabel(auth.caller), namespace: route.namespace }, "OFREP request");
     return answer(route, req, res);
   }
 }
