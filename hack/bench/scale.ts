@@ -47,7 +47,8 @@ const USAGE = `Usage: npm run bench:scale -- [flags]
   --against argo-rollouts
                         after each Crescendo run, the same N canaries as Argo Rollouts on a fresh
                         control plane of the same size (toggles default to 0 then: the same work);
-                        side by side in scale-vs-argo-rollouts.json beside --results`;
+                        side by side in scale-vs-argo-rollouts.json beside --results, and in
+                        --results as \`sideBySide\` and \`peers\` (merged by N with earlier runs)`;
 
 interface Options {
   releases: number[];
@@ -611,17 +612,23 @@ const sameRun = (a: RunResult, b: RunResult): boolean =>
   (a.nodeOptions ?? "") === (b.nodeOptions ?? "") &&
   (a.apply ?? "server-side") === (b.apply ?? "server-side");
 
-function saveResult(path: string, result: RunResult): RunResult[] {
-  let runs: RunResult[] = [];
+/** The JSON object in `path`, or an empty one when there is none yet (or it cannot be read). */
+function readResults(path: string): Record<string, unknown> {
   try {
-    runs = (JSON.parse(readFileSync(path, "utf8")) as { runs?: RunResult[] }).runs ?? [];
+    return JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   } catch {
-    // first run, or an unreadable file: start afresh
+    return {}; // first run, or an unreadable file: start afresh
   }
+}
+
+function saveResult(path: string, result: RunResult): RunResult[] {
+  const saved = readResults(path);
+  let runs = (saved["runs"] as RunResult[] | undefined) ?? [];
   runs = runs.filter((r) => !sameRun(r, result)).concat(result);
   runs.sort((a, b) => a.releases - b.releases || a.kubeApiQps - b.kubeApiQps || a.toggles - b.toggles);
   mkdirSync(join(path, ".."), { recursive: true });
-  writeFileSync(path, JSON.stringify({ runs }, null, 2) + "\n");
+  // Other keys (the side-by-side figures) are kept as they are.
+  writeFileSync(path, JSON.stringify({ ...saved, runs }, null, 2) + "\n");
   return runs;
 }
 
@@ -648,10 +655,10 @@ const ratio = (a: number | null, b: number | null): number | null =>
   a === null || b === null || b === 0 ? null : round(a / b, 2);
 
 /** Crescendo and Argo Rollouts at each N, with Crescendo ÷ Argo Rollouts. */
-function sideBySide(done: RunResult[], peers: PeerRun[]) {
+function sideBySide(done: RunResult[], peers: PeerRun[]): ({ releases: number } & Record<string, unknown>)[] {
   return peers.map((p) => {
     const c = done.find((r) => r.releases === p.releases)!;
-    const row: Record<string, unknown> = { releases: p.releases };
+    const row: { releases: number } & Record<string, unknown> = { releases: p.releases };
     for (const [name, mine, theirs] of SIDE_BY_SIDE)
       row[name] = { crescendo: mine(c), "argo-rollouts": theirs(p), ratio: ratio(mine(c), theirs(p)) };
     return row;
@@ -661,16 +668,36 @@ function sideBySide(done: RunResult[], peers: PeerRun[]) {
 /** Beside the Crescendo results: bench/results/scale-vs-argo-rollouts.json by default. */
 const sideBySidePath = (o: Options): string => join(o.results, "..", "scale-vs-argo-rollouts.json");
 
-function saveSideBySide(path: string, done: RunResult[], peers: PeerRun[]): void {
+/** Rows of earlier runs at other N are kept; a run at the same N replaces its row. */
+function byReleases<T extends { releases: number }>(earlier: T[] | undefined, now: T[]): T[] {
+  const fresh = new Set(now.map((r) => r.releases));
+  return [...(earlier ?? []).filter((r) => !fresh.has(r.releases)), ...now].sort(
+    (a, b) => a.releases - b.releases,
+  );
+}
+
+/**
+ * The side-by-side figures, merged by N with those of earlier invocations (N=1,000 can run on
+ * its own after N=500): in scale-vs-argo-rollouts.json with both systems' full runs, and in
+ * scale.json as `sideBySide` and `peers` beside its `runs` (whose schema is unchanged).
+ */
+function saveSideBySide(path: string, scalePath: string, done: RunResult[], peers: PeerRun[]): void {
+  type Saved = {
+    sideBySide?: { releases: number }[];
+    crescendo?: RunResult[];
+    peers?: { "argo-rollouts"?: PeerRun[] };
+  };
+  const saved = readResults(path) as Saved;
+  const rows = byReleases(saved.sideBySide, sideBySide(done, peers));
+  const argo = { "argo-rollouts": byReleases(saved.peers?.["argo-rollouts"], peers) };
   mkdirSync(join(path, ".."), { recursive: true });
   writeFileSync(
     path,
-    JSON.stringify(
-      { sideBySide: sideBySide(done, peers), crescendo: done, peers: { "argo-rollouts": peers } },
-      null,
-      2,
-    ) + "\n",
+    JSON.stringify({ sideBySide: rows, crescendo: byReleases(saved.crescendo, done), peers: argo }, null, 2) +
+      "\n",
   );
+  const scale = readResults(scalePath);
+  writeFileSync(scalePath, JSON.stringify({ ...scale, sideBySide: rows, peers: argo }, null, 2) + "\n");
 }
 
 function sideBySideTable(done: RunResult[], peers: PeerRun[]): string {
@@ -727,7 +754,7 @@ async function main(): Promise<void> {
           lastApplied: !o.serverSide,
         }),
       );
-      saveSideBySide(sideBySidePath(o), done, peers);
+      saveSideBySide(sideBySidePath(o), o.results, done, peers);
       if (interrupted) return;
     }
   }
