@@ -52,7 +52,7 @@ describe("ControllerRevisions", () => {
       scaleDown: [{ revision: "ccc", at: "2030-01-01T00:00:00Z" }],
       history: [history("ddd"), history("aaa")],
     };
-    expect([...keptRevisions(s)].sort()).toEqual(["aaa", "bbb", "ccc", "ddd"]);
+    expect([...keptRevisions(s).keys()].sort()).toEqual(["aaa", "bbb", "ccc", "ddd"]);
   });
 
   it("are created once, numbered after the highest, owned and labelled; existing ones are never rewritten", () => {
@@ -78,9 +78,55 @@ describe("ControllerRevisions", () => {
           labels: { "app.kubernetes.io/managed-by": "crescendo", "crescendo.dev/revision": "bbb" },
           ownerReferences: [owner],
         },
-        data: { spec: { template: TEMPLATE } },
+        data: { spec: { template: TEMPLATE }, release: {} },
         revision: 8,
       },
+    ]);
+  });
+
+  it("record each revision's version (verbatim, and as a label) and the spec.template it was rendered from", () => {
+    const s: ReleaseStatus = {
+      stableRevision: "aaa",
+      stableVersion: "1.4.2+build.7",
+      canaryRevision: "bbb",
+      canaryVersion: "2.0.0",
+      history: [{ ...history("aaa"), version: "older" }],
+    };
+    expect(keptRevisions(s)).toEqual(
+      new Map([
+        ["aaa", "1.4.2+build.7"],
+        ["bbb", "2.0.0"],
+      ]),
+    );
+    const source = { spec: { containers: [{ name: "web", image: "web:2" }] } };
+    const plan = planControllerRevisions(
+      snap({}),
+      s,
+      [
+        { revision: "bbb", template: TEMPLATE, source },
+        { revision: "aaa", template: TEMPLATE },
+      ],
+      meta,
+    );
+    expect(plan.objects.map((o) => [o.metadata.labels, o["data"], o["revision"]])).toEqual([
+      [
+        {
+          "app.kubernetes.io/managed-by": "crescendo",
+          "crescendo.dev/revision": "bbb",
+          "app.kubernetes.io/version": "2.0.0",
+        },
+        { spec: { template: TEMPLATE }, release: { version: "2.0.0", template: source } },
+        1,
+      ],
+      [
+        {
+          "app.kubernetes.io/managed-by": "crescendo",
+          "crescendo.dev/revision": "aaa",
+          "app.kubernetes.io/version": "1.4.2-build.7",
+        },
+        { spec: { template: TEMPLATE }, release: { version: "1.4.2+build.7" } },
+        2,
+      ],
     ]);
   });
 

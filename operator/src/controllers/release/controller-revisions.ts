@@ -12,11 +12,24 @@
  * a kept revision is written once, when first planned, and never again; its `revision` number
  * is one more than the highest of the Release's, as the StatefulSet controller numbers them.
  *
+ * The format, read by `kubectl crescendo undo` to return to a revision kept in history:
+ *
+ *   metadata.labels   the Release's object labels, `crescendo.dev/revision: <revision>` and
+ *                     `app.kubernetes.io/version` (spec.version as a label value, when any)
+ *   data.spec.template  the pod template `<release>-<revision>` runs (as a StatefulSet keeps
+ *                     its own): a missing Deployment of a live revision is recreated from it
+ *   data.release.version   spec.version when the revision started, verbatim (when known)
+ *   data.release.template  spec.template as written: `revisionOf` of it is the revision. Known
+ *                     only when kept while the revision was current (every revision made since
+ *                     ControllerRevisions exist); absent for one kept from its running Deployment
+ *   revision          increases with each new revision of the Release
+ *
  * Pure: the plan of ControllerRevisions from the snapshot and the status to be written.
  */
 import { LABELS } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { KubeObject } from "../../runtime/types.js";
+import { labelValue } from "./label-value.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 
 export const CONTROLLER_REVISION = { apiVersion: "apps/v1", kind: "ControllerRevision" } as const;
@@ -24,7 +37,10 @@ export const CONTROLLER_REVISION = { apiVersion: "apps/v1", kind: "ControllerRev
 /** A revision whose template is known this reconcile: rendered (current) or observed (a Deployment's). */
 export interface KnownTemplate {
   revision: string;
+  /** The pod template its Deployment runs. */
   template: Record<string, unknown>;
+  /** `spec.template` it was rendered from: known for the current revision only. */
+  source?: Record<string, unknown>;
 }
 
 export interface ControllerRevisionPlan {
@@ -34,13 +50,19 @@ export interface ControllerRevisionPlan {
   deletions: string[];
 }
 
-/** The revisions whose templates must be kept under `status`. */
-export function keptRevisions(s: ReleaseStatus): Set<string> {
-  const kept = new Set<string>();
-  if (s.stableRevision) kept.add(s.stableRevision);
-  if (s.canaryRevision) kept.add(s.canaryRevision);
-  for (const e of s.scaleDown ?? []) kept.add(e.revision);
-  for (const h of s.history ?? []) kept.add(h.revision);
+/**
+ * The revisions whose templates must be kept under `status`, each with its `spec.version` as
+ * status records it (the first record wins: live revisions before history).
+ */
+export function keptRevisions(s: ReleaseStatus): Map<string, string | undefined> {
+  const kept = new Map<string, string | undefined>();
+  const keep = (revision: string | undefined, version: string | undefined) => {
+    if (revision && !kept.has(revision)) kept.set(revision, version);
+  };
+  keep(s.stableRevision, s.stableVersion);
+  keep(s.canaryRevision, s.canaryVersion);
+  for (const e of s.scaleDown ?? []) keep(e.revision, e.version);
+  for (const h of s.history ?? []) keep(h.revision, h.version);
   return kept;
 }
 
@@ -66,18 +88,27 @@ export function planControllerRevisions(
   let next = Math.max(0, ...Object.values(observed).map((r) => r.number)) + 1;
   const objects: KubeObject[] = [];
   const planned = new Set<string>();
-  for (const { revision, template } of known) {
+  for (const { revision, template, source } of known) {
     if (!kept.has(revision) || observed[revision] || planned.has(revision)) continue;
     planned.add(revision);
+    const version = kept.get(revision);
+    const label = labelValue(version);
     objects.push({
       ...CONTROLLER_REVISION,
       metadata: {
         name: controllerRevisionName(release, revision),
         namespace: snap.release.metadata.namespace,
-        labels: { ...meta.labels, [LABELS.revision]: revision },
+        labels: {
+          ...meta.labels,
+          [LABELS.revision]: revision,
+          ...(label ? { [LABELS.version]: label } : {}),
+        },
         ownerReferences: [meta.owner],
       },
-      data: { spec: { template } },
+      data: {
+        spec: { template },
+        release: { ...(version !== undefined ? { version } : {}), ...(source ? { template: source } : {}) },
+      },
       revision: next++,
     });
   }

@@ -28,6 +28,7 @@ import { currentStage } from "../../api/release-stages.js";
 import { asRecord } from "../../runtime/is-record.js";
 import type { KubeObject, OwnerReference } from "../../runtime/types.js";
 import { CONTROLLER_REVISION, planControllerRevisions, type KnownTemplate } from "./controller-revisions.js";
+import { labelValue } from "./label-value.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment } from "./observed.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
@@ -59,6 +60,8 @@ export interface ReleasePlan {
    */
   missing: string[];
 }
+
+export { labelValue };
 
 type Track = "stable" | "canary" | "preview";
 
@@ -104,9 +107,14 @@ export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): R
   const staleServices = Object.values(serviceNames(nameOf(snapshot)))
     .filter((name) => !wanted.has(name))
     .map((name): ObjectRef => ({ ...SERVICE, name }));
-  // Templates known this reconcile: each planned Deployment's, then every observed one's.
+  // Templates known this reconcile: each planned Deployment's (the current one's with the
+  // spec.template it is rendered from, for `undo`), then every observed one's.
+  const source = (revision: string) =>
+    revision === current ? { source: snapshot.release.spec.template } : {};
   const known: KnownTemplate[] = [
-    ...deployments.flatMap((d) => (d.template ? [{ revision: d.revision, template: d.template }] : [])),
+    ...deployments.flatMap((d) =>
+      d.template ? [{ revision: d.revision, template: d.template, ...source(d.revision) }] : [],
+    ),
     ...Object.values(snapshot.deployments).flatMap((d) =>
       d.template ? [{ revision: d.revision, template: d.template }] : [],
     ),
@@ -356,18 +364,6 @@ function ownerOf(snap: ReleaseSnapshot): OwnerReference {
     controller: true,
     blockOwnerDeletion: true,
   };
-}
-
-/**
- * `spec.version` as a label value: free text (`1.4.2+build.7`) becomes `[A-Za-z0-9._-]`, at
- * most 63 characters, starting and ending alphanumeric; undefined when nothing is left.
- */
-export function labelValue(text: string | undefined): string | undefined {
-  const value = (text ?? "")
-    .replace(/[^A-Za-z0-9._-]/g, "-")
-    .slice(0, 63)
-    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
-  return value === "" ? undefined : value;
 }
 
 function nameOf(snap: ReleaseSnapshot): string {

@@ -37,6 +37,21 @@ describe("ControllerRevisions", () => {
     expect(c.revisions[R2]!.number).toBeGreaterThan(c.revisions[R1]!.number);
   });
 
+  it("record what `undo` needs: the spec.template the revision hashes, its version, its labels", () => {
+    const c = new Cluster();
+    const { plan } = c.reconcile();
+    const kept = plan.objects.filter((o) => o.kind === "ControllerRevision");
+    expect(kept.map((o) => o.metadata.name)).toEqual([`web-${R1}`]);
+    expect(kept[0]?.metadata.labels).toMatchObject({
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": R1,
+      "app.kubernetes.io/version": "1.0.0",
+    });
+    const data = kept[0]?.["data"] as { release: { template: unknown; version: string } };
+    expect(data.release).toEqual({ template: V1, version: "1.0.0" });
+    expect(revisionOf(data.release.template)).toBe(R1);
+  });
+
   it("recreate a deleted stable Deployment mid-canary with the very template it ran", () => {
     const c = midCanary();
     const before = c.deployments[R1]!.template;
