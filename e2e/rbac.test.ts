@@ -71,6 +71,13 @@ const RARE_PATHS: { permission: string; why: string; onlyIfUsed?: string }[] = [
     onlyIfUsed: "patch apps/deployments",
   },
   {
+    permission: "delete apps/controllerrevisions",
+    why:
+      "only when a revision is neither live nor among the last rollouts of status.history " +
+      "(20): its ControllerRevision is pruned, which takes more rollouts than this scenario makes",
+    onlyIfUsed: "create apps/controllerrevisions",
+  },
+  {
     permission: "patch events.k8s.io/events",
     why: "only when the same Event repeats within 10 minutes: its series count is bumped",
   },

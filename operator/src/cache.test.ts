@@ -11,6 +11,7 @@ import type { ControllerHost } from "./runtime/controller.js";
 import { informerKey } from "./runtime/manager.js";
 import {
   ConfigMapResource,
+  ControllerRevisionResource,
   CustomResourceDefinitionResource,
   DeploymentResource,
   FEATURE_FLAG_CRD,
@@ -35,6 +36,7 @@ describe("OPERATOR_CACHE", () => {
     const managed = { labelSelector: "app.kubernetes.io/managed-by=crescendo" };
     expect(table).toEqual({
       Deployment: managed,
+      ControllerRevision: managed,
       Service: managed,
       ConfigMap: managed,
       RoleBinding: managed,
@@ -46,6 +48,7 @@ describe("OPERATOR_CACHE", () => {
     expect(FEATURE_FLAG_CRD).toBe("featureflags.core.openfeature.dev");
     expect(MANAGED_KINDS).toEqual([
       DeploymentResource,
+      ControllerRevisionResource,
       ServiceResource,
       ConfigMapResource,
       RoleBindingResource,

@@ -6,8 +6,8 @@
  *
  * Selected, by `app.kubernetes.io/managed-by=crescendo`: the kinds the controllers create and read
  * back only as their own (each plan sets the label; the plans' tests check it). Squads: RoleBindings,
- * ResourceQuotas, LimitRanges, NetworkPolicies, read by ownerReference. Releases: Deployments and
- * Services, by ownerReference or by planned name. FeatureToggles: the `crescendo-flags` ConfigMaps,
+ * ResourceQuotas, LimitRanges, NetworkPolicies, read by ownerReference. Releases: Deployments,
+ * ControllerRevisions and Services, by ownerReference or by planned name. FeatureToggles: the `crescendo-flags` ConfigMaps,
  * by name. Selected by name: the one CustomResourceDefinition the FeatureToggle controller looks at.
  *
  * Cached whole: Namespaces (users create and label them; a Squad adopts or refuses them by what they
@@ -26,6 +26,7 @@ import { MANAGED_BY_SELECTOR } from "./api/common.js";
 import type { CacheOptions } from "./runtime/manager.js";
 import {
   ConfigMapResource,
+  ControllerRevisionResource,
   CustomResourceDefinitionResource,
   FEATURE_FLAG_CRD,
   DeploymentResource,
@@ -39,6 +40,7 @@ import {
 /** The kinds cached only where the operator set `app.kubernetes.io/managed-by=crescendo`. */
 export const MANAGED_KINDS = [
   DeploymentResource,
+  ControllerRevisionResource,
   ServiceResource,
   ConfigMapResource,
   RoleBindingResource,

@@ -53,6 +53,15 @@ export const LimitRangeResource: Resource = {
   namespaced: true,
 };
 
+/** apps/v1 ControllerRevision: an immutable snapshot of a pod template, as StatefulSets keep theirs. */
+export const ControllerRevisionResource: Resource = {
+  group: "apps",
+  version: "v1",
+  kind: "ControllerRevision",
+  plural: "controllerrevisions",
+  namespaced: true,
+};
+
 export const DeploymentResource: Resource = {
   group: "apps",
   version: "v1",

@@ -6,6 +6,7 @@ import { createLogger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
 import type { Controller, ControllerHost } from "../../runtime/controller.js";
 import {
+  ControllerRevisionResource,
   DeploymentResource,
   HTTPRouteResource,
   NamespaceResource,
@@ -63,7 +64,14 @@ describe("registerReleaseController", () => {
     });
     expect(added).toEqual([controller]);
     expect([...informers.keys()].sort()).toEqual(
-      [ReleaseResource, DeploymentResource, ServiceResource, NamespaceResource, SquadResource]
+      [
+        ReleaseResource,
+        DeploymentResource,
+        ControllerRevisionResource,
+        ServiceResource,
+        NamespaceResource,
+        SquadResource,
+      ]
         .map((r) => r.plural)
         .sort(),
     );

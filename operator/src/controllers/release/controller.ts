@@ -13,6 +13,7 @@ import { controllerFor, type ControllerHost, type QueueingController } from "../
 import type { EventRecorder } from "../../runtime/events.js";
 import {
   CustomResourceDefinitionResource,
+  ControllerRevisionResource,
   DeploymentResource,
   HTTPRouteResource,
   NamespaceResource,
@@ -67,7 +68,8 @@ export interface ReleaseController extends QueueingController {
 }
 
 /**
- * Registers the Release controller: it reconciles Releases, owns their Deployments and Services,
+ * Registers the Release controller: it reconciles Releases, owns their Deployments, Services and
+ * ControllerRevisions (each revision's pod template, `controller-revisions.ts`),
  * and watches the HTTPRoutes Releases name (when Gateway API is installed), the Squads whose
  * delivery defaults and labels they take, and Namespaces (whose squad label says which Squad).
  */
@@ -78,6 +80,7 @@ export function registerReleaseController(
   const clock = options.clock ?? manager.clock;
   const releases = manager.informer<RawRelease>(ReleaseResource);
   const deployments = manager.informer(DeploymentResource);
+  const revisions = manager.informer(ControllerRevisionResource);
   const services = manager.informer(ServiceResource);
   const namespaces = manager.informer(NamespaceResource);
   const squads = manager.informer<RawSquad>(SquadResource);
@@ -109,13 +112,17 @@ export function registerReleaseController(
     notifier,
     releases,
     deployments,
+    revisions,
     services,
     namespaces,
     squads,
     routes,
   });
 
-  let builder = controllerFor(manager, ReleaseResource).owns(DeploymentResource).owns(ServiceResource);
+  let builder = controllerFor(manager, ReleaseResource)
+    .owns(DeploymentResource)
+    .owns(ControllerRevisionResource)
+    .owns(ServiceResource);
   if (routes) builder = builder.watches<HTTPRoute>(HTTPRouteResource, releasesOfRoute(releases));
   const controller = builder
     .watches<RawSquad>(SquadResource, releasesOfSquad(squads, namespaces, releases))

@@ -60,6 +60,7 @@ class World {
   gets: string[] = [];
   releases = this.store();
   deployments = this.store();
+  revisions = this.store();
   services = this.store();
   namespaces = this.store([
     { metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" }, resourceVersion: "1" } },
@@ -87,7 +88,7 @@ class World {
   client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
     apply: async <T extends KubeObject>(obj: T, res: Resource) => {
       this.calls.push({ verb: "apply", kind: res.kind, name: obj.metadata.name ?? "", body: obj });
-      const store = res.kind === "Deployment" ? this.deployments : this.services;
+      const store = this.storeOf(res.kind);
       const previous = store.get(`shop/${obj.metadata.name ?? ""}`);
       const generation = (previous?.metadata.generation ?? 0) + 1;
       store.upsert({
@@ -105,7 +106,7 @@ class World {
     },
     delete: async (res: Resource, name: string, namespace?: string) => {
       this.calls.push({ verb: "delete", kind: res.kind, name });
-      const store = res.kind === "Deployment" ? this.deployments : this.services;
+      const store = this.storeOf(res.kind);
       const obj = store.get(`${namespace ?? ""}/${name}`);
       if (obj) store.delete(obj);
       return true;
@@ -163,10 +164,17 @@ class World {
       },
       releases: this.releases,
       deployments: this.deployments,
+      revisions: this.revisions,
       services: this.services,
       namespaces: this.namespaces,
       squads: this.squads,
     });
+  }
+
+  private storeOf(kind: string): Store<KubeObject> {
+    if (kind === "Deployment") return this.deployments;
+    if (kind === "ControllerRevision") return this.revisions;
+    return this.services;
   }
 
   private store(objects: KubeObject[] = []): Store<KubeObject> {
@@ -273,6 +281,7 @@ describe("ReleaseReconciler", () => {
     w.apply(spec());
     await w.reconcile();
     expect(w.calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual([
+      `apply ControllerRevision web-${R1}`,
       "apply Service web",
       "apply Service web-stable",
       "apply Service web-canary",
@@ -474,15 +483,19 @@ describe("ReleaseReconciler", () => {
     expect(w.imageOf(R2)).toBe("web:2");
     expect(w.deployments.get(`shop/web-${R1}`)?.["spec"]).toEqual(stableTemplate);
 
-    // A stable revision whose Deployment is gone cannot be rebuilt: it is not applied at all.
-    const running = w.deployments.get(`shop/web-${R1}`)!;
-    w.deployments.delete(running);
+    // A stable revision whose Deployment is gone is recreated from its ControllerRevision, with
+    // the template it ran (never the canary's), and the ControllerRevision is not rewritten.
+    w.deployments.delete(w.deployments.get(`shop/web-${R1}`)!);
     await w.reconcile();
-    expect(w.calls.some((c) => c.name === `web-${R1}`)).toBe(false);
+    expect(w.calls.filter((c) => c.name === `web-${R1}`).map((c) => `${c.verb} ${c.kind}`)).toEqual([
+      "apply Deployment",
+    ]);
+    expect(w.deployments.get(`shop/web-${R1}`)?.["spec"]).toEqual(stableTemplate);
+    w.written = [];
+    w.calls = [];
 
-    // Back, and through promotion: the replaced revision is relabelled off its track, with its
-    // own template, and the promoted one keeps the template it was created with.
-    w.deployments.upsert(running);
+    // Through promotion: the replaced revision is relabelled off its track, with its own
+    // template, and the promoted one keeps the template it was created with.
     w.queries[0]?.answer({ kind: "value", value: 0.01 });
     await flush();
     await w.converge();

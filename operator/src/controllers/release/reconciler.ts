@@ -2,8 +2,9 @@
  * One reconcile of a Release, and only its I/O: observe (the stores, a GET for an owned
  * Deployment the cache lacks), ask the pure parts what to do (`checkSpec`, `step`,
  * `planObjects`, `measurementSchedule`, `rollbackReport`), and do it, in this order: objects
- * (Services, the HTTPRoute, Deployments — so on a rollback traffic is on stable before anything
- * else is written), deletions, status (once), then what follows from a written status: Events,
+ * (new ControllerRevisions, so a template is kept before anything runs it; Services, the
+ * HTTPRoute, Deployments — so on a rollback traffic is on stable before anything else is
+ * written), deletions, status (once), then what follows from a written status: Events,
  * metrics, the on-call notification, new measurements.
  *
  * Measurements never block a reconcile: due ones are started in the
@@ -22,7 +23,12 @@ import type { KubeClient } from "../../runtime/client.js";
 import { readyConditions } from "../../runtime/conditions.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
-import { DeploymentResource, HTTPRouteResource, ServiceResource } from "../../runtime/resources.js";
+import {
+  ControllerRevisionResource,
+  DeploymentResource,
+  HTTPRouteResource,
+  ServiceResource,
+} from "../../runtime/resources.js";
 import {
   splitKey,
   type Clock,
@@ -36,7 +42,7 @@ import {
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import type { OncallNotifier } from "./notify.js";
-import { deploymentsByRevision } from "./observed.js";
+import { deploymentsByRevision, revisionsByRevision } from "./observed.js";
 import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
 import { actionOf, rollbackReport } from "./report.js";
 import { step, type StepResult } from "./rollout.js";
@@ -71,6 +77,8 @@ export interface ReconcilerDeps {
   notifier: Pick<OncallNotifier, "notify">;
   releases: ReadStore<RawRelease>;
   deployments: ReadStore;
+  /** The Releases' ControllerRevisions: every kept revision's pod template. */
+  revisions: ReadStore;
   services: ReadStore;
   namespaces: ReadStore;
   squads: ReadStore<RawSquad>;
@@ -113,6 +121,11 @@ export class ReleaseReconciler {
     const snapshot: ReleaseSnapshot = {
       release,
       deployments: deploymentsByRevision(owned.all),
+      revisions: revisionsByRevision(
+        this.deps.revisions
+          .byOwner(raw.metadata.uid ?? "")
+          .filter((r) => controlledBy(r, raw.metadata.uid ?? "")),
+      ),
       route: this.routeOf(raw, spec),
       analysis: verdictsOf(spec, folded.status, setup.metrics),
       now: this.deps.clock.now(),
@@ -241,7 +254,7 @@ export class ReleaseReconciler {
     if (plan.missing.length > 0) {
       this.deps.logger.warn(
         { namespace, name: raw.metadata.name, revisions: plan.missing },
-        "the Deployment of a live revision is gone and its pod template is known nowhere else; not recreating it",
+        "the Deployment of a live revision is gone and no ControllerRevision keeps its pod template; not recreating it",
       );
     }
     for (const desired of plan.objects) {
@@ -261,6 +274,8 @@ export class ReleaseReconciler {
     switch (kind) {
       case "Deployment":
         return { res: DeploymentResource, store: this.deps.deployments };
+      case "ControllerRevision":
+        return { res: ControllerRevisionResource, store: this.deps.revisions };
       case "Service":
         return { res: ServiceResource, store: this.deps.services };
       case "HTTPRoute":
