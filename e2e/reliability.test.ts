@@ -1,6 +1,7 @@
 /**
  * Reliability end to end, against a real apiserver (KWOK nodes run the pods) and the operator's
- * real entry point: a rollback never leaves a Release without pods, and the scale subresource
+ * real entry point: a rollback never leaves a Release without pods (a deleted stable Deployment
+ * is recreated from its ControllerRevision meanwhile), and the scale subresource
  * resizes the stable revision (with the canary sized from it) the way an HPA or `kubectl scale`
  * expects.
  */
@@ -10,6 +11,7 @@ import type { ReleaseStatus } from "../operator/src/api/release.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import {
+  ControllerRevisionResource,
   DeploymentResource,
   EventResource,
   NamespaceResource,
@@ -27,8 +29,13 @@ let operator: OperatorProcess;
 const context = () => operator.tail(60);
 
 type Release = KubeObject & { status?: ReleaseStatus };
-type Deployment = KubeObject & { spec: { replicas: number } };
+type Deployment = KubeObject & { spec: { replicas: number; template: PodTemplate } };
 type Pod = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
+type PodTemplate = { spec?: { containers?: { image?: string }[] } };
+type ControllerRevision = KubeObject & {
+  data: { spec: { template: PodTemplate }; release: { version?: string; template?: unknown } };
+};
+const imageOf = (t: PodTemplate | undefined) => t?.spec?.containers?.[0]?.image;
 
 function template(app: string, version: string): Record<string, unknown> {
   return {
@@ -103,7 +110,7 @@ afterAll(async () => {
 });
 
 describe("a rollback with the stable Deployment gone", () => {
-  it("keeps the canary's pods serving, says StableUnavailable, and never leaves the Service without pods", async () => {
+  it("keeps the canary's pods serving, says StableUnavailable, recreates stable from its ControllerRevision, never leaves the Service without pods", async () => {
     const ns = "rel-hold";
     await createNamespace(ns);
     const v1 = template("web", "1");
@@ -163,6 +170,51 @@ describe("a rollback with the stable Deployment gone", () => {
       expect(await replicasOf(ns, `web-${revisionOf(v2)}`)).toBeGreaterThan(0);
       expect(await servingPods(ns, "web")).toBeGreaterThan(0);
     }
+
+    // The stable Deployment is recreated from its ControllerRevision, with the template it ran.
+    const kept = await client.get<ControllerRevision>(ControllerRevisionResource, stable, ns);
+    expect(kept?.metadata.labels).toMatchObject({
+      "app.kubernetes.io/managed-by": "crescendo",
+      "crescendo.dev/release": "web",
+      "crescendo.dev/revision": revisionOf(v1),
+      "app.kubernetes.io/version": "1.0.0",
+    });
+    expect(kept?.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: "Release", name: "web", controller: true }),
+    ]);
+    expect(kept?.data.release).toEqual({ version: "1.0.0", template: v1 });
+    const recreated = await waitFor(
+      "the stable Deployment recreated",
+      () => client.get<Deployment>(DeploymentResource, stable, ns),
+      (d) => d !== undefined,
+      { timeoutMs: 30_000, context },
+    );
+    expect(imageOf(recreated?.spec.template)).toBe("registry.example.com/web:1");
+    expect(imageOf(recreated?.spec.template)).toBe(imageOf(kept?.data.spec.template));
+
+    // Once its pods are ready the rollback completes: traffic on stable, the canary at zero.
+    const done = await waitRelease(
+      ns,
+      "web",
+      "the rollback complete on the recreated stable revision",
+      (x) => (x.readyReplicas ?? 0) >= 2 && condition(x, "Ready")?.reason === "RolledBack",
+    );
+    expect(done.phase).toBe("RolledBack");
+    await waitFor(
+      "the canary scaled to zero",
+      () => replicasOf(ns, `web-${revisionOf(v2)}`),
+      (n) => n === 0,
+      { timeoutMs: 30_000, context },
+    );
+    await waitFor(
+      "stable pods behind Service web",
+      () => servingPods(ns, "web"),
+      (n) => n >= 2,
+      {
+        timeoutMs: 60_000,
+        context,
+      },
+    );
   });
 });
 
