@@ -18,6 +18,7 @@ import { squadSpec, type SquadStatus } from "../../api/squad.js";
 import { deliveryRequeueMs } from "../../delivery/squad-delivery.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
+import { limitRangeHasStrays, quotaStrayPatch, strayQuotaKeys } from "./strays.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import type { EventRecorder } from "../../runtime/events.js";
@@ -357,7 +358,21 @@ export class SquadReconciler {
               .find((o) => o.res === res)
               ?.store.get(`${desired.metadata.namespace ?? ""}/${objectName}`);
       try {
-        await applyIfChanged(client, desired, res, observed);
+        // A LimitRange with hand-added items or resources is applied whole again (its list is
+        // atomic); a quota's hand-added keys are deleted, since apply leaves others' fields.
+        const strays = limitRangeHasStrays(desired, observed);
+        await applyIfChanged(client, desired, res, strays ? undefined : observed);
+        const patch = quotaStrayPatch(desired, observed);
+        if (patch) await client.mergePatch(res, objectName, desired.metadata.namespace, patch);
+        if (strays || patch) {
+          const what = patch ? `keys ${strayQuotaKeys(patch).join(", ")}` : "items or resources";
+          void recorder.record(raw, {
+            type: "Warning",
+            reason: "ManualChangeReverted",
+            note: `removed ${what} added by hand to ${desired.kind ?? ""} ${desired.metadata.namespace ?? ""}/${objectName}: the Squad's spec decides it`,
+            action: "Update",
+          });
+        }
       } catch (err) {
         if (desired.kind === "Namespace" || !refusalOf(err)) throw err;
         refused ??= err;
