@@ -19,13 +19,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../operator/src/api/release.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
-import { RoleBindingResource } from "../operator/src/runtime/resources.js";
+import { ResourceQuotaResource, RoleBindingResource } from "../operator/src/runtime/resources.js";
+import { helmTemplate } from "../hack/helm.js";
 import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
 import { evaluateFlag, serviceAccountToken } from "./support/ofrep.js";
 import { OperatorProcess } from "./support/operator.js";
 
 const FIELD_MANAGER = "crescendo-e2e";
+const ADMISSION_KINDS: Record<string, Resource> = Object.fromEntries(
+  [
+    ["ValidatingAdmissionPolicy", "validatingadmissionpolicies"],
+    ["ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings"],
+  ].map(([kind, plural]) => [
+    kind,
+    { group: "admissionregistration.k8s.io", version: "v1", kind: kind!, plural: plural!, namespaced: false },
+  ]),
+);
 const RoleResource: Resource = {
   group: "rbac.authorization.k8s.io",
   version: "v1",
@@ -75,7 +85,8 @@ beforeAll(async () => {
     allowPrometheus: [redirectorUrl],
   });
   for (const [squad, spec] of [
-    [A, {}],
+    // A is isolated, lets `monitoring` in, and has a quota: what the guardrails below protect.
+    [A, { networkIsolation: "Squad", allowIngressFrom: ["monitoring"], quota: { hard: { pods: "50" } } }],
     [B, { toggles: { readableBy: [{ squad: A }] } }],
     [C, {}],
   ] as const) {
@@ -375,5 +386,181 @@ describe("OFREP server limits", () => {
     expect(outcome.ms).toBeLessThan(9_000);
     const token = await serviceAccountToken(client, A);
     expect((await evaluateFlag(operator.ofrepPort, A, "secret-feature", {}, token)).status).toBe(200);
+  });
+});
+
+describe("admission guardrails (the chart's ValidatingAdmissionPolicies), as a squad member", () => {
+  const policies: { res: Resource; name: string }[] = [];
+
+  beforeAll(async () => {
+    // The chart's own policies as `helm template` renders them; the suite's operator and this
+    // test's admin run as crescendo-admin, so that user is the exempt one here.
+    const rendered = await helmTemplate("crescendo-system", [
+      "admissionPolicies.exemptUsers={crescendo-admin}",
+    ]);
+    for (const obj of rendered.filter((o) => o.kind in ADMISSION_KINDS)) {
+      const res = ADMISSION_KINDS[obj.kind]!;
+      await client.apply(obj, res, { fieldManager: FIELD_MANAGER, force: true });
+      policies.push({ res, name: obj.metadata.name });
+    }
+    expect(policies.map((p) => p.res.kind).sort()).toEqual([
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicy",
+      "ValidatingAdmissionPolicyBinding",
+      "ValidatingAdmissionPolicyBinding",
+    ]);
+  });
+
+  afterAll(async () => {
+    for (const { res, name } of policies) await client.delete(res, name);
+  });
+
+  /**
+   * Runs kubectl as the attacker until the apiserver refuses (a new policy takes a moment to be
+   * loaded), then returns the refusal.
+   */
+  async function refused(args: string[] | (() => string[]), input?: string): Promise<string> {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const argv = typeof args === "function" ? args() : args;
+      const result = await kubectl(argv, { as: ATTACKER, ...(input ? { input } : {}) });
+      if (result.code !== 0) return result.stderr;
+      if (Date.now() > deadline) throw new Error(`not refused: kubectl ${argv.join(" ")}\n${result.stdout}`);
+      // Accepted before the policy was loaded: try again.
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+
+  it("a member cannot rewrite crescendo-flags or delete the isolation NetworkPolicy", async () => {
+    // A new value each time (and --overwrite): kubectl sends nothing for a label already set.
+    const rewrite = await refused(() => [
+      "-n",
+      A,
+      "label",
+      "--overwrite",
+      "configmap",
+      "crescendo-flags",
+      `tampered=${Date.now()}`,
+    ]);
+    expect(rewrite).toContain(`ConfigMap ${A}/crescendo-flags is managed by Crescendo`);
+    expect(rewrite).toContain("only the operator may update it");
+    const remove = await refused(["-n", A, "delete", "networkpolicy", "crescendo-isolation"]);
+    expect(remove).toContain(`NetworkPolicy ${A}/crescendo-isolation is managed by Crescendo`);
+    expect(remove).toContain("only the operator may delete it");
+    const forged = await refused(
+      ["-n", A, "create", "-f", "-"],
+      `apiVersion: v1
+kind: ConfigMap
+metadata: { name: lookalike, labels: { app.kubernetes.io/managed-by: crescendo } }
+data: { flags.json: "{}" }
+`,
+    );
+    expect(forged).toContain("only the operator may create it");
+    // The operator itself still writes them: the flags document follows a toggle edit.
+    await client.mergePatch(FeatureToggleResource, "secret-feature", A, { spec: { defaultVariant: "off" } });
+    await waitFor(
+      "crescendo-flags serving the new default",
+      async () => (await kubectl(["-n", A, "get", "configmap", "crescendo-flags", "-o", "json"])).stdout,
+      (out) => out.includes('\\"defaultVariant\\":\\"off\\"') || /defaultVariant[^,]*off/.test(out),
+      { context },
+    );
+  });
+
+  const policy = (name: string, from: string) => `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: ${name} }
+spec:
+  podSelector: {}
+  ingress: [${from}]
+`;
+
+  it.each([
+    ["an allow-all rule", "{}", "an ingress rule without `from` admits every source"],
+    [
+      "an ipBlock",
+      "{ from: [{ ipBlock: { cidr: 0.0.0.0/0 } }] }",
+      "an ipBlock peer admits addresses outside it",
+    ],
+    [
+      "another squad's namespaces",
+      `{ from: [{ namespaceSelector: { matchLabels: { crescendo.dev/squad: ${C} } } }] }`,
+      `a namespaceSelector must pin crescendo.dev/squad: ${A} or a namespace the Squad allows (spec.allowIngressFrom: monitoring)`,
+    ],
+    ["every namespace", "{ from: [{ namespaceSelector: {} }] }", "a namespaceSelector must pin"],
+  ])("a member's NetworkPolicy admitting %s is refused, saying why", async (_what, from, why) => {
+    const stderr = await refused(["-n", A, "apply", "-f", "-"], policy("mine", from));
+    expect(stderr).toContain(`namespace ${A} is isolated to squad ${A} (Squad spec.networkIsolation)`);
+    expect(stderr).toContain(why);
+  });
+
+  it("a member's NetworkPolicy within the squad or from an allowed namespace is accepted", async () => {
+    const from = `{ from: [{ podSelector: {} }, { namespaceSelector: { matchLabels: { crescendo.dev/squad: ${A} } } }, { namespaceSelector: { matchLabels: { kubernetes.io/metadata.name: monitoring } } }] }`;
+    const result = await kubectl(["-n", A, "apply", "-f", "-"], {
+      input: policy("within", from),
+      as: ATTACKER,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    await kubectl(["-n", A, "delete", "networkpolicy", "within"], { as: ATTACKER });
+  });
+
+  it("a key added by hand to the squad's ResourceQuota is removed, with a Warning Event", async () => {
+    // As a cluster admin (exempt from the policy), the way a quota drifts when no policy guards it.
+    const patched = await kubectl([
+      "-n",
+      A,
+      "patch",
+      "resourcequota",
+      "crescendo-quota",
+      "--type",
+      "merge",
+      "-p",
+      '{"spec":{"hard":{"count/deployments.apps":"0"}}}',
+    ]);
+    expect(patched.code, patched.stderr).toBe(0);
+    const hard = await waitFor(
+      "the hand-added quota key removed",
+      async () =>
+        (
+          await client.get<KubeObject & { spec?: { hard?: Record<string, string> } }>(
+            ResourceQuotaResource,
+            "crescendo-quota",
+            A,
+          )
+        )?.spec?.hard ?? {},
+      (h) => !("count/deployments.apps" in h),
+      { context },
+    );
+    expect(hard).toEqual({ pods: "50" });
+    const events = await kubectl([
+      "get",
+      "events",
+      "-A",
+      "--field-selector",
+      "reason=ManualChangeReverted",
+      "-o",
+      "json",
+    ]);
+    expect(events.stdout).toContain(
+      `removed keys count/deployments.apps added by hand to ResourceQuota ${A}/crescendo-quota`,
+    );
+  });
+
+  it("a Squad may not adopt a system namespace: refused at admission, and its lead gets nothing there", async () => {
+    const applied = await kubectl(["apply", "-f", "-"], {
+      input: `apiVersion: crescendo.dev/v1alpha1
+kind: Squad
+metadata: { name: sec-grabber }
+spec:
+  namespaces: [{ name: kube-public, adopt: true }]
+  members: [{ kind: User, name: ${ATTACKER}, role: lead }]
+`,
+    });
+    expect(applied.code).not.toBe(0);
+    expect(applied.stderr).toContain("spec.namespaces[0].name");
+    expect(applied.stderr).toContain("a Squad may not own a system namespace");
+    const can = await kubectl(["auth", "can-i", "create", "rolebindings", "-n", "kube-public"], {
+      as: ATTACKER,
+    });
+    expect(can.stdout.trim()).toBe("no");
   });
 });

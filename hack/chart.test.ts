@@ -153,9 +153,19 @@ if (!haveHelm) {
           "RoleBinding", // the secret reader, in the operator's namespace
           "Service",
           "ServiceAccount",
+          "ValidatingAdmissionPolicy", // managed objects: only the operator changes them
+          "ValidatingAdmissionPolicy", // members' NetworkPolicies stay within the isolation
+          "ValidatingAdmissionPolicyBinding",
+          "ValidatingAdmissionPolicyBinding",
         ].sort(),
       );
-      for (const o of objects.filter((o) => o.kind !== "ClusterRole" && o.kind !== "ClusterRoleBinding")) {
+      const clusterScoped = new Set([
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+      ]);
+      for (const o of objects.filter((o) => !clusterScoped.has(o.kind))) {
         expect(o.metadata.namespace, `${o.kind} ${o.metadata.name}`).toBe(NAMESPACE);
       }
     });

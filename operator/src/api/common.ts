@@ -20,9 +20,16 @@ export const LABELS = {
   revision: "crescendo.dev/revision",
   track: "crescendo.dev/track",
   backstageId: "backstage.io/kubernetes-id",
+  /**
+   * On a squad namespace under network isolation: `Squad` or `Tribe`, the scope the chart's
+   * admission policy holds members' own NetworkPolicies to.
+   */
+  networkIsolation: "crescendo.dev/network-isolation",
 } as const;
 
 export const ANNOTATIONS = {
+  /** On an isolated squad namespace: the Squad's `allowIngressFrom`, comma-separated. */
+  allowIngressFrom: "crescendo.dev/allow-ingress-from",
   action: "crescendo.dev/action",
   actionId: "crescendo.dev/action-id",
 } as const;

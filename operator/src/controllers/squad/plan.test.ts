@@ -623,6 +623,47 @@ describe("planSquad: network isolation", () => {
   });
 });
 
+describe("planSquad: what the isolation admission policy reads on the namespace", () => {
+  const nsOf = (spec: Record<string, unknown>) =>
+    find(plan({ squad: squad(spec) }).objects, "Namespace", "payments", undefined)?.metadata;
+
+  it.each([
+    { isolation: "None", tribe: "money", label: undefined },
+    { isolation: "Squad", tribe: "money", label: "Squad" },
+    { isolation: "Tribe", tribe: "money", label: "Tribe" },
+    // Tribe without a tribe isolates to the squad, and says so.
+    { isolation: "Tribe", tribe: undefined, label: "Squad" },
+  ])("$isolation (tribe $tribe): crescendo.dev/network-isolation $label", ({ isolation, tribe, label }) => {
+    expect(nsOf({ networkIsolation: isolation, tribe })?.labels?.["crescendo.dev/network-isolation"]).toBe(
+      label,
+    );
+  });
+
+  it("lists allowIngressFrom in an annotation, sorted, only under isolation", () => {
+    const allowed = { allowIngressFrom: ["monitoring", "ingress-nginx"] };
+    expect(nsOf({ networkIsolation: "Squad", ...allowed })?.annotations).toEqual({
+      "crescendo.dev/allow-ingress-from": "ingress-nginx,monitoring",
+    });
+    expect(nsOf({ networkIsolation: "None", ...allowed })?.annotations).toBeUndefined();
+    expect(nsOf({ networkIsolation: "Squad" })?.annotations).toBeUndefined();
+  });
+
+  it("refuses the label in spec.namespaces[].labels: only the operator sets the scope", () => {
+    const out = plan({
+      squad: squad({
+        networkIsolation: "None",
+        namespaces: [{ name: "payments", labels: { "crescendo.dev/network-isolation": "Squad" } }],
+      }),
+    });
+    expect(out.conflicts).toEqual([
+      expect.objectContaining({
+        reason: "InvalidSpec",
+        message: expect.stringContaining("network-isolation"),
+      }),
+    ]);
+  });
+});
+
 describe("planSquad: allowIngressFrom", () => {
   it("admits the named namespaces besides the squad's own", () => {
     const out = plan({ squad: squad({ networkIsolation: "Squad", allowIngressFrom: ["monitoring"] }) });
@@ -814,6 +855,18 @@ describe("releasePatch", () => {
         },
         annotations: { "crescendo.dev/applied-hash": null },
       },
+    });
+  });
+
+  it("also removes the isolation scope and the allowed-ingress note", () => {
+    const observed = ns(
+      "old",
+      { ...squadLabels, "crescendo.dev/network-isolation": "Squad" },
+      { annotations: { "crescendo.dev/allow-ingress-from": "monitoring" } },
+    );
+    expect(releasePatch(observed).metadata).toMatchObject({
+      labels: { "crescendo.dev/network-isolation": null },
+      annotations: { "crescendo.dev/allow-ingress-from": null },
     });
   });
 

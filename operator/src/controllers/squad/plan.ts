@@ -4,7 +4,7 @@
  * here, so every rule (ownership, adoption, isolation, clean-up) is covered by unit tests and
  * the controller only carries the decisions out.
  */
-import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
+import { ANNOTATIONS, API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
 import type { Squad } from "../../api/kinds.js";
 import type { SquadMember } from "../../api/squad.js";
 import {
@@ -179,6 +179,16 @@ export function planSquad(input: PlanInput): PlanResult {
     (d) => !isSystemNamespace(d.name, input.secretReader?.operatorNamespace, conflicts),
   );
   const isolation = isolationPeer(squad, conflicts);
+  // What the chart's admission policy reads on the namespace to hold members' own
+  // NetworkPolicies to the isolation scope and to the namespaces the Squad lets in.
+  const isolationLabels: Record<string, string> = isolation
+    ? { [LABELS.networkIsolation]: LABELS.tribe in isolation ? "Tribe" : "Squad" }
+    : {};
+  const allowIngressFrom = squad.spec.allowIngressFrom ?? [];
+  const isolationNotes: Record<string, string> =
+    isolation && allowIngressFrom.length > 0
+      ? { [ANNOTATIONS.allowIngressFrom]: [...allowIngressFrom].sort().join(",") }
+      : {};
 
   const objects: KubeObject[] = [];
   const decisions: NamespaceDecision[] = [];
@@ -191,7 +201,15 @@ export function planSquad(input: PlanInput): PlanResult {
       continue;
     }
     if (decision.action === "Terminating") continue;
-    objects.push(namespaceObject(declared.name, declared.labels, labels, conflicts));
+    objects.push(
+      namespaceObject(
+        declared.name,
+        declared.labels,
+        { ...labels, ...isolationLabels },
+        conflicts,
+        isolationNotes,
+      ),
+    );
     const meta = (objectName: string) => ({
       name: objectName,
       namespace: declared.name,
@@ -365,9 +383,10 @@ function namespaceObject(
   extra: Record<string, string>,
   labels: Record<string, string>,
   conflicts: Conflict[],
+  annotations: Record<string, string>,
 ): KubeObject {
   const reserved = Object.keys(extra)
-    .filter((k) => k in labels || k === LABELS.tribe)
+    .filter((k) => k in labels || k === LABELS.tribe || k === LABELS.networkIsolation)
     .sort();
   if (reserved.length > 0) {
     conflicts.push({
@@ -380,7 +399,11 @@ function namespaceObject(
   return {
     apiVersion: "v1",
     kind: "Namespace",
-    metadata: { name, labels: { ...sorted(kept), ...labels } },
+    metadata: {
+      name,
+      labels: { ...sorted(kept), ...labels },
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    },
   };
 }
 
@@ -552,14 +575,16 @@ function isReleased(obj: KubeObject, squad: string, declared: Set<string>): bool
  * stripped on stale information.
  */
 export function releasePatch(ns: Namespace): { metadata: Record<string, unknown> } {
-  const ours = [LABELS.managedBy, LABELS.squad, LABELS.tribe, LABELS.backstageId];
+  const ours = [LABELS.managedBy, LABELS.squad, LABELS.tribe, LABELS.backstageId, LABELS.networkIsolation];
   const present = ours.filter((k) => ns.metadata.labels?.[k] !== undefined);
-  const annotations = ns.metadata.annotations?.[APPLIED_HASH_ANNOTATION] !== undefined;
+  const notes = [APPLIED_HASH_ANNOTATION, ANNOTATIONS.allowIngressFrom].filter(
+    (k) => ns.metadata.annotations?.[k] !== undefined,
+  );
   return {
     metadata: {
       ...(ns.metadata.resourceVersion ? { resourceVersion: ns.metadata.resourceVersion } : {}),
       labels: Object.fromEntries(present.map((k) => [k, null])),
-      ...(annotations ? { annotations: { [APPLIED_HASH_ANNOTATION]: null } } : {}),
+      ...(notes.length > 0 ? { annotations: Object.fromEntries(notes.map((k) => [k, null])) } : {}),
     },
   };
 }
