@@ -642,6 +642,35 @@ describe("ReleaseReconciler", () => {
     expect(w.calls.some((c) => c.verb === "apply" && c.name === "web-preview")).toBe(true);
   });
 
+  it("prunes its ControllerRevisions of revisions neither live nor in history, and no one else's", async () => {
+    const w = await healthyAtV1();
+    const kept = (
+      name: string,
+      revision: string,
+      owner: { uid: string; controller: boolean },
+    ): KubeObject => ({
+      apiVersion: "apps/v1",
+      kind: "ControllerRevision",
+      metadata: {
+        name,
+        namespace: "shop",
+        resourceVersion: "1",
+        labels: { "crescendo.dev/release": "web", "crescendo.dev/revision": revision },
+        ownerReferences: [{ apiVersion: "crescendo.dev/v1alpha1", kind: "Release", name: "web", ...owner }],
+      },
+      data: { spec: { template: V2 } },
+      revision: 1,
+    });
+    w.revisions.upsert(kept("web-gone", "gone", { uid: "rel-uid", controller: true }));
+    w.revisions.upsert(kept("web-shared", "shared", { uid: "rel-uid", controller: false }));
+    w.revisions.upsert(kept("web-other", "other", { uid: "another-release", controller: true }));
+    await w.reconcile();
+    expect(w.calls.map((c) => `${c.verb} ${c.kind} ${c.name}`)).toEqual([
+      "delete ControllerRevision web-gone",
+    ]);
+    expect(w.revisions.get(`shop/web-${R1}`)).toBeDefined();
+  });
+
   it("reports an invalid spec as Stalled InvalidSpec once, applying and measuring nothing", async () => {
     const w = new World();
     w.apply({ ...spec(), version: undefined });
