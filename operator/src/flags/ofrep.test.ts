@@ -502,4 +502,20 @@ describe("onEvaluated (evaluation insight)", () => {
       ["team-a", "color", "red", undefined],
     ]);
   });
+
+  it("names a ServiceAccount caller, and no other kind of caller", async () => {
+    const seen: (string | undefined)[] = [];
+    const callers = [
+      { kind: "serviceAccount" as const, namespace: "team-a", name: "web" },
+      { kind: "user" as const, username: "alice" },
+      { kind: "staticToken" as const, namespaces: "*" as const },
+    ];
+    let next = 0;
+    await start({
+      onEvaluated: (_ns, _key, _variant, caller) => void seen.push(caller),
+      authorize: async () => ({ ok: true, caller: callers[next++]! }),
+    });
+    for (let i = 0; i < callers.length; i++) await post(single("color"), { context: { country: "de" } });
+    expect(seen).toEqual(["system:serviceaccount:team-a:web", undefined, undefined]);
+  });
 });

@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger as FlagdLogger } from "@openfeature/core";
 import type { Logger } from "pino";
 import { EvaluatorCache, type Evaluation, type PublishedDocument } from "./evaluate.js";
+import type { OfrepCaller } from "./ofrep-access.js";
 import { callerLabel, type OfrepAuthorizer } from "./ofrep-auth.js";
 import { DEFAULT_OFREP_LIMITS, PerClientLimiter, type OfrepServerLimits } from "./ofrep-limits.js";
 import {
@@ -156,6 +157,17 @@ function guardMetrics(metrics: OfrepMetrics, logger: Logger | undefined): OfrepM
 }
 
 /**
+ * Who evaluated, as toggle insight lists callers: a ServiceAccount's username
+ * (`system:serviceaccount:<ns>:<name>`); other callers are not told apart (a shared token or
+ * anonymous access has no identity, and a user's name is not a workload).
+ */
+function insightCaller(caller: OfrepCaller): string | undefined {
+  return caller.kind === "serviceAccount"
+    ? `system:serviceaccount:${caller.namespace}:${caller.name}`
+    : undefined;
+}
+
+/**
  * The OFREP request handler. Order of checks: route (404), method (405), the client's
  * concurrency (429), credentials (401; 503 when the apiserver cannot verify them), the
  * namespace (403), body size (413) and shape (400), then evaluation. Single evaluations answer 200 or the
@@ -183,17 +195,19 @@ export function createOfrepHandler(
     return cache.get(namespace, published);
   };
 
-  const count = (namespace: string, known: boolean, e: Evaluation) => {
+  const count = (namespace: string, known: boolean, e: Evaluation, caller: string | undefined) => {
     const found = known && !("errorCode" in e && e.errorCode === "FLAG_NOT_FOUND");
     metrics?.evaluation({ namespace: known ? namespace : "", key: found ? e.key : "", reason: e.reason });
     if (onEvaluated && found && "variant" in e && e.variant !== undefined)
-      onEvaluated(namespace, e.key, e.variant, undefined);
+      onEvaluated(namespace, e.key, e.variant, caller);
   };
 
+  /** `caller`: the identity insight remembers (a ServiceAccount's username), if there is one. */
   async function answer(
     route: Exclude<OfrepRoute, { name: "unmatched" }>,
     req: IncomingMessage,
     res: ServerResponse,
+    caller: string | undefined,
   ) {
     let text: string;
     try {
@@ -218,12 +232,12 @@ export function createOfrepHandler(
             errorMessage: `flag '${route.key}' not found`,
             metadata: {},
           };
-      count(route.namespace, evaluator !== undefined, evaluation);
+      count(route.namespace, evaluator !== undefined, evaluation, caller);
       const status = "errorCode" in evaluation ? errorStatus(evaluation.errorCode) : 200;
       return send(res, status, evaluationBody(evaluation));
     }
     const evaluations = evaluator ? evaluator.evaluateAll(parsed.context) : [];
-    for (const e of evaluations) count(route.namespace, true, e);
+    for (const e of evaluations) count(route.namespace, true, e, caller);
     const body = JSON.stringify(bulkBody(evaluations));
     const etag = bulkEtag(body);
     if (ifNoneMatchHits(req.headers["if-none-match"], etag)) return send(res, 304, undefined, { ETag: etag });
@@ -276,7 +290,7 @@ export function createOfrepHandler(
     // Guarded: building the line's fields on every request costs even when trace is off.
     if (logger?.isLevelEnabled("trace"))
       logger.trace({ caller: callerLabel(auth.caller), namespace: route.namespace }, "OFREP request");
-    return answer(route, req, res);
+    return answer(route, req, res, insightCaller(auth.caller));
   }
 }
 
