@@ -48,6 +48,8 @@ export interface OperatorConfig {
   toggleRolledOutDays: number;
   /** Every object reconciled again about this often (jittered ±10%); 0 turns it off. */
   syncPeriodMs: number;
+  /** How often this replica publishes its OFREP evaluation counts for the leader to merge. */
+  insightPublishIntervalMs: number;
   /**
    * Prometheus base URLs analysis may query, besides each Squad's own `delivery` addresses.
    * Empty: only those. Checked by `PrometheusAllowlist.of` at start.
@@ -100,6 +102,10 @@ const USAGE = `Usage: crescendo [flags]
                            comma-separated Prometheus base URLs analysis may query, besides
                            each Squad's delivery addresses (default none;
                            $ALLOWED_PROMETHEUS_ADDRESSES)
+  --insight-publish-interval DURATION
+                           how often each replica publishes its OFREP evaluation counts
+                           (a ConfigMap in the operator's namespace) for the leader to
+                           merge into toggle status (default 60s; $INSIGHT_PUBLISH_INTERVAL)
   --sync-period DURATION   reconcile every object again about this often, jittered by 10%
                            (default 10h, e.g. 30m; 0 turns it off; $SYNC_PERIOD)`;
 
@@ -196,6 +202,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
         "sync-period": { type: "string" },
+        "insight-publish-interval": { type: "string" },
         "allowed-prometheus-addresses": { type: "string" },
         "secret-reader-cluster-role": { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -227,6 +234,11 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 100),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
     syncPeriodMs: duration("--sync-period", flag("sync-period", "SYNC_PERIOD"), DEFAULT_SYNC_PERIOD_MS),
+    insightPublishIntervalMs: duration(
+      "--insight-publish-interval",
+      flag("insight-publish-interval", "INSIGHT_PUBLISH_INTERVAL"),
+      60_000,
+    ),
     toggleUnusedDays: days("--toggle-unused-days", flag("toggle-unused-days", "TOGGLE_UNUSED_DAYS"), 14),
     toggleRolledOutDays: days(
       "--toggle-rolled-out-days",

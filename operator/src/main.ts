@@ -10,6 +10,7 @@ import { HelpRequested, loadConfig } from "./config.js";
 import { registerFeatureToggleController } from "./controllers/featuretoggle/controller.js";
 import { flagDocumentsFrom } from "./controllers/featuretoggle/documents.js";
 import { evaluationInsight } from "./controllers/featuretoggle/insight.js";
+import { startPublishing } from "./controllers/featuretoggle/insight-replicas.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
@@ -21,7 +22,7 @@ import { createKubeClient } from "./runtime/client.js";
 import { EventRecorder } from "./runtime/events.js";
 import { loadKubeConfig } from "./runtime/kubeconfig.js";
 import { createManager, LeadershipLostError } from "./runtime/manager.js";
-import { NamespaceResource } from "./runtime/resources.js";
+import { ConfigMapResource, NamespaceResource } from "./runtime/resources.js";
 
 const logger = createLogger();
 
@@ -88,6 +89,17 @@ async function main(): Promise<void> {
   // OFREP is served by every replica, leader or not, from the informer caches; the controller
   // (the leader's) writes the same compiled documents to ConfigMaps.
   const flags = flagDocumentsFrom(manager);
+  // Every replica serves OFREP and counts what it served; each publishes its counts for the
+  // leader to merge into toggle status (controllers/featuretoggle/insight-replicas.ts).
+  const insightReplica = { identity: config.identity, namespace: config.operatorNamespace };
+  const stopPublishing = startPublishing({
+    client,
+    configMaps: manager.informer(ConfigMapResource),
+    local: evaluationInsight,
+    self: insightReplica,
+    intervalMs: config.insightPublishIntervalMs,
+    logger: logger.child({ component: "insight" }),
+  });
   registerFeatureToggleController(manager, {
     client,
     recorder,
@@ -95,6 +107,7 @@ async function main(): Promise<void> {
     workers: config.workers,
     flags,
     insight: evaluationInsight,
+    replica: insightReplica,
     debt: {
       unusedAfterMs: Math.round(config.toggleUnusedDays * DAY_MS),
       rolledOutAfterMs: Math.round(config.toggleRolledOutDays * DAY_MS),
@@ -145,6 +158,7 @@ async function main(): Promise<void> {
   try {
     await manager.runUntilSignal();
   } finally {
+    stopPublishing();
     await ofrep.close();
     releases.close(); // drop on-call retries: nothing may outlive the grace period
   }

@@ -162,6 +162,17 @@ export class EvaluationInsight {
     return { lastEvaluatedAt: counts.lastEvaluatedAt, hours, callers };
   }
 
+  /** This replica's reports of every flag it served in the last 24 h, by `namespace/key`. */
+  reportAll(): Map<string, FlagReport> {
+    const out = new Map<string, FlagReport>();
+    for (const [namespace, keys] of this.flags)
+      for (const key of keys.keys()) {
+        const report = this.report(namespace, key);
+        if (report) out.set(`${namespace}/${key}`, report);
+      }
+    return out;
+  }
+
   /** Evaluations since start per (namespace, flag, variant): what the metric exports. */
   *totals(): Generator<{ namespace: string; flag: string; variant: string; count: number }> {
     for (const [namespace, keys] of this.flags)

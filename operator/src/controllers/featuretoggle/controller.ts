@@ -9,6 +9,7 @@
  * namespace keys. The flag documents (`documents.ts`) are built before this controller, since
  * OFREP serves them on every replica while only the leader reconciles.
  */
+import { insightConfigMapName, namespacesReported, ReplicaInsight } from "./insight-replicas.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { RefusalReporter } from "../../runtime/refusals.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
@@ -42,6 +43,11 @@ export interface FeatureToggleControllerOptions extends ReconcilerIO {
   workers?: number;
   /** This replica's evaluation counts (the OFREP server records into it); none: no insight. */
   insight?: EvaluationInsight;
+  /**
+   * This replica, when several serve OFREP: the other replicas' published counts
+   * (`insight-replicas.ts`) are merged into status with this one's. Absent: this one's only.
+   */
+  replica?: { identity: string; namespace: string };
   /** When toggles become Unused and FullyRolledOut (default 14 days each). */
   debt?: DebtPolicy;
 }
@@ -74,12 +80,14 @@ export function registerFeatureToggleController(
   // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
   toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
-  const { flags, workers, insight: counter, debt, ...io } = options;
+  const { flags, workers, insight: counter, debt, replica, ...io } = options;
   const reconciler = new FeatureToggleReconciler({
     ...io,
     clock: manager.clock,
     flags,
-    ...(counter ? { insight: localInsight(counter) } : {}),
+    ...(counter
+      ? { insight: replica ? new ReplicaInsight(counter, configMaps, replica) : localInsight(counter) }
+      : {}),
     ...(debt ? { debt } : {}),
     toggles,
     releases,
@@ -90,7 +98,13 @@ export function registerFeatureToggleController(
   });
   const controller = controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
     .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
-    .watches(ConfigMapResource, namespaceOfFlagsObject)
+    .watches(ConfigMapResource, (cm) => [
+      ...namespaceOfFlagsObject(cm),
+      // Another replica published counts: the namespaces it served are summarised again.
+      ...(replica && cm.metadata.name !== insightConfigMapName(replica.identity)
+        ? namespacesReported(cm)
+        : []),
+    ])
     .watches<RawRelease>(ReleaseResource, namespaceOfGuardRelease(toggles), {
       predicate: guardPhaseChanged,
     })
