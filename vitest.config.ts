@@ -8,6 +8,9 @@ export default defineConfig({
           name: "unit",
           include: ["operator/**/*.test.ts", "hack/**/*.test.ts"],
           environment: "node",
+          // Property and fuzz tests, and those scanning every source file, take seconds of CPU
+          // by design; vitest's 5 s default fails them on a busy two-core machine, not a bug.
+          testTimeout: 30_000,
         },
       },
       {
