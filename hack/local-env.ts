@@ -198,10 +198,21 @@ export async function startLocalEnvironment(log: (message: string) => void): Pro
       await rm(promDir, { recursive: true, force: true });
     });
     log("starting Prometheus");
-    const prometheusUrl = (await script("hack/prometheus/up", promEnv, [simulatorAddress]))
-      .trim()
-      .split("\n")
-      .pop()!;
+    // Its port is picked free, then bound by Prometheus a moment later: on a busy machine
+    // another process can take it in between, so a failed start is retried on a new port.
+    let prometheusUrl = "";
+    for (let attempt = 1; ; attempt++) {
+      try {
+        prometheusUrl = (await script("hack/prometheus/up", promEnv, [simulatorAddress]))
+          .trim()
+          .split("\n")
+          .pop()!;
+        break;
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        log(`Prometheus did not start (attempt ${attempt}); retrying on another port`);
+      }
+    }
     log(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${simulatorAddress}`);
     return { kubeconfig, kubectl, prometheusUrl, simulator, simulatorAddress, stop };
   } catch (err) {
