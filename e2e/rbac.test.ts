@@ -71,6 +71,13 @@ const RARE_PATHS: { permission: string; why: string; onlyIfUsed?: string }[] = [
     onlyIfUsed: "patch apps/deployments",
   },
   {
+    permission: "get apps/controllerrevisions",
+    why:
+      "only when a live revision's ControllerRevision is missing from the cache: its managed-by " +
+      "label was removed, or the watch event of its creation has not arrived yet",
+    onlyIfUsed: "patch apps/controllerrevisions",
+  },
+  {
     permission: "delete apps/controllerrevisions",
     why:
       "only when a revision is neither live nor among the last rollouts of status.history " +

@@ -7,8 +7,9 @@
  * Selected, by `app.kubernetes.io/managed-by=crescendo`: the kinds the controllers create and read
  * back only as their own (each plan sets the label; the plans' tests check it). Squads: RoleBindings,
  * ResourceQuotas, LimitRanges, NetworkPolicies, read by ownerReference. Releases: Deployments,
- * ControllerRevisions and Services, by ownerReference or by planned name. FeatureToggles: the `crescendo-flags` ConfigMaps,
- * by name. Selected by name: the one CustomResourceDefinition the FeatureToggle controller looks at.
+ * ControllerRevisions and Services, by ownerReference or by planned name. FeatureToggles: the
+ * `crescendo-flags` ConfigMaps, by name. Selected by name: the one CustomResourceDefinition the
+ * FeatureToggle controller looks at.
  *
  * Cached whole: Namespaces (users create and label them; a Squad adopts or refuses them by what they
  * carry), HTTPRoutes (the user's; a Release only patches their weights) and Crescendo's own kinds.
@@ -18,9 +19,10 @@
  * the ownerReference (or the ConfigMap's name), finds nothing observed, and server-side applies the
  * object again with its label, so it comes back as it was; nothing crashes and nothing is orphaned.
  * A Release reads a revision's Deployment it cannot find in the cache from the API before deciding,
- * since a revision other than the current one cannot be rendered from the spec. What is lost while
- * the label is off: an object that stops being wanted in that window is not deleted by the operator,
- * only by the garbage collector when its owner goes.
+ * since a revision other than the current one cannot be rendered from the spec, and likewise its
+ * ControllerRevision, whose `data` is immutable: it is relabelled with that data, never rewritten.
+ * What is lost while the label is off: an object that stops being wanted in that window is not
+ * deleted by the operator, only by the garbage collector when its owner goes.
  */
 import { MANAGED_BY_SELECTOR } from "./api/common.js";
 import type { CacheOptions } from "./runtime/manager.js";

@@ -34,6 +34,8 @@ const observed = (revision: string, number: number): ObservedRevision => ({
   revision,
   number,
   template: TEMPLATE,
+  labels: { "app.kubernetes.io/managed-by": "crescendo", "crescendo.dev/revision": revision },
+  data: { spec: { template: TEMPLATE } },
 });
 const history = (revision: string) => ({
   revision,
@@ -139,6 +141,41 @@ describe("ControllerRevisions", () => {
       meta,
     );
     expect(plan).toEqual({ objects: [], deletions: ["web-old"] });
+  });
+
+  it("relabel a kept one that lost its managed-by label, with its own data and number unchanged", () => {
+    const s: ReleaseStatus = { stableRevision: "aaa", stableVersion: "1.0.0", history: [history("bbb")] };
+    const stored = { spec: { template: { spec: { containers: [{ name: "web", image: "web:0" }] } } } };
+    const unlabelled = (revision: string, number: number): ObservedRevision => ({
+      ...observed(revision, number),
+      labels: { "crescendo.dev/revision": revision },
+      data: stored,
+    });
+    const plan = planControllerRevisions(
+      snap({ aaa: unlabelled("aaa", 4), bbb: observed("bbb", 2), old: unlabelled("old", 1) }),
+      s,
+      [{ revision: "aaa", template: TEMPLATE, source: TEMPLATE }],
+      meta,
+    );
+    expect(plan.deletions).toEqual(["web-old"]);
+    expect(plan.objects).toEqual([
+      {
+        apiVersion: "apps/v1",
+        kind: "ControllerRevision",
+        metadata: {
+          name: "web-aaa",
+          namespace: "shop",
+          labels: {
+            "app.kubernetes.io/managed-by": "crescendo",
+            "crescendo.dev/revision": "aaa",
+            "app.kubernetes.io/version": "1.0.0",
+          },
+          ownerReferences: [owner],
+        },
+        data: stored,
+        revision: 4,
+      },
+    ]);
   });
 
   it("plan nothing when the controller does not read ControllerRevisions", () => {

@@ -11,6 +11,10 @@
  * Any other ControllerRevision of the Release is pruned. `data` is immutable in the apiserver, so
  * a kept revision is written once, when first planned, and never again; its `revision` number
  * is one more than the highest of the Release's, as the StatefulSet controller numbers them.
+ * One whose `managed-by` label was removed (so the cache lost it, and the controller read it from
+ * the API) is applied again with its labels and its own `data` and `revision`, unchanged: a
+ * template re-derived now could differ (an observed one carries the apiserver's defaults), and
+ * the apiserver refuses any change of `data`.
  *
  * The format, read by `kubectl crescendo undo` to return to a revision kept in history:
  *
@@ -26,7 +30,7 @@
  *
  * Pure: the plan of ControllerRevisions from the snapshot and the status to be written.
  */
-import { LABELS } from "../../api/common.js";
+import { LABELS, MANAGED_BY } from "../../api/common.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { labelValue } from "./label-value.js";
@@ -68,7 +72,8 @@ export function keptRevisions(s: ReleaseStatus): Map<string, string | undefined>
 
 /**
  * ControllerRevisions to create for kept revisions that have none yet (their template from
- * `known`), and the names of observed ones to prune. `labels` and `owner` are the Release's.
+ * `known`), kept ones to relabel, and the names of observed ones to prune. `labels` and `owner`
+ * are the Release's.
  */
 export function planControllerRevisions(
   snap: ReleaseSnapshot,
@@ -82,21 +87,15 @@ export function planControllerRevisions(
   // A controller that does not read ControllerRevisions gets none planned: it could not tell
   // which exist, and would write them again on every reconcile.
   if (!snap.revisions) return { objects: [], deletions: [] };
-  const release = snap.release.metadata.name ?? "";
   const observed = snap.revisions;
   const kept = keptRevisions(s);
-  let next = Math.max(0, ...Object.values(observed).map((r) => r.number)) + 1;
-  const objects: KubeObject[] = [];
-  const planned = new Set<string>();
-  for (const { revision, template, source } of known) {
-    if (!kept.has(revision) || observed[revision] || planned.has(revision)) continue;
-    planned.add(revision);
-    const version = kept.get(revision);
-    const label = labelValue(version);
-    objects.push({
+  /** The ControllerRevision of `revision`, with `data` and number given. */
+  const object = (revision: string, data: unknown, number: number): KubeObject => {
+    const label = labelValue(kept.get(revision));
+    return {
       ...CONTROLLER_REVISION,
       metadata: {
-        name: controllerRevisionName(release, revision),
+        name: controllerRevisionName(snap.release.metadata.name ?? "", revision),
         namespace: snap.release.metadata.namespace,
         labels: {
           ...meta.labels,
@@ -105,12 +104,27 @@ export function planControllerRevisions(
         },
         ownerReferences: [meta.owner],
       },
-      data: {
-        spec: { template },
-        release: { ...(version !== undefined ? { version } : {}), ...(source ? { template: source } : {}) },
-      },
-      revision: next++,
-    });
+      data,
+      revision: number,
+    };
+  };
+  const objects: KubeObject[] = [];
+  for (const rev of Object.values(observed)) {
+    if (kept.has(rev.revision) && rev.labels[LABELS.managedBy] !== MANAGED_BY) {
+      objects.push(object(rev.revision, rev.data, rev.number));
+    }
+  }
+  let next = Math.max(0, ...Object.values(observed).map((r) => r.number)) + 1;
+  const planned = new Set<string>();
+  for (const { revision, template, source } of known) {
+    if (!kept.has(revision) || observed[revision] || planned.has(revision)) continue;
+    planned.add(revision);
+    const version = kept.get(revision);
+    const release = {
+      ...(version !== undefined ? { version } : {}),
+      ...(source ? { template: source } : {}),
+    };
+    objects.push(object(revision, { spec: { template }, release }, next++));
   }
   const deletions = Object.values(observed)
     .filter((r) => !kept.has(r.revision))

@@ -84,6 +84,10 @@ export interface ObservedRevision {
   number: number;
   /** `data.spec.template`. */
   template?: Record<string, unknown>;
+  /** `metadata.labels`, to tell whether it needs relabelling back into the cache. */
+  labels: Readonly<Record<string, string>>;
+  /** `data` as stored: immutable, so a relabelling applies it unchanged. */
+  data: unknown;
 }
 
 /**
@@ -99,6 +103,8 @@ export function observeControllerRevision(obj: KubeObject): ObservedRevision | u
     revision,
     number: num(obj["revision"], 0),
     ...(Object.keys(template).length > 0 ? { template } : {}),
+    labels: obj.metadata.labels ?? {},
+    data: obj["data"],
   };
 }
 

@@ -111,9 +111,10 @@ class World {
       if (obj) store.delete(obj);
       return true;
     },
-    get: async <T extends KubeObject>(_res: Resource, name: string, namespace?: string) => {
+    get: async <T extends KubeObject>(res: Resource, name: string, namespace?: string) => {
       this.gets.push(name);
-      return this.uncached.get(`${namespace ?? ""}/${name}`) as T | undefined;
+      const obj = this.uncached.get(`${namespace ?? ""}/${name}`);
+      return (obj?.kind === res.kind ? obj : undefined) as T | undefined;
     },
     mergePatch: async <T extends KubeObject>(
       res: Resource,
@@ -537,6 +538,30 @@ describe("ReleaseReconciler", () => {
     w.gets = [];
     await w.reconcile();
     expect(w.gets).toEqual([]);
+  });
+
+  it("reads a live revision's ControllerRevision the cache lost from the API, and relabels it unchanged", async () => {
+    const w = await atAnalysis();
+    const name = `web-${R1}`;
+    const kept = w.revisions.get(`shop/${name}`)!;
+    const { "app.kubernetes.io/managed-by": _removed, ...labels } = kept.metadata.labels ?? {};
+    w.revisions.delete(kept);
+    w.uncached.set(`shop/${name}`, { ...kept, metadata: { ...kept.metadata, labels } });
+    await w.reconcile();
+    expect(w.gets).toEqual([name]);
+    // Not created anew (its data is immutable): applied with its own data and number, relabelled.
+    const applied = w.calls.filter((c) => c.verb === "apply" && c.kind === "ControllerRevision");
+    expect(applied.map((c) => c.name)).toEqual([name]);
+    const body = applied[0]?.body as KubeObject;
+    expect(body["data"]).toEqual(kept["data"]);
+    expect(body["revision"]).toEqual(kept["revision"]);
+    expect(body.metadata.labels).toMatchObject({ "app.kubernetes.io/managed-by": "crescendo" });
+    // Back in the cache: nothing more is read or written.
+    w.uncached.clear();
+    w.gets = [];
+    await w.reconcile();
+    expect(w.gets).toEqual([]);
+    expect(w.calls.filter((c) => c.kind === "ControllerRevision")).toEqual([]);
   });
 
   it("reads its own status write while the informer lags, so a rollback is never undone", async () => {

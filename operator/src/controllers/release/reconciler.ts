@@ -39,6 +39,7 @@ import {
   type ReconcileResult,
   type Resource,
 } from "../../runtime/types.js";
+import { controllerRevisionName } from "./controller-revisions.js";
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import type { OncallNotifier } from "./notify.js";
@@ -121,11 +122,7 @@ export class ReleaseReconciler {
     const snapshot: ReleaseSnapshot = {
       release,
       deployments: deploymentsByRevision(owned.all),
-      revisions: revisionsByRevision(
-        this.deps.revisions
-          .byOwner(raw.metadata.uid ?? "")
-          .filter((r) => controlledBy(r, raw.metadata.uid ?? "")),
-      ),
+      revisions: revisionsByRevision(await this.ownedRevisions(raw, folded.status)),
       route: this.routeOf(raw, spec),
       analysis: verdictsOf(spec, folded.status, setup.metrics),
       now: this.deps.clock.now(),
@@ -231,6 +228,32 @@ export class ReleaseReconciler {
       if (dep && controlledBy(dep, uid)) uncached.push(dep);
     }
     return { all: [...cached, ...uncached], uncached };
+  }
+
+  /**
+   * ControllerRevisions this Release controls: those in the cache, and, read from the API, those
+   * of live revisions the cache lacks. As for Deployments, one whose managed-by label was removed
+   * is still this Release's: seeing it lets the plan relabel it with its own immutable `data`,
+   * where planning it anew would write a template the apiserver refuses as a change of `data`.
+   * A GET is made only while a live revision has none in the cache (just created, not yet seen).
+   */
+  private async ownedRevisions(raw: RawRelease, status: ReleaseStatus): Promise<KubeObject[]> {
+    const uid = raw.metadata.uid ?? "";
+    const cached = this.deps.revisions.byOwner(uid).filter((r) => controlledBy(r, uid));
+    const present = new Set(cached.map((r) => r.metadata.name));
+    const live = [
+      status.stableRevision,
+      status.canaryRevision,
+      ...(status.scaleDown ?? []).map((e) => e.revision),
+    ];
+    const uncached: KubeObject[] = [];
+    for (const revision of new Set(live)) {
+      const name = revision && controllerRevisionName(raw.metadata.name ?? "", revision);
+      if (!name || present.has(name)) continue;
+      const rev = await this.deps.client.get(ControllerRevisionResource, name, raw.metadata.namespace);
+      if (rev && controlledBy(rev, uid)) uncached.push(rev);
+    }
+    return [...cached, ...uncached];
   }
 
   private routeOf(raw: RawRelease, spec: ReleaseSpec): HTTPRoute | undefined {
