@@ -218,6 +218,45 @@ describe("a rollback with the stable Deployment gone", () => {
   });
 });
 
+describe("a ControllerRevision that lost its managed-by label", () => {
+  it("is relabelled with its own data, never rewritten, and the Release is not stalled", async () => {
+    const ns = "rel-relabel";
+    await createNamespace(ns);
+    const v1 = template("api", "1");
+    const v2 = template("api", "2");
+    const spec = (tpl: Record<string, unknown>, version: string) => ({
+      version,
+      replicas: 1,
+      template: tpl,
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    await applyRelease(ns, "api", spec(v1, "1.0.0"));
+    await waitRelease(ns, "api", "Healthy", (s) => s.phase === "Healthy");
+    // A canary: the stable revision is no longer the one spec.template renders, so its template
+    // re-derived now (from its Deployment, with the apiserver's defaults) would differ.
+    await applyRelease(ns, "api", spec(v2, "2.0.0"));
+    await waitRelease(ns, "api", "held at the pause step", (s) => s.pauseReason === "PauseStep");
+    const name = `api-${revisionOf(v1)}`;
+    const before = await client.get<ControllerRevision>(ControllerRevisionResource, name, ns);
+    expect(before).toBeDefined();
+
+    await client.mergePatch(ControllerRevisionResource, name, ns, {
+      metadata: { labels: { "app.kubernetes.io/managed-by": null } },
+    });
+    const after = await waitFor(
+      "the managed-by label back on the ControllerRevision",
+      () => client.get<ControllerRevision>(ControllerRevisionResource, name, ns),
+      (r) => r?.metadata.labels?.["app.kubernetes.io/managed-by"] === "crescendo",
+      { timeoutMs: 30_000, context },
+    );
+    expect(after?.metadata.uid).toBe(before?.metadata.uid);
+    expect(after?.data).toEqual(before?.data);
+    expect(after?.["revision"]).toBe(before?.["revision"]);
+    const s = await waitRelease(ns, "api", "still paused", (x) => x.pauseReason === "PauseStep");
+    expect(condition(s, "Stalled")?.status ?? "False").toBe("False");
+  });
+});
+
 describe("the scale subresource", () => {
   it("kubectl scale resizes the stable revision, and a running canary with it", async () => {
     const ns = "rel-scale";
