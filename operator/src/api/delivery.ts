@@ -44,7 +44,7 @@ export const changeRecord = z
       .enum(FAILURE_KINDS)
       .optional()
       .describe(
-        "How the change failed, once: RolledBack (during its rollout), AbortedAfterPromotion, SwitchedBack or Reverted (a later rollout returned to the previous revision), Degraded.",
+        "How the change failed, once: RolledBack (during its rollout), AbortedAfterPromotion, SwitchedBack or Reverted (a later rollout, or post-promotion verification, returned to the previous revision), Degraded.",
       ),
     failedAt: z
       .string()

@@ -74,6 +74,39 @@ export type CanaryStep = z.infer<typeof canaryStep>;
 const weightsOf = (steps: CanaryStep[]) =>
   steps.flatMap((s) => (s.setWeight === undefined ? [] : [s.setWeight]));
 
+/**
+ * Verification after promotion (argoproj/argo-rollouts#1978): the promoted revision keeps being
+ * measured for `duration` under full traffic while the revision it replaced is kept running, so
+ * a regression that only shows at full load is reverted in one write rather than found by a
+ * person. Shared by both strategies.
+ */
+export const postPromotion = z
+  .object({
+    duration: duration.describe(
+      "How long after promotion the new revision is measured and the previous one kept (e.g. 10m).",
+    ),
+    analysis: z
+      .array(metricName)
+      .min(1)
+      .max(20)
+      .describe(
+        "Names of metrics from spec.analysis.metrics (or the squad's defaults) measured on the promoted revision during the window; one failing reverts.",
+      ),
+    previousReplicasPercent: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(100)
+      .describe(
+        "Share of spec.replicas the previous revision keeps during the window: 100 keeps it warm for an instant switch back; less saves pods, and a revert scales it back up while the reverted revision keeps serving beside it until it is ready.",
+      ),
+  })
+  .describe(
+    "Verify the promoted revision under full traffic for a while, keeping the previous revision to revert to.",
+  );
+export type PostPromotion = z.infer<typeof postPromotion>;
+
 export const canaryStrategy = z
   .object({
     steps: z
@@ -108,6 +141,7 @@ export const canaryStrategy = z
       .object({ metrics: metricNames })
       .optional()
       .describe("Metrics measured throughout the rollout, from the first step to promotion."),
+    postPromotion: postPromotion.optional(),
   })
   .describe("Canary: shift traffic step by step to the new revision.");
 
@@ -133,6 +167,7 @@ export const blueGreenStrategy = z
       .min(0)
       .default(30)
       .describe("Keep the old revision this long after the switch, so rollback is a selector switch back."),
+    postPromotion: postPromotion.optional(),
   })
   .describe("Blue-green: run the new revision beside the old behind a preview Service, then switch.");
 
@@ -272,7 +307,14 @@ export const releaseSpec = z
   .describe("Desired state of the Release.");
 export type ReleaseSpec = z.infer<typeof releaseSpec>;
 
-export const RELEASE_PHASES = ["Progressing", "Paused", "Healthy", "Degraded", "RolledBack"] as const;
+export const RELEASE_PHASES = [
+  "Progressing",
+  "Paused",
+  "Healthy",
+  "Degraded",
+  "RolledBack",
+  "Reverted",
+] as const;
 export type ReleasePhase = (typeof RELEASE_PHASES)[number];
 
 /**
@@ -378,7 +420,9 @@ export const releaseStatus = z
     phase: z
       .enum(RELEASE_PHASES)
       .optional()
-      .describe("Progressing, Paused, Healthy, Degraded or RolledBack."),
+      .describe(
+        "Progressing, Paused, Healthy, Degraded, RolledBack, or Reverted (post-promotion verification failed and switched back to the previous revision).",
+      ),
     message: z.string().optional().describe("Why the Release is in this phase."),
     stableRevision: z.string().optional().describe("Revision serving production traffic."),
     stableVersion: z.string().optional().describe("spec.version of the stable revision."),
@@ -430,6 +474,12 @@ export const releaseStatus = z
           revision: z.string().describe("Revision to scale down."),
           version: z.string().optional().describe("spec.version of that revision, kept for a switch back."),
           at: z.string().describe("When to scale it down.").meta({ format: "date-time" }),
+          replicas: z
+            .number()
+            .int()
+            .min(0)
+            .optional()
+            .describe("Pods it keeps meanwhile; absent: spec.replicas (warm at full size)."),
         }),
       )
       .max(10)
@@ -457,6 +507,28 @@ export const releaseStatus = z
       .optional()
       .describe(
         "The background analysis (strategy.canary.backgroundAnalysis) of the current (or last) rollout.",
+      ),
+    postPromotion: z
+      .object({
+        revision: z.string().describe("The promoted revision being verified."),
+        previousRevision: z.string().describe("The revision it replaced, kept to revert to."),
+        previousVersion: z.string().optional().describe("spec.version of the previous revision."),
+        startedAt: z
+          .string()
+          .describe("When the window began (the promotion).")
+          .meta({ format: "date-time" }),
+        until: z.string().describe("When the window ends.").meta({ format: "date-time" }),
+        metrics: z.array(metricResult).max(40).describe("Per-metric results."),
+        result: z
+          .enum(["Verifying", "Verified", "Unverified", "Reverted"])
+          .describe(
+            "Verifying while the window runs; Verified (passed), Unverified (the window ended without a conclusive pass: kept, with a Warning) or Reverted.",
+          ),
+        message: z.string().optional().describe("Why it ended so, naming the metric."),
+      })
+      .optional()
+      .describe(
+        "Post-promotion verification (strategy.*.postPromotion) of the last promotion: kept after it ends, until the next rollout.",
       ),
     replicas: z
       .number()

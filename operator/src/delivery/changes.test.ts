@@ -561,3 +561,43 @@ describe("deliveryWindow on a fake clock", () => {
     expect(nextWindowBoundaryMs([], deployed)).toBeUndefined();
   });
 });
+
+describe("a revert by post-promotion verification", () => {
+  it("fails the promoted change as Reverted, from its first failing measurement, restored by the revert", () => {
+    const promotedAt = T0 + 10 * MIN;
+    const failedAt = promotedAt + 3 * MIN;
+    const revertedAt = failedAt + 2_000;
+    const status: ReleaseStatus = {
+      stableRevision: R(1),
+      history: [
+        {
+          revision: R(2),
+          version: "2",
+          startedAt: iso(promotedAt),
+          finishedAt: iso(revertedAt),
+          outcome: "RolledBack",
+          reason: "PostPromotionAnalysisFailed",
+          failureStartedAt: iso(failedAt),
+        },
+        {
+          revision: R(2),
+          version: "2",
+          startedAt: iso(T0),
+          finishedAt: iso(promotedAt),
+          outcome: "Promoted",
+          reason: "Completed",
+        },
+      ],
+    };
+    const [c] = deriveChanges({ release: "shop/web", status }, []);
+    expect(c).toMatchObject({
+      revision: R(2),
+      deployedAt: iso(promotedAt),
+      failure: "Reverted",
+      failedAt: iso(revertedAt),
+      failureStartedAt: iso(failedAt),
+      failureStartFrom: "Measurement",
+      restoredAt: iso(revertedAt),
+    });
+  });
+});

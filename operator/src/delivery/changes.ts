@@ -89,7 +89,9 @@ export function deriveChanges(
           const start = e.failureStartedAt
             ? { at: e.failureStartedAt, from: "Measurement" as const }
             : evidence(r);
-          fail(r, "AbortedAfterPromotion", at, start, at);
+          // Verification after promotion turned it away (post-promotion.ts): a revert.
+          const kind = e.reason === "PostPromotionAnalysisFailed" ? "Reverted" : "AbortedAfterPromotion";
+          fail(r, kind, at, start, at);
           if (stable === e.revision) stable = replaced;
         } else {
           const start = e.failureStartedAt

@@ -85,6 +85,7 @@ export function renderStatus(release: Release, options: StatusRenderOptions = {}
     stepsSection(ctx),
     analysisSection("Analysis", ctx.status.analysis, analysisOptions),
     analysisSection("Background analysis", ctx.status.backgroundAnalysis, analysisOptions),
+    analysisSection("Post-promotion analysis", ctx.status.postPromotion, analysisOptions),
     conditionsSection(ctx),
     historySection(ctx),
   ];
@@ -116,6 +117,7 @@ function overview(ctx: Ctx): string[] {
       [blueGreen ? "Preview" : "Canary", revisionText(status.canaryRevision, status.canaryVersion)],
       ["Replicas", replicasText(ctx)],
       ["Scale down", scaleDownText(ctx)],
+      ["Verification", verificationText(ctx)],
       ["Last action", lastActionText(ctx)],
       ["Pending", pendingActionText(ctx)],
     ],
@@ -141,6 +143,7 @@ export function phaseColor(p: Palette, phase: string): (text: string) => string 
       return p.warn;
     case "Degraded":
     case "RolledBack":
+    case "Reverted":
       return p.bad;
     default:
       return (t) => t;
@@ -153,7 +156,7 @@ function phaseText(ctx: Ctx): string {
   const since =
     status.phase === "Paused"
       ? status.pausedAt
-      : status.phase === "RolledBack"
+      : status.phase === "RolledBack" || status.phase === "Reverted"
         ? status.abortedAt
         : readyCondition(status)?.lastTransitionTime;
   const held = status.pauseReason === "Paused" ? "spec.paused" : status.pauseReason;
@@ -179,7 +182,7 @@ function readyText(ctx: Ctx): string | undefined {
 function nextHint(ctx: Ctx): string | undefined {
   const { status } = ctx;
   const cmd = (verb: string) => `kubectl crescendo ${verb} ${ctx.name} -n ${ctx.namespace}`;
-  if (status.phase === "RolledBack") {
+  if (status.phase === "RolledBack" || status.phase === "Reverted") {
     return `${cmd("retry")} to roll out ${status.canaryVersion ?? "the canary"} again, or change the template`;
   }
   if (status.phase !== "Paused" || !status.pauseReason) return undefined;
@@ -226,7 +229,7 @@ function strategyText(ctx: Ctx): string | undefined {
 
 /** True while a rollout is under way (a canary revision that was not rolled back). */
 function rolling(status: ReleaseStatus): boolean {
-  return status.canaryRevision !== undefined && status.phase !== "RolledBack";
+  return status.canaryRevision !== undefined && status.phase !== "RolledBack" && status.phase !== "Reverted";
 }
 
 function stages(ctx: Ctx): Stage[] | undefined {
@@ -262,7 +265,13 @@ export function describeStage(stage: Stage): string {
 function stepText(ctx: Ctx): string | undefined {
   const { status } = ctx;
   if (!rolling(status)) {
-    return ctx.p.dim(status.phase === "RolledBack" ? "none (rolled back)" : "none (no rollout in progress)");
+    const none =
+      status.phase === "RolledBack"
+        ? "none (rolled back)"
+        : status.phase === "Reverted"
+          ? "none (reverted after promotion)"
+          : "none (no rollout in progress)";
+    return ctx.p.dim(none);
   }
   const all = stages(ctx);
   const index = status.currentStepIndex ?? 0;
@@ -311,6 +320,18 @@ function scaleDownText(ctx: Ctx): string | undefined {
   return entries
     .map((e) => `${join([e.version, `(revision ${e.revision})`], " ")} ${relative(e.at, ctx.now) ?? e.at}`)
     .join("; ");
+}
+
+/** The last promotion's verification window: running until when, or how it ended. */
+function verificationText(ctx: Ctx): string | undefined {
+  const v = ctx.status.postPromotion;
+  if (!v) return undefined;
+  if (v.result === "Verifying") {
+    const until = relative(v.until, ctx.now) ?? v.until;
+    return `verifying revision ${v.revision} until ${v.until} (${until}); reverts to ${join([v.previousVersion, `(revision ${v.previousRevision})`], " ")} on a failing metric`;
+  }
+  const color = v.result === "Verified" ? ctx.p.ok : ctx.p.bad;
+  return `${color(v.result)} revision ${v.revision}${v.message ? `: ${v.message}` : ""}`;
 }
 
 function lastActionText(ctx: Ctx): string | undefined {

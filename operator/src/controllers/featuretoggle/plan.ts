@@ -229,7 +229,9 @@ function killState(
   const phase = guardRelease?.phase;
   const notHealthy = `refused: Release ${guard.release} is ${phase ?? "missing"}, not Healthy; send a new rearm once it is`;
   if (!wasKilled) {
-    if (phase !== "RolledBack" || !guardRelease) return { killed: false, rearmResult: notKilled };
+    // A revert after promotion turns the revision away as a rollback does.
+    const turnedAway = phase === "RolledBack" || phase === "Reverted";
+    if (!turnedAway || !guardRelease) return { killed: false, rearmResult: notKilled };
     const revision = rolledBackRevision(guardRelease);
     const note =
       `Release ${guard.release} rolled back${revision ? ` revision ${revision}` : ""}; everyone gets default variant ` +

@@ -65,7 +65,7 @@ const onAbort: Handler = (ctx, s, state, id) => {
   if (state.kind === "Rolling")
     return { next: rollback(ctx, s, "Aborted", `aborted by action ${id}`), result: "rolled back" };
   const parked = liveScaleDown(ctx, s)[0];
-  if (state.kind === "Steady" && parked) {
+  if ((state.kind === "Steady" || state.kind === "Verifying") && parked) {
     return {
       next: abortPromotion(ctx, s, parked, id),
       result: `switched back to revision ${parked.revision}`,

@@ -7,7 +7,7 @@
  * | Progressing, Degraded                | False | True        | False   |
  * | Paused, deliberately                 | False | False       | False   |
  * | Paused on a problem (see below)      | False | False       | True    |
- * | RolledBack                           | False | False       | True    |
+ * | RolledBack, Reverted                 | False | False       | True    |
  *
  * Degraded is Reconciling because Kubernetes is restoring the stable pods on its own, as kstatus
  * reports an unavailable Deployment. Deliberate holds (spec.paused, the pause action, a pause
@@ -20,6 +20,10 @@
  * Ready is False with reason RolledBack, and a kind-specific `RolledBack` condition (True only
  * in that phase) carries the cause (AnalysisFailed, ProgressDeadlineExceeded, Aborted) and the
  * message naming metric, values and threshold.
+ *
+ * Reverted (post-promotion verification failed, the previous revision is stable again) reads as
+ * RolledBack does, with a `Reverted` condition instead: reason PostPromotionAnalysisFailed and a
+ * message naming the failing metric, its value and the threshold.
  *
  * A rollback that holds because the stable revision is not ready (`stable-hold.ts`) says so:
  * Ready is False and Reconciling True (Kubernetes is restoring the stable pods) with reason
@@ -50,6 +54,7 @@ export function conditionsFor(s: ReleaseStatus, ctx: Ctx): Condition[] {
   const reconciling = phase === "Progressing" || phase === "Degraded";
   const stalled =
     phase === "RolledBack" ||
+    phase === "Reverted" ||
     (phase === "Paused" && s.pauseReason !== undefined && PROBLEM_HOLDS.has(s.pauseReason));
   const observedGeneration = ctx.snap.release.metadata.generation;
   const set = (
@@ -75,11 +80,16 @@ export function conditionsFor(s: ReleaseStatus, ctx: Ctx): Condition[] {
     out = set(out, "Reconciling", reconciling, reconciling ? message : "");
   }
   out = set(out, "Stalled", stalled, stalled ? message : "");
-  if (phase !== "RolledBack") return removeCondition(out, "RolledBack");
   const cause = s.history?.find((h) => h.revision === s.canaryRevision && h.outcome === "RolledBack")?.reason;
-  return setCondition(
-    out,
-    { type: "RolledBack", status: "True", reason: cause ?? "RolledBack", message, observedGeneration },
-    ctx.now,
-  );
+  for (const kind of ["RolledBack", "Reverted"] as const) {
+    out =
+      phase === kind
+        ? setCondition(
+            out,
+            { type: kind, status: "True", reason: cause ?? kind, message, observedGeneration },
+            ctx.now,
+          )
+        : removeCondition(out, kind);
+  }
+  return out;
 }

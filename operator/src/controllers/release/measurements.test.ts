@@ -172,4 +172,27 @@ describe("foldMeasurements", () => {
     expect(analysisToken({}, "step")).toBeUndefined();
     expect(foldMeasurements({}, [held({})]).stale).toHaveLength(1);
   });
+
+  it("records a post-promotion measurement into the verification window, by promoted revision and start", () => {
+    const verifying: ReleaseStatus = {
+      stableRevision: "r2",
+      postPromotion: {
+        revision: "r2",
+        previousRevision: "r1",
+        startedAt: "2030-01-01T00:00:00.000Z",
+        until: "2030-01-01T00:10:00.000Z",
+        metrics: [],
+        result: "Verifying",
+      },
+    };
+    const token = analysisToken(verifying, "postPromotion") ?? "";
+    const out = foldMeasurements(verifying, [
+      held({ id: 1, kind: "postPromotion", analysis: token }),
+      held({ id: 2, kind: "postPromotion", analysis: "postPromotion/r2/an-earlier-promotion" }),
+    ]);
+    expect(out.recorded.map((r) => r.id)).toEqual([1]);
+    expect(out.stale.map((r) => r.id)).toEqual([2]);
+    expect(out.status.postPromotion?.metrics[0]).toMatchObject({ name: "error-rate", successful: 1 });
+    expect(analysisToken({}, "postPromotion")).toBeUndefined();
+  });
 });

@@ -15,7 +15,7 @@ import type { Logger } from "../../observability/logger.js";
 import type { Clock, ObjectKey } from "../../runtime/types.js";
 
 /** Which analysis of a Release a measurement belongs to. */
-export type AnalysisKind = "step" | "background";
+export type AnalysisKind = "step" | "background" | "postPromotion";
 
 export interface MeasurementJob {
   key: ObjectKey;
@@ -200,13 +200,18 @@ export class MeasurementRunner {
 }
 
 const slotOf = (kind: AnalysisKind, metric: string): string => `${kind}/${metric}`;
-const kindOf = (slot: string): AnalysisKind => (slot.startsWith("background/") ? "background" : "step");
+const kindOf = (slot: string): AnalysisKind => slot.slice(0, slot.indexOf("/")) as AnalysisKind;
 
 /**
- * The identity of an analysis in `status`: the canary revision, the step and the time it began.
- * A restarted analysis (a retry, a resume after a problem hold, a new rollout) has another token.
+ * The identity of an analysis in `status`: the canary revision, the step and the time it began
+ * (for post-promotion verification: the promoted revision and the promotion's time). A restarted
+ * analysis (a retry, a resume after a problem hold, a new rollout) has another token.
  */
 export function analysisToken(status: ReleaseStatus, kind: AnalysisKind): string | undefined {
+  if (kind === "postPromotion") {
+    const p = status.postPromotion;
+    return p ? `postPromotion/${p.revision}/${p.startedAt}` : undefined;
+  }
   const canary = status.canaryRevision ?? "";
   if (kind === "step") {
     const a = status.analysis;
@@ -236,6 +241,11 @@ export function foldMeasurements(
     recorded.push(s);
     if (s.kind === "step" && out.analysis) {
       out = { ...out, analysis: { ...out.analysis, metrics: record(out.analysis.metrics, s) } };
+    } else if (s.kind === "postPromotion" && out.postPromotion) {
+      out = {
+        ...out,
+        postPromotion: { ...out.postPromotion, metrics: record(out.postPromotion.metrics, s) },
+      };
     } else if (s.kind === "background" && out.backgroundAnalysis) {
       out = {
         ...out,

@@ -85,6 +85,7 @@ describe("releaseMetrics", () => {
       ["AnalysisFailed", 0], // created at 0 with the metrics, as every reason is
       ["ProgressDeadlineExceeded", 2],
       ["Aborted", 1],
+      ["PostPromotionAnalysisFailed", 0],
     ]);
     const histogram = await values("crescendo_time_to_rollback_seconds");
     const named = (metricName: string, le?: number) =>

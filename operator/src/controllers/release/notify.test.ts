@@ -306,7 +306,7 @@ describe("the webhook payload", () => {
     // The validator does catch what the schema forbids.
     expect(validate(committed, { ...aborted, reason: "Oops", at: "yesterday", squad: 1 })).toEqual([
       "squad: not of type string,null",
-      "reason: not one of AnalysisFailed, ProgressDeadlineExceeded, Aborted",
+      "reason: not one of AnalysisFailed, ProgressDeadlineExceeded, Aborted, PostPromotionAnalysisFailed",
       "at: not a date-time",
     ]);
     const { release: _release, ...partial } = aborted;

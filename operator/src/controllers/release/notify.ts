@@ -26,7 +26,7 @@ import type { KubeClient } from "../../runtime/client.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { SecretResource } from "../../runtime/resources.js";
 import type { Clock, KubeObject } from "../../runtime/types.js";
-import { ROLLBACK_REASONS, type RollbackReason } from "./state.js";
+import { ROLLBACK_REASONS, rolledBack, type RollbackReason } from "./state.js";
 
 /**
  * The JSON body POSTed to the webhook. Every field is always present (absent values are sent as
@@ -47,7 +47,7 @@ export const rollbackNotification = z
     reason: z
       .enum(ROLLBACK_REASONS)
       .describe(
-        "Why: AnalysisFailed (a metric failed its threshold), ProgressDeadlineExceeded (a stage waited for pods to become ready longer than progressDeadlineSeconds) or Aborted (the abort action).",
+        "Why: AnalysisFailed (a metric failed its threshold), ProgressDeadlineExceeded (a stage waited for pods to become ready longer than progressDeadlineSeconds), Aborted (the abort action) or PostPromotionAnalysisFailed (a metric failed during the verification window after promotion: the Release was reverted to the previous revision).",
       ),
     message: z
       .string()
@@ -130,7 +130,7 @@ export function rollbackNotificationOf(facts: RollbackFacts): RollbackNotificati
 export function isNewRollback(before: ReleaseStatus | undefined, after: ReleaseStatus): boolean {
   const revision = after.canaryRevision;
   const at = after.abortedAt;
-  if (after.phase !== "RolledBack" || revision === undefined || at === undefined) return false;
+  if (!rolledBack(after) || revision === undefined || at === undefined) return false;
   const recorded = (s: ReleaseStatus | undefined) =>
     (s?.history ?? []).some(
       (h) => h.outcome === "RolledBack" && h.revision === revision && h.finishedAt === at,

@@ -32,7 +32,7 @@ import { labelValue } from "./label-value.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment } from "./observed.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
-import { rolloutStarted } from "./state.js";
+import { rolledBack, rolloutStarted } from "./state.js";
 import { heldCanaryReplicas, heldCanaryWeight, rollbackHolds } from "./stable-hold.js";
 import { serviceNames } from "./traffic/router.js";
 import { routerFor, trafficInput } from "./traffic/routing.js";
@@ -163,7 +163,11 @@ function liveRevisions(snap: ReleaseSnapshot, s: ReleaseStatus): LiveRevision[] 
   for (const parked of s.scaleDown ?? []) {
     const due = Date.parse(parked.at) <= snap.now;
     if (due || out.some((r) => r.revision === parked.revision)) continue;
-    out.push({ revision: parked.revision, version: parked.version, replicas: snap.release.spec.replicas });
+    out.push({
+      revision: parked.revision,
+      version: parked.version,
+      replicas: parked.replicas ?? snap.release.spec.replicas,
+    });
   }
   return out;
 }
@@ -177,7 +181,7 @@ function liveRevisions(snap: ReleaseSnapshot, s: ReleaseStatus): LiveRevision[] 
 export function desiredCanaryReplicas(snap: ReleaseSnapshot, s: ReleaseStatus): number {
   const spec = snap.release.spec;
   if (rollbackHolds(snap, s)) return heldCanaryReplicas(snap, s);
-  if (!s.canaryRevision || s.phase === "RolledBack" || !rolloutStarted(s)) return 0;
+  if (!s.canaryRevision || rolledBack(s) || !rolloutStarted(s)) return 0;
   if (currentStage(spec, s).stage.kind === "scaleUp") return spec.replicas;
   const bg = spec.strategy.blueGreen;
   if (bg) return bg.previewReplicas ?? spec.replicas;
@@ -191,7 +195,7 @@ function routeObjects(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   const router = routerFor(spec);
   const input = trafficInput(snap, s);
   if (rollbackHolds(snap, s)) return router.setWeight(input, heldCanaryWeight(snap, s)).objects;
-  const splitting = s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
+  const splitting = s.canaryRevision !== undefined && !rolledBack(s) && rolloutStarted(s);
   return splitting ? router.setWeight(input, s.desiredWeight ?? 0).objects : router.finalize(input).objects;
 }
 
@@ -303,8 +307,7 @@ function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
   const byRevision = (revision: string) => ({ [LABELS.release]: release, [LABELS.revision]: revision });
   // A holding rollback keeps its canary's pods in service (see stable-hold.ts).
   const holds = rollbackHolds(snap, s);
-  const canary =
-    s.canaryRevision && (s.phase !== "RolledBack" || holds) ? s.canaryRevision : s.stableRevision;
+  const canary = s.canaryRevision && (!rolledBack(s) || holds) ? s.canaryRevision : s.stableRevision;
   const specPorts = ports.map((p) => ({
     name: p.name,
     port: p.port,
@@ -338,7 +341,7 @@ function servicesOf(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
 export function replicaSplit(snap: ReleaseSnapshot, s: ReleaseStatus): boolean {
   const strategy = snap.release.spec.strategy;
   if (!strategy.canary || strategy.canary.trafficRouting) return false;
-  return s.canaryRevision !== undefined && s.phase !== "RolledBack" && rolloutStarted(s);
+  return s.canaryRevision !== undefined && !rolledBack(s) && rolloutStarted(s);
 }
 
 /** Labels of every object the operator creates for this Release. */

@@ -411,9 +411,9 @@ export class ReleaseReconciler {
         runner.isRunning(key, kind, metric) ||
         runner.pending(key).some((p) => p.metric === metric && p.kind === kind),
     });
-    const canary = { revision: status.canaryRevision ?? "", version: status.canaryVersion ?? "" };
-    const stable = { revision: status.stableRevision ?? "", version: status.stableVersion ?? "" };
+    const revisions = measuredRevisions(status);
     for (const { kind, analysis, metric } of schedule.due) {
+      const { canary, stable } = revisions[kind === "postPromotion" ? "postPromotion" : "rollout"];
       runner.start(
         {
           key,
@@ -436,6 +436,24 @@ export class ReleaseReconciler {
     }
     return schedule.nextDueInMs;
   }
+}
+
+/**
+ * Which revision a measurement is of (`{{revision}}`) and which it is compared with: during a
+ * rollout the canary against the stable revision; after promotion, the promoted revision (now
+ * stable) against the previous one it may be reverted to.
+ */
+function measuredRevisions(status: ReleaseStatus) {
+  const ref = (revision: string | undefined, version: string | undefined) => ({
+    revision: revision ?? "",
+    version: version ?? "",
+  });
+  const stable = ref(status.stableRevision, status.stableVersion);
+  const pp = status.postPromotion;
+  return {
+    rollout: { canary: ref(status.canaryRevision, status.canaryVersion), stable },
+    postPromotion: { canary: stable, stable: ref(pp?.previousRevision, pp?.previousVersion) },
+  };
 }
 
 function controlledBy(obj: KubeObject, uid: string): boolean {

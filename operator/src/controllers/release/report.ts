@@ -18,6 +18,7 @@ import type { RollbackReason, StepResult } from "./state.js";
 export function actionOf(reason: string): string {
   switch (reason) {
     case "RolledBack":
+    case "Reverted":
       return "Rollback";
     case "Promoted":
     case "PromotedFull":
@@ -31,10 +32,13 @@ export function actionOf(reason: string): string {
   }
 }
 
-/** The Failed verdict that decided a rollback, step analysis first. */
+/** The Failed verdict that decided a rollback: post-promotion (a revert), else step analysis first. */
 export function failedVerdict(
   snapshot: ReleaseSnapshot,
 ): { kind: AnalysisKind; metric?: string } | undefined {
+  if (snapshot.analysis.postPromotion?.phase === "Failed") {
+    return { kind: "postPromotion", metric: snapshot.analysis.postPromotion.metric };
+  }
   if (snapshot.analysis.step?.phase === "Failed")
     return { kind: "step", metric: snapshot.analysis.step.metric };
   if (snapshot.analysis.background?.phase === "Failed") {
@@ -53,7 +57,11 @@ export function decidingMeasurementTime(
   failed: { kind: AnalysisKind; metric?: string },
   recorded: readonly SettledMeasurement[],
 ): number | undefined {
-  const analysis = failed.kind === "step" ? status.analysis : status.backgroundAnalysis;
+  const analysis = {
+    step: status.analysis,
+    background: status.backgroundAnalysis,
+    postPromotion: status.postPromotion,
+  }[failed.kind];
   const result = analysis?.metrics.find((r) => r.name === failed.metric);
   const last = result?.measurements.findLast((m) => m.phase === "Failed");
   if (!last) return undefined;
@@ -92,7 +100,9 @@ export function rollbackReport(input: {
   const { result, snapshot } = input;
   const rolledBack = result.rolledBack;
   if (!rolledBack || !isNewRollback(input.before, result.status)) return undefined;
-  const failed = rolledBack.reason === "AnalysisFailed" ? failedVerdict(snapshot) : undefined;
+  const byAnalysis =
+    rolledBack.reason === "AnalysisFailed" || rolledBack.reason === "PostPromotionAnalysisFailed";
+  const failed = byAnalysis ? failedVerdict(snapshot) : undefined;
   const decidedAt =
     (failed && decidingMeasurementTime(snapshot.release.status ?? {}, failed, input.recorded)) ??
     snapshot.now;

@@ -33,6 +33,7 @@ import {
   clean,
   contextOf,
   phaseEvent,
+  rolledBack,
   rolloutStarted,
   stateOf,
   time,
@@ -45,7 +46,7 @@ import {
   type StepResult,
 } from "./state.js";
 import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
-import { runStage } from "./stages.js";
+import { postPromotionStage, runStage } from "./stages.js";
 import { firstApply, templateChange } from "./template-change.js";
 import { begin, fail, hold, onFailure, resume } from "./transitions.js";
 import { trafficInput } from "./traffic/routing.js";
@@ -92,6 +93,8 @@ function advance(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   switch (state.kind) {
     case "Steady":
       return steady(ctx, s);
+    case "Verifying":
+      return postPromotionStage(ctx, s) ?? steady(ctx, s);
     case "Rolling":
       return rolling(ctx, s, state.index, state.stage);
     case "RolledBack":
@@ -224,7 +227,7 @@ function holdEvents(ctx: Ctx, before: ReleaseStatus, after: ReleaseStatus, said:
     const short = stableShortfall(ctx.snap, after);
     return short ? [warning(STABLE_UNAVAILABLE, holdMessage(short))] : [];
   }
-  if (was && !is && after.phase === "RolledBack") {
+  if (was && !is && rolledBack(after)) {
     const note = `the stable revision ${after.stableRevision ?? ""} is ready: traffic is back on it and the canary scales to zero`;
     return [normal("StableAvailable", note)];
   }
@@ -245,6 +248,7 @@ function requeueAfterMs(ctx: Ctx, s: ReleaseStatus): number | undefined {
     }
     if (stage.kind === "analysis") times.push(analysisDeadlineAt(ctx, s, stage.metrics));
   }
+  if (state.kind === "Verifying" && s.postPromotion) times.push(time(s.postPromotion.until, ctx.now));
   const notify = nextAttemptInMs(s, ctx.now);
   if (notify !== undefined) times.push(ctx.now + Math.max(notify, 1));
   const future = times.filter((t) => t > ctx.now);

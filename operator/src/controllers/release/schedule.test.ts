@@ -177,3 +177,57 @@ describe("measurementSchedule", () => {
     ).toEqual({ due: [] });
   });
 });
+
+describe("post-promotion verification", () => {
+  const verified = releaseSpec.parse({
+    version: "2",
+    template: {},
+    strategy: {
+      canary: { steps: [{ setWeight: 50 }], postPromotion: { duration: "10m", analysis: ["errors"] } },
+    },
+    analysis: { metrics: [metric("errors"), metric("latency")] },
+  });
+  const verifying: ReleaseStatus = {
+    phase: "Healthy",
+    stableRevision: "r2",
+    postPromotion: {
+      revision: "r2",
+      previousRevision: "r1",
+      startedAt: started,
+      until: new Date(T0 + 60_000).toISOString(),
+      metrics: [],
+      result: "Verifying",
+    },
+  };
+  const vSetup: AnalysisSetup = { metrics: verified.analysis?.metrics ?? [], defaultInterval: "10s" };
+
+  it("measures the metrics the window names while it runs, under the window's own token", () => {
+    const token = analysisToken(verifying, "postPromotion");
+    expect(token).toBe(`postPromotion/r2/${started}`);
+    expect(liveTokens(verified, verifying)).toEqual({ postPromotion: token });
+    const s = measurementSchedule({ spec: verified, status: verifying, setup: vSetup, now: T0, busy: idle });
+    expect(s.due.map((d) => [d.kind, d.metric.name, d.analysis])).toEqual([
+      ["postPromotion", "errors", token],
+    ]);
+  });
+
+  it("waits one interval after a measurement, and measures nothing once the window closed or reverted", () => {
+    const measured = {
+      ...verifying,
+      postPromotion: { ...verifying.postPromotion!, metrics: [measuredAt("errors", T0 - 4_000)] },
+    };
+    expect(
+      measurementSchedule({ spec: verified, status: measured, setup: vSetup, now: T0, busy: idle }),
+    ).toEqual({
+      due: [],
+      nextDueInMs: 6_000,
+    });
+    for (const result of ["Verified", "Unverified", "Reverted"] as const) {
+      const closed = { ...verifying, postPromotion: { ...verifying.postPromotion!, result } };
+      expect(liveTokens(verified, closed).postPromotion).toBeUndefined();
+      expect(
+        measurementSchedule({ spec: verified, status: closed, setup: vSetup, now: T0, busy: idle }).due,
+      ).toEqual([]);
+    }
+  });
+});

@@ -38,6 +38,7 @@ export function liveTokens(spec: ReleaseSpec, status: ReleaseStatus): LiveTokens
   return {
     step: live.step ? analysisToken(status, "step") : undefined,
     background: live.background ? analysisToken(status, "background") : undefined,
+    postPromotion: live.postPromotion ? analysisToken(status, "postPromotion") : undefined,
   };
 }
 
@@ -61,11 +62,11 @@ export function measurementSchedule(input: {
   const intervalMs = parseDuration(setup.defaultInterval);
   const due: DueMeasurement[] = [];
   let next: number | undefined;
-  for (const kind of ["step", "background"] as const) {
+  for (const kind of ["step", "background", "postPromotion"] as const) {
     const token = tokens[kind];
     const which = live[kind];
     if (token === undefined || which === undefined) continue;
-    const results = (kind === "step" ? status.analysis?.metrics : status.backgroundAnalysis?.metrics) ?? [];
+    const results = resultsOf(status, kind);
     if (kind === "background" && results.length === 0) {
       // Warm-up: background analysis starts with the rollout, before the canary has pods or
       // series; a query then finds no data and would count toward inconclusiveLimit, holding a
@@ -88,6 +89,16 @@ export function measurementSchedule(input: {
     if (wait !== undefined) next = next === undefined ? wait : Math.min(next, wait);
   }
   return next === undefined ? { due } : { due, nextDueInMs: next };
+}
+
+/** The results recorded so far for the analysis of `kind`. */
+function resultsOf(status: ReleaseStatus, kind: AnalysisKind) {
+  const analysis = {
+    step: status.analysis,
+    background: status.backgroundAnalysis,
+    postPromotion: status.postPromotion,
+  }[kind];
+  return analysis?.metrics ?? [];
 }
 
 /**

@@ -47,9 +47,10 @@ export interface ReleaseSnapshot {
   route?: HTTPRoute;
   /**
    * Verdicts of the analyses recorded in `release.status`: `step` judges `status.analysis`,
-   * `background` judges `status.backgroundAnalysis`. Absent means not measured yet (Running).
+   * `background` judges `status.backgroundAnalysis`, `postPromotion` judges
+   * `status.postPromotion`. Absent means not measured yet (Running).
    */
-  analysis: { step?: AnalysisVerdict; background?: AnalysisVerdict };
+  analysis: { step?: AnalysisVerdict; background?: AnalysisVerdict; postPromotion?: AnalysisVerdict };
   /** Milliseconds since the epoch: the one clock reading of this reconcile. */
   now: number;
   /**
@@ -82,7 +83,8 @@ export function pendingAction(release: Release): PendingAction | undefined {
 
 /**
  * The analysis verdicts `step` consumes: of `status.analysis` over the metrics of the step it
- * belongs to, and of `status.backgroundAnalysis` over the background metrics.
+ * belongs to, of `status.backgroundAnalysis` over the background metrics, and of
+ * `status.postPromotion` over the post-promotion metrics.
  */
 export function verdictsOf(
   spec: ReleaseSpec,
@@ -98,6 +100,10 @@ export function verdictsOf(
   const background = spec.strategy.canary?.backgroundAnalysis;
   if (background && status.backgroundAnalysis) {
     out.background = verdict(metricsNamed(metrics, background.metrics), status.backgroundAnalysis.metrics);
+  }
+  const pp = spec.strategy.canary?.postPromotion ?? spec.strategy.blueGreen?.postPromotion;
+  if (pp && status.postPromotion) {
+    out.postPromotion = verdict(metricsNamed(metrics, pp.analysis), status.postPromotion.metrics);
   }
   return out;
 }

@@ -148,6 +148,25 @@ describe("checkSpec", () => {
     });
   });
 
+  it("refuses a post-promotion verification naming a metric that does not exist", async () => {
+    for (const strategy of [
+      { canary: { steps: [{ setWeight: 50 }], postPromotion: { duration: "5m", analysis: ["latency"] } } },
+      { blueGreen: { postPromotion: { duration: "5m", analysis: ["latency"] } } },
+    ]) {
+      const key = "canary" in strategy ? "canary" : "blueGreen";
+      expect(await checkSpec(spec({ strategy }), undefined, options)).toEqual({
+        reason: "InvalidSpec",
+        message: `spec.strategy.${key}.postPromotion.analysis: latency is not defined in spec.analysis.metrics or the squad's delivery.metrics`,
+      });
+    }
+    const known = spec({
+      strategy: {
+        canary: { steps: [{ setWeight: 50 }], postPromotion: { duration: "5m", analysis: ["error-rate"] } },
+      },
+    });
+    expect(await checkSpec(known, undefined, options)).toHaveProperty("spec");
+  });
+
   it("refuses an analysis it could not measure", async () => {
     const unknown = spec({ strategy: { canary: { steps: [{ analysis: { metrics: ["latency"] } }] } } });
     expect(await checkSpec(unknown, undefined, options)).toEqual({

@@ -150,6 +150,11 @@ export async function analysisSpecError(
       ...(background.metrics ? { names: background.metrics } : {}),
     });
   }
+  const pp = spec.strategy.canary?.postPromotion ?? spec.strategy.blueGreen?.postPromotion;
+  if (pp) {
+    const strategy = spec.strategy.canary ? "canary" : "blueGreen";
+    lists.push({ field: `strategy.${strategy}.postPromotion.analysis`, names: pp.analysis });
+  }
   for (const { field, names } of lists) {
     for (const name of names ?? known) {
       if (!known.has(name)) {

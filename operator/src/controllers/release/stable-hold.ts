@@ -13,6 +13,7 @@
 import type { ReleaseStatus } from "../../api/release.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf, type ReleaseSnapshot } from "./snapshot.js";
+import { rolledBack } from "./state.js";
 
 /** The Ready/Reconciling condition reason while a rollback holds for its stable revision. */
 export const STABLE_UNAVAILABLE = "StableUnavailable";
@@ -46,12 +47,12 @@ export function stableShortfall(snap: ReleaseSnapshot, s: ReleaseStatus): Stable
 }
 
 /**
- * Whether the rollback in `s` holds: the Release is RolledBack with a canary revision that
+ * Whether the rollback in `s` holds: the Release is RolledBack (or Reverted) with a canary revision that
  * still has pods, and its stable revision is not ready at full size. A canary already at zero
  * has nothing to hold (the hold only ever keeps pods, never starts them).
  */
 export function rollbackHolds(snap: ReleaseSnapshot, s: ReleaseStatus): boolean {
-  if (s.phase !== "RolledBack" || !s.canaryRevision || s.canaryRevision === s.stableRevision) return false;
+  if (!rolledBack(s) || !s.canaryRevision || s.canaryRevision === s.stableRevision) return false;
   if (heldCanaryReplicas(snap, s) <= 0) return false;
   return stableShortfall(snap, s) !== undefined;
 }

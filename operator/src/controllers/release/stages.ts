@@ -9,10 +9,10 @@ import type { Stage } from "../../api/release-stages.js";
 import { analysisDeadlineAt } from "./analysis-deadline.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf } from "./snapshot.js";
-import { iso, time, toPhase, type Ctx, type Next } from "./state.js";
+import { iso, normal, time, toPhase, warning, type Ctx, type Next } from "./state.js";
 import { trafficInput } from "./traffic/routing.js";
-import { advanceFrom, fail, hold } from "./transitions.js";
-import { stepVerdict } from "./verdicts.js";
+import { advanceFrom, fail, hold, revert } from "./transitions.js";
+import { postPromotionVerdict, stepVerdict } from "./verdicts.js";
 
 /** Decides stage `i` with the function of its kind. */
 export function runStage(ctx: Ctx, s: ReleaseStatus, i: number, stage: Stage): Next | undefined {
@@ -115,6 +115,34 @@ function scaleUpStage(ctx: Ctx, s: ReleaseStatus, i: number): Next | undefined {
     s,
     `scaling up before promotion: ${dep?.availableReplicas ?? 0}/${want} pods available`,
   );
+}
+
+/**
+ * After promotion, while the window of `status.postPromotion` runs (`post-promotion.ts`): a
+ * Failed verdict reverts at once; at the window's end it closes as Verified when every metric
+ * passed, else as Unverified with a Warning (nothing proved the revision bad, so it stays, but
+ * someone should look); before that, nothing: Healthy and Degraded stay the steady state's.
+ */
+export function postPromotionStage(ctx: Ctx, s: ReleaseStatus): Next | undefined {
+  const v = s.postPromotion;
+  if (!v) return undefined;
+  const verdict = postPromotionVerdict(ctx, s);
+  if (verdict?.phase === "Failed") return revert(ctx, s, verdict.message);
+  if (ctx.now < time(v.until, ctx.now)) return undefined;
+  const what = `${s.stableVersion ?? ""} (revision ${v.revision})`;
+  if (verdict?.phase === "Successful") {
+    const note = `${what} verified after promotion: ${verdict.message}`;
+    return {
+      status: { ...s, postPromotion: { ...v, result: "Verified", message: note } },
+      events: [normal("PostPromotionVerified", note)],
+    };
+  }
+  const why = verdict?.message ?? "no measurement was recorded";
+  const note = `${what} kept but not verified: the window ended at ${v.until} without every metric passing (${why})`;
+  return {
+    status: { ...s, postPromotion: { ...v, result: "Unverified", message: note } },
+    events: [warning("PostPromotionUnverified", note)],
+  };
 }
 
 /**

@@ -38,10 +38,16 @@ export interface RolloutEvent {
 
 /**
  * Why a rollout was rolled back: its analysis failed, it made no progress within
- * `progressDeadlineSeconds`, or a person asked (`abort`). The history entry's `reason`, the
+ * `progressDeadlineSeconds`, a person asked (`abort`), or the verification after its promotion
+ * failed (`PostPromotionAnalysisFailed`: the Release is then `Reverted`). The history entry's `reason`, the
  * `RolledBack` condition's reason, the metric label and the on-call notification all use these.
  */
-export const ROLLBACK_REASONS = ["AnalysisFailed", "ProgressDeadlineExceeded", "Aborted"] as const;
+export const ROLLBACK_REASONS = [
+  "AnalysisFailed",
+  "ProgressDeadlineExceeded",
+  "Aborted",
+  "PostPromotionAnalysisFailed",
+] as const;
 export type RollbackReason = (typeof ROLLBACK_REASONS)[number];
 
 /** What one `step` decided: the status to write and what to tell the world about it. */
@@ -93,6 +99,7 @@ export interface Next {
 export type State =
   | { kind: "Initial" }
   | { kind: "Steady" }
+  | { kind: "Verifying" }
   | { kind: "Rolling"; index: number; stage: Stage }
   | { kind: "RolledBack" };
 
@@ -110,12 +117,29 @@ export function contextOf(snap: ReleaseSnapshot): Ctx {
   };
 }
 
-/** The state `s` describes: nothing deployed, steady, rolling at a stage, or rolled back. */
+/**
+ * The state `s` describes: nothing deployed, steady (or steady while the last promotion is
+ * verified), rolling at a stage, or rolled back (a rollback, or a revert after promotion).
+ */
 export function stateOf(ctx: Ctx, s: ReleaseStatus): State {
   if (!s.stableRevision) return { kind: "Initial" };
-  if (!s.canaryRevision) return { kind: "Steady" };
-  if (s.phase === "RolledBack") return { kind: "RolledBack" };
+  if (!s.canaryRevision) return verifying(s) ? { kind: "Verifying" } : { kind: "Steady" };
+  if (rolledBack(s)) return { kind: "RolledBack" };
   return { kind: "Rolling", ...currentStage(ctx.spec, s) };
+}
+
+/** Whether the promotion of the stable revision is being verified (`status.postPromotion`). */
+export function verifying(s: ReleaseStatus): boolean {
+  const v = s.postPromotion;
+  return v?.result === "Verifying" && v.revision === s.stableRevision && !s.canaryRevision;
+}
+
+/**
+ * Whether `s` records a canary turned away: rolled back during its rollout, or reverted after
+ * its promotion. Either way its traffic is on the stable revision and its pods go to zero.
+ */
+export function rolledBack(s: Pick<ReleaseStatus, "phase">): boolean {
+  return s.phase === "RolledBack" || s.phase === "Reverted";
 }
 
 /**
@@ -139,6 +163,7 @@ export const ROLLOUT_CLEARED: ReleaseStatus = {
   abortedAt: undefined,
   desiredWeight: 0,
   canaryWeight: 0,
+  postPromotion: undefined,
 };
 
 /**
@@ -158,7 +183,7 @@ export function toPhase(
 
 /** The event of a phase change that no transition described: Warning for Degraded and RolledBack. */
 export function phaseEvent(s: ReleaseStatus): RolloutEvent {
-  const bad = s.phase === "Degraded" || s.phase === "RolledBack";
+  const bad = s.phase === "Degraded" || rolledBack(s);
   return { type: bad ? "Warning" : "Normal", reason: s.phase ?? "Progressing", note: s.message ?? "" };
 }
 

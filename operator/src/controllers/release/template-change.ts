@@ -10,7 +10,7 @@ import { endDegradation, historyEntry, recordHistory } from "./history.js";
 import { liveScaleDown, park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf } from "./snapshot.js";
-import { normal, ROLLOUT_CLEARED, type Ctx, type Next, type RolloutEvent } from "./state.js";
+import { normal, rolledBack, ROLLOUT_CLEARED, type Ctx, type Next, type RolloutEvent } from "./state.js";
 import { startStages } from "./transitions.js";
 
 /**
@@ -104,7 +104,7 @@ function supersede(
   s: ReleaseStatus,
   reason: string,
 ): { status: ReleaseStatus; events: RolloutEvent[] } {
-  if (!s.canaryRevision || s.phase === "RolledBack") return { status: s, events: [] };
+  if (!s.canaryRevision || rolledBack(s)) return { status: s, events: [] };
   const version = s.canaryVersion ?? "";
   const entry = historyEntry(
     s.canaryRevision,

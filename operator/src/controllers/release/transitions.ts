@@ -8,6 +8,7 @@ import type { PauseReason, ReleaseChange, ReleaseSpec, ReleaseStatus } from "../
 import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import { endDegradation, firstFailure, historyEntry, recordHistory } from "./history.js";
+import { firstFailed, startVerification } from "./post-promotion.js";
 import { park, previousStable, without, type ScaleDownEntry } from "./scale-down.js";
 import { holdMessage, rollbackHolds, STABLE_UNAVAILABLE, stableShortfall } from "./stable-hold.js";
 import {
@@ -91,7 +92,8 @@ export function advanceFrom(ctx: Ctx, s: ReleaseStatus, i: number): Next {
 /**
  * The canary becomes stable: the stable Service now selects its revision (its pods keep
  * running untouched); the old stable is kept for the scale-down delay so a switch back is
- * instant.
+ * instant, or, when the spec verifies after promotion, until the verification window ends
+ * (`post-promotion.ts`), at the size the spec asks.
  */
 function promote(ctx: Ctx, s: ReleaseStatus): Next {
   const revision = s.canaryRevision ?? "";
@@ -110,27 +112,82 @@ function promote(ctx: Ctx, s: ReleaseStatus): Next {
   );
   // A Degraded stable ends here: traffic moves to the new, available revision.
   const restored = endDegradation(s, ctx.at, "Promoted");
+  const verification = startVerification(ctx, s, revision);
+  const verifyNote = verification
+    ? `; verifying it until ${verification.postPromotion.until}, ${verification.parked.version ?? ""} (revision ${verification.parked.revision}) kept with ${verification.parked.replicas ?? 0} replicas to revert to`
+    : "";
   return {
     status: {
       ...restored,
       ...ROLLOUT_CLEARED,
       stableRevision: revision,
       stableVersion: version,
-      scaleDown: park(s.scaleDown, previousStable(ctx, s)),
+      scaleDown: park(s.scaleDown, verification?.parked ?? previousStable(ctx, s)),
       history: recordHistory(restored.history, entry),
+      ...(verification ? { postPromotion: verification.postPromotion } : {}),
       phase: "Healthy",
-      message: note,
+      message: note + verifyNote,
     },
-    events: [normal("Promoted", note)],
+    events: [normal("Promoted", note + verifyNote)],
     promoted: { revision, version },
   };
+}
+
+/**
+ * Post-promotion verification failed (`post-promotion.ts`): back to the previous revision in one
+ * write. It becomes stable again (the plan moves the Services and the HTTPRoute to it and sizes
+ * it to `spec.replicas`); the promoted revision is recorded as the canary turned away, so the
+ * spec's template is not rolled out again until it changes or `retry` is asked. When the
+ * previous revision was kept at a share and is not ready at full size yet, the revert holds like
+ * any rollback (`stable-hold.ts`): traffic goes wherever pods are ready until it is.
+ */
+export function revert(ctx: Ctx, s: ReleaseStatus, why: string): Next | undefined {
+  const v = s.postPromotion;
+  if (!v) return undefined;
+  const revision = v.revision;
+  const version = s.stableVersion ?? "";
+  const message = `post-promotion analysis failed: ${why}`;
+  const entry = historyEntry(
+    revision,
+    version,
+    v.startedAt,
+    ctx.at,
+    "RolledBack",
+    "PostPromotionAnalysisFailed",
+    { change: changeOf(ctx, revision), failureStartedAt: firstFailed(v.metrics) },
+  );
+  const reverted: ReleaseStatus = {
+    ...s,
+    ...ROLLOUT_CLEARED,
+    stableRevision: v.previousRevision,
+    stableVersion: v.previousVersion,
+    canaryRevision: revision,
+    canaryVersion: version,
+    abortedAt: ctx.at,
+    scaleDown: without(s.scaleDown, v.previousRevision),
+    history: recordHistory(s.history, entry),
+    postPromotion: { ...v, result: "Reverted", message },
+    phase: "Reverted",
+  };
+  const note = `reverted ${version} (revision ${revision}) to ${v.previousVersion ?? ""} (revision ${v.previousRevision}): ${message}`;
+  const next = rolledBackTo(ctx, reverted, note, {
+    reason: "PostPromotionAnalysisFailed",
+    message,
+    revision,
+    version,
+  });
+  // The Event names what happened to the Release: Reverted, not a rollback during a rollout.
+  const events = (next.events ?? []).map((e) =>
+    e.reason === "RolledBack" ? { ...e, reason: "Reverted" } : e,
+  );
+  return { ...next, events };
 }
 
 /** A failure: a rollback, or with `onFailure: Pause` a problem hold. */
 export function fail(
   ctx: Ctx,
   s: ReleaseStatus,
-  reason: Exclude<RollbackReason, "Aborted">,
+  reason: Exclude<RollbackReason, "Aborted" | "PostPromotionAnalysisFailed">,
   message: string,
 ): Next {
   return onFailure(ctx.spec) === "Pause" ? hold(ctx, s, reason, message) : rollback(ctx, s, reason, message);

@@ -8,7 +8,8 @@ import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
 import { currentStage } from "../../api/release-stages.js";
 import { PROBLEM_HOLDS } from "./conditions.js";
 import type { AnalysisVerdict } from "./snapshot.js";
-import type { Ctx } from "./state.js";
+import { postPromotionOf } from "./post-promotion.js";
+import { rolledBack, verifying, type Ctx } from "./state.js";
 
 /**
  * The step verdict applies only to the analysis it was computed from: the observed
@@ -27,6 +28,12 @@ export function backgroundVerdict(ctx: Ctx, s: ReleaseStatus): AnalysisVerdict |
   return s.backgroundAnalysis && s.backgroundAnalysis === observed ? ctx.snap.analysis.background : undefined;
 }
 
+/** The post-promotion verdict, when it is about the verification window in `s` as observed. */
+export function postPromotionVerdict(ctx: Ctx, s: ReleaseStatus): AnalysisVerdict | undefined {
+  const observed = ctx.snap.release.status?.postPromotion;
+  return s.postPromotion && s.postPromotion === observed ? ctx.snap.analysis.postPromotion : undefined;
+}
+
 /** A new, empty background analysis when the spec has one. */
 export function freshBackground(ctx: Ctx): ReleaseStatus["backgroundAnalysis"] {
   return ctx.spec.strategy.canary?.backgroundAnalysis ? { startedAt: ctx.at, metrics: [] } : undefined;
@@ -38,15 +45,20 @@ export interface LiveAnalysis {
   step?: { index: number; metrics?: string[] };
   /** The background analysis, recorded in `status.backgroundAnalysis`. */
   background?: { metrics?: string[] };
+  /** The verification after promotion, recorded in `status.postPromotion`. */
+  postPromotion?: { metrics: string[] };
 }
 
 /**
  * The analyses to measure under `status` (the output of `step`). A step analysis runs while its
  * step is current and nothing holds the rollout; background analysis runs for the whole
- * rollout, through deliberate holds, and stops on a problem hold or a rollback.
+ * rollout, through deliberate holds, and stops on a problem hold or a rollback. After promotion,
+ * the verification window's analysis runs until the window closes (or the spec drops it).
  */
 export function liveAnalysis(spec: ReleaseSpec, status: ReleaseStatus): LiveAnalysis {
-  if (!status.canaryRevision || status.phase === "RolledBack") return {};
+  const pp = postPromotionOf(spec);
+  if (verifying(status) && pp) return { postPromotion: { metrics: pp.analysis } };
+  if (!status.canaryRevision || rolledBack(status)) return {};
   const { index, stage } = currentStage(spec, status);
   const stepLive = stage.kind === "analysis" && !status.pauseReason && status.analysis?.step === index;
   const bg = spec.strategy.canary?.backgroundAnalysis;
