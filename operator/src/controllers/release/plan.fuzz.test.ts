@@ -3,7 +3,8 @@
  * observed states: statuses the CRD would accept but no rollout ever produced, Deployments with
  * negative or missing numbers, HTTPRoutes with odd weights, verdicts and actions at any moment.
  * Whatever comes in: no throw, a status the CRD accepts, no Deployment with a negative or
- * fractional replica count, and no traffic moved to a revision without ready pods.
+ * fractional replica count, no traffic moved to a revision without ready pods, and no
+ * ControllerRevision rewritten (its data is immutable), misnumbered or pruned while kept.
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -23,7 +24,8 @@ import { zodMessage } from "../../api/zod-message.js";
 import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import { step } from "./rollout.js";
-import { observeDeployment, type ObservedDeployment } from "./observed.js";
+import { keptRevisions } from "./controller-revisions.js";
+import { observeDeployment, type ObservedDeployment, type ObservedRevision } from "./observed.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
 
@@ -304,6 +306,56 @@ describe("Release decisions under arbitrary specs and observed states", () => {
             `replicas ${String(replicas)}`,
           ).toBe(true);
         }
+      }),
+      { numRuns: RUNS },
+    );
+  }, 60_000);
+
+  it("never rewrites a kept ControllerRevision, numbers new ones after all, prunes only what is not kept", () => {
+    /** A ControllerRevision as the informer (or a read by name) could hold it. */
+    const observedRevision = (rev: string): fc.Arbitrary<ObservedRevision> =>
+      fc
+        .record({ number: fc.integer({ min: 0, max: 9 }), labelled: fc.boolean() })
+        .map(({ number, labelled }) => ({
+          name: `web-${rev}`,
+          revision: rev,
+          number,
+          template: template(`kept:${rev}`),
+          labels: labelled ? { "app.kubernetes.io/managed-by": "crescendo" } : ({} as Record<string, string>),
+          data: { spec: { template: template(`kept:${rev}`) }, stored: number },
+        }));
+    const revisions = fc.tuple(...REVISIONS.map((r) => fc.option(observedRevision(r), { nil: undefined })));
+    fc.assert(
+      fc.property(world, revisions, (w, observedList) => {
+        const observed: Record<string, ObservedRevision> = {};
+        for (const r of observedList) if (r) observed[r.revision] = r;
+        const result = step({ ...snapshotOf(w), revisions: observed });
+        const plan = planObjects({ ...snapshotOf(w, result.status), revisions: observed }, result.status);
+        const kept = keptRevisions(result.status);
+        const highest = Math.max(0, ...Object.values(observed).map((r) => r.number));
+        const numbers = new Set<number>();
+        for (const obj of plan.objects.filter((o) => o.kind === "ControllerRevision")) {
+          const rev = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
+          const number = obj["revision"] as number;
+          expect(kept.has(rev), `a ControllerRevision planned for ${rev}, not kept`).toBe(true);
+          const seen = observed[rev];
+          if (seen) {
+            // Only a relabelling: the apiserver refuses any change of data.
+            expect(obj["data"]).toEqual(seen.data);
+            expect(number).toBe(seen.number);
+          } else {
+            expect(number).toBeGreaterThan(highest);
+            expect(numbers.has(number), `revision number ${number} given twice`).toBe(false);
+            numbers.add(number);
+          }
+        }
+        for (const ref of plan.deletions.filter((d) => d.kind === "ControllerRevision")) {
+          const rev = ref.name.slice("web-".length);
+          expect(observed[rev], `deleting ${ref.name}, never observed`).toBeDefined();
+          expect(kept.has(rev), `deleting kept ${ref.name}`).toBe(false);
+        }
+        // A live revision whose template is kept is never reported missing.
+        for (const rev of plan.missing) expect(observed[rev]?.template).toBeUndefined();
       }),
       { numRuns: RUNS },
     );
