@@ -30,8 +30,10 @@ const MAY_IMPORT: Record<string, readonly string[]> = {
   // Delivery metrics (DORA keys): pure functions over the Releases' history, read by the Squad
   // controller and by the kubectl plugin alike.
   delivery: ["api"],
+  // Incident response: pure correlation of alerts with the changes that may have caused them.
+  incidents: ["api"],
   flags: ["api", "runtime", "observability"],
-  controllers: ["api", "runtime", "analysis", "flags", "observability", "delivery"],
+  controllers: ["api", "runtime", "analysis", "flags", "observability", "delivery", "incidents"],
   // The kubectl plugin reads what the operator wrote; it must not pull the operator in.
   cli: ["api", "runtime", "delivery"],
   cache: ["api", "runtime"],
