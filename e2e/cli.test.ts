@@ -444,7 +444,12 @@ describe("squad, with the status the operator computed", () => {
     await ensure(
       {
         metadata: { name: "cli-squad" },
-        spec: { tribe: "payments", namespaces: [{ name: SQUAD_NS }], toggles: { maxActive: 5 } },
+        spec: {
+          tribe: "cli-payments",
+          namespaces: [{ name: SQUAD_NS }],
+          toggles: { maxActive: 5 },
+          members: [{ kind: "User", name: "cli-alice", chapter: "cli-backend" }],
+        },
       },
       SquadResource,
     );
@@ -497,7 +502,7 @@ describe("squad, with the status the operator computed", () => {
   it("renders namespaces, releases, toggles and delivery metrics as the operator reported them", async () => {
     const r = await plugin(["squad", "cli-squad"]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("cli-squad (tribe payments)");
+    expect(r.stdout).toContain("cli-squad (tribe cli-payments)");
     const ready = squad.status!.conditions!.find((c) => c.type === "Ready")!;
     expect(r.stdout).toContain(`Ready       True (${ready.reason}): ${ready.message}`);
     expect(ready.message).toBe("1 namespace ready");
@@ -517,5 +522,26 @@ describe("squad, with the status the operator computed", () => {
         `Deployment frequency\\s+${week.deployments} \\(\\S+/day\\)\\s+${month.deployments} \\(\\S+/day\\)`,
       ),
     );
+  });
+
+  it("renders the squad's tribe: its keys as the status states them, nothing in flight, its toggles", async () => {
+    const r = await plugin(["tribe", "cli-payments"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Tribe     cli-payments\nSquads    1 (1 ready)");
+    expect(r.stdout).toContain("Toggles   1: 1 active, 0 stale");
+    const month = squad.status!.delivery!.last30d!;
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `\n  cli-squad\\s+True\\s+${month.deployments} \\(\\S+/day\\)\\s.*\\s0\\s+1 active, 0 stale\n`,
+      ),
+    );
+    expect(r.stdout).toContain("Releases in flight  none");
+  });
+
+  it("renders the chapter of the squad's member", async () => {
+    const r = await plugin(["chapter", "cli-backend"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("Chapter cli-backend: 1 member in 1 squad across 1 tribe (cli-payments)");
+    expect(r.stdout).toMatch(/\ncli-alice\s+User\s+cli-squad\s+cli-payments\s+member\n/);
   });
 });

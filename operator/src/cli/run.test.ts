@@ -426,6 +426,64 @@ describe("squad", () => {
   });
 });
 
+describe("tribe and chapter", () => {
+  const squads = [
+    {
+      metadata: { name: "checkout" },
+      spec: {
+        tribe: "payments",
+        namespaces: [{ name: "shop" }],
+        members: [{ kind: "User", name: "alice", role: "lead", chapter: "backend" }],
+      },
+      status: { namespaces: [{ name: "shop", ready: true }] },
+    },
+    {
+      metadata: { name: "search" },
+      spec: { tribe: "discovery", members: [{ kind: "User", name: "alice", chapter: "backend" }] },
+    },
+  ];
+
+  it("shows the tribe's squads and the Releases in flight in their namespaces", async () => {
+    const fake = new FakeClient();
+    for (const s of squads) fake.add("squads", s);
+    fake.add(RELEASES, release("web", { phase: "Progressing", canaryWeight: 20 }));
+    const out = await cli(fake, ["tribe", "payments"]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain("Squads    1 (0 ready)");
+    expect(out.stdout).toMatch(/checkout\s+shop\s+web\s+Progressing/);
+    expect(out.stdout).not.toContain("search");
+  });
+
+  it("a tribe no squad names is an error naming the tribes there are", async () => {
+    const fake = new FakeClient();
+    for (const s of squads) fake.add("squads", s);
+    const out = await cli(fake, ["tribe", "money"]);
+    expect(out).toMatchObject({
+      code: 1,
+      stderr:
+        'error: tribe "money" has no squads (no Squad sets spec.tribe: money)\nhint: the tribes squads name: discovery, payments\n',
+    });
+  });
+
+  it("shows a chapter's members across squads; an unknown chapter is an error", async () => {
+    const fake = new FakeClient();
+    for (const s of squads) fake.add("squads", s);
+    const out = await cli(fake, ["chapter", "backend"]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toMatch(/^Chapter backend: 1 member in 2 squads across 2 tribes/);
+    expect((await cli(fake, ["chapter", "design"])).stderr).toContain(
+      "hint: the chapters members name: backend",
+    );
+  });
+
+  it("says what to ask for when Squads may not be listed", async () => {
+    const fake = new FakeClient();
+    fake.forbidden.add("list squads");
+    const out = await cli(fake, ["tribe", "payments"]);
+    expect(out).toMatchObject({ code: 1, stderr: "error: you may not list squads (forbidden)\n" });
+  });
+});
+
 describe("connection failures", () => {
   it("name the server", async () => {
     const fake = new FakeClient();

@@ -6,14 +6,23 @@
  */
 import { parseArgs } from "node:util";
 import { actionCommands, newActionId } from "./commands/action.js";
+import { chapterCommand } from "./commands/chapter.js";
 import type { Command, Flags, Io, OptionsConfig } from "./commands/command.js";
 import { squadCommand } from "./commands/squad.js";
 import { statusCommand } from "./commands/status.js";
 import { togglesCommand } from "./commands/toggles.js";
+import { tribeCommand } from "./commands/tribe.js";
 import { connect as connectKube, type Connect, type Connection } from "./connect.js";
 import { CliError, unreachable, UsageError } from "./errors.js";
 
-export const COMMANDS: readonly Command[] = [statusCommand, ...actionCommands, squadCommand, togglesCommand];
+export const COMMANDS: readonly Command[] = [
+  statusCommand,
+  ...actionCommands,
+  squadCommand,
+  tribeCommand,
+  chapterCommand,
+  togglesCommand,
+];
 
 /** `status <release>`, or `toggles [--squad=S]` for a command that takes no name. */
 const head = (c: Command) => `${c.name} ${c.noName ?? `<${c.target}>`}`;
