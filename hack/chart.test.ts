@@ -562,6 +562,23 @@ if (!haveHelm) {
       await expect(render(["prometheus.address=http://user@x:9090"])).rejects.toThrow(/prometheus/);
     });
 
+    it("declares the tribes Squads may name and the revert window, as the operator reads them", async () => {
+      const configOf = async (set: string[]) => {
+        const container = (only(await render(set), "Deployment").spec as { template: { spec: PodSpec } })
+          .template.spec.containers[0]!;
+        return loadConfig(container.args ?? [], {});
+      };
+      expect(await configOf([])).toMatchObject({ tribes: [], revertWindowMs: 24 * 3_600_000 });
+      expect(
+        await configOf(["squads.tribes={payments,discovery}", "delivery.revertWindow=72h"]),
+      ).toMatchObject({
+        tribes: ["discovery", "payments"],
+        revertWindowMs: 72 * 3_600_000,
+      });
+      await expect(render(["squads.tribes={Payments}"])).rejects.toThrow(/tribes/);
+      await expect(render(["delivery.revertWindow=0h"])).rejects.toThrow(/revertWindow/);
+    });
+
     it("authenticates OFREP with ServiceAccount tokens by default, and may create TokenReviews", async () => {
       const objects = await render();
       const container = (only(objects, "Deployment").spec as { template: { spec: PodSpec } }).template.spec

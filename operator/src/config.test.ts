@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { HelpRequested, loadConfig, parseList } from "./config.js";
+import { DEFAULT_REVERT_WINDOW_MS, HelpRequested, loadConfig, parseList } from "./config.js";
+import { DEFAULT_REVERT_WINDOW_MS as DELIVERY_DEFAULT_REVERT_WINDOW_MS } from "./delivery/changes.js";
 
 describe("loadConfig", () => {
   it("has defaults that work in-cluster", () => {
@@ -86,6 +87,27 @@ describe("loadConfig", () => {
     expect(loadConfig(["--sync-period", "0"], {}).syncPeriodMs).toBe(0);
     expect(() => loadConfig(["--sync-period=10"], {})).toThrow(/--sync-period must be a duration/);
     expect(() => loadConfig(["--sync-period=1d"], {})).toThrow(/--sync-period must be a duration/);
+  });
+  it("declares tribes with --tribes or $TRIBES, sorted and each once; none declared by default", () => {
+    expect(loadConfig([], {}).tribes).toEqual([]);
+    expect(loadConfig(["--tribes", "payments,discovery, payments"], {}).tribes).toEqual([
+      "discovery",
+      "payments",
+    ]);
+    expect(loadConfig([], { TRIBES: "core growth" }).tribes).toEqual(["core", "growth"]);
+    expect(() => loadConfig(["--tribes=Payments,ok"], {})).toThrow(
+      "--tribes must list DNS labels (lower case, digits, '-'), as spec.tribe is; got Payments",
+    );
+  });
+  it("counts reverts within 24 h by default; --revert-window or $REVERT_WINDOW changes it", () => {
+    expect(loadConfig([], {}).revertWindowMs).toBe(DELIVERY_DEFAULT_REVERT_WINDOW_MS);
+    expect(DEFAULT_REVERT_WINDOW_MS).toBe(DELIVERY_DEFAULT_REVERT_WINDOW_MS);
+    expect(loadConfig(["--revert-window=72h"], { REVERT_WINDOW: "1h" }).revertWindowMs).toBe(72 * 3_600_000);
+    expect(loadConfig([], { REVERT_WINDOW: "30m" }).revertWindowMs).toBe(1_800_000);
+    expect(() => loadConfig(["--revert-window=0"], {})).toThrow(
+      '--revert-window must be more than zero, got "0"',
+    );
+    expect(() => loadConfig(["--revert-window=3d"], {})).toThrow(/--revert-window must be a duration/);
   });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);

@@ -7,6 +7,12 @@ import { parseArgs } from "node:util";
 import { parseDuration } from "./api/common.js";
 import { DEFAULT_SYNC_PERIOD_MS } from "./runtime/resync.js";
 
+/**
+ * `--revert-window`'s default: delivery/changes.ts's DEFAULT_REVERT_WINDOW_MS (config may not
+ * import the delivery layer; config.test.ts checks the two agree).
+ */
+export const DEFAULT_REVERT_WINDOW_MS = 24 * 3_600_000;
+
 /** `--ofrep-auth` (flags/ofrep-auth.ts says what each mode does; main.ts checks the types agree). */
 const OFREP_AUTH_MODES = ["serviceaccount", "token", "none"] as const;
 type OfrepAuthMode = (typeof OFREP_AUTH_MODES)[number];
@@ -63,6 +69,16 @@ export interface OperatorConfig {
   serviceAccountName?: string;
   /** Where the operator runs ($POD_NAMESPACE); Secrets there are readable through the chart. */
   operatorNamespace: string;
+  /**
+   * The tribes a Squad may name in `spec.tribe` (docs/security.md). Empty: any tribe, as before
+   * tribes were declared.
+   */
+  tribes: string[];
+  /**
+   * How long after its deployment a change still fails by a later Release returning to the
+   * previous template (a revert) or by a Degraded period (docs/delivery-metrics.md).
+   */
+  revertWindowMs: number;
 }
 
 const USAGE = `Usage: crescendo [flags]
@@ -107,7 +123,13 @@ const USAGE = `Usage: crescendo [flags]
                            (a ConfigMap in the operator's namespace) for the leader to
                            merge into toggle status (default 60s; $INSIGHT_PUBLISH_INTERVAL)
   --sync-period DURATION   reconcile every object again about this often, jittered by 10%
-                           (default 10h, e.g. 30m; 0 turns it off; $SYNC_PERIOD)`;
+                           (default 10h, e.g. 30m; 0 turns it off; $SYNC_PERIOD)
+  --tribes LIST            comma-separated tribes a Squad may name in spec.tribe; a Squad naming
+                           another is Stalled and joins no tribe (default none declared: any
+                           tribe; $TRIBES)
+  --revert-window DURATION how long after its deployment a later Release returning to the
+                           previous template, or a Degraded period, fails the change
+                           (default 24h; $REVERT_WINDOW)`;
 
 /**
  * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
@@ -205,6 +227,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "insight-publish-interval": { type: "string" },
         "allowed-prometheus-addresses": { type: "string" },
         "secret-reader-cluster-role": { type: "string" },
+        tribes: { type: "string" },
+        "revert-window": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -251,5 +275,30 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     allowedPrometheusAddresses: parseList(
       flag("allowed-prometheus-addresses", "ALLOWED_PROMETHEUS_ADDRESSES"),
     ),
+    tribes: tribeList(flag("tribes", "TRIBES")),
+    revertWindowMs: positiveDuration(
+      "--revert-window",
+      flag("revert-window", "REVERT_WINDOW"),
+      DEFAULT_REVERT_WINDOW_MS,
+    ),
   };
+}
+
+/** `--tribes`: DNS labels, as `spec.tribe` must be; a typo stops the operator rather than matching nothing. */
+function tribeList(text: string | undefined): string[] {
+  const tribes = [...new Set(parseList(text))];
+  const bad = tribes.filter((t) => !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(t));
+  if (bad.length > 0) {
+    throw new Error(
+      `--tribes must list DNS labels (lower case, digits, '-'), as spec.tribe is; got ${bad.join(", ")}`,
+    );
+  }
+  return tribes.sort();
+}
+
+/** A duration that must be more than zero. */
+function positiveDuration(name: string, text: string | undefined, fallbackMs: number): number {
+  const value = duration(name, text, fallbackMs);
+  if (value <= 0) throw new Error(`${name} must be more than zero, got "${text ?? ""}"`);
+  return value;
 }

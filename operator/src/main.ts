@@ -77,6 +77,8 @@ async function main(): Promise<void> {
         : undefined,
       operatorNamespace: config.operatorNamespace,
     },
+    declaredTribes: config.tribes,
+    revertWindowMs: config.revertWindowMs,
   });
   const releases = registerReleaseController(manager, {
     client,
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
       client: ofrepAuthClient,
       namespaces: manager.informer(NamespaceResource),
       squads: manager.informer(SquadResource),
+      tribes: config.tribes,
       logger: logger.child({ component: "ofrep" }),
     }),
     metrics: evaluationMetrics,
@@ -152,6 +155,11 @@ async function main(): Promise<void> {
       { allowedPrometheusAddresses: allowlist.entries },
       "analysis may query these Prometheus addresses",
     );
+  }
+  if (config.tribes.length === 0) {
+    logger.info("no --tribes: a Squad may name any tribe in spec.tribe (docs/security.md)");
+  } else {
+    logger.info({ tribes: config.tribes }, "Squads may join only these tribes");
   }
   const ofrepAddress = await ofrep.listen();
   logger.info({ address: `${ofrepAddress.address}:${ofrepAddress.port}` }, "serving OFREP");

@@ -77,6 +77,17 @@ describe("squadOwning", () => {
     });
   });
 
+  it("keeps the tribe only when the platform declares it (or declares none)", () => {
+    const labels = { "crescendo.dev/squad": "payments" };
+    expect(squadOwning("checkout", labels, lookup, ["commerce", "core"])?.tribe).toBe("commerce");
+    expect(squadOwning("checkout", labels, lookup, [])?.tribe).toBe("commerce");
+    // Naming a tribe the platform does not declare shares nothing with that tribe.
+    expect(squadOwning("checkout", labels, lookup, ["core"])).toEqual({
+      name: "payments",
+      readableBy: [{ tribe: "x" }],
+    });
+  });
+
   it("is the Squad named after the namespace when it lists none", () => {
     expect(squadOwning("solo", { "crescendo.dev/squad": "solo" }, lookup)).toEqual({
       name: "solo",

@@ -74,12 +74,14 @@ export function mayRead(caller: OfrepCaller, namespace: string, squadOwning: Squ
 /**
  * The squad owning `namespace`: the Squad its `crescendo.dev/squad` label names, if that Squad's
  * spec lists the namespace (or, listing none, is named after it). A Squad whose spec does not
- * parse owns nothing here: it is `Stalled` and fixing it restores access.
+ * parse owns nothing here: it is `Stalled` and fixing it restores access. A tribe the platform
+ * does not declare (`declaredTribes`, when not empty) is no tribe: naming one shares nothing.
  */
 export function squadOwning(
   namespace: string,
   namespaceLabels: Record<string, string> | undefined,
   squadSpecOf: (name: string) => unknown,
+  declaredTribes: readonly string[] = [],
 ): SquadScope | undefined {
   const name = namespaceLabels?.[LABELS.squad];
   if (!name) return undefined;
@@ -90,9 +92,11 @@ export function squadOwning(
   const spec = parsed.data;
   const owned = spec.namespaces.length === 0 ? [name] : spec.namespaces.map((n) => n.name);
   if (!owned.includes(namespace)) return undefined;
+  const tribeDeclared =
+    spec.tribe !== undefined && (declaredTribes.length === 0 || declaredTribes.includes(spec.tribe));
   return {
     name,
-    ...(spec.tribe === undefined ? {} : { tribe: spec.tribe }),
+    ...(tribeDeclared ? { tribe: spec.tribe } : {}),
     readableBy: spec.toggles?.readableBy ?? [],
   };
 }

@@ -22,6 +22,8 @@ export interface OfrepAuthSetup {
   client: Pick<KubeClient, "create">;
   namespaces: ReadStore;
   squads: ReadStore;
+  /** The tribes Squads may name (`--tribes`): another tribe shares no flags. Empty: any. */
+  tribes?: readonly string[];
   logger: Pick<Logger, "warn" | "info">;
 }
 
@@ -75,6 +77,7 @@ export function setUpOfrepAuth(setup: OfrepAuthSetup): OfrepAuthorizer {
         namespace,
         setup.namespaces.get(namespace)?.metadata.labels,
         (name) => setup.squads.get(name)?.["spec"],
+        setup.tribes,
       ),
   });
 }

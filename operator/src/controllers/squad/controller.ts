@@ -42,6 +42,7 @@ import {
   type Namespace,
   type PlanResult,
   type SecretReader,
+  tribeAllowed,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
 import { invalidSpecStatus, squadStatus, squadToggleDebt, transitionEvents } from "./status.js";
@@ -60,6 +61,10 @@ export interface SquadControllerOptions {
   workers?: number;
   /** How the on-call webhook Secret is made readable (`plan.ts`, `SecretReader`). */
   secretReader?: SecretReader;
+  /** The tribes a Squad may name (`--tribes`); empty or absent: any. */
+  declaredTribes?: readonly string[];
+  /** The revert window of the delivery figures (`--revert-window`); absent: 24 h. */
+  revertWindowMs?: number;
 }
 
 /** A Squad as the informer holds it: the spec is not validated yet. */
@@ -296,6 +301,7 @@ export class SquadReconciler {
       owned: [...ownedObjects, ...namespaces.byLabel(LABELS.squad, name)],
       squadExists: (other) => squads.get(other) !== undefined,
       ...(this.deps.secretReader ? { secretReader: this.deps.secretReader } : {}),
+      ...(this.deps.declaredTribes ? { declaredTribes: this.deps.declaredTribes } : {}),
     });
 
     await this.act(raw, plan, observedNamespaces);
@@ -311,9 +317,12 @@ export class SquadReconciler {
         toggles: plan.namespaces.flatMap((ns) => this.deps.toggles.list(ns)),
       },
       now,
+      ...(this.deps.revertWindowMs === undefined ? {} : { revertWindowMs: this.deps.revertWindowMs }),
     });
     await this.writeStatus(raw, status);
-    squadMetrics.set(name, status, squad.spec.tribe);
+    // Only a tribe the platform declares labels the squad's delivery series.
+    const tribe = squad.spec.tribe !== undefined && tribeAllowed(squad.spec.tribe, this.deps.declaredTribes);
+    squadMetrics.set(name, status, tribe ? squad.spec.tribe : undefined);
     // A quiet squad's figures still age: look again when a change leaves the 7- or 30-day window.
     const requeue = deliveryRequeueMs(status.delivery, now);
     return requeue === undefined ? {} : { requeueAfterMs: requeue };

@@ -911,3 +911,111 @@ describe("helpers", () => {
     );
   });
 });
+
+describe("planSquad: chapters", () => {
+  const members = [
+    { kind: "User", name: "ana", role: "lead", chapter: "backend" },
+    { kind: "User", name: "bo", chapter: "frontend" },
+    { kind: "User", name: "cy", chapter: "backend" },
+    { kind: "User", name: "di", chapter: "Data Science" },
+    { kind: "Group", name: "sre", role: "viewer" },
+  ];
+
+  it("labels each RoleBinding with the chapters of the members it binds", () => {
+    const out = plan({ squad: squad({ members }) });
+    const labels = (name: string) => find(out.objects, "RoleBinding", name)?.metadata.labels;
+    expect(labels("crescendo-lead")).toEqual({ ...squadLabels, "chapter.crescendo.dev/backend": "true" });
+    expect(labels("crescendo-member")).toEqual({
+      ...squadLabels,
+      "chapter.crescendo.dev/backend": "true",
+      "chapter.crescendo.dev/frontend": "true",
+    });
+    expect(labels("crescendo-viewer")).toEqual(squadLabels);
+  });
+
+  it("labels the namespaces with every chapter working in the squad; a chapter no label can name is left out", () => {
+    const out = plan({ squad: squad({ members }) });
+    expect(find(out.objects, "Namespace", "payments")?.metadata.labels).toEqual({
+      ...squadLabels,
+      "chapter.crescendo.dev/backend": "true",
+      "chapter.crescendo.dev/frontend": "true",
+    });
+    expect(out.conflicts).toEqual([]);
+  });
+
+  it("keeps chapter labels to itself: the spec may not set them on a namespace", () => {
+    const out = plan({
+      squad: squad({ namespaces: [{ name: "pay", labels: { "chapter.crescendo.dev/qa": "true" } }] }),
+    });
+    expect(find(out.objects, "Namespace", "pay")?.metadata.labels).toEqual(squadLabels);
+    expect(out.conflicts[0]?.message).toBe(
+      'namespace "pay" sets labels the operator manages: chapter.crescendo.dev/qa',
+    );
+  });
+
+  it("releases a namespace with its chapter labels", () => {
+    const observed = ns("old", {
+      "crescendo.dev/squad": "payments",
+      "chapter.crescendo.dev/backend": "true",
+      team: "x",
+    });
+    expect(releasePatch(observed).metadata["labels"]).toEqual({
+      "crescendo.dev/squad": null,
+      "chapter.crescendo.dev/backend": null,
+    });
+  });
+});
+
+describe("planSquad: declared tribes", () => {
+  const tribeLabels = { ...squadLabels, "crescendo.dev/tribe": "money" };
+
+  it("any tribe is allowed when the platform declares none", () => {
+    for (const declaredTribes of [undefined, []]) {
+      const out = plan({ squad: squad({ tribe: "money" }), declaredTribes });
+      expect(out.conflicts).toEqual([]);
+      expect(find(out.objects, "Namespace", "payments")?.metadata.labels).toEqual(tribeLabels);
+    }
+  });
+
+  it("a declared tribe labels the squad's objects and selects Tribe isolation", () => {
+    const out = plan({
+      squad: squad({ tribe: "money", networkIsolation: "Tribe", members: [{ kind: "Group", name: "devs" }] }),
+      declaredTribes: ["money", "growth"],
+    });
+    expect(out.conflicts).toEqual([]);
+    expect(find(out.objects, "RoleBinding", "crescendo-member")?.metadata.labels).toEqual(tribeLabels);
+    expect(find(out.objects, "NetworkPolicy", "crescendo-isolation")?.["spec"]).toMatchObject({
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { "crescendo.dev/tribe": "money" } } }] }],
+    });
+  });
+
+  it("a tribe the platform does not declare is refused, naming the field; the squad joins no tribe", () => {
+    const out = plan({
+      squad: squad({ tribe: "money", networkIsolation: "Tribe", members: [{ kind: "Group", name: "devs" }] }),
+      declaredTribes: ["growth", "core"],
+    });
+    expect(out.conflicts).toEqual([
+      {
+        reason: "InvalidSpec",
+        message:
+          'spec.tribe: tribe "money" is not one the platform declares (core, growth); the squad is in no tribe until spec.tribe names one of them',
+      },
+    ]);
+    // No object carries the tribe label, so no tribe's isolation admits the squad's namespaces...
+    expect(out.objects.filter((o) => o.metadata.labels?.["crescendo.dev/tribe"] !== undefined)).toEqual([]);
+    // ...and its own isolation is the squad's, never more open than asked.
+    expect(find(out.objects, "NetworkPolicy", "crescendo-isolation")?.["spec"]).toMatchObject({
+      ingress: [{ from: [{ namespaceSelector: { matchLabels: { "crescendo.dev/squad": "payments" } } }] }],
+    });
+    // Everything else is still in place: the squad's members keep their access.
+    expect(kinds(out.objects)).toEqual([
+      "Namespace//payments",
+      "RoleBinding/payments/crescendo-member",
+      "NetworkPolicy/payments/crescendo-isolation",
+    ]);
+  });
+
+  it("a squad without a tribe needs no declaration", () => {
+    expect(plan({ squad: squad({}), declaredTribes: ["money"] }).conflicts).toEqual([]);
+  });
+});

@@ -89,6 +89,11 @@ export interface PlanInput {
    * the Secret must still be in one of those namespaces.
    */
   secretReader?: SecretReader;
+  /**
+   * The tribes the platform declares (`--tribes`): a Squad may join only one of these. Empty or
+   * absent: any tribe, as before tribes were declared.
+   */
+  declaredTribes?: readonly string[];
 }
 
 export interface SecretReader {
@@ -173,12 +178,14 @@ export function planSquad(input: PlanInput): PlanResult {
   }
 
   const conflicts: Conflict[] = [];
-  const labels = commonLabels(name, squad.spec.tribe);
+  const tribe = tribeOf(squad, input.declaredTribes, conflicts);
+  const labels = commonLabels(name, tribe);
   const owner = ownerReference(name, uid);
   const declarations = declaredNamespaces(squad, conflicts).filter(
     (d) => !isSystemNamespace(d.name, input.secretReader?.operatorNamespace, conflicts),
   );
-  const isolation = isolationPeer(squad, conflicts);
+  const isolation = isolationPeer(squad, tribe, conflicts);
+  const members = squad.spec.members;
   // What the chart's admission policy reads on the namespace to hold members' own
   // NetworkPolicies to the isolation scope and to the namespaces the Squad lets in.
   const isolationLabels: Record<string, string> = isolation
@@ -205,18 +212,18 @@ export function planSquad(input: PlanInput): PlanResult {
       namespaceObject(
         declared.name,
         declared.labels,
-        { ...labels, ...isolationLabels },
+        { ...labels, ...isolationLabels, ...chapterLabels(members) },
         conflicts,
         isolationNotes,
       ),
     );
-    const meta = (objectName: string) => ({
+    const meta = (objectName: string, extra: Record<string, string> = {}) => ({
       name: objectName,
       namespace: declared.name,
-      labels: { ...labels },
+      labels: { ...labels, ...extra },
       ownerReferences: [{ ...owner }],
     });
-    objects.push(...roleBindings(squad.spec.members, meta));
+    objects.push(...roleBindings(members, meta));
     if (squad.spec.quota) objects.push(resourceQuota(squad.spec.quota.hard, meta));
     if (squad.spec.limits) objects.push(limitRange(squad.spec.limits, meta));
     if (isolation) objects.push(networkPolicy(isolation, squad.spec.allowIngressFrom ?? [], meta));
@@ -236,6 +243,53 @@ export function planSquad(input: PlanInput): PlanResult {
     decisions,
     namespaces: decisions.filter((d) => d.action !== "Conflict").map((d) => d.name),
   };
+}
+
+/**
+ * The tribe the squad is in: `spec.tribe` when the platform declares it (or declares none, which
+ * allows any). A tribe it does not declare is refused, named with the field, and the squad is in
+ * no tribe: its objects carry no tribe label, so no Tribe isolation, no tribe's NetworkPolicy and
+ * no tribe's flag sharing admits it for naming one.
+ */
+export function tribeOf(
+  squad: Squad,
+  declared: readonly string[] | undefined,
+  conflicts: Conflict[],
+): string | undefined {
+  const tribe = squad.spec.tribe;
+  if (tribe === undefined || tribeAllowed(tribe, declared)) return tribe;
+  conflicts.push({
+    reason: "InvalidSpec",
+    message: `spec.tribe: tribe "${tribe}" is not one the platform declares (${[...(declared ?? [])].sort().join(", ")}); the squad is in no tribe until spec.tribe names one of them`,
+  });
+  return undefined;
+}
+
+/** Whether a Squad may name `tribe`: the platform declares it, or declares no tribe at all. */
+export function tribeAllowed(tribe: string, declared: readonly string[] | undefined): boolean {
+  return declared === undefined || declared.length === 0 || declared.includes(tribe);
+}
+
+/** The label key prefix of a chapter: `chapter.crescendo.dev/<chapter>: "true"`. */
+export const CHAPTER_LABEL_PREFIX = "chapter.crescendo.dev/";
+
+/** A label name (the part after the prefix): at most 63 characters, alphanumeric at both ends. */
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+/**
+ * One label per chapter among `members`: an object may concern members of several chapters (a
+ * RoleBinding binds every member of a role), so each chapter is a key of its own and
+ * `-l chapter.crescendo.dev/backend` selects what concerns the backend chapter. A chapter that
+ * is no label name (free text such as "Data Science") is left out: the field predates labels,
+ * and refusing it would stall Squads that were valid.
+ */
+export function chapterLabels(members: readonly SquadMember[]): Record<string, string> {
+  const chapters = members.flatMap((m) =>
+    m.chapter !== undefined && LABEL_NAME.test(m.chapter) ? [m.chapter] : [],
+  );
+  return Object.fromEntries(
+    [...new Set(chapters)].sort().map((c) => [`${CHAPTER_LABEL_PREFIX}${c}`, "true"]),
+  );
 }
 
 /** The labels every object the squad creates carries. */
@@ -355,7 +409,11 @@ function decide(
  * a tribe without reconciling every squad of it. Tribe isolation without a tribe falls back to
  * Squad isolation: never more open than asked, and the spec is reported as invalid.
  */
-function isolationPeer(squad: Squad, conflicts: Conflict[]): Record<string, string> | undefined {
+function isolationPeer(
+  squad: Squad,
+  tribe: string | undefined,
+  conflicts: Conflict[],
+): Record<string, string> | undefined {
   const name = squad.metadata.name ?? "";
   switch (squad.spec.networkIsolation) {
     case "None":
@@ -363,7 +421,9 @@ function isolationPeer(squad: Squad, conflicts: Conflict[]): Record<string, stri
     case "Squad":
       return { [LABELS.squad]: name };
     case "Tribe":
-      if (squad.spec.tribe) return { [LABELS.tribe]: squad.spec.tribe };
+      if (tribe) return { [LABELS.tribe]: tribe };
+      // A tribe the platform does not declare was reported by tribeOf: isolate to the squad.
+      if (squad.spec.tribe) return { [LABELS.squad]: name };
       conflicts.push({
         reason: "InvalidSpec",
         message:
@@ -386,7 +446,13 @@ function namespaceObject(
   annotations: Record<string, string>,
 ): KubeObject {
   const reserved = Object.keys(extra)
-    .filter((k) => k in labels || k === LABELS.tribe || k === LABELS.networkIsolation)
+    .filter(
+      (k) =>
+        k in labels ||
+        k === LABELS.tribe ||
+        k === LABELS.networkIsolation ||
+        k.startsWith(CHAPTER_LABEL_PREFIX),
+    )
     .sort();
   if (reserved.length > 0) {
     conflicts.push({
@@ -407,7 +473,7 @@ function namespaceObject(
   };
 }
 
-type Meta = (name: string) => KubeObject["metadata"];
+type Meta = (name: string, extraLabels?: Record<string, string>) => KubeObject["metadata"];
 
 /**
  * Where the on-call webhook Secret may be read from: a namespace of the squad (then the operator
@@ -452,16 +518,20 @@ function webhookSecretBinding(
   };
 }
 
-/** One RoleBinding per role that has members; subjects in spec order, each once. */
+/**
+ * One RoleBinding per role that has members; subjects in spec order, each once. Each carries the
+ * chapters of the members it binds.
+ */
 function roleBindings(members: readonly SquadMember[], meta: Meta): KubeObject[] {
   return ROLES.flatMap((role) => {
-    const subjects = uniqueSubjects(members.filter((m) => m.role === role));
+    const holders = members.filter((m) => m.role === role);
+    const subjects = uniqueSubjects(holders);
     if (subjects.length === 0) return [];
     return [
       {
         apiVersion: `${RBAC_GROUP}/v1`,
         kind: "RoleBinding",
-        metadata: meta(OBJECT_NAMES[role]),
+        metadata: meta(OBJECT_NAMES[role], chapterLabels(holders)),
         roleRef: { apiGroup: RBAC_GROUP, kind: "ClusterRole", name: CLUSTER_ROLES[role] },
         subjects,
       },
@@ -576,7 +646,10 @@ function isReleased(obj: KubeObject, squad: string, declared: Set<string>): bool
  */
 export function releasePatch(ns: Namespace): { metadata: Record<string, unknown> } {
   const ours = [LABELS.managedBy, LABELS.squad, LABELS.tribe, LABELS.backstageId, LABELS.networkIsolation];
-  const present = ours.filter((k) => ns.metadata.labels?.[k] !== undefined);
+  const present = [
+    ...ours.filter((k) => ns.metadata.labels?.[k] !== undefined),
+    ...Object.keys(ns.metadata.labels ?? {}).filter((k) => k.startsWith(CHAPTER_LABEL_PREFIX)),
+  ];
   const notes = [APPLIED_HASH_ANNOTATION, ANNOTATIONS.allowIngressFrom].filter(
     (k) => ns.metadata.annotations?.[k] !== undefined,
   );

@@ -472,6 +472,34 @@ describe("delivery in the squad status", () => {
     ]);
   });
 
+  it("counts a return to the previous revision as a revert only within the configured window", () => {
+    // b deployed 2 days ago; a, which b replaced, rolled out again 23 h later.
+    const releases = [
+      release("payments", "Healthy", [
+        entryOf("a", "Promoted", DAY, HOUR),
+        entryOf("b", "Promoted", 2 * DAY, HOUR),
+        entryOf("a", "Promoted", 3 * DAY, HOUR),
+      ]),
+    ];
+    const sq = squad({});
+    const plan = planSquad({ squad: sq, observedNamespaces: new Map() });
+    const statusIn = (revertWindowMs?: number) =>
+      squadStatus({
+        squad: sq,
+        plan,
+        observed: { ...caughtUp(plan), releases },
+        now: NOW,
+        ...(revertWindowMs ? { revertWindowMs } : {}),
+      });
+    expect(statusIn().delivery?.last30d).toMatchObject({ deployments: 2, changes: 2, failedChanges: 1 });
+    expect(statusIn(24 * HOUR).delivery?.changes?.find((c) => c.revision === "b")?.failure).toBe("Reverted");
+    expect(statusIn(12 * HOUR).delivery?.last30d).toMatchObject({
+      deployments: 2,
+      changes: 2,
+      failedChanges: 0,
+    });
+  });
+
   it("keeps the figures of a Release that is gone, from the previous status, and ages them", () => {
     const first = statusWith([release("payments", "Healthy", [entryOf("a", "Promoted", DAY, HOUR)])]);
     const later = statusWith([], first, NOW + 7 * DAY);

@@ -33,6 +33,8 @@ export interface StatusInput {
   plan: PlanResult;
   observed: SquadObservation;
   now: number | Date;
+  /** How long after its deployment a revert or Degraded period fails a change (default 24 h). */
+  revertWindowMs?: number;
 }
 
 export type NamespaceStatus = NonNullable<SquadStatus["namespaces"]>[number];
@@ -63,7 +65,12 @@ export function squadStatus(input: StatusInput): SquadStatus {
     releases: releaseCounts(releases),
     toggles: toggleCounts(toggles),
     toggleDebt: squadToggleDebt(toggles),
-    delivery: squadDelivery(squad.status?.delivery, releases, typeof now === "number" ? now : now.getTime()),
+    delivery: squadDelivery(
+      squad.status?.delivery,
+      releases,
+      typeof now === "number" ? now : now.getTime(),
+      input.revertWindowMs,
+    ),
   };
 }
 
