@@ -57,6 +57,27 @@ describe("ControllerRevisions", () => {
     expect([...keptRevisions(s).keys()].sort()).toEqual(["aaa", "bbb", "ccc", "ddd"]);
   });
 
+  it("keep the revision a post-promotion window may revert to, only while it runs", () => {
+    const window = (result: "Verifying" | "Verified") => ({
+      revision: "bbb",
+      previousRevision: "aaa",
+      previousVersion: "1.0.0",
+      startedAt: "2030-01-01T00:00:00Z",
+      until: "2030-01-01T00:10:00Z",
+      metrics: [],
+      result,
+    });
+    expect(keptRevisions({ stableRevision: "bbb", postPromotion: window("Verifying") })).toEqual(
+      new Map([
+        ["bbb", undefined],
+        ["aaa", "1.0.0"],
+      ]),
+    );
+    expect([...keptRevisions({ stableRevision: "bbb", postPromotion: window("Verified") }).keys()]).toEqual([
+      "bbb",
+    ]);
+  });
+
   it("are created once, numbered after the highest, owned and labelled; existing ones are never rewritten", () => {
     const s: ReleaseStatus = { stableRevision: "aaa", canaryRevision: "bbb" };
     const plan = planControllerRevisions(

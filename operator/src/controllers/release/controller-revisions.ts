@@ -6,8 +6,8 @@
  * during a canary (by hand, a GitOps prune, a namespace cleanup) could not be recreated, and a
  * rollback would have nothing to roll back to.
  *
- * Which revisions are kept: the live ones (stable, canary, parked for scale-down) and those in
- * `status.history` (the last rollouts: what `abort` or a template revert may switch back to).
+ * Which revisions are kept: the live ones (stable, canary, parked for scale-down), the one a
+ * post-promotion window may revert to, and those in `status.history` (the last rollouts: what `abort` or a template revert may switch back to).
  * Any other ControllerRevision of the Release is pruned. `data` is immutable in the apiserver, so
  * a kept revision is written once, when first planned, and never again; its `revision` number
  * is one more than the highest of the Release's, as the StatefulSet controller numbers them.
@@ -66,6 +66,10 @@ export function keptRevisions(s: ReleaseStatus): Map<string, string | undefined>
   keep(s.stableRevision, s.stableVersion);
   keep(s.canaryRevision, s.canaryVersion);
   for (const e of s.scaleDown ?? []) keep(e.revision, e.version);
+  // The revision a post-promotion window may revert to, even should its parked entry be gone.
+  if (s.postPromotion?.result === "Verifying") {
+    keep(s.postPromotion.previousRevision, s.postPromotion.previousVersion);
+  }
   for (const h of s.history ?? []) keep(h.revision, h.version);
   return kept;
 }
