@@ -62,12 +62,7 @@ export async function checkSpec(
   const parsed = releaseSpec.safeParse(withSquadDefaults(raw ?? {}, squad));
   if (!parsed.success) return { reason: "InvalidSpec", message: zodMessage(parsed.error) };
   const spec = parsed.data;
-  // Before anything can measure: a Release naming an address the platform did not allow is
-  // never acted on, so no request reaches that address, not even the dry run's.
-  const refused = refusedPrometheusAddresses(spec.analysis?.metrics ?? [], squad, options.allowlist);
-  if (refused.length > 0) {
-    return { reason: "PrometheusAddressNotAllowed", message: refusedAddressesMessage(refused) };
-  }
+
   if (spec.strategy.canary?.trafficRouting?.gatewayAPI && !options.gatewayAPI) {
     return {
       reason: "GatewayAPIUnavailable",
@@ -82,6 +77,12 @@ export async function checkSpec(
   };
   const specError = await analysisSpecError(spec, setup, options.target);
   if (specError) return { reason: "InvalidSpec", message: specError };
+  // Before anything can measure (the dry run above asks no one): a Release naming an address
+  // the platform did not allow is never acted on, so no request ever reaches that address.
+  const refused = refusedPrometheusAddresses(spec.analysis?.metrics ?? [], squad, options.allowlist);
+  if (refused.length > 0) {
+    return { reason: "PrometheusAddressNotAllowed", message: refusedAddressesMessage(refused) };
+  }
   return { spec, setup };
 }
 
