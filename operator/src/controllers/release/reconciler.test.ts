@@ -63,7 +63,14 @@ class World {
   revisions = this.store();
   services = this.store();
   namespaces = this.store([
-    { metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" }, resourceVersion: "1" } },
+    // As the Squad controller labels it: the squad, and its tribe (declared).
+    {
+      metadata: {
+        name: "shop",
+        labels: { "crescendo.dev/squad": "payments", "crescendo.dev/tribe": "money" },
+        resourceVersion: "1",
+      },
+    },
   ]);
   squads = this.store([
     {
@@ -308,6 +315,20 @@ describe("ReleaseReconciler", () => {
     expect(w.calls).toEqual([]);
     expect(await metricValue("crescendo_release_phase", { release: "web", phase: "Healthy" })).toBe(1);
     expect(await metricValue("crescendo_release_phase", { release: "web", phase: "Progressing" })).toBe(0);
+  });
+
+  it("labels workloads with the tribe on the namespace, not one the Squad names undeclared", async () => {
+    const w = new World();
+    // The Squad names tribe "money", but the platform does not declare it: the Squad controller
+    // leaves the namespace without a tribe label, and so must the Release's objects.
+    w.namespaces.upsert({
+      metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" }, resourceVersion: "2" },
+    });
+    w.apply(spec());
+    await w.reconcile();
+    const dep = w.deployments.get(`shop/web-${R1}`)!;
+    expect(dep.metadata.labels?.["crescendo.dev/squad"]).toBe("payments");
+    expect(dep.metadata.labels).not.toHaveProperty("crescendo.dev/tribe");
   });
 
   it("measures without waiting, and folds the result in on the reconcile the settlement asks for", async () => {

@@ -196,7 +196,9 @@ export class ReleaseReconciler {
     const parsed = rawSquad ? squadSpec.safeParse(rawSquad.spec ?? {}) : undefined;
     const squad: Squad | undefined =
       rawSquad && parsed?.success ? { ...rawSquad, spec: parsed.data } : undefined;
-    const tribe = squad?.spec.tribe ?? labels[LABELS.tribe];
+    // The namespace's label, which the Squad controller sets only for a tribe the platform
+    // declares: a Squad naming an undeclared tribe must not label its workloads with it.
+    const tribe = labels[LABELS.tribe];
     return { name, tribe, squad };
   }
 
