@@ -1,5 +1,9 @@
 /** Squad: a team, cluster-scoped; becomes namespaces, RBAC, quotas and isolation. */
 import { DEBT_KINDS } from "./featuretoggle.js";
+
+/** The on-call message formats: Crescendo's JSON, or rendered for a chat tool's incoming webhook. */
+export const ONCALL_FORMATS = ["json", "slack", "teams"] as const;
+export type OncallFormat = (typeof ONCALL_FORMATS)[number];
 import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { changeRecord, deliveryTotals, deliveryWindow } from "./delivery.js";
@@ -138,6 +142,12 @@ export const squadSpec = z
           .string()
           .optional()
           .describe("Channel name included in notifications, e.g. #payments-oncall."),
+        format: z
+          .enum(ONCALL_FORMATS)
+          .default("json")
+          .describe(
+            "How the message is rendered: json (Crescendo's own payload), slack (Block Kit, for a Slack incoming webhook) or teams (an Adaptive Card, for a Teams Workflows webhook).",
+          ),
       })
       .optional()
       .describe("Where rollback notifications go."),

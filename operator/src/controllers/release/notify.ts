@@ -26,6 +26,7 @@ import type { KubeClient } from "../../runtime/client.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { SecretResource } from "../../runtime/resources.js";
 import type { Clock, KubeObject } from "../../runtime/types.js";
+import { webhookBody } from "./chat-format.js";
 import { ROLLBACK_REASONS, rolledBack, type RollbackReason } from "./state.js";
 
 /**
@@ -222,7 +223,7 @@ export class OncallNotifier {
         try {
           const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
           if (stop.aborted) return;
-          await this.post(url, payload, stop);
+          await this.post(url, webhookBody(squad.spec.oncall?.format, payload), stop);
           log.info({ attempt: attempt + 1 }, "notified on-call of the rollback");
           return;
         } catch (err) {
@@ -287,7 +288,7 @@ export class OncallNotifier {
     return url;
   }
 
-  private async post(url: string, payload: RollbackNotification, stop: AbortSignal): Promise<void> {
+  private async post(url: string, payload: unknown, stop: AbortSignal): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? NOTIFY_TIMEOUT_MS;
     let response: Response;
     try {

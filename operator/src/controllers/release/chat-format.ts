@@ -1,0 +1,131 @@
+/**
+ * The on-call message in the format the squad's webhook expects (`spec.oncall.format`): `json`
+ * sends Crescendo's own payload as documented in docs/notifications.md; `slack` a message for a
+ * Slack incoming webhook (`text` as the notification fallback, Block Kit `blocks` for the
+ * channel); `teams` a message with one Adaptive Card attachment, the only format Teams Workflows
+ * webhooks accept (the Office 365 connectors' MessageCard is retired). Each says what changed,
+ * why, what was done and the `kubectl crescendo` command to look closer. Pure; the notifier
+ * POSTs what it returns.
+ *
+ * Text from the cluster (messages quoting metric values, names) is escaped for Slack's mrkdwn
+ * (`&`, `<`, `>`), so a name cannot turn into a link or a mention, and cut to the tools' limits
+ * (3000 characters for a Slack section, 150 for a header).
+ */
+import type { OncallFormat } from "../../api/squad.js";
+
+/**
+ * The fields of the on-call payload (`rollbackNotification` in notify.ts) the chat formats use;
+ * declared here so the notifier can depend on this file and not the other way round.
+ */
+export interface RollbackNotification {
+  release: string;
+  namespace: string;
+  squad: string | null;
+  revision: string;
+  version: string;
+  reason: string;
+  message: string;
+  metric: string | null;
+  at: string;
+}
+
+/** The body to POST for `payload` in `format`. */
+export function webhookBody(format: OncallFormat | undefined, payload: RollbackNotification): unknown {
+  switch (format) {
+    case "slack":
+      return slackMessage(payload);
+    case "teams":
+      return teamsMessage(payload);
+    default:
+      return payload;
+  }
+}
+
+/** What the message says, the same in every chat format. */
+export function summaryOf(n: RollbackNotification): {
+  title: string;
+  why: string;
+  done: string;
+  command: string;
+  facts: [string, string][];
+} {
+  const reverted = n.reason === "PostPromotionAnalysisFailed";
+  const title = `${n.namespace}/${n.release}: ${n.version} ${reverted ? "reverted after promotion" : "rolled back"}`;
+  const done = reverted
+    ? `Traffic is back on the previous revision; ${n.version} (revision ${n.revision}) is scaled to zero.`
+    : `Traffic is back on the stable revision; the canary ${n.version} (revision ${n.revision}) is scaled to zero.`;
+  const facts: [string, string][] = [
+    ["Reason", n.reason],
+    ...(n.metric ? ([["Metric", n.metric]] as [string, string][]) : []),
+    ["Revision", n.revision],
+    ...(n.squad ? ([["Squad", n.squad]] as [string, string][]) : []),
+    ["At", n.at],
+  ];
+  return {
+    title,
+    why: n.message,
+    done,
+    command: `kubectl crescendo status ${n.release} -n ${n.namespace}`,
+    facts,
+  };
+}
+
+/** Slack: `text` (notifications, clients without blocks) and Block Kit blocks. */
+function slackMessage(n: RollbackNotification): Record<string, unknown> {
+  const s = summaryOf(n);
+  const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text: cut(text, 3000) } });
+  return {
+    text: cut(escapeSlack(`${s.title}: ${s.why}`), 3000),
+    blocks: [
+      { type: "header", text: { type: "plain_text", text: cut(s.title, 150) } },
+      section(`*Why:* ${escapeSlack(s.why)}`),
+      section(`*Done:* ${escapeSlack(s.done)}`),
+      {
+        type: "section",
+        fields: s.facts.map(([k, v]) => ({ type: "mrkdwn", text: cut(`*${k}:* ${escapeSlack(v)}`, 2000) })),
+      },
+      { type: "context", elements: [{ type: "mrkdwn", text: cut(`Look closer: \`${s.command}\``, 3000) }] },
+    ],
+  };
+}
+
+/** Teams: a `message` with one Adaptive Card (schema 1.4), as Workflows webhooks take it. */
+function teamsMessage(n: RollbackNotification): Record<string, unknown> {
+  const s = summaryOf(n);
+  const text = (value: string, extra: Record<string, unknown> = {}) => ({
+    type: "TextBlock",
+    text: value,
+    wrap: true,
+    ...extra,
+  });
+  return {
+    type: "message",
+    attachments: [
+      {
+        contentType: "application/vnd.microsoft.card.adaptive",
+        contentUrl: null,
+        content: {
+          $schema: "http://adaptivecards.io/schemas/adaptive-card.json",
+          type: "AdaptiveCard",
+          version: "1.4",
+          body: [
+            text(s.title, { size: "Medium", weight: "Bolder", color: "Attention" }),
+            text(`**Why:** ${s.why}`),
+            text(`**Done:** ${s.done}`),
+            { type: "FactSet", facts: s.facts.map(([title, value]) => ({ title, value })) },
+            text(`Look closer: \`${s.command}\``, { isSubtle: true }),
+          ],
+        },
+      },
+    ],
+  };
+}
+
+/** Slack mrkdwn control characters, escaped as Slack documents. */
+function escapeSlack(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function cut(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
