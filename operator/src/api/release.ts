@@ -365,6 +365,13 @@ export const pendingNotification = z
         "The rollback's id, sent as the payload's rollbackId and the Idempotency-Key header, so a receiver can drop a repeated delivery.",
       ),
     revision: z.string().describe("The revision rolled back."),
+    version: z.string().optional().describe("spec.version of the revision rolled back, for the payload."),
+    reason: z
+      .string()
+      .optional()
+      .describe("Why it rolled back (AnalysisFailed, ProgressDeadlineExceeded or Aborted), for the payload."),
+    message: z.string().max(1024).optional().describe("The rollback's message, for the payload."),
+    metric: z.string().optional().describe("The metric whose analysis failed, if one decided the rollback."),
     at: z.string().describe("When the rollback happened (status.abortedAt).").meta({ format: "date-time" }),
     attempts: z.number().int().min(0).describe("Delivery attempts so far."),
     nextAttemptAt: z

@@ -3,10 +3,9 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Squad } from "../../api/kinds.js";
 import { squadSpec } from "../../api/squad.js";
-import { createLogger } from "../../observability/logger.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { summaryOf, webhookBody } from "./chat-format.js";
-import { OncallNotifier, type RollbackNotification } from "./notify.js";
+import { OncallWebhook, type RollbackNotification } from "./notify.js";
 
 const PAYLOAD: RollbackNotification = {
   release: "web",
@@ -20,6 +19,7 @@ const PAYLOAD: RollbackNotification = {
   metric: "error-rate",
   channel: "#payments-oncall",
   at: "2030-01-01T00:00:00.000Z",
+  rollbackId: "u1/r2/1893456000000",
 };
 
 type Json = Record<string, unknown>;
@@ -195,8 +195,7 @@ describe("the notifier in each format, against a loopback receiver that checks t
       });
       await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-      const failures: string[] = [];
-      const notifier = new OncallNotifier({
+      const webhook = new OncallWebhook({
         client: {
           get: async <T extends KubeObject>() =>
             ({
@@ -204,9 +203,6 @@ describe("the notifier in each format, against a loopback receiver that checks t
               data: { url: Buffer.from(url).toString("base64") },
             }) as unknown as T,
         },
-        recorder: { record: async (_o, e) => void failures.push(e.note) },
-        logger: createLogger({ level: "silent" }),
-        backoffMs: [],
       });
       const squad: Squad = {
         apiVersion: "crescendo.dev/v1alpha1",
@@ -217,8 +213,8 @@ describe("the notifier in each format, against a loopback receiver that checks t
           oncall: { webhookSecretRef: { name: "oncall" }, format },
         }),
       };
-      await notifier.notify({ metadata: { name: "web", namespace: "shop" } }, squad, PAYLOAD);
-      expect(failures).toEqual([]);
+      const outcome = await webhook.send(squad, PAYLOAD, new AbortController().signal);
+      expect(outcome).toEqual({ kind: "delivered" });
       expect(received).toHaveLength(1);
       expect(received[0]).toEqual(webhookBody(format, PAYLOAD));
     });

@@ -1,6 +1,6 @@
 /**
  * The Release controller's wiring: the informers it reads, the index and watch maps that bring a
- * Release to reconcile (`watches.ts`), the measurement runner and on-call notifier that outlive
+ * Release to reconcile (`watches.ts`), the measurement and on-call notification runners that outlive
  * a reconcile, and the reconciler (`reconciler.ts`) that does the work.
  */
 import { PrometheusAllowlist } from "../../analysis/allowlist.js";
@@ -22,7 +22,8 @@ import {
 import type { Clock, ObjectKey } from "../../runtime/types.js";
 import { MeasurementRunner } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
-import { OncallNotifier } from "./notify.js";
+import { NotificationRunner } from "./notification-runner.js";
+import { OncallWebhook } from "./notify.js";
 import { ReleaseReconciler, type RawRelease, type RawSquad } from "./reconciler.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
 import {
@@ -54,15 +55,16 @@ export interface ReleaseControllerOptions {
    * since an informer for a kind the apiserver does not serve never syncs.
    */
   gatewayAPI?: boolean;
-  /** Replaces the on-call notifier (tests). */
-  notifier?: Pick<OncallNotifier, "notify"> & Partial<Pick<OncallNotifier, "close">>;
+  /** Replaces the on-call webhook's one-attempt I/O (tests). */
+  webhook?: Pick<OncallWebhook, "send">;
 }
 
 /** The Release controller as registered, with what its owner must do at shutdown. */
 export interface ReleaseController extends QueueingController {
   /**
-   * Ends what outlives a reconcile once the manager has stopped: on-call notifications still
-   * retrying are dropped (and logged), so nothing keeps the process past its grace period.
+   * Ends what outlives a reconcile once the manager has stopped: on-call notification attempts
+   * in flight are aborted, so nothing keeps the process past its grace period. Nothing is lost:
+   * each is still pending in status, and the next leader sends it.
    */
   close(): void;
 }
@@ -98,9 +100,12 @@ export function registerReleaseController(
       enqueue(key);
     },
   });
-  const notifier =
-    options.notifier ??
-    new OncallNotifier({ client: options.client, recorder: options.recorder, logger: options.logger });
+  const notifications = new NotificationRunner({
+    clock,
+    logger: options.logger,
+    onSettled: (key) => enqueue(key),
+  });
+  const webhook = options.webhook ?? new OncallWebhook({ client: options.client });
   const reconciler = new ReleaseReconciler({
     client: options.client,
     recorder: options.recorder,
@@ -109,7 +114,8 @@ export function registerReleaseController(
     runner,
     providerFor: options.providerFor ?? cachedPrometheusProviders(),
     allowlist: options.allowlist ?? PrometheusAllowlist.of([]),
-    notifier,
+    notifications,
+    webhook,
     releases,
     deployments,
     revisions,
@@ -138,7 +144,7 @@ export function registerReleaseController(
     )
     .complete((key, ctx) => reconciler.reconcile(key, ctx));
   enqueue = (key) => controller.enqueue(key);
-  return Object.assign(controller, { close: () => notifier.close?.() });
+  return Object.assign(controller, { close: () => notifications.close() });
 }
 
 /**

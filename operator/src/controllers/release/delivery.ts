@@ -11,6 +11,13 @@
  * `rollbackId` and the `Idempotency-Key` header carry the id, so a receiver drops the repeat.
  */
 import type { PendingNotification, ReleaseStatus } from "../../api/release.js";
+import {
+  rollbackNotificationOf,
+  type AttemptOutcome,
+  type RollbackFacts,
+  type RollbackNotification,
+} from "./notify.js";
+import { ROLLBACK_REASONS, type RollbackReason, type StepResult } from "./state.js";
 
 /** First retry after 5 s, doubling, at most 5 min apart. */
 export const RETRY_BASE_MS = 5_000;
@@ -26,9 +33,62 @@ export function rollbackId(releaseUid: string, revision: string, abortedAt: stri
   return `${releaseUid}/${revision}/${Number.isNaN(ms) ? abortedAt : ms}`;
 }
 
-/** A new pending notification, due at once. */
-export function pending(id: string, revision: string, at: string): PendingNotification {
-  return { id, revision, at, attempts: 0, nextAttemptAt: at };
+/**
+ * A new pending notification, due at once. It carries what the payload says of the rollback
+ * (version, reason, message, metric) as the rollback's own reconcile knew it, so whichever
+ * process delivers it later sends the same message.
+ */
+export function pending(
+  id: string,
+  rollback: NonNullable<StepResult["rolledBack"]>,
+  at: string,
+  metric?: string,
+): PendingNotification {
+  const { revision, version, reason, message } = rollback;
+  const entry = {
+    id,
+    revision,
+    version,
+    reason,
+    message: truncate(message),
+    metric,
+    at,
+    attempts: 0,
+    nextAttemptAt: at,
+  };
+  return clean(entry);
+}
+
+/**
+ * The payload of a pending notification: the rollback as recorded in its entry (for an entry
+ * recorded without those, by an older operator, from the Release's history), the squad as it
+ * is now.
+ */
+export function payloadOf(
+  n: PendingNotification,
+  facts: Pick<RollbackFacts, "release" | "squad">,
+  status: ReleaseStatus,
+): RollbackNotification {
+  const entry = status.history?.find(
+    (h) => h.outcome === "RolledBack" && h.revision === n.revision && h.finishedAt === n.at,
+  );
+  const reason = [n.reason, entry?.reason].find(isRollbackReason) ?? "Aborted";
+  return rollbackNotificationOf({
+    ...facts,
+    rollback: {
+      revision: n.revision,
+      version: n.version ?? entry?.version ?? "",
+      reason,
+      message: n.message ?? `rolled back revision ${n.revision} (${reason})`,
+    },
+    metric: n.metric,
+    at: n.at,
+    id: n.id,
+  });
+}
+
+function isRollbackReason(r: string | undefined): r is RollbackReason {
+  return (ROLLBACK_REASONS as readonly (string | undefined)[]).includes(r);
 }
 
 /**
@@ -61,20 +121,21 @@ export function due(s: ReleaseStatus, now: number): PendingNotification[] {
   );
 }
 
-/** Milliseconds until the next attempt of a pending notification; undefined when none waits. */
-export function nextAttemptInMs(s: ReleaseStatus, now: number): number | undefined {
-  const times = (s.notifications ?? []).filter(isPending).map((n) => parse(n.nextAttemptAt ?? "", now));
+/**
+ * Milliseconds until the next attempt of a pending notification; undefined when none waits.
+ * `busy`: entries with an attempt in flight, whose end brings a reconcile of its own.
+ */
+export function nextAttemptInMs(
+  s: ReleaseStatus,
+  now: number,
+  busy: (id: string) => boolean = () => false,
+): number | undefined {
+  const times = (s.notifications ?? [])
+    .filter((n) => isPending(n) && !busy(n.id))
+    .map((n) => parse(n.nextAttemptAt ?? "", now));
   if (times.length === 0) return undefined;
   return Math.max(0, Math.min(...times) - now);
 }
-
-/** What one attempt came to. */
-export type AttemptOutcome =
-  | { kind: "delivered" }
-  | { kind: "retryable"; error: string }
-  | { kind: "permanent"; error: string }
-  /** Nothing to deliver to (the squad has no on-call webhook): finished, nothing sent. */
-  | { kind: "skipped"; why: string };
 
 /** What an attempt's outcome does to its entry, and whether it was just given up. */
 export function afterAttempt(
@@ -110,6 +171,43 @@ export function afterAttempt(
 /** The wait after the `attempts`-th failed attempt: 5 s, 10 s, 20 s … at most 5 min. */
 export function backoffMs(attempts: number): number {
   return Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+/** One attempt as it ended, with the attempt count its entry had when it began. */
+export interface SettledAttempt {
+  id: string;
+  attemptsBefore: number;
+  outcome: AttemptOutcome;
+  /** When it ended (ms since the epoch). */
+  at: number;
+}
+
+/**
+ * `status` with the outcomes of settled attempts recorded, and which entries they delivered or
+ * gave up. An outcome applies only to a still pending entry whose attempt count is the one the
+ * attempt began with: folding the same outcome twice (a status write that failed, then a
+ * retry), or an attempt of another process that status has moved past, changes nothing.
+ */
+export function foldAttempts(
+  status: ReleaseStatus,
+  settled: readonly SettledAttempt[],
+): { status: ReleaseStatus; delivered: PendingNotification[]; gaveUp: PendingNotification[] } {
+  let list = status.notifications;
+  const delivered: PendingNotification[] = [];
+  const gaveUp: PendingNotification[] = [];
+  for (const s of settled) {
+    const n = list?.find((e) => e.id === s.id);
+    if (!n || !isPending(n) || n.attempts !== s.attemptsBefore) continue;
+    const next = afterAttempt(n, s.outcome, s.at);
+    list = replaceNotification(list, next.entry);
+    if (next.entry.deliveredAt) delivered.push(next.entry);
+    if (next.gaveUp) gaveUp.push(next.entry);
+  }
+  return {
+    status: list === status.notifications ? status : { ...status, notifications: list },
+    delivered,
+    gaveUp,
+  };
 }
 
 /** `list` with the entry of the same id replaced. */

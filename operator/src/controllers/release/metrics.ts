@@ -94,12 +94,36 @@ export function createReleaseMetrics(registry: Registry) {
       }),
   );
 
+  const notificationsDelivered = metric(
+    registry,
+    "crescendo_notifications_delivered_total",
+    () =>
+      new Counter({
+        name: "crescendo_notifications_delivered_total",
+        help: "Rollback notifications the on-call webhook accepted (2xx), counted by the process that recorded the delivery.",
+        registers: [registry],
+      }),
+  );
+
+  const notificationsAbandoned = metric(
+    registry,
+    "crescendo_notifications_abandoned_total",
+    () =>
+      new Counter({
+        name: "crescendo_notifications_abandoned_total",
+        help: "Rollback notifications given up: a permanent error (4xx, no Secret key) or retries past the bound. Each has a NotificationFailed Event.",
+        registers: [registry],
+      }),
+  );
+
   // Every label value of the counters exists at 0 from the start, as client-go and
   // controller-runtime do for theirs. A counter series born at 1 has no earlier sample, so
   // `increase(...[5m])` reads 0 for the first rollback of each reason after every start, upgrade
   // or failover: the alert would miss exactly the rollback nobody expected.
   for (const reason of ROLLBACK_REASONS) rollbacks.inc({ reason }, 0);
   for (const result of measurement.shape.phase.options) measurements.inc({ result }, 0);
+  notificationsDelivered.inc(0);
+  notificationsAbandoned.inc(0);
 
   return {
     /**
@@ -134,6 +158,14 @@ export function createReleaseMetrics(registry: Registry) {
 
     measured(result: string): void {
       measurements.inc({ result });
+    },
+
+    notificationDelivered(): void {
+      notificationsDelivered.inc();
+    },
+
+    notificationAbandoned(): void {
+      notificationsAbandoned.inc();
     },
   };
 }

@@ -7,20 +7,15 @@ import { afterEach, describe, expect, it } from "vitest";
 import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
 import { squadSpec } from "../../api/squad.js";
-import { createLogger } from "../../observability/logger.js";
-import type { EventInput } from "../../runtime/events.js";
 import type { KubeObject, Resource } from "../../runtime/types.js";
 import type { HistoryEntry, ReleaseStatus } from "../../api/release.js";
 import {
   isNewRollback,
-  NOTIFY_BACKOFF_MS,
-  OncallNotifier,
+  OncallWebhook,
   rollbackNotification,
   rollbackNotificationOf,
   type RollbackNotification,
 } from "./notify.js";
-
-const logger = createLogger({ level: "silent" });
 
 const PAYLOAD: RollbackNotification = {
   release: "web",
@@ -34,12 +29,7 @@ const PAYLOAD: RollbackNotification = {
   metric: "error-rate",
   channel: "#payments-oncall",
   at: "2030-01-01T00:00:00.000Z",
-};
-
-const RELEASE: KubeObject = {
-  apiVersion: "crescendo.dev/v1alpha1",
-  kind: "Release",
-  metadata: { name: "web", namespace: "shop", uid: "u1" },
+  rollbackId: "u1/r2/1893456000000",
 };
 
 function squad(oncall?: Record<string, unknown>): Squad {
@@ -60,8 +50,6 @@ function secret(url: string | undefined, key = "url"): KubeObject {
 
 function harness(secrets: Record<string, KubeObject | undefined>, answers: (number | "hang" | "reset")[]) {
   const gets: string[] = [];
-  const sleeps: number[] = [];
-  const events: EventInput[] = [];
   const posts: { url: string; body: unknown; headers: Headers }[] = [];
   const fetch = (async (url: string, init: RequestInit) => {
     posts.push({ url, body: JSON.parse(String(init.body)), headers: new Headers(init.headers) });
@@ -74,188 +62,131 @@ function harness(secrets: Record<string, KubeObject | undefined>, answers: (numb
     }
     return new Response(null, { status: answer });
   }) as typeof globalThis.fetch;
-  const notifier = new OncallNotifier({
+  const webhook = new OncallWebhook({
     client: {
       get: async <T extends KubeObject>(_res: Resource, name: string, namespace?: string) => {
         gets.push(`${namespace ?? ""}/${name}`);
         return secrets[`${namespace ?? ""}/${name}`] as T | undefined;
       },
     },
-    recorder: { record: async (_obj, input) => void events.push(input) },
-    logger,
-    clock: { sleep: async (ms) => void sleeps.push(ms) },
     fetch,
     timeoutMs: 50,
   });
-  return { notifier, gets, sleeps, events, posts };
+  const send = (s: Squad | undefined, signal = new AbortController().signal) =>
+    webhook.send(s, PAYLOAD, signal);
+  return { send, gets, posts };
 }
 
-describe("OncallNotifier", () => {
-  it("reads the Secret when notifying and POSTs the rollback as JSON", async () => {
+describe("OncallWebhook", () => {
+  it("reads the Secret when sending and POSTs the rollback as JSON, its id as the Idempotency-Key", async () => {
     const h = harness({ "shop/oncall": secret("https://hooks.example.com/T0/abc") }, [200]);
     const s = squad({ webhookSecretRef: { name: "oncall" }, channel: "#payments-oncall" });
-    await h.notifier.notify(RELEASE, s, PAYLOAD);
+    expect(await h.send(s)).toEqual({ kind: "delivered" });
     // The Secret's namespace defaults to the squad's first namespace; its key to "url".
     expect(h.gets).toEqual(["shop/oncall"]);
     expect(h.posts).toHaveLength(1);
     expect(h.posts[0]?.url).toBe("https://hooks.example.com/T0/abc");
     expect(h.posts[0]?.body).toEqual(PAYLOAD);
     expect(h.posts[0]?.headers.get("content-type")).toBe("application/json");
-    expect(h.events).toEqual([]);
+    expect(h.posts[0]?.headers.get("idempotency-key")).toBe(PAYLOAD.rollbackId);
   });
 
-  it("retries failures with exponential backoff, then reports NotificationFailed", async () => {
+  it("says what may be retried: 5xx, a reset, a timeout, a Secret that does not exist yet", async () => {
+    const s = squad({ webhookSecretRef: { name: "pager", namespace: "ops", key: "endpoint" } });
     const h = harness({ "ops/pager": secret("http://pager.internal/hook", "endpoint") }, [
       503,
       "reset",
       "hang",
-      500,
-      502,
-      500,
+      429,
     ]);
-    const s = squad({ webhookSecretRef: { name: "pager", namespace: "ops", key: "endpoint" } });
-    await h.notifier.notify(RELEASE, s, PAYLOAD);
-    expect(h.posts).toHaveLength(6);
-    expect(h.sleeps).toEqual(NOTIFY_BACKOFF_MS);
-    expect(h.sleeps).toEqual([1000, 2000, 4000, 8000, 16000]);
-    expect(h.events).toHaveLength(1);
-    expect(h.events[0]).toMatchObject({ type: "Warning", reason: "NotificationFailed" });
+    const outcomes = [await h.send(s), await h.send(s), await h.send(s), await h.send(s)];
+    expect(outcomes.map((o) => o.kind)).toEqual(["retryable", "retryable", "retryable", "retryable"]);
+    const errors = outcomes.map((o) => ("error" in o ? o.error : ""));
     // The URL may hold a token: only its origin is named.
-    expect(h.events[0]?.note).toContain("http://pager.internal: HTTP 500");
-    expect(h.events[0]?.note).not.toContain("/hook");
+    expect(errors[0]).toBe("POST http://pager.internal: HTTP 503");
+    expect(errors[1]).toContain("ECONNRESET");
+    expect(errors[2]).toBe("POST http://pager.internal: no answer within 50 ms");
+    expect(errors.join(" ")).not.toContain("/hook");
+
+    const missing = harness({}, []);
+    expect(await missing.send(squad({ webhookSecretRef: { name: "oncall" } }))).toEqual({
+      kind: "retryable",
+      error: "Secret shop/oncall key url: the Secret does not exist",
+    });
   });
 
-  it("names a timeout as such, and succeeds on a later attempt", async () => {
-    const h = harness({ "shop/oncall": secret("http://127.0.0.1:9/x") }, ["hang", 204]);
-    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
-    expect(h.posts).toHaveLength(2);
-    expect(h.sleeps).toEqual([1000]);
-    expect(h.events).toEqual([]);
-  });
-
-  it("does not retry what cannot succeed: a 4xx answer or a Secret without the key", async () => {
+  it("says what cannot succeed: a 4xx answer, a Secret without the key, a value that is no URL", async () => {
+    const s = squad({ webhookSecretRef: { name: "oncall" } });
     const h = harness({ "shop/oncall": secret("http://hooks.example.com/x") }, [404]);
-    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
-    expect(h.posts).toHaveLength(1);
-    expect(h.events[0]?.note).toContain("HTTP 404");
+    expect(await h.send(s)).toEqual({ kind: "permanent", error: "POST http://hooks.example.com: HTTP 404" });
 
     const k = harness({ "shop/oncall": secret(undefined) }, []);
-    await k.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    expect(await k.send(s)).toEqual({
+      kind: "permanent",
+      error: "Secret shop/oncall key url: the Secret has no such key",
+    });
     expect(k.posts).toHaveLength(0);
-    expect(k.sleeps).toEqual([]);
-    expect(k.events[0]?.note).toContain("Secret shop/oncall key url: the Secret has no such key");
-  });
 
-  it("retries a Secret that does not exist yet", async () => {
-    const h = harness({}, []);
-    await h.notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
-    expect(h.gets).toHaveLength(6);
-    expect(h.events[0]?.note).toContain("the Secret does not exist");
+    const u = harness({ "shop/oncall": secret("ftp://x") }, []);
+    expect(await u.send(s)).toMatchObject({
+      kind: "permanent",
+      error: expect.stringContaining("not an http(s) URL"),
+    });
   });
 
   it("sends nothing when the squad has no on-call webhook", async () => {
     const h = harness({}, []);
-    await h.notifier.notify(RELEASE, squad(), PAYLOAD);
-    await h.notifier.notify(RELEASE, undefined, PAYLOAD);
+    expect(await h.send(squad())).toMatchObject({ kind: "skipped" });
+    expect(await h.send(undefined)).toMatchObject({ kind: "skipped" });
     expect(h.gets).toEqual([]);
     expect(h.posts).toEqual([]);
-    expect(h.events).toEqual([]);
-  });
-});
-
-describe("OncallNotifier.close", () => {
-  function recordingLogger() {
-    const lines: Record<string, unknown>[] = [];
-    const log = createLogger({
-      level: "info",
-      destination: { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) },
-    });
-    return { log, lines };
-  }
-
-  it("abandons pending retries at once, logs what it dropped, and records no failure", async () => {
-    const { log, lines } = recordingLogger();
-    const events: EventInput[] = [];
-    let posts = 0;
-    const notifier = new OncallNotifier({
-      client: { get: async <T extends KubeObject>() => secret("http://hooks.example.com/x") as T },
-      recorder: { record: async (_obj, input) => void events.push(input) },
-      logger: log,
-      // The real, unref'd backoff: 1 s, 2 s, … would keep a closing process for half a minute.
-      fetch: (async () => {
-        posts++;
-        return new Response(null, { status: 503 });
-      }) as typeof globalThis.fetch,
-    });
-    const started = Date.now();
-    const sending = notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
-    await new Promise((r) => setTimeout(r, 20)); // the first attempt failed; waiting to retry
-    notifier.close();
-    await sending;
-    expect(Date.now() - started).toBeLessThan(900);
-    expect(posts).toBe(1);
-    expect(events).toEqual([]);
-    expect(
-      lines.filter((l) => l["msg"] === "shutting down: on-call notification of a rollback dropped"),
-    ).toEqual([
-      expect.objectContaining({ namespace: "shop", name: "web", revision: "r2", reason: "AnalysisFailed" }),
-    ]);
-
-    // After close, a new rollback is only logged as dropped.
-    await notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), {
-      ...PAYLOAD,
-      revision: "r3",
-    });
-    expect(posts).toBe(1);
-    expect(lines.filter((l) => l["revision"] === "r3")).toHaveLength(1);
   });
 
-  it("aborts a POST in flight", async () => {
-    let aborted = false;
-    const notifier = new OncallNotifier({
+  it("aborts a POST in flight when its signal aborts (shutdown)", async () => {
+    const webhook = new OncallWebhook({
       client: { get: async <T extends KubeObject>() => secret("http://hooks.example.com/x") as T },
-      recorder: { record: async () => undefined },
-      logger,
       timeoutMs: 60_000,
       fetch: ((_url: string, init: RequestInit) =>
         new Promise((_, reject) =>
-          init.signal?.addEventListener("abort", () => {
-            aborted = true;
-            reject(init.signal?.reason);
-          }),
+          init.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
         )) as typeof globalThis.fetch,
     });
-    const sending = notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
+    const stop = new AbortController();
+    const started = Date.now();
+    const sending = webhook.send(squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD, stop.signal);
     await new Promise((r) => setTimeout(r, 10));
-    notifier.close();
-    await sending;
-    expect(aborted).toBe(true);
+    stop.abort(new Error("closing"));
+    expect(await sending).toMatchObject({ kind: "retryable" });
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 });
 
-describe("OncallNotifier over HTTP", () => {
+describe("OncallWebhook over HTTP", () => {
   let server: Server | undefined;
   afterEach(() => new Promise<void>((r) => (server ? server.close(() => r()) : r())));
 
-  it("delivers to a real server with the global fetch", async () => {
-    const received: unknown[] = [];
+  it("delivers to a real server with the global fetch, with the Idempotency-Key header", async () => {
+    const received: { body: unknown; key: string | undefined }[] = [];
     server = createServer((req, res) => {
       let body = "";
       req.on("data", (c: Buffer) => (body += c.toString()));
       req.on("end", () => {
-        received.push(JSON.parse(body));
+        received.push({ body: JSON.parse(body), key: req.headers["idempotency-key"] as string | undefined });
         res.writeHead(200).end("ok");
       });
     });
     await new Promise<void>((r) => server!.listen(0, "127.0.0.1", r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    const notifier = new OncallNotifier({
+    const webhook = new OncallWebhook({
       client: { get: async <T extends KubeObject>() => secret(url) as T },
-      recorder: { record: async () => undefined },
-      logger,
     });
-    await notifier.notify(RELEASE, squad({ webhookSecretRef: { name: "oncall" } }), PAYLOAD);
-    expect(received).toEqual([PAYLOAD]);
+    const outcome = await webhook.send(
+      squad({ webhookSecretRef: { name: "oncall" } }),
+      PAYLOAD,
+      new AbortController().signal,
+    );
+    expect(outcome).toEqual({ kind: "delivered" });
+    expect(received).toEqual([{ body: PAYLOAD, key: PAYLOAD.rollbackId }]);
   });
 });
 
@@ -288,12 +219,14 @@ describe("the webhook payload", () => {
       rollback: { revision: "r2", version: "1.5.0", reason: "AnalysisFailed", message: PAYLOAD.message },
       metric: "error-rate",
       at: "2030-01-01T00:00:00.000Z",
+      id: PAYLOAD.rollbackId,
     });
     expect(analysis).toEqual(PAYLOAD);
     const aborted = rollbackNotificationOf({
       release: { name: "web", namespace: "shop" },
       rollback: { revision: "r2", version: "1.5.0", reason: "Aborted", message: "aborted by action a1" },
       at: "2030-01-01T00:00:00.000Z",
+      id: PAYLOAD.rollbackId,
     });
     for (const payload of [analysis, aborted]) {
       expect(validate(committed, payload)).toEqual([]);

@@ -6,26 +6,18 @@
  * `spec.oncall.webhookSecretRef` and is read at notification time: rollbacks are rare, and a
  * Secret informer would cache every Secret of the cluster in the operator's memory for nothing.
  *
- * One message per rollback, not per reconcile: the controller sends one only from the reconcile
- * whose status write recorded the rollback, and `rollbackAlreadyRecorded` checks that against
- * the status observed before that reconcile, so a RolledBack Release reconciled again (a
- * requeue, a resync, an operator restart) never sends again; the decision rests on status, not
- * on memory.
- *
- * A notification never blocks or fails a reconcile: `notify` runs on its own, retries with
- * exponential backoff, and reports a final failure as a log line and a `NotificationFailed`
- * Event on the Release. Nor does it hold up shutdown: `close` (called once the manager has
- * stopped) aborts the POST in flight and every backoff wait, logs each notification it drops,
- * and the backoff timers never keep the process alive on their own.
+ * This file is the payload and one attempt's I/O (`OncallWebhook.send`): whether to attempt,
+ * when to retry and when to give up are decided on `status.notifications` (`delivery.ts`), so
+ * any leader, after any restart, finishes a delivery another process began. Every attempt
+ * carries the rollback's id in the payload (`rollbackId`) and in the `Idempotency-Key` header:
+ * delivery is at least once, and a receiver drops a repeat by that key.
  */
 import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
 import type { ReleaseStatus } from "../../api/release.js";
-import type { Logger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
-import type { EventRecorder } from "../../runtime/events.js";
 import { SecretResource } from "../../runtime/resources.js";
-import type { Clock, KubeObject } from "../../runtime/types.js";
+import type { KubeObject } from "../../runtime/types.js";
 import { webhookBody } from "./chat-format.js";
 import { ROLLBACK_REASONS, rolledBack, type RollbackReason } from "./state.js";
 
@@ -66,6 +58,11 @@ export const rollbackNotification = z
       .describe(
         "When the rollback happened (RFC 3339, UTC): status.abortedAt. With namespace, release and revision it identifies the rollback, so a receiver can drop a repeated delivery.",
       ),
+    rollbackId: z
+      .string()
+      .describe(
+        "The rollback's id, also sent as the Idempotency-Key header: the same on every delivery attempt of this rollback, from any operator process. Delivery is at least once; a receiver drops a message whose id it has seen.",
+      ),
   })
   .meta({
     // Receivers must accept fields added later; zod's own parsing stays strict.
@@ -86,6 +83,7 @@ export const rollbackNotification = z
         metric: "error-rate",
         channel: "#payments-oncall",
         at: "2030-01-01T12:00:03.000Z",
+        rollbackId: "5f0c2a4e-8d1b-4c39-9a57-0e6f3b2d1c88/x7kq2hmz4b/1893499203000",
       },
     ],
   });
@@ -102,6 +100,8 @@ export interface RollbackFacts {
   metric?: string;
   /** `status.abortedAt` of the rollback. */
   at: string;
+  /** The rollback's id (`rollbackId` in `delivery.ts`). */
+  id: string;
 }
 
 /** The payload for one rollback: every field present, absent ones null. */
@@ -118,6 +118,7 @@ export function rollbackNotificationOf(facts: RollbackFacts): RollbackNotificati
     metric: facts.metric ?? null,
     channel: facts.squad?.channel ?? null,
     at: facts.at,
+    rollbackId: facts.id,
   };
 }
 
@@ -139,19 +140,21 @@ export function isNewRollback(before: ReleaseStatus | undefined, after: ReleaseS
   return recorded(after) && !recorded(before);
 }
 
+/** What one attempt came to. */
+export type AttemptOutcome =
+  | { kind: "delivered" }
+  | { kind: "retryable"; error: string }
+  | { kind: "permanent"; error: string }
+  /** Nothing to deliver to (the squad has no on-call webhook): finished, nothing sent. */
+  | { kind: "skipped"; why: string };
+
 /** Per-attempt deadline for the POST. */
 export const NOTIFY_TIMEOUT_MS = 5_000;
-/** Waits before each retry: 1 s, 2 s, 4 s, 8 s, 16 s (six attempts in all, about half a minute). */
-export const NOTIFY_BACKOFF_MS = [1_000, 2_000, 4_000, 8_000, 16_000];
 
-export interface NotifierOptions {
+export interface OncallWebhookOptions {
   client: Pick<KubeClient, "get">;
-  recorder: Pick<EventRecorder, "record">;
-  logger: Logger;
-  clock?: Pick<Clock, "sleep">;
   fetch?: typeof globalThis.fetch;
   timeoutMs?: number;
-  backoffMs?: readonly number[];
 }
 
 /** An attempt that cannot succeed by retrying (no Secret key, a 4xx answer). */
@@ -159,118 +162,35 @@ class PermanentError extends Error {
   override name = "PermanentError";
 }
 
-/**
- * Waits `ms`, or less if `signal` aborts. Its timer is unref'd: a pending retry never keeps the
- * process alive once everything else has stopped.
- */
-function unrefSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
-
-export class OncallNotifier {
-  private readonly clock: Pick<Clock, "sleep">;
+/** One delivery attempt to a squad's on-call webhook: read the Secret, POST, classify. */
+export class OncallWebhook {
   private readonly fetch: typeof globalThis.fetch;
-  /** Aborted by `close`: every attempt and wait in flight gives up. */
-  private readonly stopping = new AbortController();
-  /** Notifications being delivered (or waiting to retry), for `close` to name what it drops. */
-  private readonly inFlight = new Set<RollbackNotification>();
 
-  constructor(private readonly opts: NotifierOptions) {
-    this.clock = opts.clock ?? { sleep: unrefSleep };
+  constructor(private readonly opts: OncallWebhookOptions) {
     this.fetch = opts.fetch ?? globalThis.fetch;
   }
 
   /**
-   * Sends `payload` to the on-call webhook of `squad`. Resolves when delivered, given up,
-   * dropped by `close`, or when the squad has no on-call webhook; never rejects, so callers may
-   * `void` it.
+   * Sends `payload` once. Never rejects: the outcome says whether it was delivered, may be
+   * retried, cannot succeed, or had nowhere to go (the squad has no on-call webhook any more).
    */
-  async notify(release: KubeObject, squad: Squad | undefined, payload: RollbackNotification): Promise<void> {
-    const log = this.opts.logger.child({
-      namespace: payload.namespace,
-      name: payload.release,
-      squad: payload.squad,
-    });
+  async send(
+    squad: Squad | undefined,
+    payload: RollbackNotification,
+    signal: AbortSignal,
+  ): Promise<AttemptOutcome> {
     const ref = squad?.spec.oncall?.webhookSecretRef;
-    if (!squad || !ref) {
-      log.info("no on-call webhook configured for this Release's squad; not notifying");
-      return;
-    }
-    const stop = this.stopping.signal;
-    if (stop.aborted) {
-      this.logDropped(payload);
-      return;
-    }
+    if (!squad || !ref) return { kind: "skipped", why: "the squad has no on-call webhook" };
     const namespace = ref.namespace ?? firstNamespace(squad);
     const where = `Secret ${namespace}/${ref.name} key ${ref.key}`;
-    const backoff = this.opts.backoffMs ?? NOTIFY_BACKOFF_MS;
-    let lastError: unknown;
-    this.inFlight.add(payload);
     try {
-      for (let attempt = 0; attempt <= backoff.length; attempt++) {
-        if (attempt > 0) await this.clock.sleep(backoff[attempt - 1] ?? 0, stop);
-        if (stop.aborted) return; // dropped, and logged, by `close`
-        try {
-          const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
-          if (stop.aborted) return;
-          await this.post(url, webhookBody(squad.spec.oncall?.format, payload), stop);
-          log.info({ attempt: attempt + 1 }, "notified on-call of the rollback");
-          return;
-        } catch (err) {
-          if (stop.aborted) return;
-          lastError = err;
-          log.warn({ err, attempt: attempt + 1 }, "on-call notification attempt failed");
-          if (err instanceof PermanentError) break;
-        }
-      }
-    } finally {
-      this.inFlight.delete(payload);
+      const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
+      await this.post(url, webhookBody(squad.spec.oncall?.format, payload), payload.rollbackId, signal);
+      return { kind: "delivered" };
+    } catch (err) {
+      const error = err instanceof Error ? err.message : String(err);
+      return err instanceof PermanentError ? { kind: "permanent", error } : { kind: "retryable", error };
     }
-    const reason = lastError instanceof Error ? lastError.message : String(lastError);
-    log.error({ err: lastError }, "could not notify on-call of the rollback");
-    await this.opts.recorder.record(release, {
-      type: "Warning",
-      reason: "NotificationFailed",
-      note: `could not notify on-call (${where}) of the rollback of ${payload.version}: ${reason}`,
-      action: "Notify",
-    });
-  }
-
-  /**
-   * Stops notifying, for shutdown: the POST in flight is aborted, pending retries are abandoned
-   * (each logged as dropped, so on-call can be told by hand), and later `notify` calls only log.
-   * A notification already recorded in status is never sent again by the next process, so what
-   * is dropped here is lost: the log line is the record of it. Idempotent.
-   */
-  close(): void {
-    if (this.stopping.signal.aborted) return;
-    for (const payload of this.inFlight) this.logDropped(payload);
-    this.stopping.abort(new Error("the on-call notifier is closed"));
-  }
-
-  private logDropped(payload: RollbackNotification): void {
-    this.opts.logger.warn(
-      {
-        namespace: payload.namespace,
-        name: payload.release,
-        squad: payload.squad,
-        revision: payload.revision,
-        version: payload.version,
-        reason: payload.reason,
-        at: payload.at,
-      },
-      "shutting down: on-call notification of a rollback dropped",
-    );
   }
 
   private async webhookUrl(namespace: string, name: string, key: string, where: string): Promise<string> {
@@ -288,14 +208,19 @@ export class OncallNotifier {
     return url;
   }
 
-  private async post(url: string, payload: unknown, stop: AbortSignal): Promise<void> {
+  private async post(url: string, body: unknown, idempotencyKey: string, stop: AbortSignal): Promise<void> {
     const timeoutMs = this.opts.timeoutMs ?? NOTIFY_TIMEOUT_MS;
     let response: Response;
     try {
       response = await this.fetch(url, {
         method: "POST",
-        headers: { "content-type": "application/json", "user-agent": "crescendo" },
-        body: JSON.stringify(payload),
+        headers: {
+          "content-type": "application/json",
+          "user-agent": "crescendo",
+          // The same key on every attempt of this rollback, from any operator process.
+          "idempotency-key": idempotencyKey,
+        },
+        body: JSON.stringify(body),
         signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), stop]),
       });
       await response.body?.cancel();

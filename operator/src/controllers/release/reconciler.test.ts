@@ -8,7 +8,8 @@ import type { EventInput } from "../../runtime/events.js";
 import { Store } from "../../runtime/store.js";
 import type { KubeObject, Resource } from "../../runtime/types.js";
 import { MeasurementRunner } from "./measurements.js";
-import type { RollbackNotification } from "./notify.js";
+import { NotificationRunner } from "./notification-runner.js";
+import type { AttemptOutcome, RollbackNotification } from "./notify.js";
 import { ReleaseReconciler } from "./reconciler.js";
 import { ALLOWLIST, ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
@@ -52,6 +53,10 @@ class World {
   written: Call[] = [];
   events: EventInput[] = [];
   notified: { payload: RollbackNotification; squad?: string }[] = [];
+  /** What the webhook answers to each attempt, in turn; delivered when none is left. */
+  answers: AttemptOutcome[] = [];
+  /** The webhook never answers (until aborted): no attempt settles. */
+  webhookHangs = false;
   enqueued: string[] = [];
   queries: { address: string; query: string; answer: (r: QueryResult) => void }[] = [];
   /** Objects the API holds that the cache does not show (a Deployment whose managed-by label was removed). */
@@ -88,6 +93,7 @@ class World {
     logger,
     onSettled: (key) => this.enqueued.push(key),
   });
+  notifications = this.newNotificationRunner();
   provider = (address: string): MetricProvider => ({
     query: (query) =>
       new Promise<QueryResult>((resolve) => this.queries.push({ address, query, answer: resolve })),
@@ -154,7 +160,13 @@ class World {
       logger,
       onSettled: (key) => this.enqueued.push(key),
     });
+    this.notifications.close();
+    this.notifications = this.newNotificationRunner();
     this.reconciler = this.newReconciler();
+  }
+
+  private newNotificationRunner(): NotificationRunner {
+    return new NotificationRunner({ clock: this.clock, logger, onSettled: (key) => this.enqueued.push(key) });
   }
 
   private newReconciler(): ReleaseReconciler {
@@ -166,9 +178,15 @@ class World {
       runner: this.runner,
       providerFor: (address) => this.provider(address),
       allowlist: ALLOWLIST,
-      notifier: {
-        notify: async (_release, squad, payload) =>
-          void this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) }),
+      notifications: this.notifications,
+      webhook: {
+        send: async (squad, payload, signal) => {
+          this.notified.push({ payload, ...(squad ? { squad: squad.metadata.name } : {}) });
+          if (this.webhookHangs) {
+            await new Promise((resolve) => signal.addEventListener("abort", resolve));
+          }
+          return this.answers.shift() ?? { kind: "delivered" };
+        },
       },
       releases: this.releases,
       deployments: this.deployments,
@@ -493,6 +511,98 @@ describe("ReleaseReconciler", () => {
     expect(w.notified[1]?.payload.at).not.toBe(w.notified[0]?.payload.at);
   });
 
+  it("records each delivery attempt in status, retries after the backoff, and ends at the webhook's 2xx", async () => {
+    const w = await atAnalysis();
+    const delivered = () => metricValue("crescendo_notifications_delivered_total");
+    const before = await delivered();
+    w.answers = [{ kind: "retryable", error: "POST http://hooks.example.com: HTTP 503" }];
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.status.phase).toBe("RolledBack");
+    // Recorded pending in the rollback's own write, and attempted once it was written.
+    const id = `rel-uid/${R2}/${Date.parse(w.status.abortedAt!)}`;
+    expect(w.notified.map((n) => n.payload.rollbackId)).toEqual([id]);
+    expect(w.status.notifications).toEqual([expect.objectContaining({ id, attempts: 0 })]);
+    await flush();
+    expect(w.enqueued).toContain("shop/web");
+    const after503 = await w.reconcile();
+    expect(w.status.notifications?.[0]).toMatchObject({
+      attempts: 1,
+      nextAttemptAt: new Date(w.now + 5_000).toISOString(),
+      lastError: "POST http://hooks.example.com: HTTP 503",
+    });
+    expect(after503.requeueAfterMs).toBe(5_000);
+    // Not due yet: no attempt.
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    w.now += 5_000;
+    await w.reconcile();
+    expect(w.notified).toHaveLength(2);
+    expect(w.notified[1]?.payload).toEqual(w.notified[0]?.payload);
+    await flush();
+    const done = await w.reconcile();
+    expect(w.status.notifications?.[0]).toMatchObject({
+      attempts: 2,
+      deliveredAt: new Date(w.now).toISOString(),
+    });
+    expect(w.status.notifications?.[0]?.nextAttemptAt).toBeUndefined();
+    expect(done.requeueAfterMs).toBeUndefined();
+    expect(await delivered()).toBe(before + 1);
+    expect(releaseStatus.safeParse(w.status).success).toBe(true);
+    await w.reconcile();
+    expect(w.calls).toEqual([]);
+    expect(w.notified).toHaveLength(2);
+  });
+
+  it("leaves an attempt in flight at shutdown to the next process, which delivers it once", async () => {
+    const w = await atAnalysis();
+    w.webhookHangs = true;
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    // Reconciled again while the POST hangs: no second attempt, and no busy requeue loop.
+    const waiting = await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    expect(waiting.requeueAfterMs).toBeUndefined();
+    // SIGTERM: the runner is closed and the attempt aborted; its outcome is recorded nowhere.
+    w.webhookHangs = false;
+    w.restart();
+    await flush();
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 0 });
+    await w.reconcile();
+    expect(w.notified).toHaveLength(2);
+    expect(w.notified[1]?.payload.rollbackId).toBe(w.notified[0]?.payload.rollbackId);
+    await flush();
+    await w.reconcile();
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 1, deliveredAt: expect.any(String) });
+    w.restart();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(2);
+  });
+
+  it("gives up on what cannot succeed with a NotificationFailed Warning and the abandoned counter", async () => {
+    const w = await atAnalysis();
+    const abandoned = () => metricValue("crescendo_notifications_abandoned_total");
+    const before = await abandoned();
+    w.answers = [{ kind: "permanent", error: "POST http://hooks.example.com: HTTP 404" }];
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    await flush();
+    await w.reconcile();
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 1, failedAt: expect.any(String) });
+    expect(w.events.filter((e) => e.reason === "NotificationFailed")).toEqual([
+      expect.objectContaining({ type: "Warning", note: expect.stringContaining("HTTP 404") }),
+    ]);
+    expect(await abandoned()).toBe(before + 1);
+    w.now += 3_600_000;
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    expect(w.events.filter((e) => e.reason === "NotificationFailed")).toHaveLength(1);
+  });
+
   it("never renders the stable revision from the canary's template", async () => {
     const w = await healthyAtV1();
     const stableTemplate = w.deployments.get(`shop/web-${R1}`)?.["spec"];
@@ -588,6 +698,7 @@ describe("ReleaseReconciler", () => {
   it("reads its own status write while the informer lags, so a rollback is never undone", async () => {
     const w = await atAnalysis();
     w.lagging = true;
+    w.webhookHangs = true; // its outcome would be a status write of its own
     w.queries[0]?.answer({ kind: "value", value: 0.5 });
     await flush();
     await w.reconcile();

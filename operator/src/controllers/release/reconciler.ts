@@ -5,11 +5,14 @@
  * (new ControllerRevisions, so a template is kept before anything runs it; Services, the
  * HTTPRoute, Deployments — so on a rollback traffic is on stable before anything else is
  * written), deletions, status (once), then what follows from a written status: Events,
- * metrics, the on-call notification, new measurements.
+ * metrics, on-call notification attempts, new measurements.
  *
  * Measurements never block a reconcile: due ones are started in the
  * `MeasurementRunner`, which reconciles the Release again when one settles; that reconcile folds
- * the result into status before judging. Everything needed to resume is in status.
+ * the result into status before judging. On-call notifications go the same way: a rollback's
+ * status write records one as pending (`delivery.ts`), due attempts run in the
+ * `NotificationRunner`, and the next reconcile records each outcome. Everything needed to
+ * resume is in status, so a restarted or new leader finishes what another began.
  */
 import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import { LABELS, parseDuration } from "../../api/common.js";
@@ -40,9 +43,11 @@ import {
   type Resource,
 } from "../../runtime/types.js";
 import { controllerRevisionName } from "./controller-revisions.js";
+import { due, foldAttempts, nextAttemptInMs, payloadOf } from "./delivery.js";
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
-import type { OncallNotifier } from "./notify.js";
+import type { NotificationRunner } from "./notification-runner.js";
+import type { OncallWebhook } from "./notify.js";
 import { deploymentsByRevision, revisionsByRevision } from "./observed.js";
 import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
 import { actionOf, rollbackReport } from "./report.js";
@@ -75,7 +80,10 @@ export interface ReconcilerDeps {
   providerFor: (address: string) => MetricProvider;
   /** The Prometheus addresses the platform allows besides each squad's own (`allowlist.ts`). */
   allowlist: PrometheusAllowlist;
-  notifier: Pick<OncallNotifier, "notify">;
+  /** Runs on-call notification attempts beside the reconciles. */
+  notifications: Pick<NotificationRunner, "start" | "busy" | "pending" | "ack" | "cancel">;
+  /** One attempt's I/O. */
+  webhook: Pick<OncallWebhook, "send">;
   releases: ReadStore<RawRelease>;
   deployments: ReadStore;
   /** The Releases' ControllerRevisions: every kept revision's pod template. */
@@ -117,7 +125,9 @@ export class ReleaseReconciler {
 
     // Observe: one snapshot, with the measurements that settled since the last reconcile.
     const folded = foldMeasurements(raw.status ?? {}, this.deps.runner.pending(key));
-    const release: Release = { ...raw, spec, status: folded.status };
+    const attempts = [...this.deps.notifications.pending(key)];
+    const notified = foldAttempts(folded.status, attempts);
+    const release: Release = { ...raw, spec, status: notified.status };
     const owned = await this.ownedDeployments(raw, folded.status);
     const snapshot: ReleaseSnapshot = {
       release,
@@ -129,7 +139,11 @@ export class ReleaseReconciler {
       // The squad's default interval is resolved here, so the analysis deadline is computed from it.
       analysisIntervalMs: parseDuration(setup.defaultInterval),
       action: pendingAction(release),
-      squad: squad && { name: squad.name, tribe: squad.tribe },
+      squad: squad && {
+        name: squad.name,
+        tribe: squad.tribe,
+        oncall: squad.squad?.spec.oncall?.webhookSecretRef !== undefined,
+      },
     };
 
     // Decide.
@@ -144,9 +158,17 @@ export class ReleaseReconciler {
       key,
       [...folded.recorded, ...folded.stale].map((s) => s.id),
     );
+    this.deps.notifications.ack(
+      key,
+      attempts.map((a) => a.id),
+    );
 
-    if (wrote) this.report(raw, squad, result, { snapshot, recorded: folded.recorded, appliedAt });
+    if (wrote) {
+      this.report(raw, result, { snapshot, recorded: folded.recorded, appliedAt });
+      this.reportDeliveries(raw, notified);
+    }
     releaseMetrics.observe(target.namespace, target.release, result.status);
+    const notifyIn = this.startNotifications(key, raw, squad, result.status);
 
     const canary = result.status.canaryRevision
       ? snapshot.deployments[result.status.canaryRevision]
@@ -161,13 +183,16 @@ export class ReleaseReconciler {
       canaryServing,
       ctx.signal,
     );
-    const requeue = [result.requeueAfterMs, nextDue].filter((ms): ms is number => ms !== undefined && ms > 0);
+    const requeue = [result.requeueAfterMs, nextDue, notifyIn].filter(
+      (ms): ms is number => ms !== undefined && ms > 0,
+    );
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 
   /** The Release is gone (or going): owned objects go by garbage collection, only memory is left. */
   private gone(key: ObjectKey): ReconcileResult {
     this.deps.runner.cancel(key);
+    this.deps.notifications.cancel(key);
     this.written.forget(key);
     const { namespace, name } = splitKey(key);
     releaseMetrics.forget(namespace ?? "", name);
@@ -354,10 +379,9 @@ export class ReleaseReconciler {
     return {};
   }
 
-  /** What follows a written status: its Events, the counters, and on a rollback the on-call. */
+  /** What follows a written status: its Events and the counters; a rollback is also logged. */
   private report(
     raw: RawRelease,
-    squad: SquadContext | undefined,
     result: StepResult,
     info: { snapshot: ReleaseSnapshot; recorded: readonly SettledMeasurement[]; appliedAt: number },
   ): void {
@@ -366,8 +390,6 @@ export class ReleaseReconciler {
     }
     if (result.promoted) releaseMetrics.promoted();
     const rollback = rollbackReport({
-      release: { name: raw.metadata.name ?? "", namespace: raw.metadata.namespace ?? "" },
-      squad: squad && { name: squad.name, tribe: squad.tribe, channel: squad.squad?.spec.oncall?.channel },
       before: raw.status,
       result,
       ...info,
@@ -384,7 +406,58 @@ export class ReleaseReconciler {
       },
       "rolled back",
     );
-    void this.deps.notifier.notify(raw, squad?.squad, rollback.payload);
+  }
+
+  /** The attempts this reconcile's status write recorded: delivered ones logged, abandoned ones said. */
+  private reportDeliveries(raw: RawRelease, notified: ReturnType<typeof foldAttempts>): void {
+    const log = this.deps.logger.child({ namespace: raw.metadata.namespace, name: raw.metadata.name });
+    for (const n of notified.delivered) {
+      releaseMetrics.notificationDelivered();
+      log.info({ rollbackId: n.id, attempts: n.attempts }, "notified on-call of the rollback");
+    }
+    for (const n of notified.gaveUp) {
+      releaseMetrics.notificationAbandoned();
+      log.error(
+        { rollbackId: n.id, attempts: n.attempts, err: n.lastError },
+        "could not notify on-call of the rollback",
+      );
+      void this.deps.recorder.record(raw, {
+        type: "Warning",
+        reason: "NotificationFailed",
+        note: `gave up notifying on-call of the rollback of ${n.version ?? n.revision} after ${n.attempts} attempt(s): ${n.lastError ?? "unknown error"}`,
+        action: "Notify",
+      });
+    }
+  }
+
+  /**
+   * Starts the attempts `status` (as written) says are due and none is making, and returns when
+   * the next of the others is due. Attempts start only from a written status: the entry they
+   * deliver is on record, so a crash now leaves it pending for the next leader, never lost.
+   */
+  private startNotifications(
+    key: ObjectKey,
+    raw: RawRelease,
+    squad: SquadContext | undefined,
+    status: ReleaseStatus,
+  ): number | undefined {
+    const { notifications, webhook, clock } = this.deps;
+    const now = clock.now();
+    const facts = {
+      release: { name: raw.metadata.name ?? "", namespace: raw.metadata.namespace ?? "" },
+      squad: squad && { name: squad.name, tribe: squad.tribe, channel: squad.squad?.spec.oncall?.channel },
+    };
+    for (const n of due(status, now)) {
+      if (notifications.busy(key, n.id)) continue;
+      const payload = payloadOf(n, facts, status);
+      notifications.start({
+        key,
+        id: n.id,
+        attemptsBefore: n.attempts,
+        send: (signal) => webhook.send(squad?.squad, payload, signal),
+      });
+    }
+    return nextAttemptInMs(status, now, (id) => notifications.busy(key, id));
   }
 
   /**

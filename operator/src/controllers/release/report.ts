@@ -1,16 +1,12 @@
 /**
  * What a reconcile reports once its status write went through, decided without I/O: the Event
  * `action` of each step event, and the facts of a new rollback: the verdict that decided it,
- * when the deciding measurement was taken, the time to rollback, and the on-call payload.
+ * when the deciding measurement was taken, and the time to rollback. (The on-call payload is
+ * built from the rollback's pending notification in status: `delivery.ts`.)
  */
 import type { ReleaseStatus } from "../../api/release.js";
 import type { AnalysisKind, SettledMeasurement } from "./measurements.js";
-import {
-  isNewRollback,
-  rollbackNotificationOf,
-  type RollbackFacts,
-  type RollbackNotification,
-} from "./notify.js";
+import { isNewRollback } from "./notify.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import type { RollbackReason, StepResult } from "./state.js";
 
@@ -71,13 +67,12 @@ export function decidingMeasurementTime(
   return Number.isNaN(at) ? undefined : at;
 }
 
-/** A rollback as it is counted, logged and sent to the on-call. */
+/** A rollback as it is counted and logged. */
 export interface RollbackReport {
   reason: RollbackReason;
   revision: string;
   /** From the deciding measurement (else the reconcile's clock reading) to the objects applied. */
   seconds: number;
-  payload: RollbackNotification;
 }
 
 /**
@@ -86,8 +81,6 @@ export interface RollbackReport {
  * never again for a RolledBack Release reconciled later, whatever memory the process has (or lost).
  */
 export function rollbackReport(input: {
-  release: RollbackFacts["release"];
-  squad?: RollbackFacts["squad"];
   /** The status observed before this reconcile (the Release as read). */
   before: ReleaseStatus | undefined;
   result: StepResult;
@@ -106,17 +99,9 @@ export function rollbackReport(input: {
   const decidedAt =
     (failed && decidingMeasurementTime(snapshot.release.status ?? {}, failed, input.recorded)) ??
     snapshot.now;
-  const payload = rollbackNotificationOf({
-    release: input.release,
-    squad: input.squad,
-    rollback: rolledBack,
-    metric: failed?.metric,
-    at: result.status.abortedAt ?? new Date(snapshot.now).toISOString(),
-  });
   return {
     reason: rolledBack.reason,
     revision: rolledBack.revision,
     seconds: (input.appliedAt - decidedAt) / 1000,
-    payload,
   };
 }

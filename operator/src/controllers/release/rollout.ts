@@ -24,8 +24,9 @@ import type { Stage } from "../../api/release-stages.js";
 import { act } from "./actions.js";
 import { analysisDeadlineAt } from "./analysis-deadline.js";
 import { conditionsFor } from "./conditions.js";
-import { addNotification, nextAttemptInMs, pending, rollbackId } from "./delivery.js";
+import { addNotification, pending, rollbackId } from "./delivery.js";
 import { endDegradation } from "./history.js";
+import { failedVerdict } from "./report.js";
 import { liveScaleDown } from "./scale-down.js";
 import { isReadyAt, type ObservedDeployment } from "./observed.js";
 import { deploymentOf, type ReleaseSnapshot } from "./snapshot.js";
@@ -201,15 +202,17 @@ function finish(ctx: Ctx, s: ReleaseStatus): ReleaseStatus {
 
 /**
  * A rollback of a squad with an on-call webhook records its notification as pending in the
- * rollback's own status write (`delivery.ts`): whichever process leads next delivers it.
+ * rollback's own status write (`delivery.ts`): whichever process leads next delivers it. The
+ * reconciler requeues for its next attempt (it knows which attempts are in flight).
  */
 function withNotification(ctx: Ctx, result: StepResult): ReleaseStatus {
   const s = result.status;
   if (!result.rolledBack || !ctx.snap.squad?.oncall || !s.abortedAt) return s;
   const id = rollbackId(ctx.snap.release.metadata.uid ?? "", result.rolledBack.revision, s.abortedAt);
+  const metric = result.rolledBack.reason === "AnalysisFailed" ? failedVerdict(ctx.snap)?.metric : undefined;
   return {
     ...s,
-    notifications: addNotification(s.notifications, pending(id, result.rolledBack.revision, s.abortedAt)),
+    notifications: addNotification(s.notifications, pending(id, result.rolledBack, s.abortedAt, metric)),
   };
 }
 
@@ -249,8 +252,6 @@ function requeueAfterMs(ctx: Ctx, s: ReleaseStatus): number | undefined {
     if (stage.kind === "analysis") times.push(analysisDeadlineAt(ctx, s, stage.metrics));
   }
   if (state.kind === "Verifying" && s.postPromotion) times.push(time(s.postPromotion.until, ctx.now));
-  const notify = nextAttemptInMs(s, ctx.now);
-  if (notify !== undefined) times.push(ctx.now + Math.max(notify, 1));
   const future = times.filter((t) => t > ctx.now);
   return future.length === 0 ? undefined : Math.min(...future) - ctx.now;
 }
