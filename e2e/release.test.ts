@@ -235,7 +235,7 @@ describe("first apply", () => {
       "crescendo.dev/revision": revision,
     });
     expect(await operator.metrics()).toMatch(
-      /crescendo_release_phase\{namespace="rel-first",release="web",phase="Healthy"\} 1/,
+      /crescendo_release_phase\{namespace="rel-first",release="web",squad="[^"]*",phase="Healthy"\} 1/,
     );
   });
 

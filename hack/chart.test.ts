@@ -403,9 +403,9 @@ if (!haveHelm) {
 
     it("alerts on a rollback, reconcile errors, no leader, a down replica and stale toggles", () => {
       const expr = (name: string) => String(alerts.get(name)?.expr ?? "");
-      // One alert per RolledBack Release, named by namespace and release.
+      // One alert per RolledBack Release, named by namespace, release and squad.
       expect(expr("CrescendoReleaseRolledBack")).toMatch(
-        /^max by \(namespace, release\) \(crescendo_release_phase\{[^}]*phase="RolledBack"\}\) == 1$/,
+        /^max by \(namespace, release, squad\) \(crescendo_release_phase\{[^}]*phase="RolledBack"\}\) == 1$/,
       );
       expect(expr("CrescendoRollbacks")).toMatch(
         /^sum by \(reason\) \(increase\(crescendo_release_rollbacks_total\{[^}]*\}\[5m\]\)\) > 0$/,

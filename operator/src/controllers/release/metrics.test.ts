@@ -31,6 +31,25 @@ describe("releaseMetrics", () => {
     ).toBe(false);
   });
 
+  it("labels the phase with the Release's squad, and moves the series when the squad changes", async () => {
+    const squadsOf = async (release: string) =>
+      (await series("crescendo_release_phase"))
+        .filter((v) => v.labels["release"] === release)
+        .map((v) => [v.labels["squad"], v.labels["phase"]]);
+    releaseMetrics.observe("s-ns", "s-rel", { phase: "Progressing" }, "payments");
+    releaseMetrics.observe("s-ns", "s-rel", { phase: "RolledBack" }, "payments");
+    expect(await squadsOf("s-rel")).toEqual([["payments", "RolledBack"]]);
+    // The namespace moved to another squad: one series still, under the new squad.
+    releaseMetrics.observe("s-ns", "s-rel", { phase: "RolledBack" }, "checkout");
+    expect(await squadsOf("s-rel")).toEqual([["checkout", "RolledBack"]]);
+    // No squad at all: an empty label value, which Prometheus shows as no label.
+    releaseMetrics.observe("s-ns", "s-rel", { phase: "Healthy" });
+    expect(await squadsOf("s-rel")).toEqual([["", "Healthy"]]);
+    releaseMetrics.observe("s-ns", "s-rel", { phase: "Healthy" }, "payments");
+    releaseMetrics.forget("s-ns", "s-rel");
+    expect(await squadsOf("s-rel")).toEqual([]);
+  });
+
   it("keeps only the current phase's series across phase changes, and none without a phase", async () => {
     releaseMetrics.observe("t-ns", "t-rel", { phase: "Progressing", canaryWeight: 10 });
     releaseMetrics.observe("t-ns", "t-rel", { phase: "Degraded", canaryWeight: 0 });

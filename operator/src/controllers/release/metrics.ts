@@ -4,6 +4,10 @@
  * Release is deleted), a phase from a closed list, a rollback reason from a closed list. Never a
  * revision hash or a version, which would grow a new series with every rollout.
  *
+ * The phase carries the Release's squad (the `crescendo.dev/squad` label of its namespace, "" for
+ * none), so an alert on a rolled-back Release names the squad to page. One squad per Release, so
+ * the label adds no series: it moves with the namespace's label, never multiplies.
+ *
  * The phase is a state set exported as its current member only: one series per Release, value 1,
  * not one per possible phase with 0 for the rest. At 1,000 Releases that is 1,000 series instead
  * of 5,000 on every scrape, and `crescendo_release_phase{phase="Degraded"} == 1` or
@@ -29,8 +33,8 @@ export function createReleaseMetrics(registry: Registry) {
     () =>
       new Gauge({
         name: "crescendo_release_phase",
-        help: "1 for the phase each Release is in; the other phases have no series (one series per Release).",
-        labelNames: ["namespace", "release", "phase"] as const,
+        help: "1 for the phase each Release is in, with its squad; the other phases have no series (one series per Release).",
+        labelNames: ["namespace", "release", "squad", "phase"] as const,
         registers: [registry],
       }),
   );
@@ -125,24 +129,35 @@ export function createReleaseMetrics(registry: Registry) {
   notificationsDelivered.inc(0);
   notificationsAbandoned.inc(0);
 
+  /** The squad label each Release's phase was last exported with, to remove it when it changes. */
+  const squads = new Map<string, string>();
+  const removePhases = (namespace: string, release: string, squad: string, keep?: string) => {
+    for (const p of RELEASE_PHASES) if (p !== keep) phase.remove({ namespace, release, squad, phase: p });
+  };
+
   return {
     /**
      * Mirrors a Release's status: its current phase (the only phase series it has, so a phase
-     * change removes the previous one) and the canary weight. Removing every other phase rather
-     * than a remembered previous one keeps no state here, and removing a series that does not
-     * exist is a no-op.
+     * change removes the previous one) with its squad, and the canary weight. Removing every
+     * other phase rather than a remembered previous one needs no memory of phases, and removing
+     * a series that does not exist is a no-op; only the squad is remembered, since its label
+     * values are open.
      */
-    observe(namespace: string, release: string, status: ReleaseStatus): void {
-      for (const p of RELEASE_PHASES) {
-        if (p === status.phase) phase.set({ namespace, release, phase: p }, 1);
-        else phase.remove({ namespace, release, phase: p });
-      }
+    observe(namespace: string, release: string, status: ReleaseStatus, squad = ""): void {
+      const key = `${namespace}/${release}`;
+      const before = squads.get(key);
+      if (before !== undefined && before !== squad) removePhases(namespace, release, before);
+      squads.set(key, squad);
+      removePhases(namespace, release, squad, status.phase);
+      if (status.phase) phase.set({ namespace, release, squad, phase: status.phase }, 1);
       canaryWeight.set({ namespace, release }, status.canaryWeight ?? 0);
     },
 
     /** Drops a deleted Release's series, so dashboards show no ghosts. */
     forget(namespace: string, release: string): void {
-      for (const p of RELEASE_PHASES) phase.remove({ namespace, release, phase: p });
+      const key = `${namespace}/${release}`;
+      removePhases(namespace, release, squads.get(key) ?? "");
+      squads.delete(key);
       canaryWeight.remove({ namespace, release });
     },
 

@@ -167,7 +167,7 @@ export class ReleaseReconciler {
       this.report(raw, result, { snapshot, recorded: folded.recorded, appliedAt });
       this.reportDeliveries(raw, notified);
     }
-    releaseMetrics.observe(target.namespace, target.release, result.status);
+    releaseMetrics.observe(target.namespace, target.release, result.status, squad?.name);
     const notifyIn = this.startNotifications(key, raw, squad, result.status);
 
     const canary = result.status.canaryRevision
@@ -375,7 +375,12 @@ export class ReleaseReconciler {
         "release stalled",
       );
     }
-    releaseMetrics.observe(raw.metadata.namespace ?? "", raw.metadata.name ?? "", status);
+    releaseMetrics.observe(
+      raw.metadata.namespace ?? "",
+      raw.metadata.name ?? "",
+      status,
+      this.squadOf(raw)?.name,
+    );
     return {};
   }
 
