@@ -245,7 +245,7 @@ export const squadStatus = z
         paused: z.number().int().describe("Paused Releases."),
         healthy: z.number().int().describe("Healthy Releases."),
         degraded: z.number().int().describe("Degraded Releases."),
-        rolledBack: z.number().int().describe("Rolled back Releases."),
+        rolledBack: z.number().int().describe("Rolled back Releases, and those reverted after promotion."),
       })
       .optional()
       .describe("Releases by phase."),

@@ -362,16 +362,23 @@ describe("invalidSpecStatus", () => {
 
 describe("releaseCounts and toggleCounts", () => {
   it("counts Releases by phase; one without a phase only in the total", () => {
-    const releases = ["Progressing", "Paused", "Healthy", "Healthy", "Degraded", "RolledBack", undefined].map(
-      (p) => release("pay", p),
-    );
+    const releases = [
+      "Progressing",
+      "Paused",
+      "Healthy",
+      "Healthy",
+      "Degraded",
+      "RolledBack",
+      "Reverted",
+      undefined,
+    ].map((p) => release("pay", p));
     expect(releaseCounts(releases)).toEqual({
-      total: 7,
+      total: 8,
       progressing: 1,
       paused: 1,
       healthy: 2,
       degraded: 1,
-      rolledBack: 1,
+      rolledBack: 2, // a revert after promotion counts as rolled back
     });
     expect(releaseCounts([])).toEqual({
       total: 0,

@@ -162,7 +162,8 @@ export function releaseCounts(releases: readonly Release[]): ReleaseCounts {
     paused: count("Paused"),
     healthy: count("Healthy"),
     degraded: count("Degraded"),
-    rolledBack: count("RolledBack"),
+    // A revert after promotion is a rollback too, found later: the squad's count shows both.
+    rolledBack: count("RolledBack") + count("Reverted"),
   };
 }
 
