@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { conditions, dnsLabel, lastAction, opaqueObject } from "./common.js";
 import { isRecord } from "../runtime/is-record.js";
+import { toggleRolloutStatus, toggleRolloutSpec } from "./toggle-rollout.js";
 
 export const TOGGLE_TYPES = ["release", "experiment", "ops", "permission"] as const;
 
@@ -98,18 +99,7 @@ export const featureToggleSpec = z
       }),
     defaultVariant: variantName.describe("Variant served when disabled, killed, or when no rule matches."),
     rules: z.array(toggleRule).max(50).optional().describe("Targeting rules, evaluated in order."),
-    rollout: z
-      .object({
-        variant: variantName.describe("Variant given to the percentage of users."),
-        percentage: z
-          .number()
-          .int()
-          .min(0)
-          .max(100)
-          .describe("Share of targeting keys that get the variant (sticky)."),
-      })
-      .optional()
-      .describe("Percentage rollout (flagd fractional), applied after rules."),
+    rollout: toggleRolloutSpec.optional(),
     targeting: opaqueObject(
       "Raw flagd targeting JsonLogic; an escape hatch that replaces rules and rollout.",
     ).optional(),
@@ -230,6 +220,7 @@ export const featureToggleStatus = z
     staleSince: z.string().optional().describe("When the toggle became stale.").meta({ format: "date-time" }),
     lastAction: lastAction.optional(),
     insight: toggleInsight.optional(),
+    rollout: toggleRolloutStatus.optional(),
     singleVariant: z
       .string()
       .optional()

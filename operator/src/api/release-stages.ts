@@ -29,7 +29,7 @@ export function stagesOf(spec: ReleaseSpec): Stage[] {
   ];
 }
 
-function stageOfStep(s: CanaryStep): Stage {
+export function stageOfStep(s: CanaryStep): Stage {
   if (s.setWeight !== undefined) return { kind: "setWeight", weight: s.setWeight };
   if (s.pause)
     return { kind: "pause", durationMs: s.pause.duration ? parseDuration(s.pause.duration) : undefined };

@@ -25,6 +25,11 @@ export const INVALID_METADATA = "crescendoInvalid";
 export interface ToggleEntry {
   toggle: FeatureToggle;
   killed: boolean;
+  /**
+   * The share of a guarded ramp (`spec.rollout.steps`) served now, as its status records it;
+   * absent for a fixed `percentage`. A ramp that has not started serves 0.
+   */
+  share?: number;
 }
 
 /** A toggle left out because an older toggle in the namespace already serves the same key. */
@@ -82,10 +87,13 @@ function defaultOnly(toggle: FeatureToggle, metadata?: FlagdFlag["metadata"]): F
  * DISABLED state). When the rules cannot be compiled (a semver operand that is not a version),
  * the flag serves the default variant and `problem` says why, so the caller can report it.
  */
-export function compileFlag(toggle: FeatureToggle, options: { killed: boolean }): CompiledFlag {
+export function compileFlag(
+  toggle: FeatureToggle,
+  options: { killed: boolean; share?: number },
+): CompiledFlag {
   const state = effectiveState(toggle, options.killed);
   if (state !== "Enabled") return { flag: defaultOnly(toggle, { [EFFECTIVE_STATE_METADATA]: state }) };
-  const targeting = compileTargeting(toggle.spec);
+  const targeting = compileTargeting(toggle.spec, options.share);
   if (!targeting.ok)
     return { flag: defaultOnly(toggle, { [INVALID_METADATA]: true }), problem: targeting.error };
   const flag = defaultOnly(toggle);
@@ -126,7 +134,7 @@ export function compileDocument(namespace: string, entries: readonly ToggleEntry
   const conflicts: KeyConflict[] = [];
   const invalid: InvalidToggle[] = [];
   const ordered = [...entries].sort((a, b) => byAge(a.toggle, b.toggle));
-  for (const { toggle, killed } of ordered) {
+  for (const { toggle, killed, share } of ordered) {
     const key = toggleKey(toggle);
     const name = toggle.metadata.name ?? "";
     const winner = owners.get(key);
@@ -135,7 +143,7 @@ export function compileDocument(namespace: string, entries: readonly ToggleEntry
       continue;
     }
     owners.set(key, name);
-    const compiled = compileFlag(toggle, { killed });
+    const compiled = compileFlag(toggle, { killed, ...(share === undefined ? {} : { share }) });
     const problem = compiled.problem ?? flagProblem(key, compiled.flag);
     if (problem === undefined) {
       flags.set(key, compiled.flag);

@@ -91,15 +91,20 @@ export function compileRollout(
  * (first match wins) with the rollout as the final `else`. With neither, there is no targeting
  * and flagd serves the default variant with reason STATIC. When no rule matches and there is no
  * rollout, the cascade yields null, which flagd answers with the default variant and reason
- * DEFAULT.
+ * DEFAULT. A guarded ramp (`rollout.steps`) has no percentage in its spec: `share` is the one
+ * its status records, 0 before it starts.
  */
 export function compileTargeting(
   spec: Pick<FeatureToggleSpec, "rules" | "rollout" | "targeting" | "defaultVariant">,
+  share?: number,
 ): TargetingResult {
   if (spec.targeting) {
     return Object.keys(spec.targeting).length === 0 ? { ok: true } : { ok: true, targeting: spec.targeting };
   }
-  const rollout = spec.rollout ? compileRollout(spec.rollout, spec.defaultVariant) : undefined;
+  const percentage = spec.rollout?.percentage ?? share ?? 0;
+  const rollout = spec.rollout
+    ? compileRollout({ variant: spec.rollout.variant, percentage }, spec.defaultVariant)
+    : undefined;
   const rules = spec.rules ?? [];
   if (rules.length === 0) return rollout ? { ok: true, targeting: rollout } : { ok: true };
   const branches: unknown[] = [];

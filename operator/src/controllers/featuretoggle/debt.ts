@@ -106,11 +106,16 @@ function canonical(insight: ToggleInsight): unknown {
 export function servedSingleVariant(
   spec: Pick<FeatureToggleSpec, "state" | "defaultVariant" | "rules" | "rollout" | "targeting">,
   killed: boolean,
+  /** The share a guarded ramp serves now (its status); 0 before it starts. */
+  share = 0,
 ): string | undefined {
   if (killed || spec.state === "Disabled") return spec.defaultVariant;
   if (spec.targeting) return undefined;
   const reachable = new Set((spec.rules ?? []).map((r) => r.variant));
-  const rollout = spec.rollout;
+  const rollout = spec.rollout && {
+    variant: spec.rollout.variant,
+    percentage: spec.rollout.percentage ?? share,
+  };
   if (!rollout || rollout.percentage === 0) reachable.add(spec.defaultVariant);
   else if (rollout.percentage === 100) reachable.add(rollout.variant);
   else reachable.add(rollout.variant).add(spec.defaultVariant);

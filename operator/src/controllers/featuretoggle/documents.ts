@@ -22,6 +22,7 @@ import type { ReadStore, StoreEvent } from "../../runtime/types.js";
 import { evaluationInsight } from "./insight.js";
 import { evaluationMetrics } from "./metrics.js";
 import { decideKill, toggleAction, type GuardRelease, type RawRelease, type RawToggle } from "./plan.js";
+import { servedShare } from "./ramp-share.js";
 import { guardPhaseChanged } from "./watches.js";
 
 /** A toggle whose spec fails validation: not served, and Stalled with reason InvalidSpec. */
@@ -44,8 +45,8 @@ export interface NamespaceFlags {
   /** What OFREP serves; undefined when the namespace has no toggles at all. */
   published?: PublishedDocument;
   /**
-   * What the compiled document is a function of: each valid toggle's uid, generation (its spec)
-   * and kill decision. Undefined when a toggle lacks a uid or generation (never reused then).
+   * What the compiled document is a function of: each valid toggle's uid, generation (its spec),
+   * kill decision and the share its ramp serves (a status field). Undefined when a toggle lacks a uid or generation (never reused then).
    */
   fingerprint?: string;
 }
@@ -87,7 +88,8 @@ export function compileNamespace(
     const guard = toggle.spec.guard;
     const guardRelease = guard ? guardReleaseOf(releaseNamed(guard.release)) : undefined;
     const { killed } = decideKill({ toggle, guardRelease, action: toggleAction(toggle), now });
-    return { toggle, killed };
+    const share = servedShare(toggle.spec, toggle.status);
+    return share === undefined ? { toggle, killed } : { toggle, killed, share };
   });
   const fingerprint = documentFingerprint(entries);
   // The same inputs compile to the same document: reuse it (and its serialised text and etag)
@@ -114,10 +116,10 @@ export function compileNamespace(
 /** See `NamespaceFlags.fingerprint`; independent of the order the toggles are listed in. */
 function documentFingerprint(entries: readonly ToggleEntry[]): string | undefined {
   const parts: string[] = [];
-  for (const { toggle, killed } of entries) {
+  for (const { toggle, killed, share } of entries) {
     const { uid, generation } = toggle.metadata;
     if (uid === undefined || generation === undefined) return undefined;
-    parts.push(`${uid}:${generation}:${killed ? "killed" : "served"}`);
+    parts.push(`${uid}:${generation}:${killed ? "killed" : "served"}:${share ?? ""}`);
   }
   return parts.sort().join(",");
 }
