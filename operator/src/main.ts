@@ -108,6 +108,7 @@ async function main(): Promise<void> {
     logger,
     workers: config.workers,
     flags,
+    allowlist,
     insight: evaluationInsight,
     replica: insightReplica,
     debt: {

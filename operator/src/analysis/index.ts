@@ -5,7 +5,15 @@
  */
 export { AnalysisSpecError, QueryTemplateError } from "./errors.js";
 export { judge, measurementTime } from "./judge.js";
-export { measure, type MeasureContext, type RevisionRef } from "./measure.js";
+export {
+  measure,
+  measureSubjects,
+  renderSubjects,
+  type MeasureContext,
+  type MeasureIO,
+  type QuerySubjects,
+  type RevisionRef,
+} from "./measure.js";
 export {
   createPrometheusProvider,
   DEFAULT_QUERY_TIMEOUT_MS,
@@ -28,6 +36,7 @@ export {
 export {
   escapePromQLString,
   renderQuery,
+  renderTemplate,
   TEMPLATE_VARIABLES,
   templateVariables,
   type TemplateVariable,

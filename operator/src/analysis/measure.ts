@@ -8,7 +8,7 @@ import type { Measurement } from "../api/release.js";
 import { AnalysisSpecError, QueryTemplateError } from "./errors.js";
 import { judge } from "./judge.js";
 import type { MetricProvider } from "./provider.js";
-import { renderQuery, templateVariables, type TemplateVars } from "./template.js";
+import { renderTemplate, TEMPLATE_VARIABLES, templateVariables, type TemplateVars } from "./template.js";
 
 /** A revision under analysis, as `status.canaryRevision`/`canaryVersion` (or stable…) name it. */
 export interface RevisionRef {
@@ -68,32 +68,81 @@ function varsFor(metric: AnalysisMetric, ctx: MeasureContext, subject: RevisionR
  *   not recorded, so it cannot count toward `inconclusiveLimit`.
  */
 export async function measure(metric: AnalysisMetric, ctx: MeasureContext): Promise<Measurement> {
+  return measureSubjects(metric, ctx, {
+    canary: varsFor(metric, ctx, ctx.canary),
+    stable: varsFor(metric, ctx, ctx.stable),
+    known: TEMPLATE_VARIABLES,
+    compared: ["revision", "version"],
+    comparedHint: "{{revision}} (or {{version}})",
+    comparedWhat: "the canary and the stable revision",
+  });
+}
+
+/** What a query is rendered with: the subject's variables and the baseline's, for compareToStable. */
+export interface QuerySubjects {
+  canary: Readonly<Record<string, string>>;
+  stable: Readonly<Record<string, string>>;
+  /** The variables a template may use. */
+  known: readonly string[];
+  /** Variables that differ between canary and stable: a compareToStable query must use one. */
+  compared: readonly string[];
+  /** How errors name `compared` and the two subjects. */
+  comparedHint: string;
+  comparedWhat: string;
+}
+
+/** The I/O a measurement needs, whatever it measures. */
+export type MeasureIO = Pick<MeasureContext, "providerFor" | "defaultAddress" | "signal" | "now">;
+
+/**
+ * `measure` for any pair of subjects: a Release's canary and stable revisions, or a toggle's
+ * rollout variant and its default variant. Same rendering, same address rule, same judge.
+ */
+export async function measureSubjects(
+  metric: AnalysisMetric,
+  ctx: MeasureIO,
+  subjects: QuerySubjects,
+): Promise<Measurement> {
+  const queries = renderSubjects(metric, subjects, ctx.defaultAddress);
+  const provider = ctx.providerFor(queries.address);
+  const [canary, stable] = await Promise.all([
+    provider.query(queries.canary, ctx.signal),
+    queries.stable === undefined ? undefined : provider.query(queries.stable, ctx.signal),
+  ]);
+  ctx.signal.throwIfAborted();
+  return judge(metric, canary, stable, ctx.now);
+}
+
+/**
+ * The queries a measurement sends and where, without sending them: every spec error (a template
+ * that does not render, a compareToStable query that cannot tell the subjects apart, no
+ * address) is thrown here, synchronously, so a controller can check a spec with it.
+ */
+export function renderSubjects(
+  metric: AnalysisMetric,
+  subjects: QuerySubjects,
+  defaultAddress: string | undefined,
+): { canary: string; stable?: string; address: string } {
   const template = metric.prometheus.query;
-  const canaryQuery = withMetricName(metric, () => renderQuery(template, varsFor(metric, ctx, ctx.canary)));
-  let stableQuery: string | undefined;
+  const canary = withMetricName(metric, () => renderTemplate(template, subjects.canary, subjects.known));
+  let stable: string | undefined;
   if (metric.compareToStable) {
     const used = templateVariables(template);
-    if (!used.includes("revision") && !used.includes("version")) {
+    if (!subjects.compared.some((v) => used.includes(v))) {
       throw new QueryTemplateError(
-        `metric ${metric.name}: a compareToStable query must use {{revision}} (or {{version}}) so it measures the canary and the stable revision separately`,
+        `metric ${metric.name}: a compareToStable query must use ${subjects.comparedHint} so it measures ${subjects.comparedWhat} separately`,
         template,
       );
     }
-    stableQuery = renderQuery(template, varsFor(metric, ctx, ctx.stable));
+    stable = renderTemplate(template, subjects.stable, subjects.known);
   }
-  const address = metric.prometheus.address ?? ctx.defaultAddress;
+  const address = metric.prometheus.address ?? defaultAddress;
   if (address === undefined) {
     throw new AnalysisSpecError(
       `metric ${metric.name} has no Prometheus address: set prometheus.address on the metric or delivery.prometheus.address on the squad`,
     );
   }
-  const provider = ctx.providerFor(address);
-  const [canary, stable] = await Promise.all([
-    provider.query(canaryQuery, ctx.signal),
-    stableQuery === undefined ? undefined : provider.query(stableQuery, ctx.signal),
-  ]);
-  ctx.signal.throwIfAborted();
-  return judge(metric, canary, stable, ctx.now);
+  return stable === undefined ? { canary, address } : { canary, stable, address };
 }
 
 /** Prefixes a template error with the metric's name, so the InvalidSpec message says where. */

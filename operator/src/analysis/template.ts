@@ -25,9 +25,6 @@ export type TemplateVars = Readonly<Record<TemplateVariable, string>>;
 /** `{{ name }}`, spaces allowed inside the braces; the name is whatever lies between them. */
 const PLACEHOLDER = /\{\{(.*?)\}\}/gs;
 
-const isKnown = (name: string): name is TemplateVariable =>
-  (TEMPLATE_VARIABLES as readonly string[]).includes(name);
-
 const list = (names: readonly string[]) => names.map((n) => `{{${n}}}`).join(", ");
 
 /**
@@ -51,11 +48,23 @@ export function templateVariables(template: string): string[] {
  * @throws QueryTemplateError naming the unknown variables and listing the known ones.
  */
 export function renderQuery(template: string, vars: TemplateVars): string {
-  const unknown = templateVariables(template).filter((name) => !isKnown(name));
+  return renderTemplate(template, vars, TEMPLATE_VARIABLES);
+}
+
+/**
+ * `renderQuery` for another set of variables (a FeatureToggle's ramp names `{{flag}}` and
+ * `{{variant}}`, not revisions): the same rules, the same escaping, `known` listed in errors.
+ */
+export function renderTemplate(
+  template: string,
+  vars: Readonly<Record<string, string>>,
+  known: readonly string[],
+): string {
+  const unknown = templateVariables(template).filter((name) => !known.includes(name));
   if (unknown.length > 0) {
     const what = unknown.length === 1 ? "variable" : "variables";
     throw new QueryTemplateError(
-      `query template uses unknown ${what} ${list(unknown)}; known variables: ${list(TEMPLATE_VARIABLES)}`,
+      `query template uses unknown ${what} ${list(unknown)}; known variables: ${list(known)}`,
       template,
       unknown,
     );
@@ -66,9 +75,7 @@ export function renderQuery(template: string, vars: TemplateVars): string {
       template,
     );
   }
-  return template.replace(PLACEHOLDER, (_match, name: string) =>
-    escapePromQLString(vars[name.trim() as TemplateVariable]),
-  );
+  return template.replace(PLACEHOLDER, (_match, name: string) => escapePromQLString(vars[name.trim()] ?? ""));
 }
 
 const SHORT_ESCAPES: Readonly<Record<string, string>> = {

@@ -12,6 +12,10 @@
 import { insightConfigMapName, namespacesReported, ReplicaInsight } from "./insight-replicas.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { RefusalReporter } from "../../runtime/refusals.js";
+import { PrometheusAllowlist } from "../../analysis/allowlist.js";
+import type { MetricProvider } from "../../analysis/index.js";
+import { cachedPrometheusProviders } from "../release/controller.js";
+import { MeasurementRunner } from "../release/measurements.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import {
   ConfigMapResource,
@@ -50,6 +54,10 @@ export interface FeatureToggleControllerOptions extends ReconcilerIO {
   replica?: { identity: string; namespace: string };
   /** When toggles become Unused and FullyRolledOut (default 14 days each). */
   debt?: DebtPolicy;
+  /** The Prometheus addresses ramps may ask besides their squad's own (as for Releases); default none. */
+  allowlist?: PrometheusAllowlist;
+  /** Prometheus clients by address (tests); default one client per address. */
+  providerFor?: (address: string) => MetricProvider;
 }
 
 /**
@@ -80,7 +88,15 @@ export function registerFeatureToggleController(
   // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
   toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
-  const { flags, workers, insight: counter, debt, replica, ...io } = options;
+  const { flags, workers, insight: counter, debt, replica, allowlist, providerFor, ...io } = options;
+  // The controller exists only once built, and the runner is needed to build it.
+  let enqueue: (namespace: string) => void = () => undefined;
+  const runner = new MeasurementRunner({
+    clock: manager.clock,
+    logger: io.logger,
+    // Ramp measurements are keyed by toggle (namespace/name); reconciles are by namespace.
+    onSettled: (key) => enqueue(key.slice(0, key.indexOf("/"))),
+  });
   const reconciler = new FeatureToggleReconciler({
     ...io,
     clock: manager.clock,
@@ -89,6 +105,11 @@ export function registerFeatureToggleController(
       ? { insight: replica ? new ReplicaInsight(counter, configMaps, replica) : localInsight(counter) }
       : {}),
     ...(debt ? { debt } : {}),
+    ramps: {
+      runner,
+      providerFor: providerFor ?? cachedPrometheusProviders(),
+      allowlist: allowlist ?? PrometheusAllowlist.of([]),
+    },
     toggles,
     releases,
     namespaces,
@@ -121,7 +142,8 @@ export function registerFeatureToggleController(
       }),
       (namespace) => toggles.list(namespace),
     )
-    .complete((key) => reconciler.reconcile(key));
+    .complete((key, ctx) => reconciler.reconcile(key, ctx));
+  enqueue = (namespace) => controller.enqueue(namespace);
   // A toggle evaluated for the first time since its summary was written: its namespace is
   // reconciled so the summary follows within a minute (the plan holds writes to one a minute).
   if (counter) counter.onFresh = (namespace) => controller.enqueue(namespace);

@@ -27,6 +27,11 @@ import {
 import type { KubeObject } from "../../runtime/types.js";
 import type { InsightSummary } from "../../flags/insight.js";
 import { planDebt, planInsight, servedSingleVariant, type DebtPolicy } from "./debt.js";
+import { parseDuration } from "../../api/common.js";
+import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
+import { isRampAction, planRamp, rampStages, type RampEvent, type RampPlan } from "./ramp.js";
+import type { RampProblem, RampSetup } from "./ramp-analysis.js";
+import { servedShare } from "./ramp-share.js";
 
 export {
   FLAGS_FILE_KEY,
@@ -79,8 +84,16 @@ export interface ToggleAction {
 /** An Event to record about the toggle (`kubectl describe` shows it). */
 export interface ToggleEvent {
   type: "Normal" | "Warning";
-  reason: "ToggleKilled" | "ToggleRearmed" | "ToggleStale";
+  reason: "ToggleKilled" | "ToggleRearmed" | "ToggleStale" | RampEvent["reason"];
   note: string;
+}
+
+/** A guarded ramp's inputs: its analysis setup (or why it cannot run) and its status so far. */
+export interface ToggleRampInput {
+  setup?: RampSetup;
+  problem?: RampProblem;
+  /** `status.rollout` with the measurements settled since the last write folded in. */
+  previous?: ToggleRolloutStatus;
 }
 
 export interface ToggleStatusInput {
@@ -110,6 +123,8 @@ export interface ToggleStatusInput {
   debt?: DebtPolicy;
   /** The evaluation counts of the replicas serving OFREP, merged (`flags/insight.ts` summarise). */
   insight?: InsightSummary;
+  /** For a toggle with `spec.rollout.steps`; absent, the ramp is held where status left it. */
+  ramp?: ToggleRampInput;
 }
 
 export interface ToggleStatusPlan {
@@ -121,6 +136,8 @@ export interface ToggleStatusPlan {
   requeueAfterMs?: number;
   /** The insight summary given was taken into status (false: held back by the once-a-minute limit). */
   insightTaken?: boolean;
+  /** The ramp rolled back in this plan: a failed change for the squad, and its on-call is told. */
+  rampRolledBack?: boolean;
 }
 
 /** The annotation action on a toggle; undefined without both annotations (an id is what makes it act once). */
@@ -345,7 +362,13 @@ function activeLimitCondition(
   };
 }
 
-function kstatus(input: ToggleStatusInput, key: string, state: EffectiveState, kill: KillDecision): KStatus {
+function kstatus(
+  input: ToggleStatusInput,
+  key: string,
+  state: EffectiveState,
+  kill: KillDecision,
+  rollout: ToggleRolloutStatus | undefined,
+): KStatus {
   const { toggle, conflict, invalid } = input;
   const variant = toggle.spec.defaultVariant;
   if (conflict) {
@@ -380,7 +403,71 @@ function kstatus(input: ToggleStatusInput, key: string, state: EffectiveState, k
       message: `Serving "${key}": disabled, everyone gets default variant "${variant}".${missing}`,
     };
   }
+  const problem = input.ramp?.problem;
+  if (toggle.spec.rollout?.steps && problem) {
+    return { state: "Stalled", reason: problem.reason, message: `${problem.message}. The ramp is held.` };
+  }
+  if (rollout) return rampKStatus(key, rollout, rampStages(toggle.spec).length, missing);
   return { state: "Ready", reason: "Serving", message: `Serving "${key}".${missing}` };
+}
+
+/**
+ * kstatus of a ramp, as a Release's phases read (`release/conditions.ts`): in progress (and held
+ * deliberately, waiting for a person's promote) is Reconciling; held on a problem, or rolled
+ * back, is Stalled: the spec asks for a variant that is not served until a person acts.
+ */
+function rampKStatus(key: string, r: ToggleRolloutStatus, steps: number, missing: string): KStatus {
+  const where = `variant "${r.variant}" at ${r.percentage}% (step ${Math.min(r.currentStepIndex + 1, steps)} of ${steps})`;
+  switch (r.phase) {
+    case "Completed":
+      return { state: "Ready", reason: "Serving", message: `Serving "${key}": ${r.message ?? ""}${missing}` };
+    case "RolledBack":
+      return { state: "Stalled", reason: "RolledBack", message: r.message ?? "rolled back" };
+    case "Paused": {
+      const reason = r.pauseReason ?? "ManualPause";
+      const message = `Ramp held at ${where}: ${r.message ?? reason}`;
+      return reason === "ManualPause" || reason === "PauseStep"
+        ? { state: "Reconciling", reason, message }
+        : { state: "Stalled", reason, message };
+    }
+    default:
+      return { state: "Reconciling", reason: "Ramping", message: `Ramping ${where}.${missing}` };
+  }
+}
+
+/** The ramp's plan, or its status held as it is (a spec problem, a toggle not served as specified). */
+function rampOf(
+  input: ToggleStatusInput,
+  state: EffectiveState,
+  now: number,
+  action: ToggleAction | undefined,
+): { plan?: RampPlan; held?: ToggleRolloutStatus; actionResult?: string } {
+  const { toggle } = input;
+  if (toggle.spec.rollout?.steps === undefined) return {};
+  const previous = input.ramp?.previous ?? toggle.status?.rollout;
+  const setup = input.ramp?.setup;
+  const why = input.ramp?.problem
+    ? `the ramp cannot run (${input.ramp.problem.reason})`
+    : state !== "Enabled"
+      ? `the toggle is ${state}; the ramp waits`
+      : setup === undefined
+        ? "the ramp is not being reconciled"
+        : undefined;
+  if (why !== undefined || setup === undefined) {
+    return {
+      ...(previous ? { held: previous } : {}),
+      ...(action ? { actionResult: `ignored: ${why ?? ""}` } : {}),
+    };
+  }
+  const plan = planRamp({
+    spec: toggle.spec,
+    ...(previous ? { previous } : {}),
+    now,
+    metrics: setup.metrics,
+    defaultIntervalMs: parseDuration(setup.defaultInterval),
+    ...(action && isRampAction(action.action) ? { action: { action: action.action, id: action.id } } : {}),
+  });
+  return { plan, ...(plan.actionResult === undefined ? {} : { actionResult: plan.actionResult }) };
 }
 
 function killedCondition(input: ToggleStatusInput, kill: KillDecision, generation: number): ConditionInput {
@@ -415,7 +502,11 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
   const previous = toggle.status ?? {};
   const generation = toggle.metadata.generation ?? 0;
   const key = toggleKey(toggle);
-  const kill = decideKill(input);
+  const fresh = input.action && input.action.id !== previous.lastAction?.id ? input.action : undefined;
+  // Ramp actions go to the ramp; rearm (and anything on a toggle without a ramp) to the kill.
+  const rampAction =
+    fresh && toggle.spec.rollout?.steps !== undefined && isRampAction(fresh.action) ? fresh : undefined;
+  const kill = decideKill(rampAction ? { ...input, action: undefined } : input);
   const state: EffectiveState = kill.killed
     ? "KilledByRollback"
     : toggle.spec.state === "Disabled"
@@ -424,10 +515,25 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
   const stale = staleness(toggle, input.squadToggles, now);
   const type = toggle.spec.type ?? "release";
 
-  let conditions: Condition[] = readyConditions(previous.conditions, kstatus(input, key, state, kill), {
-    observedGeneration: generation,
-    now,
-  });
+  const ramp = rampOf(input, state, now, rampAction);
+  const rollout = ramp.plan ? ramp.plan.rollout : ramp.held;
+  const lastAction =
+    rampAction && ramp.actionResult !== undefined
+      ? {
+          id: rampAction.id,
+          action: rampAction.action,
+          acceptedAt: conditionTime(now),
+          result: ramp.actionResult,
+        }
+      : kill.lastAction;
+  let conditions: Condition[] = readyConditions(
+    previous.conditions,
+    kstatus(input, key, state, kill, rollout),
+    {
+      observedGeneration: generation,
+      now,
+    },
+  );
   conditions = setCondition(conditions, staleCondition(stale, type, generation), now);
   const limit = activeLimitCondition(input, state, generation);
   conditions = limit ? setCondition(conditions, limit, now) : removeCondition(conditions, "OverActiveLimit");
@@ -441,7 +547,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     input.debt && insight
       ? planDebt({
           insight: insight.insight,
-          single: servedSingleVariant(toggle.spec, kill.killed),
+          single: servedSingleVariant(toggle.spec, kill.killed, servedShare(toggle.spec, { rollout })),
           previousSingle: previous.singleVariant,
           previousSingleSince: previous.singleVariantSince,
           policy: input.debt,
@@ -466,13 +572,15 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     ...(kill.killed && kill.killedBy ? { killedBy: kill.killedBy } : {}),
     stale: stale.stale,
     ...(staleSince ? { staleSince } : {}),
-    ...(kill.lastAction ? { lastAction: kill.lastAction } : {}),
+    ...(lastAction ? { lastAction } : {}),
     ...(insight ? { insight: insight.insight } : {}),
+    ...(rollout ? { rollout } : {}),
     ...(debt?.singleVariant ? { singleVariant: debt.singleVariant } : {}),
     ...(debt?.singleVariantSince ? { singleVariantSince: debt.singleVariantSince } : {}),
   };
 
   const events: ToggleEvent[] = kill.event ? [kill.event] : [];
+  events.push(...(ramp.plan?.events ?? []));
   if (stale.stale && previous.stale !== true) {
     events.push({
       type: "Warning",
@@ -484,6 +592,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     !stale.stale && stale.staleAt !== undefined ? stale.staleAt - now + 1000 : undefined,
     insight?.requeueAfterMs,
     debt?.requeueAfterMs,
+    ramp.plan?.waitMs,
   ].filter((w): w is number => w !== undefined);
   const requeueAfterMs = waits.length
     ? Math.min(MAX_REQUEUE_MS, Math.max(1000, Math.min(...waits)))
@@ -494,6 +603,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     killed: kill.killed,
     ...(requeueAfterMs === undefined ? {} : { requeueAfterMs }),
     ...(insight ? { insightTaken: insight.taken } : {}),
+    ...(ramp.plan?.rolledBack ? { rampRolledBack: true } : {}),
   };
 }
 

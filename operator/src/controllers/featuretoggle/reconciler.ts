@@ -9,7 +9,19 @@
  * writes it once and plans every toggle's status from the same snapshot, so N toggles cost one
  * compile instead of N (and a toggle's change cannot leave a neighbour's status stale).
  */
-import { API_VERSION, LABELS, MANAGED_BY } from "../../api/common.js";
+import { API_VERSION, LABELS, MANAGED_BY, parseDuration } from "../../api/common.js";
+import { squadSpec, type SquadSpec } from "../../api/squad.js";
+import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
+import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
+import type { MetricProvider } from "../../analysis/index.js";
+import type { MeasurementRunner } from "../release/measurements.js";
+import { checkRamp, measureRamp, type RampSetup, type RampTarget } from "./ramp-analysis.js";
+import {
+  foldRampMeasurements,
+  liveRampAnalysis,
+  rampAnalysisToken,
+  rampSchedule,
+} from "./ramp-measurements.js";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
 import { FeatureToggleResource, type FeatureToggle } from "../../api/kinds.js";
 import { toggleKey } from "../../flags/compile.js";
@@ -22,7 +34,13 @@ import { findCondition } from "../../runtime/conditions.js";
 import type { EventInput, EventRecorder } from "../../runtime/events.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import { ConfigMapResource, FEATURE_FLAG_CRD, FeatureFlagResource } from "../../runtime/resources.js";
-import type { KubeObject, ObjectKey, ReadStore, ReconcileResult } from "../../runtime/types.js";
+import type {
+  KubeObject,
+  ObjectKey,
+  ReadStore,
+  ReconcileContext,
+  ReconcileResult,
+} from "../../runtime/types.js";
 import { DEFAULT_DEBT_POLICY, type DebtPolicy } from "./debt.js";
 import { guardReleaseOf, type FlagDocuments, type NamespaceFlags } from "./documents.js";
 import { toggleMetrics } from "./metrics.js";
@@ -42,6 +60,7 @@ import {
   type RawToggle,
   type SquadTogglePolicy,
   type ToggleEvent,
+  type ToggleRampInput,
 } from "./plan.js";
 import { featureFlagCrdServed, squadNamespaces } from "./watches.js";
 
@@ -56,6 +75,13 @@ const EVENT_ACTIONS: Record<ToggleEvent["reason"], string> = {
   ToggleKilled: "Kill",
   ToggleRearmed: "Rearm",
   ToggleStale: "Reconcile",
+  RolloutStarted: "Ramp",
+  RolloutStep: "Ramp",
+  RolloutPaused: "Ramp",
+  RolloutCompleted: "Ramp",
+  RolloutRolledBack: "Rollback",
+  ActionAccepted: "Act",
+  ActionIgnored: "Act",
 };
 
 export interface ReconcilerDeps extends ReconcilerIO {
@@ -72,6 +98,15 @@ export interface ReconcilerDeps extends ReconcilerIO {
   insight?: InsightReports;
   /** When toggles become Unused and FullyRolledOut (default 14 days each). */
   debt?: DebtPolicy;
+  /** Measuring guarded ramps (`spec.rollout.steps`); without it, ramps are held where they are. */
+  ramps?: RampDeps;
+}
+
+/** What measuring ramps takes: the Releases' runner and providers, and the platform's allowlist. */
+export interface RampDeps {
+  runner: MeasurementRunner;
+  providerFor: (address: string) => MetricProvider;
+  allowlist: PrometheusAllowlist;
 }
 
 /**
@@ -92,6 +127,7 @@ export class FeatureToggleReconciler {
   /** Namespace → the content its ConfigMap was last found to hold, at which resourceVersion. */
   private readonly configMapsVerified = new Map<string, string>();
   private crdServed: boolean | undefined;
+  private signal: AbortSignal | undefined;
   /**
    * Our status writes per toggle, until the informer shows them. A namespace is reconciled
    * again as soon as the first of its toggles' writes comes back, before the others have: read
@@ -104,11 +140,16 @@ export class FeatureToggleReconciler {
     this.written = trackOwnWrites(deps.toggles);
   }
 
-  async reconcile(namespace: ObjectKey): Promise<ReconcileResult> {
+  /** Namespace → the toggles with a ramp seen in its last reconcile (their measurements are ours). */
+  private readonly rampKeys = new Map<string, Set<string>>();
+
+  async reconcile(namespace: ObjectKey, ctx?: Pick<ReconcileContext, "signal">): Promise<ReconcileResult> {
+    this.signal = ctx?.signal;
     const now = this.deps.clock.now();
     const flags = this.deps.flags.flags(namespace);
     const crdServed = this.observeCrd();
     if (flags.toggles.length === 0) {
+      this.forgetRamps(namespace, new Set());
       await this.cleanup(namespace, crdServed);
       return {};
     }
@@ -119,10 +160,9 @@ export class FeatureToggleReconciler {
     const objectOptions = flagsObjectOptions(ns);
     await this.applyConfigMap(namespace, flags, objectOptions);
     if (crdServed) await this.applyFeatureFlag(namespace, flags, objectOptions);
-    const policy = squadTogglePolicy(
-      objectOptions.squad ? this.deps.squads.get(objectOptions.squad) : undefined,
-    );
-    return this.report(flags, policy, now);
+    const rawSquad = objectOptions.squad ? this.deps.squads.get(objectOptions.squad) : undefined;
+    const policy = squadTogglePolicy(rawSquad);
+    return this.report(flags, policy, now, rawSquad);
   }
 
   /**
@@ -133,6 +173,7 @@ export class FeatureToggleReconciler {
     flags: NamespaceFlags,
     policy: SquadTogglePolicy | undefined,
     now: number,
+    rawSquad?: RawSquad,
   ): Promise<ReconcileResult> {
     const { namespace } = flags;
     const ranks = policy?.maxActive === undefined ? undefined : this.squadRanks(namespace);
@@ -141,6 +182,8 @@ export class FeatureToggleReconciler {
     let requeueAfterMs: number | undefined;
     let failure: unknown;
     const attempt = (write: Promise<void>) => write.catch((err: unknown) => void (failure ??= err));
+    const squad = lazySquadSpec(rawSquad);
+    const ramped = new Set<string>();
 
     for (const { toggle: cached } of flags.entries) {
       const toggle = this.written.view(cached);
@@ -148,6 +191,8 @@ export class FeatureToggleReconciler {
       const guard = toggle.spec.guard;
       const key = toggleKey(toggle);
       const insight = this.deps.insight;
+      const ramp = this.rampInput(toggle, key, squad);
+      if (ramp) ramped.add(ramp.key);
       const plan = planToggleStatus({
         toggle,
         guardRelease: guard ? this.guardRelease(namespace, guard.release) : undefined,
@@ -159,13 +204,25 @@ export class FeatureToggleReconciler {
         invalid: invalidFlags.get(name),
         debt: this.deps.debt ?? DEFAULT_DEBT_POLICY,
         ...(insight ? { insight: summarise(insight.reports(namespace, key), now) } : {}),
+        ...(ramp ? { ramp: ramp.input } : {}),
       });
       if (plan.insightTaken) insight?.taken(namespace, key);
       toggleMetrics.set(namespace, name, plan.status.effectiveState ?? "Enabled", plan.status.stale === true);
       if (plan.requeueAfterMs !== undefined)
         requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, plan.requeueAfterMs);
-      await attempt(this.writeStatus(toggle, plan.status, plan.events));
+      let wrote = true;
+      await attempt(
+        this.writeStatus(toggle, plan.status, plan.events).catch((err: unknown) => {
+          wrote = false;
+          throw err;
+        }),
+      );
+      if (ramp && wrote) {
+        const wait = this.measureRamp(ramp, plan.status.rollout);
+        if (wait !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(wait, 250));
+      }
     }
+    this.forgetRamps(namespace, ramped);
     for (const { toggle: cached, message } of flags.invalid) {
       const toggle = this.written.view(cached);
       toggleMetrics.set(namespace, toggle.metadata.name ?? "", "Invalid", toggle.status?.stale === true);
@@ -222,6 +279,94 @@ export class FeatureToggleReconciler {
       await this.deps.client.delete(FeatureFlagResource, FLAGS_OBJECT_NAME, namespace);
     }
     this.featureFlags.delete(namespace);
+  }
+
+  /**
+   * A toggle's ramp inputs: its setup checked (allowlist, metrics, templates) and its status with
+   * the measurements settled since the last write folded in. Undefined without a ramp.
+   */
+  private rampInput(
+    toggle: FeatureToggle,
+    flag: string,
+    squad: () => SquadSpec | undefined,
+  ): RampWork | undefined {
+    const deps = this.deps.ramps;
+    if (toggle.spec.rollout?.steps === undefined || !deps) return undefined;
+    const namespace = toggle.metadata.namespace ?? "";
+    const name = toggle.metadata.name ?? "";
+    const key = `${namespace}/${name}`;
+    const target: RampTarget = {
+      namespace,
+      toggle: name,
+      flag,
+      variant: toggle.spec.rollout.variant,
+      defaultVariant: toggle.spec.defaultVariant,
+    };
+    const checked = checkRamp(toggle.spec, squad(), deps.allowlist, target);
+    if ("reason" in checked) {
+      deps.runner.cancel(key);
+      return { key, target, spec: toggle.spec, input: { problem: checked } };
+    }
+    const folded = foldRampMeasurements(toggle.status?.rollout, deps.runner.pending(key));
+    return {
+      key,
+      target,
+      spec: toggle.spec,
+      setup: checked,
+      settled: [...folded.recorded, ...folded.stale].map((s) => s.id),
+      input: { setup: checked, ...(folded.rollout ? { previous: folded.rollout } : {}) },
+    };
+  }
+
+  /**
+   * After the ramp's status is written: forget the results it records, cancel measurements of
+   * analyses no longer live, start those due. Returns the wait until the next is due.
+   */
+  private measureRamp(work: RampWork, rollout: ToggleRolloutStatus | undefined): number | undefined {
+    const deps = this.deps.ramps;
+    if (!deps || !work.setup) return undefined;
+    const { runner } = deps;
+    const { key, setup, target } = work;
+    runner.ack(key, work.settled ?? []);
+    const token = liveRampAnalysis(rollout) ? rampAnalysisToken(rollout) : undefined;
+    runner.cancel(key, (_kind, analysis) => analysis === token);
+    const now = this.deps.clock.now();
+    const schedule = rampSchedule({
+      spec: work.spec,
+      rollout,
+      metrics: setup.metrics,
+      defaultIntervalMs: parseDuration(setup.defaultInterval),
+      now,
+      busy: (metric) =>
+        runner.isRunning(key, "step", metric) || runner.pending(key).some((p) => p.metric === metric),
+    });
+    if (schedule.token === undefined) return schedule.nextDueInMs;
+    for (const metric of schedule.due) {
+      runner.start(
+        {
+          key,
+          kind: "step",
+          metric: metric.name,
+          analysis: schedule.token,
+          run: (signal) =>
+            measureRamp(metric, setup, target, {
+              providerFor: deps.providerFor,
+              signal,
+              now: this.deps.clock.now(),
+            }),
+        },
+        this.signal,
+      );
+    }
+    return schedule.nextDueInMs;
+  }
+
+  /** Cancels the measurements of toggles in the namespace that no longer have a ramp. */
+  private forgetRamps(namespace: string, seen: ReadonlySet<string>): void {
+    const runner = this.deps.ramps?.runner;
+    for (const key of this.rampKeys.get(namespace) ?? []) if (!seen.has(key)) runner?.cancel(key);
+    if (seen.size > 0) this.rampKeys.set(namespace, new Set(seen));
+    else this.rampKeys.delete(namespace);
   }
 
   /** Whether to write FeatureFlags; a change is logged once, and a removed CRD forgets what was written. */
@@ -308,6 +453,29 @@ export class FeatureToggleReconciler {
     const regarding = { ...toggle, apiVersion: API_VERSION, kind: FeatureToggleResource.kind };
     void this.deps.recorder.record(regarding, event);
   }
+}
+
+/** One toggle's ramp in a reconcile: who is measured, with what, and the results its write records. */
+interface RampWork {
+  key: string;
+  target: RampTarget;
+  spec: FeatureToggle["spec"];
+  setup?: RampSetup;
+  /** Held results folded into `input.previous` (or stale): forgotten once the status is written. */
+  settled?: number[];
+  input: ToggleRampInput;
+}
+
+/** The squad's spec, parsed on first use: only namespaces with a ramp need it. */
+function lazySquadSpec(raw: RawSquad | undefined): () => SquadSpec | undefined {
+  let parsed: { spec: SquadSpec | undefined } | undefined;
+  return () => {
+    if (!parsed) {
+      const result = raw ? squadSpec.safeParse(raw.spec ?? {}) : undefined;
+      parsed = { spec: result?.success ? result.data : undefined };
+    }
+    return parsed.spec;
+  };
 }
 
 /**

@@ -157,7 +157,7 @@ export async function gatewayApiInstalled(client: Pick<KubeClient, "get">): Prom
 }
 
 /** One Prometheus client per address, made on first use. */
-function cachedPrometheusProviders(): (address: string) => MetricProvider {
+export function cachedPrometheusProviders(): (address: string) => MetricProvider {
   const providers = new Map<string, MetricProvider>();
   return (address) => {
     let provider = providers.get(address);
