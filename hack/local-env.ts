@@ -131,6 +131,8 @@ export interface LocalEnvironment {
   /** kubectl matching the control plane's version (or the one on PATH for an external cluster). */
   kubectl: string;
   prometheusUrl: string;
+  /** Prometheus file_sd directory: a `<name>.json` written here is scraped within seconds. */
+  prometheusTargetsDir: string;
   simulator: MetricsSimulator;
   simulatorAddress: string;
   stop(): Promise<void>;
@@ -214,7 +216,8 @@ export async function startLocalEnvironment(log: (message: string) => void): Pro
       }
     }
     log(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${simulatorAddress}`);
-    return { kubeconfig, kubectl, prometheusUrl, simulator, simulatorAddress, stop };
+    const prometheusTargetsDir = join(promDir, "targets");
+    return { kubeconfig, kubectl, prometheusUrl, prometheusTargetsDir, simulator, simulatorAddress, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -11,6 +11,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kubeconfig", env.kubeconfig);
   project.provide("kubectl", env.kubectl);
   project.provide("prometheusUrl", env.prometheusUrl);
+  project.provide("prometheusTargetsDir", env.prometheusTargetsDir);
   project.provide("simulatorAddress", env.simulatorAddress);
   return env.stop;
 }

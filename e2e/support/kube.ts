@@ -17,6 +17,8 @@ declare module "vitest" {
     kubeconfig: string;
     kubectl: string;
     prometheusUrl: string;
+    /** Where a test registers its own scrape targets (Prometheus file_sd). */
+    prometheusTargetsDir: string;
     simulatorAddress: string;
   }
 }

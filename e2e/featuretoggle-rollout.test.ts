@@ -1,0 +1,211 @@
+/**
+ * Guarded toggle rollouts end to end: the operator's real entry point ramps FeatureToggles
+ * (`spec.rollout.steps`) while a test app evaluates them with the real OpenFeature server SDK and
+ * OFREP provider, labels its request metrics by flag and variant with an OpenFeature hook, and a
+ * real Prometheus scrapes it. The analysis judges the variant's users against the default
+ * variant's: a healthy toggle reaches 100%, one whose "on" variant fails requests is returned to
+ * its default at its first analysis step. A metric on an address the platform did not allow is
+ * never asked.
+ */
+import { OpenFeature } from "@openfeature/server-sdk";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { inject } from "vitest";
+import { FeatureToggleResource, SquadResource } from "../operator/src/api/kinds.js";
+import type { ToggleRolloutStatus } from "../operator/src/api/toggle-rollout.js";
+import type { KubeClient } from "../operator/src/runtime/client.js";
+import { EventResource } from "../operator/src/runtime/resources.js";
+import type { KubeObject } from "../operator/src/runtime/types.js";
+import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
+import { serviceAccountToken } from "./support/ofrep.js";
+import { OperatorProcess } from "./support/operator.js";
+import { ToggleApp } from "./support/toggle-app.js";
+
+const NS = "ramps-e2e";
+let client: KubeClient;
+let operator: OperatorProcess;
+let app: ToggleApp;
+const context = () => operator.tail(80);
+
+type Toggle = KubeObject & {
+  status?: {
+    rollout?: ToggleRolloutStatus;
+    conditions?: { type: string; status: string; reason: string; message: string }[];
+  };
+};
+
+/** The error ratio of a variant's requests; `{{variant}}` is the rollout variant, then the default. */
+const ERROR_RATIO =
+  '(sum(rate(app_requests_total{namespace="{{namespace}}",flag="{{flag}}",variant="{{variant}}",code="500"}[5s])) or vector(0))' +
+  ' / sum(rate(app_requests_total{namespace="{{namespace}}",flag="{{flag}}",variant="{{variant}}"}[5s]))';
+
+function rampYaml(name: string, address: string): string {
+  return `apiVersion: crescendo.dev/v1alpha1
+kind: FeatureToggle
+metadata: { name: ${name}, namespace: ${NS} }
+spec:
+  variants: { "on": true, "off": false }
+  defaultVariant: "off"
+  rollout:
+    variant: "on"
+    steps:
+    - setWeight: 1
+    - pause: { duration: 2s }
+    - setWeight: 5
+    - analysis: {}
+    - setWeight: 25
+    - analysis: {}
+    - setWeight: 50
+    - pause: { duration: 1s }
+    - setWeight: 100
+    analysis:
+      interval: 1s
+      metrics:
+      - name: error-rate
+        prometheus:
+          address: ${address}
+          query: '${ERROR_RATIO}'
+        compareToStable: { maxIncrease: 0.05 }
+        minSamples: 2
+        inconclusiveLimit: 20
+`;
+}
+
+async function apply(yaml: string): Promise<void> {
+  const result = await kubectl(["apply", "-f", "-"], { input: yaml });
+  expect(result.code, result.stderr).toBe(0);
+}
+
+const getToggle = (name: string) => client.get<Toggle>(FeatureToggleResource, name, NS);
+const condition = (t: Toggle | undefined, type: string) =>
+  t?.status?.conditions?.find((c) => c.type === type);
+
+async function events(name: string): Promise<{ type: string; reason: string; note: string }[]> {
+  const list = await client.list<
+    KubeObject & { type: string; reason: string; note: string; regarding: { name: string } }
+  >(EventResource, { namespace: NS });
+  return list.items.filter((e) => e.regarding.name === name);
+}
+
+/** Waits until the app's fresh observations of `flag` show everyone (at least 100 users) on `variant`. */
+async function everyoneGets(flag: string, variant: string): Promise<void> {
+  app.resetObservations();
+  await waitFor(
+    `every user of the app served ${flag}=${variant}`,
+    () => Promise.resolve(app.share(flag, variant)),
+    (s) => s.users >= 100 && s.share === 1,
+    { timeoutMs: 60_000, context },
+  );
+}
+
+beforeAll(async () => {
+  client = testClient();
+  operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "featuretoggle-rollout" });
+  await apply(`apiVersion: crescendo.dev/v1alpha1
+kind: Squad
+metadata: { name: ${NS} }
+spec: {}
+`);
+  await waitForCondition(
+    client,
+    SquadResource,
+    NS,
+    undefined,
+    { type: "Ready", status: "True" },
+    { context },
+  );
+  app = new ToggleApp(NS, [
+    { flag: "good-ramp" },
+    { flag: "bad-ramp", failing: { variant: "on", share: 0.5 } },
+  ]);
+  await app.start(operator.ofrepPort, await serviceAccountToken(client, NS), inject("prometheusTargetsDir"));
+}, 120_000);
+
+afterAll(async () => {
+  await app?.stop();
+  await OpenFeature.close();
+  await operator?.stop();
+  client?.close();
+});
+
+describe("guarded toggle rollouts", () => {
+  it("ramps a healthy toggle 1 -> 100% through its analyses, and records the completion", async () => {
+    await apply(rampYaml("good-ramp", inject("prometheusUrl")));
+    const shares = new Set<number>();
+    const done = await waitFor(
+      "FeatureToggle good-ramp ramp Completed",
+      async () => {
+        const t = await getToggle("good-ramp");
+        if (t?.status?.rollout) shares.add(t.status.rollout.percentage);
+        return t;
+      },
+      (t) => t?.status?.rollout?.phase === "Completed" || t?.status?.rollout?.phase === "RolledBack",
+      { timeoutMs: 240_000, intervalMs: 250, context },
+    );
+    const rollout = done?.status?.rollout;
+    expect(rollout, JSON.stringify(rollout)).toMatchObject({
+      phase: "Completed",
+      percentage: 100,
+      variant: "on",
+    });
+    expect(Date.parse(rollout?.completedAt ?? "")).toBeGreaterThan(Date.parse(rollout?.startedAt ?? ""));
+    // The last analysis passed on real measurements of both variants' users.
+    expect(rollout?.analysis?.metrics[0]).toMatchObject({ name: "error-rate", failed: 0 });
+    expect(rollout?.analysis?.metrics[0]?.successful).toBeGreaterThanOrEqual(2);
+    expect(rollout?.analysis?.metrics[0]?.measurements.at(-1)).toHaveProperty("stableValue");
+    // Seen on the way: the ramp went through intermediate shares, not straight to 100.
+    expect(
+      [...shares].some((s) => s > 0 && s < 100),
+      [...shares].join(","),
+    ).toBe(true);
+    expect(condition(done, "Ready")).toMatchObject({ status: "True", reason: "Serving" });
+    expect((await events("good-ramp")).map((e) => e.reason)).toEqual(
+      expect.arrayContaining(["RolloutStarted", "RolloutStep", "RolloutCompleted"]),
+    );
+    await everyoneGets("good-ramp", "on");
+  }, 300_000);
+
+  it("returns a toggle whose variant fails requests to its default at the first failing step", async () => {
+    await apply(rampYaml("bad-ramp", inject("prometheusUrl")));
+    const done = await waitFor(
+      "FeatureToggle bad-ramp ramp RolledBack",
+      () => getToggle("bad-ramp"),
+      (t) => t?.status?.rollout?.phase === "RolledBack" || t?.status?.rollout?.phase === "Completed",
+      { timeoutMs: 240_000, intervalMs: 250, context },
+    );
+    const rollout = done?.status?.rollout;
+    expect(rollout, JSON.stringify(rollout)).toMatchObject({
+      phase: "RolledBack",
+      percentage: 0,
+      failedMetric: "error-rate",
+      // Step index 3 is the first analysis (after setWeight 5).
+      currentStepIndex: 3,
+    });
+    expect(rollout?.message).toContain('default variant "off"');
+    expect(condition(done, "Stalled")).toMatchObject({ status: "True", reason: "RolledBack" });
+    expect(condition(done, "Stalled")?.message).toContain("error-rate");
+    const warning = await waitFor(
+      "a RolloutRolledBack Warning Event",
+      () => events("bad-ramp"),
+      (list) => list.some((e) => e.reason === "RolloutRolledBack"),
+      { timeoutMs: 30_000, context },
+    );
+    expect(warning.find((e) => e.reason === "RolloutRolledBack")).toMatchObject({ type: "Warning" });
+    await everyoneGets("bad-ramp", "off");
+  }, 300_000);
+
+  it("never asks a Prometheus the platform did not allow: the toggle is Stalled and serves its default", async () => {
+    await apply(rampYaml("elsewhere-ramp", "http://127.0.0.1:9"));
+    const t = await waitForCondition(
+      client,
+      FeatureToggleResource,
+      "elsewhere-ramp",
+      NS,
+      { type: "Stalled", status: "True", reason: "PrometheusAddressNotAllowed" },
+      { timeoutMs: 60_000, context },
+    );
+    expect((t as Toggle).status?.rollout).toBeUndefined();
+    expect(condition(t as Toggle, "Stalled")?.message).toContain(
+      "spec.rollout.analysis.metrics[0].prometheus.address",
+    );
+  }, 120_000);
+});
