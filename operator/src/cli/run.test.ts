@@ -222,10 +222,47 @@ describe("status", () => {
       code: 1,
       stderr: 'error: release "nothing" not found in namespace "shop"\n',
     });
-    const toggle = await cli(fake, ["status", "dark-mode"]);
+    // Asked for a Release by kind, a FeatureToggle of that name gets the hint.
+    const toggle = await cli(fake, ["status", "release/dark-mode"]);
     expect(toggle.code).toBe(1);
     expect(toggle.stderr).toContain('"dark-mode" is a FeatureToggle, not a Release');
     expect(toggle.stderr).toContain("kubectl crescendo rearm dark-mode -n shop");
+  });
+
+  it("shows a FeatureToggle's ramp when the name is no Release, and acts on it", async () => {
+    const fake = new FakeClient();
+    fake.add(TOGGLES, {
+      metadata: { name: "dark-mode", namespace: "shop" },
+      spec: {
+        variants: { on: true, off: false },
+        defaultVariant: "off",
+        rollout: { variant: "on", steps: [{ setWeight: 5 }, { pause: {} }, { setWeight: 50 }] },
+      },
+      status: {
+        key: "dark-mode",
+        effectiveState: "Enabled",
+        rollout: {
+          id: "abc",
+          variant: "on",
+          phase: "Paused",
+          pauseReason: "PauseStep",
+          percentage: 5,
+          currentStepIndex: 1,
+          startedAt: "2024-01-01T00:00:00Z",
+          message: "Paused at step 2: waiting for promote.",
+        },
+      },
+    });
+    const shown = await cli(fake, ["status", "dark-mode"]);
+    expect(shown.code, shown.stderr).toBe(0);
+    expect(shown.stdout).toContain("shop/dark-mode");
+    expect(shown.stdout).toContain('Paused (PauseStep): variant "on" served to 5%');
+    expect(shown.stdout).toMatch(/> 1\s+pause until promoted\s+paused \(PauseStep\)/);
+    const promoted = await cli(fake, ["promote", "featuretoggle/dark-mode"]);
+    expect(promoted.code, promoted.stderr).toBe(0);
+    expect(promoted.stdout).toContain('requested promote of featuretoggle "dark-mode"');
+    const bare = await cli(fake, ["abort", "dark-mode"]);
+    expect(bare.stdout).toContain('requested abort of featuretoggle "dark-mode"');
   });
 
   it("explains a refused read", async () => {

@@ -11,7 +11,7 @@ import type { KubeObject } from "../../runtime/types.js";
 import { CliError, explain, UsageError } from "../errors.js";
 import type { Command, CommandEnv, Flags, OptionsConfig } from "./command.js";
 import { follow } from "./follow.js";
-import { FEATURE_TOGGLE, notFound, RELEASE, type Kind } from "./lookup.js";
+import { FEATURE_TOGGLE, notFound, RELEASE, splitKind, type Kind } from "./lookup.js";
 
 /** A unique action id: the UTC time to the second, readable in `status.lastAction`, plus randomness. */
 export function newActionId(now: number = Date.now()): string {
@@ -59,6 +59,10 @@ function actionCommand(def: ActionDefinition): Command {
     summary: def.summary,
     description:
       `${def.description}\n\n` +
+      (def.kind === RELEASE
+        ? "On a FeatureToggle with spec.rollout.steps (featuretoggle/<name>, or a name that is no\n" +
+          "Release) it acts on the toggle's guarded ramp the same way.\n\n"
+        : "") +
       `Sets the annotations ${ANNOTATIONS.action} and ${ANNOTATIONS.actionId} (a JSON merge patch on\n` +
       "metadata only, so GitOps tools leave it alone). The controller acts once per action-id and\n" +
       "records the outcome in status.lastAction.",
@@ -77,34 +81,56 @@ async function requestAction(
   const timeoutMs = waitTimeout(flags, def.name);
   const action = def.action?.(flags) ?? (def.name as Action);
   const id = env.actionId();
-  const { resource, noun } = def.kind;
-  let patched: KubeObject;
-  try {
-    patched = await env.conn.client.mergePatch<KubeObject>(
-      resource,
-      name,
-      env.namespace,
-      actionPatch(action, id),
-    );
-  } catch (err) {
-    if (isNotFound(err)) throw await notFound(env, def.kind, name);
-    throw explain(err, { verb: "patch", resource, namespace: env.namespace, server: env.conn.server });
-  }
+  const target = await patchAction(env, def.kind, name, actionPatch(action, id));
+  const { kind, patched } = target;
+  name = target.name;
+  const { noun } = kind;
   env.io.out(`requested ${action} of ${noun} "${name}" in namespace "${env.namespace}" (action-id ${id})\n`);
   if (timeoutMs === undefined) {
     const see =
-      def.kind === RELEASE
+      kind === RELEASE
         ? `kubectl crescendo status ${name} -n ${env.namespace}`
         : `kubectl get ${noun} ${name} -n ${env.namespace} -o jsonpath='{.status.lastAction}'`;
     env.io.out(`the controller acts on it once; "${see}" shows the result under last action\n`);
     return 0;
   }
   env.io.out(`waiting up to ${flags.timeout ?? DEFAULT_TIMEOUT} for the controller to act...\n`);
-  const done = await waitForAction(env, def.kind, name, id, patched, timeoutMs);
+  const done = await waitForAction(env, kind, name, id, patched, timeoutMs);
   const result = done.result ?? "(no result recorded)";
   if (/^(ignored|refused)\b/.test(result)) throw new CliError(`the controller did not act: ${result}`);
   env.io.out(`done: ${result}\n`);
   return 0;
+}
+
+/**
+ * Patches the action onto the named object. A Release action on a bare name that is no Release
+ * goes to the FeatureToggle of that name (its guarded ramp answers promote, abort, retry, pause
+ * and resume); `featuretoggle/<name>` or `release/<name>` says which.
+ */
+async function patchAction(
+  env: CommandEnv,
+  wanted: Kind,
+  text: string,
+  patch: ReturnType<typeof actionPatch>,
+): Promise<{ kind: Kind; name: string; patched: KubeObject }> {
+  const split = wanted === RELEASE ? splitKind(text) : { name: text };
+  const name = split.name;
+  const candidates = split.kind ? [split.kind] : wanted === RELEASE ? [RELEASE, FEATURE_TOGGLE] : [wanted];
+  for (const kind of candidates) {
+    try {
+      const patched = await env.conn.client.mergePatch<KubeObject>(kind.resource, name, env.namespace, patch);
+      return { kind, name, patched };
+    } catch (err) {
+      if (isNotFound(err)) continue;
+      throw explain(err, {
+        verb: "patch",
+        resource: kind.resource,
+        namespace: env.namespace,
+        server: env.conn.server,
+      });
+    }
+  }
+  throw await notFound(env, split.kind ?? wanted, name);
 }
 
 /** The --timeout in ms when --wait is set, undefined without --wait. */

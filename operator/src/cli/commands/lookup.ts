@@ -20,6 +20,51 @@ export const FEATURE_TOGGLE: Kind = { resource: FeatureToggleResource, noun: "fe
 export const SQUAD: Kind = { resource: SquadResource, noun: "squad" };
 const ALL: readonly Kind[] = [RELEASE, FEATURE_TOGGLE, SQUAD];
 
+/** How a name may say its kind, as with kubectl: `featuretoggle/checkout`, `release/web`. */
+const KIND_PREFIXES: Readonly<Record<string, Kind>> = {
+  release: RELEASE,
+  releases: RELEASE,
+  featuretoggle: FEATURE_TOGGLE,
+  featuretoggles: FEATURE_TOGGLE,
+  toggle: FEATURE_TOGGLE,
+  ft: FEATURE_TOGGLE,
+};
+
+/** `kind/name` split; a bare name has no kind (Release first, then FeatureToggle). */
+export function splitKind(text: string): { kind?: Kind; name: string } {
+  const slash = text.indexOf("/");
+  if (slash < 0) return { name: text };
+  const kind = KIND_PREFIXES[text.slice(0, slash).toLowerCase()];
+  return kind ? { kind, name: text.slice(slash + 1) } : { name: text };
+}
+
+/**
+ * A Release or, when there is none of that name, a FeatureToggle (a guarded ramp answers the
+ * same commands); `kind/name` asks for one kind. Throws the Release's not-found message.
+ */
+export async function fetchRolling(
+  env: CommandEnv,
+  text: string,
+): Promise<{ kind: Kind; name: string; obj: KubeObject }> {
+  const { kind, name } = splitKind(text);
+  if (kind) return { kind, name, obj: await fetchNamed(env, kind, name) };
+  for (const candidate of [RELEASE, FEATURE_TOGGLE]) {
+    let obj: KubeObject | undefined;
+    try {
+      obj = await env.conn.client.get<KubeObject>(candidate.resource, name, env.namespace);
+    } catch (err) {
+      throw explain(err, {
+        verb: "get",
+        resource: candidate.resource,
+        namespace: env.namespace,
+        server: env.conn.server,
+      });
+    }
+    if (obj) return { kind: candidate, name, obj };
+  }
+  throw await notFound(env, RELEASE, name);
+}
+
 /** Reads the object, or throws the not-found message (with a hint) or the explained API error. */
 export async function fetchNamed<T extends KubeObject>(
   env: CommandEnv,
@@ -70,7 +115,7 @@ function hint(env: CommandEnv, wanted: Kind, found: Kind, name: string): string 
     return `${is}: promote, abort, retry, pause and resume act on Releases; see it with "kubectl crescendo status ${name}${ns}"`;
   }
   if (found === FEATURE_TOGGLE) {
-    return `${is}: the action for a FeatureToggle is rearm ("kubectl crescendo rearm ${name}${ns}")`;
+    return `${is}: rearm it ("kubectl crescendo rearm ${name}${ns}"), or act on its ramp ("kubectl crescendo status featuretoggle/${name}${ns}")`;
   }
   return `${is}: see it with "kubectl crescendo squad ${name}"`;
 }
