@@ -3,10 +3,11 @@
  * ledger folded forward, the 7- and 30-day figures, and the two summary fields `kubectl get`
  * and older dashboards read. Pure; the Squad's status computation calls it.
  */
-import type { Release } from "../api/kinds.js";
+import type { FeatureToggle, Release } from "../api/kinds.js";
 import type { SquadStatus } from "../api/squad.js";
 import { deliveryWindow, nextWindowBoundaryMs, percentage } from "./figures.js";
 import { foldLedger, type Ledger } from "./ledger.js";
+import { toggleRampHistory } from "./toggle-changes.js";
 
 export type DeliveryStatus = NonNullable<SquadStatus["delivery"]>;
 
@@ -15,13 +16,18 @@ export function squadDelivery(
   releases: readonly Release[],
   now: number,
   revertWindowMs?: number,
+  /** FeatureToggles: a guarded ramp is a change too (`toggle-changes.ts`). */
+  toggles: readonly Pick<FeatureToggle, "metadata" | "status">[] = [],
 ): DeliveryStatus {
   const ledger = foldLedger(
     ledgerOf(previous),
-    releases.map((r) => ({
-      release: `${r.metadata.namespace ?? ""}/${r.metadata.name ?? ""}`,
-      status: r.status,
-    })),
+    [
+      ...releases.map((r) => ({
+        release: `${r.metadata.namespace ?? ""}/${r.metadata.name ?? ""}`,
+        status: r.status,
+      })),
+      ...toggles.flatMap((t) => toggleRampHistory(t) ?? []),
+    ],
     now,
     revertWindowMs,
   );

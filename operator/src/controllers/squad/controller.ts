@@ -209,7 +209,8 @@ function sameEntry(a: HistoryEntry | undefined, b: HistoryEntry | undefined): bo
 
 /**
  * Whether a FeatureToggle event can change the Squad's summary, which counts toggles by what
- * apps get (`effectiveState`) and by staleness: one of those moved, or a toggle came or went.
+ * apps get (`effectiveState`) and by staleness, and its delivery metrics, which count a guarded
+ * ramp's end: one of those moved, or a toggle came or went.
  */
 export function toggleSummaryChanged(event: StoreEvent<FeatureToggle>): boolean {
   if (event.type !== "upsert" || !event.previous) return true;
@@ -218,6 +219,8 @@ export function toggleSummaryChanged(event: StoreEvent<FeatureToggle>): boolean 
   return (
     before?.effectiveState !== after?.effectiveState ||
     before?.stale !== after?.stale ||
+    // A guarded ramp that ends is a change for the delivery metrics.
+    before?.rollout?.phase !== after?.rollout?.phase ||
     JSON.stringify(squadToggleDebt([event.previous])) !== JSON.stringify(squadToggleDebt([event.object]))
   );
 }

@@ -70,6 +70,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
       releases,
       typeof now === "number" ? now : now.getTime(),
       input.revertWindowMs,
+      toggles,
     ),
   };
 }
