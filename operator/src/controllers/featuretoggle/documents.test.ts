@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { parseStrict } from "../../flags/validate.js";
+import { featureToggleSpec } from "../../api/featuretoggle.js";
 import { compileNamespace, FlagDocuments, watchFlagDocuments } from "./documents.js";
+import { rampId } from "./ramp-share.js";
 import { NOW, release, store, toggle } from "./test-fixtures.js";
 
 describe("compileNamespace", () => {
@@ -26,6 +28,50 @@ describe("compileNamespace", () => {
     expect(flags.published?.etag).toMatch(/^[0-9a-f]{32}$/);
     // The served document is one flagd accepts strictly.
     expect(() => parseStrict(JSON.stringify(flags.compiled.document))).not.toThrow();
+  });
+
+  it("serves a guarded ramp's share from its status, and recompiles when the share moves", () => {
+    const spec = { rollout: { variant: "on", steps: [{ setWeight: 5 }, { pause: {} }, { setWeight: 50 }] } };
+    const notStarted = compileNamespace("shop", [toggle("ramp", spec)], () => undefined, NOW);
+    expect(notStarted.compiled.document.flags["ramp"]?.targeting).toEqual({
+      fractional: [
+        ["on", 0],
+        ["off", 100],
+      ],
+    });
+    const id = rampId(featureToggleSpec.parse(toggle("ramp", spec).spec));
+    const rollout = {
+      id: id ?? "",
+      variant: "on",
+      phase: "Paused" as const,
+      percentage: 5,
+      currentStepIndex: 1,
+      startedAt: "2024-01-01T00:00:00Z",
+    };
+    const atFive = compileNamespace(
+      "shop",
+      [toggle("ramp", spec, { status: { rollout } })],
+      () => undefined,
+      NOW,
+      undefined,
+      notStarted,
+    );
+    expect(atFive.compiled.document.flags["ramp"]?.targeting).toEqual({
+      fractional: [
+        ["on", 5],
+        ["off", 95],
+      ],
+    });
+    expect(atFive.fingerprint).not.toBe(notStarted.fingerprint);
+    const rolledBack = { ...rollout, phase: "RolledBack" as const, percentage: 0 };
+    const back = compileNamespace(
+      "shop",
+      [toggle("ramp", spec, { status: { rollout: rolledBack } })],
+      () => undefined,
+      NOW,
+    );
+    expect(back.entries[0]?.share).toBe(0);
+    expect(() => parseStrict(JSON.stringify(atFive.compiled.document))).not.toThrow();
   });
 
   it("publishes nothing for a namespace without toggles", () => {
