@@ -32,6 +32,8 @@ export const ANNOTATIONS = {
   allowIngressFrom: "crescendo.dev/allow-ingress-from",
   action: "crescendo.dev/action",
   actionId: "crescendo.dev/action-id",
+  /** With action `undo`: the revision to return to (absent: the most recent previous one). */
+  undoRevision: "crescendo.dev/undo-revision",
 } as const;
 
 export const MANAGED_BY = "crescendo";
@@ -136,7 +138,16 @@ export const conditions = z
   });
 
 /** The manual actions accepted through `crescendo.dev/action`. */
-export const ACTIONS = ["promote", "promote-full", "abort", "retry", "pause", "resume", "rearm"] as const;
+export const ACTIONS = [
+  "promote",
+  "promote-full",
+  "abort",
+  "retry",
+  "pause",
+  "resume",
+  "rearm",
+  "undo",
+] as const;
 export type Action = (typeof ACTIONS)[number];
 
 /** Records the last annotation action the controller acted on, so each id acts once. */

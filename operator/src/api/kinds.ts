@@ -129,6 +129,12 @@ export const RELEASE: KindDefinition = {
       description: "Traffic % on the canary.",
     },
     {
+      name: "Override",
+      type: "string",
+      jsonPath: ".status.override.revision",
+      description: "Revision returned to by undo, while spec.template is not what runs.",
+    },
+    {
       name: "Step",
       type: "integer",
       jsonPath: ".status.currentStepIndex",

@@ -289,6 +289,22 @@ export const releaseSpec = z
       })
       .optional()
       .describe("What to do when the new revision fails."),
+    rollbackWindow: z
+      .object({
+        revisions: z
+          .number()
+          .int()
+          .min(1)
+          .max(10)
+          .default(2)
+          .describe(
+            "How many of the most recent previous revisions `kubectl crescendo undo` returns to without asking.",
+          ),
+      })
+      .optional()
+      .describe(
+        "The undo window: an undo to a revision within it needs no confirmation; an older one kept in history asks for it (--yes skips it).",
+      ),
     progressDeadlineSeconds: z
       .number()
       .int()
@@ -514,6 +530,25 @@ export const releaseStatus = z
       .optional()
       .describe(
         "The background analysis (strategy.canary.backgroundAnalysis) of the current (or last) rollout.",
+      ),
+    override: z
+      .object({
+        revision: z.string().describe("The revision the undo returned to (now stable)."),
+        version: z
+          .string()
+          .optional()
+          .describe("spec.version of that revision, as its ControllerRevision keeps it."),
+        specRevision: z
+          .string()
+          .describe(
+            "The revision of spec.template when undone: a spec.template of any other revision ends the override.",
+          ),
+        at: z.string().describe("When the undo took effect.").meta({ format: "date-time" }),
+        actionId: z.string().describe("The crescendo.dev/action-id of the undo."),
+      })
+      .optional()
+      .describe(
+        "Set while the Release runs a revision returned to by `kubectl crescendo undo` rather than spec.template, which stays as GitOps wrote it; a new spec.template ends it.",
       ),
     postPromotion: z
       .object({

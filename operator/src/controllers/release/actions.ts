@@ -20,8 +20,9 @@ import {
   rollback,
   unheld,
 } from "./transitions.js";
+import { undo } from "./undo.js";
 
-type ActionOutcome = { next: Next; result: string } | { next?: undefined; result: string };
+type ActionOutcome = { next?: Next; result: string };
 
 type Handler = (ctx: Ctx, s: ReleaseStatus, state: State, id: string) => ActionOutcome;
 
@@ -62,6 +63,9 @@ const onPromoteFull: Handler = (ctx, s, state) => {
 };
 
 const onAbort: Handler = (ctx, s, state, id) => {
+  // Switching back to the parked revision would run spec.template under the override's name.
+  if (s.override)
+    return ignored(`running revision ${s.override.revision} by undo; undo again or change spec.template`);
   if (state.kind === "Rolling")
     return { next: rollback(ctx, s, "Aborted", `aborted by action ${id}`), result: "rolled back" };
   const parked = liveScaleDown(ctx, s)[0];
@@ -107,6 +111,7 @@ const ACTION_HANDLERS: Record<Action, Handler> = {
   pause: onPause,
   resume: onResume,
   rearm: () => ignored("rearm applies to FeatureToggles"),
+  undo: (ctx, s, state, id) => undo(ctx, s, state, id, ctx.snap.action?.revision),
 };
 
 /**
@@ -120,9 +125,10 @@ export function act(ctx: Ctx, s: ReleaseStatus): Next | undefined {
     ? ACTION_HANDLERS[pending.action](ctx, s, stateOf(ctx, s), pending.id)
     : ignored(`unknown action "${pending.action}"`);
   const lastAction = { id: pending.id, action: pending.action, acceptedAt: ctx.at, result: outcome.result };
-  const event = outcome.next
-    ? normal("ActionAccepted", actionNote(pending, outcome.result))
-    : normal("ActionIgnored", actionNote(pending, outcome.result));
+  const event =
+    outcome.next && !outcome.result.startsWith("refused")
+      ? normal("ActionAccepted", actionNote(pending, outcome.result))
+      : normal("ActionIgnored", actionNote(pending, outcome.result));
   const next = outcome.next ?? { status: s };
   return { ...next, status: { ...next.status, lastAction }, events: [event, ...(next.events ?? [])] };
 }

@@ -51,6 +51,7 @@ import { postPromotionStage, runStage } from "./stages.js";
 import { firstApply, templateChange } from "./template-change.js";
 import { begin, fail, hold, onFailure, resume } from "./transitions.js";
 import { trafficInput } from "./traffic/routing.js";
+import { endOverride } from "./undo.js";
 import { backgroundVerdict } from "./verdicts.js";
 
 export { HISTORY_LIMIT } from "./history.js";
@@ -89,7 +90,8 @@ export function step(snapshot: ReleaseSnapshot): StepResult {
 function advance(ctx: Ctx, s: ReleaseStatus): Next | undefined {
   const state = stateOf(ctx, s);
   if (state.kind === "Initial") return firstApply(ctx, s);
-  const changed = templateChange(ctx, s);
+  // An undo's override holds spec.template back until it changes (undo.ts).
+  const changed = endOverride(ctx, s, (base) => templateChange(ctx, base));
   if (changed) return changed;
   switch (state.kind) {
     case "Steady":

@@ -31,6 +31,8 @@ export interface PendingAction {
   id: string;
   /** Free text as annotated; unknown actions are recorded as ignored, never guessed at. */
   action: string;
+  /** `crescendo.dev/undo-revision`, read with action `undo`: the revision to return to. */
+  revision?: string;
 }
 
 export interface ReleaseSnapshot {
@@ -78,7 +80,8 @@ export function pendingAction(release: Release): PendingAction | undefined {
   const action = release.metadata.annotations?.[ANNOTATIONS.action]?.trim();
   const id = release.metadata.annotations?.[ANNOTATIONS.actionId]?.trim();
   if (!action || !id || id === release.status?.lastAction?.id) return undefined;
-  return { id, action };
+  const revision = release.metadata.annotations?.[ANNOTATIONS.undoRevision]?.trim();
+  return { id, action, ...(action === "undo" && revision ? { revision } : {}) };
 }
 
 /**

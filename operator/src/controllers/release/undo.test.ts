@@ -1,0 +1,286 @@
+import { describe, expect, it } from "vitest";
+import type { Release } from "../../api/kinds.js";
+import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
+import { observeControllerRevision, type ObservedDeployment, type ObservedRevision } from "./observed.js";
+import { planObjects } from "./plan.js";
+import { revisionOf } from "./revision.js";
+import { step, type StepResult } from "./rollout.js";
+import { pendingAction, type ReleaseSnapshot } from "./snapshot.js";
+
+// A Release promoted through V1 → V2 (→ V3), with the Deployments and ControllerRevisions the
+// plan asks for observed back, as the controller would see them.
+
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const template = (image: string) => ({
+  metadata: { labels: { app: "web" } },
+  spec: { containers: [{ name: "web", image }] },
+});
+const V1 = template("web:1");
+const V2 = template("web:2");
+const V3 = template("web:3");
+const R1 = revisionOf(V1);
+const R2 = revisionOf(V2);
+const R3 = revisionOf(V3);
+
+function ready(revision: string, n: number, t: Record<string, unknown>): ObservedDeployment {
+  return {
+    name: `web-${revision}`,
+    revision,
+    labels: {},
+    generation: 1,
+    observedGeneration: 1,
+    specReplicas: n,
+    replicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    updatedReplicas: n,
+    template: t,
+  };
+}
+
+class World {
+  now = T0;
+  spec: Record<string, unknown> = {
+    version: "1.0.0",
+    replicas: 2,
+    template: V1,
+    service: { ports: [{ name: "http", port: 80 }] },
+    strategy: { canary: { steps: [{ setWeight: 50 }] } },
+  };
+  status: ReleaseStatus | undefined;
+  deployments: Record<string, ObservedDeployment> = {};
+  revisions: Record<string, ObservedRevision> = {};
+  annotations: Record<string, string> = {};
+  results: StepResult[] = [];
+  private ids = 0;
+
+  snapshot(): ReleaseSnapshot {
+    const release: Release = {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Release",
+      metadata: {
+        name: "web",
+        namespace: "shop",
+        uid: "uid-1",
+        generation: 1,
+        annotations: this.annotations,
+      },
+      spec: releaseSpec.parse(this.spec),
+      ...(this.status ? { status: this.status } : {}),
+    };
+    const action = pendingAction(release);
+    return {
+      release,
+      deployments: this.deployments,
+      revisions: this.revisions,
+      analysis: {},
+      now: this.now,
+      ...(action ? { action } : {}),
+    };
+  }
+
+  reconcile(): StepResult {
+    const result = step(this.snapshot());
+    expect(() => releaseStatus.parse(result.status)).not.toThrow();
+    this.status = result.status;
+    const again = step(this.snapshot());
+    expect(again.status, "a second step on the same observation changes nothing").toEqual(result.status);
+    expect(again.events).toEqual([]);
+    this.results.push(result);
+    return result;
+  }
+
+  /** The cluster catches up with the plan: Deployments ready, ControllerRevisions kept. */
+  settle(): this {
+    const plan = planObjects(this.snapshot(), this.status ?? {});
+    const gone = new Set(plan.deletions.map((d) => d.name));
+    this.deployments = Object.fromEntries(
+      Object.entries(this.deployments).filter(([, d]) => !gone.has(d.name)),
+    );
+    this.revisions = Object.fromEntries(Object.entries(this.revisions).filter(([, r]) => !gone.has(r.name)));
+    for (const obj of plan.objects) {
+      const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
+      if (obj.kind === "Deployment") {
+        const spec = obj["spec"] as { replicas: number; template: Record<string, unknown> };
+        this.deployments[revision] = ready(revision, spec.replicas, spec.template);
+      }
+      if (obj.kind === "ControllerRevision") {
+        const observed = observeControllerRevision({
+          ...obj,
+          metadata: { ...obj.metadata, labels: { ...obj.metadata.labels } },
+        });
+        if (observed) this.revisions[revision] = observed;
+      }
+    }
+    return this;
+  }
+
+  advance(): StepResult {
+    return this.settle().reconcile();
+  }
+
+  /** Applies `t` and runs its rollout to promotion. */
+  rollOut(t: Record<string, unknown>, version: string): this {
+    this.spec = { ...this.spec, template: t, version };
+    for (let i = 0; i < 4; i++) this.advance();
+    return this;
+  }
+
+  undo(revision?: string): StepResult {
+    this.annotations = {
+      "crescendo.dev/action": "undo",
+      "crescendo.dev/action-id": `id-${++this.ids}`,
+      ...(revision ? { "crescendo.dev/undo-revision": revision } : {}),
+    };
+    return this.reconcile();
+  }
+
+  get s(): ReleaseStatus {
+    return this.status ?? {};
+  }
+}
+
+/** V1 deployed, then V2 promoted. */
+function promoted(): World {
+  const w = new World();
+  w.advance();
+  w.advance();
+  w.rollOut(V2, "2.0.0");
+  expect(w.s).toMatchObject({ phase: "Healthy", stableRevision: R2 });
+  return w;
+}
+
+const reasons = (r: StepResult) => r.events.map((e) => e.reason);
+
+describe("undo", () => {
+  it("returns to the most recent previous revision at once, with no steps, and records the override", () => {
+    const w = promoted();
+    const r = w.undo();
+    expect(w.s).toMatchObject({
+      stableRevision: R1,
+      stableVersion: "1.0.0",
+      // Its Deployment is still parked at full size: it serves at once.
+      phase: "Healthy",
+      override: { revision: R1, version: "1.0.0", specRevision: R2, actionId: "id-1" },
+      lastAction: { id: "id-1", action: "undo", result: "returned to 1.0.0 (revision " + R1 + ")" },
+    });
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(w.s.currentStepIndex).toBeUndefined();
+    expect(reasons(r)).toEqual(["ActionAccepted", "Undone", "Healthy"]);
+    // The spec's revision is parked for the scale-down delay, as after a switch back.
+    expect(w.s.scaleDown?.map((e) => e.revision)).toEqual([R2]);
+    // Counted as a promotion of a revision deployed before: a revert for delivery metrics.
+    expect(w.s.history?.[0]).toMatchObject({ revision: R1, outcome: "Promoted", reason: "Undone" });
+  });
+
+  it("stays on the undone revision while spec.template is unchanged, and becomes Healthy once it serves", () => {
+    const w = promoted();
+    delete w.deployments[R1];
+    w.undo();
+    expect(w.s.phase).toBe("Progressing");
+    w.advance();
+    w.advance();
+    expect(w.s).toMatchObject({ phase: "Healthy", stableRevision: R1, override: { revision: R1 } });
+    expect(w.deployments[R1]?.replicas).toBe(2);
+  });
+
+  it("recreates the undone revision's Deployment from its ControllerRevision when it is gone", () => {
+    const w = promoted();
+    delete w.deployments[R1];
+    w.undo();
+    const plan = planObjects(w.snapshot(), w.s);
+    const dep = plan.objects.find((o) => o.kind === "Deployment" && o.metadata.name === `web-${R1}`);
+    expect(dep?.["spec"]).toMatchObject({
+      replicas: 2,
+      template: { spec: { containers: [{ image: "web:1" }] } },
+    });
+    const services = plan.objects.filter((o) => o.kind === "Service");
+    expect(services.length).toBeGreaterThan(0);
+    for (const svc of services) expect(JSON.stringify(svc["spec"])).toContain(R1);
+  });
+
+  it("returns to an older revision named by --to-revision", () => {
+    const w = promoted();
+    w.rollOut(V3, "3.0.0");
+    expect(Object.keys(w.revisions).sort()).toEqual([R1, R2, R3].sort());
+    w.undo(R1);
+    expect(w.s).toMatchObject({ stableRevision: R1, override: { revision: R1, specRevision: R3 } });
+  });
+
+  it("refuses a revision no ControllerRevision keeps, with a Warning, and changes nothing", () => {
+    const w = promoted();
+    const before = w.s;
+    const r = w.undo("0123456789");
+    expect(w.s.stableRevision).toBe(R2);
+    expect(w.s.override).toBeUndefined();
+    expect(w.s.lastAction?.result).toMatch(/^refused: revision 0123456789 is not kept/);
+    expect(reasons(r)).toEqual(["ActionIgnored", "UndoRefused"]);
+    expect(r.events.find((e) => e.reason === "UndoRefused")?.type).toBe("Warning");
+    expect({ ...w.s, lastAction: undefined }).toEqual({ ...before, lastAction: undefined });
+  });
+
+  it("refuses when no previous revision is kept", () => {
+    const w = new World();
+    w.advance();
+    w.advance();
+    w.undo();
+    expect(w.s.lastAction?.result).toBe("refused: no previous revision is kept in a ControllerRevision");
+  });
+
+  it("ignores the running revision, a rollout in progress and a Release with nothing deployed", () => {
+    const w = promoted();
+    w.undo(R2);
+    expect(w.s.lastAction?.result).toBe(`ignored: revision ${R2} is already running`);
+    w.spec = { ...w.spec, template: V3, version: "3.0.0" };
+    w.advance();
+    expect(w.s.canaryRevision).toBe(R3);
+    w.undo();
+    expect(w.s.lastAction?.result).toMatch(/^ignored: a rollout is in progress/);
+    const fresh = new World();
+    fresh.undo();
+    expect(fresh.s.lastAction?.result).toBe("ignored: nothing is deployed yet");
+  });
+
+  it("acts once per action id", () => {
+    const w = promoted();
+    w.undo();
+    const r = w.reconcile();
+    expect(r.events).toEqual([]);
+    expect(w.s.history?.filter((h) => h.reason === "Undone")).toHaveLength(1);
+  });
+
+  it("ends when spec.template names a new revision, which rolls out from the undone one", () => {
+    const w = promoted();
+    w.undo();
+    w.advance();
+    w.spec = { ...w.spec, template: V3, version: "3.0.0" };
+    const r = w.advance();
+    expect(w.s.override).toBeUndefined();
+    expect(w.s).toMatchObject({ stableRevision: R1, canaryRevision: R3, phase: "Progressing" });
+    expect(reasons(r)).toContain("OverrideEnded");
+    w.advance();
+    w.advance();
+    expect(w.s).toMatchObject({ stableRevision: R3, phase: "Healthy" });
+  });
+
+  it("ends without a rollout when GitOps sets spec.template to the undone revision", () => {
+    const w = promoted();
+    w.undo();
+    w.advance();
+    w.spec = { ...w.spec, template: V1, version: "1.0.0" };
+    const r = w.advance();
+    expect(w.s.override).toBeUndefined();
+    expect(w.s).toMatchObject({ stableRevision: R1, phase: "Healthy" });
+    expect(w.s.canaryRevision).toBeUndefined();
+    expect(reasons(r)).toEqual(["OverrideEnded"]);
+  });
+
+  it("is not switched back by abort while overriding", () => {
+    const w = promoted();
+    w.undo();
+    w.annotations = { "crescendo.dev/action": "abort", "crescendo.dev/action-id": "abort-1" };
+    w.reconcile();
+    expect(w.s.stableRevision).toBe(R1);
+    expect(w.s.lastAction?.result).toMatch(/^ignored: running revision/);
+  });
+});
