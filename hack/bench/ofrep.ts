@@ -17,12 +17,18 @@
  * (`flagd start --uri file:…`, pinned to the same core, no token: flagd has none), and every case
  * is measured against it right after the operator, in the same round.
  *
- * Writes bench/results/ofrep.json. A benchmark prints figures; it asserts nothing.
+ * With --baseline REF (e.g. main), the operator as it was at REF runs too, on the first Node,
+ * interleaved with the working tree's in every round: a change is measured before and after in
+ * one run, on the same machine under the same load. With --insight-cost, the OFREP handler alone
+ * (hack/bench/ofrep-serve.ts) serves the same sets with and without evaluation insight.
+ *
+ * Writes bench/results/ofrep.json, with the machine's load average during the run (it is
+ * shared). A benchmark prints figures; it asserts nothing.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, homedir, tmpdir, totalmem } from "node:os";
+import { cpus, homedir, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs, promisify } from "node:util";
 import { FeatureToggleResource } from "../../operator/src/api/kinds.js";
@@ -31,7 +37,7 @@ import type { KubeObject } from "../../operator/src/runtime/types.js";
 import { freePort } from "../local-env.js";
 import { cpuSeconds, ROOT, rssBytes, startCluster, type Cluster } from "./cluster.js";
 import { createFlagSet, flagSet, type FlagSet } from "./ofrep-flags.js";
-import { buildOperator, imageNodeOptions, Operator } from "./operator.js";
+import { buildOperator, buildOperatorAt, imageNodeOptions, Operator } from "./operator.js";
 import { Cleanups, median, onInterrupt, round, sleep, until } from "./run.js";
 import { runWrk, type WrkResult } from "./wrk.js";
 
@@ -49,6 +55,10 @@ const USAGE = `Usage: npm run bench:ofrep -- [flags]
   --operator-core C        core the server under test is pinned to (default 0; wrk gets 1)
   --flagd-bin PATH         also serve every set with this flagd binary (default $FLAGD_BIN)
   --operator-args "A B"    more operator flags (e.g. to switch a feature off)
+  --baseline REF           also run the operator as it was at git revision REF (e.g. main), on the
+                           first Node only, interleaved with the working tree's: before and after
+  --insight-cost           also serve the sets with hack/bench/ofrep-serve.ts with and without
+                           evaluation insight (issue #18), at the first connection count
   --results PATH           JSON results file (default bench/results/ofrep.json)`;
 
 type Mode = "single" | "bulk";
@@ -65,6 +75,8 @@ interface Options {
   operatorCore: number;
   flagdBin?: string;
   operatorArgs: string[];
+  baseline?: string;
+  insightCost: boolean;
   results: string;
 }
 
@@ -83,6 +95,8 @@ function parseOptions(argv: string[]): Options {
       "operator-core": { type: "string", default: "0" },
       "flagd-bin": { type: "string" },
       "operator-args": { type: "string", default: "" },
+      baseline: { type: "string" },
+      "insight-cost": { type: "boolean", default: false },
       results: { type: "string", default: join(ROOT, "bench/results/ofrep.json") },
       help: { type: "boolean" },
     },
@@ -111,6 +125,8 @@ function parseOptions(argv: string[]): Options {
     operatorCore: ints("operator-core", values["operator-core"], 0)[0]!,
     flagdBin: values["flagd-bin"] ?? (process.env.FLAGD_BIN || undefined),
     operatorArgs: values["operator-args"].split(/\s+/).filter(Boolean),
+    baseline: values.baseline,
+    insightCost: values["insight-cost"],
     results: values.results,
   };
 }
@@ -157,7 +173,8 @@ async function nodeBinary(major: number): Promise<{ path: string; version: strin
 interface Server {
   /** e.g. "crescendo node v24.1.0" */
   label: string;
-  system: "crescendo" | "flagd";
+  /** crescendo-baseline: the operator at `--baseline`; insight-on/-off: hack/bench/ofrep-serve.ts. */
+  system: "crescendo" | "crescendo-baseline" | "flagd" | "insight-on" | "insight-off";
   node?: string;
   baseUrl: string;
   token?: string;
@@ -173,10 +190,13 @@ async function startCrescendo(
   node: { path: string; version: string },
   o: Options,
   token: string,
+  system: "crescendo" | "crescendo-baseline" = "crescendo",
 ): Promise<Server> {
   const op = await Operator.start({
     kubeconfig: cluster.kubeconfig,
-    args: o.operatorArgs,
+    // Only the static token, readable for every namespace: the bench is one client, outside
+    // the cluster, like an app configured with a token (no TokenReview involved).
+    args: ["--ofrep-auth", "token", "--ofrep-token-namespaces", "*", ...o.operatorArgs],
     logFile: join(ROOT, ".tmp/bench-logs", `ofrep-${node.version}-${Date.now()}.log`),
     entry,
     node: node.path,
@@ -186,14 +206,68 @@ async function startCrescendo(
   });
   await op.waitReady(120_000);
   return {
-    label: `crescendo on node ${node.version}`,
-    system: "crescendo",
+    label: `${system} on node ${node.version}`,
+    system,
     node: node.version,
     baseUrl: `http://127.0.0.1:${op.ofrepPort}`,
     token,
     path: (set, key) => `/namespaces/${set.namespace}/ofrep/v1/evaluate/flags${key ? `/${key}` : ""}`,
     pid: op.pid,
     stop: () => op.stop(),
+  };
+}
+
+/**
+ * hack/bench/ofrep-serve.ts: the operator's OFREP handler alone, serving the same sets compiled
+ * the same way, with or without evaluation insight, pinned to the operator core, the image's
+ * NODE_OPTIONS. Both sides run the same way, so the difference is what insight costs.
+ */
+async function startHandler(o: Options, token: string, insight: boolean): Promise<Server> {
+  const child: ChildProcess = spawn(
+    "taskset",
+    [
+      "-c",
+      String(o.operatorCore),
+      process.execPath,
+      "--import",
+      "tsx",
+      join(ROOT, "hack/bench/ofrep-serve.ts"),
+      "--sets",
+      o.sets.join(","),
+      ...(insight ? [] : ["--no-insight"]),
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, OFREP_TOKEN: token, NODE_OPTIONS: imageNodeOptions() },
+      stdio: ["ignore", "pipe", "inherit"],
+      detached: true,
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = "";
+    child.stdout!.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /listening (\d+)/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once("exit", (code) => reject(new Error(`ofrep-serve exited ${String(code)}: ${out}`)));
+  });
+  return {
+    label: `handler, insight ${insight ? "on" : "off"}`,
+    system: insight ? "insight-on" : "insight-off",
+    node: process.version,
+    baseUrl: `http://127.0.0.1:${port}`,
+    token,
+    path: (set, key) => `/namespaces/${set.namespace}/ofrep/v1/evaluate/flags${key ? `/${key}` : ""}`,
+    pid: child.pid ?? -1,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill("SIGTERM");
+      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
   };
 }
 
@@ -427,8 +501,10 @@ async function main(): Promise<void> {
   const { interrupted } = onInterrupt(cleanups);
   if (cpus().length < 2) console.log("! fewer than 2 cores: the operator and wrk share one");
   try {
-    console.log("compiling the operator (tsconfig.build.json) into .tmp/bench-build");
-    const entry = await buildOperator();
+    console.log("compiling the operator (tsconfig.build.json) into .tmp/bench-build-ofrep");
+    const entry = await buildOperator(join(ROOT, ".tmp/bench-build-ofrep"));
+    const baseline = o.baseline ? await buildOperatorAt(o.baseline) : undefined;
+    if (baseline) console.log(`baseline: the operator at ${o.baseline} (${baseline.commit})`);
     const nodes = [];
     for (const major of o.nodes) nodes.push(await nodeBinary(major));
     const tmp = mkdtempSync(join(tmpdir(), "crescendo-bench-ofrep-"));
@@ -437,6 +513,9 @@ async function main(): Promise<void> {
     const log = (m: string): void => console.log(`[setup] ${m}`);
     const cluster = await startCluster(0, log);
     cleanups.push(cluster.stop);
+    const load = sampleLoad();
+    cleanups.push(async () => load.stop());
+    const loadSamples = load.samples;
     const sets = o.sets.map(flagSet);
     for (const set of sets) {
       log(`creating ${set.flags} FeatureToggles in ${set.namespace}`);
@@ -458,32 +537,55 @@ async function main(): Promise<void> {
     let propagationMs: number[] = [];
     const documents = new Map<string, string>();
 
+    const measureAll = async (server: Server, node: string | undefined, connections = o.connections) => {
+      for (const set of sets)
+        for (const mode of o.modes)
+          for (const c of connections)
+            record(
+              { system: server.system, node, flags: set.flags, mode, connections: c },
+              await measure(server, set, mode, c, o, tmp),
+            );
+    };
+
     for (let r = 1; r <= o.rounds && !interrupted(); r++) {
       for (const node of nodes) {
-        console.log(`[round ${r}] crescendo on node ${node.version}, pinned to core ${o.operatorCore}`);
-        const server = await startCrescendo(cluster, entry, node, o, token);
-        try {
-          for (const set of sets) {
-            await until(
-              `${set.namespace} served`,
-              async () => (await bulkKeys(server, set).catch(() => -1)) === set.flags,
-              () => "",
-              300_000,
-            );
+        // Before and after on the first Node, in alternating order from round to round.
+        const builds: [string, "crescendo" | "crescendo-baseline"][] = [[entry, "crescendo"]];
+        if (baseline && node === nodes[0]) {
+          if (r % 2 === 1) builds.unshift([baseline.entry, "crescendo-baseline"]);
+          else builds.push([baseline.entry, "crescendo-baseline"]);
+        }
+        for (const [build, system] of builds) {
+          console.log(`[round ${r}] ${system} on node ${node.version}, pinned to core ${o.operatorCore}`);
+          const server = await startCrescendo(cluster, build, node, o, token, system);
+          try {
+            for (const set of sets) {
+              await until(
+                `${set.namespace} served`,
+                async () => (await bulkKeys(server, set).catch(() => -1)) === set.flags,
+                () => "",
+                300_000,
+              );
+            }
+            await measureAll(server, node.version);
+            if (r === o.rounds && node === nodes[0] && system === "crescendo" && o.propagationSamples > 0) {
+              console.log(`[round ${r}] propagation: ${o.propagationSamples} FeatureToggle edits`);
+              propagationMs = await propagation(cluster, server, sets[0]!, o.propagationSamples);
+            }
+          } finally {
+            await server.stop();
           }
-          for (const set of sets)
-            for (const mode of o.modes)
-              for (const connections of o.connections)
-                record(
-                  { system: "crescendo", node: node.version, flags: set.flags, mode, connections },
-                  await measure(server, set, mode, connections, o, tmp),
-                );
-          if (r === o.rounds && node === nodes[0] && o.propagationSamples > 0) {
-            console.log(`[round ${r}] propagation: ${o.propagationSamples} FeatureToggle edits`);
-            propagationMs = await propagation(cluster, server, sets[0]!, o.propagationSamples);
+        }
+      }
+      if (o.insightCost) {
+        for (const insight of r % 2 === 1 ? [true, false] : [false, true]) {
+          console.log(`[round ${r}] the OFREP handler alone, insight ${insight ? "on" : "off"}`);
+          const server = await startHandler(o, token, insight);
+          try {
+            await measureAll(server, process.version, o.connections.slice(0, 1));
+          } finally {
+            await server.stop();
           }
-        } finally {
-          await server.stop();
         }
       }
       if (o.flagdBin) {
@@ -514,8 +616,11 @@ async function main(): Promise<void> {
       }
     }
 
-    const cases = [...samples.values()].map(({ key, samples: s }) => summarize(key, s));
+    const all = [...samples.values()].map(({ key, samples: s }) => summarize(key, s));
+    const of = (...systems: string[]) => all.filter((c) => systems.includes(c.system));
+    const cases = of("crescendo", "flagd");
     const ratios = o.flagdBin ? flagdRatios(cases) : [];
+    const insightOn = of("insight-on");
     const result = {
       cases,
       propagationMs: propagationMs.length
@@ -526,6 +631,25 @@ async function main(): Promise<void> {
           }
         : null,
       ...(ratios.length ? { crescendoOverFlagd: ratios } : {}),
+      ...(baseline
+        ? {
+            baseline: {
+              ref: o.baseline,
+              commit: baseline.commit,
+              cases: of("crescendo-baseline"),
+              afterOverBefore: ratiosOver(of("crescendo"), of("crescendo-baseline")),
+            },
+          }
+        : {}),
+      ...(insightOn.length
+        ? {
+            insight: {
+              server: "hack/bench/ofrep-serve.ts (the OFREP handler alone, same sets, same token check)",
+              cases: of("insight-on", "insight-off"),
+              onOverOff: ratiosOver(insightOn, of("insight-off")),
+            },
+          }
+        : {}),
       settings: {
         rounds: o.rounds,
         seconds: o.seconds,
@@ -536,7 +660,9 @@ async function main(): Promise<void> {
         operatorArgs: o.operatorArgs,
         token: "required (Authorization: Bearer)",
         flagd: o.flagdBin ? o.flagdBin : "not run (FLAGD_BIN unset)",
+        auth: "--ofrep-auth token --ofrep-token-namespaces *",
       },
+      load: loadDuringRun(loadSamples),
       machine: { nproc: cpus().length, memoryGB: round(totalmem() / 1024 ** 3) },
       at: new Date().toISOString(),
     };
@@ -544,10 +670,59 @@ async function main(): Promise<void> {
     writeFileSync(o.results, JSON.stringify(result, null, 2) + "\n");
     console.log(`\npropagation ms: ${JSON.stringify(result.propagationMs)}`);
     for (const r of ratios) console.log(`  crescendo ÷ flagd ${JSON.stringify(r)}`);
+    for (const r of result.baseline?.afterOverBefore ?? [])
+      console.log(`  after ÷ before ${JSON.stringify(r)}`);
+    for (const r of result.insight?.onOverOff ?? []) console.log(`  insight on ÷ off ${JSON.stringify(r)}`);
     console.log(`results: ${o.results}`);
   } finally {
     await cleanups.run();
   }
+}
+
+/** Each case of `a` ÷ the case of `b` with the same Node, flags, mode and connections. */
+function ratiosOver(a: CaseResult[], b: CaseResult[]) {
+  const ratio = (x: number, y: number) => (y === 0 ? null : round(x / y, 2));
+  return a.flatMap((c) => {
+    const d = b.find(
+      (x) => x.node === c.node && x.flags === c.flags && x.mode === c.mode && x.connections === c.connections,
+    );
+    if (!d) return [];
+    return [
+      {
+        node: c.node,
+        flags: c.flags,
+        mode: c.mode,
+        connections: c.connections,
+        evaluationsPerSecond: ratio(c.evaluationsPerSecond, d.evaluationsPerSecond),
+        requestsPerCpuSecond: ratio(c.requestsPerCpuSecond, d.requestsPerCpuSecond),
+        p50Ms: ratio(c.p50Ms, d.p50Ms),
+        p99Ms: ratio(c.p99Ms, d.p99Ms),
+      },
+    ];
+  });
+}
+
+/**
+ * The machine is shared: the 1-minute load average sampled every 10 s during the run, so a
+ * reader can tell a quiet run from a busy one (2 cores: above 2 means something waited).
+ */
+function sampleLoad(): { samples: number[]; stop(): void } {
+  const samples: number[] = [];
+  const timer = setInterval(() => samples.push(loadavg()[0]!), 10_000);
+  timer.unref();
+  return { samples, stop: () => clearInterval(timer) };
+}
+
+function loadDuringRun(samples: number[]) {
+  if (samples.length === 0) return null;
+  return {
+    loadAverage1m: {
+      min: round(Math.min(...samples), 2),
+      p50: round(median(samples), 2),
+      max: round(Math.max(...samples), 2),
+    },
+    note: "1-minute load average of the whole machine, sampled every 10 s; the benchmark itself adds ~2",
+  };
 }
 
 /** Crescendo (each Node) ÷ flagd for each case both ran: throughput, efficiency and p99. */

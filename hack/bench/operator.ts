@@ -2,7 +2,7 @@
  * The operator under test: its real entry point in a child process (as `npm start` runs it),
  * its /metrics scraped every 15 s, and its RSS sampled every second so the peak is not missed.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -12,6 +12,8 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
+  writeFileSync,
 } from "node:fs";
 import { join } from "node:path";
 import { ROOT, cpuSeconds, rssBytes } from "./cluster.js";
@@ -40,19 +42,19 @@ export interface OperatorOptions {
 }
 
 /**
- * Compiles the operator as `npm run build` does (tsconfig.build.json) into `.tmp/bench-build`,
+ * Compiles the operator as `npm run build` does (tsconfig.build.json) from `source` into
+ * `outDir` (default `.tmp/bench-build`; one of its own per benchmark that may run beside another),
  * inside the repository so the output resolves node_modules. The image runs compiled
  * JavaScript; tsx's loader alone adds ~35 MB RSS, which is not the operator's.
  * tsc emits even when another part of the tree does not type-check; only a missing output fails.
  */
-export async function buildOperator(): Promise<string> {
-  const outDir = join(ROOT, ".tmp/bench-build");
+export async function buildOperator(outDir = join(ROOT, ".tmp/bench-build"), source = ROOT): Promise<string> {
   rmSync(outDir, { recursive: true, force: true });
   const code = await new Promise<number | null>((resolve) => {
     const tsc = spawn(
       process.execPath,
       [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json", "--outDir", outDir],
-      { cwd: ROOT, stdio: "ignore" },
+      { cwd: source, stdio: "ignore" },
     );
     tsc.once("exit", resolve);
   });
@@ -60,6 +62,35 @@ export async function buildOperator(): Promise<string> {
   if (!existsSync(entry))
     throw new Error(`tsc -p tsconfig.build.json exited ${String(code)} without ${entry}`);
   return entry;
+}
+
+/**
+ * The operator as it was at a git revision (e.g. `main`, to measure a change against), compiled
+ * like `buildOperator`: its sources exported with `git archive` into `.tmp`, beside the working
+ * tree's node_modules, and compiled into `.tmp/bench-build-<commit>`.
+ */
+export async function buildOperatorAt(ref: string): Promise<{ entry: string; commit: string }> {
+  const git = (args: string[]) =>
+    new Promise<Buffer>((resolve, reject) =>
+      execFile("git", args, { cwd: ROOT, encoding: "buffer", maxBuffer: 256 << 20 }, (err, stdout) =>
+        err ? reject(err) : resolve(stdout),
+      ),
+    );
+  const commit = (await git(["rev-parse", "--short", `${ref}^{commit}`])).toString().trim();
+  const source = join(ROOT, ".tmp", `bench-src-${commit}`);
+  rmSync(source, { recursive: true, force: true });
+  mkdirSync(source, { recursive: true });
+  const archive = join(source, "src.tar");
+  writeFileSync(
+    archive,
+    await git(["archive", commit, "operator", "tsconfig.json", "tsconfig.build.json", "package.json"]),
+  );
+  await new Promise<void>((resolve, reject) =>
+    execFile("tar", ["-xf", archive, "-C", source], (err) => (err ? reject(err) : resolve())),
+  );
+  symlinkSync(join(ROOT, "node_modules"), join(source, "node_modules"));
+  const entry = await buildOperator(join(ROOT, ".tmp", `bench-build-${commit}`), source);
+  return { entry, commit };
 }
 
 /** Every how many 1 s samples /metrics is scraped for the heap: 15 s, a common scrape interval. */
