@@ -57,6 +57,10 @@ const USAGE = `Usage: npm run bench:ofrep -- [flags]
   --operator-args "A B"    more operator flags (e.g. to switch a feature off)
   --baseline REF           also run the operator as it was at git revision REF (e.g. main), on the
                            first Node only, interleaved with the working tree's: before and after
+  --replicas R[,R...]      instead of the cases above: R operator replicas (2 = a leader and a
+                           follower), each pinned to its own core, loaded together by wrk -t2
+                           (not pinned; one thread per replica, as a Service spreads connections)
+                           on the first Node; results default to bench/results/ofrep-replicas.json
   --insight-cost           also serve the sets with hack/bench/ofrep-serve.ts with and without
                            evaluation insight (issue #18), at the first connection count
   --results PATH           JSON results file (default bench/results/ofrep.json)`;
@@ -77,6 +81,7 @@ interface Options {
   operatorArgs: string[];
   baseline?: string;
   insightCost: boolean;
+  replicas?: number[];
   results: string;
 }
 
@@ -97,7 +102,8 @@ function parseOptions(argv: string[]): Options {
       "operator-args": { type: "string", default: "" },
       baseline: { type: "string" },
       "insight-cost": { type: "boolean", default: false },
-      results: { type: "string", default: join(ROOT, "bench/results/ofrep.json") },
+      replicas: { type: "string" },
+      results: { type: "string" },
       help: { type: "boolean" },
     },
   });
@@ -127,7 +133,13 @@ function parseOptions(argv: string[]): Options {
     operatorArgs: values["operator-args"].split(/\s+/).filter(Boolean),
     baseline: values.baseline,
     insightCost: values["insight-cost"],
-    results: values.results,
+    replicas: values.replicas === undefined ? undefined : ints("replicas", values.replicas, 1),
+    results:
+      values.results ??
+      join(
+        ROOT,
+        values.replicas === undefined ? "bench/results/ofrep.json" : "bench/results/ofrep-replicas.json",
+      ),
   };
 }
 
@@ -174,7 +186,7 @@ interface Server {
   /** e.g. "crescendo node v24.1.0" */
   label: string;
   /** crescendo-baseline: the operator at `--baseline`; insight-on/-off: hack/bench/ofrep-serve.ts. */
-  system: "crescendo" | "crescendo-baseline" | "flagd" | "insight-on" | "insight-off";
+  system: string;
   node?: string;
   baseUrl: string;
   token?: string;
@@ -190,7 +202,8 @@ async function startCrescendo(
   node: { path: string; version: string },
   o: Options,
   token: string,
-  system: "crescendo" | "crescendo-baseline" = "crescendo",
+  system = "crescendo",
+  core = o.operatorCore,
 ): Promise<Server> {
   const op = await Operator.start({
     kubeconfig: cluster.kubeconfig,
@@ -201,7 +214,7 @@ async function startCrescendo(
     entry,
     node: node.path,
     nodeOptions: imageNodeOptions(),
-    wrapper: ["taskset", "-c", String(o.operatorCore)],
+    wrapper: ["taskset", "-c", String(core)],
     env: { OFREP_TOKEN: token },
   });
   await op.waitReady(120_000);
@@ -419,6 +432,46 @@ async function measure(
   };
 }
 
+/**
+ * R replicas loaded together: wrk with two threads, thread i on replica i (both on the one
+ * replica when R = 1), neither pinned, so the same load generator meets one or two cores of
+ * operator. CPU and RSS are the replicas' sums.
+ */
+async function measureReplicas(
+  servers: Server[],
+  set: FlagSet,
+  mode: Mode,
+  connections: number,
+  o: Options,
+  tmp: string,
+): Promise<Sample> {
+  const first = servers[0]!;
+  const paths = mode === "single" ? set.keys.map((k) => first.path(set, k)) : [first.path(set)];
+  const base = {
+    baseUrl: first.baseUrl,
+    addresses: servers.map((s) => new URL(s.baseUrl).host),
+    threads: 2,
+    paths,
+    token: first.token,
+    connections,
+    tmpDir: tmp,
+  };
+  const cpuOf = () => servers.reduce((sum, s) => sum + (cpuSeconds(s.pid) ?? 0), 0);
+  if (o.warmupSeconds > 0) await runWrk({ ...base, seconds: o.warmupSeconds });
+  const cpu0 = cpuOf();
+  const r: WrkResult = await runWrk({ ...base, seconds: o.seconds });
+  const cpu = cpuOf() - cpu0;
+  const seconds = r.durationUs / 1e6;
+  return {
+    evaluationsPerSecond: Math.round((r.requests / seconds) * (mode === "bulk" ? set.flags : 1)),
+    requestsPerCpuSecond: cpu > 0 ? Math.round(r.requests / cpu) : 0,
+    p50Ms: round(r.p50Us / 1000, 3),
+    p99Ms: round(r.p99Us / 1000, 3),
+    rssMB: round(servers.reduce((sum, s) => sum + (rssBytes(s.pid) ?? 0), 0) / (1024 * 1024)),
+    errors: r.statusErrors + r.connectErrors + r.readErrors + r.writeErrors + r.timeouts,
+  };
+}
+
 /** The time from a FeatureToggle edit (state flipped) to the first OFREP answer reflecting it. */
 async function propagation(
   cluster: Cluster,
@@ -547,7 +600,51 @@ async function main(): Promise<void> {
             );
     };
 
-    for (let r = 1; r <= o.rounds && !interrupted(); r++) {
+    for (let r = 1; r <= o.rounds && !interrupted() && o.replicas; r++) {
+      for (const count of r % 2 === 1 ? o.replicas : [...o.replicas].reverse()) {
+        console.log(`[round ${r}] ${count} replica(s) on node ${nodes[0]!.version}, cores 0..${count - 1}`);
+        const servers: Server[] = [];
+        try {
+          for (let i = 0; i < count; i++)
+            servers.push(
+              await startCrescendo(
+                cluster,
+                entry,
+                nodes[0]!,
+                o,
+                token,
+                `replicas-${count}`,
+                i % cpus().length,
+              ),
+            );
+          for (const server of servers)
+            for (const set of sets)
+              await until(
+                `${set.namespace} served by every replica`,
+                async () => (await bulkKeys(server, set).catch(() => -1)) === set.flags,
+                () => "",
+                300_000,
+              );
+          for (const set of sets)
+            for (const mode of o.modes)
+              for (const c of o.connections)
+                record(
+                  {
+                    system: `replicas-${count}`,
+                    node: nodes[0]!.version,
+                    flags: set.flags,
+                    mode,
+                    connections: c,
+                  },
+                  await measureReplicas(servers, set, mode, c, o, tmp),
+                );
+        } finally {
+          for (const server of servers) await server.stop();
+        }
+      }
+    }
+
+    for (let r = 1; r <= o.rounds && !interrupted() && !o.replicas; r++) {
       for (const node of nodes) {
         // Before and after on the first Node, in alternating order from round to round.
         const builds: [string, "crescendo" | "crescendo-baseline"][] = [[entry, "crescendo"]];
@@ -621,6 +718,7 @@ async function main(): Promise<void> {
     const cases = of("crescendo", "flagd");
     const ratios = o.flagdBin ? flagdRatios(cases) : [];
     const insightOn = of("insight-on");
+    const replicaCases = all.filter((c) => c.system.startsWith("replicas-"));
     const result = {
       cases,
       propagationMs: propagationMs.length
@@ -638,6 +736,19 @@ async function main(): Promise<void> {
               commit: baseline.commit,
               cases: of("crescendo-baseline"),
               afterOverBefore: ratiosOver(of("crescendo"), of("crescendo-baseline")),
+            },
+          }
+        : {}),
+      ...(replicaCases.length
+        ? {
+            replicas: {
+              how: "R operators (leader + followers) each pinned to its own core; wrk -t2 unpinned, thread i on replica i",
+              cases: replicaCases,
+              ...Object.fromEntries(
+                (o.replicas ?? [])
+                  .filter((n) => n !== 1)
+                  .map((n) => [`${n}OverOne`, ratiosOver(of(`replicas-${n}`), of("replicas-1"))]),
+              ),
             },
           }
         : {}),

@@ -35,8 +35,12 @@ export interface WrkOptions {
   token?: string;
   connections: number;
   seconds: number;
-  /** The CPU core wrk runs on (taskset -c). */
-  core: number;
+  /** The CPU core wrk runs on (taskset -c); undefined: not pinned. */
+  core?: number;
+  /** wrk threads (default 1); with `addresses`, thread i loads address i. */
+  threads?: number;
+  /** `host:port` of each server when several share the load (replicas); default `baseUrl`'s. */
+  addresses?: string[];
   /** Scratch directory for the paths file. */
   tmpDir: string;
 }
@@ -45,10 +49,9 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
   const pathsFile = join(o.tmpDir, `wrk-paths-${process.pid}.txt`);
   writeFileSync(pathsFile, o.paths.join("\n") + "\n");
   const args = [
-    "-c",
-    String(o.core),
+    ...(o.core === undefined ? [] : ["taskset", "-c", String(o.core)]),
     "wrk",
-    "-t1",
+    `-t${o.threads ?? 1}`,
     `-c${o.connections}`,
     `-d${o.seconds}s`,
     "--timeout",
@@ -57,8 +60,13 @@ export async function runWrk(o: WrkOptions): Promise<WrkResult> {
     join(ROOT, "hack/bench/ofrep/wrk.lua"),
     o.baseUrl,
   ];
-  const { stdout } = await run("taskset", args, {
-    env: { ...process.env, OFREP_PATHS: pathsFile, OFREP_TOKEN: o.token ?? "" },
+  const { stdout } = await run(args[0]!, args.slice(1), {
+    env: {
+      ...process.env,
+      OFREP_PATHS: pathsFile,
+      OFREP_TOKEN: o.token ?? "",
+      OFREP_ADDRS: (o.addresses ?? []).join(","),
+    },
     maxBuffer: 16 << 20,
     timeout: (o.seconds + 60) * 1000,
   });

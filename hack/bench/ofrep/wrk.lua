@@ -7,6 +7,20 @@
 --                 bulk: the bulk path once)
 --   OFREP_TOKEN   bearer token, when the server requires one
 --   OFREP_USERS   distinct evaluation contexts to cycle through (default 1000)
+--   OFREP_ADDRS   host:port,host:port,... (optional): thread i sends to address i (round-robin),
+--                 so `wrk -t2` loads two replicas at once, as a Service spreads connections
+
+local thread_count = 0
+
+function setup(thread)
+  local addrs = os.getenv("OFREP_ADDRS")
+  if not addrs or addrs == "" then return end
+  local list = {}
+  for a in addrs:gmatch("[^,]+") do list[#list + 1] = a end
+  thread_count = thread_count + 1
+  local host, port = list[((thread_count - 1) % #list) + 1]:match("^(.+):(%d+)$")
+  thread.addr = wrk.lookup(host, port)[1]
+end
 
 local paths = {}
 local requests = {}
