@@ -12,6 +12,7 @@ import { CliError, explain, UsageError } from "../errors.js";
 import type { Command, CommandEnv, Flags, OptionsConfig } from "./command.js";
 import { follow } from "./follow.js";
 import { FEATURE_TOGGLE, notFound, RELEASE, splitKind, type Kind } from "./lookup.js";
+import { prepareUndo } from "./undo.js";
 
 /** A unique action id: the UTC time to the second, readable in `status.lastAction`, plus randomness. */
 export function newActionId(now: number = Date.now()): string {
@@ -26,8 +27,11 @@ export function newActionId(now: number = Date.now()): string {
 export function actionPatch(
   action: Action,
   id: string,
+  extra: Record<string, string> = {},
 ): { metadata: { annotations: Record<string, string> } } {
-  return { metadata: { annotations: { [ANNOTATIONS.action]: action, [ANNOTATIONS.actionId]: id } } };
+  return {
+    metadata: { annotations: { ...extra, [ANNOTATIONS.action]: action, [ANNOTATIONS.actionId]: id } },
+  };
 }
 
 const DEFAULT_TIMEOUT = "2m";
@@ -50,6 +54,8 @@ interface ActionDefinition {
   flagHelp?: string[];
   /** The action to request; by default the command's name. */
   action?: (flags: Flags) => Action;
+  /** Reads what the action needs and returns more annotations to set with it (e.g. undo's revision). */
+  prepare?: (env: CommandEnv, name: string, flags: Flags) => Promise<Record<string, string>>;
 }
 
 function actionCommand(def: ActionDefinition): Command {
@@ -80,8 +86,9 @@ async function requestAction(
 ): Promise<number> {
   const timeoutMs = waitTimeout(flags, def.name);
   const action = def.action?.(flags) ?? (def.name as Action);
+  const extra = (await def.prepare?.(env, name, flags)) ?? {};
   const id = env.actionId();
-  const target = await patchAction(env, def.kind, name, actionPatch(action, id));
+  const target = await patchAction(env, def.kind, name, actionPatch(action, id, extra));
   const { kind, patched } = target;
   name = target.name;
   const { noun } = kind;
@@ -228,6 +235,22 @@ export const actionCommands: Command[] = [
     description:
       "Continues a rollout held by the pause action or by a problem (inconclusive or failed analysis,\n" +
       "progress deadline). A pause step or a blue-green preview waits for promote instead.",
+  }),
+  actionCommand({
+    name: "undo",
+    kind: RELEASE,
+    summary: "Return a steady Release to a previous revision at once, skipping steps and analysis",
+    description:
+      "Returns the Release to a previous revision kept in its ControllerRevisions (by default the most\n" +
+      "recent one) in one write: traffic straight to it, no steps, no analysis. spec.template stays as\n" +
+      "GitOps wrote it: status.override (the OVERRIDE column) says an undone revision runs, until a new\n" +
+      "spec.template rolls out. A target older than spec.rollbackWindow (default 2) asks for confirmation.",
+    options: { "to-revision": { type: "string" }, yes: { type: "boolean", short: "y" } },
+    flagHelp: [
+      "      --to-revision <rev>  The revision to return to (default: the most recent previous one)",
+      "  -y, --yes                Do not ask for confirmation outside the rollback window",
+    ],
+    prepare: prepareUndo,
   }),
   actionCommand({
     name: "rearm",
