@@ -458,13 +458,20 @@ describe("post-promotion verification: a failing metric reverts", () => {
     expect(w.deployment(R2)?.spec.replicas).toBe(0);
   });
 
-  it("records the on-call notification in the revert's own status write", () => {
+  it("records the on-call notification in the revert's own status write, naming the failing metric", () => {
     const { w } = promoted();
     w.oncall = true;
     w.tick(1000).measure("Failed");
     w.reconcile();
     expect(w.s.notifications).toEqual([
-      expect.objectContaining({ id: `uid-1/${R2}/${w.now}`, revision: R2, at: iso(w.now), attempts: 0 }),
+      expect.objectContaining({
+        id: `uid-1/${R2}/${w.now}`,
+        revision: R2,
+        at: iso(w.now),
+        attempts: 0,
+        reason: "PostPromotionAnalysisFailed",
+        metric: "error-rate",
+      }),
     ]);
   });
 

@@ -211,7 +211,11 @@ function withNotification(ctx: Ctx, result: StepResult): ReleaseStatus {
   const s = result.status;
   if (!result.rolledBack || !ctx.snap.squad?.oncall || !s.abortedAt) return s;
   const id = rollbackId(ctx.snap.release.metadata.uid ?? "", result.rolledBack.revision, s.abortedAt);
-  const metric = result.rolledBack.reason === "AnalysisFailed" ? failedVerdict(ctx.snap)?.metric : undefined;
+  // Rolled back during a rollout or reverted after promotion: either way an analysis decided.
+  const byAnalysis =
+    result.rolledBack.reason === "AnalysisFailed" ||
+    result.rolledBack.reason === "PostPromotionAnalysisFailed";
+  const metric = byAnalysis ? failedVerdict(ctx.snap)?.metric : undefined;
   return {
     ...s,
     notifications: addNotification(s.notifications, pending(id, result.rolledBack, s.abortedAt, metric)),
