@@ -217,6 +217,23 @@ interface Case {
 
 const cases: Case[] = [
   {
+    name: "an undone release says which revision runs instead of spec.template's",
+    release: release(canarySpec, {
+      ...healthy,
+      override: {
+        revision: "7f9c2a",
+        version: "1.5.0",
+        specRevision: "8a0d3b",
+        at: ago(60),
+        actionId: "u-1",
+      },
+    }),
+    contains: [
+      "Override     undone to revision 7f9c2a 1m ago (action u-1); spec.template (revision 8a0d3b) waits until it changes",
+    ],
+    excludes: [],
+  },
+  {
     name: "a RolledBack release names the metric, its values and the threshold",
     release: release(canarySpec, rolledBack),
     contains: [

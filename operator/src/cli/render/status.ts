@@ -114,6 +114,7 @@ function overview(ctx: Ctx): string[] {
       ["Step", stepText(ctx)],
       ["Traffic", trafficText(ctx)],
       ["Stable", revisionText(status.stableRevision, status.stableVersion)],
+      ["Override", overrideText(ctx)],
       [blueGreen ? "Preview" : "Canary", revisionText(status.canaryRevision, status.canaryVersion)],
       ["Replicas", replicasText(ctx)],
       ["Scale down", scaleDownText(ctx)],
@@ -323,6 +324,16 @@ function scaleDownText(ctx: Ctx): string | undefined {
 }
 
 /** The last promotion's verification window: running until when, or how it ended. */
+/** An undo's override: which revision runs instead of spec.template's, and what ends it. */
+function overrideText(ctx: Ctx): string | undefined {
+  const o = ctx.status.override;
+  if (!o) return undefined;
+  const since = relative(o.at, ctx.now) ?? o.at;
+  return ctx.p.warn(
+    `undone to revision ${o.revision} ${since} (action ${o.actionId}); spec.template (revision ${o.specRevision}) waits until it changes`,
+  );
+}
+
 function verificationText(ctx: Ctx): string | undefined {
   const v = ctx.status.postPromotion;
   if (!v) return undefined;

@@ -20,9 +20,6 @@ import { park, previousStable, without } from "./scale-down.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import { normal, ROLLOUT_CLEARED, warning, type Ctx, type Next, type State } from "./state.js";
 
-/** `spec.rollbackWindow.revisions` when the block is absent. */
-export const DEFAULT_ROLLBACK_WINDOW = 2;
-
 /** A revision kept in a ControllerRevision, with its `spec.version` when known. */
 export interface PreviousRevision {
   revision: string;
