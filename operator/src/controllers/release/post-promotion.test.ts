@@ -7,6 +7,7 @@ import type { ObservedDeployment } from "./observed.js";
 import { liveAnalysis, step, type StepResult } from "./rollout.js";
 import { pendingAction, type AnalysisVerdict, type ReleaseSnapshot } from "./snapshot.js";
 import { previousReplicas } from "./post-promotion.js";
+import { ready } from "./test-fixtures.js";
 
 // A small world, as in rollout.test.ts: one Release, the Deployments a cluster would show, the
 // post-promotion verdict the analysis module would give, and a clock. Every reconcile checks that
@@ -32,21 +33,6 @@ const METRIC = {
 const WINDOW_MS = 10 * 60_000;
 
 type Raw = Record<string, unknown>;
-
-function ready(revision: string, n: number): ObservedDeployment {
-  return {
-    name: `web-${revision}`,
-    revision,
-    labels: {},
-    generation: 1,
-    observedGeneration: 1,
-    specReplicas: n,
-    replicas: n,
-    readyReplicas: n,
-    availableReplicas: n,
-    updatedReplicas: n,
-  };
-}
 
 const canary = (postPromotion: Raw | null = { duration: "10m", analysis: ["error-rate"] }) => ({
   canary: { steps: [{ setWeight: 50 }], ...(postPromotion ? { postPromotion } : {}) },

@@ -8,6 +8,7 @@ import type { ObservedDeployment } from "./observed.js";
 import { HISTORY_LIMIT, liveAnalysis, step, type StepResult } from "./rollout.js";
 import { pendingAction, type AnalysisVerdict, type ReleaseSnapshot } from "./snapshot.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
+import { ready } from "./test-fixtures.js";
 
 // ---------------------------------------------------------------------------------------------
 // A small world: one Release, the Deployments and route a cluster would show, verdicts the
@@ -48,21 +49,6 @@ const METRIC = {
 
 type Raw = Record<string, unknown>;
 type VerdictKind = "step" | "background";
-
-function ready(revision: string, n: number): ObservedDeployment {
-  return {
-    name: `web-${revision}`,
-    revision,
-    labels: {},
-    generation: 1,
-    observedGeneration: 1,
-    specReplicas: n,
-    replicas: n,
-    readyReplicas: n,
-    availableReplicas: n,
-    updatedReplicas: n,
-  };
-}
 
 class World {
   now = T0;

@@ -4,6 +4,7 @@
  * from the build.
  */
 import { PrometheusAllowlist } from "../../analysis/allowlist.js";
+import type { ObservedDeployment } from "./observed.js";
 import { revisionOf } from "./revision.js";
 
 export const template = (image: string) => ({
@@ -34,5 +35,26 @@ export function spec(over: Record<string, unknown> = {}): Record<string, unknown
     strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
     analysis: { interval: "10s", metrics: [ERROR_RATE] },
     ...over,
+  };
+}
+
+/** Revision `revision`'s Deployment `web-<revision>` as observed with `n` pods all ready. */
+export function ready(
+  revision: string,
+  n: number,
+  podTemplate?: Record<string, unknown>,
+): ObservedDeployment {
+  return {
+    name: `web-${revision}`,
+    revision,
+    labels: {},
+    generation: 1,
+    observedGeneration: 1,
+    specReplicas: n,
+    replicas: n,
+    readyReplicas: n,
+    availableReplicas: n,
+    updatedReplicas: n,
+    ...(podTemplate ? { template: podTemplate } : {}),
   };
 }

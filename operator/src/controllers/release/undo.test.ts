@@ -6,6 +6,7 @@ import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import { step, type StepResult } from "./rollout.js";
 import { pendingAction, type ReleaseSnapshot } from "./snapshot.js";
+import { ready } from "./test-fixtures.js";
 
 // A Release promoted through V1 → V2 (→ V3), with the Deployments and ControllerRevisions the
 // plan asks for observed back, as the controller would see them.
@@ -21,22 +22,6 @@ const V3 = template("web:3");
 const R1 = revisionOf(V1);
 const R2 = revisionOf(V2);
 const R3 = revisionOf(V3);
-
-function ready(revision: string, n: number, t: Record<string, unknown>): ObservedDeployment {
-  return {
-    name: `web-${revision}`,
-    revision,
-    labels: {},
-    generation: 1,
-    observedGeneration: 1,
-    specReplicas: n,
-    replicas: n,
-    readyReplicas: n,
-    availableReplicas: n,
-    updatedReplicas: n,
-    template: t,
-  };
-}
 
 class World {
   now = T0;
