@@ -177,9 +177,14 @@ describe("guarded toggle rollouts", () => {
       phase: "RolledBack",
       percentage: 0,
       failedMetric: "error-rate",
-      // Step index 3 is the first analysis (after setWeight 5).
-      currentStepIndex: 3,
     });
+    // Back at the first failing step: an analysis step (index 3 after setWeight 5, or 5 after
+    // 25 % when the few 5 % users had not yet produced an error in the rate window), never
+    // past it, and the failing measurement is the analysis's last: the first failure ended it.
+    expect([3, 5], JSON.stringify(rollout)).toContain(rollout?.currentStepIndex);
+    const measured = rollout?.analysis?.metrics[0];
+    expect(measured?.failed).toBe(1);
+    expect(measured?.measurements.at(-1)?.phase).toBe("Failed");
     expect(rollout?.message).toContain('default variant "off"');
     expect(condition(done, "Stalled")).toMatchObject({ status: "True", reason: "RolledBack" });
     expect(condition(done, "Stalled")?.message).toContain("error-rate");
