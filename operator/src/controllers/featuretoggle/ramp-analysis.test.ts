@@ -84,6 +84,27 @@ describe("checkRamp", () => {
       message: expect.stringContaining("has no Prometheus address"),
     });
   });
+  it("reports the spec's own errors before a refused address, as Releases do", () => {
+    const evil = (query: string) => metric({ prometheus: { address: "http://evil:9090", query } });
+    const undefinedMetric = spec(
+      [evil('x{variant="{{variant}}"}')],
+      [{ analysis: { metrics: ["latency"] } }],
+    );
+    expect(checkRamp(undefinedMetric, undefined, allowed, target)).toEqual({
+      reason: "InvalidSpec",
+      message:
+        "spec.rollout.steps[0].analysis.metrics: latency is not defined in spec.rollout.analysis.metrics",
+    });
+    const badTemplate = spec([evil('x{revision="{{revision}}"}')]);
+    expect(checkRamp(badTemplate, undefined, allowed, target)).toMatchObject({
+      reason: "InvalidSpec",
+      message: expect.stringContaining("unknown variable {{revision}}"),
+    });
+    // Once the spec is right, the address is what is left to refuse.
+    expect(checkRamp(spec([evil('x{variant="{{variant}}"}')]), undefined, allowed, target)).toMatchObject({
+      reason: "PrometheusAddressNotAllowed",
+    });
+  });
 });
 
 describe("measureRamp", () => {

@@ -1,7 +1,7 @@
 /**
  * Measuring a toggle's ramp with the Releases' analysis engine: the metrics of
- * `spec.rollout.analysis`, checked as a Release's are (the platform's Prometheus allowlist, every
- * metric an analysis step names defined, every query renderable), and measured with the
+ * `spec.rollout.analysis`, checked as a Release's are and in the same order (every metric an
+ * analysis step names defined, every query renderable, then the platform's Prometheus allowlist), and measured with the
  * toggle's own template variables. `compareToStable` compares the users on the rollout variant
  * with the users on the default variant: the query runs once with `{{variant}}` bound to each.
  */
@@ -61,13 +61,6 @@ export function checkRamp(
   target: RampTarget,
 ): RampProblem | RampSetup {
   const metrics = spec.rollout?.analysis?.metrics ?? [];
-  // Before anything measures: an address the platform did not allow is never asked.
-  const refused = refusedPrometheusAddresses(metrics, squad, allowlist).map((r) => ({
-    ...r,
-    field: r.field.replace(/^spec\.analysis\./, "spec.rollout.analysis."),
-  }));
-  if (refused.length > 0)
-    return { reason: "PrometheusAddressNotAllowed", message: refusedAddressesMessage(refused) };
   const known = new Set(metrics.map((m) => m.name));
   const used = new Set<string>();
   for (const [index, stage] of rampStages(spec).entries()) {
@@ -92,6 +85,15 @@ export function checkRamp(
     const problem = dryRun(metric, setup, target);
     if (problem) return { reason: "InvalidSpec", message: `spec.rollout.analysis.metrics: ${problem}` };
   }
+  // As for Releases, the spec's own errors come first (the checks above ask no one), so a squad
+  // fixing its toggle is told what to fix before whether the platform allows the address. And
+  // before anything measures: an address the platform did not allow is never asked.
+  const refused = refusedPrometheusAddresses(metrics, squad, allowlist).map((r) => ({
+    ...r,
+    field: r.field.replace(/^spec\.analysis\./, "spec.rollout.analysis."),
+  }));
+  if (refused.length > 0)
+    return { reason: "PrometheusAddressNotAllowed", message: refusedAddressesMessage(refused) };
   return setup;
 }
 
