@@ -13,7 +13,7 @@
  * only evaluated more often than an installation would.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -175,10 +175,8 @@ async function startPrometheus(): Promise<string> {
     .trim()
     .split("\n")
     .pop()!;
-  const rules = join(promDir, "crescendo-rules.yaml");
-  writeFileSync(rules, await chartRules());
-  const config = join(promDir, "prometheus.yml");
-  writeFileSync(config, `${readFileSync(config, "utf8")}rule_files: [${JSON.stringify(rules)}]\n`);
+  // hack/prometheus/up loads every rule file in its rules/ dir on reload.
+  writeFileSync(join(promDir, "rules", "crescendo-rules.yaml"), await chartRules());
   const reload = await fetch(`${url}/-/reload`, { method: "POST" });
   if (!reload.ok) throw new Error(`Prometheus did not reload: ${reload.status} ${await reload.text()}`);
   await waitFor(

@@ -133,6 +133,8 @@ export interface LocalEnvironment {
   prometheusUrl: string;
   /** Prometheus file_sd directory: a `<name>.json` written here is scraped within seconds. */
   prometheusTargetsDir: string;
+  /** hack/prometheus/up's state dir: its rules/ and alertmanagers/ wire alerting (hack/alerting.ts). */
+  prometheusDir: string;
   simulator: MetricsSimulator;
   simulatorAddress: string;
   stop(): Promise<void>;
@@ -217,7 +219,16 @@ export async function startLocalEnvironment(log: (message: string) => void): Pro
     }
     log(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${simulatorAddress}`);
     const prometheusTargetsDir = join(promDir, "targets");
-    return { kubeconfig, kubectl, prometheusUrl, prometheusTargetsDir, simulator, simulatorAddress, stop };
+    return {
+      kubeconfig,
+      kubectl,
+      prometheusUrl,
+      prometheusTargetsDir,
+      prometheusDir: promDir,
+      simulator,
+      simulatorAddress,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

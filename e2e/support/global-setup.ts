@@ -12,6 +12,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("kubectl", env.kubectl);
   project.provide("prometheusUrl", env.prometheusUrl);
   project.provide("prometheusTargetsDir", env.prometheusTargetsDir);
+  project.provide("prometheusDir", env.prometheusDir);
   project.provide("simulatorAddress", env.simulatorAddress);
   return env.stop;
 }

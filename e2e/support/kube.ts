@@ -19,6 +19,8 @@ declare module "vitest" {
     prometheusUrl: string;
     /** Where a test registers its own scrape targets (Prometheus file_sd). */
     prometheusTargetsDir: string;
+    /** The suite Prometheus's state dir: rules/ and alertmanagers/ (hack/alerting.ts). */
+    prometheusDir: string;
     simulatorAddress: string;
   }
 }
