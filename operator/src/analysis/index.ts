@@ -42,3 +42,11 @@ export {
   type TemplateVariable,
   type TemplateVars,
 } from "./template.js";
+export {
+  cadenceMs,
+  lastMeasuredAt,
+  UNATTENDED_SLACK_MS,
+  unattendedGapMs,
+  unattendedSecondsBefore,
+  type RecordedAnalysis,
+} from "./unattended.js";

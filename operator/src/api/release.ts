@@ -519,6 +519,14 @@ export const releaseStatus = z
             "Index of the step it belongs to (a canary analysis step, or the blue-green analysis stage).",
           ),
         metrics: z.array(metricResult).max(40).describe("Per-metric results."),
+        unattendedSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe(
+            "Time no operator measured this analysis (a measurement taken more than its interval and a slack late, as after an operator restart or a leader change), added to its deadline.",
+          ),
       })
       .optional()
       .describe("The analysis of the current (or last) analysis step."),

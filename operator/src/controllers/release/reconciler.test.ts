@@ -765,6 +765,76 @@ describe("ReleaseReconciler", () => {
     expect(w.notified).toEqual([]);
   });
 
+  it("does not count time no operator ran toward the analysis deadline, and records it in status", async () => {
+    const w = new World();
+    // 2 × 10 s × (3 + 0 + 3 + 1): a 140 s deadline.
+    const analysis = { interval: "10s", metrics: [{ ...ERROR_RATE, minSamples: 3 }] };
+    w.apply(spec({ analysis }));
+    await w.converge();
+    w.apply(spec({ template: V2, version: "2.0.0", analysis }));
+    await w.converge();
+    const started = Date.parse(w.status.analysis?.startedAt ?? "");
+    w.queries[0]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    await w.reconcile();
+    // The operator is gone for 200 s (killed; the Lease had to expire), then a new one starts.
+    w.now += 200_000;
+    w.restart();
+    await w.reconcile();
+    expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 1 });
+    expect(w.queries).toHaveLength(2);
+    w.queries[1]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    await w.reconcile();
+    // 200 s since the last measurement, less one interval and the slack.
+    expect(w.status.analysis).toMatchObject({ unattendedSeconds: 175 });
+    expect(w.status.analysis?.metrics[0]).toMatchObject({ successful: 2 });
+    // Its deadline is 175 s later: the third sample, 10 s on, promotes.
+    w.now += 10_000;
+    await w.reconcile();
+    w.queries[2]?.answer({ kind: "value", value: 0.01 });
+    await flush();
+    await w.reconcile();
+    expect(w.status).toMatchObject({ phase: "Progressing", currentStepIndex: 2 });
+    expect(w.now).toBeGreaterThan(started + 140_000);
+  });
+
+  it("counts no unattended time for a Prometheus that answers each query only at the client's timeout", async () => {
+    const w = new World();
+    const analysis = { interval: "10s", metrics: [{ ...ERROR_RATE, minSamples: 3, inconclusiveLimit: 20 }] };
+    w.apply(spec({ analysis }));
+    await w.converge();
+    w.apply(spec({ template: V2, version: "2.0.0", analysis }));
+    await w.converge();
+    // Each query fails after 5 s; the next is due 10 s after it began.
+    for (let i = 0; w.status.phase === "Progressing" && i < 100; i++) {
+      w.now += 5_000;
+      w.queries[i]?.answer({ kind: "error", reason: "query timed out after 5000 ms" });
+      await flush();
+      await w.reconcile();
+      expect(w.status.analysis?.unattendedSeconds).toBeUndefined();
+      w.now += 5_000;
+      await w.reconcile();
+    }
+    expect(w.status).toMatchObject({ phase: "Paused", pauseReason: "InconclusiveAnalysis" });
+  });
+
+  it("holds at the deadline an analysis whose query never answers while the operator runs", async () => {
+    const w = new World();
+    const analysis = { interval: "10s", metrics: [{ ...ERROR_RATE, minSamples: 3 }] };
+    w.apply(spec({ analysis }));
+    await w.converge();
+    w.apply(spec({ template: V2, version: "2.0.0", analysis }));
+    await w.converge();
+    const started = Date.parse(w.status.analysis?.startedAt ?? "");
+    w.now = started + 139_999;
+    await w.reconcile();
+    expect(w.status.phase).toBe("Progressing");
+    w.now = started + 140_000;
+    await w.reconcile();
+    expect(w.status).toMatchObject({ phase: "Paused", pauseReason: "AnalysisDeadlineExceeded" });
+  });
+
   it("cancels in-flight measurements when the rollout ends or the Release is deleted", async () => {
     const w = await atAnalysis();
     w.apply(spec({ template: V2, version: "2.0.0" }), {

@@ -42,6 +42,7 @@ import {
   type ReconcileResult,
   type Resource,
 } from "../../runtime/types.js";
+import { recordUnattended } from "./analysis-deadline.js";
 import { controllerRevisionName } from "./controller-revisions.js";
 import { due, foldAttempts, nextAttemptInMs, payloadOf } from "./delivery.js";
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
@@ -111,6 +112,11 @@ export class ReleaseReconciler {
    * re-apply a canary it has just rolled back, or measure a metric twice).
    */
   private readonly written: OwnWrites<RawRelease>;
+  /**
+   * When this process first reconciled a Release: it runs reconciles only while it leads, so
+   * this is (just after) when it became leader. Before it, an unmeasured analysis had no operator.
+   */
+  private leaderSince: number | undefined;
 
   constructor(private readonly deps: ReconcilerDeps) {
     this.written = trackOwnWrites(deps.releases);
@@ -123,8 +129,13 @@ export class ReleaseReconciler {
     if ("reason" in valid) return this.stalled(key, raw, valid.reason, valid.message);
     const { spec, setup, squad, target } = valid;
 
-    // Observe: one snapshot, with the measurements that settled since the last reconcile.
-    const folded = foldMeasurements(raw.status ?? {}, this.deps.runner.pending(key));
+    // Observe: one snapshot, with the measurements that settled since the last reconcile, and
+    // the time before them that no operator measured (it does not count toward the deadline).
+    this.leaderSince ??= this.deps.clock.now();
+    const held = this.deps.runner.pending(key);
+    const intervalMs = parseDuration(setup.defaultInterval);
+    const attended = recordUnattended(spec, raw.status ?? {}, held, setup.metrics, intervalMs);
+    const folded = foldMeasurements(attended, held);
     const attempts = [...this.deps.notifications.pending(key)];
     const notified = foldAttempts(folded.status, attempts);
     const release: Release = { ...raw, spec, status: notified.status };
@@ -137,7 +148,8 @@ export class ReleaseReconciler {
       analysis: verdictsOf(spec, folded.status, setup.metrics),
       now: this.deps.clock.now(),
       // The squad's default interval is resolved here, so the analysis deadline is computed from it.
-      analysisIntervalMs: parseDuration(setup.defaultInterval),
+      analysisIntervalMs: intervalMs,
+      leaderSince: this.leaderSince,
       action: pendingAction(release),
       squad: squad && {
         name: squad.name,

@@ -647,6 +647,43 @@ describe("analysis", () => {
     expect(step({ ...w.snapshot(), now: started + 7_199_999 }).status.pauseReason).toBeUndefined();
   });
 
+  it("moves the deadline by the time no operator measured, recorded in status", () => {
+    // Deadline 2 × 50 s; 120 s of it nobody measured (an operator restart, a Lease changing hands).
+    const w = analysing({ analysis: { interval: "10s", metrics: [METRIC] } });
+    const started = Date.parse(w.s.analysis?.startedAt ?? "");
+    w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
+    w.status = { ...w.s, analysis: { ...w.s.analysis!, unattendedSeconds: 120 } };
+    w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
+    const before = w.tick(219_000).reconcile();
+    expect(w.s.phase).toBe("Progressing");
+    expect(before.requeueAfterMs).toBe(started + 220_000 - w.now);
+    w.tick(1_000).reconcile();
+    expect(w.s).toMatchObject({ phase: "Paused", pauseReason: "AnalysisDeadlineExceeded" });
+    expect(w.s.message).toBe(
+      `step 2: analysis started at ${iso(started)} reached no decision by its deadline ${iso(started + 220_000)}, 120s of it added for time no operator measured (waiting for successful measurements (error-rate 0/1))`,
+    );
+  });
+
+  it("does not let a new leader hold an analysis for the time before it started, but holds one it never measures", () => {
+    const w = analysing({ analysis: { interval: "10s", metrics: [METRIC] } });
+    const started = Date.parse(w.s.analysis?.startedAt ?? "");
+    w.verdict("step", "Running", "waiting for successful measurements (error-rate 0/1)");
+    const snap = { ...w.snapshot(), analysisIntervalMs: 10_000 };
+    // Nothing measured since the start; this leader began 300 s later, past the 100 s deadline:
+    // the gap before it (300 − 10 − 15 s) is nobody's, so it has until then + 100 s.
+    const leaderSince = started + 300_000;
+    const added = 300_000 - 10_000 - 15_000;
+    const at = (now: number) => step({ ...snap, leaderSince, now }).status.pauseReason;
+    expect(at(leaderSince)).toBeUndefined();
+    expect(at(started + 100_000 + added - 1)).toBeUndefined();
+    expect(at(started + 100_000 + added)).toBe("AnalysisDeadlineExceeded");
+    // A leader that was there all along (or none known) holds at the deadline as before.
+    expect(step({ ...snap, leaderSince: started - 1, now: started + 100_000 }).status.pauseReason).toBe(
+      "AnalysisDeadlineExceeded",
+    );
+    expect(step({ ...snap, now: started + 100_000 }).status.pauseReason).toBe("AnalysisDeadlineExceeded");
+  });
+
   it("rolls back on Failed, in one step, naming metric, values and threshold", () => {
     const w = analysing();
     const message = "error-rate failed 1 time, more than failureLimit 0: 0.08 > max 0.05";

@@ -61,6 +61,12 @@ export interface ReleaseSnapshot {
    * assumes the longest interval the CRD allows.
    */
   analysisIntervalMs?: number;
+  /**
+   * When this process began reconciling Releases (as leader), in ms. A step analysis not
+   * measured since before then went unmeasured for want of an operator, and that time does not
+   * count toward its deadline (`analysis-deadline.ts`). Absent: no such time is assumed.
+   */
+  leaderSince?: number;
   /** The annotation action, only when its id differs from `status.lastAction.id`. */
   action?: PendingAction;
   /** The owning squad, for the `crescendo.dev/squad` and `crescendo.dev/tribe` labels. */

@@ -6,7 +6,7 @@
  */
 import type { ReleaseStatus } from "../../api/release.js";
 import type { Stage } from "../../api/release-stages.js";
-import { analysisDeadlineAt } from "./analysis-deadline.js";
+import { analysisDeadline } from "./analysis-deadline.js";
 import { isReadyAt } from "./observed.js";
 import { deploymentOf } from "./snapshot.js";
 import { iso, normal, time, toPhase, warning, type Ctx, type Next } from "./state.js";
@@ -71,14 +71,18 @@ function analysisStage(ctx: Ctx, s: ReleaseStatus, i: number, metrics?: string[]
       return hold(ctx, s, "InconclusiveAnalysis", v.message);
     default: {
       const progress = v?.message ?? "no measurement yet";
-      const deadline = analysisDeadlineAt(ctx, s, metrics);
-      if (ctx.now >= deadline) {
+      const deadline = analysisDeadline(ctx, s, metrics);
+      if (ctx.now >= deadline.at) {
         const since = s.analysis?.startedAt ?? "";
+        const added =
+          deadline.addedMs > 0
+            ? `, ${Math.round(deadline.addedMs / 1000)}s of it added for time no operator measured`
+            : "";
         return hold(
           ctx,
           s,
           "AnalysisDeadlineExceeded",
-          `step ${i}: analysis started at ${since} reached no decision by its deadline ${iso(deadline)} (${progress})`,
+          `step ${i}: analysis started at ${since} reached no decision by its deadline ${iso(deadline.at)}${added} (${progress})`,
         );
       }
       return toPhase(s, "Progressing", `step ${i}: analysing (${progress})`);
