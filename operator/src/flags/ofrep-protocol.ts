@@ -20,9 +20,10 @@ export type OfrepRoute =
 /**
  * `/namespaces/{ns}` is the base URL a client is given, so one operator serves every namespace;
  * the namespace must look like a DNS-1123 label. The path only selects which namespace's flags
- * are evaluated: it is not an access boundary. The token is one for the whole server, so any
- * client that holds it (or any client at all, when no token is set) can read every namespace's
- * flags (docs/operations.md says so to operators). Per-namespace credentials are coming.
+ * are evaluated; whether the caller may read them is decided before any evaluation, by
+ * `ofrep-auth.ts` and `ofrep-access.ts`: an app's ServiceAccount reads its own namespace and what
+ * Squads share with it (`spec.toggles.readableBy`), the static token only the namespaces it is
+ * scoped to, and only `--ofrep-auth=none` lets anyone read every namespace.
  */
 const ROUTE =
   /^\/namespaces\/([a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?)\/ofrep\/v1\/evaluate\/flags(?:\/([^/]+))?\/?$/;
