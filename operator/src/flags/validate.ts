@@ -7,6 +7,7 @@
 import { MemoryStorage } from "@openfeature/flagd-core";
 import type { Logger } from "@openfeature/core";
 import type { FlagdFlag } from "./document.js";
+import { readableSchemaErrors } from "./schema-errors.js";
 import { unknownVariantProblem } from "./targeting-variants.js";
 
 /** flagd-core logs schema and targeting problems; validation reports them instead. */
@@ -51,7 +52,7 @@ function uncachedFlagProblem(key: string, text: string): string | undefined {
     if (result?.errorCode === "PARSE_ERROR") return result.errorMessage;
     return undefined;
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return readableSchemaErrors(err instanceof Error ? err.message : String(err), key);
   }
 }
 
