@@ -403,6 +403,40 @@ describe("toggles that change", () => {
     expect(condition(toggle, "Ready")?.status).toBe("False");
     expect((await evaluate(NS, name)).body.errorCode).toBe("FLAG_NOT_FOUND");
   });
+
+  it("shows targeting that can return a missing variant as InvalidFlag in kubectl get, until it is fixed", async () => {
+    const name = "ghost-variant";
+    const variants = `variants: { "on": true, "off": false }\ndefaultVariant: "off"`;
+    await apply(toggleYaml(name, NS, `${variants}\ntargeting: { "if": [true, "ghost", "off"] }`));
+    const toggle = await waitForCondition(
+      client,
+      FeatureToggleResource,
+      name,
+      NS,
+      { type: "Stalled", status: "True", reason: "InvalidFlag" },
+      { context },
+    );
+    expect(condition(toggle, "Stalled")?.message).toContain('targeting can return variant "ghost"');
+    // Served with its default variant meanwhile, so no app's evaluation errors.
+    expect(await servedValue(NS, name)).toBe(false);
+    // READY and REASON columns, as `kubectl get sq` and `kubectl get rel` show theirs.
+    const refused = await kubectl(["get", "ft", name, "-n", NS, "--no-headers"]);
+    expect(refused.stdout).toMatch(/\bFalse\s+InvalidFlag\b/);
+
+    await apply(toggleYaml(name, NS, `${variants}\ntargeting: { "if": [true, "on", "off"] }`));
+    await waitForCondition(
+      client,
+      FeatureToggleResource,
+      name,
+      NS,
+      { type: "Ready", status: "True", reason: "Serving" },
+      { context },
+    );
+    expect(await servedValue(NS, name)).toBe(true);
+    const fixed = await kubectl(["get", "ft", name, "-n", NS, "--no-headers"]);
+    expect(fixed.stdout).toMatch(/\bTrue\s+Serving\b/);
+    await kubectl(["delete", "ft", name, "-n", NS, "--wait=false"]);
+  });
 });
 
 describe("the OpenFeature Operator's FeatureFlag", () => {

@@ -141,6 +141,11 @@ describe("the invalid-manifest corpus", () => {
         expect(stalled?.reason).toBe(want.reason);
         expect(stalled?.message).toMatch(want.message);
         expect(conditions.find((c) => c.type === "Ready")?.status).not.toBe("True");
+        // `kubectl get` shows it where users look: READY False, and the reason where the kind
+        // has a REASON column (Releases and FeatureToggles).
+        const row = await kubectl(["get", subject.kind, subject.name, ...ns, "--no-headers"]);
+        expect(row.stdout).toMatch(/\bFalse\b/);
+        if (subject.kind !== "squad") expect(row.stdout).toContain(` ${want.reason}`);
       });
     }
   });
