@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FeatureToggleResource, ReleaseResource } from "../../api/kinds.js";
+import { ApiError } from "../../runtime/client.js";
 import type { Controller, ControllerHost } from "../../runtime/controller.js";
 import { ConfigMapResource, NamespaceResource } from "../../runtime/resources.js";
 import { Store } from "../../runtime/store.js";
+import type { EventInput } from "../../runtime/events.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import { registerFeatureToggleController } from "./controller.js";
 import { flagDocumentsFrom } from "./documents.js";
@@ -75,5 +77,97 @@ describe("registerFeatureToggleController", () => {
       crescendoEffectiveState: "KilledByRollback",
     });
     await vi.waitFor(() => expect(reconciles()).toBe(before + 1));
+  });
+
+  it("reports a flags ConfigMap the apiserver refuses as Stalled on every toggle of its namespace, through the runtime", async () => {
+    const informers = new Map<string, Store<KubeObject>>();
+    const host: ControllerHost = {
+      clock: systemClock,
+      logger,
+      informer: <T extends KubeObject>(res: Resource) => {
+        let s = informers.get(res.plural);
+        if (!s) informers.set(res.plural, (s = new Store<KubeObject>()));
+        return s as unknown as ReadStore<T>;
+      },
+      add: () => undefined,
+    };
+    const { client: base } = fakeClient();
+    const refused = new ApiError(
+      422,
+      "Invalid",
+      'ConfigMap "crescendo-flags" is invalid: metadata.labels: Invalid value: "two words": a valid label must be an empty string or consist of alphanumeric characters',
+      { kind: "ConfigMap", name: "crescendo-flags" },
+      undefined,
+      "PATCH /api/v1/namespaces/shop/configmaps/crescendo-flags",
+    );
+    const storeOf = (res: Resource) => informers.get(res.plural) as Store<KubeObject>;
+    const patches: { name: string; patch: unknown }[] = [];
+    let version = 100;
+    const client: typeof base = {
+      ...base,
+      apply: async (obj, res, opts) => {
+        if (res.kind === ConfigMapResource.kind && obj.metadata.namespace === "shop") throw refused;
+        return base.apply(obj, res, opts);
+      },
+      mergePatch: async <T extends KubeObject>(
+        res: Resource,
+        name: string,
+        ns: string | undefined,
+        patch: unknown,
+        opts?: { subresource?: string },
+      ) => {
+        if (res.kind === FeatureToggleResource.kind && opts?.subresource === "status") {
+          patches.push({ name, patch });
+          // The watch brings the written status back into the cache, as the apiserver would.
+          const cached = storeOf(FeatureToggleResource).get(`${ns}/${name}`);
+          if (cached)
+            storeOf(FeatureToggleResource).upsert({
+              ...cached,
+              metadata: { ...cached.metadata, resourceVersion: `${++version}` },
+              status: { ...(cached as { status?: object }).status, ...(patch as { status: object }).status },
+            } as KubeObject);
+        }
+        return base.mergePatch<T>(res, name, ns, patch, opts);
+      },
+    };
+    const events: (EventInput & { name: string })[] = [];
+    const controller = registerFeatureToggleController(host, {
+      client,
+      recorder: { record: async (obj, e) => void events.push({ ...e, name: obj.metadata.name ?? "" }) },
+      logger,
+      workers: 1,
+      flags: flagDocumentsFrom(host),
+    });
+    for (const s of informers.values()) s.replace([], "1");
+    storeOf(NamespaceResource).upsert(namespace("shop"));
+    storeOf(NamespaceResource).upsert(namespace("other"));
+    storeOf(FeatureToggleResource).upsert(toggle("banner"));
+    storeOf(FeatureToggleResource).upsert(toggle("checkout"));
+    storeOf(FeatureToggleResource).upsert(toggle("elsewhere", {}, { namespace: "other" }));
+
+    const stop = new AbortController();
+    const cancel = new AbortController();
+    running.push(stop, cancel);
+    void controller.run({ stop: stop.signal, cancel: cancel.signal });
+
+    const stalledOf = (name: string) =>
+      (
+        storeOf(FeatureToggleResource).get(`shop/${name}`) as { status?: { conditions?: { type: string }[] } }
+      )?.status?.conditions?.find((c) => c.type === "Stalled");
+    await vi.waitFor(() => {
+      expect(stalledOf("banner")).toMatchObject({ status: "True", reason: "ChildRejected" });
+      expect(stalledOf("checkout")).toMatchObject({ status: "True", reason: "ChildRejected" });
+    }, 5000);
+    expect(stalledOf("banner")).toMatchObject({
+      message: expect.stringContaining("metadata.labels: Invalid value"),
+      observedGeneration: 1,
+    });
+    const warnings = events.filter((e) => e.reason === "ChildRejected");
+    expect(warnings.map((e) => e.name).sort()).toEqual(["banner", "checkout"]);
+    expect(warnings.every((e) => e.type === "Warning" && e.note.includes("ConfigMap"))).toBe(true);
+    // The namespace whose ConfigMap was written hears of nothing.
+    expect(
+      patches.some((p) => p.name === "elsewhere" && JSON.stringify(p.patch).includes("ChildRejected")),
+    ).toBe(false);
   });
 });

@@ -3,7 +3,7 @@ import { ReleaseResource, SquadResource } from "../../api/kinds.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { QueryResult } from "../../analysis/index.js";
 import { createLogger } from "../../observability/logger.js";
-import type { KubeClient } from "../../runtime/client.js";
+import { ApiError, type KubeClient } from "../../runtime/client.js";
 import type { Controller, ControllerHost } from "../../runtime/controller.js";
 import {
   ControllerRevisionResource,
@@ -12,6 +12,7 @@ import {
   NamespaceResource,
   ServiceResource,
 } from "../../runtime/resources.js";
+import type { EventInput } from "../../runtime/events.js";
 import { Store } from "../../runtime/store.js";
 import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
 import { registerReleaseController } from "./controller.js";
@@ -136,5 +137,83 @@ describe("registerReleaseController", () => {
       controller.close();
       controller.close();
     }).not.toThrow();
+  });
+
+  it("reports a Deployment the apiserver refuses as Stalled on the Release, through the runtime", async () => {
+    const { h, informers } = host();
+    const storeOf = (res: Resource) => informers.get(res.plural) as Store<KubeObject>;
+    const refused = new ApiError(
+      422,
+      "Invalid",
+      'Deployment.apps "web-abc" is invalid: spec.template.spec.containers[0].image: Required value',
+      { kind: "Deployment", name: "web-abc" },
+      undefined,
+      "PATCH /apis/apps/v1/namespaces/shop/deployments/web-abc",
+    );
+    let version = 100;
+    const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+      apply: async <T extends KubeObject>(obj: T, res: Resource) => {
+        if (res.kind === DeploymentResource.kind) throw refused;
+        return obj;
+      },
+      delete: async () => true,
+      get: async () => undefined,
+      mergePatch: async <T extends KubeObject>(
+        res: Resource,
+        name: string,
+        ns: string | undefined,
+        patch: unknown,
+        opts?: { subresource?: string },
+      ) => {
+        const cached = storeOf(res).get(`${ns}/${name}`);
+        if (res.kind === ReleaseResource.kind && opts?.subresource === "status" && cached) {
+          // The watch brings the written status back into the cache, as the apiserver would.
+          const status = (patch as { status: object }).status;
+          storeOf(res).upsert({
+            ...cached,
+            metadata: { ...cached.metadata, resourceVersion: `${++version}` },
+            status: { ...(cached as { status?: object }).status, ...status },
+          } as KubeObject);
+        }
+        return (cached ?? { metadata: { name } }) as T;
+      },
+    };
+    const events: EventInput[] = [];
+    const controller = registerReleaseController(h, {
+      client,
+      recorder: { record: async (_obj, e) => void events.push(e) },
+      logger,
+      workers: 1,
+      allowlist: ALLOWLIST,
+    });
+    for (const s of informers.values()) s.replace([], "1");
+    const stop = new AbortController();
+    const cancel = new AbortController();
+    running.push(stop, cancel);
+    void controller.run({ stop: stop.signal, cancel: cancel.signal });
+
+    // A new Release: no status yet, and its first Deployment is refused.
+    storeOf(ReleaseResource).upsert({
+      metadata: { name: "web", namespace: "shop", uid: "u", generation: 1, resourceVersion: "5" },
+      spec: spec({ analysis: undefined }),
+    });
+    const conditionOf = (type: string) =>
+      (
+        storeOf(ReleaseResource).get("shop/web") as {
+          status?: { conditions?: { type: string; status: string }[] };
+        }
+      )?.status?.conditions?.find((c) => c.type === type);
+    await vi.waitFor(
+      () => expect(conditionOf("Stalled")).toMatchObject({ status: "True", reason: "ChildRejected" }),
+      { timeout: 5000 },
+    );
+    expect(conditionOf("Stalled")).toMatchObject({
+      message: expect.stringContaining("spec.template.spec.containers[0].image: Required value"),
+      observedGeneration: 1,
+    });
+    expect(conditionOf("Ready")).toMatchObject({ status: "False", reason: "ChildRejected" });
+    expect(events.filter((e) => e.reason === "ChildRejected")).toEqual([
+      expect.objectContaining({ type: "Warning", note: expect.stringContaining("Deployment") }),
+    ]);
   });
 });
