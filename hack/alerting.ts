@@ -13,11 +13,23 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { script } from "./local-env.js";
 
+/** One webhook_config: where notifications are POSTed, with `Authorization: Bearer <token>`. */
+export interface Webhook {
+  url: string;
+  /** Written to a 0600 credentials file, never into the config. */
+  token?: string;
+}
+
 export interface AlertmanagerOptions {
   /** Where every notification is POSTed (Alertmanager's webhook_config `url`). */
   webhookUrl: string;
   /** Bearer token sent as `Authorization: Bearer <token>` (written to a 0600 credentials file). */
   token?: string;
+  /**
+   * More webhooks in the same receiver: Alertmanager notifies all of one receiver's
+   * integrations at the same flush, concurrently, so one of them can time what the other gets.
+   */
+  alsoNotify?: Webhook[];
   /** Labels alerts are grouped by (one notification, one incident per group); default alertname. */
   groupBy?: string[];
   /** Alertmanager durations: before a new group's first notification, and between the next ones. */
@@ -50,11 +62,18 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
     AM_REPEAT_INTERVAL: o.repeatInterval ?? "1h",
     ...(o.token !== undefined ? { AM_WEBHOOK_TOKEN: o.token } : {}),
   };
+  // up wipes its state dir, so a config of several webhooks and their tokens live beside it.
+  const outside = o.alsoNotify?.length ? await mkdtemp(join(tmpdir(), "crescendo-alertmanager-config-")) : "";
+  if (outside) {
+    env.AM_CONFIG = join(outside, "alertmanager.yml");
+    writeFileSync(env.AM_CONFIG, multiWebhookConfig(o, outside));
+  }
   const stop = async (): Promise<void> => {
     try {
       await script("hack/alertmanager/down", env);
     } finally {
       await rm(dir, { recursive: true, force: true });
+      if (outside) await rm(outside, { recursive: true, force: true });
     }
   };
   for (let attempt = 1; ; attempt++) {
@@ -70,6 +89,31 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
       o.log?.(`Alertmanager did not start (attempt ${attempt}); retrying on another port`);
     }
   }
+}
+
+/** The config hack/alertmanager/up generates, with one webhook_config per webhook. */
+function multiWebhookConfig(o: AlertmanagerOptions, dir: string): string {
+  const webhooks = [{ url: o.webhookUrl, token: o.token }, ...(o.alsoNotify ?? [])];
+  return stringify({
+    route: {
+      receiver: "webhook",
+      group_by: o.groupBy ?? ["alertname"],
+      group_wait: o.groupWait ?? "1s",
+      group_interval: o.groupInterval ?? "1s",
+      repeat_interval: o.repeatInterval ?? "1h",
+    },
+    receivers: [
+      {
+        name: "webhook",
+        webhook_configs: webhooks.map((w, i) => {
+          if (w.token === undefined) return { url: w.url, send_resolved: true };
+          const credentials_file = join(dir, `webhook-token-${i}`);
+          writeFileSync(credentials_file, w.token, { mode: 0o600 });
+          return { url: w.url, send_resolved: true, http_config: { authorization: { credentials_file } } };
+        }),
+      },
+    ],
+  });
 }
 
 /**

@@ -45,6 +45,8 @@ export class AlertReceiver {
   readonly received: ReceivedNotification[] = [];
   /** Requests refused for a missing or wrong bearer token. */
   unauthorized = 0;
+  /** Told of each accepted notification as it arrives (a benchmark times it). */
+  onNotification?: (n: ReceivedNotification) => void;
   private server?: Server;
 
   constructor(private readonly token: string) {}
@@ -62,8 +64,10 @@ export class AlertReceiver {
           return void res.writeHead(401).end();
         }
         try {
-          this.received.push({ at, path: req.url ?? "", payload: JSON.parse(body) as WebhookPayload });
+          const n = { at, path: req.url ?? "", payload: JSON.parse(body) as WebhookPayload };
+          this.received.push(n);
           res.writeHead(200).end();
+          this.onNotification?.(n);
         } catch {
           res.writeHead(400).end();
         }

@@ -12,6 +12,8 @@ import { script } from "../local-env.js";
 export interface MetricsEnv {
   simulator: MetricsSimulator;
   prometheusUrl: string;
+  /** hack/prometheus/up's state dir: rules/ and alertmanagers/ wire alerting (hack/alerting.ts). */
+  prometheusDir: string;
   stop(): Promise<void>;
 }
 
@@ -33,7 +35,7 @@ export async function startMetricsEnv(log: (m: string) => void): Promise<Metrics
     const out = await script("hack/prometheus/up", env, [address]);
     const prometheusUrl = out.trim().split("\n").pop()!;
     log(`Prometheus at ${prometheusUrl}, scraping the metrics simulator at ${address} every second`);
-    return { simulator, prometheusUrl, stop };
+    return { simulator, prometheusUrl, prometheusDir: dir, stop };
   } catch (err) {
     await stop().catch(() => undefined);
     throw err;
