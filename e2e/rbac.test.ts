@@ -85,6 +85,17 @@ const RARE_PATHS: { permission: string; why: string; onlyIfUsed?: string }[] = [
     onlyIfUsed: "create apps/controllerrevisions",
   },
   {
+    permission: "list apps/replicasets",
+    why:
+      "only when someone deletes a live revision's Deployment: the finalizer crescendo.dev/serving " +
+      "holds it, and its ReplicaSets are listed to be orphaned before its recreation adopts them " +
+      "(e2e/reliability.test.ts)",
+  },
+  {
+    permission: "patch apps/replicasets",
+    why: "the same hand-over: each ReplicaSet's ownerReference to the deleted Deployment is removed",
+  },
+  {
     permission: "patch events.k8s.io/events",
     why: "only when the same Event repeats within 10 minutes: its series count is bumped",
   },

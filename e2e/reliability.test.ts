@@ -1,7 +1,9 @@
 /**
  * Reliability end to end, against a real apiserver (KWOK nodes run the pods) and the operator's
  * real entry point: a rollback never leaves a Release without pods (a deleted stable Deployment
- * is recreated from its ControllerRevision meanwhile), and the scale subresource
+ * is recreated from its ControllerRevision meanwhile), a stable Deployment deleted while no
+ * operator runs keeps its pods (the serving finalizer) and is recreated around the same
+ * ReplicaSet, and the scale subresource
  * resizes the stable revision (with the canary sized from it) the way an HPA or `kubectl scale`
  * expects.
  */
@@ -15,6 +17,7 @@ import {
   DeploymentResource,
   EventResource,
   NamespaceResource,
+  ReplicaSetResource,
   ServiceResource,
 } from "../operator/src/runtime/resources.js";
 import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
@@ -135,6 +138,7 @@ describe("a rollback with the stable Deployment gone", () => {
 
     // Someone (a GitOps prune, a cleanup script) deletes the stable Deployment, then the canary is aborted.
     const stable = `web-${revisionOf({ ...v1 })}`;
+    const deletedUid = (await client.get<Deployment>(DeploymentResource, stable, ns))?.metadata.uid;
     await client.delete(DeploymentResource, stable, ns, { propagationPolicy: "Background" });
     await client.mergePatch(ReleaseResource, "web", ns, {
       metadata: { annotations: { "crescendo.dev/action": "abort", "crescendo.dev/action-id": "a1" } },
@@ -183,10 +187,11 @@ describe("a rollback with the stable Deployment gone", () => {
       expect.objectContaining({ kind: "Release", name: "web", controller: true }),
     ]);
     expect(kept?.data.release).toEqual({ version: "1.0.0", template: v1 });
+    // A new object (not the deleted one, which the serving finalizer kept meanwhile).
     const recreated = await waitFor(
       "the stable Deployment recreated",
       () => client.get<Deployment>(DeploymentResource, stable, ns),
-      (d) => d !== undefined,
+      (d) => d !== undefined && d.metadata.uid !== deletedUid && d.metadata.deletionTimestamp === undefined,
       { timeoutMs: 30_000, context },
     );
     expect(imageOf(recreated?.spec.template)).toBe("registry.example.com/web:1");
@@ -215,6 +220,98 @@ describe("a rollback with the stable Deployment gone", () => {
         context,
       },
     );
+  });
+});
+
+describe("a stable Deployment deleted while no operator runs", () => {
+  it("keeps its pods serving under the serving finalizer; the next operator recreates it, adopting the same ReplicaSet, no pod replaced", async () => {
+    const ns = "rel-serving";
+    await createNamespace(ns);
+    const v1 = template("api", "1");
+    const v2 = template("api", "2");
+    const spec = (tpl: Record<string, unknown>, version: string) => ({
+      version,
+      replicas: 2,
+      template: tpl,
+      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+    });
+    await applyRelease(ns, "api", spec(v1, "1.0.0"));
+    await waitRelease(ns, "api", "Healthy at 1.0.0", (s) => s.phase === "Healthy");
+    await applyRelease(ns, "api", spec(v2, "2.0.0"));
+    await waitRelease(ns, "api", "held at the pause step", (s) => s.pauseReason === "PauseStep");
+    const r1 = revisionOf(v1);
+    const name = `api-${r1}`;
+    const before = await waitFor(
+      "the stable Deployment with the serving finalizer",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => (d?.metadata.finalizers ?? []).includes("crescendo.dev/serving"),
+      { timeoutMs: 30_000, context },
+    );
+    const stablePods = async () =>
+      (await client.list<Pod>(PodResource, { namespace: ns, labelSelector: `crescendo.dev/revision=${r1}` }))
+        .items;
+    const podUids = (await stablePods()).map((p) => p.metadata.uid).sort();
+    expect(podUids).toHaveLength(2);
+    const replicaSets = await client.list(ReplicaSetResource, {
+      namespace: ns,
+      labelSelector: `crescendo.dev/revision=${r1}`,
+    });
+    expect(replicaSets.items).toHaveLength(1);
+    const rs = replicaSets.items[0]!;
+
+    // No operator runs; someone deletes the stable Deployment (kubectl's default, background).
+    await operator.stop();
+    await client.delete(DeploymentResource, name, ns, { propagationPolicy: "Background" });
+    const samples: number[] = [];
+    const until = Date.now() + 10_000;
+    while (Date.now() < until) {
+      samples.push(await servingPods(ns, "api-stable"));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(Math.min(...samples), `ready pods behind Service api-stable: ${samples.join(" ")}`).toBe(2);
+    const held = await client.get<Deployment>(DeploymentResource, name, ns);
+    expect(held?.metadata.deletionTimestamp, "Terminating, kept by the finalizer").toBeDefined();
+    expect((await stablePods()).map((p) => p.metadata.uid).sort()).toEqual(podUids);
+
+    // The next operator hands it over: recreated with the same name, adopting the same ReplicaSet.
+    operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "reliability-serving" });
+    const recreated = await waitFor(
+      "the stable Deployment recreated",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) =>
+        d !== undefined &&
+        d.metadata.uid !== before?.metadata.uid &&
+        d.metadata.deletionTimestamp === undefined,
+      { timeoutMs: 60_000, context },
+    );
+    expect(recreated?.metadata.finalizers).toEqual(["crescendo.dev/serving"]);
+    expect(recreated?.spec.template).toEqual(before?.spec.template);
+    const adopted = await waitFor(
+      "the same ReplicaSet adopted by the recreated Deployment",
+      () => client.get(ReplicaSetResource, rs.metadata.name ?? "", ns),
+      (x) =>
+        (x?.metadata.ownerReferences ?? []).some((o) => o.uid === recreated?.metadata.uid && o.controller),
+      { timeoutMs: 60_000, context },
+    );
+    expect(adopted?.metadata.uid).toBe(rs.metadata.uid);
+    await waitFor(
+      "the recreated Deployment reporting its pods ready",
+      () => client.get<Deployment & { status?: { readyReplicas?: number } }>(DeploymentResource, name, ns),
+      (d) => (d?.status?.readyReplicas ?? 0) >= 2,
+      { timeoutMs: 60_000, context },
+    );
+    expect((await stablePods()).map((p) => p.metadata.uid).sort(), "no pod replaced").toEqual(podUids);
+    expect(
+      (
+        await client.list(ReplicaSetResource, {
+          namespace: ns,
+          labelSelector: `crescendo.dev/revision=${r1}`,
+        })
+      ).items,
+    ).toHaveLength(1);
+    const s = await waitRelease(ns, "api", "still at its pause step", (x) => x.pauseReason === "PauseStep");
+    expect(s.stableRevision).toBe(r1);
   });
 });
 

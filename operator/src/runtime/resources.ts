@@ -70,6 +70,15 @@ export const DeploymentResource: Resource = {
   namespaced: true,
 };
 
+/** Read and patched only to hand a deleted Deployment's ReplicaSets over to its recreation. */
+export const ReplicaSetResource: Resource = {
+  group: "apps",
+  version: "v1",
+  kind: "ReplicaSet",
+  plural: "replicasets",
+  namespaced: true,
+};
+
 export const RoleBindingResource: Resource = {
   group: "rbac.authorization.k8s.io",
   version: "v1",

@@ -46,10 +46,11 @@ describe("registerReleaseController", () => {
     const { h, informers, added } = host();
     const answers: ((r: QueryResult) => void)[] = [];
     const calls: string[] = [];
-    const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+    const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get" | "list"> = {
       apply: async <T extends KubeObject>(obj: T) => obj,
       delete: async () => true,
       get: async () => undefined,
+      list: async () => ({ items: [], metadata: { resourceVersion: "1" } }),
       mergePatch: async <T extends KubeObject>(_r: Resource, name: string) => {
         calls.push(name);
         return { metadata: { name } } as T;
@@ -127,6 +128,7 @@ describe("registerReleaseController", () => {
         apply: async <T extends KubeObject>(obj: T) => obj,
         delete: async () => true,
         get: async () => undefined,
+        list: async () => ({ items: [], metadata: { resourceVersion: "1" } }),
         mergePatch: async <T extends KubeObject>() => ({ metadata: {} }) as T,
       },
       recorder: { record: async () => undefined },

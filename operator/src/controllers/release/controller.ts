@@ -35,7 +35,7 @@ import {
 } from "./watches.js";
 
 export interface ReleaseControllerOptions {
-  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get">;
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get" | "list">;
   recorder: Pick<EventRecorder, "record">;
   logger: Logger;
   /** Concurrent reconciles of different Releases (default 4). */

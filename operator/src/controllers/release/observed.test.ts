@@ -68,6 +68,28 @@ describe("observeDeployment", () => {
     });
   });
 
+  it("reads its uid, finalizers and whether it is being deleted", () => {
+    const obj = {
+      metadata: {
+        name: "web-r",
+        uid: "u1",
+        labels: { "crescendo.dev/revision": "r" },
+        finalizers: ["crescendo.dev/serving"],
+        deletionTimestamp: "2030-01-01T00:00:00Z",
+      },
+    };
+    expect(observeDeployment(obj)).toMatchObject({
+      uid: "u1",
+      deleting: true,
+      finalizers: ["crescendo.dev/serving"],
+    });
+    const alive = observeDeployment({
+      metadata: { name: "web-r", labels: { "crescendo.dev/revision": "r" } },
+    });
+    expect(alive?.deleting).toBeUndefined();
+    expect(alive?.finalizers).toBeUndefined();
+  });
+
   it("ignores a Deployment without a revision label", () => {
     expect(observeDeployment({ metadata: { name: "x" } })).toBeUndefined();
     expect(deploymentsByRevision([{ metadata: { name: "x" } }, deployment({})])).toEqual({
@@ -103,6 +125,11 @@ describe("isReadyAt", () => {
     expect(isReadyAt(dep(3, { availableReplicas: 2 }), 3)).toBe(false);
     expect(isReadyAt(dep(3, { readyReplicas: 2 }), 3)).toBe(false);
     expect(isReadyAt(dep(3, { updatedReplicas: 2 }), 3)).toBe(false);
+  });
+
+  it("does not count on a Deployment being deleted, whatever its pods", () => {
+    expect(isReadyAt(dep(3, { deleting: true }), 3)).toBe(false);
+    expect(isReadyAt(dep(3, { deleting: true }), 0)).toBe(true);
   });
 
   it("does not trust a status older than the spec", () => {

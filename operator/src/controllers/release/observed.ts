@@ -14,6 +14,12 @@ import type { KubeObject } from "../../runtime/types.js";
 export interface ObservedDeployment {
   name: string;
   revision: string;
+  /** `metadata.uid`: the owner its ReplicaSets name, to orphan them before it goes. */
+  uid?: string;
+  /** `metadata.deletionTimestamp` is set: someone deleted it and a finalizer keeps it. */
+  deleting?: boolean;
+  /** `metadata.finalizers`, to tell whether it carries `crescendo.dev/serving`. */
+  finalizers?: readonly string[];
   /** `metadata.labels`, to tell whether a revision that is not current needs relabelling. */
   labels: Readonly<Record<string, string>>;
   /**
@@ -44,9 +50,13 @@ export function observeDeployment(obj: KubeObject): ObservedDeployment | undefin
   const spec = asRecord(obj["spec"]);
   const status = asRecord(obj["status"]);
   const template = spec["template"];
+  const finalizers = obj.metadata.finalizers ?? [];
   return {
     name: obj.metadata.name ?? "",
     revision,
+    ...(obj.metadata.uid ? { uid: obj.metadata.uid } : {}),
+    ...(obj.metadata.deletionTimestamp ? { deleting: true } : {}),
+    ...(finalizers.length > 0 ? { finalizers } : {}),
     labels: obj.metadata.labels ?? {},
     ...(isRecord(template) ? { template } : {}),
     ...(obj.metadata.generation === undefined ? {} : { generation: obj.metadata.generation }),
@@ -119,13 +129,15 @@ export function revisionsByRevision(objects: readonly KubeObject[]): Record<stri
 }
 
 /**
- * True when the Deployment runs at least `replicas` available, up-to-date pods and its status
- * describes its latest spec. Zero replicas are always "ready", even with no Deployment: there
+ * True when the Deployment runs at least `replicas` available, up-to-date pods, its status
+ * describes its latest spec, and it is not being deleted. Zero replicas are always "ready", even with no Deployment: there
  * is nothing to wait for.
  */
 export function isReadyAt(dep: ObservedDeployment | undefined, replicas: number): boolean {
   if (replicas <= 0) return true;
-  if (!dep) return false;
+  // One being deleted is not counted on: a foreground deletion removes its pods, and a
+  // background one keeps them only until it is handed over and recreated.
+  if (!dep || dep.deleting) return false;
   const current = dep.generation === undefined || (dep.observedGeneration ?? 0) >= dep.generation;
   return (
     current &&

@@ -148,6 +148,8 @@ describe("Deployments", () => {
           blockOwnerDeletion: true,
         },
       ],
+      // Deleted while no operator runs, it stays (Terminating) and keeps its pods serving.
+      finalizers: ["crescendo.dev/serving"],
     });
     expect(specOf(dep)["template"]).toEqual({
       metadata: {
@@ -281,7 +283,8 @@ describe("pod templates", () => {
 
   it("leave a revision that is not current untouched when its size and labels are as planned", () => {
     const labels = labelsFor(STABLE, "1.0.0", "stable");
-    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels }) });
+    const finalizers = ["crescendo.dev/serving"];
+    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels, finalizers }) });
     const plan = planObjects(snap, rolling);
     // Re-applying the observed template would only rewrite the applied-hash annotation, which
     // moves a Deployment's generation: nothing is planned for it, and nothing is deleted.
@@ -292,6 +295,12 @@ describe("pod templates", () => {
     const resized = planObjects(snapshot({ replicas: 6 }, snap.deployments), rolling);
     expect(replicasOf(named(resized.objects, `web-${STABLE}`))).toBe(6);
     expect(specOf(named(resized.objects, `web-${STABLE}`))["template"]).toEqual(RUNNING_V1);
+    // One from before the serving finalizer is applied once, to get it; nothing else changes.
+    const before = snapshot({}, { [STABLE]: ready(STABLE, 4, { template: RUNNING_V1, labels }) });
+    const upgraded = named(planObjects(before, rolling).objects, `web-${STABLE}`);
+    expect(upgraded?.metadata.finalizers).toEqual(finalizers);
+    expect(specOf(upgraded)["template"]).toEqual(RUNNING_V1);
+    expect(replicasOf(upgraded)).toBe(4);
   });
 
   it("keep a promoted canary's template: rendered while current, observed once a newer rollout starts", () => {
@@ -534,5 +543,80 @@ describe("labelValue", () => {
     ["a".repeat(70), "a".repeat(63)],
   ])("%s → %s", (input, out) => {
     expect(labelValue(input)).toBe(out);
+  });
+});
+
+describe("a Deployment someone deleted, kept by the serving finalizer", () => {
+  const finalizers = ["crescendo.dev/serving"];
+  const deleted = (revision: string, template = RUNNING_V1) =>
+    ready(revision, 4, { template, finalizers, deleting: true, uid: `uid-${revision}` });
+  const kept = {
+    [STABLE]: {
+      name: `web-${STABLE}`,
+      revision: STABLE,
+      number: 1,
+      template: RUNNING_V1,
+      labels: {},
+      data: {},
+    },
+  };
+
+  it("is handed over when its revision is live and can be recreated, and not applied meanwhile", () => {
+    const snap = { ...snapshot({}, { [STABLE]: deleted(STABLE) }), revisions: kept };
+    const plan = planObjects(snap, rolling);
+    expect(plan.serving).toEqual({
+      handOver: [{ name: `web-${STABLE}`, uid: `uid-${STABLE}`, revision: STABLE }],
+      release: [],
+    });
+    expect(named(ofKind(plan.objects, "Deployment"), `web-${STABLE}`)).toBeUndefined();
+    expect(plan.deletions.map((d) => d.name)).not.toContain(`web-${STABLE}`);
+    // Once it is gone, it is recreated from the ControllerRevision: same name, selector, template.
+    const gone = planObjects({ ...snapshot({}, {}), revisions: kept }, rolling);
+    const recreated = named(ofKind(gone.objects, "Deployment"), `web-${STABLE}`);
+    expect(specOf(recreated)["template"]).toEqual(RUNNING_V1);
+    expect(specOf(recreated)["selector"]).toEqual({
+      matchLabels: { "crescendo.dev/release": "web", "crescendo.dev/revision": STABLE },
+    });
+    expect(recreated?.metadata.finalizers).toEqual(finalizers);
+  });
+
+  it("is handed over for the current revision too (rendered from the spec)", () => {
+    const snap = snapshot({}, { [STABLE]: ready(STABLE, 4), [CANARY]: deleted(CANARY) });
+    expect(planObjects(snap, rolling).serving.handOver.map((h) => h.revision)).toEqual([CANARY]);
+  });
+
+  it("keeps its finalizer while no ControllerRevision keeps its template (planned this reconcile)", () => {
+    const plan = planObjects({ ...snapshot({}, { [STABLE]: deleted(STABLE) }), revisions: {} }, rolling);
+    expect(plan.serving).toEqual({ handOver: [], release: [] });
+    expect(ofKind(plan.objects, "ControllerRevision").map((o) => o.metadata.name)).toContain(`web-${STABLE}`);
+  });
+
+  it("is let go when its revision is not live, or its namespace is being deleted", () => {
+    const stale = snapshot({}, { [STABLE]: ready(STABLE, 4), old: deleted("old") });
+    const plan = planObjects(stale, rolling);
+    expect(plan.serving).toEqual({ handOver: [], release: ["web-old"] });
+    expect(plan.deletions.map((d) => d.name)).not.toContain("web-old");
+    const ending = {
+      ...snapshot({}, { [STABLE]: deleted(STABLE) }),
+      revisions: kept,
+      namespaceTerminating: true,
+    };
+    expect(planObjects(ending, rolling).serving).toEqual({ handOver: [], release: [`web-${STABLE}`] });
+  });
+
+  it("a stale Deployment is deleted with word that its finalizer goes first", () => {
+    const snap = snapshot(
+      {},
+      {
+        [STABLE]: ready(STABLE, 4),
+        old: ready("old", 4, { template: RUNNING_V1, finalizers }),
+        older: ready("older", 4),
+      },
+    );
+    const deletions = planObjects(snap, rolling).deletions.filter((d) => d.kind === "Deployment");
+    expect(deletions).toEqual([
+      { apiVersion: "apps/v1", kind: "Deployment", name: "web-old", finalizer: true },
+      { apiVersion: "apps/v1", kind: "Deployment", name: "web-older" },
+    ]);
   });
 });

@@ -34,6 +34,12 @@ import type { ObservedDeployment } from "./observed.js";
 import type { ReleaseSnapshot } from "./snapshot.js";
 import { rolledBack, rolloutStarted } from "./state.js";
 import { heldCanaryReplicas, heldCanaryWeight, rollbackHolds } from "./stable-hold.js";
+import {
+  hasServingFinalizer,
+  SERVING_FINALIZER,
+  servingWork,
+  type ServingWork,
+} from "./serving-finalizer.js";
 import { serviceNames } from "./traffic/router.js";
 import { routerFor, trafficInput } from "./traffic/routing.js";
 
@@ -42,6 +48,8 @@ export interface ObjectRef {
   apiVersion: string;
   kind: "Deployment" | "Service" | "ControllerRevision";
   name: string;
+  /** A Deployment carrying `crescendo.dev/serving`: removed first, or the deletion would wait on it. */
+  finalizer?: true;
 }
 
 /** What to apply, what to delete, and which live revisions could not be planned. */
@@ -59,6 +67,8 @@ export interface ReleasePlan {
    * controller warns).
    */
   missing: string[];
+  /** Deployments someone deleted that the serving finalizer keeps (`serving-finalizer.ts`). */
+  serving: ServingWork;
 }
 
 export { labelValue };
@@ -99,9 +109,14 @@ export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): R
   const current = revisionOf(snapshot.release.spec.template);
   const deployments = live.map((r) => plannedDeployment(snapshot, r, current));
   const liveNames = new Set(live.map((r) => r.revision));
+  // One being deleted already is the serving finalizer's (below), not deleted again.
   const staleDeployments = Object.values(snapshot.deployments)
-    .filter((d) => !liveNames.has(d.revision))
-    .map((d): ObjectRef => ({ ...DEPLOYMENT, name: d.name }));
+    .filter((d) => !liveNames.has(d.revision) && !d.deleting)
+    .map((d): ObjectRef => ({
+      ...DEPLOYMENT,
+      name: d.name,
+      ...(hasServingFinalizer(d) ? { finalizer: true as const } : {}),
+    }));
   const services = servicesOf(snapshot, status);
   const wanted = new Set(services.map((s) => s.metadata.name));
   const staleServices = Object.values(serviceNames(nameOf(snapshot)))
@@ -136,6 +151,12 @@ export function planObjects(snapshot: ReleaseSnapshot, status: ReleaseStatus): R
       ...revisions.deletions.map((name): ObjectRef => ({ ...CONTROLLER_REVISION, name })),
     ],
     missing: deployments.flatMap((d) => (d.kind === "missing" ? [d.revision] : [])),
+    serving: servingWork(Object.values(snapshot.deployments), {
+      live: liveNames,
+      recreatable: (revision) =>
+        revision === current || snapshot.revisions?.[revision]?.template !== undefined,
+      recreating: snapshot.namespaceTerminating !== true,
+    }),
   };
 }
 
@@ -201,7 +222,7 @@ function routeObjects(snap: ReleaseSnapshot, s: ReleaseStatus): KubeObject[] {
 
 /** What the plan does with one live revision's Deployment, and the pod template it runs. */
 type PlannedDeployment = { revision: string; template?: Record<string, unknown> } & (
-  { kind: "apply"; object: KubeObject } | { kind: "unchanged" } | { kind: "missing" }
+  { kind: "apply"; object: KubeObject } | { kind: "unchanged" } | { kind: "missing" } | { kind: "deleted" }
 );
 
 /**
@@ -214,6 +235,10 @@ type PlannedDeployment = { revision: string; template?: Record<string, unknown> 
  * ControllerRevision keeps; without either it cannot be planned at all.
  */
 function plannedDeployment(snap: ReleaseSnapshot, r: LiveRevision, current: string): PlannedDeployment {
+  const observed = snap.deployments[r.revision];
+  // Deleted, kept by the serving finalizer: handed over, then recreated once it is gone (an
+  // apply now would only write to the object being deleted).
+  if (observed?.deleting) return { kind: "deleted", revision: r.revision, template: observed.template };
   const version = labelValue(r.version);
   const labels = {
     ...objectLabels(snap),
@@ -225,10 +250,15 @@ function plannedDeployment(snap: ReleaseSnapshot, r: LiveRevision, current: stri
     const template = podTemplate(snap, r.revision, version);
     return { kind: "apply", revision: r.revision, template, object: deployment(snap, r, labels, template) };
   }
-  const observed = snap.deployments[r.revision];
   const template = observed?.template ?? snap.revisions?.[r.revision]?.template;
   if (!template) return { kind: "missing", revision: r.revision };
-  if (observed?.template && observed.specReplicas === r.replicas && sameLabels(labels, observed)) {
+  // A Deployment from before the serving finalizer gets it with this apply.
+  if (
+    observed?.template &&
+    observed.specReplicas === r.replicas &&
+    sameLabels(labels, observed) &&
+    hasServingFinalizer(observed)
+  ) {
     return { kind: "unchanged", revision: r.revision, template };
   }
   return { kind: "apply", revision: r.revision, template, object: deployment(snap, r, labels, template) };
@@ -248,6 +278,7 @@ function deployment(
       namespace: snap.release.metadata.namespace,
       labels,
       ownerReferences: [ownerOf(snap)],
+      finalizers: [SERVING_FINALIZER],
     },
     spec: {
       replicas: r.replicas,

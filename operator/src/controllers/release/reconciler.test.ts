@@ -3,7 +3,7 @@ import { releaseStatus, type ReleaseStatus } from "../../api/release.js";
 import type { MetricProvider, QueryResult } from "../../analysis/index.js";
 import { createLogger } from "../../observability/logger.js";
 import { registry } from "../../observability/metrics.js";
-import type { KubeClient } from "../../runtime/client.js";
+import { ApiError, type KubeClient } from "../../runtime/client.js";
 import type { EventInput } from "../../runtime/events.js";
 import { Store } from "../../runtime/store.js";
 import type { KubeObject, Resource } from "../../runtime/types.js";
@@ -65,6 +65,8 @@ class World {
   gets: string[] = [];
   releases = this.store();
   deployments = this.store();
+  /** The Deployment controller's ReplicaSets, as a test places them. */
+  replicaSets = this.store();
   revisions = this.store();
   services = this.store();
   namespaces = this.store([
@@ -98,7 +100,18 @@ class World {
     query: (query) =>
       new Promise<QueryResult>((resolve) => this.queries.push({ address, query, answer: resolve })),
   });
-  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get" | "list"> = {
+    list: async <T extends KubeObject>(
+      res: Resource,
+      opts: { namespace?: string; labelSelector?: string } = {},
+    ) => {
+      this.calls.push({ verb: "list", kind: res.kind, name: opts.labelSelector ?? "" });
+      const [key, value] = (opts.labelSelector ?? "").split("=");
+      const items = this.storeOf(res.kind)
+        .list(opts.namespace)
+        .filter((o) => key === undefined || o.metadata.labels?.[key] === value);
+      return { items: items as T[], metadata: { resourceVersion: String(this.rv) } };
+    },
     apply: async <T extends KubeObject>(obj: T, res: Resource) => {
       this.calls.push({ verb: "apply", kind: res.kind, name: obj.metadata.name ?? "", body: obj });
       const store = this.storeOf(res.kind);
@@ -135,6 +148,7 @@ class World {
       namespace: string | undefined,
       patch: unknown,
     ) => {
+      if (res.kind !== "Release") return this.patchObject(res, name, namespace, patch) as Promise<T>;
       this.calls.push({ verb: "status", kind: res.kind, name, body: patch });
       const current = this.releases.get(`${namespace ?? ""}/${name}`)!;
       const p = patch as { metadata?: { resourceVersion?: string }; status: unknown };
@@ -197,7 +211,27 @@ class World {
     });
   }
 
+  /**
+   * A merge patch of a Deployment's or ReplicaSet's metadata, as the apiserver does it: 409 on a
+   * stale resourceVersion, and a Deployment being deleted goes once no finalizer is left.
+   */
+  private async patchObject(res: Resource, name: string, namespace: string | undefined, patch: unknown) {
+    this.calls.push({ verb: "patch", kind: res.kind, name, body: patch });
+    const store = this.storeOf(res.kind);
+    const current = store.get(`${namespace ?? ""}/${name}`);
+    if (!current) throw new ApiError(404, "NotFound", "not found", undefined, undefined, "PATCH");
+    const p = patch as { metadata?: { resourceVersion?: string } };
+    if (p.metadata?.resourceVersion !== current.metadata.resourceVersion)
+      throw new ApiError(409, "Conflict", "conflict", undefined, undefined, "PATCH");
+    const next = merge(current, patch) as KubeObject;
+    next.metadata = { ...next.metadata, resourceVersion: String(++this.rv) };
+    if (next.metadata.deletionTimestamp && (next.metadata.finalizers ?? []).length === 0) store.delete(next);
+    else store.upsert(next);
+    return next;
+  }
+
   private storeOf(kind: string): Store<KubeObject> {
+    if (kind === "ReplicaSet") return this.replicaSets;
     if (kind === "Deployment") return this.deployments;
     if (kind === "ControllerRevision") return this.revisions;
     return this.services;
@@ -833,6 +867,99 @@ describe("ReleaseReconciler", () => {
     w.now = started + 140_000;
     await w.reconcile();
     expect(w.status).toMatchObject({ phase: "Paused", pauseReason: "AnalysisDeadlineExceeded" });
+  });
+
+  it("hands a deleted stable Deployment over: ReplicaSet orphaned, finalizer removed, recreated alike", async () => {
+    const w = await atAnalysis();
+    const name = `web-${R1}`;
+    const stable = w.deployments.get(`shop/${name}`)!;
+    expect(stable.metadata.finalizers).toEqual(["crescendo.dev/serving"]);
+    const template = (stable["spec"] as { template: unknown }).template;
+    // The Deployment controller's ReplicaSet, and a delete that the finalizer holds.
+    const owner = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name,
+      uid: stable.metadata.uid ?? "",
+      controller: true,
+    };
+    w.replicaSets.upsert({
+      metadata: {
+        name: `${name}-5d4f`,
+        namespace: "shop",
+        uid: "rs-uid",
+        resourceVersion: "7",
+        labels: { "crescendo.dev/revision": R1 },
+        ownerReferences: [owner],
+      },
+    });
+    w.deployments.upsert({
+      ...stable,
+      metadata: {
+        ...stable.metadata,
+        deletionTimestamp: "2030-01-01T00:00:00Z",
+        resourceVersion: String(++w.rv),
+      },
+    });
+    await w.reconcile();
+    expect(w.calls.filter((c) => c.verb === "patch").map((c) => [c.kind, c.name, c.body])).toEqual([
+      ["ReplicaSet", `${name}-5d4f`, { metadata: { ownerReferences: null, resourceVersion: "7" } }],
+      ["Deployment", name, { metadata: { finalizers: [], resourceVersion: expect.any(String) } }],
+    ]);
+    // Orphaned before the finalizer went, so the garbage collector leaves it; the Deployment is gone.
+    expect(w.replicaSets.get(`shop/${name}-5d4f`)?.metadata.ownerReferences).toBeUndefined();
+    expect(w.deployments.get(`shop/${name}`)).toBeUndefined();
+    await w.reconcile();
+    const recreated = w.deployments.get(`shop/${name}`);
+    expect((recreated?.["spec"] as { template: unknown }).template).toEqual(template);
+    expect(recreated?.metadata.finalizers).toEqual(["crescendo.dev/serving"]);
+    expect(w.status).toMatchObject({ phase: "Progressing", stableRevision: R1 });
+  });
+
+  it("lets a deleted Release's Deployments go, and removes the finalizer before deleting a stale one", async () => {
+    const w = await healthyAtV1();
+    const owner = {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Release",
+      name: "web",
+      uid: "rel-uid",
+      controller: true,
+    };
+    w.deployments.upsert({
+      metadata: {
+        name: "web-old",
+        namespace: "shop",
+        uid: "old-uid",
+        resourceVersion: "3",
+        labels: { "app.kubernetes.io/managed-by": "crescendo", "crescendo.dev/revision": "old" },
+        finalizers: ["crescendo.dev/serving"],
+        ownerReferences: [owner],
+      },
+      spec: { replicas: 1 },
+    });
+    await w.reconcile();
+    expect(w.calls.filter((c) => c.name === "web-old").map((c) => [c.verb, c.body])).toEqual([
+      ["patch", { metadata: { finalizers: [], resourceVersion: "3" } }],
+      ["delete", undefined],
+    ]);
+
+    // The Release is deleted; the garbage collector deletes its Deployment, which the finalizer holds.
+    w.apply(spec({ template: V2, version: "2.0.0" }));
+    await w.converge();
+    const name = `web-${R2}`;
+    const dep = w.deployments.get(`shop/${name}`)!;
+    w.releases.delete(w.releases.get("shop/web")!);
+    w.deployments.upsert({
+      ...dep,
+      metadata: {
+        ...dep.metadata,
+        deletionTimestamp: "2030-01-01T00:00:00Z",
+        resourceVersion: String(++w.rv),
+      },
+    });
+    await w.reconcile();
+    expect(w.calls.map((c) => [c.verb, c.kind, c.name])).toEqual([["patch", "Deployment", name]]);
+    expect(w.deployments.get(`shop/${name}`)).toBeUndefined();
   });
 
   it("cancels in-flight measurements when the rollout ends or the Release is deleted", async () => {

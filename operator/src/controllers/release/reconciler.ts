@@ -26,10 +26,13 @@ import type { KubeClient } from "../../runtime/client.js";
 import { readyConditions } from "../../runtime/conditions.js";
 import type { EventRecorder } from "../../runtime/events.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
+import { isConflict, isNotFound } from "../../runtime/client.js";
+import { asRecord } from "../../runtime/is-record.js";
 import {
   ControllerRevisionResource,
   DeploymentResource,
   HTTPRouteResource,
+  ReplicaSetResource,
   ServiceResource,
 } from "../../runtime/resources.js";
 import {
@@ -52,6 +55,12 @@ import type { OncallWebhook } from "./notify.js";
 import { deploymentsByRevision, revisionsByRevision } from "./observed.js";
 import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
 import { actionOf, rollbackReport } from "./report.js";
+import {
+  abandonedDeployments,
+  orphaning,
+  withoutServingFinalizer,
+  type HandOver,
+} from "./serving-finalizer.js";
 import { step, type StepResult } from "./rollout.js";
 import { liveTokens, measurementSchedule } from "./schedule.js";
 import { pendingAction, verdictsOf, type ReleaseSnapshot } from "./snapshot.js";
@@ -73,7 +82,7 @@ export type RawSquad = KubeObject & { spec?: unknown };
 type Target = { namespace: string; release: string };
 
 export interface ReconcilerDeps {
-  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get">;
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get" | "list">;
   recorder: Pick<EventRecorder, "record">;
   logger: Logger;
   clock: Pick<Clock, "now">;
@@ -151,6 +160,7 @@ export class ReleaseReconciler {
       analysisIntervalMs: intervalMs,
       leaderSince: this.leaderSince,
       action: pendingAction(release),
+      namespaceTerminating: this.namespaceTerminating(raw.metadata.namespace ?? ""),
       squad: squad && {
         name: squad.name,
         tribe: squad.tribe,
@@ -201,14 +211,80 @@ export class ReleaseReconciler {
     return requeue.length > 0 ? { requeueAfterMs: Math.min(...requeue) } : {};
   }
 
-  /** The Release is gone (or going): owned objects go by garbage collection, only memory is left. */
-  private gone(key: ObjectKey): ReconcileResult {
+  /**
+   * The Release is gone (or going): owned objects go by garbage collection, once the serving
+   * finalizer lets its Deployments go; only memory is left.
+   */
+  private async gone(key: ObjectKey): Promise<ReconcileResult> {
     this.deps.runner.cancel(key);
     this.deps.notifications.cancel(key);
-    this.written.forget(key);
     const { namespace, name } = splitKey(key);
+    await this.releaseAbandoned({ namespace: namespace ?? "", name });
+    this.written.forget(key);
     releaseMetrics.forget(namespace ?? "", name);
     return {};
+  }
+
+  /** Whether the namespace is being deleted: nothing is recreated there. */
+  private namespaceTerminating(namespace: string): boolean {
+    const ns = this.deps.namespaces.get(namespace);
+    return (
+      ns?.metadata.deletionTimestamp !== undefined || asRecord(ns?.["status"])["phase"] === "Terminating"
+    );
+  }
+
+  /**
+   * Lets go of the Deployments of `release` being deleted that no live Release owns (of a Release
+   * deleted, or of an earlier one of the same name): they keep the serving finalizer otherwise.
+   */
+  private async releaseAbandoned(release: { namespace: string; name: string; uid?: string }): Promise<void> {
+    for (const d of abandonedDeployments(this.deps.deployments.list(release.namespace), release)) {
+      await this.releaseFinalizer(d);
+    }
+  }
+
+  /**
+   * Removes `crescendo.dev/serving` from a Deployment: a JSON merge patch of the whole list,
+   * carrying the observed resourceVersion, so a concurrent change of the list fails with 409
+   * rather than dropping another's finalizer. Gone already is done; a conflict is left to the
+   * reconcile its change brings (the cache may also still show a finalizer already removed).
+   */
+  private async releaseFinalizer(d: KubeObject): Promise<void> {
+    const { name, namespace, resourceVersion, finalizers } = d.metadata;
+    const metadata = { finalizers: withoutServingFinalizer(finalizers), resourceVersion };
+    try {
+      await this.deps.client.mergePatch(DeploymentResource, name ?? "", namespace, { metadata });
+    } catch (err) {
+      if (!isNotFound(err) && !isConflict(err)) throw err;
+    }
+  }
+
+  /**
+   * Hands a deleted Deployment of a live revision over to its recreation: its ReplicaSets are
+   * orphaned first (each patch carries the ReplicaSet's resourceVersion), so the garbage
+   * collector leaves them and their pods when the Deployment goes; then the finalizer is
+   * removed. The next reconcile finds the revision's Deployment gone and recreates it, and the
+   * Deployment controller adopts the ReplicaSet whose template matches: no pod restarts.
+   */
+  private async handOver(namespace: string, h: HandOver, observed: KubeObject): Promise<void> {
+    const { items } = await this.deps.client.list(ReplicaSetResource, {
+      namespace,
+      labelSelector: `${LABELS.revision}=${h.revision}`,
+    });
+    for (const { replicaSet, ownerReferences } of orphaning(items, h.uid)) {
+      const metadata = {
+        ownerReferences: ownerReferences.length > 0 ? ownerReferences : null,
+        resourceVersion: replicaSet.metadata.resourceVersion,
+      };
+      await this.deps.client.mergePatch(ReplicaSetResource, replicaSet.metadata.name ?? "", namespace, {
+        metadata,
+      });
+    }
+    this.deps.logger.info(
+      { namespace, deployment: h.name, revision: h.revision, replicaSets: items.length },
+      "a live revision's Deployment was deleted: its ReplicaSets orphaned, to be adopted by its recreation",
+    );
+    await this.releaseFinalizer(observed);
   }
 
   /** The spec checked (`checkSpec`) with the squad's defaults, or why it cannot be acted on. */
@@ -313,6 +389,17 @@ export class ReleaseReconciler {
     const observedAs = (store: ReadStore | undefined, kind: string | undefined, name: string) =>
       store?.get(`${namespace}/${name}`) ??
       (kind === "Deployment" ? uncached.find((d) => d.metadata.name === name) : undefined);
+    // Deployments someone deleted first: what serves is handed over before anything else moves.
+    const deployment = (name: string) => observedAs(this.deps.deployments, "Deployment", name);
+    for (const h of plan.serving.handOver) {
+      const observed = deployment(h.name);
+      if (observed) await this.handOver(namespace, h, observed);
+    }
+    for (const name of plan.serving.release) {
+      const observed = deployment(name);
+      if (observed) await this.releaseFinalizer(observed);
+    }
+    await this.releaseAbandoned({ namespace, name: raw.metadata.name ?? "", uid: raw.metadata.uid });
     if (plan.missing.length > 0) {
       this.deps.logger.warn(
         { namespace, name: raw.metadata.name, revisions: plan.missing },
@@ -328,6 +415,8 @@ export class ReleaseReconciler {
       const { res, store } = this.resourceOf(stale.kind);
       const observed = observedAs(store, stale.kind, stale.name);
       if (!observed || !controlledBy(observed, raw.metadata.uid ?? "")) continue;
+      // Not wanted: the serving finalizer goes first, or the deletion would wait on it.
+      if (stale.finalizer) await this.releaseFinalizer(observed);
       await this.deps.client.delete(res, stale.name, namespace);
     }
   }

@@ -67,6 +67,11 @@ export interface ReleaseSnapshot {
    * count toward its deadline (`analysis-deadline.ts`). Absent: no such time is assumed.
    */
   leaderSince?: number;
+  /**
+   * The Release's namespace is being deleted: nothing is recreated in it, and Deployments the
+   * serving finalizer keeps are let go.
+   */
+  namespaceTerminating?: boolean;
   /** The annotation action, only when its id differs from `status.lastAction.id`. */
   action?: PendingAction;
   /** The owning squad, for the `crescendo.dev/squad` and `crescendo.dev/tribe` labels. */
