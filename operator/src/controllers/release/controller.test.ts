@@ -153,7 +153,8 @@ describe("registerReleaseController", () => {
       "PATCH /apis/apps/v1/namespaces/shop/deployments/web-abc",
     );
     let version = 100;
-    const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+    const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get" | "list"> = {
+      list: async () => ({ items: [], metadata: { resourceVersion: "1" } }),
       apply: async <T extends KubeObject>(obj: T, res: Resource) => {
         if (res.kind === DeploymentResource.kind) throw refused;
         return obj;
