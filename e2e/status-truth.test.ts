@@ -305,5 +305,8 @@ describe("a Release whose Deployment the apiserver refuses", () => {
       input: releaseYaml("a".repeat(60), namespace, GOOD),
     });
     expect(result.code).not.toBe(0);
+    // The refusal names the field and the limit (docs/release.md gives the same number).
+    expect(result.stderr).toMatch(/metadata\.name: Invalid value: .*at most 55 characters/);
+    expect(await client.get(ReleaseResource, "a".repeat(60), namespace)).toBeUndefined();
   });
 });
