@@ -100,10 +100,16 @@ export function registerReleaseController(
       enqueue(key);
     },
   });
+  let recordAttempts: (key: ObjectKey) => Promise<void> = async () => undefined;
   const notifications = new NotificationRunner({
     clock,
     logger: options.logger,
-    onSettled: (key) => enqueue(key),
+    // Recorded at once, not behind the queue (a delivery not recorded is sent again by the next
+    // leader); the reconcile then goes on from the recorded status, or records it if this could not.
+    onSettled: (key) =>
+      void recordAttempts(key)
+        .catch((err: unknown) => options.logger.error({ err, key }, "recording a notification attempt threw"))
+        .finally(() => enqueue(key)),
   });
   const webhook = options.webhook ?? new OncallWebhook({ client: options.client });
   const reconciler = new ReleaseReconciler({
@@ -124,6 +130,7 @@ export function registerReleaseController(
     squads,
     routes,
   });
+  recordAttempts = (key) => reconciler.recordAttempts(key);
 
   let builder = controllerFor(manager, ReleaseResource)
     .owns(DeploymentResource)

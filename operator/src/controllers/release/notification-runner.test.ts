@@ -68,6 +68,15 @@ describe("NotificationRunner", () => {
     expect(r.pending("ns/web")[0]?.outcome).toEqual({ kind: "retryable", error: "boom" });
   });
 
+  it("holds nothing for an attempt that found status past its entry and sent nothing", async () => {
+    const { r, enqueued } = runner();
+    r.start({ key: "ns/web", id: "x", attemptsBefore: 0, send: async () => undefined });
+    await flush();
+    expect(r.pending("ns/web")).toEqual([]);
+    expect(r.busy("ns/web", "x")).toBe(false);
+    expect(enqueued).toEqual([]);
+  });
+
   it("on close, aborts attempts in flight, records no outcome, and starts nothing more", async () => {
     const { r, enqueued } = runner();
     const a = controlled();

@@ -1,10 +1,12 @@
 /**
  * Runs on-call notification attempts beside the reconciles, as `MeasurementRunner` runs
  * measurements: a reconcile starts the attempts `status.notifications` says are due and returns
- * at once (a POST may take its whole timeout); an attempt's outcome is held here, the Release is
- * enqueued, and the next reconcile records it in status (`foldAttempts`) and acks it. Only
- * status decides what is sent: this holds no retry schedule, so a process that stops loses
- * nothing but the outcome of an attempt in flight, which the next leader repeats.
+ * at once (a POST may take its whole timeout); an attempt's outcome is held here and
+ * `onSettled` records it in status at once (`ReleaseReconciler.recordAttempts`), the next
+ * reconcile folding it in (`foldAttempts`) if that write failed; whichever writes it acks it.
+ * Only status decides what is sent: this holds no retry schedule, so a process that stops loses
+ * nothing but the outcome of an attempt in flight, which the next leader repeats. One attempt
+ * per id at a time, and none while an outcome is held: a process never sends one id twice at once.
  */
 import type { Logger } from "../../observability/logger.js";
 import type { Clock, ObjectKey } from "../../runtime/types.js";
@@ -17,14 +19,18 @@ export interface NotificationAttempt {
   id: string;
   /** Its entry's `attempts` when this attempt begins. */
   attemptsBefore: number;
-  /** The attempt itself; the signal aborts it on shutdown or when the Release is gone. */
-  send: (signal: AbortSignal) => Promise<AttemptOutcome>;
+  /**
+   * The attempt itself; the signal aborts it on shutdown or when the Release is gone. It
+   * resolves to `undefined` when it found, before sending, that status has moved past the entry
+   * (delivered or attempted by another process): nothing was sent, and there is nothing to record.
+   */
+  send: (signal: AbortSignal) => Promise<AttemptOutcome | undefined>;
 }
 
 export interface NotificationRunnerOptions {
   clock: Pick<Clock, "now">;
   logger: Logger;
-  /** Called when an attempt settles, to bring the reconcile that records it. */
+  /** Called when an attempt settles, to record its outcome (and bring a reconcile). */
   onSettled: (key: ObjectKey) => void;
 }
 
@@ -47,11 +53,12 @@ export class NotificationRunner {
     const abort = new AbortController();
     slots.set(job.id, abort);
     const signal = AbortSignal.any([abort.signal, this.stopping.signal]);
-    const finish = (outcome: AttemptOutcome): void => {
+    const finish = (outcome: AttemptOutcome | undefined): void => {
       if (this.running.get(job.key)?.get(job.id) !== abort) return;
       this.release(job.key, job.id);
       // Aborted: the outcome is unknown, and the entry stays due for whoever leads next.
-      if (signal.aborted) return;
+      // Not attempted: status is ahead of the cache that asked for it; its next event brings it.
+      if (signal.aborted || outcome === undefined) return;
       const list = this.settled.get(job.key) ?? [];
       list.push({ id: job.id, attemptsBefore: job.attemptsBefore, outcome, at: this.opts.clock.now() });
       this.settled.set(job.key, list);
@@ -61,7 +68,7 @@ export class NotificationRunner {
         this.opts.logger.error({ err, key: job.key }, "onSettled threw");
       }
     };
-    let promise: Promise<AttemptOutcome>;
+    let promise: Promise<AttemptOutcome | undefined>;
     try {
       promise = job.send(signal);
     } catch (err) {

@@ -61,8 +61,12 @@ class World {
   queries: { address: string; query: string; answer: (r: QueryResult) => void }[] = [];
   /** Objects the API holds that the cache does not show (a Deployment whose managed-by label was removed). */
   uncached = new Map<string, KubeObject>();
-  /** Names read with GET. */
+  /** Names read with GET (Releases apart). */
   gets: string[] = [];
+  /** Releases read with GET (the apiserver's answer, not the cache). */
+  releaseGets = 0;
+  /** The next status patches fail with 409, as if someone wrote first. */
+  conflicts = 0;
   releases = this.store();
   deployments = this.store();
   /** The Deployment controller's ReplicaSets, as a test places them. */
@@ -138,6 +142,12 @@ class World {
       return true;
     },
     get: async <T extends KubeObject>(res: Resource, name: string, namespace?: string) => {
+      if (res.kind === "Release") {
+        this.releaseGets++;
+        const { metadata } = this.latest;
+        return (metadata.name === name && metadata.namespace === namespace ? this.latest : undefined) as
+          T | undefined;
+      }
       this.gets.push(name);
       const obj = this.uncached.get(`${namespace ?? ""}/${name}`);
       return (obj?.kind === res.kind ? obj : undefined) as T | undefined;
@@ -152,7 +162,17 @@ class World {
       this.calls.push({ verb: "status", kind: res.kind, name, body: patch });
       const current = this.releases.get(`${namespace ?? ""}/${name}`)!;
       const p = patch as { metadata?: { resourceVersion?: string }; status: unknown };
-      if (p.metadata?.resourceVersion !== this.latest.metadata.resourceVersion) throw new Error("409");
+      if (this.conflicts > 0 || p.metadata?.resourceVersion !== this.latest.metadata.resourceVersion) {
+        this.conflicts = Math.max(0, this.conflicts - 1);
+        throw new ApiError(
+          409,
+          "Conflict",
+          "409: the object has been modified",
+          undefined,
+          undefined,
+          "PATCH",
+        );
+      }
       const next = {
         ...this.latest,
         status: merge(this.latest["status"], p.status),
@@ -179,8 +199,13 @@ class World {
     this.reconciler = this.newReconciler();
   }
 
+  /** As the controller wires it: a settled attempt is recorded at once, then the Release enqueued. */
   private newNotificationRunner(): NotificationRunner {
-    return new NotificationRunner({ clock: this.clock, logger, onSettled: (key) => this.enqueued.push(key) });
+    return new NotificationRunner({
+      clock: this.clock,
+      logger,
+      onSettled: (key) => void this.reconciler.recordAttempts(key).finally(() => this.enqueued.push(key)),
+    });
   }
 
   private newReconciler(): ReleaseReconciler {
@@ -614,6 +639,84 @@ describe("ReleaseReconciler", () => {
     w.restart();
     await w.reconcile();
     expect(w.notified).toHaveLength(2);
+  });
+
+  it("records a delivery as soon as the webhook answers, so a process killed before its next reconcile sends nothing again", async () => {
+    const w = await atAnalysis();
+    const delivered = () => metricValue("crescendo_notifications_delivered_total");
+    const before = await delivered();
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    await flush();
+    // No reconcile ran (the queue is busy with every other Release after a start): recorded anyway.
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 1, deliveredAt: expect.any(String) });
+    expect(await delivered()).toBe(before + 1);
+    expect(w.enqueued).toContain("shop/web");
+    // SIGKILL, then the next leader: nothing more is sent, nothing counted twice.
+    w.restart();
+    await w.reconcile();
+    await flush();
+    await w.reconcile();
+    expect(w.notified).toHaveLength(1);
+    expect(await delivered()).toBe(before + 1);
+  });
+
+  it("records a delivery against a fresh read when its write conflicts, and reports it once", async () => {
+    const w = await atAnalysis();
+    const delivered = () => metricValue("crescendo_notifications_delivered_total");
+    const before = await delivered();
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    // Someone wrote the Release between the cache and our write (an annotation, another reconcile).
+    w.conflicts = 1;
+    const gets = w.releaseGets;
+    await flush();
+    expect(w.releaseGets).toBeGreaterThan(gets);
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 1, deliveredAt: expect.any(String) });
+    await w.reconcile();
+    await w.reconcile();
+    expect(await delivered()).toBe(before + 1);
+    expect(w.notified).toHaveLength(1);
+  });
+
+  it("leaves a delivery it could not record to the next reconcile, which records it without sending again", async () => {
+    const w = await atAnalysis();
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    w.conflicts = 3; // every try of the immediate record fails
+    await flush();
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 0 });
+    expect(w.notifications.busy("shop/web", w.status.notifications![0]!.id)).toBe(true);
+    await w.reconcile();
+    expect(w.status.notifications?.[0]).toMatchObject({ attempts: 1, deliveredAt: expect.any(String) });
+    expect(w.notified).toHaveLength(1);
+  });
+
+  it("never sends again from a stale cache: each attempt reads the Release from the API first", async () => {
+    const w = await atAnalysis();
+    w.queries[0]?.answer({ kind: "value", value: 0.5 });
+    await flush();
+    await w.reconcile();
+    // The delivery is recorded, but the cache (a watch reconnecting, a standby's) never shows it.
+    w.lagging = true;
+    await flush();
+    expect(w.status.notifications?.[0]).toMatchObject({ deliveredAt: expect.any(String) });
+    const cached = w.releases.get("shop/web")?.["status"] as ReleaseStatus;
+    expect(cached.notifications?.[0]?.deliveredAt).toBeUndefined();
+    // A new leader whose cache is that stale: it starts an attempt, finds it delivered, sends nothing.
+    w.restart();
+    await w.reconcile();
+    await flush();
+    expect(w.notified).toHaveLength(1);
+    expect(w.notifications.inFlight()).toBe(0);
+    // Nor when the cache says attempted once and due again while another process delivered it.
+    await w.reconcile();
+    await flush();
+    expect(w.notified).toHaveLength(1);
   });
 
   it("gives up on what cannot succeed with a NotificationFailed Warning and the abandoned counter", async () => {

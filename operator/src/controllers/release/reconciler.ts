@@ -47,7 +47,7 @@ import {
 } from "../../runtime/types.js";
 import { recordUnattended } from "./analysis-deadline.js";
 import { controllerRevisionName } from "./controller-revisions.js";
-import { due, foldAttempts, nextAttemptInMs, payloadOf } from "./delivery.js";
+import { due, foldAttempts, isPending, nextAttemptInMs, payloadOf } from "./delivery.js";
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import type { NotificationRunner } from "./notification-runner.js";
@@ -77,6 +77,12 @@ import type { HTTPRoute } from "./traffic/http-route.js";
 export type RawRelease = KubeObject & { spec?: unknown; status?: ReleaseStatus };
 /** A Squad as the informer holds it. */
 export type RawSquad = KubeObject & { spec?: unknown };
+
+/**
+ * Status writes recording settled notification attempts, each after a 409 against a fresh read,
+ * before leaving them to the next reconcile.
+ */
+const RECORD_ATTEMPTS_TRIES = 3;
 
 /** The Release a measurement is of, for its query templates. */
 type Target = { namespace: string; release: string };
@@ -537,9 +543,52 @@ export class ReleaseReconciler {
   }
 
   /**
+   * Records the outcomes of settled notification attempts in status now, ahead of the queue. A
+   * delivery recorded only by the next reconcile waits behind every key queued before it (after
+   * a start or a failover, a pass over every Release): a process killed meanwhile leaves the
+   * entry pending, and the next leader sends it again. A 409 means status moved (a reconcile
+   * wrote, the user annotated): the outcomes are folded into a fresh read and written again.
+   * What this does not write (the apiserver unreachable) stays held for the next reconcile.
+   * Whichever write records an outcome reports it (metric, log, Event), so each is said once.
+   */
+  async recordAttempts(key: ObjectKey): Promise<void> {
+    const held = [...this.deps.notifications.pending(key)];
+    if (held.length === 0) return;
+    const { namespace, name } = splitKey(key);
+    let current = this.written.get(key);
+    for (let tries = 0; current && !current.metadata.deletionTimestamp; tries++) {
+      const notified = foldAttempts(current.status ?? {}, held);
+      try {
+        const wrote = await this.writeStatus(current, notified.status);
+        this.deps.notifications.ack(
+          key,
+          held.map((a) => a.id),
+        );
+        if (wrote) this.reportDeliveries(current, notified);
+        return;
+      } catch (err) {
+        if (!isConflict(err) || tries + 1 >= RECORD_ATTEMPTS_TRIES) {
+          this.deps.logger.debug(
+            { err, namespace, name },
+            "could not record on-call notification attempts yet; the next reconcile will",
+          );
+          return;
+        }
+        current = await this.deps.client
+          .get<RawRelease>(ReleaseResource, name, namespace)
+          .catch(() => undefined);
+      }
+    }
+  }
+
+  /**
    * Starts the attempts `status` (as written) says are due and none is making, and returns when
    * the next of the others is due. Attempts start only from a written status: the entry they
    * deliver is on record, so a crash now leaves it pending for the next leader, never lost.
+   * Status may still be older than the apiserver's when nothing was written (a cache behind a
+   * watch that reconnects, a new leader's, a write dropped after a 409): each attempt reads the
+   * Release first and sends only if its entry is still pending at the same attempt count, so a
+   * delivery another process recorded is never sent again from a stale cache.
    */
   private startNotifications(
     key: ObjectKey,
@@ -560,10 +609,35 @@ export class ReleaseReconciler {
         key,
         id: n.id,
         attemptsBefore: n.attempts,
-        send: (signal) => webhook.send(squad?.squad, payload, signal),
+        send: async (signal) => {
+          if (!(await this.stillDue(raw, n.id, n.attempts))) return undefined;
+          return webhook.send(squad?.squad, payload, signal);
+        },
       });
     }
     return nextAttemptInMs(status, now, (id) => notifications.busy(key, id));
+  }
+
+  /**
+   * Whether the apiserver (a GET, not the cache) still shows notification `id` pending after
+   * `attempts` attempts. A failed read throws: the attempt is then retried after the backoff.
+   */
+  private async stillDue(raw: RawRelease, id: string, attempts: number): Promise<boolean> {
+    let fresh: RawRelease | undefined;
+    try {
+      fresh = await this.deps.client.get<RawRelease>(
+        ReleaseResource,
+        raw.metadata.name ?? "",
+        raw.metadata.namespace,
+      );
+    } catch (err) {
+      throw new Error(
+        `reading the Release before notifying failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    if (!fresh || fresh.metadata.uid !== raw.metadata.uid) return false;
+    const entry = fresh.status?.notifications?.find((e) => e.id === id);
+    return entry !== undefined && isPending(entry) && entry.attempts === attempts;
   }
 
   /**
