@@ -80,6 +80,15 @@ describe("loadConfig", () => {
   ])("parseList(%j)", (text, entries) => {
     expect(parseList(text)).toEqual(entries);
   });
+  it("watches ask for 5-10 min by default; --watch-timeout or $WATCH_TIMEOUT changes it, at least 1s", () => {
+    expect(loadConfig([], {}).watchTimeoutMs).toBe(300_000);
+    expect(loadConfig(["--watch-timeout=20s"], { WATCH_TIMEOUT: "1m" }).watchTimeoutMs).toBe(20_000);
+    expect(loadConfig([], { WATCH_TIMEOUT: "1m" }).watchTimeoutMs).toBe(60_000);
+    expect(() => loadConfig(["--watch-timeout=0"], {})).toThrow(/--watch-timeout must be at least 1s/);
+    expect(() => loadConfig(["--watch-timeout=500ms"], {})).toThrow(/--watch-timeout must be at least 1s/);
+    expect(() => loadConfig(["--watch-timeout=20"], {})).toThrow(/--watch-timeout must be a duration/);
+  });
+
   it("resyncs every 10 h by default; --sync-period or $SYNC_PERIOD changes it, 0 turns it off", () => {
     expect(loadConfig([], {}).syncPeriodMs).toBe(10 * 3_600_000);
     expect(loadConfig(["--sync-period=30m"], { SYNC_PERIOD: "2h" }).syncPeriodMs).toBe(1_800_000);

@@ -13,6 +13,9 @@ import { DEFAULT_SYNC_PERIOD_MS } from "./runtime/resync.js";
  */
 export const DEFAULT_REVERT_WINDOW_MS = 24 * 3_600_000;
 
+/** `--watch-timeout`'s default: client-go's minWatchTimeout, each watch lasting 5-10 min. */
+export const DEFAULT_WATCH_TIMEOUT_MS = 5 * 60_000;
+
 /** `--ofrep-auth` (flags/ofrep-auth.ts says what each mode does; main.ts checks the types agree). */
 const OFREP_AUTH_MODES = ["serviceaccount", "token", "none"] as const;
 type OfrepAuthMode = (typeof OFREP_AUTH_MODES)[number];
@@ -54,6 +57,8 @@ export interface OperatorConfig {
   toggleRolledOutDays: number;
   /** Every object reconciled again about this often (jittered ±10%); 0 turns it off. */
   syncPeriodMs: number;
+  /** The least time an informer watch asks the apiserver to end it after (up to twice it). */
+  watchTimeoutMs: number;
   /** How often this replica publishes its OFREP evaluation counts for the leader to merge. */
   insightPublishIntervalMs: number;
   /**
@@ -124,6 +129,9 @@ const USAGE = `Usage: crescendo [flags]
                            merge into toggle status (default 60s; $INSIGHT_PUBLISH_INTERVAL)
   --sync-period DURATION   reconcile every object again about this often, jittered by 10%
                            (default 10h, e.g. 30m; 0 turns it off; $SYNC_PERIOD)
+  --watch-timeout DURATION each informer watch asks the apiserver to end it after a random
+                           time between this and twice this, then watches again from where
+                           it was (default 5m, as client-go; at least 1s; $WATCH_TIMEOUT)
   --tribes LIST            comma-separated tribes a Squad may name in spec.tribe; a Squad naming
                            another is Stalled and joins no tribe (default none declared: any
                            tribe; $TRIBES)
@@ -224,6 +232,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
         "sync-period": { type: "string" },
+        "watch-timeout": { type: "string" },
         "insight-publish-interval": { type: "string" },
         "allowed-prometheus-addresses": { type: "string" },
         "secret-reader-cluster-role": { type: "string" },
@@ -258,6 +267,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     eventsBurst: integer("--events-burst", flag("events-burst", "EVENTS_BURST"), 100),
     workers: integer("--workers", flag("workers", "WORKERS"), 4),
     syncPeriodMs: duration("--sync-period", flag("sync-period", "SYNC_PERIOD"), DEFAULT_SYNC_PERIOD_MS),
+    watchTimeoutMs: watchTimeout(flag("watch-timeout", "WATCH_TIMEOUT")),
     insightPublishIntervalMs: duration(
       "--insight-publish-interval",
       flag("insight-publish-interval", "INSIGHT_PUBLISH_INTERVAL"),
@@ -294,6 +304,13 @@ function tribeList(text: string | undefined): string[] {
     );
   }
   return tribes.sort();
+}
+
+/** Watches ask for whole seconds, and at least one: the apiserver takes `timeoutSeconds`. */
+function watchTimeout(text: string | undefined): number {
+  const value = duration("--watch-timeout", text, DEFAULT_WATCH_TIMEOUT_MS);
+  if (value < 1_000) throw new Error(`--watch-timeout must be at least 1s, got "${text ?? ""}"`);
+  return value;
 }
 
 /** A duration that must be more than zero. */

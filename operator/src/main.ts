@@ -49,6 +49,7 @@ async function main(): Promise<void> {
     host: config.host,
     cache: OPERATOR_CACHE,
     syncPeriodMs: config.syncPeriodMs,
+    watchTimeoutSeconds: Math.floor(config.watchTimeoutMs / 1000),
   });
   // Events get a client and rate limiter of their own, as controller-runtime's recorder does:
   // fire-and-forget, they would otherwise take tokens the reconcilers' writes (a rollback's

@@ -5,6 +5,8 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { RequestInfo } from "../runtime/client.js";
+import { WATCH_ENDS, type WatchEnd } from "../runtime/reflector.js";
+import type { Resource } from "../runtime/types.js";
 import type { WorkQueueMetrics } from "../runtime/workqueue.js";
 
 /** The registry `/metrics` serves. Register domain metrics with `registers: [registry]`. */
@@ -152,6 +154,25 @@ const restClientRateLimiterDuration = new Histogram({
   buckets: requestBuckets,
   registers: [registry],
 });
+
+/**
+ * Every end of an informer's watch, each followed by a new watch (or a relist after `gone`):
+ * `expired` at the timeout the watch asked for (`--watch-timeout`) is the normal rhythm; a rate
+ * of `failed` or `gone` means the apiserver or the way to it is in trouble.
+ */
+const watchRestarts = new Counter({
+  name: "crescendo_watch_restarts_total",
+  help: "Informer watches that ended and were started again, by resource (plural.group) and reason (expired, closed, gone, failed).",
+  labelNames: ["resource", "reason"] as const,
+  registers: [registry],
+});
+
+/** The reflector's `onWatchEnd` for one kind, its series created at 0 (see initControllerMetrics). */
+export function watchMetrics(res: Resource): (end: WatchEnd) => void {
+  const resource = res.group ? `${res.plural}.${res.group}` : res.plural;
+  for (const reason of WATCH_ENDS) watchRestarts.inc({ resource, reason }, 0);
+  return (reason) => watchRestarts.inc({ resource, reason });
+}
 
 /** 1 while this process holds the Lease named by `name`, else 0. */
 export const leaderElectionMasterStatus = new Gauge({

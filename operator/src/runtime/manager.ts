@@ -11,6 +11,7 @@ import type { Registry } from "prom-client";
 import type { Logger } from "../observability/logger.js";
 import {
   leaderElectionMasterStatus,
+  watchMetrics,
   registry as defaultRegistry,
   restClientMetrics,
 } from "../observability/metrics.js";
@@ -101,6 +102,20 @@ export interface ManagerOptions {
   /** Per-kind selectors for the informers; without it every informer caches its whole kind. */
   cache?: CacheOptions;
   informerFactory?: InformerFactory;
+  /**
+   * The least time each informer watch asks the apiserver to end it after (`--watch-timeout`);
+   * each asks for a random time up to twice it. Default 300 s, as client-go's minWatchTimeout.
+   */
+  watchTimeoutSeconds?: number;
+}
+
+/** The reflector's timeout range for `--watch-timeout`: [t, 2t], as client-go draws it. */
+function watchTimeouts(seconds: number | undefined): {
+  minTimeoutSeconds?: number;
+  maxTimeoutSeconds?: number;
+} {
+  if (seconds === undefined) return {};
+  return { minTimeoutSeconds: seconds, maxTimeoutSeconds: 2 * seconds };
 }
 
 export interface Manager extends ControllerHost {
@@ -148,7 +163,16 @@ export function createManager(opts: ManagerOptions): Manager {
   const factory: InformerFactory =
     opts.informerFactory ??
     ((resource, store, selector) =>
-      createReflector({ client: opts.client, resource, store, clock, logger, ...selector }));
+      createReflector({
+        client: opts.client,
+        resource,
+        store,
+        clock,
+        logger,
+        ...selector,
+        ...watchTimeouts(opts.watchTimeoutSeconds),
+        onWatchEnd: watchMetrics(resource),
+      }));
 
   const unsynced = (): string[] => [...informers].filter(([, i]) => !i.store.hasSynced()).map(([key]) => key);
   const hasSynced = (): boolean => unsynced().length === 0;

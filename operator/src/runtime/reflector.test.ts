@@ -436,6 +436,34 @@ describe("reflector", () => {
     expect(server.lists()).toHaveLength(1);
   });
 
+  it("says how each watch ended: expired at its timeout, closed early, gone (410), failed", async () => {
+    const ends: string[] = [];
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    // 20× real time: a 20 s timeout is 1 s, "at once" (a failure) under 50 ms, the watchdog 2.5 s.
+    const { server } = await setup(
+      { minTimeoutSeconds: 20, maxTimeoutSeconds: 20, onWatchEnd: (e) => void ends.push(e) },
+      (s) => s.put("a"),
+      20,
+    );
+    await until(() => expect(server.openWatches()).toBe(1));
+    await sleep(1_050);
+    server.dropWatches("end"); // as the apiserver does at the timeout the watch asked for
+    await until(() => expect(ends).toEqual(["expired"]));
+    await until(() => expect(server.openWatches()).toBe(1));
+    await sleep(200);
+    server.dropWatches("end"); // sooner, with no error: an apiserver shutting down
+    await until(() => expect(ends).toEqual(["expired", "closed"]));
+    await until(() => expect(server.openWatches()).toBe(1));
+    server.dropWatches("reset");
+    await until(() => expect(ends).toEqual(["expired", "closed", "failed"]));
+    await until(() => expect(server.openWatches()).toBe(1));
+    await sleep(200);
+    server.dropWatches("end");
+    server.put("b"); // missed: the watch resumes from before it, compacted away
+    server.compact();
+    await until(() => expect(ends.slice(3, 5)).toEqual(["closed", "gone"]));
+  });
+
   it("picks the server-side timeout within [min, max]", async () => {
     const { server } = await setup({ random: () => 0.9999, minTimeoutSeconds: 300, maxTimeoutSeconds: 600 });
     await until(() => expect(server.watches()).toHaveLength(1));

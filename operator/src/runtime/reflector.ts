@@ -17,6 +17,15 @@ export type ReflectorState<T extends KubeObject = KubeObject> =
   | { phase: "Listing"; continueToken: string; items: T[] }
   | { phase: "Watching"; resourceVersion: string };
 
+/**
+ * How a watch ended, for `crescendo_watch_restarts_total`: `expired` when the apiserver closed it
+ * at the timeout it asked for (the normal end, every 5-10 min by default); `closed` when it
+ * closed sooner with no error (an apiserver shutting down); `gone` when its resourceVersion had
+ * expired (410, a relist follows); `failed` on any other error, retried with backoff.
+ */
+export const WATCH_ENDS = ["expired", "closed", "gone", "failed"] as const;
+export type WatchEnd = (typeof WATCH_ENDS)[number];
+
 export interface ReflectorOptions<T extends KubeObject> {
   client: KubeClient;
   resource: Resource;
@@ -30,8 +39,15 @@ export interface ReflectorOptions<T extends KubeObject> {
   random?: () => number;
   logger?: Pick<Logger, "debug" | "info" | "warn">;
   pageSize?: number;
+  /**
+   * Each watch asks the apiserver to end it after a random time in [min, max] seconds (default
+   * 300-600, as client-go's minWatchTimeout of 5 min), so watches of many clients do not expire
+   * in step. `--watch-timeout` sets min, max being twice it.
+   */
   minTimeoutSeconds?: number;
   maxTimeoutSeconds?: number;
+  /** Called each time a watch ends (the runtime stays free of prom-client). */
+  onWatchEnd?: (end: WatchEnd) => void;
 }
 
 export interface Reflector<T extends KubeObject> {
@@ -113,7 +129,25 @@ export function createReflector<T extends KubeObject>(opts: ReflectorOptions<T>)
   }
 
   async function watch(resourceVersion: string, signal: AbortSignal): Promise<Transition<T>> {
+    const startedAt = clock.now();
     const timeoutSeconds = minTimeout + Math.floor(random() * (maxTimeout - minTimeout + 1));
+    const t = await watchFor(resourceVersion, timeoutSeconds, signal);
+    if (!signal.aborted) opts.onWatchEnd?.(endOf(t, clock.now() - startedAt, timeoutSeconds));
+    return t;
+  }
+
+  /** How a watch ended: at its timeout (with a little slack for the round trip) or otherwise. */
+  function endOf(t: Transition<T>, ranMs: number, timeoutSeconds: number): WatchEnd {
+    if (t.state.phase === "Empty") return "gone";
+    if (t.error !== undefined) return "failed";
+    return ranMs >= timeoutSeconds * 1000 - 1000 ? "expired" : "closed";
+  }
+
+  async function watchFor(
+    resourceVersion: string,
+    timeoutSeconds: number,
+    signal: AbortSignal,
+  ): Promise<Transition<T>> {
     const limitMs = timeoutSeconds * 1000 + WATCHDOG_GRACE_MS;
     const ctl = new AbortController();
     const onAbort = (): void => ctl.abort(signal.reason);
