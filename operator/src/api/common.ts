@@ -146,6 +146,7 @@ export const ACTIONS = [
   "pause",
   "resume",
   "rearm",
+  "kill",
   "undo",
 ] as const;
 export type Action = (typeof ACTIONS)[number];

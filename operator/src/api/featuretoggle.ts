@@ -213,9 +213,21 @@ export const featureToggleStatus = z
     killedAt: z
       .string()
       .optional()
-      .describe("When a rollback of the guard Release killed the toggle.")
+      .describe("When a rollback of the guard Release, or a kill action, killed the toggle.")
       .meta({ format: "date-time" }),
-    killedBy: z.string().optional().describe("The guard Release revision whose rollback killed the toggle."),
+    killedBy: z
+      .string()
+      .optional()
+      .describe(
+        "The guard Release revision whose rollback killed the toggle, or `action <id>` when a kill action did (an incident's KillToggles).",
+      ),
+    specChangedAt: z
+      .string()
+      .optional()
+      .describe(
+        "When the controller first saw the current spec (its creation, or the edit that made this generation): incident correlation reads it as the toggle's last change.",
+      )
+      .meta({ format: "date-time" }),
     stale: z.boolean().optional().describe("True when past expiresAt or the type's lifetime."),
     staleSince: z.string().optional().describe("When the toggle became stale.").meta({ format: "date-time" }),
     lastAction: lastAction.optional(),

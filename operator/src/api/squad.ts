@@ -8,6 +8,7 @@ import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { changeRecord, deliveryTotals, deliveryWindow } from "./delivery.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
+import { incidentRecords, incidentResponse } from "./incident.js";
 
 export const squadMember = z
   .object({
@@ -198,6 +199,7 @@ export const squadSpec = z
       })
       .optional()
       .describe("FeatureToggle policy for the squad."),
+    incidentResponse: incidentResponse.optional(),
     namespaceDeletionPolicy: z
       .enum(["Retain", "Delete"])
       .default("Retain")
@@ -305,6 +307,7 @@ export const squadStatus = z
       .describe(
         "The squad's delivery metrics (DORA keys), from its Releases' history, kept after a Release is gone (docs/delivery-metrics.md).",
       ),
+    incidents: incidentRecords.optional(),
   })
   .describe("Observed state of the Squad.");
 export type SquadStatus = z.infer<typeof squadStatus>;

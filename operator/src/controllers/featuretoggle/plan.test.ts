@@ -253,7 +253,7 @@ describe("decideKill", () => {
       decideKill({ toggle: toggle(), action: { action: "promote", id: "p" }, now }).lastAction,
     ).toMatchObject({
       action: "promote",
-      result: 'ignored: "promote" does not apply to FeatureToggles (only rearm)',
+      result: 'ignored: "promote" does not apply to FeatureToggles (only kill and rearm)',
     });
   });
   it("a rearm arriving in the reconcile that kills is refused", () => {

@@ -212,14 +212,59 @@ export function decideKill(
   const previous = input.toggle.status?.lastAction;
   const fresh = input.action && input.action.id !== previous?.id ? input.action : undefined;
   const rearm = fresh?.action === "rearm";
+  if (fresh?.action === "kill") return killByAction(input, fresh);
   const { rearmResult, ...state } = killState(input, rearm);
   if (!fresh) return { ...state, ...(previous ? { lastAction: previous } : {}) };
   const result = rearm
     ? rearmResult
-    : `ignored: "${fresh.action}" does not apply to FeatureToggles (only rearm)`;
+    : `ignored: "${fresh.action}" does not apply to FeatureToggles (only kill and rearm)`;
   return {
     ...state,
     lastAction: { id: fresh.id, action: fresh.action, acceptedAt: conditionTime(input.now), result },
+  };
+}
+
+/** `killedBy` of a toggle a `kill` action killed (an incident's KillToggles, or a person). */
+export const KILLED_BY_ACTION_PREFIX = "action ";
+
+/** Whether the toggle's kill came from a `kill` action rather than its guard's rollback. */
+export function killedByAction(status: { killedBy?: string } | undefined): boolean {
+  return status?.killedBy?.startsWith(KILLED_BY_ACTION_PREFIX) ?? false;
+}
+
+/**
+ * A `kill` action: everyone gets the default variant at once, guard or not, and the kill stays
+ * until a person re-arms it (a `rearm` action, or a spec change; with a guard, once its Release
+ * is Healthy too). The incident receiver sends it for KillToggles (docs/incidents.md).
+ */
+function killByAction(input: Pick<ToggleStatusInput, "toggle" | "now">, action: ToggleAction): KillDecision {
+  const { toggle, now } = input;
+  const status = toggle.status ?? {};
+  const at = conditionTime(now);
+  const lastAction = { id: action.id, action: action.action, acceptedAt: at, result: "" };
+  if (status.killedAt !== undefined) {
+    const kept = {
+      killed: true,
+      killedAt: status.killedAt,
+      ...(status.killedBy ? { killedBy: status.killedBy } : {}),
+      killGeneration:
+        findCondition(status.conditions, KILLED_CONDITION)?.observedGeneration ??
+        toggle.metadata.generation ??
+        0,
+    };
+    return { ...kept, lastAction: { ...lastAction, result: "ignored: the toggle is already killed" } };
+  }
+  const name = toggle.metadata.name ?? "";
+  const note =
+    `Killed by action ${action.id}; everyone gets default variant "${toggle.spec.defaultVariant}". ` +
+    `Re-arm when it is safe: ${rearmHint(name, toggle.metadata.namespace ?? "default")}`;
+  return {
+    killed: true,
+    killedAt: at,
+    killedBy: `${KILLED_BY_ACTION_PREFIX}${action.id}`,
+    killGeneration: toggle.metadata.generation ?? 0,
+    event: { type: "Warning", reason: "ToggleKilled", note },
+    lastAction: { ...lastAction, result: "killed" },
   };
 }
 
@@ -234,6 +279,7 @@ function killState(
   const guard = toggle.spec.guard;
   const wasKilled = status.killedAt !== undefined;
   const notKilled = "ignored: the toggle is not killed";
+  if (!guard && wasKilled && killedByAction(status)) return actionKillState(status, generation, rearm);
   if (!guard) {
     if (!wasKilled) return { killed: false, rearmResult: notKilled };
     const event: ToggleEvent = {
@@ -278,6 +324,34 @@ function killState(
     note: `Re-armed by ${how}; Release ${guard.release} is Healthy. Serving the spec again.`,
   };
   return { killed: false, event, rearmResult: "re-armed" };
+}
+
+/** An unguarded toggle killed by a `kill` action: killed until a rearm action or a spec change. */
+function actionKillState(
+  status: NonNullable<FeatureToggle["status"]>,
+  generation: number,
+  rearm: boolean,
+): Omit<KillDecision, "lastAction"> & { rearmResult: string } {
+  const killGeneration =
+    findCondition(status.conditions, KILLED_CONDITION)?.observedGeneration ??
+    status.observedGeneration ??
+    generation;
+  if (rearm || generation > killGeneration) {
+    const how = rearm ? "a rearm action" : `a spec change (generation ${generation})`;
+    const event: ToggleEvent = {
+      type: "Normal",
+      reason: "ToggleRearmed",
+      note: `Re-armed by ${how}. Serving the spec again.`,
+    };
+    return { killed: false, event, rearmResult: "re-armed" };
+  }
+  return {
+    killed: true,
+    killedAt: status.killedAt,
+    ...(status.killedBy ? { killedBy: status.killedBy } : {}),
+    killGeneration,
+    rearmResult: "re-armed",
+  };
 }
 
 export interface Staleness {
@@ -389,6 +463,13 @@ function kstatus(
   }
   const guard = toggle.spec.guard;
   const missing = guard && !input.guardRelease ? ` Guard Release ${guard.release} not found.` : "";
+  if (state === "KilledByRollback" && kill.killedBy?.startsWith(KILLED_BY_ACTION_PREFIX)) {
+    return {
+      state: "Ready",
+      reason: "KilledByAction",
+      message: `Killed by ${kill.killedBy} at ${kill.killedAt ?? ""}; everyone gets default variant "${variant}". To re-arm: ${rearmHint(toggle.metadata.name ?? "", toggle.metadata.namespace ?? "default")}.${missing}`,
+    };
+  }
   if (state === "KilledByRollback") {
     return {
       state: "Ready",
@@ -471,6 +552,15 @@ function rampOf(
 }
 
 function killedCondition(input: ToggleStatusInput, kill: KillDecision, generation: number): ConditionInput {
+  if (kill.killed && kill.killedBy?.startsWith(KILLED_BY_ACTION_PREFIX)) {
+    return {
+      type: KILLED_CONDITION,
+      status: "True",
+      reason: "KilledByAction",
+      message: `Killed by ${kill.killedBy}.`,
+      observedGeneration: kill.killGeneration ?? generation,
+    };
+  }
   if (kill.killed) {
     return {
       type: KILLED_CONDITION,
@@ -562,6 +652,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       ? previous.staleSince
       : conditionTime(stale.staleAt ?? now)
     : undefined;
+  const specChangedAt = specChangeTime(toggle, previous, now);
   const status: FeatureToggleStatus = {
     observedGeneration: generation,
     conditions,
@@ -570,6 +661,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     servedVariant: toggle.spec.defaultVariant,
     ...(kill.killed && kill.killedAt ? { killedAt: kill.killedAt } : {}),
     ...(kill.killed && kill.killedBy ? { killedBy: kill.killedBy } : {}),
+    ...(specChangedAt ? { specChangedAt } : {}),
     stale: stale.stale,
     ...(staleSince ? { staleSince } : {}),
     ...(lastAction ? { lastAction } : {}),
@@ -605,6 +697,25 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     ...(insight ? { insightTaken: insight.taken } : {}),
     ...(ramp.plan?.rolledBack ? { rampRolledBack: true } : {}),
   };
+}
+
+/**
+ * When the current spec took effect, for incident correlation: kept while the generation is the
+ * one already observed; the creation time for a toggle never reconciled; now for a new
+ * generation (the reconcile follows an edit within moments). A toggle reconciled before this
+ * field existed has none until its next edit: unknown is not guessed.
+ */
+export function specChangeTime(
+  toggle: Pick<FeatureToggle, "metadata">,
+  previous: FeatureToggleStatus,
+  now: number,
+): string | undefined {
+  const generation = toggle.metadata.generation ?? 0;
+  if (previous.observedGeneration === generation) return previous.specChangedAt;
+  if (previous.observedGeneration === undefined && toggle.metadata.creationTimestamp) {
+    return toggle.metadata.creationTimestamp;
+  }
+  return conditionTime(now);
 }
 
 /** The squad's toggle policy, read even from a Squad whose spec is otherwise invalid. */

@@ -111,6 +111,7 @@ const ACTION_HANDLERS: Record<Action, Handler> = {
   pause: onPause,
   resume: onResume,
   rearm: () => ignored("rearm applies to FeatureToggles"),
+  kill: () => ignored("kill applies to FeatureToggles"),
   undo: (ctx, s, state, id) => undo(ctx, s, state, id, ctx.snap.action?.revision),
 };
 

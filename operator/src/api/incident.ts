@@ -1,0 +1,161 @@
+/**
+ * Incident response: a Squad's policy for alerts Alertmanager sends the operator
+ * (`spec.incidentResponse`) and the record of what was done (`status.incidents`). The receiver
+ * is `operator/src/incidents`; docs/incidents.md has the whole story.
+ */
+import { z } from "zod";
+import { duration, parseDuration } from "./common.js";
+
+export const INCIDENT_ACTIONS = ["Revert", "KillToggles", "Notify"] as const;
+export type IncidentAction = (typeof INCIDENT_ACTIONS)[number];
+
+/**
+ * The correlation window's bounds. Under a minute, a change promoted just before an alert with
+ * a `for: 1m` rule would never be a suspect; over a day, a week-old change would be reverted
+ * for tonight's alert.
+ */
+export const CORRELATION_WINDOW_BOUNDS = { min: "1m", max: "24h", minMs: 60_000, maxMs: 86_400_000 } as const;
+const windowMessage = `correlationWindow must be between ${CORRELATION_WINDOW_BOUNDS.min} and ${CORRELATION_WINDOW_BOUNDS.max}`;
+
+export const correlationWindow = duration
+  .max(32)
+  .refine((text) => {
+    const ms = parseDuration(text);
+    return ms >= CORRELATION_WINDOW_BOUNDS.minMs && ms <= CORRELATION_WINDOW_BOUNDS.maxMs;
+  }, windowMessage)
+  .meta({
+    "x-kubernetes-validations": [
+      {
+        rule: `duration(self) >= duration('${CORRELATION_WINDOW_BOUNDS.min}') && duration(self) <= duration('${CORRELATION_WINDOW_BOUNDS.max}')`,
+        message: windowMessage,
+      },
+    ],
+  });
+
+/** Prometheus label names; a rule naming another could never match, so it is refused. */
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const labelMessage = "match.labels keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)";
+const matchLabels = z
+  .record(z.string(), z.string().max(256))
+  .refine((labels) => Object.keys(labels).every((k) => LABEL_NAME.test(k)), labelMessage)
+  .refine((labels) => Object.keys(labels).length <= 16, "match.labels may name at most 16 labels")
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: "self.all(k, k.matches('^[a-zA-Z_][a-zA-Z0-9_]*$'))", message: labelMessage },
+    ],
+    maxProperties: 16,
+  });
+
+export const incidentRule = z
+  .object({
+    match: z
+      .object({
+        labels: matchLabels
+          .default({})
+          .describe("Labels the alert must all carry with these values; empty matches every alert."),
+      })
+      .default({ labels: {} })
+      .describe("Which alerts the rule applies to."),
+    do: z
+      .enum(INCIDENT_ACTIONS)
+      .describe(
+        "Revert: return the most recent Release change in the window to the revision before it; KillToggles: kill the FeatureToggles changed in the window; Notify: record and tell, change nothing.",
+      ),
+  })
+  .describe("One rule: alerts matching its labels get its action (every matching rule applies).");
+
+export const incidentResponse = z
+  .object({
+    correlationWindow: correlationWindow
+      .default("30m")
+      .describe(
+        "How long before an alert started a change is a suspect (1m to 24h, default 30m): a change in [startsAt - window, startsAt].",
+      ),
+    actions: z
+      .array(incidentRule)
+      .max(20)
+      .default([])
+      .describe("What to do for alerts of the squad; no rule matching an alert means Notify only."),
+  })
+  .describe(
+    "What to do when Alertmanager reports an alert of the squad (docs/incidents.md). Without it, alerts are recorded and nothing is changed.",
+  );
+export type IncidentResponse = z.infer<typeof incidentResponse>;
+
+/** Entries of Squad status.incidents, newest first: the recent ones, not an archive. */
+export const MAX_SQUAD_INCIDENTS = 20;
+/** Per incident: enough for a group of alerts, small enough for the Squad object. */
+export const MAX_INCIDENT_ITEMS = 20;
+export const MAX_INCIDENT_TEXT = 512;
+
+const dateTime = (description: string) => z.string().describe(description).meta({ format: "date-time" });
+const text = (description: string) => z.string().max(MAX_INCIDENT_TEXT).describe(description);
+
+export const INCIDENT_ACTION_STATES = ["Requested", "Done", "NotDone"] as const;
+
+export const incidentRecord = z
+  .object({
+    id: z.string().max(64).describe("The incident's id: a digest of Alertmanager's group key."),
+    groupKey: text("Alertmanager's group key (cut to 512 characters)."),
+    alertname: z.string().max(256).optional().describe("The alertname of the group's first alert."),
+    firedAt: dateTime("When the earliest of the squad's alerts in the group started (startsAt)."),
+    receivedAt: dateTime("When the operator first received the group."),
+    alerts: z
+      .array(z.string().max(256))
+      .max(MAX_INCIDENT_ITEMS)
+      .describe("The squad's alerts in the group: alertname (fingerprint)."),
+    suspects: z
+      .array(
+        z.object({
+          kind: z.enum(["Release", "FeatureToggle"]).describe("What changed."),
+          namespace: z.string().describe("Its namespace."),
+          name: z.string().describe("Its name."),
+          revision: z.string().optional().describe("For a Release: the revision the change introduced."),
+          at: dateTime("When the change took effect (a Release's promotion, a toggle's spec change)."),
+        }),
+      )
+      .max(MAX_INCIDENT_ITEMS)
+      .describe("Changes of the squad in the window before the alert, newest first."),
+    actions: z
+      .array(
+        z.object({
+          do: z.enum(INCIDENT_ACTIONS).describe("The action."),
+          target: z.string().max(256).optional().describe("Release or FeatureToggle namespace/name."),
+          actionId: z
+            .string()
+            .max(64)
+            .optional()
+            .describe("The crescendo.dev/action-id written to the target."),
+          at: dateTime("When it was requested."),
+          state: z
+            .enum(INCIDENT_ACTION_STATES)
+            .describe("Requested (written, not yet acted on), Done, or NotDone (the target refused it)."),
+          result: text(
+            "What the target's controller did (its status.lastAction.result), or why nothing was.",
+          ),
+        }),
+      )
+      .max(MAX_INCIDENT_ITEMS)
+      .describe("Actions taken and their outcome."),
+    explanation: z
+      .array(text("One decision."))
+      .max(MAX_INCIDENT_ITEMS * 2)
+      .describe("Every decision and why, in order, including nothing done."),
+    resolvedAt: z
+      .string()
+      .optional()
+      .describe("When Alertmanager reported every alert of the squad resolved (their endsAt).")
+      .meta({ format: "date-time" }),
+    recoverySeconds: z
+      .number()
+      .int()
+      .optional()
+      .describe("firedAt to resolvedAt: the recovery time delivery metrics count."),
+  })
+  .describe("One Alertmanager alert group and what was done about it.");
+export type IncidentRecord = z.infer<typeof incidentRecord>;
+
+export const incidentRecords = z
+  .array(incidentRecord)
+  .max(MAX_SQUAD_INCIDENTS)
+  .describe(`The squad's recent incidents, newest first (at most ${MAX_SQUAD_INCIDENTS}).`);
