@@ -1,0 +1,380 @@
+import { describe, expect, it } from "vitest";
+import { incidentRecords, MAX_SQUAD_INCIDENTS, type IncidentRecord } from "../api/incident.js";
+import type { WebhookMessage } from "./alertmanager.js";
+import type { Change, ResponsePolicy } from "./correlate.js";
+import {
+  incidentActionId,
+  incidentId,
+  planIncident,
+  settleActions,
+  type IncidentInput,
+  type ReleaseView,
+} from "./plan.js";
+
+const T0 = Date.parse("2030-01-01T03:00:00.000Z");
+const MIN = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+const GROUP = '{}/{severity="critical"}:{alertname="HighErrorRate"}';
+const ID = incidentId(GROUP);
+const ACTION_ID = incidentActionId(ID);
+
+const owners: Record<string, string> = { shop: "payments", search: "discovery" };
+
+type AlertIn = WebhookMessage["alerts"][number];
+const alert = (labels: Record<string, string>, over: Partial<AlertIn> = {}): AlertIn => ({
+  status: "firing",
+  labels: { alertname: "HighErrorRate", severity: "critical", ...labels },
+  startsAt: iso(T0),
+  endsAt: "0001-01-01T00:00:00Z",
+  fingerprint: "f1",
+  ...over,
+});
+const message = (alerts: AlertIn[], over: Partial<WebhookMessage> = {}): WebhookMessage => ({
+  version: "4",
+  groupKey: GROUP,
+  status: alerts.every((a) => a.status === "resolved") ? "resolved" : "firing",
+  alerts,
+  ...over,
+});
+
+const web = (at: number, revision = "r2"): Change => ({
+  kind: "Release",
+  namespace: "shop",
+  name: "web",
+  squad: "payments",
+  at: iso(at),
+  revision,
+});
+const flag = (at: number, name = "new-checkout", namespace = "shop"): Change => ({
+  kind: "FeatureToggle",
+  namespace,
+  name,
+  squad: owners[namespace] ?? "",
+  at: iso(at),
+});
+const searchRelease: Change = {
+  kind: "Release",
+  namespace: "search",
+  name: "api",
+  squad: "discovery",
+  at: iso(T0 - 5 * MIN),
+  revision: "s2",
+};
+
+const REVERT_AND_KILL: ResponsePolicy = {
+  correlationWindowMs: 30 * MIN,
+  actions: [
+    { match: { labels: { severity: "critical" } }, do: "Revert" },
+    { match: { labels: { severity: "critical" } }, do: "KillToggles" },
+  ],
+};
+
+function input(over: Partial<IncidentInput> & { records?: IncidentRecord[]; policy?: ResponsePolicy } = {}) {
+  const { records = [], policy = REVERT_AND_KILL, ...rest } = over;
+  const releases: Record<string, ReleaseView> = {
+    "shop/web": { stableRevision: "r2", phase: "Healthy" },
+    "search/api": { stableRevision: "s2", phase: "Healthy" },
+  };
+  const base: IncidentInput = {
+    message: message([alert({ namespace: "shop" })]),
+    now: T0 + 2 * MIN,
+    squadOf: (ns) => owners[ns],
+    squad: (name) =>
+      name === "payments"
+        ? { policy, incidents: records }
+        : name === "discovery"
+          ? { incidents: [] }
+          : undefined,
+    changes: [web(T0 - 10 * MIN), flag(T0 - 20 * MIN), searchRelease],
+    release: (ns, name) => releases[`${ns}/${name}`],
+    toggle: (ns, name) => (ns === "shop" && name === "new-checkout" ? { killed: false } : undefined),
+  };
+  return { ...base, ...rest };
+}
+
+/** Runs the plan and feeds its records back, as the Squad's status would between notifications. */
+function again(i: IncidentInput, records: IncidentRecord[], over: Partial<IncidentInput> = {}) {
+  return planIncident({
+    ...i,
+    squad: (name) => (name === "payments" ? { policy: REVERT_AND_KILL, incidents: records } : i.squad(name)),
+    ...over,
+  });
+}
+
+describe("planIncident", () => {
+  it("reverts the most recent Release change and kills the toggle changed in the window, once", () => {
+    const plan = planIncident(input());
+    expect(plan.unscoped).toEqual([]);
+    expect(plan.squads).toHaveLength(1);
+    const p = plan.squads[0]!;
+    expect(p.squad).toBe("payments");
+    expect(p.changed).toBe(true);
+    expect(p.writes).toEqual([
+      { kind: "Release", namespace: "shop", name: "web", action: "undo", actionId: ACTION_ID },
+      { kind: "FeatureToggle", namespace: "shop", name: "new-checkout", action: "kill", actionId: ACTION_ID },
+    ]);
+    const r = p.incidents[0]!;
+    expect(r).toMatchObject({
+      id: ID,
+      alertname: "HighErrorRate",
+      firedAt: iso(T0),
+      receivedAt: iso(T0 + 2 * MIN),
+      alerts: ["HighErrorRate (f1)"],
+    });
+    expect(r.suspects.map((s) => `${s.kind} ${s.name} ${s.at}`)).toEqual([
+      `Release web ${iso(T0 - 10 * MIN)}`,
+      `FeatureToggle new-checkout ${iso(T0 - 20 * MIN)}`,
+    ]);
+    expect(r.actions.map((a) => [a.do, a.target, a.state])).toEqual([
+      ["Revert", "shop/web", "Requested"],
+      ["KillToggles", "shop/new-checkout", "Requested"],
+      ["Notify", undefined, "Done"],
+    ]);
+    expect(r.explanation.join("\n")).toContain("revert Release shop/web revision r2");
+    expect(p.events.map((e) => [e.reason, e.on.kind])).toEqual([
+      ["IncidentOpened", "Squad"],
+      ["IncidentRevert", "Release"],
+      ["IncidentKill", "FeatureToggle"],
+    ]);
+    // The record is what the CRD accepts.
+    expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
+  });
+
+  it("is idempotent: a repeat of the group (or a new leader receiving it) writes nothing again", () => {
+    const i = input();
+    const first = planIncident(i).squads[0]!;
+    const repeat = again(i, first.incidents, { now: T0 + 7 * MIN }).squads[0]!;
+    expect(repeat.writes).toEqual([]);
+    expect(repeat.events).toEqual([]);
+    expect(repeat.changed).toBe(false);
+    expect(repeat.incidents).toEqual(first.incidents);
+  });
+
+  it("after the revert, the Release runs the previous revision: a repeat neither reverts again nor says it did not", () => {
+    const i = input();
+    const first = planIncident(i).squads[0]!;
+    const reverted = again(i, first.incidents, {
+      release: () => ({ stableRevision: "r1", phase: "Healthy" }),
+      changes: [...i.changes, web(T0 + 3 * MIN, "r1")],
+    }).squads[0]!;
+    expect(reverted.writes).toEqual([]);
+    expect(reverted.incidents[0]!.actions.filter((a) => a.do === "Revert")).toHaveLength(1);
+  });
+
+  it("does not revert a Release that no longer runs the suspect revision, and says why", () => {
+    const p = planIncident(input({ release: () => ({ stableRevision: "r3", phase: "Healthy" }) })).squads[0]!;
+    expect(p.writes.map((w) => w.kind)).toEqual(["FeatureToggle"]);
+    expect(p.incidents[0]!.actions[0]).toMatchObject({
+      do: "Revert",
+      state: "NotDone",
+      result: expect.stringContaining("runs revision r3 now, not the suspect revision r2"),
+    });
+  });
+
+  it("records a Release or toggle that is gone, and a toggle already killed, without writing", () => {
+    const p = planIncident(input({ release: () => undefined, toggle: () => ({ killed: true }) })).squads[0]!;
+    expect(p.writes).toEqual([]);
+    expect(p.incidents[0]!.actions.map((a) => [a.do, a.state, a.result])).toEqual([
+      ["Revert", "NotDone", "Release shop/web no longer exists"],
+      ["KillToggles", "Done", "already killed: nothing to do"],
+      ["Notify", "Done", expect.any(String)],
+    ]);
+    const gone = planIncident(input({ toggle: () => undefined })).squads[0]!;
+    expect(gone.incidents[0]!.actions[1]).toMatchObject({
+      state: "NotDone",
+      result: "FeatureToggle shop/new-checkout no longer exists",
+    });
+  });
+
+  it("no change in the window: nothing done, and the record says so", () => {
+    const p = planIncident(input({ changes: [web(T0 - 45 * MIN), flag(T0 + MIN)] })).squads[0]!;
+    expect(p.writes).toEqual([]);
+    const r = p.incidents[0]!;
+    expect(r.suspects).toEqual([]);
+    expect(r.explanation).toEqual([
+      "HighErrorRate (f1): no change of squad payments in scope in the 30m before 2030-01-01T03:00:00.000Z",
+      "HighErrorRate (f1): incidentResponse actions[0] Revert, actions[1] KillToggles match",
+      "Revert asked, but no Release changed in the window: nothing reverted",
+      "KillToggles asked, but no FeatureToggle changed in the window: nothing killed",
+    ]);
+    expect(r.actions.map((a) => a.do)).toEqual(["Notify"]);
+    expect(p.events.map((e) => e.reason)).toEqual(["IncidentOpened"]);
+    expect(p.events[0]!.note).toContain("nothing changed");
+  });
+
+  it("a squad without a policy is notified only", () => {
+    const p = planIncident(input({ squad: (n) => (n === "payments" ? { incidents: [] } : undefined) }))
+      .squads[0]!;
+    expect(p.writes).toEqual([]);
+    expect(p.incidents[0]!.explanation).toContain(
+      "HighErrorRate (f1): the squad has no incidentResponse policy: notify only",
+    );
+  });
+
+  it("never acts on another squad's changes; each squad of the group gets its own incident", () => {
+    const plan = planIncident(
+      input({
+        message: message([
+          alert({ namespace: "shop" }),
+          alert({ namespace: "search" }, { fingerprint: "f2" }),
+        ]),
+      }),
+    );
+    expect(plan.squads.map((s) => s.squad)).toEqual(["payments", "discovery"]);
+    const discovery = plan.squads[1]!;
+    // discovery has no policy: its Release changed in the window is a suspect, and left alone.
+    expect(discovery.writes).toEqual([]);
+    expect(discovery.incidents[0]!.suspects.map((s) => s.name)).toEqual(["api"]);
+    expect(plan.squads[0]!.writes.every((w) => w.namespace === "shop")).toBe(true);
+  });
+
+  it("a mislabelled alert, or one of a squad with no Squad object, is unscoped and changes nothing", () => {
+    const plan = planIncident(
+      input({
+        message: message([
+          alert({ namespace: "search", squad: "payments" }),
+          alert({ squad: "ghosts" }, { fingerprint: "f3" }),
+        ]),
+      }),
+    );
+    expect(plan.squads).toEqual([]);
+    expect(plan.unscoped.map((u) => u.why)).toEqual([
+      "no Squad ghosts",
+      "its squad label says payments, but namespace search belongs to discovery: not acted on",
+    ]);
+  });
+
+  it("crescendo_release narrows the revert to that Release", () => {
+    const other: Change = { ...web(T0 - 5 * MIN, "w9"), name: "worker" };
+    const p = planIncident(
+      input({
+        message: message([alert({ namespace: "shop", crescendo_release: "web" })]),
+        changes: [web(T0 - 10 * MIN), other],
+      }),
+    ).squads[0]!;
+    expect(p.writes.filter((w) => w.kind === "Release").map((w) => w.name)).toEqual(["web"]);
+  });
+
+  it("resolved before it was acted on: recorded with its resolution, nothing done", () => {
+    const resolved = alert({ namespace: "shop" }, { status: "resolved", endsAt: iso(T0 + MIN) });
+    const p = planIncident(input({ message: message([resolved]) })).squads[0]!;
+    expect(p.writes).toEqual([]);
+    const r = p.incidents[0]!;
+    expect(r.resolvedAt).toBe(iso(T0 + MIN));
+    expect(r.recoverySeconds).toBe(60);
+    expect(r.explanation).toContain("every alert was resolved before it was acted on: nothing done");
+    expect(p.events.map((e) => e.reason)).toEqual(["IncidentOpened", "IncidentResolved"]);
+  });
+
+  it("records the resolution of an incident acted on, once, from the alerts' endsAt", () => {
+    const i = input();
+    const first = planIncident(i).squads[0]!;
+    const resolved = alert({ namespace: "shop" }, { status: "resolved", endsAt: iso(T0 + 4 * MIN) });
+    const later = again(i, first.incidents, { message: message([resolved]), now: T0 + 5 * MIN }).squads[0]!;
+    expect(later.writes).toEqual([]);
+    const r = later.incidents[0]!;
+    expect(r.resolvedAt).toBe(iso(T0 + 4 * MIN));
+    expect(r.recoverySeconds).toBe(240);
+    expect(r.actions).toEqual(first.incidents[0]!.actions);
+    expect(r.explanation).not.toContain("every alert was resolved before it was acted on: nothing done");
+    expect(later.events.map((e) => e.reason)).toEqual(["IncidentResolved"]);
+    const repeat = again(i, later.incidents, { message: message([resolved]), now: T0 + 9 * MIN }).squads[0]!;
+    expect(repeat.changed).toBe(false);
+    expect(repeat.events).toEqual([]);
+  });
+
+  it("an endsAt in the future or missing resolves at the time received, never before firing", () => {
+    const future = alert({ namespace: "shop" }, { status: "resolved", endsAt: iso(T0 + 60 * MIN) });
+    expect(planIncident(input({ message: message([future]) })).squads[0]!.incidents[0]!.resolvedAt).toBe(
+      iso(T0 + 2 * MIN),
+    );
+    const before = alert({ namespace: "shop" }, { status: "resolved", endsAt: iso(T0 - MIN) });
+    expect(planIncident(input({ message: message([before]) })).squads[0]!.incidents[0]!.recoverySeconds).toBe(
+      0,
+    );
+  });
+
+  it("an alert joining the group later adds its own suspects and actions, not the ones done", () => {
+    const i = input({ changes: [web(T0 - 10 * MIN)] });
+    const first = planIncident(i).squads[0]!;
+    const joined = alert({ namespace: "shop" }, { fingerprint: "f9", startsAt: iso(T0 + 10 * MIN) });
+    const next = again(i, first.incidents, {
+      message: message([alert({ namespace: "shop" }), joined]),
+      changes: [web(T0 - 10 * MIN), flag(T0 + 5 * MIN)],
+      now: T0 + 11 * MIN,
+    }).squads[0]!;
+    expect(next.writes.map((w) => `${w.kind} ${w.name}`)).toEqual(["FeatureToggle new-checkout"]);
+    expect(next.incidents[0]!.alerts).toEqual(["HighErrorRate (f1)", "HighErrorRate (f9)"]);
+    expect(next.incidents[0]!.firedAt).toBe(iso(T0));
+  });
+
+  it("keeps the newest incidents first, at most the bound", () => {
+    const old: IncidentRecord[] = Array.from({ length: MAX_SQUAD_INCIDENTS }, (_, n) => ({
+      id: `old${n}`,
+      groupKey: `g${n}`,
+      firedAt: iso(T0 - (n + 1) * 60 * MIN),
+      receivedAt: iso(T0 - (n + 1) * 60 * MIN),
+      alerts: [],
+      suspects: [],
+      actions: [],
+      explanation: [],
+    }));
+    const p = planIncident(input({ records: old })).squads[0]!;
+    expect(p.incidents).toHaveLength(MAX_SQUAD_INCIDENTS);
+    expect(p.incidents[0]!.id).toBe(ID);
+    expect(p.incidents.at(-1)!.id).toBe(`old${MAX_SQUAD_INCIDENTS - 2}`);
+  });
+
+  it("bounds what a hostile group can put in the record", () => {
+    const many = Array.from({ length: 200 }, (_, n) =>
+      alert({ namespace: "shop", alertname: "x".repeat(1000) }, { fingerprint: `f${n}` }),
+    );
+    const changes = Array.from({ length: 100 }, (_, n) => flag(T0 - n * 1000, `t${n}`));
+    const p = planIncident(
+      input({
+        message: message(many, { groupKey: "k".repeat(4000) }),
+        changes,
+        toggle: () => ({ killed: false }),
+      }),
+    ).squads[0]!;
+    expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
+    // Every toggle changed in the window is killed (the writes), though the record keeps a bounded list.
+    expect(p.writes).toHaveLength(100);
+  });
+});
+
+describe("settleActions", () => {
+  const requested = (): IncidentRecord[] => planIncident(input()).squads[0]!.incidents;
+
+  it("settles a requested action from its target's lastAction of the same id", () => {
+    const settled = settleActions(requested(), (kind) =>
+      kind === "Release"
+        ? { id: ACTION_ID, result: "returned to 1.0 (revision r1)" }
+        : { id: ACTION_ID, result: "killed" },
+    );
+    expect(settled[0]!.actions.map((a) => [a.do, a.state, a.result])).toEqual([
+      ["Revert", "Done", "returned to 1.0 (revision r1)"],
+      ["KillToggles", "Done", "killed"],
+      ["Notify", "Done", expect.any(String)],
+    ]);
+  });
+
+  it("an ignored or refused action is NotDone with the controller's reason; another id leaves it Requested", () => {
+    const settled = settleActions(requested(), (kind) =>
+      kind === "Release"
+        ? { id: ACTION_ID, result: "ignored: a rollout is in progress; abort it instead" }
+        : { id: "someone-else", result: "re-armed" },
+    );
+    expect(settled[0]!.actions[0]).toMatchObject({
+      state: "NotDone",
+      result: "ignored: a rollout is in progress; abort it instead",
+    });
+    expect(settled[0]!.actions[1]).toMatchObject({ state: "Requested" });
+  });
+
+  it("returns records without requested actions as they are", () => {
+    const records = requested();
+    const done = settleActions(records, () => ({ id: ACTION_ID, result: "killed" }));
+    expect(settleActions(done, () => undefined)[0]).toBe(done[0]);
+  });
+});

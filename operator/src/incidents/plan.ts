@@ -1,0 +1,392 @@
+/**
+ * What to do for one Alertmanager notification, given the squads' policies, their incident
+ * records and what the cluster looks like now. Pure: the receiver (`respond.ts`) reads the
+ * caches, calls this, and writes what it says.
+ *
+ * One notification is one alert group; for each squad with an alert in it the group is one
+ * incident, keyed by a digest of the group key (`incidentId`). Alertmanager sends a group again
+ * and again (`group_interval`, `repeat_interval`, a retry, a new leader receiving it anew): the
+ * record in the Squad's status says what was already done, and an action is asked for at most
+ * once per incident and target, with an action id derived from the incident, so a repeat, or a
+ * leader that restarted between the annotation and the status write, changes nothing more.
+ *
+ * The actions reuse the operator's own paths, each GitOps-safe (annotations, never spec):
+ * - Revert: the Release's `undo` action (`crescendo.dev/action: undo`), the path of
+ *   `kubectl crescendo undo`. It works whether or not the post-promotion window is still open,
+ *   leaves spec.template as Git wrote it (`status.override` records the undone revision until
+ *   Git changes the template) and counts as a failed change in delivery metrics. Only when the
+ *   Release still runs the suspect revision: one already replaced (a newer change, an undo) is
+ *   not reverted, and the record says why.
+ * - KillToggles: the FeatureToggle's `kill` action, which OFREP serves at once.
+ * - Notify: the record, and Events on the Squad and the Release.
+ */
+import { createHash } from "node:crypto";
+import {
+  MAX_INCIDENT_ITEMS,
+  MAX_INCIDENT_TEXT,
+  MAX_SQUAD_INCIDENTS,
+  type IncidentRecord,
+} from "../api/incident.js";
+import type { WebhookMessage } from "./alertmanager.js";
+import { alertsOf } from "./alertmanager.js";
+import {
+  correlate,
+  DEFAULT_ALERT_MAPPING,
+  scopeOf,
+  type Alert,
+  type AlertMapping,
+  type Change,
+  type ResponsePolicy,
+  type SquadDecision,
+  type Unscoped,
+} from "./correlate.js";
+
+/** The incident of a group: a digest, since group keys are long and carry label values. */
+export function incidentId(groupKey: string): string {
+  return createHash("sha256").update(groupKey).digest("hex").slice(0, 16);
+}
+
+/** The `crescendo.dev/action-id` the incident writes: the same for every repeat. */
+export function incidentActionId(id: string): string {
+  return `incident-${id}`;
+}
+
+/** What the planner needs to know of a Release it may revert. */
+export interface ReleaseView {
+  stableRevision?: string;
+  phase?: string;
+}
+
+/** What the planner needs to know of a FeatureToggle it may kill. */
+export interface ToggleView {
+  killed: boolean;
+}
+
+export interface IncidentInput {
+  message: WebhookMessage;
+  now: number;
+  squadOf: (namespace: string) => string | undefined;
+  /** The Squad's policy (undefined: none) and its incident records; undefined: no such Squad. */
+  squad: (name: string) => { policy?: ResponsePolicy; incidents: readonly IncidentRecord[] } | undefined;
+  changes: readonly Change[];
+  release: (namespace: string, name: string) => ReleaseView | undefined;
+  toggle: (namespace: string, name: string) => ToggleView | undefined;
+  mapping?: AlertMapping;
+}
+
+/** An annotation action to write on a Release (`undo`) or a FeatureToggle (`kill`). */
+export interface ActionWrite {
+  kind: "Release" | "FeatureToggle";
+  namespace: string;
+  name: string;
+  action: "undo" | "kill";
+  actionId: string;
+}
+
+export interface IncidentEvent {
+  /** The Squad (cluster-scoped) or a namespaced object. */
+  on:
+    { kind: "Squad"; name: string } | { kind: "Release" | "FeatureToggle"; namespace: string; name: string };
+  type: "Normal" | "Warning";
+  reason: "IncidentOpened" | "IncidentRevert" | "IncidentKill" | "IncidentResolved";
+  note: string;
+}
+
+export interface SquadIncidentPlan {
+  squad: string;
+  /** The squad's records with this incident added or updated, newest first, bounded. */
+  incidents: IncidentRecord[];
+  /** Whether `incidents` differ from what the Squad has. */
+  changed: boolean;
+  writes: ActionWrite[];
+  events: IncidentEvent[];
+}
+
+export interface IncidentPlan {
+  squads: SquadIncidentPlan[];
+  /** Alerts no squad could be given (or whose Squad does not exist), and why. */
+  unscoped: Unscoped[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const cut = (text: string, max = MAX_INCIDENT_TEXT) =>
+  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+
+export function planIncident(input: IncidentInput): IncidentPlan {
+  const mapping = input.mapping ?? DEFAULT_ALERT_MAPPING;
+  const alerts = alertsOf(input.message);
+  const squadOf = (ns: string) => input.squadOf(ns);
+  const known = (squad: string) => input.squad(squad) !== undefined;
+  // An alert whose squad has no Squad object is out of scope: there is no record to keep.
+  const scoped: Alert[] = [];
+  const unscoped: Unscoped[] = [];
+  for (const a of alerts) {
+    const scope = scopeOf(a, squadOf, mapping);
+    if (!("why" in scope) && !known(scope.squad)) {
+      unscoped.push({ alert: alertLabel(a), why: `no Squad ${scope.squad}` });
+    } else scoped.push(a);
+  }
+  const result = correlate({
+    alerts: scoped,
+    changes: input.changes,
+    squadOf,
+    policyOf: (s) => input.squad(s)?.policy,
+    mapping,
+    now: input.now,
+  });
+  const id = incidentId(input.message.groupKey);
+  const squads = result.decisions.map((d) => {
+    const own = scoped.filter((a) => {
+      const scope = scopeOf(a, squadOf, mapping);
+      return !("why" in scope) && scope.squad === d.squad;
+    });
+    return planSquad(input, id, d, own);
+  });
+  return { squads, unscoped: [...unscoped, ...result.unscoped] };
+}
+
+function planSquad(
+  input: IncidentInput,
+  id: string,
+  d: SquadDecision,
+  own: readonly Alert[],
+): SquadIncidentPlan {
+  const squad = input.squad(d.squad);
+  const records = squad?.incidents ?? [];
+  const existing = records.find((r) => r.id === id);
+  const now = iso(input.now);
+  const firedAt = earliest(own.map((a) => a.startsAt)) ?? now;
+  const record: IncidentRecord = existing
+    ? structuredClone(existing)
+    : {
+        id,
+        groupKey: cut(input.message.groupKey),
+        ...(own[0]?.labels["alertname"] ? { alertname: cut(own[0].labels["alertname"], 256) } : {}),
+        firedAt,
+        receivedAt: now,
+        alerts: [],
+        suspects: [],
+        actions: [],
+        explanation: [],
+      };
+  if (Date.parse(firedAt) < Date.parse(record.firedAt)) record.firedAt = firedAt;
+  record.alerts = union(
+    record.alerts,
+    d.alerts.map((a) => cut(a, 256)),
+  );
+  const writes: ActionWrite[] = [];
+  const events: IncidentEvent[] = [];
+  const allResolved = own.every((a) => a.status === "resolved");
+
+  if (!(existing && allResolved)) {
+    // A resolved repeat of an incident already handled adds nothing but its resolution below.
+    record.suspects = unionBy(
+      record.suspects,
+      d.suspects.map((c) => ({
+        kind: c.kind,
+        namespace: c.namespace,
+        name: c.name,
+        ...(c.revision ? { revision: c.revision } : {}),
+        at: c.at,
+      })),
+      (s) => `${s.kind}/${s.namespace}/${s.name}/${s.revision ?? ""}/${s.at}`,
+    ).sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+    explain(record, d.explanation);
+    act(input, id, d, record, writes, events, now);
+  }
+  if (!existing) {
+    events.unshift({
+      on: { kind: "Squad", name: d.squad },
+      type: "Warning",
+      reason: "IncidentOpened",
+      note: cut(
+        `incident ${id} (${record.alertname ?? "alert"}): ${d.suspects.length} suspect change(s); ${summary(record)}; kubectl crescendo incidents ${d.squad}`,
+        1024,
+      ),
+    });
+  }
+  if (allResolved && record.resolvedAt === undefined) {
+    const ends = own.map((a) => a.endsAt).filter((e): e is string => e !== undefined && Date.parse(e) > 0);
+    const resolvedMs = Math.min(input.now, Date.parse(latest(ends) ?? now));
+    const resolvedAt = iso(Math.max(resolvedMs, Date.parse(record.firedAt)));
+    record.resolvedAt = resolvedAt;
+    record.recoverySeconds = Math.round((Date.parse(resolvedAt) - Date.parse(record.firedAt)) / 1000);
+    explain(record, [`resolved at ${resolvedAt}: ${record.recoverySeconds}s after it fired`]);
+    events.push({
+      on: { kind: "Squad", name: d.squad },
+      type: "Normal",
+      reason: "IncidentResolved",
+      note: `incident ${id} (${record.alertname ?? "alert"}) resolved after ${record.recoverySeconds}s`,
+    });
+  }
+  const incidents = existing
+    ? records.map((r) => (r.id === id ? record : r))
+    : [record, ...records].slice(0, MAX_SQUAD_INCIDENTS);
+  return {
+    squad: d.squad,
+    incidents,
+    changed: !existing || JSON.stringify(existing) !== JSON.stringify(record),
+    writes,
+    events,
+  };
+}
+
+/** The actions the decision asks for that the record does not hold yet. */
+function act(
+  input: IncidentInput,
+  id: string,
+  d: SquadDecision,
+  record: IncidentRecord,
+  writes: ActionWrite[],
+  events: IncidentEvent[],
+  now: string,
+): void {
+  const actionId = incidentActionId(id);
+  const recorded = (what: string, target?: string) =>
+    record.actions.some((a) => a.do === what && a.target === target);
+  const add = (a: IncidentRecord["actions"][number]) => {
+    if (record.actions.length < MAX_INCIDENT_ITEMS) record.actions.push({ ...a, result: cut(a.result) });
+  };
+  const r = d.revert;
+  if (r && !recorded("Revert", `${r.namespace}/${r.name}`)) {
+    const target = `${r.namespace}/${r.name}`;
+    const view = input.release(r.namespace, r.name);
+    if (!view) {
+      add({ do: "Revert", target, at: now, state: "NotDone", result: `Release ${target} no longer exists` });
+    } else if (view.stableRevision !== r.revision) {
+      add({
+        do: "Revert",
+        target,
+        at: now,
+        state: "NotDone",
+        result: `Release ${target} runs revision ${view.stableRevision ?? "none"} now, not the suspect revision ${r.revision ?? ""}: not reverted (a later change or an undo replaced it)`,
+      });
+    } else {
+      writes.push({ kind: "Release", namespace: r.namespace, name: r.name, action: "undo", actionId });
+      add({
+        do: "Revert",
+        target,
+        actionId,
+        at: now,
+        state: "Requested",
+        result: `undo of revision ${r.revision ?? ""} requested (action ${actionId})`,
+      });
+      events.push({
+        on: { kind: "Release", namespace: r.namespace, name: r.name },
+        type: "Warning",
+        reason: "IncidentRevert",
+        note: `incident ${id} (${record.alertname ?? "alert"}): reverting revision ${r.revision ?? ""}, promoted at ${r.at}, the most recent change in the window before the alert`,
+      });
+    }
+  }
+  const seen = new Set<string>();
+  for (const k of d.kill) {
+    const target = `${k.namespace}/${k.name}`;
+    if (seen.has(target) || recorded("KillToggles", target)) continue;
+    seen.add(target);
+    const view = input.toggle(k.namespace, k.name);
+    if (!view) {
+      add({
+        do: "KillToggles",
+        target,
+        at: now,
+        state: "NotDone",
+        result: `FeatureToggle ${target} no longer exists`,
+      });
+    } else if (view.killed) {
+      add({ do: "KillToggles", target, at: now, state: "Done", result: "already killed: nothing to do" });
+    } else {
+      writes.push({ kind: "FeatureToggle", namespace: k.namespace, name: k.name, action: "kill", actionId });
+      add({
+        do: "KillToggles",
+        target,
+        actionId,
+        at: now,
+        state: "Requested",
+        result: `kill requested (action ${actionId})`,
+      });
+      events.push({
+        on: { kind: "FeatureToggle", namespace: k.namespace, name: k.name },
+        type: "Warning",
+        reason: "IncidentKill",
+        note: `incident ${id} (${record.alertname ?? "alert"}): killed, changed at ${k.at} in the window before the alert`,
+      });
+    }
+  }
+  if (d.notify && !recorded("Notify")) {
+    add({
+      do: "Notify",
+      at: now,
+      state: "Done",
+      result: "recorded here, with Events on the Squad and on the Releases and FeatureToggles acted on",
+    });
+  }
+}
+
+/**
+ * Actions still `Requested` settled from their targets' `status.lastAction` (the Release's undo,
+ * the toggle's kill): Done, or NotDone with the controller's reason ("ignored: a rollout is in
+ * progress"). Pure; the Squad controller runs it on every reconcile of the squad.
+ */
+export function settleActions(
+  incidents: readonly IncidentRecord[],
+  lastAction: (
+    kind: "Release" | "FeatureToggle",
+    target: string,
+  ) => { id: string; result?: string | undefined } | undefined,
+): IncidentRecord[] {
+  return incidents.map((r) => {
+    if (!r.actions.some((a) => a.state === "Requested")) return r;
+    return {
+      ...r,
+      actions: r.actions.map((a) => {
+        if (a.state !== "Requested" || !a.target || !a.actionId) return a;
+        const kind = a.do === "Revert" ? "Release" : "FeatureToggle";
+        const last = lastAction(kind, a.target);
+        if (!last || last.id !== a.actionId) return a;
+        const result = last.result ?? "";
+        const refused = result.startsWith("ignored") || result.startsWith("refused");
+        return { ...a, state: refused ? "NotDone" : "Done", result: cut(result || "done") };
+      }),
+    };
+  });
+}
+
+function explain(record: IncidentRecord, lines: readonly string[]): void {
+  for (const line of lines.map((l) => cut(l))) {
+    if (record.explanation.includes(line)) continue;
+    if (record.explanation.length >= MAX_INCIDENT_ITEMS * 2) return;
+    record.explanation.push(line);
+  }
+}
+
+function summary(record: IncidentRecord): string {
+  const done = record.actions.filter((a) => a.do !== "Notify");
+  return done.length === 0
+    ? "nothing changed"
+    : done.map((a) => `${a.do === "Revert" ? "revert" : "kill"} ${a.target ?? ""}`).join(", ");
+}
+
+function union(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])].slice(0, MAX_INCIDENT_ITEMS);
+}
+
+function unionBy<T>(a: readonly T[], b: readonly T[], key: (t: T) => string): T[] {
+  const seen = new Set(a.map(key));
+  return [...a, ...b.filter((t) => !seen.has(key(t)))].slice(0, MAX_INCIDENT_ITEMS);
+}
+
+function earliest(times: readonly string[]): string | undefined {
+  const valid = times.filter((t) => !Number.isNaN(Date.parse(t)));
+  return valid.length === 0 ? undefined : iso(Math.min(...valid.map((t) => Date.parse(t))));
+}
+
+function latest(times: readonly string[]): string | undefined {
+  const valid = times.filter((t) => !Number.isNaN(Date.parse(t)));
+  return valid.length === 0 ? undefined : iso(Math.max(...valid.map((t) => Date.parse(t))));
+}
+
+function alertLabel(a: Alert): string {
+  const name = a.labels["alertname"] ?? "alert";
+  return a.fingerprint ? `${name} (${a.fingerprint})` : name;
+}
