@@ -118,6 +118,34 @@ describe("loadConfig", () => {
     );
     expect(() => loadConfig(["--revert-window=3d"], {})).toThrow(/--revert-window must be a duration/);
   });
+  it("serves the Alertmanager receiver on 8017 with a token; alert labels are configurable", () => {
+    const d = loadConfig([], {});
+    expect(d.incidentPort).toBe(8017);
+    expect(d.incidentToken).toBeUndefined();
+    expect(d.incidentTokenFile).toBeUndefined();
+    expect(d.incidentLabels).toEqual({
+      namespace: "namespace",
+      release: "crescendo_release",
+      squad: "squad",
+    });
+    const c = loadConfig(
+      ["--incident-port=9000", "--incident-token-file=/etc/t", "--incident-labels=squad=team"],
+      {
+        INCIDENT_TOKEN: "x",
+      },
+    );
+    expect(c).toMatchObject({ incidentPort: 9000, incidentTokenFile: "/etc/t", incidentToken: "x" });
+    expect(c.incidentLabels).toEqual({ namespace: "namespace", release: "crescendo_release", squad: "team" });
+    expect(
+      loadConfig([], { INCIDENT_LABELS: "namespace=kubernetes_namespace" }).incidentLabels.namespace,
+    ).toBe("kubernetes_namespace");
+    expect(() => loadConfig(["--incident-labels=team=x"], {})).toThrow(
+      /--incident-labels takes namespace=NAME/,
+    );
+    expect(() => loadConfig(["--incident-labels=squad=my-team"], {})).toThrow(
+      /Prometheus label names; got "squad=my-team"/,
+    );
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

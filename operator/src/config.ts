@@ -84,6 +84,16 @@ export interface OperatorConfig {
    * previous template (a revert) or by a Degraded period (docs/delivery-metrics.md).
    */
   revertWindowMs: number;
+  /** The Alertmanager receiver's port (`incidents/receiver.ts`). */
+  incidentPort: number;
+  /**
+   * The bearer token Alertmanager sends: a file (a mounted Secret, re-read on change), else
+   * `INCIDENT_TOKEN`. Neither: no receiver is started (there is no unauthenticated mode).
+   */
+  incidentToken?: string;
+  incidentTokenFile?: string;
+  /** The alert label names mapped to a namespace, a Release and a squad. */
+  incidentLabels: { namespace: string; release: string; squad: string };
 }
 
 const USAGE = `Usage: crescendo [flags]
@@ -137,7 +147,15 @@ const USAGE = `Usage: crescendo [flags]
                            tribe; $TRIBES)
   --revert-window DURATION how long after its deployment a later Release returning to the
                            previous template, or a Degraded period, fails the change
-                           (default 24h; $REVERT_WINDOW)`;
+                           (default 24h; $REVERT_WINDOW)
+  --incident-port N        the Alertmanager webhook receiver, POST /alertmanager (default 8017;
+                           $INCIDENT_PORT); started only with a token
+  --incident-token-file PATH
+                           the bearer token Alertmanager must send, re-read on change
+                           ($INCIDENT_TOKEN_FILE; or the token itself in $INCIDENT_TOKEN)
+  --incident-labels LIST   the alert labels naming the namespace, Release and squad
+                           (default namespace=namespace,release=crescendo_release,squad=squad;
+                           $INCIDENT_LABELS)`;
 
 /**
  * Thrown by `loadConfig` for `--help`: the caller prints the usage to stdout and exits 0, as
@@ -238,6 +256,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "secret-reader-cluster-role": { type: "string" },
         tribes: { type: "string" },
         "revert-window": { type: "string" },
+        "incident-port": { type: "string" },
+        "incident-token-file": { type: "string" },
+        "incident-labels": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -291,7 +312,26 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       flag("revert-window", "REVERT_WINDOW"),
       DEFAULT_REVERT_WINDOW_MS,
     ),
+    incidentPort: integer("--incident-port", flag("incident-port", "INCIDENT_PORT"), 8017),
+    incidentToken: env.INCIDENT_TOKEN || undefined,
+    incidentTokenFile: flag("incident-token-file", "INCIDENT_TOKEN_FILE") || undefined,
+    incidentLabels: incidentLabels(flag("incident-labels", "INCIDENT_LABELS")),
   };
+}
+
+/** `--incident-labels`: `namespace=…,release=…,squad=…`, each a Prometheus label name; defaults for those not named. */
+function incidentLabels(text: string | undefined): OperatorConfig["incidentLabels"] {
+  const labels = { namespace: "namespace", release: "crescendo_release", squad: "squad" };
+  for (const entry of parseList(text)) {
+    const [role, name] = entry.split("=");
+    if (!role || !(role in labels) || !name || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) {
+      throw new Error(
+        `--incident-labels takes namespace=NAME,release=NAME,squad=NAME with Prometheus label names; got "${entry}"`,
+      );
+    }
+    labels[role as keyof typeof labels] = name;
+  }
+  return labels;
 }
 
 /** `--tribes`: DNS labels, as `spec.tribe` must be; a typo stops the operator rather than matching nothing. */

@@ -3,7 +3,7 @@
  * health and metrics), the three controllers, and graceful shutdown on SIGTERM.
  */
 import { DAY_MS } from "./api/common.js";
-import { SquadResource } from "./api/kinds.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "./api/kinds.js";
 import { OPERATOR_CACHE } from "./cache.js";
 import { PrometheusAllowlist } from "./analysis/allowlist.js";
 import { HelpRequested, loadConfig } from "./config.js";
@@ -16,6 +16,9 @@ import { gatewayApiInstalled, registerReleaseController } from "./controllers/re
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createOfrepServer } from "./flags/ofrep.js";
 import { setUpOfrepAuth } from "./flags/ofrep-auth-setup.js";
+import { ofrepToken } from "./flags/ofrep-token.js";
+import { createReceiver } from "./incidents/receiver.js";
+import { createResponder } from "./incidents/respond.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
 import { createKubeClient } from "./runtime/client.js";
@@ -147,6 +150,33 @@ async function main(): Promise<void> {
     logger: logger.child({ component: "ofrep" }),
   });
 
+  // The Alertmanager receiver: only with a token (there is no unauthenticated mode), on a port
+  // of its own; every replica answers, only the leader acts (incidents/receiver.ts).
+  const incidentToken = ofrepToken({
+    token: config.incidentToken,
+    file: config.incidentTokenFile,
+    what: "incident token",
+  });
+  const receiver = incidentToken
+    ? createReceiver({
+        port: config.incidentPort,
+        host: config.host,
+        token: incidentToken,
+        isLeader: () => manager.isLeader(),
+        handle: createResponder({
+          client,
+          recorder,
+          logger: logger.child({ component: "incidents" }),
+          squads: manager.informer(SquadResource),
+          namespaces: manager.informer(NamespaceResource),
+          releases: manager.informer(ReleaseResource),
+          toggles: manager.informer(FeatureToggleResource),
+          mapping: config.incidentLabels,
+        }),
+        logger: logger.child({ component: "incidents" }),
+      })
+    : undefined;
+
   logger.info({ identity: config.identity, leaderElection: config.leaderElection }, "crescendo starting");
   if (allowlist.entries.length === 0) {
     logger.info(
@@ -165,11 +195,21 @@ async function main(): Promise<void> {
   }
   const ofrepAddress = await ofrep.listen();
   logger.info({ address: `${ofrepAddress.address}:${ofrepAddress.port}` }, "serving OFREP");
+  if (receiver) {
+    const a = await receiver.listen();
+    logger.info(
+      { address: `${a.address}:${a.port}` },
+      "serving the Alertmanager receiver (POST /alertmanager)",
+    );
+  } else {
+    logger.info("no --incident-token-file: the Alertmanager receiver is off (docs/incidents.md)");
+  }
   try {
     await manager.runUntilSignal();
   } finally {
     stopPublishing();
     await ofrep.close();
+    await receiver?.close();
     releases.close(); // drop on-call retries: nothing may outlive the grace period
   }
   client.close();

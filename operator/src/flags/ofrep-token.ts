@@ -14,7 +14,7 @@ import { readFileSync, statSync } from "node:fs";
  * unreadable later keeps the last token.
  */
 export function ofrepToken(
-  options: { token?: string; file?: string },
+  options: { token?: string; file?: string; what?: string },
   clock: { now(): number } = Date,
 ): (() => string | undefined) | undefined {
   const file = options.file;
@@ -24,7 +24,7 @@ export function ofrepToken(
   }
   const read = () => ({ mtimeMs: statSync(file).mtimeMs, token: readFileSync(file, "utf8").trim() });
   let current = read();
-  if (current.token === "") throw new Error(`OFREP token file ${file} is empty`);
+  if (current.token === "") throw new Error(`${options.what ?? "OFREP token"} file ${file} is empty`);
   let checkedAt = clock.now();
   return () => {
     if (clock.now() - checkedAt < 1000) return current.token;

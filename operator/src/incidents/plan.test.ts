@@ -161,6 +161,17 @@ describe("planIncident", () => {
     expect(reverted.incidents[0]!.actions.filter((a) => a.do === "Revert")).toHaveLength(1);
   });
 
+  it("a Release or toggle carrying this incident's action id was asked before (the status write was lost): asked again, not refused", () => {
+    const p = planIncident(
+      input({
+        release: () => ({ stableRevision: "r1", phase: "Healthy", actionIds: [ACTION_ID] }),
+        toggle: () => ({ killed: true, actionIds: [ACTION_ID] }),
+      }),
+    ).squads[0]!;
+    expect(p.writes.map((w) => w.kind)).toEqual(["Release", "FeatureToggle"]);
+    expect(p.incidents[0]!.actions.map((a) => a.state)).toEqual(["Requested", "Requested", "Done"]);
+  });
+
   it("does not revert a Release that no longer runs the suspect revision, and says why", () => {
     const p = planIncident(input({ release: () => ({ stableRevision: "r3", phase: "Healthy" }) })).squads[0]!;
     expect(p.writes.map((w) => w.kind)).toEqual(["FeatureToggle"]);

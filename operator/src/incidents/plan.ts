@@ -55,11 +55,17 @@ export function incidentActionId(id: string): string {
 export interface ReleaseView {
   stableRevision?: string;
   phase?: string;
+  /**
+   * The action ids on it (the annotation's, and `status.lastAction`'s): one of this incident's
+   * means it was asked already (the status write after it was lost), not that it changed since.
+   */
+  actionIds?: readonly string[];
 }
 
 /** What the planner needs to know of a FeatureToggle it may kill. */
 export interface ToggleView {
   killed: boolean;
+  actionIds?: readonly string[];
 }
 
 export interface IncidentInput {
@@ -94,6 +100,8 @@ export interface IncidentEvent {
 
 export interface SquadIncidentPlan {
   squad: string;
+  /** The incident's id (`incidentId` of the group key). */
+  id: string;
   /** The squad's records with this incident added or updated, newest first, bounded. */
   incidents: IncidentRecord[];
   /** Whether `incidents` differ from what the Squad has. */
@@ -224,6 +232,7 @@ function planSquad(
     : [record, ...records].slice(0, MAX_SQUAD_INCIDENTS);
   return {
     squad: d.squad,
+    id,
     incidents,
     changed: !existing || JSON.stringify(existing) !== JSON.stringify(record),
     writes,
@@ -253,7 +262,7 @@ function act(
     const view = input.release(r.namespace, r.name);
     if (!view) {
       add({ do: "Revert", target, at: now, state: "NotDone", result: `Release ${target} no longer exists` });
-    } else if (view.stableRevision !== r.revision) {
+    } else if (view.stableRevision !== r.revision && !view.actionIds?.includes(actionId)) {
       add({
         do: "Revert",
         target,
@@ -293,7 +302,7 @@ function act(
         state: "NotDone",
         result: `FeatureToggle ${target} no longer exists`,
       });
-    } else if (view.killed) {
+    } else if (view.killed && !view.actionIds?.includes(actionId)) {
       add({ do: "KillToggles", target, at: now, state: "Done", result: "already killed: nothing to do" });
     } else {
       writes.push({ kind: "FeatureToggle", namespace: k.namespace, name: k.name, action: "kill", actionId });

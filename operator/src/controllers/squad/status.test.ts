@@ -630,3 +630,57 @@ describe("transitionEvents", () => {
     expect(transitionEvents(before, after)).toEqual(events);
   });
 });
+
+describe("squadStatus: incidents", () => {
+  const incident = {
+    id: "abc",
+    groupKey: "g",
+    firedAt: iso(NOW - HOUR),
+    receivedAt: iso(NOW - HOUR),
+    alerts: ["HighErrorRate (f1)"],
+    suspects: [],
+    actions: [
+      {
+        do: "Revert" as const,
+        target: "payments/r-web",
+        actionId: "incident-abc",
+        at: iso(NOW - HOUR),
+        state: "Requested" as const,
+        result: "undo requested",
+      },
+    ],
+    explanation: ["revert"],
+  };
+
+  it("keeps the receiver's record, settling a requested action once its Release acted on it", () => {
+    const s = squad({}, { incidents: [incident] });
+    const plan = planSquad({ squad: s, observedNamespaces: new Map() });
+    const web: Release = {
+      metadata: { name: "r-web", namespace: "payments" },
+      spec: {} as Release["spec"],
+      status: {
+        lastAction: {
+          id: "incident-abc",
+          action: "undo",
+          acceptedAt: iso(NOW),
+          result: "returned to 1.0 (revision r1)",
+        },
+      },
+    };
+    const before = squadStatus({ squad: s, plan, observed: caughtUp(plan), now: NOW });
+    expect(before.incidents).toEqual([incident]);
+    const after = squadStatus({ squad: s, plan, observed: caughtUp(plan, { releases: [web] }), now: NOW });
+    expect(after.incidents?.[0]?.actions[0]).toMatchObject({
+      state: "Done",
+      result: "returned to 1.0 (revision r1)",
+    });
+  });
+
+  it("a squad that never had an incident has no incidents field", () => {
+    const s = squad({});
+    const plan = planSquad({ squad: s, observedNamespaces: new Map() });
+    expect(squadStatus({ squad: s, plan, observed: caughtUp(plan), now: NOW })).not.toHaveProperty(
+      "incidents",
+    );
+  });
+});

@@ -10,6 +10,7 @@ import { toggleDebt } from "../../api/toggle-debt.js";
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
 import type { SquadStatus } from "../../api/squad.js";
 import { squadDelivery } from "../../delivery/squad-delivery.js";
+import { settleActions } from "../../incidents/plan.js";
 import { containsDesired } from "../../runtime/apply.js";
 import { findCondition, readyConditions, type Condition, type KStatus } from "../../runtime/conditions.js";
 import type { KubeObject } from "../../runtime/types.js";
@@ -54,6 +55,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
   const owned = new Set(plan.namespaces);
   const releases = observed.releases.filter((r) => owned.has(r.metadata.namespace ?? ""));
   const toggles = observed.toggles.filter((t) => owned.has(t.metadata.namespace ?? ""));
+  const incidents = squadIncidents(squad.status?.incidents, releases, toggles);
   return {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     conditions: readyConditions(squad.status?.conditions, kstatus(plan, namespaces), {
@@ -72,7 +74,28 @@ export function squadStatus(input: StatusInput): SquadStatus {
       input.revertWindowMs,
       toggles,
     ),
+    ...(incidents ? { incidents } : {}),
   };
+}
+
+/**
+ * The incident record is the receiver's (incidents/respond.ts): kept as it is, with the actions
+ * it requested settled from the targets' `status.lastAction` once their controllers acted.
+ */
+export function squadIncidents(
+  incidents: SquadStatus["incidents"],
+  releases: readonly Release[],
+  toggles: readonly FeatureToggle[],
+): SquadStatus["incidents"] {
+  if (!incidents) return undefined;
+  const byKey = <T extends KubeObject>(list: readonly T[]) =>
+    new Map(list.map((o) => [`${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`, o]));
+  const r = byKey(releases);
+  const t = byKey(toggles);
+  return settleActions(
+    incidents,
+    (kind, target) => (kind === "Release" ? r.get(target) : t.get(target))?.status?.lastAction,
+  );
 }
 
 /**

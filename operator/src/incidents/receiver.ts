@@ -1,0 +1,245 @@
+/**
+ * The Alertmanager webhook receiver: `POST /alertmanager` on a listener of its own
+ * (`--incident-port`), never on the OFREP or health ports. Its own port because it is the one
+ * endpoint that changes the cluster (it reverts Releases and kills toggles): a NetworkPolicy or
+ * Service can then admit only Alertmanager to it, while apps keep reaching OFREP.
+ *
+ * Each request, cheapest check first, so an unauthenticated caller costs a header compare:
+ * 1. `POST /alertmanager` only (404, 405);
+ * 2. `Authorization: Bearer <token>`, compared in constant time with the token file's (401,
+ *    with nothing read or changed; Alertmanager does not retry a 4xx, so a misconfigured
+ *    receiver shows up as failed notifications, `alertmanager_notifications_failed_total`);
+ * 3. this replica leads (else 503 + Retry-After: Alertmanager retries a 5xx, and the retry may
+ *    reach the leader; only the leader writes, as for every controller);
+ * 4. the body: at most `maxBodyBytes` (413), JSON (400), an Alertmanager message version 4 (400);
+ * 5. one notification handled at a time, at most `maxQueued` waiting (503), each within
+ *    `handleTimeoutMs` (503: the work is idempotent, a retry repeats nothing already done).
+ * 200 once the incident is recorded and its actions written.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { expectedTokenDigest, matchesDigest } from "../flags/ofrep-protocol.js";
+import { parseWebhookMessage, type WebhookMessage } from "./alertmanager.js";
+
+export const RECEIVER_PATH = "/alertmanager";
+
+export interface ReceiverLimits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxHeaderBytes: number;
+  /** Alertmanager's message for 200 alerts with many labels stays well under this. */
+  maxBodyBytes: number;
+  /** Notifications waiting behind the one being handled. */
+  maxQueued: number;
+  /** How long one notification may take before Alertmanager is told to retry. */
+  handleTimeoutMs: number;
+  maxConnections: number;
+}
+
+export const DEFAULT_RECEIVER_LIMITS: ReceiverLimits = {
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxHeaderBytes: 16 * 1024,
+  maxBodyBytes: 1024 * 1024,
+  maxQueued: 32,
+  handleTimeoutMs: 8_000,
+  maxConnections: 64,
+};
+
+export interface ReceiverOptions {
+  port: number;
+  host?: string;
+  /** The bearer token Alertmanager sends, read per request so a rotated Secret needs no restart. */
+  token: () => string | undefined;
+  isLeader: () => boolean;
+  /** Records the incident and writes its actions; resolves with what to answer. */
+  handle: (message: WebhookMessage) => Promise<unknown>;
+  logger: Pick<Logger, "info" | "warn" | "error">;
+  limits?: Partial<ReceiverLimits>;
+}
+
+export interface Receiver {
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  listen(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+class BodyTooLarge extends Error {}
+class TimedOut extends Error {}
+
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? "0");
+    if (declared > limit) return reject(new BodyTooLarge());
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        reject(new BodyTooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = JSON.stringify(body);
+  res
+    .writeHead(status, {
+      "Content-Type": "application/json",
+      "Content-Length": String(Buffer.byteLength(text)),
+      ...headers,
+    })
+    .end(text);
+}
+
+/** The bearer token of the request, if any (Alertmanager's `authorization: {type: Bearer}`). */
+function bearer(req: IncomingMessage): string | undefined {
+  const match = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? "");
+  return match ? (match[1] as string).trim() : undefined;
+}
+
+export function createReceiver(options: ReceiverOptions): Receiver {
+  const limits = { ...DEFAULT_RECEIVER_LIMITS, ...options.limits };
+  const expected = expectedTokenDigest(options.token);
+  const { logger } = options;
+  // One at a time: two notifications of one squad must not race on its status.
+  let chain: Promise<unknown> = Promise.resolve();
+  let queued = 0;
+
+  const run = (message: WebhookMessage): Promise<unknown> => {
+    queued++;
+    const work = chain.then(() => options.handle(message));
+    chain = work.catch(() => undefined).finally(() => queued--);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TimedOut()), limits.handleTimeoutMs);
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  };
+
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    void (async () => {
+      const path = (req.url ?? "").split("?")[0];
+      if (path !== RECEIVER_PATH) return send(res, 404, { error: `not found; POST ${RECEIVER_PATH}` });
+      if (req.method !== "POST") return send(res, 405, { error: "POST only" }, { Allow: "POST" });
+      const digest = expected();
+      // No token configured means no receiver at all (main.ts does not start one); refuse anyway.
+      if (!digest || !matchesDigest(bearer(req), digest)) {
+        logger.warn(
+          { remote: req.socket.remoteAddress },
+          "incident receiver: unauthenticated request refused",
+        );
+        return send(
+          res,
+          401,
+          { error: "send Authorization: Bearer <token>" },
+          {
+            "WWW-Authenticate": 'Bearer realm="crescendo-incidents"',
+            Connection: "close",
+          },
+        );
+      }
+      if (!options.isLeader()) {
+        return send(
+          res,
+          503,
+          { error: "not the leader; retry" },
+          { "Retry-After": "1", Connection: "close" },
+        );
+      }
+      if (queued >= limits.maxQueued) {
+        return send(res, 503, { error: "busy; retry" }, { "Retry-After": "1", Connection: "close" });
+      }
+      let text: string;
+      try {
+        text = await readBody(req, limits.maxBodyBytes);
+      } catch (err) {
+        if (err instanceof BodyTooLarge) {
+          return send(
+            res,
+            413,
+            { error: `body exceeds ${limits.maxBodyBytes} bytes` },
+            { Connection: "close" },
+          );
+        }
+        throw err;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        return send(res, 400, { error: "body is not JSON" });
+      }
+      const parsed = parseWebhookMessage(body);
+      if (!parsed.ok) return send(res, 400, { error: parsed.why });
+      try {
+        return send(res, 200, await run(parsed.message));
+      } catch (err) {
+        if (err instanceof TimedOut) {
+          logger.warn(
+            { groupKey: parsed.message.groupKey.slice(0, 256) },
+            "incident receiver: handling timed out",
+          );
+          return send(res, 503, { error: "timed out; retry" }, { "Retry-After": "1" });
+        }
+        logger.error(
+          { err, groupKey: parsed.message.groupKey.slice(0, 256) },
+          "incident receiver: handling failed",
+        );
+        return send(res, 500, { error: "handling failed; retry" });
+      }
+    })().catch((err: unknown) => {
+      logger.error({ err }, "incident receiver: request failed");
+      if (!res.headersSent) send(res, 500, { error: "request failed" });
+    });
+  };
+
+  let server: Server | undefined;
+  return {
+    handler,
+    listen() {
+      const s = createServer(
+        {
+          headersTimeout: limits.headersTimeoutMs,
+          requestTimeout: limits.requestTimeoutMs,
+          keepAliveTimeout: limits.keepAliveTimeoutMs,
+          connectionsCheckingInterval: 1_000,
+          maxHeaderSize: limits.maxHeaderBytes,
+        },
+        handler,
+      );
+      s.maxConnections = limits.maxConnections;
+      server = s;
+      return new Promise<AddressInfo>((resolve, reject) => {
+        s.once("error", reject);
+        s.listen(options.port, options.host, () => {
+          s.off("error", reject);
+          resolve(s.address() as AddressInfo);
+        });
+      });
+    },
+    close() {
+      const s = server;
+      server = undefined;
+      if (!s) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        s.close((err) => (err ? reject(err) : resolve()));
+        s.closeIdleConnections();
+      });
+    },
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The receiver's I/O: reads the informer caches, asks `plan.ts` what to do, writes the actions'
+ * annotations, then each Squad's `status.incidents`, then the Events. Thin on purpose: every
+ * decision is the planner's.
+ *
+ * Order matters for a leader that stops half-way: the annotations first (idempotent, keyed by
+ * the incident's action id), the record after. A retry (Alertmanager's, or the next leader's)
+ * then finds either the record (nothing more to do) or the action id on the target (asked
+ * already: recorded, not refused).
+ */
+import type { Logger } from "pino";
+import { ANNOTATIONS, LABELS, parseDuration } from "../api/common.js";
+import type { IncidentRecord } from "../api/incident.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../api/kinds.js";
+import { squadSpec } from "../api/squad.js";
+import { isConflict, type KubeClient } from "../runtime/client.js";
+import type { EventRecorder } from "../runtime/events.js";
+import { asRecord } from "../runtime/is-record.js";
+import type { KubeObject, ReadStore } from "../runtime/types.js";
+import type { WebhookMessage } from "./alertmanager.js";
+import { releaseChanges, toggleChanges } from "./changes.js";
+import type { AlertMapping, Change, ResponsePolicy } from "./correlate.js";
+import { planIncident, type IncidentEvent, type IncidentPlan } from "./plan.js";
+
+export interface ResponderDeps {
+  client: Pick<KubeClient, "mergePatch" | "get">;
+  recorder: Pick<EventRecorder, "record">;
+  logger: Pick<Logger, "info" | "warn">;
+  squads: ReadStore;
+  namespaces: ReadStore;
+  releases: ReadStore;
+  toggles: ReadStore;
+  mapping?: AlertMapping;
+  clock?: { now(): number };
+}
+
+/** What the receiver answers Alertmanager: per squad, what was recorded and written. */
+export interface ResponseSummary {
+  incidents: { squad: string; id: string; actions: string[] }[];
+  unscoped: { alert: string; why: string }[];
+}
+
+/** The squad's `spec.incidentResponse` as correlation reads it; none when absent or invalid. */
+export function policyOf(squad: KubeObject | undefined): ResponsePolicy | undefined {
+  const raw = asRecord(squad?.["spec"])["incidentResponse"];
+  if (raw === undefined) return undefined;
+  const parsed = squadSpec.shape.incidentResponse.safeParse(raw);
+  if (!parsed.success || !parsed.data) return undefined;
+  return {
+    correlationWindowMs: parseDuration(parsed.data.correlationWindow),
+    actions: parsed.data.actions.map((a) => ({ match: { labels: a.match.labels }, do: a.do })),
+  };
+}
+
+const incidentsOf = (squad: KubeObject | undefined): IncidentRecord[] =>
+  (asRecord(squad?.["status"])["incidents"] as IncidentRecord[] | undefined) ?? [];
+
+/** The action ids an object carries: its pending annotation's and its last acted-on one's. */
+function actionIds(o: KubeObject): string[] {
+  const pending = o.metadata.annotations?.[ANNOTATIONS.actionId];
+  const last = asRecord(asRecord(o["status"])["lastAction"])["id"];
+  return [pending, last].filter((id): id is string => typeof id === "string");
+}
+
+export function createResponder(deps: ResponderDeps): (message: WebhookMessage) => Promise<ResponseSummary> {
+  const clock = deps.clock ?? Date;
+  const squadOf = (namespace: string) => deps.namespaces.get(namespace)?.metadata.labels?.[LABELS.squad];
+
+  const changes = (): Change[] => {
+    const out: Change[] = [];
+    for (const r of deps.releases.list()) {
+      const squad = squadOf(r.metadata.namespace ?? "");
+      if (squad) out.push(...releaseChanges(r as Parameters<typeof releaseChanges>[0], squad));
+    }
+    for (const t of deps.toggles.list()) {
+      const squad = squadOf(t.metadata.namespace ?? "");
+      if (squad) out.push(...toggleChanges(t as Parameters<typeof toggleChanges>[0], squad));
+    }
+    return out;
+  };
+
+  const plan = (message: WebhookMessage, fresh: ReadonlyMap<string, KubeObject>): IncidentPlan => {
+    const squadObject = (name: string) => fresh.get(name) ?? deps.squads.get(name);
+    return planIncident({
+      message,
+      now: clock.now(),
+      squadOf,
+      squad: (name) => {
+        const s = squadObject(name);
+        if (!s) return undefined;
+        const policy = policyOf(s);
+        return { ...(policy ? { policy } : {}), incidents: incidentsOf(s) };
+      },
+      changes: changes(),
+      release: (ns, name) => {
+        const r = deps.releases.get(`${ns}/${name}`);
+        if (!r) return undefined;
+        const status = asRecord(r["status"]);
+        return {
+          stableRevision: status["stableRevision"] as string | undefined,
+          phase: status["phase"] as string | undefined,
+          actionIds: actionIds(r),
+        };
+      },
+      toggle: (ns, name) => {
+        const t = deps.toggles.get(`${ns}/${name}`);
+        if (!t) return undefined;
+        const status = asRecord(t["status"]);
+        return {
+          killed: status["killedAt"] !== undefined || status["effectiveState"] === "KilledByRollback",
+          actionIds: actionIds(t),
+        };
+      },
+      ...(deps.mapping ? { mapping: deps.mapping } : {}),
+    });
+  };
+
+  return async (message) => {
+    // Squads re-read after a conflict: the cache may lag our own last write.
+    const fresh = new Map<string, KubeObject>();
+    for (let attempt = 0; ; attempt++) {
+      const result = plan(message, fresh);
+      for (const s of result.squads) {
+        for (const w of s.writes) {
+          await deps.client.mergePatch(
+            w.kind === "Release" ? ReleaseResource : FeatureToggleResource,
+            w.name,
+            w.namespace,
+            {
+              metadata: {
+                annotations: {
+                  [ANNOTATIONS.action]: w.action,
+                  [ANNOTATIONS.actionId]: w.actionId,
+                  // A revision a person once asked an undo for must not steer this one.
+                  ...(w.action === "undo" ? { [ANNOTATIONS.undoRevision]: null } : {}),
+                },
+              },
+            },
+          );
+        }
+      }
+      const conflicted: string[] = [];
+      for (const s of result.squads) {
+        if (!s.changed) continue;
+        const squad = fresh.get(s.squad) ?? deps.squads.get(s.squad);
+        const resourceVersion = squad?.metadata.resourceVersion;
+        try {
+          await deps.client.mergePatch(
+            SquadResource,
+            s.squad,
+            undefined,
+            {
+              ...(resourceVersion ? { metadata: { resourceVersion } } : {}),
+              status: { incidents: s.incidents },
+            },
+            { subresource: "status" },
+          );
+        } catch (err) {
+          if (!isConflict(err) || attempt >= 4) throw err;
+          conflicted.push(s.squad);
+        }
+      }
+      if (conflicted.length > 0) {
+        for (const name of conflicted) {
+          const got = await deps.client.get(SquadResource, name);
+          if (got) fresh.set(name, got);
+        }
+        continue;
+      }
+      for (const s of result.squads) for (const e of s.events) void record(deps, e);
+      for (const u of result.unscoped) {
+        deps.logger.info({ alert: u.alert, why: u.why }, "incident receiver: alert given to no squad");
+      }
+      if (result.squads.length > 0) {
+        deps.logger.info(
+          { incidents: result.squads.map((s) => ({ squad: s.squad, writes: s.writes.length })) },
+          "incident recorded",
+        );
+      }
+      return {
+        incidents: result.squads.map((s) => ({
+          squad: s.squad,
+          id: s.id,
+          actions: s.writes.map((w) => `${w.action} ${w.kind} ${w.namespace}/${w.name}`),
+        })),
+        unscoped: result.unscoped,
+      };
+    }
+  };
+}
+
+function record(deps: ResponderDeps, e: IncidentEvent): Promise<void> {
+  const regarding =
+    e.on.kind === "Squad"
+      ? deps.squads.get(e.on.name)
+      : (e.on.kind === "Release" ? deps.releases : deps.toggles).get(`${e.on.namespace}/${e.on.name}`);
+  if (!regarding) return Promise.resolve();
+  return deps.recorder.record(regarding, {
+    type: e.type,
+    reason: e.reason,
+    note: e.note,
+    action: "Incident",
+  });
+}
