@@ -84,7 +84,7 @@ export interface OperatorConfig {
    * previous template (a revert) or by a Degraded period (docs/delivery-metrics.md).
    */
   revertWindowMs: number;
-  /** The Alertmanager receiver's port (`incidents/receiver.ts`). */
+  /** The Alertmanager receiver's port (`controllers/incidents/receiver.ts`). */
   incidentPort: number;
   /**
    * The bearer token Alertmanager sends: a file (a mounted Secret, re-read on change), else

@@ -17,8 +17,8 @@ import { registerSquadController } from "./controllers/squad/controller.js";
 import { createOfrepServer } from "./flags/ofrep.js";
 import { setUpOfrepAuth } from "./flags/ofrep-auth-setup.js";
 import { ofrepToken } from "./flags/ofrep-token.js";
-import { createReceiver } from "./incidents/receiver.js";
-import { createResponder } from "./incidents/respond.js";
+import { createReceiver } from "./controllers/incidents/receiver.js";
+import { createResponder } from "./controllers/incidents/respond.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
 import { createKubeClient } from "./runtime/client.js";
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   });
 
   // The Alertmanager receiver: only with a token (there is no unauthenticated mode), on a port
-  // of its own; every replica answers, only the leader acts (incidents/receiver.ts).
+  // of its own; every replica answers, only the leader acts (controllers/incidents/receiver.ts).
   const incidentToken = ofrepToken({
     token: config.incidentToken,
     file: config.incidentTokenFile,

@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { actionCommands, newActionId } from "./commands/action.js";
 import { chapterCommand } from "./commands/chapter.js";
+import { incidentsCommand } from "./commands/incidents.js";
 import type { Command, Flags, Io, OptionsConfig } from "./commands/command.js";
 import { squadCommand } from "./commands/squad.js";
 import { statusCommand } from "./commands/status.js";
@@ -22,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   tribeCommand,
   chapterCommand,
   togglesCommand,
+  incidentsCommand,
 ];
 
 /** `status <release>`, or `toggles [--squad=S]` for a command that takes no name. */
@@ -117,7 +119,7 @@ export function parse(argv: readonly string[]): Parsed {
       throw new UsageError(`unknown flag ${token.rawName} for ${command.name}`, command.name);
     }
   }
-  if (command.noName !== undefined && rest.length > 0)
+  if (command.noName !== undefined && !command.optionalName && rest.length > 0)
     throw new UsageError(`unexpected argument "${rest[0]}"`, command.name);
   if (command.noName === undefined && rest.length === 0)
     throw new UsageError(`${command.name} needs a ${command.target} name`, command.name);

@@ -40,6 +40,8 @@ export interface Command {
    * `<target>`, e.g. "[--squad=S]".
    */
   noName?: string;
+  /** With `noName`: the one positional argument (`target`) may still be given. */
+  optionalName?: boolean;
   /** One line for the command list. */
   summary: string;
   /** The paragraph `<command> --help` shows under the usage line. */

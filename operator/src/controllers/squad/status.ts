@@ -79,7 +79,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
 }
 
 /**
- * The incident record is the receiver's (incidents/respond.ts): kept as it is, with the actions
+ * The incident record is the receiver's (controllers/incidents/respond.ts): kept as it is, with the actions
  * it requested settled from the targets' `status.lastAction` once their controllers acted.
  */
 export function squadIncidents(

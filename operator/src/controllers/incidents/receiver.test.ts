@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { WebhookMessage } from "./alertmanager.js";
+import type { WebhookMessage } from "../../incidents/alertmanager.js";
 import { createReceiver, RECEIVER_PATH, type Receiver, type ReceiverOptions } from "./receiver.js";
 
 const TOKEN = "s3cret-token";

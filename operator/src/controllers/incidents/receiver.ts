@@ -19,8 +19,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
-import { expectedTokenDigest, matchesDigest } from "../flags/ofrep-protocol.js";
-import { parseWebhookMessage, type WebhookMessage } from "./alertmanager.js";
+import { expectedTokenDigest, matchesDigest } from "../../flags/ofrep-protocol.js";
+import { parseWebhookMessage, type WebhookMessage } from "../../incidents/alertmanager.js";
 
 export const RECEIVER_PATH = "/alertmanager";
 

@@ -9,18 +9,19 @@
  * already: recorded, not refused).
  */
 import type { Logger } from "pino";
-import { ANNOTATIONS, LABELS, parseDuration } from "../api/common.js";
-import type { IncidentRecord } from "../api/incident.js";
-import { FeatureToggleResource, ReleaseResource, SquadResource } from "../api/kinds.js";
-import { squadSpec } from "../api/squad.js";
-import { isConflict, type KubeClient } from "../runtime/client.js";
-import type { EventRecorder } from "../runtime/events.js";
-import { asRecord } from "../runtime/is-record.js";
-import type { KubeObject, ReadStore } from "../runtime/types.js";
-import type { WebhookMessage } from "./alertmanager.js";
-import { releaseChanges, toggleChanges } from "./changes.js";
-import type { AlertMapping, Change, ResponsePolicy } from "./correlate.js";
-import { planIncident, type IncidentEvent, type IncidentPlan } from "./plan.js";
+import { ANNOTATIONS, parseDuration } from "../../api/common.js";
+import type { IncidentRecord } from "../../api/incident.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
+import { squadSpec } from "../../api/squad.js";
+import { squadOwning } from "../../flags/ofrep-access.js";
+import { isConflict, type KubeClient } from "../../runtime/client.js";
+import type { EventRecorder } from "../../runtime/events.js";
+import { asRecord } from "../../runtime/is-record.js";
+import type { KubeObject, ReadStore } from "../../runtime/types.js";
+import type { WebhookMessage } from "../../incidents/alertmanager.js";
+import { releaseChanges, toggleChanges } from "../../incidents/changes.js";
+import type { AlertMapping, Change, ResponsePolicy } from "../../incidents/correlate.js";
+import { planIncident, type IncidentEvent, type IncidentPlan } from "../../incidents/plan.js";
 
 export interface ResponderDeps {
   client: Pick<KubeClient, "mergePatch" | "get">;
@@ -64,9 +65,23 @@ function actionIds(o: KubeObject): string[] {
 
 export function createResponder(deps: ResponderDeps): (message: WebhookMessage) => Promise<ResponseSummary> {
   const clock = deps.clock ?? Date;
-  const squadOf = (namespace: string) => deps.namespaces.get(namespace)?.metadata.labels?.[LABELS.squad];
+  /**
+   * The squad owning a namespace, as OFREP decides it: the Squad its label names, if that
+   * Squad's spec lists it. A label alone (anyone who may label a namespace) gives nothing away.
+   * Memoised per notification: changes are many, namespaces few.
+   */
+  const owners = (): ((namespace: string) => string | undefined) => {
+    const memo = new Map<string, string | undefined>();
+    return (namespace) => {
+      if (!memo.has(namespace)) {
+        const labels = deps.namespaces.get(namespace)?.metadata.labels;
+        memo.set(namespace, squadOwning(namespace, labels, (n) => deps.squads.get(n)?.["spec"])?.name);
+      }
+      return memo.get(namespace);
+    };
+  };
 
-  const changes = (): Change[] => {
+  const changes = (squadOf: (namespace: string) => string | undefined): Change[] => {
     const out: Change[] = [];
     for (const r of deps.releases.list()) {
       const squad = squadOf(r.metadata.namespace ?? "");
@@ -80,6 +95,7 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
   };
 
   const plan = (message: WebhookMessage, fresh: ReadonlyMap<string, KubeObject>): IncidentPlan => {
+    const squadOf = owners();
     const squadObject = (name: string) => fresh.get(name) ?? deps.squads.get(name);
     return planIncident({
       message,
@@ -91,7 +107,7 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
         const policy = policyOf(s);
         return { ...(policy ? { policy } : {}), incidents: incidentsOf(s) };
       },
-      changes: changes(),
+      changes: changes(squadOf),
       release: (ns, name) => {
         const r = deps.releases.get(`${ns}/${name}`);
         if (!r) return undefined;

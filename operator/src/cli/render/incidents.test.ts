@@ -1,0 +1,117 @@
+import { describe, expect, it } from "vitest";
+import type { IncidentRecord } from "../../api/incident.js";
+import { incidentsOf, renderIncidents, timeline } from "./incidents.js";
+
+const T0 = Date.parse("2030-01-01T03:00:00.000Z");
+const MIN = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const reverted: IncidentRecord = {
+  id: "a1b2c3d4e5f60718",
+  groupKey: '{}:{alertname="HighErrorRate"}',
+  alertname: "HighErrorRate",
+  firedAt: iso(T0),
+  receivedAt: iso(T0 + 2000),
+  alerts: ["HighErrorRate (f1)"],
+  suspects: [
+    { kind: "Release", namespace: "shop", name: "web", revision: "r2", at: iso(T0 - 10 * MIN) },
+    { kind: "FeatureToggle", namespace: "shop", name: "new-checkout", at: iso(T0 - 20 * MIN) },
+  ],
+  actions: [
+    {
+      do: "Revert",
+      target: "shop/web",
+      actionId: "incident-a1",
+      at: iso(T0 + 2000),
+      state: "Done",
+      result: "returned to 1.0 (revision r1)",
+    },
+    {
+      do: "KillToggles",
+      target: "shop/new-checkout",
+      actionId: "incident-a1",
+      at: iso(T0 + 2000),
+      state: "Done",
+      result: "killed",
+    },
+    { do: "Notify", at: iso(T0 + 2000), state: "Done", result: "recorded" },
+  ],
+  explanation: ["revert Release shop/web revision r2: the most recent Release change in the window"],
+  resolvedAt: iso(T0 + 4 * MIN),
+  recoverySeconds: 240,
+};
+
+const quiet: IncidentRecord = {
+  id: "ffff000011112222",
+  groupKey: "g2",
+  alertname: "LatencyHigh",
+  firedAt: iso(T0 + 30 * MIN),
+  receivedAt: iso(T0 + 30 * MIN),
+  alerts: ["LatencyHigh (f2)"],
+  suspects: [],
+  actions: [{ do: "Notify", at: iso(T0 + 30 * MIN), state: "Done", result: "recorded" }],
+  explanation: ["LatencyHigh (f2): no change of squad search in scope in the 30m before …"],
+};
+
+describe("renderIncidents", () => {
+  it("lists every squad's incidents newest first, with what was done and the recovery time", () => {
+    const list = incidentsOf([
+      { name: "payments", incidents: [reverted] },
+      { name: "search", incidents: [quiet] },
+      { name: "empty" },
+    ]);
+    expect(list.map((l) => l.squad)).toEqual(["search", "payments"]);
+    expect(renderIncidents(list, { now: T0 + 60 * MIN })).toBe(
+      [
+        "SQUAD     INCIDENT          ALERT          FIRED    SUSPECTS  ACTIONS                                                RESOLVED",
+        "search    ffff000011112222  LatencyHigh    30m ago  0         notified only                                          open",
+        "payments  a1b2c3d4e5f60718  HighErrorRate  1h ago   2         revert shop/web (Done), kill shop/new-checkout (Done)  after 4m",
+        "",
+        "Name a squad for each incident's timeline: kubectl crescendo incidents <squad>",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("says so when there is none", () => {
+    expect(renderIncidents([])).toBe("No incidents recorded.\n");
+  });
+
+  it("shows one squad's incidents with their timeline, in time order, and why", () => {
+    const text = renderIncidents(incidentsOf([{ name: "payments", incidents: [reverted] }]), {
+      now: T0 + 60 * MIN,
+      timelines: true,
+    });
+    const lines = text.split("\n");
+    const at = (what: string) => lines.findIndex((l) => l.includes(what));
+    expect(at("Incident a1b2c3d4e5f60718 (HighErrorRate)")).toBeGreaterThan(0);
+    const order = [
+      "FeatureToggle shop/new-checkout changed (suspect)",
+      "Release shop/web revision r2 promoted (suspect)",
+      "alert fired: HighErrorRate (f1)",
+      "received from Alertmanager",
+      "Revert shop/web: Done (returned to 1.0 (revision r1))",
+      "KillToggles shop/new-checkout: Done (killed)",
+      "resolved, 4m after it fired",
+      "Why:",
+      "- revert Release shop/web revision r2: the most recent Release change in the window",
+    ].map(at);
+    expect(order.every((n) => n > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+  });
+
+  it("marks a refused action and an open incident", () => {
+    const refused: IncidentRecord = {
+      ...reverted,
+      resolvedAt: undefined,
+      recoverySeconds: undefined,
+      actions: [{ ...reverted.actions[0]!, state: "NotDone", result: "ignored: a rollout is in progress" }],
+    };
+    const text = renderIncidents([{ squad: "payments", incident: refused }], { now: T0, timelines: true });
+    expect(text).toContain("revert shop/web (NotDone)");
+    expect(text).toContain("open");
+    expect(timeline(refused, T0).join("\n")).toContain(
+      "Revert shop/web: NotDone (ignored: a rollout is in progress)",
+    );
+  });
+});

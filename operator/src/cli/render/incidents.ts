@@ -1,0 +1,109 @@
+/**
+ * `kubectl crescendo incidents [squad]`: the incidents Alertmanager reported and what Crescendo
+ * did about them, from the Squads' `status.incidents`. A table of every incident (newest first);
+ * with one squad named, each incident's timeline — the suspect changes, the alert, what was
+ * done and how it ended, the resolution — and every decision's reason. Pure.
+ */
+import type { IncidentRecord } from "../../api/incident.js";
+import {
+  formatDuration,
+  palette,
+  relative,
+  table,
+  type Cell,
+  type Palette,
+  type RenderOptions,
+} from "./style.js";
+
+export interface SquadIncident {
+  squad: string;
+  incident: IncidentRecord;
+}
+
+export interface IncidentsRenderOptions extends RenderOptions {
+  /** Print each incident's timeline and reasons (one squad named). */
+  timelines?: boolean;
+}
+
+/** The incidents of `squads` newest first (by when they fired). */
+export function incidentsOf(
+  squads: readonly { name: string; incidents?: readonly IncidentRecord[] }[],
+): SquadIncident[] {
+  return squads
+    .flatMap((s) => (s.incidents ?? []).map((incident) => ({ squad: s.name, incident })))
+    .sort((a, b) => Date.parse(b.incident.firedAt) - Date.parse(a.incident.firedAt));
+}
+
+export function renderIncidents(
+  list: readonly SquadIncident[],
+  options: IncidentsRenderOptions = {},
+): string {
+  const now = options.now ?? Date.now();
+  const p = palette(options.color ?? false);
+  if (list.length === 0) return "No incidents recorded.\n";
+  const rows: Cell[][] = [["SQUAD", "INCIDENT", "ALERT", "FIRED", "SUSPECTS", "ACTIONS", "RESOLVED"]];
+  for (const { squad, incident: i } of list) {
+    rows.push([
+      squad,
+      i.id,
+      i.alertname ?? "-",
+      relative(i.firedAt, now) ?? "-",
+      String(i.suspects.length),
+      actionsCell(i, p),
+      i.resolvedAt
+        ? `after ${formatDuration((i.recoverySeconds ?? 0) * 1000)}`
+        : { text: "open", style: p.warn },
+    ]);
+  }
+  const out = table(rows, "");
+  if (options.timelines) for (const { incident } of list) out.push("", ...timeline(incident, now, p));
+  else out.push("", "Name a squad for each incident's timeline: kubectl crescendo incidents <squad>");
+  return `${out.join("\n")}\n`;
+}
+
+function actionsCell(i: IncidentRecord, p: Palette): Cell {
+  const acted = i.actions.filter((a) => a.do !== "Notify");
+  if (acted.length === 0) return "notified only";
+  const text = acted
+    .map((a) => `${a.do === "Revert" ? "revert" : "kill"} ${a.target ?? ""} (${a.state})`)
+    .join(", ");
+  const failed = acted.some((a) => a.state === "NotDone");
+  return { text, style: failed ? p.bad : acted.every((a) => a.state === "Done") ? p.ok : p.warn };
+}
+
+/** The incident's events in time order, then why each decision was made. */
+export function timeline(i: IncidentRecord, now: number, p: Palette = palette(false)): string[] {
+  const events: { at: string; what: string }[] = [
+    ...i.suspects.map((s) => ({
+      at: s.at,
+      what:
+        s.kind === "Release"
+          ? `Release ${s.namespace}/${s.name} revision ${s.revision ?? "?"} promoted (suspect)`
+          : `FeatureToggle ${s.namespace}/${s.name} changed (suspect)`,
+    })),
+    { at: i.firedAt, what: p.bad(`alert fired: ${i.alerts.join(", ") || (i.alertname ?? "alert")}`) },
+    { at: i.receivedAt, what: "received from Alertmanager" },
+    ...i.actions.map((a) => ({
+      at: a.at,
+      what: `${a.do}${a.target ? ` ${a.target}` : ""}: ${a.state === "Done" ? p.ok(a.state) : a.state === "NotDone" ? p.bad(a.state) : p.warn(a.state)} (${a.result})`,
+    })),
+    ...(i.resolvedAt
+      ? [
+          {
+            at: i.resolvedAt,
+            what: p.ok(`resolved, ${formatDuration((i.recoverySeconds ?? 0) * 1000)} after it fired`),
+          },
+        ]
+      : []),
+  ];
+  // Stable order: equal times keep the order above (suspects, alert, receipt, actions, resolution).
+  const sorted = events
+    .map((e, n) => ({ ...e, n }))
+    .sort((a, b) => Date.parse(a.at) - Date.parse(b.at) || a.n - b.n);
+  return [
+    p.bold(`Incident ${i.id}${i.alertname ? ` (${i.alertname})` : ""}`),
+    ...table(sorted.map((e) => [e.at, relative(e.at, now) ?? "", e.what])),
+    "  Why:",
+    ...i.explanation.map((line) => `    - ${line}`),
+  ];
+}
