@@ -5,7 +5,7 @@
  * before the controller starts, on a private control plane of the same size; the same figures:
  * cold start (controller start → every Rollout Healthy), rollout of all N (new image → every
  * Rollout Healthy on it), RSS peak and settled, CPU seconds, API requests per change and while
- * idle (from the controller's own `controller_clientset_k8s_request_total`).
+ * idle (from the controller's own `controller_clientset_k8s_request_total`, see argo-requests.ts).
  */
 import { join } from "node:path";
 import { NamespaceResource } from "../../operator/src/runtime/resources.js";
@@ -17,7 +17,8 @@ import {
   type ArgoRolloutsBuild,
 } from "./argo-rollouts-controller.js";
 import { ROOT, startCluster } from "./cluster.js";
-import { counterDelta, parseMetrics, type Scrape } from "./prom.js";
+import { argoRequestsBy as requestsBy, countedRequests } from "./argo-requests.js";
+import { parseMetrics, type Scrape } from "./prom.js";
 import { Cleanups, elapsed, median, round, sleep, until } from "./run.js";
 import { asKubectlApplied, pool, squadName, Watcher } from "./workload.js";
 
@@ -97,23 +98,6 @@ const healthyAt =
     );
   };
 
-const REQUESTS = "controller_clientset_k8s_request_total";
-
-/** Requests by `verb kind`, watches excluded (Argo counts a watch as one request when it opens). */
-function requestsBy(before: Scrape | undefined, after: Scrape): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of [...counterDelta(before, after, REQUESTS, ["verb", "kind"])].sort(
-    (a, b) => b[1] - a[1],
-  ))
-    if (v > 0) out[k.replace("|", " ")] = v;
-  return out;
-}
-const total = (rec: Record<string, number>, skip: (k: string) => boolean = () => false): number =>
-  Object.entries(rec)
-    .filter(([k]) => !skip(k) && !k.startsWith("Watch ") && !k.startsWith("watch "))
-    .reduce((a, [, v]) => a + v, 0);
-const isLease = (k: string): boolean => / leases$/i.test(k);
-
 export async function runArgoScale(
   build: ArgoRolloutsBuild,
   n: number,
@@ -185,7 +169,7 @@ export async function runArgoScale(
       for (let stable = 0; stable < 5;) {
         await sleep(1000);
         const now = await scrape();
-        stable = total(requestsBy(last, now), isLease) === 0 ? stable + 1 : 0;
+        stable = countedRequests(requestsBy(last, now)) === 0 ? stable + 1 : 0;
         last = now;
       }
       return last;
@@ -230,8 +214,8 @@ export async function runArgoScale(
       rssPeakMB: round(Math.max(...rss.map((s) => s.rss)) / MB),
       rssSettledMB: round(median(settled) / MB),
       cpuSeconds: round(ctl.cpuSeconds(), 1),
-      requestsPerChange: round(total(rolloutRequests, isLease) / n, 2),
-      idleRequests: total(idle, isLease),
+      requestsPerChange: round(countedRequests(rolloutRequests) / n, 2),
+      idleRequests: countedRequests(idle),
       idleSeconds: o.idleSeconds,
       requests: { coldStart: requestsBy(undefined, sCold), rollout: rolloutRequests, idle },
       kubeApiQps: 40,
