@@ -20,8 +20,8 @@
  *                   by nobody: the figures say how the analysis compares with it.
  *   alert           no postPromotion: the Squads' spec.incidentResponse says Revert, and the
  *                   operator's Alertmanager receiver (--incident-port, bearer token) acts on the
- *                   alert. Runs only when the operator has a receiver (operator/src/incidents/
- *                   receiver.ts); otherwise recorded as skipped.
+ *                   alert. Runs only when the operator has a receiver (takes --incident-port);
+ *                   otherwise recorded as skipped.
  *
  * Per bad change, on the benchmark's clock (hack/bench/incident-summary.ts defines each figure):
  * the verdict, the alert's startsAt and webhook arrival, the action (the `<release>` Service on
@@ -33,7 +33,7 @@
  * Writes bench/results/incident.json. A benchmark prints figures; it asserts nothing.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -239,8 +239,9 @@ class Watch {
   }
 }
 
-/** Whether this build has the operator's Alertmanager receiver (the incident-response work). */
-const receiverBuilt = (): boolean => existsSync(join(ROOT, "operator/src/incidents/receiver.ts"));
+/** Whether this build's operator serves an Alertmanager receiver: it takes --incident-port. */
+const receiverBuilt = (): boolean =>
+  readFileSync(join(ROOT, "operator/src/config.ts"), "utf8").includes('"incident-port"');
 
 interface PathRun {
   result: PathResult;
@@ -580,8 +581,7 @@ async function main(): Promise<void> {
     for (const path of o.paths) {
       if (interrupted()) break;
       if (path === "alert" && !receiverBuilt()) {
-        const skipped =
-          "this build has no Alertmanager receiver in the operator (operator/src/incidents/receiver.ts)";
+        const skipped = "this build's operator has no Alertmanager receiver (no --incident-port)";
         console.log(`[alert] skipped: ${skipped}`);
         paths[path] = { skipped };
         continue;
