@@ -191,6 +191,9 @@ function releaseBody(
             : {}),
         },
       },
+      // The alert path: the previous revision goes at once, as it has long gone when a
+      // regression shows an hour after promotion, so a revert has to bring it back.
+      ...(path === "alert" ? { rollback: { scaleDownDelaySeconds: 0 } } : {}),
       analysis: {
         interval: `${o.intervalSeconds}s`,
         metrics: [
@@ -418,9 +421,9 @@ async function runPath(
       const s = status(key);
       const onR2 =
         s?.stableRevision === revisions(i).r2 && selected(key.split("/")[0]!, i) === revisions(i).r2;
-      return path === "post-promotion"
-        ? onR2 && s?.postPromotion?.result === "Verifying"
-        : onR2 && s?.phase === "Healthy";
+      if (path === "post-promotion") return onR2 && s?.postPromotion?.result === "Verifying";
+      const prev = watch.get<Deployment>("Deployment", `${key}-${revisions(i).r1}`);
+      return onR2 && s?.phase === "Healthy" && (prev === undefined || prev.spec?.replicas === 0);
     };
     await until(
       `${total} Releases promoted to version 2`,
