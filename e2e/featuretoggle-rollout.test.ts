@@ -4,31 +4,51 @@
  * OFREP provider, labels its request metrics by flag and variant with an OpenFeature hook, and a
  * real Prometheus scrapes it. The analysis judges the variant's users against the default
  * variant's: a healthy toggle reaches 100%, one whose "on" variant fails requests is returned to
- * its default at its first analysis step. A metric on an address the platform did not allow is
- * never asked.
+ * its default at its first analysis step, and the squad's on-call is told exactly once, through a
+ * loopback webhook receiver. A metric on an address the platform did not allow is never asked.
  */
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { OpenFeature } from "@openfeature/server-sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inject } from "vitest";
 import { FeatureToggleResource, SquadResource } from "../operator/src/api/kinds.js";
-import type { ToggleRolloutStatus } from "../operator/src/api/toggle-rollout.js";
+import type { ToggleNotification, ToggleRolloutStatus } from "../operator/src/api/toggle-rollout.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { EventResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
 import { serviceAccountToken } from "./support/ofrep.js";
-import { OperatorProcess } from "./support/operator.js";
+import { freePort, OperatorProcess } from "./support/operator.js";
 import { ToggleApp } from "./support/toggle-app.js";
 
 const NS = "ramps-e2e";
 let client: KubeClient;
 let operator: OperatorProcess;
 let app: ToggleApp;
+let receiver: Server | undefined;
+/** What the squad's on-call webhook received. */
+const received: { headers: IncomingHttpHeaders; body: Record<string, unknown> }[] = [];
 const context = () => operator.tail(80);
+
+/** The squad's on-call webhook: a loopback receiver that records every POST. */
+async function startReceiver(): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body: JSON.parse(body) as Record<string, unknown> });
+      res.writeHead(204).end();
+    });
+  });
+  const port = await freePort();
+  await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+  return { server, url: `http://127.0.0.1:${port}/hooks/ramps` };
+}
 
 type Toggle = KubeObject & {
   status?: {
     rollout?: ToggleRolloutStatus;
+    notifications?: ToggleNotification[];
     conditions?: { type: string; status: string; reason: string; message: string }[];
   };
 };
@@ -100,10 +120,13 @@ async function everyoneGets(flag: string, variant: string): Promise<void> {
 beforeAll(async () => {
   client = testClient();
   operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "featuretoggle-rollout" });
+  const hook = await startReceiver();
+  receiver = hook.server;
   await apply(`apiVersion: crescendo.dev/v1alpha1
 kind: Squad
 metadata: { name: ${NS} }
-spec: {}
+spec:
+  oncall: { webhookSecretRef: { name: oncall-webhook }, channel: "#ramps" }
 `);
   await waitForCondition(
     client,
@@ -113,6 +136,11 @@ spec: {}
     { type: "Ready", status: "True" },
     { context },
   );
+  await apply(`apiVersion: v1
+kind: Secret
+metadata: { name: oncall-webhook, namespace: ${NS} }
+stringData: { url: "${hook.url}" }
+`);
   app = new ToggleApp(NS, [
     { flag: "good-ramp" },
     { flag: "bad-ramp", failing: { variant: "on", share: 0.5 } },
@@ -124,6 +152,7 @@ afterAll(async () => {
   await app?.stop();
   await OpenFeature.close();
   await operator?.stop();
+  await new Promise<void>((r) => (receiver ? receiver.close(() => r()) : r()));
   client?.close();
 });
 
@@ -196,6 +225,44 @@ describe("guarded toggle rollouts", () => {
     );
     expect(warning.find((e) => e.reason === "RolloutRolledBack")).toMatchObject({ type: "Warning" });
     await everyoneGets("bad-ramp", "off");
+
+    // The squad's on-call is told once: the rollback's write recorded the message, and it is
+    // delivered with the rollback's id as Idempotency-Key, naming the toggle, flag, variant and metric.
+    const delivered = await waitFor(
+      "the ramp's rollback notification delivered",
+      () => getToggle("bad-ramp"),
+      (t) => t?.status?.notifications?.[0]?.deliveredAt !== undefined,
+      { timeoutMs: 60_000, context },
+    );
+    const entry = delivered?.status?.notifications?.[0];
+    expect(delivered?.status?.notifications).toHaveLength(1);
+    expect(entry).toMatchObject({
+      reason: "AnalysisFailed",
+      metric: "error-rate",
+      variant: "on",
+      attempts: 1,
+    });
+    // Later reconciles (the app's evaluations keep insight moving) send nothing more.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const forRamp = received.filter((m) => m.body["toggle"] === "bad-ramp");
+    expect(forRamp.map((m) => m.headers["idempotency-key"])).toEqual([entry?.id]);
+    expect(forRamp[0]?.body).toMatchObject({
+      kind: "FeatureToggle",
+      toggle: "bad-ramp",
+      namespace: NS,
+      squad: NS,
+      channel: "#ramps",
+      flag: "bad-ramp",
+      variant: "on",
+      defaultVariant: "off",
+      reason: "AnalysisFailed",
+      metric: "error-rate",
+      command: `kubectl crescendo status featuretoggle/bad-ramp -n ${NS}`,
+      at: rollout?.rolledBackAt,
+      rollbackId: entry?.id,
+    });
+    // A completed ramp is no rollback: nothing was sent for it.
+    expect(received.filter((m) => m.body["toggle"] === "good-ramp")).toEqual([]);
   }, 300_000);
 
   it("never asks a Prometheus the platform did not allow: the toggle is Stalled and serves its default", async () => {

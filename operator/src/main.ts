@@ -106,7 +106,7 @@ async function main(): Promise<void> {
     intervalMs: config.insightPublishIntervalMs,
     logger: logger.child({ component: "insight" }),
   });
-  registerFeatureToggleController(manager, {
+  const toggles = registerFeatureToggleController(manager, {
     client,
     recorder,
     logger,
@@ -211,6 +211,7 @@ async function main(): Promise<void> {
     await ofrep.close();
     await receiver?.close();
     releases.close(); // drop on-call retries: nothing may outlive the grace period
+    toggles.close();
   }
   client.close();
   eventsClient.close();

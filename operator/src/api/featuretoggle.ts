@@ -2,7 +2,7 @@
 import { z } from "zod";
 import { conditions, dnsLabel, lastAction, opaqueObject } from "./common.js";
 import { isRecord } from "../runtime/is-record.js";
-import { toggleRolloutStatus, toggleRolloutSpec } from "./toggle-rollout.js";
+import { toggleNotification, toggleRolloutStatus, toggleRolloutSpec } from "./toggle-rollout.js";
 
 export const TOGGLE_TYPES = ["release", "experiment", "ops", "permission"] as const;
 
@@ -233,6 +233,13 @@ export const featureToggleStatus = z
     lastAction: lastAction.optional(),
     insight: toggleInsight.optional(),
     rollout: toggleRolloutStatus.optional(),
+    notifications: z
+      .array(toggleNotification)
+      .max(10)
+      .optional()
+      .describe(
+        "On-call notifications of ramp rollbacks, newest first: pending until delivered or given up. Recorded in the rollback's own status write, so a restarted or new leader finishes the delivery.",
+      ),
     singleVariant: z
       .string()
       .optional()

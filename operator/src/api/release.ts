@@ -373,6 +373,30 @@ export const metricResult = z
   .describe("Running totals for one metric.");
 export type MetricResult = z.infer<typeof metricResult>;
 
+/**
+ * How one on-call notification's delivery stands: the fields every notification entry has,
+ * whatever rolled back (a Release, a toggle's ramp), read by the shared at-least-once delivery.
+ */
+export const notificationDelivery = {
+  attempts: z.number().int().min(0).describe("Delivery attempts so far."),
+  nextAttemptAt: z
+    .string()
+    .optional()
+    .describe("When the next attempt is due; absent once delivered or given up.")
+    .meta({ format: "date-time" }),
+  deliveredAt: z
+    .string()
+    .optional()
+    .describe("When the webhook accepted it (2xx).")
+    .meta({ format: "date-time" }),
+  failedAt: z
+    .string()
+    .optional()
+    .describe("When delivery was given up (a permanent error, or retries for longer than the bound).")
+    .meta({ format: "date-time" }),
+  lastError: z.string().max(1024).optional().describe("Why the last attempt failed."),
+};
+
 export const pendingNotification = z
   .object({
     id: z
@@ -389,23 +413,7 @@ export const pendingNotification = z
     message: z.string().max(1024).optional().describe("The rollback's message, for the payload."),
     metric: z.string().optional().describe("The metric whose analysis failed, if one decided the rollback."),
     at: z.string().describe("When the rollback happened (status.abortedAt).").meta({ format: "date-time" }),
-    attempts: z.number().int().min(0).describe("Delivery attempts so far."),
-    nextAttemptAt: z
-      .string()
-      .optional()
-      .describe("When the next attempt is due; absent once delivered or given up.")
-      .meta({ format: "date-time" }),
-    deliveredAt: z
-      .string()
-      .optional()
-      .describe("When the webhook accepted it (2xx).")
-      .meta({ format: "date-time" }),
-    failedAt: z
-      .string()
-      .optional()
-      .describe("When delivery was given up (a permanent error, or retries for longer than the bound).")
-      .meta({ format: "date-time" }),
-    lastError: z.string().max(1024).optional().describe("Why the last attempt failed."),
+    ...notificationDelivery,
   })
   .describe("One rollback notification and how its delivery stands.");
 export type PendingNotification = z.infer<typeof pendingNotification>;

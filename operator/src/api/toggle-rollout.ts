@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { analysisInterval, analysisMetrics } from "./analysis.js";
-import { canaryStep, metricResult } from "./release.js";
+import { canaryStep, metricResult, notificationDelivery } from "./release.js";
 
 const variantRef = z
   .string()
@@ -128,3 +128,27 @@ export const toggleRolloutStatus = z
   })
   .describe("The guarded ramp of spec.rollout.steps.");
 export type ToggleRolloutStatus = z.infer<typeof toggleRolloutStatus>;
+
+/** Why a ramp rolled back, for its on-call notification. */
+export const RAMP_ROLLBACK_REASONS = ["AnalysisFailed", "Aborted"] as const;
+export type RampRollbackReason = (typeof RAMP_ROLLBACK_REASONS)[number];
+
+export const toggleNotification = z
+  .object({
+    id: z
+      .string()
+      .describe(
+        "The rollback's id, sent as the payload's rollbackId and the Idempotency-Key header, so a receiver can drop a repeated delivery.",
+      ),
+    variant: z.string().describe("The variant whose ramp rolled back."),
+    reason: z.enum(RAMP_ROLLBACK_REASONS).describe("AnalysisFailed or Aborted."),
+    message: z.string().max(1024).describe("The rollback's message, for the payload."),
+    metric: z.string().optional().describe("The metric whose analysis failed, if one decided the rollback."),
+    at: z
+      .string()
+      .describe("When the ramp rolled back (status.rollout.rolledBackAt).")
+      .meta({ format: "date-time" }),
+    ...notificationDelivery,
+  })
+  .describe("One on-call notification of a ramp's rollback and how its delivery stands.");
+export type ToggleNotification = z.infer<typeof toggleNotification>;

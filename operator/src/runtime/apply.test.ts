@@ -12,6 +12,7 @@ import {
 } from "./apply.js";
 import { ConfigMapResource, DeploymentResource, ResourceQuotaResource, SecretResource } from "./resources.js";
 import type { KubeObject, Resource } from "./types.js";
+import { applyMergePatch } from "./test-fixtures.js";
 
 interface ApplyCall {
   obj: KubeObject;
@@ -419,24 +420,6 @@ describe("applyStatusIfChanged", () => {
 describe("properties", () => {
   const json = fc.jsonValue() as fc.Arbitrary<Parameters<typeof isSubset>[0]>;
 
-  /** RFC 7386 application, to check that the diff really turns `from` into `to`. */
-  function applyPatch(target: unknown, patch: unknown): unknown {
-    if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
-    const out: Record<string, unknown> =
-      typeof target === "object" && target !== null && !Array.isArray(target) ? { ...target } : {};
-    for (const [k, v] of Object.entries(patch)) {
-      // defineProperty, not assignment: "__proto__" is an ordinary key in JSON.
-      if (v === null) delete out[k];
-      else
-        Object.defineProperty(out, k, {
-          value: applyPatch(Object.hasOwn(out, k) ? out[k] : undefined, v),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-    }
-    return out;
-  }
   const withoutNullMembers = (v: unknown): unknown =>
     Array.isArray(v)
       ? v
@@ -503,7 +486,7 @@ describe("properties", () => {
     fc.assert(
       fc.property(obj, obj, (a, b) => {
         const patch = mergePatchDiff(a as never, b as never);
-        return deepEqual(patch === undefined ? a : applyPatch(a, patch), b);
+        return deepEqual(patch === undefined ? a : applyMergePatch(a, patch), b);
       }),
     );
   });

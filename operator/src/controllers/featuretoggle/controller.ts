@@ -16,6 +16,9 @@ import { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import type { MetricProvider } from "../../analysis/index.js";
 import { cachedPrometheusProviders } from "../release/controller.js";
 import { MeasurementRunner } from "../release/measurements.js";
+import { NotificationRunner } from "../release/notification-runner.js";
+import { OncallWebhook } from "../release/notify.js";
+import type { KubeClient } from "../../runtime/client.js";
 import { controllerFor, type Controller, type ControllerHost } from "../../runtime/controller.js";
 import {
   ConfigMapResource,
@@ -40,7 +43,11 @@ import {
   toggleChanged,
 } from "./watches.js";
 
-export interface FeatureToggleControllerOptions extends ReconcilerIO {
+export interface FeatureToggleControllerOptions extends Omit<ReconcilerIO, "client"> {
+  /** The API; `get` reads the squad's on-call Secret when a ramp's rollback is notified. */
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get">;
+  /** Sends on-call messages (tests); default the Releases' `OncallWebhook`. */
+  webhook?: Pick<OncallWebhook, "sendMessage">;
   /** The namespaces' compiled flags (`flagDocumentsFrom` on the same host). */
   flags: FlagDocuments;
   /** Concurrent reconciles of different namespaces (default 2). */
@@ -79,7 +86,7 @@ function localInsight(counter: EvaluationInsight): InsightReports {
 export function registerFeatureToggleController(
   manager: ControllerHost,
   options: FeatureToggleControllerOptions,
-): Controller {
+): Controller & { close(): void } {
   const toggles = manager.informer<RawToggle>(FeatureToggleResource);
   const releases = manager.informer<RawRelease>(ReleaseResource);
   const namespaces = manager.informer(NamespaceResource);
@@ -88,13 +95,19 @@ export function registerFeatureToggleController(
   // Only FEATURE_FLAG_CRD is read: the operator's cache selects it by name (`cache.ts`).
   const crds = manager.informer(CustomResourceDefinitionResource);
   toggles.addIndex(GUARD_RELEASE_INDEX, guardReleaseIndex);
-  const { flags, workers, insight: counter, debt, replica, allowlist, providerFor, ...io } = options;
+  const { flags, workers, insight: counter, debt, replica, allowlist, providerFor, webhook, ...io } = options;
   // The controller exists only once built, and the runner is needed to build it.
   let enqueue: (namespace: string) => void = () => undefined;
   const runner = new MeasurementRunner({
     clock: manager.clock,
     logger: io.logger,
     // Ramp measurements are keyed by toggle (namespace/name); reconciles are by namespace.
+    onSettled: (key) => enqueue(key.slice(0, key.indexOf("/"))),
+  });
+  // A ramp's rollback is notified as a Release's is: attempts keyed by toggle (namespace/name).
+  const notifications = new NotificationRunner({
+    clock: manager.clock,
+    logger: io.logger,
     onSettled: (key) => enqueue(key.slice(0, key.indexOf("/"))),
   });
   const reconciler = new FeatureToggleReconciler({
@@ -110,6 +123,7 @@ export function registerFeatureToggleController(
       providerFor: providerFor ?? cachedPrometheusProviders(),
       allowlist: allowlist ?? PrometheusAllowlist.of([]),
     },
+    oncall: { runner: notifications, webhook: webhook ?? new OncallWebhook({ client: io.client }) },
     toggles,
     releases,
     namespaces,
@@ -147,5 +161,6 @@ export function registerFeatureToggleController(
   // A toggle evaluated for the first time since its summary was written: its namespace is
   // reconciled so the summary follows within a minute (the plan holds writes to one a minute).
   if (counter) counter.onFresh = (namespace) => controller.enqueue(namespace);
-  return controller;
+  // Shutdown drops on-call attempts in flight: each is still pending in status for the next leader.
+  return Object.assign(controller, { close: () => notifications.close() });
 }

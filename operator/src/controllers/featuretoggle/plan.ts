@@ -32,6 +32,8 @@ import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
 import { isRampAction, planRamp, rampStages, type RampEvent, type RampPlan } from "./ramp.js";
 import type { RampProblem, RampSetup } from "./ramp-analysis.js";
 import { servedShare } from "./ramp-share.js";
+import { rampRollbackEntry } from "./ramp-notify.js";
+import { addNotification } from "../release/delivery.js";
 
 export {
   FLAGS_FILE_KEY,
@@ -632,6 +634,12 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       ? setCondition(conditions, killedCondition(input, kill, generation), now)
       : removeCondition(conditions, KILLED_CONDITION);
 
+  // A rollback's own status write records its on-call notification, pending (`ramp-notify.ts`).
+  const notice = ramp.plan?.rolledBack
+    ? rampRollbackEntry(toggle.metadata.uid ?? "", rollout, ramp.plan.rollbackReason ?? "Aborted")
+    : undefined;
+  const notifications = notice ? addNotification(previous.notifications, notice) : previous.notifications;
+
   const insight = input.debt ? planInsight(previous.insight, input.insight, now) : undefined;
   const debt =
     input.debt && insight
@@ -667,6 +675,7 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     ...(lastAction ? { lastAction } : {}),
     ...(insight ? { insight: insight.insight } : {}),
     ...(rollout ? { rollout } : {}),
+    ...(notifications?.length ? { notifications } : {}),
     ...(debt?.singleVariant ? { singleVariant: debt.singleVariant } : {}),
     ...(debt?.singleVariantSince ? { singleVariantSince: debt.singleVariantSince } : {}),
   };

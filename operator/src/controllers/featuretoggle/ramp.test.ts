@@ -141,6 +141,7 @@ describe("planRamp", () => {
     expect(plan.rollout?.message).toContain('default variant "off"');
     expect(plan.rollout?.message).toContain("errors failed 1 time");
     expect(plan.rolledBack).toBe(true);
+    expect(plan.rollbackReason).toBe("AnalysisFailed");
     expect(plan.events).toEqual([expect.objectContaining({ type: "Warning", reason: "RolloutRolledBack" })]);
     expect(servedShare(s, { rollout: plan.rollout })).toBe(0);
     // It stays rolled back, however long: no new events, no re-ramp.
@@ -212,6 +213,7 @@ describe("planRamp", () => {
     expect(plan.rollout).toMatchObject({ phase: "RolledBack", percentage: 0 });
     expect(plan.rollout?.message).toContain("aborted by action z");
     expect(plan.rolledBack).toBe(true);
+    expect(plan.rollbackReason).toBe("Aborted");
     expect(
       planRamp(input(s, plan.rollout, T0 + 2000, { action: { action: "abort", id: "y" } })).actionResult,
     ).toBe("ignored: the ramp was rolled back; use retry or change spec.rollout");

@@ -14,7 +14,7 @@
 import type { AnalysisMetric } from "../../api/analysis.js";
 import type { FeatureToggleSpec } from "../../api/featuretoggle.js";
 import { stageOfStep, type Stage } from "../../api/release-stages.js";
-import type { RampPauseReason, ToggleRolloutStatus } from "../../api/toggle-rollout.js";
+import type { RampPauseReason, RampRollbackReason, ToggleRolloutStatus } from "../../api/toggle-rollout.js";
 import { analysisDeadlineMs, measurementTime, verdict } from "../../analysis/index.js";
 import { metricsNamed } from "../release/spec.js";
 import { rampId } from "./ramp-share.js";
@@ -63,6 +63,8 @@ export interface RampPlan {
   waitMs?: number;
   /** The ramp rolled back in this plan (a failed analysis or an abort): the squad counts a failed change. */
   rolledBack?: boolean;
+  /** Why it rolled back, with `rolledBack`: its on-call notification says so. */
+  rollbackReason?: RampRollbackReason;
 }
 
 /** The stages of the ramp: a Release's canary steps, without the Release's final scale-up. */
@@ -89,6 +91,7 @@ interface Run {
   events: RampEvent[];
   waitMs?: number;
   rolledBack?: boolean;
+  rollbackReason?: RampRollbackReason;
 }
 
 /**
@@ -138,7 +141,7 @@ export function planRamp(input: RampInput): RampPlan {
     events: walked.events,
     ...(actionResult === undefined ? {} : { actionResult }),
     ...(walked.waitMs === undefined ? {} : { waitMs: walked.waitMs }),
-    ...(walked.rolledBack ? { rolledBack: true } : {}),
+    ...(walked.rolledBack ? { rolledBack: true, rollbackReason: walked.rollbackReason ?? "Aborted" } : {}),
   };
 }
 
@@ -186,7 +189,13 @@ function complete(input: RampInput, run: Run): Run {
   return { ...run, r, events: [...run.events, normal("RolloutCompleted", r.message ?? "")] };
 }
 
-function rollBack(input: RampInput, run: Run, message: string, failedMetric?: string): Run {
+function rollBack(
+  input: RampInput,
+  run: Run,
+  reason: RampRollbackReason,
+  message: string,
+  failedMetric?: string,
+): Run {
   const at = measurementTime(input.now);
   const { pauseReason: _reason, pausedAt: _paused, ...rest } = run.r;
   const r: ToggleRolloutStatus = {
@@ -198,7 +207,7 @@ function rollBack(input: RampInput, run: Run, message: string, failedMetric?: st
     message: `Everyone is served default variant "${input.spec.defaultVariant}": ${message}`,
   };
   const event: RampEvent = { type: "Warning", reason: "RolloutRolledBack", note: r.message ?? "" };
-  return { ...run, r, events: [...run.events, event], rolledBack: true };
+  return { ...run, r, events: [...run.events, event], rolledBack: true, rollbackReason: reason };
 }
 
 /** Walks the steps from the current one while they need no waiting. Bounded by the number of steps. */
@@ -254,7 +263,13 @@ function judgeStep(input: RampInput, run: Run, index: number, names: string[] | 
   const here = { ...run, r };
   if (v.phase === "Successful") return undefined;
   if (v.phase === "Failed")
-    return rollBack(input, here, `analysis failed at step ${index + 1}: ${v.message}`, v.metric);
+    return rollBack(
+      input,
+      here,
+      "AnalysisFailed",
+      `analysis failed at step ${index + 1}: ${v.message}`,
+      v.metric,
+    );
   if (v.phase === "Inconclusive") return hold(input, here, "InconclusiveAnalysis", v.message);
   const deadline = analysisDeadlineMs(metrics, input.defaultIntervalMs);
   const started = Date.parse(analysis.startedAt);
@@ -305,7 +320,10 @@ const ACTIONS: Record<RampAction, Handler> = {
   },
   abort: (input, r, id) => {
     if (!live(r)) return notLive(r);
-    return { next: rollBack(input, { r, events: [] }, `aborted by action ${id}`), result: "rolled back" };
+    return {
+      next: rollBack(input, { r, events: [] }, "Aborted", `aborted by action ${id}`),
+      result: "rolled back",
+    };
   },
   retry: (input, r) => {
     if (r.phase === "RolledBack") {

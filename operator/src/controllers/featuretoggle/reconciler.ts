@@ -11,10 +11,16 @@
  */
 import { API_VERSION, LABELS, MANAGED_BY, parseDuration } from "../../api/common.js";
 import { squadSpec, type SquadSpec } from "../../api/squad.js";
-import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
+import type { ToggleNotification, ToggleRolloutStatus } from "../../api/toggle-rollout.js";
 import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import type { MetricProvider } from "../../analysis/index.js";
 import type { MeasurementRunner } from "../release/measurements.js";
+import { due, foldAttempts, nextAttemptInMs, type SettledAttempt } from "../release/delivery.js";
+import type { NotificationRunner } from "../release/notification-runner.js";
+import type { OncallWebhook } from "../release/notify.js";
+import { toggleOncallMessage, toggleRollbackNotificationOf } from "./ramp-notify.js";
+import { reportDeliveries } from "../release/delivery-report.js";
+import type { Squad } from "../../api/kinds.js";
 import { checkRamp, measureRamp, type RampSetup, type RampTarget } from "./ramp-analysis.js";
 import {
   foldRampMeasurements,
@@ -100,6 +106,14 @@ export interface ReconcilerDeps extends ReconcilerIO {
   debt?: DebtPolicy;
   /** Measuring guarded ramps (`spec.rollout.steps`); without it, ramps are held where they are. */
   ramps?: RampDeps;
+  /** Telling the squad's on-call of a ramp's rollback; without it, entries stay pending in status. */
+  oncall?: OncallDeps;
+}
+
+/** What notifying takes: the Releases' runner and webhook, so delivery is the same for both. */
+export interface OncallDeps {
+  runner: Pick<NotificationRunner, "start" | "busy" | "pending" | "ack" | "cancel">;
+  webhook: Pick<OncallWebhook, "sendMessage">;
 }
 
 /** What measuring ramps takes: the Releases' runner and providers, and the platform's allowlist. */
@@ -142,6 +156,8 @@ export class FeatureToggleReconciler {
 
   /** Namespace → the toggles with a ramp seen in its last reconcile (their measurements are ours). */
   private readonly rampKeys = new Map<string, Set<string>>();
+  /** Namespace → the toggles seen in its last reconcile (their notification attempts are ours). */
+  private readonly noticeKeys = new Map<string, Set<string>>();
 
   async reconcile(namespace: ObjectKey, ctx?: Pick<ReconcileContext, "signal">): Promise<ReconcileResult> {
     this.signal = ctx?.signal;
@@ -150,6 +166,7 @@ export class FeatureToggleReconciler {
     const crdServed = this.observeCrd();
     if (flags.toggles.length === 0) {
       this.forgetRamps(namespace, new Set());
+      this.forgetNotices(namespace, new Set());
       await this.cleanup(namespace, crdServed);
       return {};
     }
@@ -184,9 +201,14 @@ export class FeatureToggleReconciler {
     const attempt = (write: Promise<void>) => write.catch((err: unknown) => void (failure ??= err));
     const squad = lazySquadSpec(rawSquad);
     const ramped = new Set<string>();
+    const seen = new Set<string>();
 
     for (const { toggle: cached } of flags.entries) {
-      const toggle = this.written.view(cached);
+      // Attempts settled since the last write are folded in, so this write records them.
+      const observed = this.written.view(cached);
+      const notices = this.foldNotices(observed);
+      const toggle = notices.toggle;
+      seen.add(notices.key);
       const name = toggle.metadata.name ?? "";
       const guard = toggle.spec.guard;
       const key = toggleKey(toggle);
@@ -212,7 +234,8 @@ export class FeatureToggleReconciler {
         requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, plan.requeueAfterMs);
       let wrote = true;
       await attempt(
-        this.writeStatus(toggle, plan.status, plan.events).catch((err: unknown) => {
+        // Patched against what the apiserver holds, so the folded outcomes are part of the write.
+        this.writeStatus(observed, plan.status, plan.events).catch((err: unknown) => {
           wrote = false;
           throw err;
         }),
@@ -221,8 +244,13 @@ export class FeatureToggleReconciler {
         const wait = this.measureRamp(ramp, plan.status.rollout);
         if (wait !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(wait, 250));
       }
+      if (wrote) {
+        const wait = this.notify(notices, plan.status, { flag: key, rawSquad, squad });
+        if (wait !== undefined) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, Math.max(wait, 250));
+      }
     }
     this.forgetRamps(namespace, ramped);
+    this.forgetNotices(namespace, seen);
     for (const { toggle: cached, message } of flags.invalid) {
       const toggle = this.written.view(cached);
       toggleMetrics.set(namespace, toggle.metadata.name ?? "", "Invalid", toggle.status?.stale === true);
@@ -361,6 +389,80 @@ export class FeatureToggleReconciler {
     return schedule.nextDueInMs;
   }
 
+  /** The toggle with the notification attempts settled since its last write folded into its status. */
+  private foldNotices(toggle: FeatureToggle): Notices {
+    const key = `${toggle.metadata.namespace ?? ""}/${toggle.metadata.name ?? ""}`;
+    const runner = this.deps.oncall?.runner;
+    const attempts = runner ? [...runner.pending(key)] : [];
+    if (attempts.length === 0 || !toggle.status) return { key, toggle, attempts, delivered: [], gaveUp: [] };
+    const folded = foldAttempts(toggle.status, attempts);
+    return { key, toggle: { ...toggle, status: folded.status }, attempts, ...folded };
+  }
+
+  /**
+   * After the toggle's status is written: forget the outcomes it records (log and count them, an
+   * Event for each given up), start the attempts due, and return the wait until the next is due.
+   * Attempts start only from a written status, so a crash leaves each entry pending for the next
+   * leader, never lost: the Releases' rule.
+   */
+  private notify(
+    notices: Notices,
+    status: FeatureToggleStatus,
+    about: { flag: string; rawSquad: RawSquad | undefined; squad: () => SquadSpec | undefined },
+  ): number | undefined {
+    const oncall = this.deps.oncall;
+    if (!oncall) return undefined;
+    const { key: id, toggle } = notices;
+    oncall.runner.ack(
+      id,
+      notices.attempts.map((a) => a.id),
+    );
+    reportDeliveries(
+      notices,
+      {
+        log: this.deps.logger.child({ namespace: toggle.metadata.namespace, name: toggle.metadata.name }),
+        record: (event) => this.record(toggle, event),
+      },
+      (n) => `the rollback of variant "${n.variant}"`,
+    );
+    const now = this.deps.clock.now();
+    const pending = due(status, now).filter((n) => !oncall.runner.busy(id, n.id));
+    if (pending.length > 0) {
+      const labels = this.deps.namespaces.get(toggle.metadata.namespace ?? "")?.metadata.labels ?? {};
+      const spec = about.squad();
+      const squad: Squad | undefined =
+        about.rawSquad && spec ? { ...about.rawSquad, spec, metadata: about.rawSquad.metadata } : undefined;
+      const name = labels[LABELS.squad];
+      const facts = {
+        toggle: {
+          name: toggle.metadata.name ?? "",
+          namespace: toggle.metadata.namespace ?? "",
+          flag: about.flag,
+          defaultVariant: toggle.spec.defaultVariant,
+        },
+        ...(name ? { squad: { name, tribe: labels[LABELS.tribe], channel: spec?.oncall?.channel } } : {}),
+      };
+      for (const n of pending) {
+        const message = toggleOncallMessage(toggleRollbackNotificationOf(n, facts));
+        oncall.runner.start({
+          key: id,
+          id: n.id,
+          attemptsBefore: n.attempts,
+          send: (signal) => oncall.webhook.sendMessage(squad, message, signal),
+        });
+      }
+    }
+    return nextAttemptInMs(status, now, (n) => oncall.runner.busy(id, n));
+  }
+
+  /** Drops the notification attempts of toggles no longer in the namespace. */
+  private forgetNotices(namespace: string, seen: ReadonlySet<string>): void {
+    const runner = this.deps.oncall?.runner;
+    for (const key of this.noticeKeys.get(namespace) ?? []) if (!seen.has(key)) runner?.cancel(key);
+    if (seen.size > 0) this.noticeKeys.set(namespace, new Set(seen));
+    else this.noticeKeys.delete(namespace);
+  }
+
   /** Cancels the measurements of toggles in the namespace that no longer have a ramp. */
   private forgetRamps(namespace: string, seen: ReadonlySet<string>): void {
     const runner = this.deps.ramps?.runner;
@@ -464,6 +566,16 @@ interface RampWork {
   /** Held results folded into `input.previous` (or stale): forgotten once the status is written. */
   settled?: number[];
   input: ToggleRampInput;
+}
+
+/** A toggle's notification attempts in a reconcile: those folded into its status, and what they did. */
+interface Notices {
+  /** `namespace/name`: the runner's key. */
+  key: string;
+  toggle: FeatureToggle;
+  attempts: SettledAttempt[];
+  delivered: ToggleNotification[];
+  gaveUp: ToggleNotification[];
 }
 
 /** The squad's spec, parsed on first use: only namespaces with a ramp need it. */

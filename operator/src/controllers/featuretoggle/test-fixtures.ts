@@ -80,7 +80,9 @@ export function fakeClient(
 ) {
   const calls: Call[] = [];
   let version = 0;
-  const client: Pick<KubeClient, "apply" | "delete" | "mergePatch"> = {
+  const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
+    // Only the on-call Secret is read, and tests give the controller a webhook of their own.
+    get: async () => undefined,
     apply: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
       calls.push({
         verb: "apply",

@@ -31,24 +31,39 @@ export interface RollbackNotification {
 
 /** The body to POST for `payload` in `format`. */
 export function webhookBody(format: OncallFormat | undefined, payload: RollbackNotification): unknown {
+  return messageBody(format, payload, summaryOf(payload));
+}
+
+/** What an on-call message says, the same in every chat format, whatever rolled back. */
+export interface ChatSummary {
+  title: string;
+  why: string;
+  done: string;
+  command: string;
+  facts: [string, string][];
+}
+
+/**
+ * The body to POST in `format`: `json` sends `payload` itself, the chat formats render `summary`.
+ * Shared by every kind of on-call message, so each is escaped and cut the same way.
+ */
+export function messageBody(
+  format: OncallFormat | undefined,
+  payload: unknown,
+  summary: ChatSummary,
+): unknown {
   switch (format) {
     case "slack":
-      return slackMessage(payload);
+      return slackMessage(summary);
     case "teams":
-      return teamsMessage(payload);
+      return teamsMessage(summary);
     default:
       return payload;
   }
 }
 
 /** What the message says, the same in every chat format. */
-export function summaryOf(n: RollbackNotification): {
-  title: string;
-  why: string;
-  done: string;
-  command: string;
-  facts: [string, string][];
-} {
+export function summaryOf(n: RollbackNotification): ChatSummary {
   const reverted = n.reason === "PostPromotionAnalysisFailed";
   const title = `${n.namespace}/${n.release}: ${n.version} ${reverted ? "reverted after promotion" : "rolled back"}`;
   const done = reverted
@@ -71,8 +86,7 @@ export function summaryOf(n: RollbackNotification): {
 }
 
 /** Slack: `text` (notifications, clients without blocks) and Block Kit blocks. */
-function slackMessage(n: RollbackNotification): Record<string, unknown> {
-  const s = summaryOf(n);
+function slackMessage(s: ChatSummary): Record<string, unknown> {
   const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text: cut(text, 3000) } });
   return {
     text: cut(escapeSlack(`${s.title}: ${s.why}`), 3000),
@@ -90,8 +104,7 @@ function slackMessage(n: RollbackNotification): Record<string, unknown> {
 }
 
 /** Teams: a `message` with one Adaptive Card (schema 1.4), as Workflows webhooks take it. */
-function teamsMessage(n: RollbackNotification): Record<string, unknown> {
-  const s = summaryOf(n);
+function teamsMessage(s: ChatSummary): Record<string, unknown> {
   const text = (value: string, extra: Record<string, unknown> = {}) => ({
     type: "TextBlock",
     text: value,

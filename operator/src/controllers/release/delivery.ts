@@ -27,7 +27,27 @@ export const GIVE_UP_AFTER_MS = 60 * 60_000;
 /** `status.notifications` keeps this many entries (the schema's bound); finished ones go first. */
 export const NOTIFICATIONS_LIMIT = 10;
 
-/** The id of a rollback: the Release (by uid, so a recreated one differs), the revision, the time. */
+/**
+ * What every notification entry has, whatever rolled back: the rules below read only these, so a
+ * Release's `status.notifications` and a FeatureToggle's are delivered by the same code.
+ */
+export type DeliveryEntry = Pick<
+  PendingNotification,
+  "id" | "at" | "attempts" | "nextAttemptAt" | "deliveredAt" | "failedAt" | "lastError"
+>;
+
+/** A status holding notification entries (a Release's, a FeatureToggle's). */
+export interface WithNotifications<N extends DeliveryEntry> {
+  notifications?: N[];
+}
+
+/** The entry type of such a status. */
+type EntryOf<S extends WithNotifications<DeliveryEntry>> = NonNullable<S["notifications"]>[number];
+
+/**
+ * The id of a rollback: the object (by uid, so a recreated one differs), what was rolled back (a
+ * Release's revision, a ramp's id), the time.
+ */
 export function rollbackId(releaseUid: string, revision: string, abortedAt: string): string {
   const ms = Date.parse(abortedAt);
   return `${releaseUid}/${revision}/${Number.isNaN(ms) ? abortedAt : ms}`;
@@ -45,18 +65,15 @@ export function pending(
   metric?: string,
 ): PendingNotification {
   const { revision, version, reason, message } = rollback;
-  const entry = {
-    id,
-    revision,
-    version,
-    reason,
-    message: truncate(message),
-    metric,
-    at,
-    attempts: 0,
-    nextAttemptAt: at,
-  };
-  return clean(entry);
+  return newEntry({ id, revision, version, reason, message, metric, at });
+}
+
+/** A notification entry as first recorded: no attempt yet, due at once, the message bounded. */
+export function newEntry<N extends DeliveryEntry & { message?: string }>(
+  fields: Omit<N, "attempts" | "nextAttemptAt" | "deliveredAt" | "failedAt" | "lastError">,
+): N {
+  const message = fields.message === undefined ? undefined : truncate(fields.message);
+  return clean({ ...fields, message, attempts: 0, nextAttemptAt: fields.at } as unknown as N);
 }
 
 /**
@@ -95,10 +112,7 @@ function isRollbackReason(r: string | undefined): r is RollbackReason {
  * `list` with `entry` added first (unless its id is there already), within the bound: when full,
  * the oldest finished entry makes room, and only if none is finished the oldest pending one.
  */
-export function addNotification(
-  list: readonly PendingNotification[] | undefined,
-  entry: PendingNotification,
-): PendingNotification[] {
+export function addNotification<N extends DeliveryEntry>(list: readonly N[] | undefined, entry: N): N[] {
   const current = list ?? [];
   if (current.some((n) => n.id === entry.id)) return [...current];
   const out = [entry, ...current];
@@ -110,12 +124,12 @@ export function addNotification(
   return out;
 }
 
-export function isPending(n: PendingNotification): boolean {
+export function isPending(n: DeliveryEntry): boolean {
   return n.deliveredAt === undefined && n.failedAt === undefined;
 }
 
 /** The pending notifications whose next attempt is due at `now`. */
-export function due(s: ReleaseStatus, now: number): PendingNotification[] {
+export function due<N extends DeliveryEntry>(s: WithNotifications<N>, now: number): N[] {
   return (s.notifications ?? []).filter(
     (n) => isPending(n) && (n.nextAttemptAt === undefined || parse(n.nextAttemptAt, now) <= now),
   );
@@ -126,7 +140,7 @@ export function due(s: ReleaseStatus, now: number): PendingNotification[] {
  * `busy`: entries with an attempt in flight, whose end brings a reconcile of its own.
  */
 export function nextAttemptInMs(
-  s: ReleaseStatus,
+  s: WithNotifications<DeliveryEntry>,
   now: number,
   busy: (id: string) => boolean = () => false,
 ): number | undefined {
@@ -138,11 +152,11 @@ export function nextAttemptInMs(
 }
 
 /** What an attempt's outcome does to its entry, and whether it was just given up. */
-export function afterAttempt(
-  n: PendingNotification,
+export function afterAttempt<N extends DeliveryEntry>(
+  n: N,
   outcome: AttemptOutcome,
   now: number,
-): { entry: PendingNotification; gaveUp: boolean } {
+): { entry: N; gaveUp: boolean } {
   const at = new Date(now).toISOString();
   const attempts = n.attempts + (outcome.kind === "skipped" ? 0 : 1);
   const base = { ...n, attempts, nextAttemptAt: undefined };
@@ -188,13 +202,14 @@ export interface SettledAttempt {
  * attempt began with: folding the same outcome twice (a status write that failed, then a
  * retry), or an attempt of another process that status has moved past, changes nothing.
  */
-export function foldAttempts(
-  status: ReleaseStatus,
+export function foldAttempts<S extends WithNotifications<DeliveryEntry>>(
+  status: S,
   settled: readonly SettledAttempt[],
-): { status: ReleaseStatus; delivered: PendingNotification[]; gaveUp: PendingNotification[] } {
-  let list = status.notifications;
-  const delivered: PendingNotification[] = [];
-  const gaveUp: PendingNotification[] = [];
+): { status: S; delivered: EntryOf<S>[]; gaveUp: EntryOf<S>[] } {
+  type N = EntryOf<S>;
+  let list = status.notifications as N[] | undefined;
+  const delivered: N[] = [];
+  const gaveUp: N[] = [];
   for (const s of settled) {
     const n = list?.find((e) => e.id === s.id);
     if (!n || !isPending(n) || n.attempts !== s.attemptsBefore) continue;
@@ -211,10 +226,10 @@ export function foldAttempts(
 }
 
 /** `list` with the entry of the same id replaced. */
-export function replaceNotification(
-  list: readonly PendingNotification[] | undefined,
-  entry: PendingNotification,
-): PendingNotification[] | undefined {
+export function replaceNotification<N extends DeliveryEntry>(
+  list: readonly N[] | undefined,
+  entry: N,
+): N[] | undefined {
   if (!list) return undefined;
   return list.map((n) => (n.id === entry.id ? entry : n));
 }
@@ -228,6 +243,6 @@ function truncate(text: string): string {
   return text.length > 1024 ? `${text.slice(0, 1021)}...` : text;
 }
 
-function clean(n: PendingNotification): PendingNotification {
-  return Object.fromEntries(Object.entries(n).filter(([, v]) => v !== undefined)) as PendingNotification;
+function clean<N>(n: N): N {
+  return Object.fromEntries(Object.entries(n as object).filter(([, v]) => v !== undefined)) as N;
 }

@@ -14,12 +14,27 @@
  */
 import { z } from "zod";
 import type { Squad } from "../../api/kinds.js";
+import type { OncallFormat } from "../../api/squad.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { SecretResource } from "../../runtime/resources.js";
 import type { KubeObject } from "../../runtime/types.js";
 import { webhookBody } from "./chat-format.js";
 import { ROLLBACK_REASONS, rolledBack, type RollbackReason } from "./state.js";
+
+/** Fields every on-call payload has, whatever rolled back (a Release, a toggle's ramp). */
+export const oncallFields = {
+  squad: z
+    .string()
+    .nullable()
+    .describe("The squad owning the namespace (its crescendo.dev/squad label), or null."),
+  tribe: z.string().nullable().describe("The squad's tribe, or null."),
+  metric: z
+    .string()
+    .nullable()
+    .describe("The metric whose analysis failed, when an analysis decided the rollback; otherwise null."),
+  channel: z.string().nullable().describe("The squad's spec.oncall.channel, e.g. #payments-oncall, or null."),
+};
 
 /**
  * The JSON body POSTed to the webhook. Every field is always present (absent values are sent as
@@ -30,11 +45,8 @@ export const rollbackNotification = z
   .object({
     release: z.string().describe("Name of the Release that was rolled back."),
     namespace: z.string().describe("Namespace of the Release."),
-    squad: z
-      .string()
-      .nullable()
-      .describe("The squad owning the namespace (its crescendo.dev/squad label), or null."),
-    tribe: z.string().nullable().describe("The squad's tribe, or null."),
+    squad: oncallFields.squad,
+    tribe: oncallFields.tribe,
     revision: z.string().describe("The revision (pod template hash) that was rolled back."),
     version: z.string().describe("spec.version of the revision that was rolled back."),
     reason: z
@@ -45,14 +57,8 @@ export const rollbackNotification = z
     message: z
       .string()
       .describe("For people: names the metric, its values and the threshold, or the deadline or the action."),
-    metric: z
-      .string()
-      .nullable()
-      .describe("The metric whose analysis failed, when an analysis decided the rollback; otherwise null."),
-    channel: z
-      .string()
-      .nullable()
-      .describe("The squad's spec.oncall.channel, e.g. #payments-oncall, or null."),
+    metric: oncallFields.metric,
+    channel: oncallFields.channel,
     at: z.iso
       .datetime()
       .describe(
@@ -148,6 +154,12 @@ export type AttemptOutcome =
   /** Nothing to deliver to (the squad has no on-call webhook): finished, nothing sent. */
   | { kind: "skipped"; why: string };
 
+/** One on-call message: its id (the `Idempotency-Key`) and its body in a squad's format. */
+export interface OncallMessage {
+  id: string;
+  body: (format: OncallFormat | undefined) => unknown;
+}
+
 /** Per-attempt deadline for the POST. */
 export const NOTIFY_TIMEOUT_MS = 5_000;
 
@@ -179,13 +191,29 @@ export class OncallWebhook {
     payload: RollbackNotification,
     signal: AbortSignal,
   ): Promise<AttemptOutcome> {
+    return this.sendMessage(
+      squad,
+      { id: payload.rollbackId, body: (format) => webhookBody(format, payload) },
+      signal,
+    );
+  }
+
+  /**
+   * Sends any on-call message once (a Release's rollback, a toggle ramp's), with the same
+   * Secret, headers, deadline and outcomes as `send`: `body` renders it in the squad's format.
+   */
+  async sendMessage(
+    squad: Squad | undefined,
+    message: OncallMessage,
+    signal: AbortSignal,
+  ): Promise<AttemptOutcome> {
     const ref = squad?.spec.oncall?.webhookSecretRef;
     if (!squad || !ref) return { kind: "skipped", why: "the squad has no on-call webhook" };
     const namespace = ref.namespace ?? firstNamespace(squad);
     const where = `Secret ${namespace}/${ref.name} key ${ref.key}`;
     try {
       const url = await this.webhookUrl(namespace, ref.name, ref.key, where);
-      await this.post(url, webhookBody(squad.spec.oncall?.format, payload), payload.rollbackId, signal);
+      await this.post(url, message.body(squad.spec.oncall?.format), message.id, signal);
       return { kind: "delivered" };
     } catch (err) {
       const error = err instanceof Error ? err.message : String(err);

@@ -24,7 +24,7 @@ import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
 import type { KubeClient } from "../../runtime/client.js";
 import { readyConditions } from "../../runtime/conditions.js";
-import type { EventRecorder } from "../../runtime/events.js";
+import type { EventInput, EventRecorder } from "../../runtime/events.js";
 import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import { isConflict, isNotFound } from "../../runtime/client.js";
 import { asRecord } from "../../runtime/is-record.js";
@@ -51,6 +51,7 @@ import { due, foldAttempts, isPending, nextAttemptInMs, payloadOf } from "./deli
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import type { NotificationRunner } from "./notification-runner.js";
+import { reportDeliveries } from "./delivery-report.js";
 import type { OncallWebhook } from "./notify.js";
 import { deploymentsByRevision, revisionsByRevision } from "./observed.js";
 import { deploymentName, planObjects, type ReleasePlan } from "./plan.js";
@@ -521,25 +522,10 @@ export class ReleaseReconciler {
   }
 
   /** The attempts this reconcile's status write recorded: delivered ones logged, abandoned ones said. */
-  private reportDeliveries(raw: RawRelease, notified: ReturnType<typeof foldAttempts>): void {
+  private reportDeliveries(raw: RawRelease, notified: ReturnType<typeof foldAttempts<ReleaseStatus>>): void {
     const log = this.deps.logger.child({ namespace: raw.metadata.namespace, name: raw.metadata.name });
-    for (const n of notified.delivered) {
-      releaseMetrics.notificationDelivered();
-      log.info({ rollbackId: n.id, attempts: n.attempts }, "notified on-call of the rollback");
-    }
-    for (const n of notified.gaveUp) {
-      releaseMetrics.notificationAbandoned();
-      log.error(
-        { rollbackId: n.id, attempts: n.attempts, err: n.lastError },
-        "could not notify on-call of the rollback",
-      );
-      void this.deps.recorder.record(raw, {
-        type: "Warning",
-        reason: "NotificationFailed",
-        note: `gave up notifying on-call of the rollback of ${n.version ?? n.revision} after ${n.attempts} attempt(s): ${n.lastError ?? "unknown error"}`,
-        action: "Notify",
-      });
-    }
+    const record = (event: EventInput) => void this.deps.recorder.record(raw, event);
+    reportDeliveries(notified, { log, record }, (n) => `the rollback of ${n.version ?? n.revision}`);
   }
 
   /**
