@@ -65,10 +65,13 @@ async function apply(yaml: string): Promise<void> {
   expect(result.code, result.stderr).toBe(0);
 }
 
-function template(app: string, version: string) {
+function template(app: string, version: string, nodeSelector?: Record<string, string>) {
   return {
     metadata: { labels: { app } },
-    spec: { containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }] },
+    spec: {
+      containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }],
+      ...(nodeSelector ? { nodeSelector } : {}),
+    },
   };
 }
 
@@ -79,8 +82,9 @@ function releaseYaml(o: {
   version: string;
   strategy: string;
   analysis: string;
+  nodeSelector?: Record<string, string>;
 }): string {
-  const tpl = template(o.name, o.version.split(".")[0] ?? o.version);
+  const tpl = template(o.name, o.version.split(".")[0] ?? o.version, o.nodeSelector);
   return `
 apiVersion: crescendo.dev/v1alpha1
 kind: Release
@@ -195,7 +199,11 @@ describe("an analysis that can never decide in time", () => {
       const measured = held.analysis?.metrics[0];
       expect(measured).toMatchObject({ successful: 0, failed: 0 });
       expect(measured?.measurements.length ?? 0).toBeLessThanOrEqual(10);
-      expect(condition(held, "Stalled")).toMatchObject({ status: "True", reason: "AnalysisDeadlineExceeded" });
+      expect(measured?.measurements.at(-1)?.message).toContain("no answer from Prometheus");
+      expect(condition(held, "Stalled")).toMatchObject({
+        status: "True",
+        reason: "AnalysisDeadlineExceeded",
+      });
       expect(condition(held, "Stalled")?.message).toContain("reached no decision by its deadline");
 
       // kubectl users see it where they look: `kubectl wait` answers, and a Warning Event.
@@ -223,6 +231,98 @@ describe("an analysis that can never decide in time", () => {
       expect(now?.history ?? []).toEqual([]);
     } finally {
       await stop(silent);
+      await kubectl(["delete", "release", name, "-n", namespace, "--wait=false"]);
+    }
+  });
+});
+
+describe("background analysis whose query finds no data until the canary is up", () => {
+  it("is not held InconclusiveAnalysis by the early no data: the warm-up waits, and it promotes", async () => {
+    const [namespace, name] = ["rel-warmup", "warm"];
+    await kubectl(["create", "namespace", namespace]);
+    // A "Prometheus" whose answer about a revision exists only once a pod of that revision is
+    // ready (as the apiserver says, which the operator's cache can only lag): before that it
+    // answers an empty vector, "no data", which inconclusiveLimit 0 would hold on at once.
+    const answers: { revision: string; data: boolean }[] = [];
+    const prometheus = createServer((req, res) => {
+      void (async () => {
+        const query = new URL(req.url ?? "/", "http://x").searchParams.get("query") ?? "";
+        const revision = /revision="([^"]*)"/.exec(query)?.[1] ?? "";
+        const dep = await client
+          .get<KubeObject & { status?: { readyReplicas?: number } }>(
+            DeploymentResource,
+            `${name}-${revision}`,
+            namespace,
+          )
+          .catch(() => undefined);
+        const data = (dep?.status?.readyReplicas ?? 0) > 0;
+        answers.push({ revision, data });
+        const result = data ? [{ metric: {}, value: [Date.now() / 1000, "0"] }] : [];
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify({ status: "success", data: { resultType: "vector", result } }));
+      })();
+    });
+    await listen(prometheus, warmUpAddress.port);
+    // The canary can run only on a node with this label, which the test sets once several
+    // intervals have passed: until then it has no ready pod, and so no data.
+    const node = "kwok-node-0";
+    const label = "crescendo.dev/e2e-warm-up";
+    const selector = { [label]: name };
+    try {
+      const spec = (version: string, nodeSelector?: Record<string, string>) =>
+        releaseYaml({
+          name,
+          namespace,
+          version,
+          nodeSelector,
+          strategy: [
+            "    canary:",
+            '      steps: [{ setWeight: 50 }, { pause: { duration: "8s" } }]',
+            "      backgroundAnalysis: { metrics: [errors] }",
+          ].join("\n"),
+          analysis: [
+            '    interval: "1s"',
+            "    metrics:",
+            "      - name: errors",
+            `        prometheus: { address: "${warmUpAddress.url}", query: 'errors{revision="{{revision}}"}' }`,
+            "        thresholdRange: { max: 0.05 }",
+            "        inconclusiveLimit: 0",
+          ].join("\n"),
+        });
+      await apply(spec("1.0.0"));
+      await waitRelease(namespace, name, "Healthy at 1.0.0", (s) => s.phase === "Healthy");
+      const r2 = revisionOf(template(name, "2", selector));
+
+      await apply(spec("2.0.0", selector));
+      await waitRelease(namespace, name, "rolling out 2.0.0", (s) => s.canaryRevision === r2);
+      // Several intervals with the canary pending: a measurement now would find no data and,
+      // with inconclusiveLimit 0, hold the rollout.
+      await new Promise((r) => setTimeout(r, 4_000));
+      const waiting = (await client.get<Release>(ReleaseResource, name, namespace))?.status;
+      expect(waiting?.phase, context()).toBe("Progressing");
+      expect(waiting?.backgroundAnalysis?.metrics ?? []).toEqual([]);
+      const labelled = await kubectl(["label", "node", node, `${label}=${name}`, "--overwrite"]);
+      expect(labelled.code, labelled.stderr).toBe(0);
+
+      const done = await waitRelease(
+        namespace,
+        name,
+        "promoted to 2.0.0 (or held)",
+        (s) => (s.phase === "Healthy" && s.stableRevision === r2) || s.phase === "Paused",
+        120_000,
+      );
+      expect(done, context()).toMatchObject({ phase: "Healthy", stableRevision: r2, stableVersion: "2.0.0" });
+      expect(done.pauseReason).toBeUndefined();
+      // Background analysis did measure the canary, and never while it had no data.
+      const background = done.backgroundAnalysis?.metrics[0];
+      expect(background?.successful ?? 0).toBeGreaterThan(0);
+      expect(background).toMatchObject({ inconclusive: 0 });
+      expect(answers.filter((a) => a.revision === r2).length).toBeGreaterThan(0);
+      expect(answers.filter((a) => !a.data)).toEqual([]);
+      expect(await stableSelector(namespace, name)).toBe(r2);
+    } finally {
+      await stop(prometheus);
+      await kubectl(["label", "node", node, `${label}-`]);
       await kubectl(["delete", "release", name, "-n", namespace, "--wait=false"]);
     }
   });
