@@ -34,6 +34,8 @@ export const ANNOTATIONS = {
   actionId: "crescendo.dev/action-id",
   /** With action `undo`: the revision to return to (absent: the most recent previous one). */
   undoRevision: "crescendo.dev/undo-revision",
+  /** With action `undo`: when the failure it answers began (an incident's alert start), for delivery metrics. */
+  failureStartedAt: "crescendo.dev/failure-started-at",
 } as const;
 
 export const MANAGED_BY = "crescendo";

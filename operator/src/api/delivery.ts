@@ -20,7 +20,7 @@ export type FailureKind = (typeof FAILURE_KINDS)[number];
 export const LEAD_TIME_FROM = ["Commit", "RolloutStart"] as const;
 export type LeadTimeFrom = (typeof LEAD_TIME_FROM)[number];
 
-export const FAILURE_START_FROM = ["Measurement", "Degraded", "Traffic"] as const;
+export const FAILURE_START_FROM = ["Measurement", "Degraded", "Alert", "Traffic"] as const;
 export type FailureStartFrom = (typeof FAILURE_START_FROM)[number];
 
 export const changeRecord = z
@@ -60,7 +60,7 @@ export const changeRecord = z
       .enum(FAILURE_START_FROM)
       .optional()
       .describe(
-        "Measurement (first failing measurement), Degraded (start of Degraded), or Traffic (no earlier evidence: since the revision took production traffic).",
+        "Measurement (first failing measurement), Degraded (start of Degraded), Alert (the start of the alert whose incident reverted it), or Traffic (no earlier evidence: since the revision took production traffic).",
       ),
     restoredAt: z
       .string()

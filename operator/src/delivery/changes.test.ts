@@ -11,7 +11,7 @@ import { revisionOf } from "../controllers/release/revision.js";
 import { step } from "../controllers/release/rollout.js";
 import type { ObservedDeployment } from "../controllers/release/observed.js";
 import { pendingAction, type AnalysisVerdict } from "../controllers/release/snapshot.js";
-import { deriveChanges, DEFAULT_REVERT_WINDOW_MS } from "./changes.js";
+import { deriveChanges, DEFAULT_REVERT_WINDOW_MS, type ReleaseHistory } from "./changes.js";
 import { deliveryWindow, nextWindowBoundaryMs } from "./figures.js";
 import { foldLedger, LEAD_TIME_BUCKETS, type Ledger } from "./ledger.js";
 
@@ -339,6 +339,53 @@ describe("deriveChanges, from the state machine's own history", () => {
     });
     // Revision 2's redeploy is no new change and no second deployment.
     expect(byRev.get(R(2))?.failure).toBeUndefined();
+  });
+
+  it("a revert an incident asked for fails the change from the alert's start (failureStartFrom Alert)", () => {
+    const history = (alertAt: string): ReleaseHistory => ({
+      release: "shop/web",
+      status: {
+        history: [
+          {
+            revision: "r1",
+            version: "1",
+            startedAt: iso(T0 + 2 * HOUR),
+            finishedAt: iso(T0 + 2 * HOUR),
+            outcome: "Promoted",
+            reason: "Undone",
+            failureStartedAt: alertAt,
+          },
+          {
+            revision: "r2",
+            version: "2",
+            startedAt: iso(T0 + HOUR - MIN),
+            finishedAt: iso(T0 + HOUR),
+            outcome: "Promoted",
+          },
+          {
+            revision: "r1",
+            version: "1",
+            startedAt: iso(T0 - MIN),
+            finishedAt: iso(T0),
+            outcome: "Promoted",
+          },
+        ],
+      },
+    });
+    const r2 = deriveChanges(history(iso(T0 + 90 * MIN)), []).find((c) => c.revision === "r2");
+    expect(r2).toMatchObject({
+      failure: "Reverted",
+      failureStartedAt: iso(T0 + 90 * MIN),
+      failureStartFrom: "Alert",
+      restoredAt: iso(T0 + 2 * HOUR),
+    });
+    // An alert start before the deployment, or after the revert, is no evidence for this change.
+    for (const odd of [iso(T0 + 30 * MIN), iso(T0 + 3 * HOUR)]) {
+      expect(deriveChanges(history(odd), []).find((c) => c.revision === "r2")).toMatchObject({
+        failureStartedAt: iso(T0 + HOUR),
+        failureStartFrom: "Traffic",
+      });
+    }
   });
 
   it("the same return after the revert window is a redeploy, not a failure", () => {

@@ -73,7 +73,7 @@ export function deriveChanges(
             // A revision deployed before, rolled out again: a revert of the one it replaces.
             const left = stable === undefined ? undefined : records.get(stable);
             if (left && stable !== e.revision && withinWindow(left, e.startedAt)) {
-              fail(left, "Reverted", e.startedAt, evidence(left), at);
+              fail(left, "Reverted", e.startedAt, alertOrTraffic(left, e), at);
             }
           } else if (r?.deployedAt === undefined) {
             deploy(get(e), e, at);
@@ -153,6 +153,20 @@ function fail(
  */
 function evidence(r: ChangeRecord): { at: string; from: FailureStartFrom } {
   return { at: r.deployedAt ?? r.startedAt, from: "Traffic" };
+}
+
+/**
+ * A revert an incident asked for (`undo` with `crescendo.dev/failure-started-at`) carries its
+ * alert's start: the failure began there, if that is after the change reached production and not
+ * after the revert; otherwise, as for any revert, at the deployment.
+ */
+function alertOrTraffic(r: ChangeRecord, e: HistoryEntry): { at: string; from: FailureStartFrom } {
+  const alert = e.failureStartedAt === undefined ? NaN : ms(e.failureStartedAt);
+  const deployed = r.deployedAt === undefined ? NaN : ms(r.deployedAt);
+  if (e.failureStartedAt !== undefined && alert >= deployed && alert <= ms(e.startedAt)) {
+    return { at: e.failureStartedAt, from: "Alert" };
+  }
+  return evidence(r);
 }
 
 /** Entries with unreadable or backwards times are left out, as the figures could not place them. */

@@ -110,7 +110,15 @@ describe("planIncident", () => {
     expect(p.squad).toBe("payments");
     expect(p.changed).toBe(true);
     expect(p.writes).toEqual([
-      { kind: "Release", namespace: "shop", name: "web", action: "undo", actionId: ACTION_ID },
+      // The alert's start goes with the undo: delivery metrics count the recovery from it.
+      {
+        kind: "Release",
+        namespace: "shop",
+        name: "web",
+        action: "undo",
+        actionId: ACTION_ID,
+        failureStartedAt: iso(T0),
+      },
       { kind: "FeatureToggle", namespace: "shop", name: "new-checkout", action: "kill", actionId: ACTION_ID },
     ]);
     const r = p.incidents[0]!;

@@ -87,6 +87,8 @@ export interface ActionWrite {
   name: string;
   action: "undo" | "kill";
   actionId: string;
+  /** For an undo: the incident's start, recorded as the failure's start for delivery metrics. */
+  failureStartedAt?: string;
 }
 
 export interface IncidentEvent {
@@ -271,7 +273,14 @@ function act(
         result: `Release ${target} runs revision ${view.stableRevision ?? "none"} now, not the suspect revision ${r.revision ?? ""}: not reverted (a later change or an undo replaced it)`,
       });
     } else {
-      writes.push({ kind: "Release", namespace: r.namespace, name: r.name, action: "undo", actionId });
+      writes.push({
+        kind: "Release",
+        namespace: r.namespace,
+        name: r.name,
+        action: "undo",
+        actionId,
+        failureStartedAt: record.firedAt,
+      });
       add({
         do: "Revert",
         target,

@@ -27,8 +27,8 @@ export function newActionId(now: number = Date.now()): string {
 export function actionPatch(
   action: Action,
   id: string,
-  extra: Record<string, string> = {},
-): { metadata: { annotations: Record<string, string> } } {
+  extra: Record<string, string | null> = {},
+): { metadata: { annotations: Record<string, string | null> } } {
   return {
     metadata: { annotations: { ...extra, [ANNOTATIONS.action]: action, [ANNOTATIONS.actionId]: id } },
   };
@@ -55,7 +55,8 @@ interface ActionDefinition {
   /** The action to request; by default the command's name. */
   action?: (flags: Flags) => Action;
   /** Reads what the action needs and returns more annotations to set with it (e.g. undo's revision). */
-  prepare?: (env: CommandEnv, name: string, flags: Flags) => Promise<Record<string, string>>;
+  /** A null value removes the annotation (JSON merge patch). */
+  prepare?: (env: CommandEnv, name: string, flags: Flags) => Promise<Record<string, string | null>>;
 }
 
 function actionCommand(def: ActionDefinition): Command {

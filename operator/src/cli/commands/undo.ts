@@ -20,7 +20,7 @@ export async function prepareUndo(
   env: CommandEnv,
   name: string,
   flags: Flags,
-): Promise<Record<string, string>> {
+): Promise<Record<string, string | null>> {
   // `release/<name>` names the kind outright, as the other actions accept.
   const bare = name.replace(/^releases?\//, "");
   const release = await fetchNamed<ReleaseObject>(env, RELEASE, bare);
@@ -54,7 +54,8 @@ export async function prepareUndo(
     }
   }
   env.io.out(`undoing release "${name}" to ${what}, skipping steps and analysis\n`);
-  return { [ANNOTATIONS.undoRevision]: target.revision };
+  // A person's undo answers no incident: an alert start left by one must not be read as its own.
+  return { [ANNOTATIONS.undoRevision]: target.revision, [ANNOTATIONS.failureStartedAt]: null };
 }
 
 /** Asks on the terminal; with no terminal (a script, CI) there is nobody to ask: not confirmed. */

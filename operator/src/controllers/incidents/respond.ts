@@ -148,7 +148,12 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
                   [ANNOTATIONS.action]: w.action,
                   [ANNOTATIONS.actionId]: w.actionId,
                   // A revision a person once asked an undo for must not steer this one.
-                  ...(w.action === "undo" ? { [ANNOTATIONS.undoRevision]: null } : {}),
+                  ...(w.action === "undo"
+                    ? {
+                        [ANNOTATIONS.undoRevision]: null,
+                        [ANNOTATIONS.failureStartedAt]: w.failureStartedAt ?? null,
+                      }
+                    : {}),
                 },
               },
             },

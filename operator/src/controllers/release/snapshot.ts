@@ -33,6 +33,8 @@ export interface PendingAction {
   action: string;
   /** `crescendo.dev/undo-revision`, read with action `undo`: the revision to return to. */
   revision?: string;
+  /** `crescendo.dev/failure-started-at`, read with action `undo`: when the failure it answers began. */
+  failureStartedAt?: string;
 }
 
 export interface ReleaseSnapshot {
@@ -92,7 +94,17 @@ export function pendingAction(release: Release): PendingAction | undefined {
   const id = release.metadata.annotations?.[ANNOTATIONS.actionId]?.trim();
   if (!action || !id || id === release.status?.lastAction?.id) return undefined;
   const revision = release.metadata.annotations?.[ANNOTATIONS.undoRevision]?.trim();
-  return { id, action, ...(action === "undo" && revision ? { revision } : {}) };
+  const started = release.metadata.annotations?.[ANNOTATIONS.failureStartedAt]?.trim();
+  const failureStartedAt =
+    action === "undo" && started && !Number.isNaN(Date.parse(started))
+      ? new Date(Date.parse(started)).toISOString()
+      : undefined;
+  return {
+    id,
+    action,
+    ...(action === "undo" && revision ? { revision } : {}),
+    ...(failureStartedAt ? { failureStartedAt } : {}),
+  };
 }
 
 /**

@@ -111,11 +111,12 @@ class World {
     return this;
   }
 
-  undo(revision?: string): StepResult {
+  undo(revision?: string, failureStartedAt?: string): StepResult {
     this.annotations = {
       "crescendo.dev/action": "undo",
       "crescendo.dev/action-id": `id-${++this.ids}`,
       ...(revision ? { "crescendo.dev/undo-revision": revision } : {}),
+      ...(failureStartedAt ? { "crescendo.dev/failure-started-at": failureStartedAt } : {}),
     };
     return this.reconcile();
   }
@@ -138,6 +139,19 @@ function promoted(): World {
 const reasons = (r: StepResult) => r.events.map((e) => e.reason);
 
 describe("undo", () => {
+  it("an incident's undo records its alert's start as the failure's start, for delivery metrics", () => {
+    const w = promoted();
+    w.undo(undefined, "2030-01-01T03:00:00Z");
+    expect(w.s.history?.[0]).toMatchObject({
+      revision: R1,
+      reason: "Undone",
+      failureStartedAt: "2030-01-01T03:00:00.000Z",
+    });
+    const plain = promoted();
+    plain.undo(undefined, "not a time");
+    expect(plain.s.history?.[0]?.failureStartedAt).toBeUndefined();
+  });
+
   it("returns to the most recent previous revision at once, with no steps, and records the override", () => {
     const w = promoted();
     const r = w.undo();
