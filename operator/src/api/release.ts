@@ -440,6 +440,12 @@ export const historyEntry = z
       .optional()
       .describe("The first failing measurement of a rolled-back rollout (RFC 3339).")
       .meta({ format: "date-time" }),
+    replacedRevision: z
+      .string()
+      .optional()
+      .describe(
+        "The stable revision a promotion replaced: its ControllerRevision is kept while this entry is, so undo can return to it.",
+      ),
   })
   .describe("One finished rollout, or one period the stable revision was Degraded.");
 export type HistoryEntry = z.infer<typeof historyEntry>;

@@ -57,6 +57,15 @@ describe("ControllerRevisions", () => {
     expect([...keptRevisions(s).keys()].sort()).toEqual(["aaa", "bbb", "ccc", "ddd"]);
   });
 
+  it("keep the stable revision each promotion in history replaced, for undo", () => {
+    const s: ReleaseStatus = {
+      stableRevision: "bbb",
+      history: [{ ...history("bbb"), replacedRevision: "aaa" }],
+    };
+    expect([...keptRevisions(s).keys()]).toEqual(["bbb", "aaa"]);
+    expect([...keptRevisions({ stableRevision: "bbb", history: [history("bbb")] }).keys()]).toEqual(["bbb"]);
+  });
+
   it("keep the revision a post-promotion window may revert to, only while it runs", () => {
     const window = (result: "Verifying" | "Verified") => ({
       revision: "bbb",

@@ -7,7 +7,9 @@
  * rollback would have nothing to roll back to.
  *
  * Which revisions are kept: the live ones (stable, canary, parked for scale-down), the one a
- * post-promotion window may revert to, and those in `status.history` (the last rollouts: what `abort` or a template revert may switch back to).
+ * post-promotion window may revert to, those in `status.history` (the last rollouts: what `abort` or a template revert may switch back to)
+ * and the stable revisions their promotions replaced (`replacedRevision`: what `undo` returns to,
+ * including a Release's first revision, which was deployed, never rolled out).
  * Any other ControllerRevision of the Release is pruned. `data` is immutable in the apiserver, so
  * a kept revision is written once, when first planned, and never again; its `revision` number
  * is one more than the highest of the Release's, as the StatefulSet controller numbers them.
@@ -71,6 +73,9 @@ export function keptRevisions(s: ReleaseStatus): Map<string, string | undefined>
     keep(s.postPromotion.previousRevision, s.postPromotion.previousVersion);
   }
   for (const h of s.history ?? []) keep(h.revision, h.version);
+  // The revisions promotions replaced, so `undo` can return to them: a Release's first revision
+  // (deployed, never rolled out) is in no entry of its own. Its version is the ControllerRevision's.
+  for (const h of s.history ?? []) keep(h.replacedRevision, undefined);
   return kept;
 }
 

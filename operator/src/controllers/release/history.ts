@@ -19,7 +19,12 @@ export function historyEntry(
   finishedAt: string,
   outcome: HistoryEntry["outcome"],
   reason: string,
-  extra: { change?: ReleaseChange | undefined; failureStartedAt?: string | undefined } = {},
+  extra: {
+    change?: ReleaseChange | undefined;
+    failureStartedAt?: string | undefined;
+    /** The stable revision a promotion replaced (kept for undo while the entry is). */
+    replacedRevision?: string | undefined;
+  } = {},
 ): HistoryEntry {
   return {
     revision,
@@ -30,6 +35,9 @@ export function historyEntry(
     reason,
     ...(extra.change ? { change: extra.change } : {}),
     ...(extra.failureStartedAt ? { failureStartedAt: extra.failureStartedAt } : {}),
+    ...(extra.replacedRevision && extra.replacedRevision !== revision
+      ? { replacedRevision: extra.replacedRevision }
+      : {}),
   };
 }
 

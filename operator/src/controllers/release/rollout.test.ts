@@ -554,6 +554,7 @@ describe("canary steps", () => {
         finishedAt: iso(promotedAt),
         outcome: "Promoted",
         reason: "Completed",
+        replacedRevision: R1,
       },
     ]);
     expect(r.requeueAfterMs).toBe(30_000);

@@ -79,7 +79,9 @@ function switchBack(ctx: Ctx, s: ReleaseStatus, parked: ScaleDownEntry): Next {
   const superseded = supersede(ctx, s, "SwitchedBack");
   const version = parked.version ?? ctx.spec.version;
   const note = `switched back to ${version} (revision ${parked.revision}), still running`;
-  const entry = historyEntry(parked.revision, version, ctx.at, ctx.at, "Promoted", "SwitchedBack");
+  const entry = historyEntry(parked.revision, version, ctx.at, ctx.at, "Promoted", "SwitchedBack", {
+    replacedRevision: s.stableRevision,
+  });
   // The replaced stable's Degraded period, if any, ends with the switch back.
   const restored = endDegradation(superseded.status, ctx.at, "SwitchedBack");
   return {

@@ -106,9 +106,7 @@ function promote(ctx: Ctx, s: ReleaseStatus): Next {
     ctx.at,
     "Promoted",
     "Completed",
-    {
-      change: changeOf(ctx, revision),
-    },
+    { change: changeOf(ctx, revision), replacedRevision: s.stableRevision },
   );
   // A Degraded stable ends here: traffic moves to the new, available revision.
   const restored = endDegradation(s, ctx.at, "Promoted");

@@ -78,11 +78,16 @@ class World {
   /** The cluster catches up with the plan: Deployments ready, ControllerRevisions kept. */
   settle(): this {
     const plan = planObjects(this.snapshot(), this.status ?? {});
-    const gone = new Set(plan.deletions.map((d) => d.name));
+    // A Deployment and a ControllerRevision share a name (`<release>-<revision>`): match kinds too.
+    const gone = (kind: string) => new Set(plan.deletions.filter((d) => d.kind === kind).map((d) => d.name));
+    const goneDeployments = gone("Deployment");
+    const goneRevisions = gone("ControllerRevision");
     this.deployments = Object.fromEntries(
-      Object.entries(this.deployments).filter(([, d]) => !gone.has(d.name)),
+      Object.entries(this.deployments).filter(([, d]) => !goneDeployments.has(d.name)),
     );
-    this.revisions = Object.fromEntries(Object.entries(this.revisions).filter(([, r]) => !gone.has(r.name)));
+    this.revisions = Object.fromEntries(
+      Object.entries(this.revisions).filter(([, r]) => !goneRevisions.has(r.name)),
+    );
     for (const obj of plan.objects) {
       const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
       if (obj.kind === "Deployment") {
@@ -216,6 +221,21 @@ describe("undo", () => {
     expect(reasons(r)).toEqual(["ActionIgnored", "UndoRefused"]);
     expect(r.events.find((e) => e.reason === "UndoRefused")?.type).toBe("Warning");
     expect({ ...w.s, lastAction: undefined }).toEqual({ ...before, lastAction: undefined });
+  });
+
+  it("returns to a Release's first revision after its Deployment was scaled down and deleted", () => {
+    // V1 was deployed, never rolled out: only the V2 promotion's replacedRevision keeps it.
+    const w = promoted();
+    expect(w.s.history?.[0]).toMatchObject({ revision: R2, replacedRevision: R1 });
+    w.now += 3_600_000; // long past the scale-down delay
+    w.advance();
+    w.advance();
+    expect(w.deployments[R1]).toBeUndefined();
+    expect(w.revisions[R1]).toBeDefined();
+    w.undo();
+    expect(w.s).toMatchObject({ stableRevision: R1, stableVersion: "1.0.0", override: { revision: R1 } });
+    w.advance();
+    expect(w.deployments[R1]).toBeDefined();
   });
 
   it("refuses when no previous revision is kept", () => {

@@ -72,6 +72,7 @@ export function undo(
   const failureStartedAt = ctx.snap.action?.id === id ? ctx.snap.action.failureStartedAt : undefined;
   const entry = historyEntry(target.revision, version ?? "", ctx.at, ctx.at, "Promoted", "Undone", {
     failureStartedAt,
+    replacedRevision: s.stableRevision,
   });
   const restored = endDegradation(s, ctx.at, "SwitchedBack");
   const status: ReleaseStatus = {
