@@ -506,12 +506,25 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         await sleep(between(0, o.applyWindowMs));
         await retry(() => apply(i, "2.0.0"));
         if (kindOf(i) !== "manualAbort") return;
-        await until(
+        // A rollout that never gets there (no leader long enough, under faults and load) is a
+        // violation of its own, not the end of the run: the others are still checked.
+        const paused = await until(
           `${nameOf(i)} at its pause step`,
           () => statusOf(i)?.pauseReason === "PauseStep" && statusOf(i)?.canaryVersion === "2.0.0",
           () => "",
-          10 * 60_000,
+          o.settleTimeoutMs,
+        ).then(
+          () => true,
+          () => false,
         );
+        if (!paused) {
+          violations.push({
+            invariant: "finalPhase",
+            release: nameOf(i),
+            detail: `manualAbort: not at its pause step after ${o.settleTimeoutMs / 1000} s, so never aborted`,
+          });
+          return;
+        }
         await sleep(between(0, 10_000));
         await retry(() =>
           client.mergePatch(ReleaseResource, nameOf(i), ns, {
@@ -590,7 +603,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       return Object.values(faults).reduce((a, b) => a + b, 0);
     };
     let rolloutsDone = false;
-    void applying.then(() => (rolloutsDone = true));
+    void applying.then(
+      () => (rolloutsDone = true),
+      () => (rolloutsDone = true),
+    );
     // Watch expiries come by the dozen a minute on their own: the goal counts the other faults.
     const injected = () => total() - faults.watchExpiry;
     const chaosGoesOn = () =>
