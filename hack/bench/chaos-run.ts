@@ -632,7 +632,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
           await promDown();
           recordFault("prometheusDown", `Prometheus stopped for ${o.prometheusDownMs / 1000} s`);
           await sleep(o.prometheusDownMs);
-          await promUp();
+          // A Prometheus that fails to come back (the last one not gone yet on a busy machine) is
+          // stopped and started again on the same port (the Releases name it), not the end of the run.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await promUp();
+              break;
+            } catch (err) {
+              o.log(`Prometheus did not start again (attempt ${attempt}): ${String(err).split("\n")[0]}`);
+              await promDown().catch(() => undefined);
+              if (attempt >= 5) throw err;
+              await sleep(2_000);
+            }
+          }
         }
       })(),
       (async () => {
