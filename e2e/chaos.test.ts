@@ -1,8 +1,8 @@
 /**
  * The chaos benchmark in small (`hack/bench/chaos-run.ts`, the same code `npm run bench:chaos`
  * runs at N=100): five rollouts, one of each kind, on the suite's control plane while the leader
- * is SIGKILLed (with and without a standby), kube-apiserver restarted, Prometheus stopped and
- * every watch of the operators ended by the apiserver every 10-20 s; then
+ * is SIGKILLed (with and without a standby), kube-apiserver restarted, Prometheus stopped, stable
+ * Deployments deleted and every watch of the operators ended by the apiserver every 10-20 s; then
  * no invariant may be violated. Operators run from source, started and killed by the run itself;
  * Prometheus, the metrics simulator and the on-call receiver are the run's own.
  */
@@ -31,10 +31,7 @@ it("five rollouts under injected faults end with no violation", { timeout: 15 * 
     minFaults: 6,
     applyWindowMs: 20_000,
     seed: 14,
-    // Not yet stableDeleted: a stable Deployment deleted by hand still leaves `<release>-stable`
-    // selecting no ready pod until the next leader recreates it (docs/operations.md, the recorded
-    // run); the serving fix brings it back here.
-    faults: FAULTS.filter((f) => f !== "stableDeleted"),
+    faults: FAULTS,
     watchTimeout: "10s",
     processFaultEveryMs: [10_000, 20_000],
     processFaultsInTurn: true,
