@@ -19,8 +19,11 @@
  *
  * With --baseline REF (e.g. main), the operator as it was at REF runs too, on the first Node,
  * interleaved with the working tree's in every round: a change is measured before and after in
- * one run, on the same machine under the same load. With --insight-cost, the OFREP handler alone
- * (hack/bench/ofrep-serve.ts) serves the same sets with and without evaluation insight.
+ * one run, on the same machine under the same load. With --insight-cost, the operator itself runs
+ * twice on the first Node, `--toggle-insight=true` and `--toggle-insight=false`, interleaved (the
+ * order alternates from round to round), same flags, same core, same wrk: what counting
+ * evaluations for toggle insight costs, through the whole operator; results go to
+ * bench/results/ofrep-insight.json unless --results says otherwise.
  *
  * Writes bench/results/ofrep.json, with the machine's load average during the run (it is
  * shared). A benchmark prints figures; it asserts nothing.
@@ -61,8 +64,9 @@ const USAGE = `Usage: npm run bench:ofrep -- [flags]
                            follower), each pinned to its own core, loaded together by wrk -t2
                            (not pinned; one thread per replica, as a Service spreads connections)
                            on the first Node; results default to bench/results/ofrep-replicas.json
-  --insight-cost           also serve the sets with hack/bench/ofrep-serve.ts with and without
-                           evaluation insight (issue #18), at the first connection count
+  --insight-cost           instead of the plain operator on the first Node: the operator with
+                           --toggle-insight=true and with --toggle-insight=false, interleaved
+                           (issue #18); results default to bench/results/ofrep-insight.json
   --results PATH           JSON results file (default bench/results/ofrep.json)`;
 
 type Mode = "single" | "bulk";
@@ -138,7 +142,11 @@ function parseOptions(argv: string[]): Options {
       values.results ??
       join(
         ROOT,
-        values.replicas === undefined ? "bench/results/ofrep.json" : "bench/results/ofrep-replicas.json",
+        values.replicas !== undefined
+          ? "bench/results/ofrep-replicas.json"
+          : values["insight-cost"]
+            ? "bench/results/ofrep-insight.json"
+            : "bench/results/ofrep.json",
       ),
   };
 }
@@ -185,7 +193,7 @@ async function nodeBinary(major: number): Promise<{ path: string; version: strin
 interface Server {
   /** e.g. "crescendo node v24.1.0" */
   label: string;
-  /** crescendo-baseline: the operator at `--baseline`; insight-on/-off: hack/bench/ofrep-serve.ts. */
+  /** crescendo-baseline: the operator at `--baseline`; insight-on/-off: `--toggle-insight` true/false. */
   system: string;
   node?: string;
   baseUrl: string;
@@ -204,12 +212,13 @@ async function startCrescendo(
   token: string,
   system = "crescendo",
   core = o.operatorCore,
+  extraArgs: string[] = [],
 ): Promise<Server> {
   const op = await Operator.start({
     kubeconfig: cluster.kubeconfig,
     // Only the static token, readable for every namespace: the bench is one client, outside
     // the cluster, like an app configured with a token (no TokenReview involved).
-    args: ["--ofrep-auth", "token", "--ofrep-token-namespaces", "*", ...o.operatorArgs],
+    args: ["--ofrep-auth", "token", "--ofrep-token-namespaces", "*", ...o.operatorArgs, ...extraArgs],
     logFile: join(ROOT, ".tmp/bench-logs", `ofrep-${node.version}-${Date.now()}.log`),
     entry,
     node: node.path,
@@ -227,60 +236,6 @@ async function startCrescendo(
     path: (set, key) => `/namespaces/${set.namespace}/ofrep/v1/evaluate/flags${key ? `/${key}` : ""}`,
     pid: op.pid,
     stop: () => op.stop(),
-  };
-}
-
-/**
- * hack/bench/ofrep-serve.ts: the operator's OFREP handler alone, serving the same sets compiled
- * the same way, with or without evaluation insight, pinned to the operator core, the image's
- * NODE_OPTIONS. Both sides run the same way, so the difference is what insight costs.
- */
-async function startHandler(o: Options, token: string, insight: boolean): Promise<Server> {
-  const child: ChildProcess = spawn(
-    "taskset",
-    [
-      "-c",
-      String(o.operatorCore),
-      process.execPath,
-      "--import",
-      "tsx",
-      join(ROOT, "hack/bench/ofrep-serve.ts"),
-      "--sets",
-      o.sets.join(","),
-      ...(insight ? [] : ["--no-insight"]),
-    ],
-    {
-      cwd: ROOT,
-      env: { ...process.env, OFREP_TOKEN: token, NODE_OPTIONS: imageNodeOptions() },
-      stdio: ["ignore", "pipe", "inherit"],
-      detached: true,
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const port = await new Promise<number>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /listening (\d+)/.exec(out);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once("exit", (code) => reject(new Error(`ofrep-serve exited ${String(code)}: ${out}`)));
-  });
-  return {
-    label: `handler, insight ${insight ? "on" : "off"}`,
-    system: insight ? "insight-on" : "insight-off",
-    node: process.version,
-    baseUrl: `http://127.0.0.1:${port}`,
-    token,
-    path: (set, key) => `/namespaces/${set.namespace}/ofrep/v1/evaluate/flags${key ? `/${key}` : ""}`,
-    pid: child.pid ?? -1,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
   };
 }
 
@@ -647,14 +602,33 @@ async function main(): Promise<void> {
     for (let r = 1; r <= o.rounds && !interrupted() && !o.replicas; r++) {
       for (const node of nodes) {
         // Before and after on the first Node, in alternating order from round to round.
-        const builds: [string, "crescendo" | "crescendo-baseline"][] = [[entry, "crescendo"]];
+        const builds: [string, string, string[]][] = [[entry, "crescendo", []]];
         if (baseline && node === nodes[0]) {
-          if (r % 2 === 1) builds.unshift([baseline.entry, "crescendo-baseline"]);
-          else builds.push([baseline.entry, "crescendo-baseline"]);
+          if (r % 2 === 1) builds.unshift([baseline.entry, "crescendo-baseline", []]);
+          else builds.push([baseline.entry, "crescendo-baseline", []]);
         }
-        for (const [build, system] of builds) {
+        // Insight on and off: the same operator twice, the order alternating from round to round.
+        if (o.insightCost && node === nodes[0]) {
+          const on: [string, string, string[]] = [entry, "insight-on", ["--toggle-insight=true"]];
+          const off: [string, string, string[]] = [entry, "insight-off", ["--toggle-insight=false"]];
+          builds.splice(
+            builds.findIndex(([, system]) => system === "crescendo"),
+            1,
+            ...(r % 2 === 1 ? [on, off] : [off, on]),
+          );
+        }
+        for (const [build, system, extraArgs] of builds) {
           console.log(`[round ${r}] ${system} on node ${node.version}, pinned to core ${o.operatorCore}`);
-          const server = await startCrescendo(cluster, build, node, o, token, system);
+          const server = await startCrescendo(
+            cluster,
+            build,
+            node,
+            o,
+            token,
+            system,
+            o.operatorCore,
+            extraArgs,
+          );
           try {
             for (const set of sets) {
               await until(
@@ -665,21 +639,15 @@ async function main(): Promise<void> {
               );
             }
             await measureAll(server, node.version);
-            if (r === o.rounds && node === nodes[0] && system === "crescendo" && o.propagationSamples > 0) {
+            if (
+              r === o.rounds &&
+              node === nodes[0] &&
+              (system === "crescendo" || system === "insight-on") &&
+              o.propagationSamples > 0
+            ) {
               console.log(`[round ${r}] propagation: ${o.propagationSamples} FeatureToggle edits`);
               propagationMs = await propagation(cluster, server, sets[0]!, o.propagationSamples);
             }
-          } finally {
-            await server.stop();
-          }
-        }
-      }
-      if (o.insightCost) {
-        for (const insight of r % 2 === 1 ? [true, false] : [false, true]) {
-          console.log(`[round ${r}] the OFREP handler alone, insight ${insight ? "on" : "off"}`);
-          const server = await startHandler(o, token, insight);
-          try {
-            await measureAll(server, process.version, o.connections.slice(0, 1));
           } finally {
             await server.stop();
           }
@@ -755,7 +723,8 @@ async function main(): Promise<void> {
       ...(insightOn.length
         ? {
             insight: {
-              server: "hack/bench/ofrep-serve.ts (the OFREP handler alone, same sets, same token check)",
+              server:
+                "the operator (compiled, as the image runs it) with --toggle-insight=true and with --toggle-insight=false, interleaved, same flags, core and wrk",
               cases: of("insight-on", "insight-off"),
               onOverOff: ratiosOver(insightOn, of("insight-off")),
             },

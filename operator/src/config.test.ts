@@ -30,6 +30,12 @@ describe("loadConfig", () => {
       /--toggle-unused-days must be a positive/,
     );
   });
+  it("counts evaluations for toggle insight unless --toggle-insight=false", () => {
+    expect(loadConfig([], {}).toggleInsight).toBe(true);
+    expect(loadConfig(["--toggle-insight=false"], {}).toggleInsight).toBe(false);
+    expect(loadConfig([], { TOGGLE_INSIGHT: "0" }).toggleInsight).toBe(false);
+    expect(() => loadConfig(["--toggle-insight=off"], {})).toThrow(/--toggle-insight must be true or false/);
+  });
   it("lets flags win over the environment", () => {
     const config = loadConfig(["--health-port", "9000", "--leader-elect=false"], {
       HEALTH_PORT: "7000",

@@ -52,6 +52,8 @@ export interface OperatorConfig {
   eventsBurst: number;
   workers: number;
   /** Days without an OFREP evaluation before a FeatureToggle is Unused (fractions allowed, for tests). */
+  /** Whether OFREP evaluations are counted for toggle insight (`--toggle-insight`). */
+  toggleInsight: boolean;
   toggleUnusedDays: number;
   /** Days of one variant served to everyone before a FeatureToggle is FullyRolledOut. */
   toggleRolledOutDays: number;
@@ -121,6 +123,9 @@ const USAGE = `Usage: crescendo [flags]
                            $EVENTS_QPS)
   --events-burst N         burst of Events (default 100; $EVENTS_BURST)
   --workers N              concurrent reconciles per controller (default 4; $WORKERS)
+  --toggle-insight BOOL    count OFREP evaluations per flag and variant for toggle insight
+                           and Unused (default true; false: no counting, no insight in status,
+                           Unused is Unknown; $TOGGLE_INSIGHT)
   --toggle-unused-days N   days without evaluations before a toggle is Unused
                            (default 14; $TOGGLE_UNUSED_DAYS)
   --toggle-rolled-out-days N  days of one variant served to all before a toggle is
@@ -247,6 +252,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "events-qps": { type: "string" },
         "events-burst": { type: "string" },
         workers: { type: "string" },
+        "toggle-insight": { type: "string" },
         "toggle-unused-days": { type: "string" },
         "toggle-rolled-out-days": { type: "string" },
         "sync-period": { type: "string" },
@@ -294,6 +300,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
       flag("insight-publish-interval", "INSIGHT_PUBLISH_INTERVAL"),
       60_000,
     ),
+    toggleInsight: bool("--toggle-insight", flag("toggle-insight", "TOGGLE_INSIGHT"), true),
     toggleUnusedDays: days("--toggle-unused-days", flag("toggle-unused-days", "TOGGLE_UNUSED_DAYS"), 14),
     toggleRolledOutDays: days(
       "--toggle-rolled-out-days",

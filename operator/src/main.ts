@@ -98,14 +98,21 @@ async function main(): Promise<void> {
   // Every replica serves OFREP and counts what it served; each publishes its counts for the
   // leader to merge into toggle status (controllers/featuretoggle/insight-replicas.ts).
   const insightReplica = { identity: config.identity, namespace: config.operatorNamespace };
-  const stopPublishing = startPublishing({
-    client,
-    configMaps: manager.informer(ConfigMapResource),
-    local: evaluationInsight,
-    self: insightReplica,
-    intervalMs: config.insightPublishIntervalMs,
-    logger: logger.child({ component: "insight" }),
-  });
+  // --toggle-insight=false: nothing counts, publishes or merges evaluations (the cost is known:
+  // docs/performance.md), and toggles say insight is off rather than that they are unused.
+  const counting = config.toggleInsight;
+  if (!counting)
+    logger.info("--toggle-insight=false: OFREP evaluations are not counted; toggles get no insight");
+  const stopPublishing = !counting
+    ? () => undefined
+    : startPublishing({
+        client,
+        configMaps: manager.informer(ConfigMapResource),
+        local: evaluationInsight,
+        self: insightReplica,
+        intervalMs: config.insightPublishIntervalMs,
+        logger: logger.child({ component: "insight" }),
+      });
   const toggles = registerFeatureToggleController(manager, {
     client,
     recorder,
@@ -113,8 +120,7 @@ async function main(): Promise<void> {
     workers: config.workers,
     flags,
     allowlist,
-    insight: evaluationInsight,
-    replica: insightReplica,
+    ...(counting ? { insight: evaluationInsight, replica: insightReplica } : { insightOff: true }),
     debt: {
       unusedAfterMs: Math.round(config.toggleUnusedDays * DAY_MS),
       rolledOutAfterMs: Math.round(config.toggleRolledOutDays * DAY_MS),
@@ -145,8 +151,11 @@ async function main(): Promise<void> {
       logger: logger.child({ component: "ofrep" }),
     }),
     metrics: evaluationMetrics,
-    onEvaluated: (namespace, key, variant, caller) =>
-      evaluationInsight.record(namespace, key, variant, caller),
+    ...(counting
+      ? {
+          onEvaluated: evaluationInsight.record.bind(evaluationInsight),
+        }
+      : {}),
     logger: logger.child({ component: "ofrep" }),
   });
 

@@ -54,6 +54,8 @@ export interface FeatureToggleControllerOptions extends Omit<ReconcilerIO, "clie
   workers?: number;
   /** This replica's evaluation counts (the OFREP server records into it); none: no insight. */
   insight?: EvaluationInsight;
+  /** Evaluations are not counted (`--toggle-insight=false`): status says so instead of `Unused`. */
+  insightOff?: boolean;
   /**
    * This replica, when several serve OFREP: the other replicas' published counts
    * (`insight-replicas.ts`) are merged into status with this one's. Absent: this one's only.

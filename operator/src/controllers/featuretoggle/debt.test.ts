@@ -178,6 +178,36 @@ describe("debt conditions with a fake clock", () => {
     expect(plan.insightTaken).toBeUndefined();
   });
 
+  it("with insight switched off, no insight and Unused Unknown however long, never True; FullyRolledOut still", () => {
+    const counted = reconciler({ rollout: { variant: "on", percentage: 100 } }, policy);
+    counted.at(T0, { byVariant: {}, callers: [] });
+    const before = counted.at(T0 + DAY_MS).status;
+    expect(before.insight?.since).toBeDefined();
+    // The operator restarts with --toggle-insight=false: what was counted goes from status.
+    const off = (now: number, status: FeatureToggleStatus) =>
+      planToggleStatus({
+        toggle: toggle({ rollout: { variant: "on", percentage: 100 } }, status),
+        now,
+        debt: policy,
+        insightOff: true,
+      });
+    const first = off(T0 + 2 * DAY_MS, before);
+    const later = off(T0 + 30 * DAY_MS, first.status);
+    for (const plan of [first, later]) {
+      expect(plan.status.insight).toBeUndefined();
+      expect(plan.insightTaken).toBeUndefined();
+      expect(findCondition(plan.status.conditions, "Unused")).toMatchObject({
+        status: "Unknown",
+        reason: "InsightOff",
+        message: expect.stringContaining("--toggle-insight=false"),
+      });
+    }
+    expect(findCondition(later.status.conditions, "FullyRolledOut")).toMatchObject({
+      status: "True",
+      reason: "OneVariantServed",
+    });
+  });
+
   it("period reads in the unit it is given in", () => {
     expect([period(14 * DAY_MS), period(DAY_MS), period(2 * HOUR_MS), period(120_000), period(1500)]).toEqual(
       ["14 days", "1 day", "2 h", "2 min", "2 s"],

@@ -135,7 +135,8 @@ const OFREP_ONLY =
 
 /** The Unused and FullyRolledOut conditions, and since when one variant has been served. */
 export function planDebt(input: {
-  insight: ToggleInsight;
+  /** Absent: evaluations are not counted (`--toggle-insight=false`), so Unused is Unknown. */
+  insight: ToggleInsight | undefined;
   single: string | undefined;
   previousSingle?: string;
   previousSingleSince?: string;
@@ -146,12 +147,23 @@ export function planDebt(input: {
   const { insight, single, policy, now, generation } = input;
   const waits: number[] = [];
 
-  const lastEvaluated = parse(insight.lastEvaluatedAt);
-  const from = lastEvaluated ?? parse(insight.since) ?? now;
+  const lastEvaluated = parse(insight?.lastEvaluatedAt);
+  const from = lastEvaluated ?? parse(insight?.since) ?? now;
   const unusedAt = from + policy.unusedAfterMs;
   const idle = period(policy.unusedAfterMs);
   let unused: ConditionInput;
-  if (now >= unusedAt) {
+  if (!insight) {
+    // Not counting is not "never evaluated": marking every toggle Unused would send squads to
+    // delete flags their apps still read.
+    unused = {
+      type: "Unused",
+      status: "Unknown",
+      reason: "InsightOff",
+      message:
+        "Evaluation insight is switched off on this operator (--toggle-insight=false): evaluations are not counted, so whether apps still read this toggle is not known.",
+      observedGeneration: generation,
+    };
+  } else if (now >= unusedAt) {
     unused = {
       type: "Unused",
       status: "True",

@@ -125,6 +125,11 @@ export interface ToggleStatusInput {
   debt?: DebtPolicy;
   /** The evaluation counts of the replicas serving OFREP, merged (`flags/insight.ts` summarise). */
   insight?: InsightSummary;
+  /**
+   * Evaluations are not counted (`--toggle-insight=false`): no insight in status, and `Unused`
+   * is Unknown rather than True for every toggle.
+   */
+  insightOff?: boolean;
   /** For a toggle with `spec.rollout.steps`; absent, the ramp is held where status left it. */
   ramp?: ToggleRampInput;
 }
@@ -640,19 +645,19 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
     : undefined;
   const notifications = notice ? addNotification(previous.notifications, notice) : previous.notifications;
 
-  const insight = input.debt ? planInsight(previous.insight, input.insight, now) : undefined;
-  const debt =
-    input.debt && insight
-      ? planDebt({
-          insight: insight.insight,
-          single: servedSingleVariant(toggle.spec, kill.killed, servedShare(toggle.spec, { rollout })),
-          previousSingle: previous.singleVariant,
-          previousSingleSince: previous.singleVariantSince,
-          policy: input.debt,
-          now,
-          generation,
-        })
-      : undefined;
+  const insight =
+    input.debt && !input.insightOff ? planInsight(previous.insight, input.insight, now) : undefined;
+  const debt = input.debt
+    ? planDebt({
+        insight: insight?.insight,
+        single: servedSingleVariant(toggle.spec, kill.killed, servedShare(toggle.spec, { rollout })),
+        previousSingle: previous.singleVariant,
+        previousSingleSince: previous.singleVariantSince,
+        policy: input.debt,
+        now,
+        generation,
+      })
+    : undefined;
   for (const condition of debt?.conditions ?? []) conditions = setCondition(conditions, condition, now);
 
   const staleSince = stale.stale

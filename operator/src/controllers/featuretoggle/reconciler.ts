@@ -100,8 +100,10 @@ export interface ReconcilerDeps extends ReconcilerIO {
   squads: ReadStore<RawSquad>;
   configMaps: ReadStore;
   crds: ReadStore;
-  /** Evaluation counts to summarise into status; without it, no insight and no debt conditions. */
+  /** Evaluation counts to summarise into status. */
   insight?: InsightReports;
+  /** Evaluations are not counted at all (`--toggle-insight=false`): no insight, `Unused` Unknown. */
+  insightOff?: boolean;
   /** When toggles become Unused and FullyRolledOut (default 14 days each). */
   debt?: DebtPolicy;
   /** Measuring guarded ramps (`spec.rollout.steps`); without it, ramps are held where they are. */
@@ -225,7 +227,10 @@ export class FeatureToggleReconciler {
         conflict: conflicts.get(name),
         invalid: invalidFlags.get(name),
         debt: this.deps.debt ?? DEFAULT_DEBT_POLICY,
-        ...(insight ? { insight: summarise(insight.reports(namespace, key), now) } : {}),
+        ...(insight && !this.deps.insightOff
+          ? { insight: summarise(insight.reports(namespace, key), now) }
+          : {}),
+        ...(this.deps.insightOff ? { insightOff: true } : {}),
         ...(ramp ? { ramp: ramp.input } : {}),
       });
       if (plan.insightTaken) insight?.taken(namespace, key);
