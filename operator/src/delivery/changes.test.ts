@@ -388,6 +388,34 @@ describe("deriveChanges, from the state machine's own history", () => {
     }
   });
 
+  it("an undo to a Release's first revision (deployed, never rolled out) is a revert, not a deployment", () => {
+    const status = {
+      history: [
+        {
+          revision: "r1",
+          version: "1",
+          startedAt: iso(T0 + 2 * HOUR),
+          finishedAt: iso(T0 + 2 * HOUR),
+          outcome: "Promoted" as const,
+          reason: "Undone",
+          replacedRevision: "r2",
+        },
+        {
+          revision: "r2",
+          version: "2",
+          startedAt: iso(T0 + HOUR - MIN),
+          finishedAt: iso(T0 + HOUR),
+          outcome: "Promoted" as const,
+          reason: "Completed",
+          replacedRevision: "r1",
+        },
+      ],
+    };
+    const result = deriveChanges({ release: "shop/web", status }, []);
+    expect(result.map((c) => c.revision)).toEqual(["r2"]);
+    expect(result[0]).toMatchObject({ failure: "Reverted", restoredAt: iso(T0 + 2 * HOUR) });
+  });
+
   it("the same return after the revert window is a redeploy, not a failure", () => {
     const d = new Driver().ship(2).ship(3);
     d.tick(DEFAULT_REVERT_WINDOW_MS + HOUR).ship(2);

@@ -69,7 +69,10 @@ export function deriveChanges(
           if (left && stable !== e.revision) fail(left, "SwitchedBack", at, evidence(left), at);
         } else {
           const r = records.get(e.revision);
-          if (r?.deployedAt !== undefined && ms(r.deployedAt) < ms(at)) {
+          // An undo returns to a revision deployed before by definition, even a Release's first
+          // one, which was deployed, never rolled out, and so has no entry (no record) of its own.
+          const before = r?.deployedAt !== undefined && ms(r.deployedAt) < ms(at);
+          if (before || e.reason === "Undone") {
             // A revision deployed before, rolled out again: a revert of the one it replaces.
             const left = stable === undefined ? undefined : records.get(stable);
             if (left && stable !== e.revision && withinWindow(left, e.startedAt)) {
