@@ -143,7 +143,9 @@ stringData: { url: "${hook.url}" }
 `);
   app = new ToggleApp(NS, [
     { flag: "good-ramp" },
-    { flag: "bad-ramp", failing: { variant: "on", share: 0.5 } },
+    // Every request on "on" fails: with a share of them, the few 5 % and 25 % users' requests
+    // could all fall in the passing part (the app picks by a request counter) and the ramp finish.
+    { flag: "bad-ramp", failing: { variant: "on", share: 1 } },
   ]);
   await app.start(operator.ofrepPort, await serviceAccountToken(client, NS), inject("prometheusTargetsDir"));
 }, 120_000);
