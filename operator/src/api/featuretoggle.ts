@@ -99,6 +99,8 @@ export const featureToggleSpec = z
       }),
     defaultVariant: variantName.describe("Variant served when disabled, killed, or when no rule matches."),
     rules: z.array(toggleRule).max(50).optional().describe("Targeting rules, evaluated in order."),
+    // The variant's share, fixed or ramped by guarded rollout steps (rollout.steps: setWeight,
+    // pause, analysis), in toggle-rollout.ts.
     rollout: toggleRolloutSpec.optional(),
     targeting: opaqueObject(
       "Raw flagd targeting JsonLogic; an escape hatch that replaces rules and rollout.",
