@@ -399,9 +399,9 @@ async function runPath(
       return s?.phase === "Healthy" && s.stableRevision === rev;
     };
     // Version 0 is the first deployment, version 1 a rollout: the revision a revert returns to
-    // is one in status.history, as in a Release with a past. (A Release's first revision is not
-    // in its history, and once scaled down its ControllerRevision is pruned: nothing to revert
-    // to. That is the operator's to fix, not the benchmark's to measure.)
+    // is one in status.history, as in a Release with a past, and the recorded run stays
+    // comparable. (A Release's first revision is kept for undo too now, as the revision its
+    // replacement's history entry names; it was not when the run was recorded.)
     for (const version of ["0", "1"] as const) {
       log(`rolling out version ${version} of ${total} Releases`);
       await pool(releases, 8, async ({ ns, i }) => {
