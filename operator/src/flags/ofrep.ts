@@ -23,6 +23,7 @@ import {
   type OfrepRoute,
   type OfrepRouteName,
 } from "./ofrep-protocol.js";
+import { BodyTooLarge, readBody } from "../runtime/http-body.js";
 
 /** Where the server reads documents: the controller's in-memory view, one entry per namespace. */
 export interface FlagSource {
@@ -75,28 +76,6 @@ export interface OfrepServer {
   close(): Promise<void>;
   /** The request handler, for mounting on another server. */
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
-}
-
-class BodyTooLarge extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > limit) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
 }
 
 /**

@@ -21,6 +21,7 @@ import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
 import { expectedTokenDigest, matchesDigest } from "../../flags/ofrep-protocol.js";
 import { parseWebhookMessage, type WebhookMessage } from "../../incidents/alertmanager.js";
+import { BodyTooLarge, readBody } from "../../runtime/http-body.js";
 
 export const RECEIVER_PATH = "/alertmanager";
 
@@ -67,28 +68,7 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-class BodyTooLarge extends Error {}
 class TimedOut extends Error {}
-
-function readBody(req: IncomingMessage, limit: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > limit) return reject(new BodyTooLarge());
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.removeAllListeners("data");
-        reject(new BodyTooLarge());
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
 
 function send(
   res: ServerResponse,
