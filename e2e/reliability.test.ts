@@ -3,7 +3,8 @@
  * real entry point: a rollback never leaves a Release without pods (a deleted stable Deployment
  * is recreated from its ControllerRevision meanwhile), a stable Deployment deleted while no
  * operator runs keeps its pods (the serving finalizer) and is recreated around the same
- * ReplicaSet, and the scale subresource
+ * ReplicaSet, a Release deleted with --cascade=orphan leaves Deployments whose later deletion
+ * completes (and that a recreated Release adopts), and the scale subresource
  * resizes the stable revision (with the canary sized from it) the way an HPA or `kubectl scale`
  * expects.
  */
@@ -102,6 +103,38 @@ async function servingPods(namespace: string, name: string): Promise<number> {
 
 const condition = (s: ReleaseStatus, type: string) => s.conditions?.find((c) => c.type === type);
 
+/** Two replicas of `<app>:<version>` behind the Release's Services, a canary pausing at 50 %. */
+function servedSpec(tpl: Record<string, unknown>, version: string): Record<string, unknown> {
+  return {
+    version,
+    replicas: 2,
+    template: tpl,
+    service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
+    strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
+  };
+}
+
+/** A new namespace with the Release `name` Healthy at 1.0.0 (`<name>:1`); its template returned. */
+async function healthyRelease(ns: string, name: string): Promise<Record<string, unknown>> {
+  await createNamespace(ns);
+  const v1 = template(name, "1");
+  await applyRelease(ns, name, servedSpec(v1, "1.0.0"));
+  await waitRelease(ns, name, "Healthy at 1.0.0", (s) => s.phase === "Healthy");
+  return v1;
+}
+
+/** `healthyRelease`, then a canary to 2.0.0 held at its pause step: stable and canary both run. */
+async function canaryAtPause(
+  ns: string,
+  name: string,
+): Promise<{ v1: Record<string, unknown>; v2: Record<string, unknown> }> {
+  const v1 = await healthyRelease(ns, name);
+  const v2 = template(name, "2");
+  await applyRelease(ns, name, servedSpec(v2, "2.0.0"));
+  await waitRelease(ns, name, "held at the pause step", (s) => s.pauseReason === "PauseStep");
+  return { v1, v2 };
+}
+
 beforeAll(async () => {
   client = testClient();
   operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "reliability" });
@@ -115,20 +148,7 @@ afterAll(async () => {
 describe("a rollback with the stable Deployment gone", () => {
   it("keeps the canary's pods serving, says StableUnavailable, recreates stable from its ControllerRevision, never leaves the Service without pods", async () => {
     const ns = "rel-hold";
-    await createNamespace(ns);
-    const v1 = template("web", "1");
-    const v2 = template("web", "2");
-    const spec = (tpl: Record<string, unknown>, version: string) => ({
-      version,
-      replicas: 2,
-      template: tpl,
-      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
-    });
-    await applyRelease(ns, "web", spec(v1, "1.0.0"));
-    await waitRelease(ns, "web", "Healthy at 1.0.0", (s) => s.phase === "Healthy");
-    await applyRelease(ns, "web", spec(v2, "2.0.0"));
-    await waitRelease(ns, "web", "held at the pause step", (s) => s.pauseReason === "PauseStep");
+    const { v1, v2 } = await canaryAtPause(ns, "web");
     await waitFor(
       "the canary's pods ready",
       () => servingPods(ns, "web-canary"),
@@ -226,20 +246,7 @@ describe("a rollback with the stable Deployment gone", () => {
 describe("a stable Deployment deleted while no operator runs", () => {
   it("keeps its pods serving under the serving finalizer; the next operator recreates it, adopting the same ReplicaSet, no pod replaced", async () => {
     const ns = "rel-serving";
-    await createNamespace(ns);
-    const v1 = template("api", "1");
-    const v2 = template("api", "2");
-    const spec = (tpl: Record<string, unknown>, version: string) => ({
-      version,
-      replicas: 2,
-      template: tpl,
-      service: { ports: [{ name: "http", port: 80, targetPort: 8080 }] },
-      strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
-    });
-    await applyRelease(ns, "api", spec(v1, "1.0.0"));
-    await waitRelease(ns, "api", "Healthy at 1.0.0", (s) => s.phase === "Healthy");
-    await applyRelease(ns, "api", spec(v2, "2.0.0"));
-    await waitRelease(ns, "api", "held at the pause step", (s) => s.pauseReason === "PauseStep");
+    const { v1 } = await canaryAtPause(ns, "api");
     const r1 = revisionOf(v1);
     const name = `api-${r1}`;
     const before = await waitFor(
@@ -312,6 +319,74 @@ describe("a stable Deployment deleted while no operator runs", () => {
     ).toHaveLength(1);
     const s = await waitRelease(ns, "api", "still at its pause step", (x) => x.pauseReason === "PauseStep");
     expect(s.stableRevision).toBe(r1);
+  });
+});
+
+describe("a Release deleted with --cascade=orphan", () => {
+  it("leaves its Deployment serving without the serving finalizer: a recreated Release adopts it, and deleting it later completes", async () => {
+    const ns = "rel-orphan";
+    const v1 = await healthyRelease(ns, "shop");
+    const revision = revisionOf(v1);
+    const name = `shop-${revision}`;
+    const finalizers = (d: KubeObject | undefined) => d?.metadata.finalizers ?? [];
+    const controller = (d: KubeObject | undefined) => d?.metadata.ownerReferences?.find((o) => o.controller);
+    await waitFor(
+      "the Deployment with the serving finalizer",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => finalizers(d).includes("crescendo.dev/serving"),
+      { timeoutMs: 30_000, context },
+    );
+    const pods = async () =>
+      (
+        await client.list<Pod>(PodResource, {
+          namespace: ns,
+          labelSelector: `crescendo.dev/revision=${revision}`,
+        })
+      ).items
+        .map((p) => p.metadata.uid)
+        .sort();
+    const podUids = await pods();
+    expect(podUids).toHaveLength(2);
+
+    /** Deletes the Release with orphan propagation; its Deployment stays, ownerless, finalizer-less. */
+    const orphanRelease = async () => {
+      const del = await kubectl(["delete", "release", "shop", "-n", ns, "--cascade=orphan", "--timeout=60s"]);
+      expect(del.code, del.stderr).toBe(0);
+      const orphaned = await waitFor(
+        "the orphaned Deployment without the serving finalizer",
+        () => client.get<Deployment>(DeploymentResource, name, ns),
+        (d) =>
+          d !== undefined && controller(d) === undefined && !finalizers(d).includes("crescendo.dev/serving"),
+        { timeoutMs: 30_000, context },
+      );
+      expect(orphaned?.metadata.deletionTimestamp).toBeUndefined();
+      expect(await servingPods(ns, "shop"), "its pods still serve").toBe(2);
+      expect(await pods(), "no pod replaced").toEqual(podUids);
+    };
+    await orphanRelease();
+
+    // A GitOps tool recreating the Release: it adopts the Deployment, finalizer and all, same pods.
+    await applyRelease(ns, "shop", servedSpec(v1, "1.0.0"));
+    const release = await client.get<Release>(ReleaseResource, "shop", ns);
+    await waitFor(
+      "the Deployment adopted by the recreated Release, with the serving finalizer",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => controller(d)?.uid === release?.metadata.uid && finalizers(d).includes("crescendo.dev/serving"),
+      { timeoutMs: 60_000, context },
+    );
+    await waitRelease(ns, "shop", "Healthy again", (s) => s.phase === "Healthy");
+    expect(await pods(), "no pod replaced").toEqual(podUids);
+
+    // Orphaned again and later deleted: the delete completes, nothing holds it.
+    await orphanRelease();
+    const replicaSets = await client.list(ReplicaSetResource, {
+      namespace: ns,
+      labelSelector: `crescendo.dev/revision=${revision}`,
+    });
+    expect(replicaSets.items.flatMap((rs) => finalizers(rs))).toEqual([]);
+    const del = await kubectl(["delete", "deployment", name, "-n", ns, "--timeout=30s"]);
+    expect(del.code, del.stderr).toBe(0);
+    expect(await client.get(DeploymentResource, name, ns)).toBeUndefined();
   });
 });
 

@@ -25,6 +25,7 @@ import { releaseMetrics } from "./metrics.js";
 import { NotificationRunner } from "./notification-runner.js";
 import { OncallWebhook } from "./notify.js";
 import { ReleaseReconciler, type RawRelease, type RawSquad } from "./reconciler.js";
+import { releaseOfUnowned } from "./serving-finalizer.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
 import {
   httpRouteKeysOf,
@@ -134,6 +135,9 @@ export function registerReleaseController(
 
   let builder = controllerFor(manager, ReleaseResource)
     .owns(DeploymentResource)
+    // An orphaned Deployment (its Release deleted with --cascade=orphan) names its Release only
+    // by label: mapped so its serving finalizer goes even when no ownerReference event announced it.
+    .watches(DeploymentResource, releaseOfUnowned)
     .owns(ControllerRevisionResource)
     .owns(ServiceResource);
   if (routes) builder = builder.watches<HTTPRoute>(HTTPRouteResource, releasesOfRoute(releases));

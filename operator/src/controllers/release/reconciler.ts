@@ -241,12 +241,17 @@ export class ReleaseReconciler {
   }
 
   /**
-   * Lets go of the Deployments of `release` being deleted that no live Release owns (of a Release
-   * deleted, or of an earlier one of the same name): they keep the serving finalizer otherwise.
+   * Lets go of the Deployments of `release` that no live Release serves (of a Release deleted,
+   * orphaned by its deletion, or of an earlier one of the same name): they keep the serving
+   * finalizer otherwise, and deleting them would wait forever.
    */
   private async releaseAbandoned(release: { namespace: string; name: string; uid?: string }): Promise<void> {
     for (const d of abandonedDeployments(this.deps.deployments.list(release.namespace), release)) {
       await this.releaseFinalizer(d);
+      this.deps.logger.info(
+        { namespace: release.namespace, release: release.name, deployment: d.metadata.name },
+        "no live Release serves this Deployment: removing its serving finalizer",
+      );
     }
   }
 

@@ -4,6 +4,7 @@ import {
   abandonedDeployments,
   hasServingFinalizer,
   orphaning,
+  releaseOfUnowned,
   SERVING_FINALIZER,
   servingWork,
   withoutServingFinalizer,
@@ -94,6 +95,91 @@ describe("abandonedDeployments", () => {
       }),
     ];
     expect(abandonedDeployments(objects, { namespace: "shop", name: "web" })).toEqual([]);
+  });
+});
+
+describe("abandonedDeployments: orphaned by the Release's deletion (--cascade=orphan)", () => {
+  const orphan = (name: string, meta: Partial<KubeObject["metadata"]> = {}): KubeObject => ({
+    metadata: {
+      name,
+      namespace: "shop",
+      labels: { "crescendo.dev/release": "web", "app.kubernetes.io/managed-by": "crescendo" },
+      finalizers: ["example.com/keep", F],
+      ...meta,
+    },
+  });
+  const names = (objects: KubeObject[], uid?: string) =>
+    abandonedDeployments(objects, { namespace: "shop", name: "web", ...(uid ? { uid } : {}) }).map(
+      (o) => o.metadata.name,
+    );
+
+  it("lets go at once when no Release of its name is live, deleted or not", () => {
+    expect(names([orphan("a"), orphan("b", { deletionTimestamp: "2030-01-01T00:00:00Z" })])).toEqual([
+      "a",
+      "b",
+    ]);
+  });
+
+  it("while a Release of its name is live, keeps it for adoption until it is deleted", () => {
+    const deleting = orphan("b", { deletionTimestamp: "2030-01-01T00:00:00Z" });
+    expect(names([orphan("a"), deleting], "new")).toEqual(["b"]);
+  });
+
+  it("counts an owner that is no Release (of our group) as none", () => {
+    const otherOwner = orphan("a", {
+      ownerReferences: [{ apiVersion: "apps/v1", kind: "Rollout", name: "web", uid: "r", controller: true }],
+    });
+    const otherGroup = orphan("b", {
+      ownerReferences: [
+        { apiVersion: "example.com/v1", kind: "Release", name: "web", uid: "x", controller: true },
+      ],
+    });
+    expect(names([otherOwner, otherGroup])).toEqual(["a", "b"]);
+  });
+
+  it("leaves another Release's orphans, unlabelled ones, and those without the serving finalizer", () => {
+    const objects = [
+      orphan("other", { labels: { "crescendo.dev/release": "api" } }),
+      orphan("unlabelled", { labels: {} }),
+      orphan("no-finalizer", { finalizers: ["example.com/keep"] }),
+      orphan("elsewhere", { namespace: "other" }),
+    ];
+    expect(names(objects)).toEqual([]);
+  });
+
+  it("never lets go of what the live Release controls and nobody deletes", () => {
+    const owned = orphan("a", {
+      ownerReferences: [
+        { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", name: "web", uid: "live", controller: true },
+      ],
+    });
+    expect(names([owned], "live")).toEqual([]);
+    expect(names([owned])).toEqual([]); // the Release being deleted: the garbage collector decides
+  });
+});
+
+describe("releaseOfUnowned", () => {
+  const meta = {
+    name: "web-abc",
+    namespace: "shop",
+    labels: { "crescendo.dev/release": "web" },
+    finalizers: [F],
+  };
+
+  it("maps an ownerless Deployment with the serving finalizer to the Release its label names", () => {
+    expect(releaseOfUnowned({ metadata: meta })).toEqual(["shop/web"]);
+  });
+
+  it("maps nothing for one a Release controls (owns() maps it), or without the finalizer or label", () => {
+    const owned = {
+      ...meta,
+      ownerReferences: [
+        { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", name: "web", uid: "u", controller: true },
+      ],
+    };
+    expect(releaseOfUnowned({ metadata: owned })).toEqual([]);
+    expect(releaseOfUnowned({ metadata: { ...meta, finalizers: [] } })).toEqual([]);
+    expect(releaseOfUnowned({ metadata: { ...meta, labels: {} } })).toEqual([]);
   });
 });
 

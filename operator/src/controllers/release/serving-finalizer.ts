@@ -14,13 +14,18 @@
  * - anything else (a revision no longer live, the Release deleted, the namespace terminating):
  *   the finalizer is removed and the garbage collector does the rest.
  *
+ * A Deployment no Release serves any more loses the finalizer even before anyone deletes it: the
+ * Release deleted with `--cascade=orphan` leaves its Deployments running, ownerless, and nothing
+ * would ever remove the finalizer of one deleted later (`abandonedDeployments`).
+ *
  * Foreground deletion (`--cascade=foreground`, Argo CD's prune default) is different: the
  * garbage collector deletes the dependents first, so the ReplicaSet and its pods go whatever the
  * finalizer does; the Deployment is recreated only when an operator runs (docs/release.md).
  *
  * Pure: the reconciler does the I/O.
  */
-import type { KubeObject } from "../../runtime/types.js";
+import { GROUP as RELEASE_GROUP, LABELS } from "../../api/common.js";
+import type { KubeObject, ObjectKey } from "../../runtime/types.js";
 import type { ObservedDeployment } from "./observed.js";
 
 export const SERVING_FINALIZER = "crescendo.dev/serving";
@@ -69,21 +74,47 @@ export function servingWork(
 }
 
 /**
- * Deployments of `release` (by its controller ownerReference's kind and name) that no live
- * Release owns any more and that are being deleted with the finalizer: of a Release deleted or
- * being deleted (`uid` undefined: every one), or of an earlier Release of the same name
- * (another uid). Their finalizer goes.
+ * Deployments of `release` that keep the serving finalizer while no live Release serves them:
+ * their finalizer goes, since nobody will recreate them and a later delete would otherwise hang.
+ * - Being deleted and controlled by a Release of that name other than the live one (`uid`): of a
+ *   Release deleted or being deleted (`uid` undefined: every one), or of an earlier Release of
+ *   the same name (another uid).
+ * - Controlled by no Release (`kubectl delete release --cascade=orphan` took the ownerReference
+ *   away) and labelled as the Release's: when no Release of that name is live (`uid` undefined),
+ *   at once, so deleting it later completes even with no operator running; while one is live,
+ *   only once it is being deleted. Until then the live Release may adopt it (a GitOps tool
+ *   recreating the Release): its apply writes the ownerReference and the finalizer again.
  */
 export function abandonedDeployments(
   objects: readonly KubeObject[],
   release: { namespace: string; name: string; uid?: string },
 ): KubeObject[] {
   return objects.filter((o) => {
-    if (o.metadata.namespace !== release.namespace || !o.metadata.deletionTimestamp) return false;
+    if (o.metadata.namespace !== release.namespace) return false;
     if (!(o.metadata.finalizers ?? []).includes(SERVING_FINALIZER)) return false;
-    const owner = (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
-    return owner?.kind === "Release" && owner.name === release.name && owner.uid !== release.uid;
+    const deleting = o.metadata.deletionTimestamp !== undefined;
+    const owner = controllingRelease(o);
+    if (!owner) return o.metadata.labels?.[LABELS.release] === release.name && (deleting || !release.uid);
+    return deleting && owner.name === release.name && owner.uid !== release.uid;
   });
+}
+
+/** The Release controlling `o` by its ownerReference, if any. */
+function controllingRelease(o: KubeObject): { name: string; uid: string } | undefined {
+  return (o.metadata.ownerReferences ?? []).find(
+    (r) => r.controller === true && r.kind === "Release" && r.apiVersion.split("/")[0] === RELEASE_GROUP,
+  );
+}
+
+/**
+ * The Release a Deployment carrying the serving finalizer belongs to by its label when no Release
+ * controls it (orphaned): the watch map that brings that Release to reconcile, and so to
+ * `abandonedDeployments`, when no ownerReference names it (an operator starting after the orphaning).
+ */
+export function releaseOfUnowned(o: KubeObject): ObjectKey[] {
+  const name = o.metadata.labels?.[LABELS.release];
+  if (!name || !o.metadata.namespace || !(o.metadata.finalizers ?? []).includes(SERVING_FINALIZER)) return [];
+  return controllingRelease(o) ? [] : [`${o.metadata.namespace}/${name}`];
 }
 
 /** `finalizers` without `crescendo.dev/serving`, as a JSON merge patch writes the whole list. */
