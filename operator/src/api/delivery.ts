@@ -23,6 +23,9 @@ export type LeadTimeFrom = (typeof LEAD_TIME_FROM)[number];
 export const FAILURE_START_FROM = ["Measurement", "Degraded", "Alert", "Traffic"] as const;
 export type FailureStartFrom = (typeof FAILURE_START_FROM)[number];
 
+export const RESTORED_FROM = ["IncidentResolved", "Revert"] as const;
+export type RestoredFrom = (typeof RESTORED_FROM)[number];
+
 export const changeRecord = z
   .object({
     release: z.string().describe("namespace/name of the Release."),
@@ -65,8 +68,23 @@ export const changeRecord = z
     restoredAt: z
       .string()
       .optional()
-      .describe("When traffic was on an available, previous or fixed revision again.")
+      .describe(
+        "When traffic was on an available, previous or fixed revision again; for a change an incident reverted, per restoredFrom.",
+      )
       .meta({ format: "date-time" }),
+    revertActionId: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        "For a change an incident reverted: the undo's crescendo.dev/action-id (incident-<id>), as the incident's actions[].actionId records it. The change is restored when that incident resolves.",
+      ),
+    restoredFrom: z
+      .enum(RESTORED_FROM)
+      .optional()
+      .describe(
+        "For a change an incident reverted: IncidentResolved (restoredAt is the incident's resolvedAt), or Revert (restoredAt is the revert: the alert resolved before the revert took effect, or no resolution was seen within 24 hours of the revert).",
+      ),
   })
   .describe("One change of one Release and its outcome.");
 export type ChangeRecord = z.infer<typeof changeRecord>;

@@ -150,7 +150,9 @@ export const incidentRecord = z
       .number()
       .int()
       .optional()
-      .describe("firedAt to resolvedAt: the recovery time delivery metrics count."),
+      .describe(
+        "firedAt to resolvedAt. A Release change this incident reverted counts the same span (alert start to resolved) as its failed deployment recovery time in the squad's delivery metrics.",
+      ),
   })
   .describe("One Alertmanager alert group and what was done about it.");
 export type IncidentRecord = z.infer<typeof incidentRecord>;

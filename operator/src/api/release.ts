@@ -438,13 +438,22 @@ export const historyEntry = z
     failureStartedAt: z
       .string()
       .optional()
-      .describe("The first failing measurement of a rolled-back rollout (RFC 3339).")
+      .describe(
+        "The first failing measurement of a rolled-back rollout, or for an incident's undo the alert's start (RFC 3339).",
+      )
       .meta({ format: "date-time" }),
     replacedRevision: z
       .string()
       .optional()
       .describe(
         "The stable revision a promotion replaced: its ControllerRevision is kept while this entry is, so undo can return to it.",
+      ),
+    actionId: z
+      .string()
+      .max(64)
+      .optional()
+      .describe(
+        "For an undo (reason Undone): the crescendo.dev/action-id that asked for it. An incident's (incident-<id>) links the revert to the incident, whose resolution ends the change's recovery time.",
       ),
   })
   .describe("One finished rollout, or one period the stable revision was Degraded.");

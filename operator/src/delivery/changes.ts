@@ -9,7 +9,8 @@
  * previous revision (a revert) within the revert window, or a Degraded period of it within that
  * window. Superseded rollouts never reached production and are not changes; a rollout of a
  * revision that was already deployed is a revert or a redeploy, not a new change; a switch back
- * is a restore, never a deployment.
+ * is a restore, never a deployment. A revert an incident asked for fails its change here and
+ * leaves its restore to the incident's resolution (`incident-recovery.ts`).
  *
  * Facts are only ever added, never rewritten, so reading the same history again on top of its
  * own result changes nothing: that is what lets the Squad count each fact exactly once.
@@ -76,7 +77,16 @@ export function deriveChanges(
             // A revision deployed before, rolled out again: a revert of the one it replaces.
             const left = stable === undefined ? undefined : records.get(stable);
             if (left && stable !== e.revision && withinWindow(left, e.startedAt)) {
-              fail(left, "Reverted", e.startedAt, alertOrTraffic(left, e), at);
+              // An incident's revert is restored when its incident resolves (incident-recovery.ts).
+              const incident = incidentUndo(e);
+              const failed = fail(
+                left,
+                "Reverted",
+                e.startedAt,
+                alertOrTraffic(left, e),
+                incident ? undefined : at,
+              );
+              if (failed && incident) left.revertActionId = incident;
             }
           } else if (r?.deployedAt === undefined) {
             deploy(get(e), e, at);
@@ -134,20 +144,33 @@ function deploy(r: ChangeRecord, e: HistoryEntry, at: string): void {
   r.leadTimeSeconds = seconds(ms(at) - (fromCommit ? committed : ms(r.startedAt)));
 }
 
-/** Failed, once: a second failure of the same change adds nothing (one change counts once). */
+/**
+ * Failed, once: a second failure of the same change adds nothing (one change counts once).
+ * Whether this one was recorded.
+ */
 function fail(
   r: ChangeRecord,
   failure: FailureKind,
   failedAt: string,
   start: { at: string; from: FailureStartFrom },
   restoredAt: string | undefined,
-): void {
-  if (r.failure !== undefined) return;
+): boolean {
+  if (r.failure !== undefined) return false;
   r.failure = failure;
   r.failedAt = failedAt;
   r.failureStartedAt = start.at;
   r.failureStartFrom = start.from;
   if (restoredAt !== undefined) r.restoredAt = restoredAt;
+  return true;
+}
+
+/**
+ * The action id of an undo an incident asked for: one that carries its alert's start and says
+ * which action it was (entries written before `actionId` was recorded do not, and keep being
+ * restored by the revert itself).
+ */
+function incidentUndo(e: HistoryEntry): string | undefined {
+  return e.reason === "Undone" && e.failureStartedAt !== undefined ? e.actionId : undefined;
 }
 
 /**

@@ -8,6 +8,7 @@
 import { DAY_MS } from "../api/common.js";
 import type { ChangeRecord, DeliveryTotals, HistogramTotals } from "../api/delivery.js";
 import { changeKey, deriveChanges, ms, type ReleaseHistory } from "./changes.js";
+import { restoreByIncident, type IncidentResolution } from "./incident-recovery.js";
 
 /** Records are kept this long after their last fact: the longest window the figures cover. */
 export const LEDGER_HORIZON_MS = 30 * DAY_MS;
@@ -54,12 +55,14 @@ function emptyHistogram(bounds: readonly number[]): HistogramTotals {
 /**
  * The ledger after reading every Release of the squad. `previous` is the ledger from the last
  * status (undefined the first time); Releases that are gone keep their records until they age out.
+ * `incidents` (the Squad's `status.incidents`) restore the changes their reverts failed.
  */
 export function foldLedger(
   previous: Ledger | undefined,
   releases: readonly ReleaseHistory[],
   now: number,
   revertWindowMs?: number,
+  incidents: readonly IncidentResolution[] = [],
 ): Ledger {
   const horizon = now - LEDGER_HORIZON_MS;
   const before = new Map((previous?.records ?? []).map((r) => [changeKey(r), r]));
@@ -78,6 +81,13 @@ export function foldLedger(
       count(totals, old, r);
       merged.set(key, r);
     }
+  }
+  // An incident's revert is restored by its incident, whether or not its Release is still there.
+  for (const [key, r] of merged) {
+    const restored = restoreByIncident(r, incidents, now);
+    if (restored === r) continue;
+    count(totals, r, restored);
+    merged.set(key, restored);
   }
 
   // An open failure stays until restored, however old: its recovery is still to be counted.

@@ -6,6 +6,7 @@
 import type { FeatureToggle, Release } from "../api/kinds.js";
 import type { SquadStatus } from "../api/squad.js";
 import { deliveryWindow, nextWindowBoundaryMs, percentage } from "./figures.js";
+import { nextResolutionDeadlineMs, type IncidentResolution } from "./incident-recovery.js";
 import { foldLedger, type Ledger } from "./ledger.js";
 import { toggleRampHistory } from "./toggle-changes.js";
 
@@ -18,6 +19,8 @@ export function squadDelivery(
   revertWindowMs?: number,
   /** FeatureToggles: a guarded ramp is a change too (`toggle-changes.ts`). */
   toggles: readonly Pick<FeatureToggle, "metadata" | "status">[] = [],
+  /** The Squad's incidents: their resolution restores the changes they reverted. */
+  incidents: readonly IncidentResolution[] = [],
 ): DeliveryStatus {
   const ledger = foldLedger(
     ledgerOf(previous),
@@ -30,6 +33,7 @@ export function squadDelivery(
     ],
     now,
     revertWindowMs,
+    incidents,
   );
   const last7d = deliveryWindow(ledger.records, now, 7);
   const last30d = deliveryWindow(ledger.records, now, 30);
@@ -55,12 +59,16 @@ function ledgerOf(previous: DeliveryStatus | undefined): Ledger | undefined {
 }
 
 /**
- * Milliseconds until the figures change with nothing new happening (a change leaving a window),
- * at most `MAX_WAIT_MS`: timers cannot wait 30 days, and a daily look costs nothing.
+ * Milliseconds until the figures change with nothing new happening (a change leaving a window,
+ * or one an incident reverted giving up waiting for its resolution), at most `MAX_WAIT_MS`:
+ * timers cannot wait 30 days, and a daily look costs nothing.
  */
 export function deliveryRequeueMs(delivery: DeliveryStatus | undefined, now: number): number | undefined {
-  const next = nextWindowBoundaryMs(delivery?.changes ?? [], now);
-  return next === undefined ? undefined : Math.min(next, MAX_WAIT_MS);
+  const changes = delivery?.changes ?? [];
+  const next = [nextWindowBoundaryMs(changes, now), nextResolutionDeadlineMs(changes, now)].filter(
+    (ms): ms is number => ms !== undefined,
+  );
+  return next.length === 0 ? undefined : Math.min(...next, MAX_WAIT_MS);
 }
 
 export const MAX_WAIT_MS = 12 * 3_600_000;

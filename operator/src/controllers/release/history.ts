@@ -24,6 +24,8 @@ export function historyEntry(
     failureStartedAt?: string | undefined;
     /** The stable revision a promotion replaced (kept for undo while the entry is). */
     replacedRevision?: string | undefined;
+    /** The action that made the entry (an undo's `crescendo.dev/action-id`). */
+    actionId?: string | undefined;
   } = {},
 ): HistoryEntry {
   return {
@@ -38,6 +40,7 @@ export function historyEntry(
     ...(extra.replacedRevision && extra.replacedRevision !== revision
       ? { replacedRevision: extra.replacedRevision }
       : {}),
+    ...(extra.actionId ? { actionId: extra.actionId.slice(0, 64) } : {}),
   };
 }
 

@@ -144,13 +144,15 @@ function promoted(): World {
 const reasons = (r: StepResult) => r.events.map((e) => e.reason);
 
 describe("undo", () => {
-  it("an incident's undo records its alert's start as the failure's start, for delivery metrics", () => {
+  it("an incident's undo records its alert's start and its action id, for delivery metrics", () => {
     const w = promoted();
     w.undo(undefined, "2030-01-01T03:00:00Z");
     expect(w.s.history?.[0]).toMatchObject({
       revision: R1,
       reason: "Undone",
       failureStartedAt: "2030-01-01T03:00:00.000Z",
+      // The link from the revert to the incident that asked for it (incident-<id> in real life).
+      actionId: "id-1",
     });
     const plain = promoted();
     plain.undo(undefined, "not a time");

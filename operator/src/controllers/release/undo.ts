@@ -68,11 +68,13 @@ export function undo(
   const to = `${version ?? ""} (revision ${target.revision})`;
   const note = `undone by action ${id}: ${from} replaced by ${to}; spec.template (revision ${ctx.revision}) is overridden until it changes`;
   // Recorded as a promotion of a revision deployed before: delivery metrics count it as a revert.
-  // An incident's undo says when the failure began (its alert's start): recovery counts from there.
+  // An incident's undo says when the failure began (its alert's start): recovery counts from there,
+  // and its action id (incident-<id>) links the revert to the incident whose resolution ends it.
   const failureStartedAt = ctx.snap.action?.id === id ? ctx.snap.action.failureStartedAt : undefined;
   const entry = historyEntry(target.revision, version ?? "", ctx.at, ctx.at, "Promoted", "Undone", {
     failureStartedAt,
     replacedRevision: s.stableRevision,
+    actionId: id,
   });
   const restored = endDegradation(s, ctx.at, "SwitchedBack");
   const status: ReleaseStatus = {

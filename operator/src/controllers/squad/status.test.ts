@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { IncidentRecord } from "../../api/incident.js";
 import type { FeatureToggle, Release, Squad } from "../../api/kinds.js";
 import type { HistoryEntry } from "../../api/release.js";
 import { squadSpec } from "../../api/squad.js";
@@ -674,6 +675,52 @@ describe("squadStatus: incidents", () => {
       state: "Done",
       result: "returned to 1.0 (revision r1)",
     });
+  });
+
+  it("restores the change its revert failed when the incident resolves: alert start to resolved", () => {
+    const firedAt = NOW - HOUR;
+    const revertedAt = firedAt + 30_000;
+    const web: Release = {
+      metadata: { name: "r-web", namespace: "payments" },
+      spec: {} as Release["spec"],
+      status: {
+        stableRevision: "r1",
+        history: [
+          {
+            ...entry("Promoted", HOUR - 30_000, 0),
+            revision: "r1",
+            reason: "Undone",
+            failureStartedAt: iso(firedAt),
+            actionId: "incident-abc",
+          },
+          { ...entry("Promoted", 2 * HOUR, 10 * 60_000), revision: "r2", reason: "Completed" },
+        ],
+      },
+    };
+    const done: IncidentRecord = { ...incident, actions: [{ ...incident.actions[0]!, state: "Done" }] };
+    const statusWith = (incidents: IncidentRecord[], previous?: Squad["status"]) => {
+      const s = squad({}, { ...previous, incidents });
+      const plan = planSquad({ squad: s, observedNamespaces: new Map() });
+      return squadStatus({ squad: s, plan, observed: caughtUp(plan, { releases: [web] }), now: NOW });
+    };
+    const open = statusWith([done]);
+    const r2 = (st: Squad["status"]) => st?.delivery?.changes?.find((c) => c.revision === "r2");
+    expect(r2(open)).toMatchObject({
+      failure: "Reverted",
+      failedAt: iso(revertedAt),
+      revertActionId: "incident-abc",
+    });
+    expect(open.delivery?.last7d).toMatchObject({ failedChanges: 1, openFailures: 1, recoveries: 0 });
+
+    const resolvedAt = NOW - 10 * 60_000;
+    const resolved = statusWith([{ ...done, resolvedAt: iso(resolvedAt), recoverySeconds: 3000 }], open);
+    expect(r2(resolved)).toMatchObject({ restoredAt: iso(resolvedAt), restoredFrom: "IncidentResolved" });
+    expect(resolved.delivery?.last7d).toMatchObject({
+      openFailures: 0,
+      recoveries: 1,
+      failedDeploymentRecoveryTimeSeconds: 3000,
+    });
+    expect(resolved.delivery?.totals?.recovery).toMatchObject({ count: 1, sumSeconds: 3000 });
   });
 
   it("a squad that never had an incident has no incidents field", () => {

@@ -73,6 +73,7 @@ export function squadStatus(input: StatusInput): SquadStatus {
       typeof now === "number" ? now : now.getTime(),
       input.revertWindowMs,
       toggles,
+      incidents,
     ),
     ...(incidents ? { incidents } : {}),
   };
