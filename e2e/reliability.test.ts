@@ -4,7 +4,8 @@
  * is recreated from its ControllerRevision meanwhile), a stable Deployment deleted while no
  * operator runs keeps its pods (the serving finalizer) and is recreated around the same
  * ReplicaSet, a Release deleted with --cascade=orphan leaves Deployments whose later deletion
- * completes (and that a recreated Release adopts), and the scale subresource
+ * completes (and that a recreated Release adopts), an operator started before its apiserver
+ * answers waits for it (alive, not ready) rather than exiting, and the scale subresource
  * resizes the stable revision (with the canary sized from it) the way an HPA or `kubectl scale`
  * expects.
  */
@@ -22,8 +23,12 @@ import {
   ServiceResource,
 } from "../operator/src/runtime/resources.js";
 import type { KubeObject, Resource } from "../operator/src/runtime/types.js";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { kubeconfigPath, kubectl, testClient, waitFor } from "./support/kube.js";
-import { OperatorProcess } from "./support/operator.js";
+import { freePort, OperatorProcess } from "./support/operator.js";
+import { tcpProxy } from "./support/tcp-proxy.js";
 
 const FIELD_MANAGER = "e2e-reliability";
 const PodResource: Resource = { group: "", version: "v1", kind: "Pod", plural: "pods", namespaced: true };
@@ -387,6 +392,73 @@ describe("a Release deleted with --cascade=orphan", () => {
     const del = await kubectl(["delete", "deployment", name, "-n", ns, "--timeout=30s"]);
     expect(del.code, del.stderr).toBe(0);
     expect(await client.get(DeploymentResource, name, ns)).toBeUndefined();
+  });
+});
+
+describe("an operator started before its apiserver answers", () => {
+  it("stays up, alive and not ready, retrying with backoff, and starts once the apiserver answers", async () => {
+    // The test apiserver, reached through a port where nothing listens yet.
+    const real = readFileSync(kubeconfigPath(), "utf8");
+    const server = /server: https:\/\/127\.0\.0\.1:(\d+)/.exec(real);
+    expect(server, "the test kubeconfig names a loopback apiserver").not.toBeNull();
+    const port = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "crescendo-boot-"));
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, real.replace(server![0], `server: https://127.0.0.1:${port}`));
+
+    const booting = await OperatorProcess.start({ kubeconfig, name: "reliability-boot", waitReady: false });
+    const bootContext = () => booting.tail(60);
+    const probe = async (path: string) => {
+      try {
+        const res = await fetch(`http://127.0.0.1:${booting.healthPort}${path}`);
+        return { status: res.status, body: await res.text() };
+      } catch {
+        return undefined; // not listening yet
+      }
+    };
+    let proxy: { close(): Promise<void> } | undefined;
+    try {
+      const notReady = await waitFor(
+        "/readyz saying it waits for the apiserver",
+        () => probe("/readyz"),
+        (r) => r?.status === 503 && r.body.startsWith("waiting for the apiserver"),
+        { timeoutMs: 60_000, context: bootContext },
+      );
+      expect(notReady?.body).toContain("ECONNREFUSED");
+      expect(await probe("/healthz")).toEqual({ status: 200, body: "ok" });
+      const retries = async () =>
+        (booting.tail(400).match(/the apiserver does not answer yet/g) ?? []).length;
+      await waitFor("a second retry, the process still running", retries, (n) => n >= 2, {
+        timeoutMs: 30_000,
+        context: bootContext,
+      });
+      expect(booting.running(), "still running").toBe(true);
+      expect((await probe("/readyz"))?.status).toBe(503);
+
+      // Stopped while it waits (a rollout replacing the pod): a clean exit, nothing held.
+      const stopped = await OperatorProcess.start({
+        kubeconfig,
+        name: "reliability-boot-stop",
+        waitReady: false,
+      });
+      await waitFor(
+        "the second operator waiting for the apiserver",
+        async () => stopped.tail(400),
+        (t) => t.includes("the apiserver does not answer yet"),
+        { timeoutMs: 60_000, context: () => stopped.tail(60) },
+      );
+      expect(await stopped.stop(), stopped.tail(20)).toBe(0);
+      expect(stopped.tail(20)).toContain("stopped before the apiserver answered");
+
+      // The apiserver comes up on that port: the operator starts, its informers sync, ready.
+      proxy = await tcpProxy(port, { host: "127.0.0.1", port: Number(server![1]) });
+      await booting.waitReady(90_000);
+      expect(booting.tail(400)).toContain("the apiserver answers; starting");
+      expect(booting.running()).toBe(true);
+    } finally {
+      expect(await booting.stop()).toBe(0);
+      await proxy?.close();
+    }
   });
 });
 

@@ -26,6 +26,8 @@ export interface OperatorOptions {
    * in a real installation.
    */
   allowPrometheus?: string[];
+  /** Whether `start` waits for /readyz (default true); false to watch it start. */
+  waitReady?: boolean;
 }
 
 export class OperatorProcess {
@@ -50,7 +52,7 @@ export class OperatorProcess {
     }
   }
 
-  /** Starts the operator and waits until /readyz says its caches are synced. */
+  /** Starts the operator and (unless `waitReady: false`) waits until /readyz says its caches are synced. */
   static async start(options: OperatorOptions): Promise<OperatorProcess> {
     const [healthPort, ofrepPort] = [await freePort(), await freePort()];
     const logDir = join(ROOT, ".tmp/e2e-logs");
@@ -69,7 +71,7 @@ export class OperatorProcess {
       stdio: ["ignore", "pipe", "pipe"],
     });
     const operator = new OperatorProcess(child, healthPort, ofrepPort, logFile);
-    await operator.waitReady();
+    if (options.waitReady !== false) await operator.waitReady();
     return operator;
   }
 
@@ -94,6 +96,11 @@ export class OperatorProcess {
   /** The operator's own /metrics text. */
   async metrics(): Promise<string> {
     return (await fetch(`http://127.0.0.1:${this.healthPort}/metrics`)).text();
+  }
+
+  /** Whether the process is still running. */
+  running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
   }
 
   /** Last log lines, for failure messages. */

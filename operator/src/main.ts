@@ -25,6 +25,7 @@ import { createKubeClient } from "./runtime/client.js";
 import { EventRecorder } from "./runtime/events.js";
 import { loadKubeConfig } from "./runtime/kubeconfig.js";
 import { createManager, LeadershipLostError } from "./runtime/manager.js";
+import { abortOnSignals, untilApiserverAnswers } from "./runtime/startup.js";
 import { ConfigMapResource, NamespaceResource } from "./runtime/resources.js";
 
 const logger = createLogger();
@@ -54,6 +55,22 @@ async function main(): Promise<void> {
     syncPeriodMs: config.syncPeriodMs,
     watchTimeoutSeconds: Math.floor(config.watchTimeoutMs / 1000),
   });
+  // The probes answer from here on: alive, and not ready (saying why) until the apiserver answers
+  // and the informers have listed. An apiserver not up yet is waited for, not a reason to exit.
+  await manager.listen();
+  const boot = abortOnSignals();
+  const gatewayAPI = await untilApiserverAnswers(() => gatewayApiInstalled(client), {
+    clock: manager.clock,
+    logger,
+    signal: boot.signal,
+    onWaiting: (why) => manager.setNotReady(why),
+  }).finally(() => boot.dispose());
+  if (gatewayAPI.stopped) {
+    logger.info("stopped before the apiserver answered");
+    await manager.closeListeners();
+    client.close();
+    return;
+  }
   // Events get a client and rate limiter of their own, as controller-runtime's recorder does:
   // fire-and-forget, they would otherwise take tokens the reconcilers' writes (a rollback's
   // included) wait for. Their queue never delays a reconcile; a storm only delays Events.
@@ -89,7 +106,7 @@ async function main(): Promise<void> {
     recorder,
     logger,
     workers: config.workers,
-    gatewayAPI: await gatewayApiInstalled(client),
+    gatewayAPI: gatewayAPI.value,
     allowlist,
   });
   // OFREP is served by every replica, leader or not, from the informer caches; the controller

@@ -258,6 +258,34 @@ describe("health server", () => {
     expect(manager.healthServer.listening).toBe(false);
   });
 
+  it("answers the probes before start: alive, and not ready with the reason set until cleared", async () => {
+    const { manager, stores, stop } = setup({ leaderElection: false });
+    await manager.listen();
+    await manager.listen(); // once
+    manager.setNotReady("waiting for the apiserver: connect ECONNREFUSED 127.0.0.1:6443");
+    expect(await httpGet(manager.healthServer, "/healthz")).toEqual({ status: 200, body: "ok" });
+    expect(await httpGet(manager.healthServer, "/readyz")).toEqual({
+      status: 503,
+      body: "waiting for the apiserver: connect ECONNREFUSED 127.0.0.1:6443",
+    });
+    manager.setNotReady(undefined);
+    manager.informer(DeploymentResource);
+    const done = manager.start(stop.signal);
+    expect((await httpGet(manager.healthServer, "/readyz")).body).toMatch(/^informers not synced: /);
+    stores[0]!.replace([], "1");
+    expect((await httpGet(manager.healthServer, "/readyz")).status).toBe(200);
+    stop.abort();
+    await done;
+  });
+
+  it("stops listening when the process stops before start", async () => {
+    const { manager } = setup({ leaderElection: false });
+    await manager.listen();
+    expect(manager.healthServer.listening).toBe(true);
+    await manager.closeListeners();
+    expect(manager.healthServer.listening).toBe(false);
+  });
+
   it("can serve /metrics on its own port", async () => {
     const port = await freePort();
     const { manager, stop } = setup({ leaderElection: false, metricsPort: port });

@@ -130,6 +130,15 @@ export interface Manager extends ControllerHost {
   /** True when every informer has completed its first list. */
   hasSynced(): boolean;
   /**
+   * Serves the probes (and metrics) before `start`, which otherwise does it: `/healthz` answers
+   * while start-up waits for the apiserver, and `/readyz` says why it is not ready yet.
+   */
+  listen(): Promise<void>;
+  /** While `why` is set, `/readyz` answers 503 with it, whatever the informers say. */
+  setNotReady(why: string | undefined): void;
+  /** Stops serving what `listen` serves, for a process stopped before `start` (which closes them itself). */
+  closeListeners(): Promise<void>;
+  /**
    * Runs until `signal` aborts, then shuts down gracefully and resolves. Rejects with
    * `LeadershipLostError` after stopping the workers if the Lease could not be renewed:
    * the process should then exit non-zero, as controller-runtime does.
@@ -159,6 +168,8 @@ export function createManager(opts: ManagerOptions): Manager {
   setMaxListeners(0, informerStop.signal);
   let started = false;
   let leading = false;
+  let notReady: string | undefined;
+  let listening: Promise<void> | undefined;
   const selectors = cacheSelectors(opts.cache);
   const factory: InformerFactory =
     opts.informerFactory ??
@@ -176,13 +187,16 @@ export function createManager(opts: ManagerOptions): Manager {
 
   const unsynced = (): string[] => [...informers].filter(([, i]) => !i.store.hasSynced()).map(([key]) => key);
   const hasSynced = (): boolean => unsynced().length === 0;
+  const readiness = (): string | undefined => {
+    if (notReady !== undefined) return notReady;
+    return hasSynced() ? undefined : `informers not synced: ${unsynced().join(", ")}`;
+  };
   const separateMetrics = opts.metricsPort !== undefined && opts.metricsPort !== (opts.healthPort ?? 8081);
-  const healthServer = http.createServer(
-    httpHandler({ registry, hasSynced, unsynced, metrics: !separateMetrics }),
-  );
+  const healthServer = http.createServer(httpHandler({ registry, readiness, metrics: !separateMetrics }));
   const metricsServer = separateMetrics
-    ? http.createServer(httpHandler({ registry, hasSynced, unsynced, metrics: true, probes: false }))
+    ? http.createServer(httpHandler({ registry, readiness, metrics: true, probes: false }))
     : healthServer;
+  const servers = separateMetrics ? [healthServer, metricsServer] : [healthServer];
 
   function startInformer(key: string): void {
     const informer = informers.get(key)!;
@@ -203,6 +217,28 @@ export function createManager(opts: ManagerOptions): Manager {
     metricsServer,
     isLeader: () => leading,
     hasSynced,
+
+    listen(): Promise<void> {
+      listening ??= (async () => {
+        await Promise.all([
+          listen(healthServer, opts.healthPort ?? 8081, opts.host),
+          ...(separateMetrics ? [listen(metricsServer, opts.metricsPort ?? 0, opts.host)] : []),
+        ]);
+        logger.info(
+          { health: addressOf(healthServer), metrics: addressOf(metricsServer) },
+          "serving health and metrics",
+        );
+      })();
+      return listening;
+    },
+
+    setNotReady(why: string | undefined): void {
+      notReady = why;
+    },
+
+    async closeListeners(): Promise<void> {
+      await Promise.all(servers.map(close));
+    },
 
     informer<T extends KubeObject>(res: Resource): ReadStore<T> {
       const key = informerKey(res);
@@ -226,15 +262,7 @@ export function createManager(opts: ManagerOptions): Manager {
     async start(signal: AbortSignal): Promise<void> {
       if (started) throw new Error("manager already started");
       started = true;
-      const servers = separateMetrics ? [healthServer, metricsServer] : [healthServer];
-      await Promise.all([
-        listen(healthServer, opts.healthPort ?? 8081, opts.host),
-        ...(separateMetrics ? [listen(metricsServer, opts.metricsPort ?? 0, opts.host)] : []),
-      ]);
-      logger.info(
-        { health: addressOf(healthServer), metrics: addressOf(metricsServer) },
-        "serving health and metrics",
-      );
+      await manager.listen();
       for (const key of informers.keys()) startInformer(key);
       try {
         await lead(signal);
@@ -387,8 +415,8 @@ function cacheSelectors(cache: CacheOptions | undefined): Map<string, CacheSelec
 
 interface HttpHandlerOptions {
   registry: Registry;
-  hasSynced(): boolean;
-  unsynced(): string[];
+  /** Why this replica is not ready, or undefined when it is. */
+  readiness(): string | undefined;
   metrics: boolean;
   probes?: boolean;
 }
@@ -402,9 +430,8 @@ function httpHandler(o: HttpHandlerOptions): http.RequestListener {
     };
     if (o.probes !== false && path === "/healthz") return reply(200, "ok");
     if (o.probes !== false && path === "/readyz") {
-      return o.hasSynced()
-        ? reply(200, "ok")
-        : reply(503, `informers not synced: ${o.unsynced().join(", ")}`);
+      const why = o.readiness();
+      return why === undefined ? reply(200, "ok") : reply(503, why);
     }
     if (o.metrics && path === "/metrics") {
       o.registry.metrics().then(
