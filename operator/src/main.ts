@@ -13,6 +13,7 @@ import { evaluationInsight } from "./controllers/featuretoggle/insight.js";
 import { startPublishing } from "./controllers/featuretoggle/insight-replicas.js";
 import { evaluationMetrics } from "./controllers/featuretoggle/metrics.js";
 import { gatewayApiInstalled, registerReleaseController } from "./controllers/release/controller.js";
+import { OncallWebhook } from "./controllers/release/notify.js";
 import { registerSquadController } from "./controllers/squad/controller.js";
 import { createOfrepServer } from "./flags/ofrep.js";
 import { setUpOfrepAuth } from "./flags/ofrep-auth-setup.js";
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     reportingInstance: config.identity,
   });
 
-  registerSquadController(manager, {
+  const squads = registerSquadController(manager, {
     client,
     recorder,
     logger,
@@ -100,6 +101,8 @@ async function main(): Promise<void> {
     },
     declaredTribes: config.tribes,
     revertWindowMs: config.revertWindowMs,
+    // Incidents' on-call messages: the Releases' webhook (same Secret, same checks).
+    oncall: { webhook: new OncallWebhook({ client }), client },
   });
   const releases = registerReleaseController(manager, {
     client,
@@ -238,6 +241,7 @@ async function main(): Promise<void> {
     await receiver?.close();
     releases.close(); // drop on-call retries: nothing may outlive the grace period
     toggles.close();
+    squads.close();
   }
   client.close();
   eventsClient.close();

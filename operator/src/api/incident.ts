@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { duration, parseDuration } from "./common.js";
+import { notificationDelivery } from "./release.js";
 
 export const INCIDENT_ACTIONS = ["Revert", "KillToggles", "Notify"] as const;
 export type IncidentAction = (typeof INCIDENT_ACTIONS)[number];
@@ -93,6 +94,15 @@ const text = (description: string) => z.string().max(MAX_INCIDENT_TEXT).describe
 
 export const INCIDENT_ACTION_STATES = ["Requested", "Done", "NotDone"] as const;
 
+/** A change of the squad in the window before the alert (also in the on-call payload). */
+export const incidentSuspect = z.object({
+  kind: z.enum(["Release", "FeatureToggle"]).describe("What changed."),
+  namespace: z.string().describe("Its namespace."),
+  name: z.string().describe("Its name."),
+  revision: z.string().optional().describe("For a Release: the revision the change introduced."),
+  at: dateTime("When the change took effect (a Release's promotion, a toggle's spec change)."),
+});
+
 export const incidentRecord = z
   .object({
     id: z.string().max(64).describe("The incident's id: a digest of Alertmanager's group key."),
@@ -105,15 +115,7 @@ export const incidentRecord = z
       .max(MAX_INCIDENT_ITEMS)
       .describe("The squad's alerts in the group: alertname (fingerprint)."),
     suspects: z
-      .array(
-        z.object({
-          kind: z.enum(["Release", "FeatureToggle"]).describe("What changed."),
-          namespace: z.string().describe("Its namespace."),
-          name: z.string().describe("Its name."),
-          revision: z.string().optional().describe("For a Release: the revision the change introduced."),
-          at: dateTime("When the change took effect (a Release's promotion, a toggle's spec change)."),
-        }),
-      )
+      .array(incidentSuspect)
       .max(MAX_INCIDENT_ITEMS)
       .describe("Changes of the squad in the window before the alert, newest first."),
     actions: z
@@ -161,3 +163,44 @@ export const incidentRecords = z
   .array(incidentRecord)
   .max(MAX_SQUAD_INCIDENTS)
   .describe(`The squad's recent incidents, newest first (at most ${MAX_SQUAD_INCIDENTS}).`);
+
+/** What an incident notification tells the squad's on-call webhook. */
+export const INCIDENT_NOTICE_EVENTS = ["Opened", "Resolved"] as const;
+export type IncidentNoticeEvent = (typeof INCIDENT_NOTICE_EVENTS)[number];
+
+/** Entries of Squad status.notifications (the Releases' bound: finished ones make room first). */
+export const MAX_SQUAD_NOTIFICATIONS = 10;
+
+/**
+ * One on-call notification of an incident, recorded pending in the same status write as the
+ * incident's opening or resolution, then delivered at least once by the leader as a Release's
+ * rollback is (docs/incidents.md, "On-call notifications").
+ */
+export const incidentNotification = z
+  .object({
+    id: z
+      .string()
+      .max(256)
+      .describe(
+        "<squad>/<incident id>/<receivedAt ms>/<opened|resolved>: sent as the payload's notificationId and the Idempotency-Key header, so a receiver can drop a repeated delivery.",
+      ),
+    incident: z.string().max(64).describe("The incident's id in status.incidents."),
+    event: z.enum(INCIDENT_NOTICE_EVENTS).describe("Opened (first received) or Resolved."),
+    alertname: z
+      .string()
+      .max(256)
+      .optional()
+      .describe("The incident's alertname, should its record go first."),
+    firedAt: dateTime("The incident's firedAt, should its record go first."),
+    at: dateTime("When the event was recorded; retries stop an hour after it."),
+    ...notificationDelivery,
+  })
+  .describe("One on-call notification of an incident and how its delivery stands.");
+export type IncidentNotification = z.infer<typeof incidentNotification>;
+
+export const incidentNotifications = z
+  .array(incidentNotification)
+  .max(MAX_SQUAD_NOTIFICATIONS)
+  .describe(
+    "On-call notifications of the squad's incidents (opened, resolved), newest first: pending until delivered or given up. Recorded in the incident's own status write, so a restarted or new leader finishes the delivery.",
+  );

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { analysisInterval, analysisMetrics, prometheusAddress } from "./analysis.js";
 import { changeRecord, deliveryTotals, deliveryWindow } from "./delivery.js";
 import { conditions, dnsLabel, resourceList, secretKeyRef } from "./common.js";
-import { incidentRecords, incidentResponse } from "./incident.js";
+import { incidentNotifications, incidentRecords, incidentResponse } from "./incident.js";
 
 export const squadMember = z
   .object({
@@ -137,7 +137,7 @@ export const squadSpec = z
     oncall: z
       .object({
         webhookSecretRef: secretKeyRef.describe(
-          "Secret key holding the URL that rollback notifications are POSTed to.",
+          "Secret key holding the URL that on-call notifications are POSTed to.",
         ),
         channel: z
           .string()
@@ -151,7 +151,7 @@ export const squadSpec = z
           ),
       })
       .optional()
-      .describe("Where rollback notifications go."),
+      .describe("Where on-call notifications go: rollbacks, reverts and incidents (docs/notifications.md)."),
     toggles: z
       .object({
         maxActive: z
@@ -308,6 +308,7 @@ export const squadStatus = z
         "The squad's delivery metrics (DORA keys), from its Releases' history, kept after a Release is gone (docs/delivery-metrics.md).",
       ),
     incidents: incidentRecords.optional(),
+    notifications: incidentNotifications.optional(),
   })
   .describe("Observed state of the Squad.");
 export type SquadStatus = z.infer<typeof squadStatus>;

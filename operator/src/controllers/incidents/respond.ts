@@ -1,7 +1,7 @@
 /**
  * The receiver's I/O: reads the informer caches, asks `plan.ts` what to do, writes the actions'
- * annotations, then each Squad's `status.incidents`, then the Events. Thin on purpose: every
- * decision is the planner's.
+ * annotations, then each Squad's `status.incidents` with the on-call messages they call for
+ * (`notices.ts`), then the Events. Thin on purpose: every decision is the planners'.
  *
  * Order matters for a leader that stops half-way: the annotations first (idempotent, keyed by
  * the incident's action id), the record after. A retry (Alertmanager's, or the next leader's)
@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { ANNOTATIONS, parseDuration } from "../../api/common.js";
-import type { IncidentRecord } from "../../api/incident.js";
+import type { IncidentNotification, IncidentRecord } from "../../api/incident.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { squadSpec } from "../../api/squad.js";
 import { squadOwning } from "../../flags/ofrep-access.js";
@@ -22,6 +22,7 @@ import type { WebhookMessage } from "../../incidents/alertmanager.js";
 import { releaseChanges, toggleChanges } from "../../incidents/changes.js";
 import type { AlertMapping, Change, ResponsePolicy } from "../../incidents/correlate.js";
 import { planIncident, type IncidentEvent, type IncidentPlan } from "../../incidents/plan.js";
+import { incidentNotices } from "./notices.js";
 
 export interface ResponderDeps {
   client: Pick<KubeClient, "mergePatch" | "get">;
@@ -55,6 +56,11 @@ export function policyOf(squad: KubeObject | undefined): ResponsePolicy | undefi
 
 const incidentsOf = (squad: KubeObject | undefined): IncidentRecord[] =>
   (asRecord(squad?.["status"])["incidents"] as IncidentRecord[] | undefined) ?? [];
+const notificationsOf = (squad: KubeObject | undefined) =>
+  asRecord(squad?.["status"])["notifications"] as IncidentNotification[] | undefined;
+/** Whether the squad has an on-call webhook to tell (the Release controller's test). */
+const hasOncall = (squad: KubeObject | undefined): boolean =>
+  asRecord(asRecord(squad?.["spec"])["oncall"])["webhookSecretRef"] !== undefined;
 
 /** The action ids an object carries: its pending annotation's and its last acted-on one's. */
 function actionIds(o: KubeObject): string[] {
@@ -165,6 +171,15 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
         if (!s.changed) continue;
         const squad = fresh.get(s.squad) ?? deps.squads.get(s.squad);
         const resourceVersion = squad?.metadata.resourceVersion;
+        // The on-call messages go in the write that records the incident: none is lost.
+        const notifications = incidentNotices({
+          squad: s.squad,
+          oncall: hasOncall(squad),
+          before: incidentsOf(squad),
+          after: s.incidents,
+          notifications: notificationsOf(squad),
+          now: new Date(clock.now()).toISOString(),
+        });
         try {
           await deps.client.mergePatch(
             SquadResource,
@@ -172,7 +187,7 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
             undefined,
             {
               ...(resourceVersion ? { metadata: { resourceVersion } } : {}),
-              status: { incidents: s.incidents },
+              status: { incidents: s.incidents, ...(notifications ? { notifications } : {}) },
             },
             { subresource: "status" },
           );

@@ -27,6 +27,7 @@ import { trackOwnWrites, type OwnWrites } from "../../runtime/own-writes.js";
 import { RefusalReporter, refusalOf } from "../../runtime/refusals.js";
 import { NamespaceResource } from "../../runtime/resources.js";
 import {
+  objectKey,
   type KubeObject,
   type ObjectKey,
   type ReadStore,
@@ -45,6 +46,9 @@ import {
   tribeAllowed,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
+import { IncidentNotices } from "./incident-notices.js";
+import { NotificationRunner } from "../release/notification-runner.js";
+import type { OncallWebhook } from "../release/notify.js";
 import { invalidSpecStatus, squadStatus, squadToggleDebt, transitionEvents } from "./status.js";
 
 /** Held on every Squad so that policy `Delete` can remove its namespaces before the Squad goes. */
@@ -65,6 +69,11 @@ export interface SquadControllerOptions {
   declaredTribes?: readonly string[];
   /** The revert window of the delivery figures (`--revert-window`); absent: 24 h. */
   revertWindowMs?: number;
+  /**
+   * Delivers the on-call messages of the squad's incidents (`incident-notices.ts`): the
+   * Releases' webhook, and a client to read the Squad before each attempt. Absent: none sent.
+   */
+  oncall?: { webhook: Pick<OncallWebhook, "sendMessage">; client: Pick<KubeClient, "get"> };
 }
 
 /** A Squad as the informer holds it: the spec is not validated yet. */
@@ -87,7 +96,7 @@ export const SUMMARY_BATCH_MS = 2000;
 export function registerSquadController(
   manager: ControllerHost,
   options: SquadControllerOptions,
-): Controller {
+): Controller & { close(): void } {
   const squads = manager.informer<RawSquad>(SquadResource);
   const namespaces = manager.informer<Namespace>(NamespaceResource);
   const releases = manager.informer<Release>(ReleaseResource);
@@ -96,8 +105,25 @@ export function registerSquadController(
 
   squads.addIndex(DECLARED_NAMESPACE_INDEX, declaredNames);
 
+  // The controller exists only once built; an attempt's outcome brings a reconcile that records it.
+  let enqueue: (key: ObjectKey) => void = () => undefined;
+  const runner = new NotificationRunner({
+    clock: manager.clock,
+    logger: options.logger,
+    onSettled: (key) => enqueue(key),
+  });
+  const notices =
+    options.oncall &&
+    new IncidentNotices({
+      ...options.oncall,
+      runner,
+      recorder: options.recorder,
+      logger: options.logger,
+      clock: manager.clock,
+    });
   const reconciler = new SquadReconciler({
     ...options,
+    ...(notices ? { notices } : {}),
     clock: manager.clock,
     squads,
     namespaces,
@@ -107,7 +133,7 @@ export function registerSquadController(
   });
   let builder = controllerFor(manager, SquadResource);
   for (const { res } of owned) builder = builder.owns(res);
-  return builder
+  const controller = builder
     .watches<Namespace>(NamespaceResource, squadsOfNamespace(squads))
     .watches<RawSquad>(SquadResource, squadsWaitingOn(squads, namespaces), { predicate: squadDeleted })
     .watches<Release>(ReleaseResource, squadOfNamespacedObject(namespaces), {
@@ -128,6 +154,9 @@ export function registerSquadController(
       }),
     )
     .complete((key) => reconciler.reconcile(key));
+  enqueue = (key) => controller.enqueue(key);
+  // Shutdown drops attempts in flight: each is still pending in status for the next leader.
+  return Object.assign(controller, { close: () => runner.close() });
 }
 
 /**
@@ -244,6 +273,7 @@ export interface ReconcilerDeps extends SquadControllerOptions {
   releases: ReadStore<Release>;
   toggles: ReadStore<FeatureToggle>;
   owned: { res: (typeof OWNED_RESOURCES)[number]; store: ReadStore }[];
+  notices?: Pick<IncidentNotices, "deliver" | "cancel">;
 }
 
 /** One reconcile: observe (stores), plan (pure), act (API), report (status, Events, metrics). */
@@ -263,6 +293,7 @@ export class SquadReconciler {
     const raw = this.written.get(key);
     if (!raw) {
       squadMetrics.forget(key);
+      this.deps.notices?.cancel(key);
       return {};
     }
     const parsed = squadSpec.safeParse(raw.spec ?? {});
@@ -292,8 +323,11 @@ export class SquadReconciler {
     return {};
   }
 
-  private async apply(squad: Squad, raw: RawSquad): Promise<ReconcileResult> {
+  private async apply(squad: Squad, observed: RawSquad): Promise<ReconcileResult> {
     const { namespaces, squads } = this.deps;
+    // First, so nothing the rest may stall on keeps an incident from on-call.
+    const noticed = await this.deliverNotices(observed, squad);
+    const raw = noticed.raw;
     const name = squad.metadata.name ?? "";
     const uid = squad.metadata.uid ?? "";
     const observedNamespaces = new Map(declaredNames(squad).map((n) => [n, namespaces.get(n)] as const));
@@ -327,8 +361,22 @@ export class SquadReconciler {
     const tribe = squad.spec.tribe !== undefined && tribeAllowed(squad.spec.tribe, this.deps.declaredTribes);
     squadMetrics.set(name, status, tribe ? squad.spec.tribe : undefined);
     // A quiet squad's figures still age: look again when a change leaves the 7- or 30-day window.
-    const requeue = deliveryRequeueMs(status.delivery, now);
-    return requeue === undefined ? {} : { requeueAfterMs: requeue };
+    // A notification due at once was started above: look again no sooner than its attempt can end.
+    const notify = noticed.nextInMs === undefined ? undefined : Math.max(250, noticed.nextInMs);
+    const requeues = [deliveryRequeueMs(status.delivery, now), notify].filter(
+      (ms): ms is number => ms !== undefined,
+    );
+    return requeues.length === 0 ? {} : { requeueAfterMs: Math.min(...requeues) };
+  }
+
+  /** The incident notification path (`incident-notices.ts`); the Squad as it stands after it. */
+  private deliverNotices(raw: RawSquad, squad: Squad): Promise<{ raw: RawSquad; nextInMs?: number }> {
+    const notices = this.deps.notices;
+    if (!notices) return Promise.resolve({ raw });
+    return notices.deliver(raw, squad, async (current, status) => {
+      await this.written.patchStatus(this.deps.client, current, SquadResource, status);
+      return this.written.get(objectKey(current)) ?? current;
+    });
   }
 
   /**

@@ -726,8 +726,18 @@ describe("squadStatus: incidents", () => {
   it("a squad that never had an incident has no incidents field", () => {
     const s = squad({});
     const plan = planSquad({ squad: s, observedNamespaces: new Map() });
-    expect(squadStatus({ squad: s, plan, observed: caughtUp(plan), now: NOW })).not.toHaveProperty(
-      "incidents",
+    const status = squadStatus({ squad: s, plan, observed: caughtUp(plan), now: NOW });
+    expect(status).not.toHaveProperty("incidents");
+    expect(status).not.toHaveProperty("notifications");
+  });
+
+  it("keeps the incidents' on-call messages as they are: the status write must not drop one", () => {
+    const pending = { id: "payments/abc/1/opened", incident: "abc", event: "Opened" as const };
+    const notifications = [{ ...pending, firedAt: iso(NOW - HOUR), at: iso(NOW - HOUR), attempts: 0 }];
+    const s = squad({}, { incidents: [incident], notifications });
+    const plan = planSquad({ squad: s, observedNamespaces: new Map() });
+    expect(squadStatus({ squad: s, plan, observed: caughtUp(plan), now: NOW }).notifications).toEqual(
+      notifications,
     );
   });
 });

@@ -76,6 +76,8 @@ export function squadStatus(input: StatusInput): SquadStatus {
       incidents,
     ),
     ...(incidents ? { incidents } : {}),
+    // The receiver records them, the notification path delivers them: kept as they are.
+    ...(squad.status?.notifications ? { notifications: squad.status.notifications } : {}),
   };
 }
 

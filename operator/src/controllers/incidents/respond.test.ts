@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import type { IncidentNotification, IncidentRecord } from "../../api/incident.js";
+import { Store } from "../../runtime/store.js";
+import type { KubeObject } from "../../runtime/types.js";
+import type { WebhookMessage } from "../../incidents/alertmanager.js";
+import { createResponder } from "./respond.js";
+
+const NOW = Date.parse("2030-01-01T03:00:11.000Z");
+const FIRING: WebhookMessage = {
+  version: "4",
+  groupKey: '{}:{alertname="HighErrorRate"}',
+  status: "firing",
+  alerts: [
+    {
+      status: "firing",
+      labels: { alertname: "HighErrorRate", namespace: "shop" },
+      startsAt: "2030-01-01T03:00:00.000Z",
+      endsAt: "0001-01-01T00:00:00Z",
+      fingerprint: "f1",
+    },
+  ],
+};
+
+type Status = { incidents?: IncidentRecord[]; notifications?: IncidentNotification[] };
+type Patch = { resource: string; name: string; body: { status?: Status } };
+
+/** A responder over real stores and a client that records its patches and applies them to the Squad. */
+function responder(oncall: boolean) {
+  const make = () => {
+    const s = new Store<KubeObject>();
+    s.replace([], "1");
+    return s;
+  };
+  const squads = make();
+  const namespaces = make();
+  squads.upsert({
+    metadata: { name: "payments", resourceVersion: "1" },
+    spec: {
+      namespaces: [{ name: "shop" }],
+      ...(oncall ? { oncall: { webhookSecretRef: { name: "oncall" }, format: "slack" } } : {}),
+    },
+  } as KubeObject);
+  namespaces.upsert({ metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" } } });
+  const patches: Patch[] = [];
+  const respond = createResponder({
+    client: {
+      get: () => Promise.resolve(undefined),
+      mergePatch: (res, name, _ns, body) => {
+        patches.push({ resource: res.kind, name, body: body as Patch["body"] });
+        const squad = squads.get(name);
+        const status = (body as Patch["body"]).status;
+        if (res.kind === "Squad" && squad && status) {
+          const version = String(Number(squad.metadata.resourceVersion) + 1);
+          squads.upsert({ ...squad, metadata: { ...squad.metadata, resourceVersion: version }, status });
+        }
+        return Promise.resolve(undefined as never);
+      },
+    },
+    recorder: { record: () => Promise.resolve() },
+    logger: { info: () => undefined, warn: () => undefined },
+    squads,
+    namespaces,
+    releases: make(),
+    toggles: make(),
+    clock: { now: () => NOW },
+  });
+  return { respond, patches };
+}
+
+describe("the receiver records an incident's on-call message with it", () => {
+  it("writes the incident and its pending Opened message in one status write; a repeat writes nothing", async () => {
+    const { respond, patches } = responder(true);
+    await respond(FIRING);
+    expect(patches).toHaveLength(1);
+    const status = patches[0]!.body.status!;
+    expect(status.incidents).toHaveLength(1);
+    const id = status.incidents![0]!.id;
+    expect(status.notifications).toEqual([
+      expect.objectContaining({
+        id: `payments/${id}/${NOW}/opened`,
+        incident: id,
+        event: "Opened",
+        attempts: 0,
+        nextAttemptAt: new Date(NOW).toISOString(),
+      }),
+    ]);
+    await respond(FIRING);
+    expect(patches).toHaveLength(1);
+
+    const resolved: WebhookMessage = {
+      ...FIRING,
+      status: "resolved",
+      alerts: FIRING.alerts.map((a) => ({ ...a, status: "resolved", endsAt: "2030-01-01T03:00:10.000Z" })),
+    };
+    await respond(resolved);
+    expect(patches).toHaveLength(2);
+    const after = patches[1]!.body.status!;
+    expect(after.incidents![0]!.resolvedAt).toBe("2030-01-01T03:00:10.000Z");
+    expect(after.notifications?.map((n) => n.event)).toEqual(["Resolved", "Opened"]);
+  });
+
+  it("records no message for a squad without an on-call webhook", async () => {
+    const { respond, patches } = responder(false);
+    await respond(FIRING);
+    expect(patches[0]!.body.status!.incidents).toHaveLength(1);
+    expect(patches[0]!.body.status!.notifications).toBeUndefined();
+  });
+});
