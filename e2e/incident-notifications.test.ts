@@ -9,19 +9,9 @@
  * Resolved one with the recovery time when it resolves, and the Squad's status records both
  * delivered.
  */
-import { randomBytes } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  alertingState,
-  loadAlertRules,
-  routeAlertsTo,
-  startAlertmanager,
-  type Alertmanager,
-} from "../hack/alerting.js";
+import { loadAlertRules } from "../hack/alerting.js";
 import type { IncidentNotification, IncidentRecord } from "../operator/src/api/incident.js";
 import { SquadResource } from "../operator/src/api/kinds.js";
 import { incidentNoticeId } from "../operator/src/controllers/incidents/notices.js";
@@ -29,14 +19,13 @@ import { slackProblems } from "../operator/src/controllers/release/chat-formats.
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { NamespaceResource, SecretResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
-import { kubeconfigPath, testClient, waitFor } from "./support/kube.js";
+import { startIncidentChain, type IncidentChain } from "./support/incident-chain.js";
+import { testClient, waitFor } from "./support/kube.js";
 import { setRevisionBehaviour } from "./support/metrics-simulator.js";
-import { freePort, OperatorProcess } from "./support/operator.js";
 
 const PROMETHEUS = { url: inject("prometheusUrl"), dir: inject("prometheusDir") };
 const SIMULATOR = inject("simulatorAddress");
 const FIELD_MANAGER = "e2e-incident-notifications";
-const TOKEN = randomBytes(24).toString("hex");
 const SQUAD = "incn-pay";
 const NS = "incn-shop";
 const SERIES = { namespace: NS, release: "web", revision: "r1" };
@@ -53,16 +42,14 @@ type SquadObject = KubeObject & {
 };
 
 let client: KubeClient;
-let operator: OperatorProcess;
-let alertmanager: Alertmanager;
+let chain: IncidentChain | undefined;
 let chat: Server;
 const received: Received[] = [];
-const tokenDir = mkdtempSync(join(tmpdir(), "crescendo-incident-notify-"));
 const undo: (() => Promise<void>)[] = [];
 
 const context = async () =>
   `received: ${JSON.stringify(received.map((r) => [r.status, r.headers["idempotency-key"], r.problems]))}\n` +
-  `${operator.tail(60)}\n${await alertingState(PROMETHEUS.url, alertmanager).catch(() => "")}`;
+  ((await chain?.context()) ?? "");
 
 /** Slack's incoming webhook, as far as its documented shape goes; the first POST gets a 503. */
 async function startChat(): Promise<string> {
@@ -89,14 +76,7 @@ const accepted = (key: string) =>
 beforeAll(async () => {
   client = testClient();
   await setRevisionBehaviour(SIMULATOR, { ...SERIES, rps: 50, errorRate: 0 });
-  const tokenFile = join(tokenDir, "token");
-  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
-  const port = await freePort();
-  operator = await OperatorProcess.start({
-    kubeconfig: kubeconfigPath(),
-    name: "incident-notifications",
-    args: ["--incident-port", String(port), "--incident-token-file", tokenFile],
-  });
+  chain = await startIncidentChain({ name: "e2e-incident-notifications", prometheus: PROMETHEUS });
   const webhookUrl = await startChat();
   await client.apply(
     {
@@ -128,22 +108,14 @@ beforeAll(async () => {
     SecretResource,
     { fieldManager: FIELD_MANAGER, force: true },
   );
-  alertmanager = await startAlertmanager({
-    webhookUrl: `http://127.0.0.1:${port}/alertmanager`,
-    token: TOKEN,
-    groupBy: ["alertname", "namespace"],
-  });
-  undo.push(() => alertmanager.stop());
-  undo.push(await routeAlertsTo(PROMETHEUS, alertmanager, "e2e-incident-notifications"));
 }, 180_000);
 
 afterAll(async () => {
   for (const step of undo.reverse()) await step().catch(() => undefined);
-  await operator?.stop();
+  await chain?.stop();
   await client?.delete(SquadResource, SQUAD).catch(() => undefined);
   await new Promise<void>((r) => (chat ? chat.close(() => r()) : r()));
   client?.close();
-  rmSync(tokenDir, { recursive: true, force: true });
 });
 
 describe("an incident in the squad's Slack", () => {
