@@ -33,7 +33,7 @@ import type { KubeObject } from "../operator/src/runtime/types.js";
 import { helmTemplate } from "../hack/helm.js";
 import { script } from "../hack/local-env.js";
 import { kubeconfigPath, kubectl, testClient, waitFor, waitForCondition } from "./support/kube.js";
-import { OperatorProcess } from "./support/operator.js";
+import { metricValue, OperatorProcess } from "./support/operator.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const SQUAD = "dora-e2e";
@@ -144,18 +144,6 @@ async function sampleOf(promql: string, accept: (v: number) => boolean = () => t
     { timeoutMs: 60_000, intervalMs: 1000 },
   );
   return samples[0]!.value;
-}
-
-/** A series' value in the operator's /metrics text. */
-function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
-    const labelText = line.slice(name.length + 1, line.lastIndexOf("}"));
-    const found = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
-    if (Object.entries(labels).every(([k, v]) => found[k] === v))
-      return Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return undefined;
 }
 
 /** The chart's PrometheusRule, rendered as an installation would have it, evaluated every second. */

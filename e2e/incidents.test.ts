@@ -6,7 +6,10 @@
  * alert fires, and the operator reverts that Release (undo, spec untouched) and kills the toggle
  * changed in the window; another squad's Release and toggle, changed in the same window, are left
  * alone. The incident's record shows the timeline, and the resolution once the alert resolves.
- * An unauthenticated POST gets 401 and changes nothing.
+ * The reverted change is a failed change in the squad's delivery figures, open while the incident
+ * is, then restored at its resolution: its recovery time is the incident's (alert start to
+ * resolved), in the Squad's status and in the operator's histogram. An unauthenticated POST gets
+ * 401 and changes nothing.
  */
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
@@ -22,16 +25,17 @@ import {
   startAlertmanager,
   type Alertmanager,
 } from "../hack/alerting.js";
-import type { IncidentRecord } from "../operator/src/api/incident.js";
+import type { ChangeRecord } from "../operator/src/api/delivery.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../operator/src/api/release.js";
+import type { SquadStatus } from "../operator/src/api/squad.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { EventResource, NamespaceResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor } from "./support/kube.js";
 import { setRevisionBehaviour } from "./support/metrics-simulator.js";
-import { freePort, OperatorProcess } from "./support/operator.js";
+import { freePort, metricValue, OperatorProcess } from "./support/operator.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const PROMETHEUS = { url: inject("prometheusUrl"), dir: inject("prometheusDir") };
@@ -68,7 +72,7 @@ type Rel = KubeObject & { spec: { version: string }; status?: ReleaseStatus };
 type Toggle = KubeObject & {
   status?: { effectiveState?: string; killedBy?: string; specChangedAt?: string };
 };
-type SquadObject = KubeObject & { status?: { incidents?: IncidentRecord[] } };
+type SquadObject = KubeObject & { status?: Pick<SquadStatus, "incidents" | "delivery"> };
 
 const context = async () =>
   `${operator.tail(60)}\n${await alertingState(PROMETHEUS.url, alertmanager).catch(() => "")}`;
@@ -117,6 +121,16 @@ async function applyToggle(ns: string, name: string): Promise<void> {
 
 const incidents = async (squad: string) =>
   (await client.get<SquadObject>(SquadResource, squad))?.status?.incidents ?? [];
+
+const delivery = async (squad: string) =>
+  (await client.get<SquadObject>(SquadResource, squad))?.status?.delivery;
+
+/** The squad's record of the change a Release's revision made. */
+const changeOf = (
+  d: SquadStatus["delivery"] | undefined,
+  release: string,
+  revision: string,
+): ChangeRecord | undefined => d?.changes?.find((c) => c.release === release && c.revision === revision);
 
 /** Runs `kubectl-crescendo` from source as a child process, as kubectl would run the plugin. */
 async function plugin(args: string[]): Promise<string> {
@@ -266,6 +280,24 @@ describe("an alert remedies the change that caused it", () => {
     const web = await waitRelease(PAY.ns, PAY.release, "undone to v1", (st) => st.stableRevision === r1);
     expect(web.status?.override).toMatchObject({ revision: r1, specRevision: r2 });
     expect(web.spec.version).toBe("2.0.0");
+    // In the squad's delivery figures v2 failed at the revert, from the alert's start, and is not
+    // restored while the incident is open: no recovery is counted yet.
+    const web2 = `${PAY.ns}/${PAY.release}`;
+    const failed = await waitFor(
+      `squad ${PAY.squad}: v2 failed in its delivery figures`,
+      () => delivery(PAY.squad),
+      (d) => changeOf(d, web2, r2)?.failure === "Reverted",
+      { timeoutMs: 60_000, context },
+    );
+    expect(changeOf(failed, web2, r2)).toMatchObject({
+      failureStartFrom: "Alert",
+      failureStartedAt: incident.firedAt,
+      revertActionId: `incident-${incident.id}`,
+    });
+    expect(changeOf(failed, web2, r2)?.restoredAt).toBeUndefined();
+    expect(failed?.last7d).toMatchObject({ failedChanges: 1, openFailures: 1, recoveries: 0 });
+    expect(failed?.totals?.recovery.count).toBe(0);
+
     const killed = await client.get<Toggle>(FeatureToggleResource, PAY.toggle, PAY.ns);
     expect(killed?.status?.effectiveState).toBe("KilledByRollback");
     expect(killed?.status?.killedBy).toBe(`action incident-${incident.id}`);
@@ -345,6 +377,44 @@ describe("an alert remedies the change that caused it", () => {
     expect(incident.recoverySeconds).toBeGreaterThanOrEqual(0);
     expect(Date.parse(incident.resolvedAt!)).toBeGreaterThan(Date.parse(incident.firedAt));
     expect(incident.actions.filter((a) => a.do === "Revert")).toHaveLength(1);
+
+    // The reverted change is restored at the incident's resolution: its recovery time is the
+    // incident's, alert start to resolved.
+    const web2 = `${PAY.ns}/${PAY.release}`;
+    const restored = await waitFor(
+      `squad ${PAY.squad}: v2 restored in its delivery figures`,
+      () => delivery(PAY.squad),
+      (d) => changeOf(d, web2, r2)?.restoredAt !== undefined,
+      { timeoutMs: 60_000, context },
+    );
+    const change = changeOf(restored, web2, r2)!;
+    expect(change).toMatchObject({
+      failure: "Reverted",
+      failureStartFrom: "Alert",
+      failureStartedAt: incident.firedAt,
+      restoredAt: incident.resolvedAt,
+      restoredFrom: "IncidentResolved",
+    });
+    const seconds = Math.round(
+      (Date.parse(change.restoredAt!) - Date.parse(change.failureStartedAt!)) / 1000,
+    );
+    expect(seconds).toBe(incident.recoverySeconds);
+    expect(restored?.last7d).toMatchObject({
+      failedChanges: 1,
+      openFailures: 0,
+      recoveries: 1,
+      failedDeploymentRecoveryTimeSeconds: incident.recoverySeconds,
+    });
+    expect(restored?.totals?.recovery).toMatchObject({ count: 1, sumSeconds: incident.recoverySeconds });
+    // The operator's histogram observed it, once.
+    const recovery = "crescendo_delivery_failed_deployment_recovery_time_seconds";
+    const metrics = await waitFor(
+      `the operator's ${recovery} for squad ${PAY.squad}`,
+      () => operator.metrics(),
+      (t) => metricValue(t, `${recovery}_count`, { squad: PAY.squad }) === 1,
+      { timeoutMs: 30_000, context },
+    );
+    expect(metricValue(metrics, `${recovery}_sum`, { squad: PAY.squad })).toBe(incident.recoverySeconds);
 
     const text = await plugin(["incidents", PAY.squad]);
     expect(text).toContain(`Incident ${incident.id} (ShopErrorRateHigh)`);

@@ -120,3 +120,15 @@ export class OperatorProcess {
     }
   }
 }
+
+/** A series' value in the operator's /metrics text: the first line of `name` carrying `labels`. */
+export function metricValue(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}{`)) continue;
+    const labelText = line.slice(name.length + 1, line.lastIndexOf("}"));
+    const found = Object.fromEntries([...labelText.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+    if (Object.entries(labels).every(([k, v]) => found[k] === v))
+      return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return undefined;
+}
