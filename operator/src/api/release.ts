@@ -361,6 +361,16 @@ export const measurement = z
   .describe("One measurement of a metric.");
 export type Measurement = z.infer<typeof measurement>;
 
+/** An analysis' time no operator measured, added to its deadline (`analysis/unattended.ts`). */
+export const unattendedSeconds = z
+  .number()
+  .int()
+  .min(0)
+  .optional()
+  .describe(
+    "Time no operator measured this analysis (a measurement taken more than its interval and a slack late, as after an operator restart or a leader change), added to its deadline.",
+  );
+
 export const metricResult = z
   .object({
     name: z.string().describe("Metric name."),
@@ -542,14 +552,7 @@ export const releaseStatus = z
             "Index of the step it belongs to (a canary analysis step, or the blue-green analysis stage).",
           ),
         metrics: z.array(metricResult).max(40).describe("Per-metric results."),
-        unattendedSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .optional()
-          .describe(
-            "Time no operator measured this analysis (a measurement taken more than its interval and a slack late, as after an operator restart or a leader change), added to its deadline.",
-          ),
+        unattendedSeconds,
       })
       .optional()
       .describe("The analysis of the current (or last) analysis step."),

@@ -6,7 +6,7 @@
  */
 import { z } from "zod";
 import { analysisInterval, analysisMetrics } from "./analysis.js";
-import { canaryStep, metricResult, notificationDelivery } from "./release.js";
+import { canaryStep, metricResult, notificationDelivery, unattendedSeconds } from "./release.js";
 
 const variantRef = z
   .string()
@@ -122,6 +122,7 @@ export const toggleRolloutStatus = z
         startedAt: z.string().describe("When this analysis began.").meta({ format: "date-time" }),
         step: z.number().int().describe("Index of the analysis step."),
         metrics: z.array(metricResult).max(40).describe("Per-metric results."),
+        unattendedSeconds,
       })
       .optional()
       .describe("The analysis of the current (or last) analysis step."),

@@ -96,6 +96,8 @@ export interface ToggleRampInput {
   problem?: RampProblem;
   /** `status.rollout` with the measurements settled since the last write folded in. */
   previous?: ToggleRolloutStatus;
+  /** When this process began to lead: the unattended gap before it does not count (ramp-deadline.ts). */
+  leaderSince?: number;
 }
 
 export interface ToggleStatusInput {
@@ -553,6 +555,7 @@ function rampOf(
     now,
     metrics: setup.metrics,
     defaultIntervalMs: parseDuration(setup.defaultInterval),
+    ...(input.ramp?.leaderSince === undefined ? {} : { leaderSince: input.ramp.leaderSince }),
     ...(action && isRampAction(action.action) ? { action: { action: action.action, id: action.id } } : {}),
   });
   return { plan, ...(plan.actionResult === undefined ? {} : { actionResult: plan.actionResult }) };

@@ -1,12 +1,19 @@
 /**
- * What a ramp measures and when, and folding what was measured into its status: the pure half
+ * What a ramp measures and when, and folding what was measured into its status (with the time
+ * nobody measured before it, which moves the deadline: ramp-deadline.ts): the pure half
  * of the Releases' non-blocking measurements (`release/measurements.ts`, whose
  * `MeasurementRunner` the reconciler reuses with one analysis kind, "step").
  */
 import type { AnalysisMetric } from "../../api/analysis.js";
 import type { MetricResult } from "../../api/release.js";
 import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
-import { dueMetrics, nextDueInMs, recordMeasurement } from "../../analysis/index.js";
+import {
+  cadenceMs,
+  dueMetrics,
+  nextDueInMs,
+  recordMeasurement,
+  unattendedSecondsBefore,
+} from "../../analysis/index.js";
 import type { SettledMeasurement } from "../release/measurements.js";
 import { metricsNamed } from "../release/spec.js";
 import { rampStages } from "./ramp.js";
@@ -86,4 +93,31 @@ function record(results: readonly MetricResult[], s: SettledMeasurement): Metric
   const index = results.findIndex((r) => r.name === s.metric);
   const next = recordMeasurement(results[index], s.metric, s.measurement);
   return index < 0 ? [...results, next] : results.map((r, i) => (i === index ? next : r));
+}
+
+/**
+ * `rollout` with the unattended time before the held measurements of its analysis added to
+ * `analysis.unattendedSeconds`. Call it before those measurements are folded in: each gap runs
+ * from the measurement before it. Measurements of another analysis (a restarted step, a new
+ * ramp) change nothing.
+ */
+export function recordRampUnattended(
+  rollout: ToggleRolloutStatus | undefined,
+  held: readonly Pick<SettledMeasurement, "kind" | "analysis" | "takenAt">[],
+  opts: {
+    spec: Pick<FeatureToggleSpec, "rollout">;
+    metrics: readonly AnalysisMetric[];
+    defaultIntervalMs: number;
+  },
+): ToggleRolloutStatus | undefined {
+  const a = rollout?.analysis;
+  const token = rampAnalysisToken(rollout);
+  if (!rollout || !a || token === undefined) return rollout;
+  const taken = held.filter((h) => h.kind === "step" && h.analysis === token).map((h) => h.takenAt);
+  if (taken.length === 0) return rollout;
+  const stage = rampStages(opts.spec)[a.step];
+  const measured = metricsNamed(opts.metrics, stage?.kind === "analysis" ? stage.metrics : undefined);
+  const added = unattendedSecondsBefore(a, taken, cadenceMs(measured, opts.defaultIntervalMs));
+  if (added === 0) return rollout;
+  return { ...rollout, analysis: { ...a, unattendedSeconds: (a.unattendedSeconds ?? 0) + added } };
 }

@@ -3,7 +3,7 @@ import { analysisMetric, type AnalysisMetric } from "../../api/analysis.js";
 import { featureToggleSpec, type FeatureToggleSpec } from "../../api/featuretoggle.js";
 import type { Measurement } from "../../api/release.js";
 import type { ToggleRolloutStatus } from "../../api/toggle-rollout.js";
-import { recordMeasurement } from "../../analysis/index.js";
+import { recordMeasurement, UNATTENDED_SLACK_MS } from "../../analysis/index.js";
 import { planRamp, type RampInput } from "./ramp.js";
 import { rampId, servedShare } from "./ramp-share.js";
 import { foldRampMeasurements, rampAnalysisToken, rampSchedule } from "./ramp-measurements.js";
@@ -107,6 +107,38 @@ describe("planRamp", () => {
       pauseReason: "AnalysisDeadlineExceeded",
       percentage: 1,
     });
+  });
+
+  it("does not count time no operator measured (a failover during the step) toward the analysis deadline", () => {
+    const s = spec(STEPS);
+    const slow = { defaultIntervalMs: 10_000 }; // deadline 100 s (5 intervals, doubled); cadence 10 s
+    const started = planRamp(input(s, undefined, T0, slow)).rollout;
+    const inAnalysis = planRamp(input(s, started, T0 + 10_000, slow)).rollout;
+    expect(inAnalysis?.analysis?.startedAt).toBe("2026-12-03T10:00:10Z");
+    // The leader died at once; a standby leads from 120 s later, past the 100 s deadline.
+    const since = T0 + 130_000;
+    const gap = 120_000 - 10_000 - UNATTENDED_SLACK_MS;
+    const early = planRamp(input(s, inAnalysis, since + 1000, { ...slow, leaderSince: since }));
+    expect(early.rollout).toMatchObject({ phase: "Progressing", currentStepIndex: 2 });
+    expect(early.waitMs).toBe(10_000 + 100_000 + gap - 131_000);
+    // Without that leader start, the same moment held the ramp: the defect this guards against.
+    const counted = planRamp(input(s, inAnalysis, since + 1000, slow));
+    expect(counted.rollout?.pauseReason).toBe("AnalysisDeadlineExceeded");
+    // Unmeasured still once its moved deadline passes; the hold says what was not counted.
+    const late = planRamp(input(s, inAnalysis, T0 + 110_000 + gap + 1, { ...slow, leaderSince: since }));
+    expect(late.rollout).toMatchObject({ phase: "Paused", pauseReason: "AnalysisDeadlineExceeded" });
+    expect(late.rollout?.message).toBe(
+      `analysis at step 3 undecided after 100s (and ${gap / 1000}s no operator measured, not counted): waiting for successful measurements (errors 0/1)`,
+    );
+  });
+
+  it("moves the analysis deadline by the unattended time status records", () => {
+    const s = spec(STEPS);
+    const inAnalysis = planRamp(input(s, planRamp(input(s, undefined, T0)).rollout, T0 + 10_000)).rollout!;
+    const recorded = { ...inAnalysis, analysis: { ...inAnalysis.analysis!, unattendedSeconds: 30 } };
+    // Deadline 10 s (1 s intervals) plus the 30 s recorded.
+    expect(planRamp(input(s, recorded, T0 + 30_000)).rollout?.phase).toBe("Progressing");
+    expect(planRamp(input(s, recorded, T0 + 50_001)).rollout?.pauseReason).toBe("AnalysisDeadlineExceeded");
   });
 
   it("walks on after a successful analysis up to the pause that waits for promote", () => {

@@ -15,8 +15,9 @@ import type { AnalysisMetric } from "../../api/analysis.js";
 import type { FeatureToggleSpec } from "../../api/featuretoggle.js";
 import { stageOfStep, type Stage } from "../../api/release-stages.js";
 import type { RampPauseReason, RampRollbackReason, ToggleRolloutStatus } from "../../api/toggle-rollout.js";
-import { analysisDeadlineMs, measurementTime, verdict } from "../../analysis/index.js";
+import { measurementTime, verdict } from "../../analysis/index.js";
 import { metricsNamed } from "../release/spec.js";
+import { rampAnalysisDeadline } from "./ramp-deadline.js";
 import { rampId } from "./ramp-share.js";
 
 /** An Event about the ramp (`kubectl describe featuretoggle` shows it). */
@@ -49,6 +50,11 @@ export interface RampInput {
   /** The analysis metrics (`spec.rollout.analysis.metrics`) and their default interval. */
   metrics: readonly AnalysisMetric[];
   defaultIntervalMs: number;
+  /**
+   * When this process began to lead (its first reconcile): the gap before it, not yet recorded
+   * in status, does not count toward an analysis deadline (ramp-deadline.ts).
+   */
+  leaderSince?: number;
   /** A manual action not yet acted on (its id differs from `status.lastAction.id`). */
   action?: { action: RampAction; id: string };
 }
@@ -271,15 +277,23 @@ function judgeStep(input: RampInput, run: Run, index: number, names: string[] | 
       v.metric,
     );
   if (v.phase === "Inconclusive") return hold(input, here, "InconclusiveAnalysis", v.message);
-  const deadline = analysisDeadlineMs(metrics, input.defaultIntervalMs);
-  const started = Date.parse(analysis.startedAt);
-  const left = Number.isNaN(started) ? deadline : started + deadline - input.now;
+  // Time no operator measured (a failover during the step) does not count.
+  const deadline = rampAnalysisDeadline(analysis, metrics, {
+    defaultIntervalMs: input.defaultIntervalMs,
+    now: input.now,
+    ...(input.leaderSince === undefined ? {} : { leaderSince: input.leaderSince }),
+  });
+  const left = deadline.at - input.now;
   if (left <= 0) {
+    const added =
+      deadline.addedMs > 0
+        ? ` (and ${Math.round(deadline.addedMs / 1000)}s no operator measured, not counted)`
+        : "";
     return hold(
       input,
       here,
       "AnalysisDeadlineExceeded",
-      `analysis at step ${index + 1} undecided after ${Math.round(deadline / 1000)}s: ${v.message}`,
+      `analysis at step ${index + 1} undecided after ${Math.round(deadline.lengthMs / 1000)}s${added}: ${v.message}`,
     );
   }
   return { ...here, waitMs: left };

@@ -27,6 +27,7 @@ import {
   liveRampAnalysis,
   rampAnalysisToken,
   rampSchedule,
+  recordRampUnattended,
 } from "./ramp-measurements.js";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
 import { FeatureToggleResource, type FeatureToggle } from "../../api/kinds.js";
@@ -158,12 +159,18 @@ export class FeatureToggleReconciler {
 
   /** Namespace → the toggles with a ramp seen in its last reconcile (their measurements are ours). */
   private readonly rampKeys = new Map<string, Set<string>>();
+  /**
+   * When this process first reconciled: it reconciles only while it leads, so this is (just
+   * after) when it became leader. Before it, an unmeasured ramp analysis had no operator.
+   */
+  private leaderSince: number | undefined;
   /** Namespace → the toggles seen in its last reconcile (their notification attempts are ours). */
   private readonly noticeKeys = new Map<string, Set<string>>();
 
   async reconcile(namespace: ObjectKey, ctx?: Pick<ReconcileContext, "signal">): Promise<ReconcileResult> {
     this.signal = ctx?.signal;
     const now = this.deps.clock.now();
+    this.leaderSince ??= now;
     const flags = this.deps.flags.flags(namespace);
     const crdServed = this.observeCrd();
     if (flags.toggles.length === 0) {
@@ -340,14 +347,26 @@ export class FeatureToggleReconciler {
       deps.runner.cancel(key);
       return { key, target, spec: toggle.spec, input: { problem: checked } };
     }
-    const folded = foldRampMeasurements(toggle.status?.rollout, deps.runner.pending(key));
+    // The time before late measurements that no operator measured is recorded first: it moves
+    // the analysis deadline (ramp-deadline.ts), and each gap runs from the measurement before it.
+    const held = deps.runner.pending(key);
+    const attended = recordRampUnattended(toggle.status?.rollout, held, {
+      spec: toggle.spec,
+      metrics: checked.metrics,
+      defaultIntervalMs: parseDuration(checked.defaultInterval),
+    });
+    const folded = foldRampMeasurements(attended, held);
     return {
       key,
       target,
       spec: toggle.spec,
       setup: checked,
       settled: [...folded.recorded, ...folded.stale].map((s) => s.id),
-      input: { setup: checked, ...(folded.rollout ? { previous: folded.rollout } : {}) },
+      input: {
+        setup: checked,
+        ...(folded.rollout ? { previous: folded.rollout } : {}),
+        ...(this.leaderSince === undefined ? {} : { leaderSince: this.leaderSince }),
+      },
     };
   }
 
