@@ -393,6 +393,42 @@ describe("a Release deleted with --cascade=orphan", () => {
     expect(del.code, del.stderr).toBe(0);
     expect(await client.get(DeploymentResource, name, ns)).toBeUndefined();
   });
+
+  it("orphaned while no operator runs: the next operator finds the ownerless Deployment by its label and lets it go", async () => {
+    const ns = "rel-orphan-down";
+    const v1 = await healthyRelease(ns, "cart");
+    const name = `cart-${revisionOf(v1)}`;
+    const finalizers = (d: KubeObject | undefined) => d?.metadata.finalizers ?? [];
+    await waitFor(
+      "the Deployment with the serving finalizer",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => finalizers(d).includes("crescendo.dev/serving"),
+      { timeoutMs: 30_000, context },
+    );
+
+    // No operator: the garbage collector orphans the Deployment, and nothing removes the finalizer.
+    await operator.stop();
+    const del = await kubectl(["delete", "release", "cart", "-n", ns, "--cascade=orphan", "--timeout=60s"]);
+    expect(del.code, del.stderr).toBe(0);
+    const orphaned = await waitFor(
+      "the Deployment orphaned by the garbage collector",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => d !== undefined && (d.metadata.ownerReferences ?? []).length === 0,
+      { timeoutMs: 30_000, context },
+    );
+    expect(finalizers(orphaned)).toContain("crescendo.dev/serving");
+
+    operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "reliability-orphan" });
+    await waitFor(
+      "the serving finalizer removed by the next operator",
+      () => client.get<Deployment>(DeploymentResource, name, ns),
+      (d) => d !== undefined && !finalizers(d).includes("crescendo.dev/serving"),
+      { timeoutMs: 30_000, context },
+    );
+    expect(await servingPods(ns, "cart"), "its pods still serve").toBe(2);
+    const gone = await kubectl(["delete", "deployment", name, "-n", ns, "--timeout=30s"]);
+    expect(gone.code, gone.stderr).toBe(0);
+  });
 });
 
 describe("an operator started before its apiserver answers", () => {
