@@ -11,7 +11,10 @@ interface Named {
   metadata: { namespace?: string; name?: string };
 }
 
-/** A Release's changes: each promoted revision at its promotion time (undos included). */
+/**
+ * A Release's changes: each promoted revision at its promotion time, undos included and marked
+ * (history reason `Undone`), since correlation never reverts one.
+ */
 export function releaseChanges(
   release: Named & { status?: { history?: readonly HistoryEntry[] } },
   squad: string,
@@ -27,6 +30,7 @@ export function releaseChanges(
       squad,
       at: h.finishedAt as string,
       revision: h.revision,
+      ...(h.reason === "Undone" ? { undo: true } : {}),
     }));
 }
 

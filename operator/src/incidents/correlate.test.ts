@@ -287,6 +287,33 @@ describe("correlate", () => {
     ]);
   });
 
+  it("never reverts an undo (an earlier incident's revert): that would redeploy the revision it took away", () => {
+    const undo: Change = { ...release("checkout", "web", T0 - 2 * MIN, "web-r1"), undo: true };
+    const out = correlate({
+      ...base,
+      changes: [undo, ...changes],
+      alerts: [alert({ namespace: "checkout", severity: "critical" })],
+    });
+    const d = out.decisions[0]!;
+    expect(d.suspects[0]).toBe(undo);
+    // The change before the undo is the one a revert may still be about (and the plan finds the
+    // Release no longer runs it); the undo itself is not reverted.
+    expect(d.revert?.revision).toBe("web-r2");
+    expect(d.explanation.at(-1)).toBe(
+      `revert Release checkout/web revision web-r2 at ${iso(T0 - 10 * MIN)}: the most recent Release change in the window (not Release checkout/web revision web-r1 (an undo) at ${iso(T0 - 2 * MIN)}: an undo is never reverted, that would bring back the revision it took away)`,
+    );
+
+    const onlyUndo = correlate({
+      ...base,
+      changes: [undo],
+      alerts: [alert({ namespace: "checkout", severity: "critical" })],
+    }).decisions[0]!;
+    expect(onlyUndo.revert).toBeUndefined();
+    expect(onlyUndo.explanation.at(-1)).toMatch(
+      /^Revert asked, but the only Release changes in the window are undos \(not Release checkout\/web revision web-r1 \(an undo\).*: nothing reverted$/,
+    );
+  });
+
   it("lists alerts it cannot give to a squad, acting on nothing for them", () => {
     const out = correlate({
       ...base,

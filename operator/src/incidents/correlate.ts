@@ -23,7 +23,8 @@
  * - **Resolved before acted on.** A resolved alert (status `resolved`, or `endsAt` passed) asks
  *   for nothing; a squad whose alerts are all resolved gets a decision with no action, saying so.
  * - **Actions.** Every rule of `actions` whose `match.labels` all equal the alert's labels
- *   applies: `Revert` the most recent Release change among the suspects, `KillToggles` every
+ *   applies: `Revert` the most recent Release change among the suspects that is not an undo
+ *   (reverting an undo, an earlier incident's remedy included, would redeploy what it removed), `KillToggles` every
  *   toggle change among them, `Notify` only (always done when anything is). No policy, or no
  *   rule matching: `Notify`.
  */
@@ -60,6 +61,12 @@ export interface Change {
   at: string;
   /** For a Release: the revision the change introduced. */
   revision?: string;
+  /**
+   * For a Release: the change was an undo (a person's, or an earlier incident's revert). A
+   * suspect like any change, but never reverted: reverting it would bring back the revision it
+   * took away, the one an earlier incident or a person judged bad.
+   */
+  undo?: boolean;
 }
 
 export type ResponseAction = "Revert" | "KillToggles" | "Notify";
@@ -223,11 +230,19 @@ function finish(d: SquadDecision, asked: Set<ResponseAction> | undefined): void 
   }
   d.notify = true;
   if (asked.has("Revert")) {
-    d.revert = d.suspects.find((c) => c.kind === "Release");
+    const releases = d.suspects.filter((c) => c.kind === "Release");
+    d.revert = releases.find((c) => !c.undo);
+    const undos = releases.filter((c) => c.undo && (!d.revert || Date.parse(c.at) > Date.parse(d.revert.at)));
+    const skipped =
+      undos.length === 0
+        ? ""
+        : ` (not ${undos.map(describe).join(", ")}: an undo is never reverted, that would bring back the revision it took away)`;
     d.explanation.push(
       d.revert
-        ? `revert ${describe(d.revert)}: the most recent Release change in the window`
-        : "Revert asked, but no Release changed in the window: nothing reverted",
+        ? `revert ${describe(d.revert)}: the most recent Release change in the window${skipped}`
+        : undos.length > 0
+          ? `Revert asked, but the only Release changes in the window are undos${skipped}: nothing reverted`
+          : "Revert asked, but no Release changed in the window: nothing reverted",
     );
   }
   if (asked.has("KillToggles")) {
@@ -259,5 +274,5 @@ function alertName(alert: Alert): string {
 
 function describe(c: Change): string {
   const revision = c.revision ? ` revision ${c.revision}` : "";
-  return `${c.kind} ${c.namespace}/${c.name}${revision} at ${c.at}`;
+  return `${c.kind} ${c.namespace}/${c.name}${revision}${c.undo ? " (an undo)" : ""} at ${c.at}`;
 }

@@ -190,6 +190,29 @@ describe("planIncident", () => {
     });
   });
 
+  it("a later alert does not revert the revert: the undo an incident made is never undone by the next", () => {
+    // The first incident reverted r2 (promoted at T0-10m) to r1 at T0+1m; another alert group
+    // starting after the revert finds the undo as the most recent Release change.
+    const undo: Change = { ...web(T0 + MIN, "r1"), undo: true };
+    const later = planIncident(
+      input({
+        message: message([alert({ namespace: "shop" }, { startsAt: iso(T0 + 2 * MIN) })], {
+          groupKey: '{}:{alertname="LatencyHigh"}',
+        }),
+        now: T0 + 3 * MIN,
+        changes: [undo, web(T0 - 10 * MIN)],
+        release: () => ({ stableRevision: "r1", phase: "Healthy" }),
+      }),
+    ).squads[0]!;
+    expect(later.writes.filter((w) => w.kind === "Release")).toEqual([]);
+    expect(later.incidents[0]!.actions[0]).toMatchObject({
+      do: "Revert",
+      target: "shop/web",
+      state: "NotDone",
+      result: expect.stringContaining("runs revision r1 now, not the suspect revision r2"),
+    });
+  });
+
   it("records a Release or toggle that is gone, and a toggle already killed, without writing", () => {
     const p = planIncident(input({ release: () => undefined, toggle: () => ({ killed: true }) })).squads[0]!;
     expect(p.writes).toEqual([]);
