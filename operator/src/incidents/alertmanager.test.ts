@@ -57,10 +57,32 @@ describe("parseWebhookMessage", () => {
     expect(why({ ...sample, alerts: [] })).toMatch(/alerts/);
     expect(why({ ...sample, alerts: Array(MAX_ALERTS + 1).fill(sample.alerts[0]) })).toMatch(/alerts/);
     expect(why({ ...sample, alerts: [{ ...sample.alerts[0], startsAt: "yesterday" }] })).toBe(
-      "alert startsAt yesterday is not a time",
+      "not an Alertmanager webhook message (version 4): alerts.0.startsAt: must be an RFC 3339 time such as 2030-01-01T03:00:00Z",
     );
     expect(why("a string")).toMatch(/body/);
     expect(why(null)).toMatch(/body/);
+  });
+
+  it("takes only RFC 3339 times, as Alertmanager sends them and the apiserver stores them", () => {
+    const at = (startsAt: string, endsAt?: string) =>
+      parseWebhookMessage({
+        ...sample,
+        alerts: [{ ...sample.alerts[0], startsAt, ...(endsAt !== undefined ? { endsAt } : {}) }],
+      }).ok;
+    expect(at("2030-01-01T03:00:00Z")).toBe(true);
+    expect(at("2030-01-01T03:00:00.123456789+02:00")).toBe(true);
+    expect(at("2030-01-01T03:00:00Z", "0001-01-01T00:00:00Z")).toBe(true);
+    // Date.parse reads each of these; the apiserver's date-time would refuse the record (a 500
+    // Alertmanager retries for ever), or the time is not one anyone meant.
+    for (const bad of [
+      "1",
+      "March 7, 2030",
+      "+275760-09-13T00:00:00.000Z",
+      "-271821-04-20T00:00:00Z",
+      "2030-01-01",
+    ])
+      expect(at(bad), bad).toBe(false);
+    expect(at("2030-01-01T03:00:00Z", "garbage")).toBe(false);
   });
 
   it("refuses oversized labels rather than storing them", () => {
