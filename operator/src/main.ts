@@ -185,6 +185,7 @@ async function main(): Promise<void> {
     token: config.incidentToken,
     file: config.incidentTokenFile,
     what: "incident token",
+    flag: "--incident-token-file",
   });
   const receiver = incidentToken
     ? createReceiver({

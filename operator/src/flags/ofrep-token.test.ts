@@ -35,7 +35,14 @@ describe("ofrepToken", () => {
   });
 
   it("refuses a missing or empty file at start-up", async () => {
-    expect(() => ofrepToken({ file: join(dir, "absent") })).toThrow();
+    expect(() => ofrepToken({ file: join(dir, "absent") })).toThrow(
+      `OFREP token file ${join(dir, "absent")} (--ofrep-token-file) cannot be read: no such file`,
+    );
+    expect(() =>
+      ofrepToken({ file: join(dir, "absent"), what: "incident token", flag: "--incident-token-file" }),
+    ).toThrow(
+      `incident token file ${join(dir, "absent")} (--incident-token-file) cannot be read: no such file`,
+    );
     const empty = join(dir, "empty");
     await writeFile(empty, "\n");
     expect(() => ofrepToken({ file: empty })).toThrow(/empty/);

@@ -14,7 +14,7 @@ import { readFileSync, statSync } from "node:fs";
  * unreadable later keeps the last token.
  */
 export function ofrepToken(
-  options: { token?: string; file?: string; what?: string },
+  options: { token?: string; file?: string; what?: string; flag?: string },
   clock: { now(): number } = Date,
 ): (() => string | undefined) | undefined {
   const file = options.file;
@@ -23,8 +23,17 @@ export function ofrepToken(
     return token ? () => token : undefined;
   }
   const read = () => ({ mtimeMs: statSync(file).mtimeMs, token: readFileSync(file, "utf8").trim() });
-  let current = read();
-  if (current.token === "") throw new Error(`${options.what ?? "OFREP token"} file ${file} is empty`);
+  // Named with the flag that set it: "ENOENT: no such file or directory, stat '…'" alone does not
+  // say which of the operator's files is missing (a Secret not mounted, a typo in the chart).
+  const what = `${options.what ?? "OFREP token"} file ${file} (${options.flag ?? "--ofrep-token-file"})`;
+  let current: ReturnType<typeof read>;
+  try {
+    current = read();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`${what} cannot be read: ${code === "ENOENT" ? "no such file" : (err as Error).message}`);
+  }
+  if (current.token === "") throw new Error(`${what} is empty`);
   let checkedAt = clock.now();
   return () => {
     if (clock.now() - checkedAt < 1000) return current.token;
