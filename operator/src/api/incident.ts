@@ -36,8 +36,27 @@ export const correlationWindow = duration
 /** Prometheus label names; a rule naming another could never match, so it is refused. */
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const labelMessage = "match.labels keys must be Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*)";
+/**
+ * A label value to match. Null is refused by name: the apiserver would otherwise drop the key
+ * (a null is pruned), and `{severity: null}` — a YAML `severity:` left empty — would become `{}`,
+ * a rule matching every alert, a Revert on any alert. `nullable` in the CRD keeps the null so the
+ * Squad is Stalled with this message instead. (A client-side `kubectl apply` removes null keys
+ * before sending; nothing server-side can see those.) Empty is refused at admission: Prometheus
+ * drops empty labels, so the rule could never match.
+ */
+const labelValue = z
+  .string({
+    error: (issue) =>
+      issue.input === null
+        ? "a label value is needed; null (an empty YAML value) would match every alert"
+        : "a label value must be a string",
+  })
+  .min(1, "a label value must not be empty: Prometheus drops empty labels, so the rule could never match")
+  .max(256)
+  .meta({ nullable: true });
+
 const matchLabels = z
-  .record(z.string(), z.string().max(256))
+  .record(z.string(), labelValue)
   .refine((labels) => Object.keys(labels).every((k) => LABEL_NAME.test(k)), labelMessage)
   .refine((labels) => Object.keys(labels).length <= 16, "match.labels may name at most 16 labels")
   .meta({

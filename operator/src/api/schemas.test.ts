@@ -4,6 +4,10 @@ import { featureToggleSpec } from "./featuretoggle.js";
 import { releaseSpec } from "./release.js";
 import { squadSpec } from "./squad.js";
 import { analysisInterval } from "./analysis.js";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { zodMessage } from "./zod-message.js";
 
 const template = {
   metadata: { labels: { app: "web" } },
@@ -36,6 +40,31 @@ describe("Squad spec", () => {
       expect(r.success, bad).toBe(false);
       expect(JSON.stringify(r.error?.issues)).toContain("must be a Kubernetes quantity");
     }
+  });
+});
+
+describe("Squad spec incidentResponse", () => {
+  const rule = (labels: Record<string, unknown>) => ({
+    incidentResponse: { actions: [{ match: { labels }, do: "Revert" }] },
+  });
+  it("refuses a null or empty label value by name: pruned or never matching, it would not be the rule written", () => {
+    const nul = squadSpec.safeParse(rule({ severity: null }));
+    expect(nul.success).toBe(false);
+    expect(zodMessage(nul.error!)).toBe(
+      "spec.incidentResponse.actions[0].match.labels.severity: a label value is needed; null (an empty YAML value) would match every alert",
+    );
+    const empty = squadSpec.safeParse(rule({ severity: "" }));
+    expect(zodMessage(empty.error!)).toMatch(/labels.severity: a label value must not be empty/);
+    expect(squadSpec.safeParse(rule({ severity: "page" })).success).toBe(true);
+    expect(squadSpec.safeParse(rule({})).success).toBe(true);
+  });
+  it("keeps the null in the CRD (nullable) for the operator to refuse, and refuses empty at admission", () => {
+    const crd = parse(
+      readFileSync(join(import.meta.dirname, "../../../crds/squads.crescendo.dev.yaml"), "utf8"),
+    );
+    const spec = crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties;
+    const labels = spec.incidentResponse.properties.actions.items.properties.match.properties.labels;
+    expect(labels.additionalProperties).toMatchObject({ type: "string", nullable: true, minLength: 1 });
   });
 });
 

@@ -75,6 +75,11 @@ export type ResponseAction = "Revert" | "KillToggles" | "Notify";
 export interface ResponsePolicy {
   correlationWindowMs: number;
   actions: readonly { match: { labels: Readonly<Record<string, string>> }; do: ResponseAction }[];
+  /**
+   * Set when the Squad's `incidentResponse` does not parse (its Stalled condition says why): no
+   * rule is trusted, so every alert is Notify only, and the record says it was for this reason.
+   */
+  invalid?: string;
 }
 
 /** What to do for one squad, and why. */
@@ -173,6 +178,12 @@ export function actionsFor(
   policy: ResponsePolicy | undefined,
 ): { do: ResponseAction[]; why: string } {
   if (!policy) return { do: ["Notify"], why: "the squad has no incidentResponse policy: notify only" };
+  if (policy.invalid !== undefined) {
+    return {
+      do: ["Notify"],
+      why: `the squad's incidentResponse is invalid (${policy.invalid}): notify only until it is fixed`,
+    };
+  }
   const matching = policy.actions
     .map((a, i) => ({ ...a, i }))
     .filter((a) => Object.entries(a.match.labels).every(([k, v]) => alert.labels[k] === v));

@@ -3,7 +3,8 @@ import type { IncidentNotification, IncidentRecord } from "../../api/incident.js
 import { Store } from "../../runtime/store.js";
 import type { KubeObject } from "../../runtime/types.js";
 import type { WebhookMessage } from "../../incidents/alertmanager.js";
-import { createResponder } from "./respond.js";
+import { actionsFor } from "../../incidents/correlate.js";
+import { createResponder, policyOf } from "./respond.js";
 
 const NOW = Date.parse("2030-01-01T03:00:11.000Z");
 const FIRING: WebhookMessage = {
@@ -104,5 +105,39 @@ describe("the receiver records an incident's on-call message with it", () => {
     await respond(FIRING);
     expect(patches[0]!.body.status!.incidents).toHaveLength(1);
     expect(patches[0]!.body.status!.notifications).toBeUndefined();
+  });
+});
+
+const squad = (incidentResponse: unknown) => ({
+  apiVersion: "crescendo.dev/v1alpha1",
+  kind: "Squad",
+  metadata: { name: "payments" },
+  spec: { incidentResponse },
+});
+
+describe("policyOf", () => {
+  it("reads the squad's rules, with the window in milliseconds", () => {
+    expect(
+      policyOf(
+        squad({ correlationWindow: "1h", actions: [{ match: { labels: { a: "b" } }, do: "Revert" }] }),
+      ),
+    ).toEqual({ correlationWindowMs: 3_600_000, actions: [{ match: { labels: { a: "b" } }, do: "Revert" }] });
+    expect(policyOf(squad(undefined))).toBeUndefined();
+  });
+
+  it("trusts no rule of an invalid policy: Notify only, and the record says why", () => {
+    // A null label value (a YAML `severity:` left empty) reaches the operator only because the
+    // CRD keeps nulls; read as {} it would have made a Revert of every alert.
+    const policy = policyOf(squad({ actions: [{ match: { labels: { severity: null } }, do: "Revert" }] }));
+    expect(policy?.actions).toEqual([]);
+    expect(
+      actionsFor(
+        { status: "firing", labels: { severity: "page" }, startsAt: "2030-01-01T00:00:00Z" },
+        policy,
+      ),
+    ).toEqual({
+      do: ["Notify"],
+      why: "the squad's incidentResponse is invalid (spec.incidentResponse.actions[0].match.labels.severity: a label value is needed; null (an empty YAML value) would match every alert): notify only until it is fixed",
+    });
   });
 });

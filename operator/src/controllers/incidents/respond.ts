@@ -20,7 +20,13 @@ import { asRecord } from "../../runtime/is-record.js";
 import type { KubeObject, ReadStore } from "../../runtime/types.js";
 import type { WebhookMessage } from "../../incidents/alertmanager.js";
 import { releaseChanges, toggleChanges } from "../../incidents/changes.js";
-import type { AlertMapping, Change, ResponsePolicy } from "../../incidents/correlate.js";
+import {
+  DEFAULT_CORRELATION_WINDOW_MS,
+  type AlertMapping,
+  type Change,
+  type ResponsePolicy,
+} from "../../incidents/correlate.js";
+import { zodMessage } from "../../api/zod-message.js";
 import { planIncident, type IncidentEvent, type IncidentPlan } from "../../incidents/plan.js";
 import { incidentNotices } from "./notices.js";
 
@@ -42,12 +48,22 @@ export interface ResponseSummary {
   unscoped: { alert: string; why: string }[];
 }
 
-/** The squad's `spec.incidentResponse` as correlation reads it; none when absent or invalid. */
+/**
+ * The squad's `spec.incidentResponse` as correlation reads it: none when absent; when invalid,
+ * no rule at all (Notify only), marked so the record says why.
+ */
 export function policyOf(squad: KubeObject | undefined): ResponsePolicy | undefined {
   const raw = asRecord(squad?.["spec"])["incidentResponse"];
   if (raw === undefined) return undefined;
   const parsed = squadSpec.shape.incidentResponse.safeParse(raw);
-  if (!parsed.success || !parsed.data) return undefined;
+  if (!parsed.success) {
+    return {
+      correlationWindowMs: DEFAULT_CORRELATION_WINDOW_MS,
+      actions: [],
+      invalid: zodMessage(parsed.error, "spec.incidentResponse").slice(0, 256),
+    };
+  }
+  if (!parsed.data) return undefined;
   return {
     correlationWindowMs: parseDuration(parsed.data.correlationWindow),
     actions: parsed.data.actions.map((a) => ({ match: { labels: a.match.labels }, do: a.do })),
