@@ -186,6 +186,12 @@ describe("command line", () => {
       "error: unknown option '--bogus'\nUsage: kubectl crescendo status",
     ],
     [["status", "x", "-n"], 2, "stderr", "argument missing"],
+    [
+      ["undo", "x", "--to-revision", "-1"],
+      2,
+      "stderr",
+      "error: option '--to-revision' argument is ambiguous (a value starting with a dash is written --to-revision=-XYZ)",
+    ],
     [["promote", "x", "--wait", "--timeout", "soon"], 2, "stderr", "--timeout must be a duration"],
     [["promote", "x", "--timeout", "1m"], 2, "stderr", "--timeout only applies with --wait"],
   ] as const)("%j exits %i", async (argv, code, stream, text) => {

@@ -134,11 +134,16 @@ function findCommand(name: string): Command {
   return command;
 }
 
-/** parseArgs explains itself at length; the first sentence is the useful part. */
+/**
+ * parseArgs explains itself at length; the first sentence is the useful part, and for a value
+ * starting with a dash (`--to-revision -1`) the way to pass one, which the first does not say.
+ */
 function parseArgsMessage(err: unknown): string {
   const message = err instanceof Error ? err.message : String(err);
   const first = message.split(/\.\s/)[0] ?? message;
-  return first.charAt(0).toLowerCase() + first.slice(1);
+  const dash = /To specify an option argument starting with a dash use '([^']+)'/.exec(message);
+  const hint = dash ? ` (a value starting with a dash is written ${dash[1]})` : "";
+  return first.charAt(0).toLowerCase() + first.slice(1) + hint;
 }
 
 export function overallUsage(): string {

@@ -52,7 +52,8 @@ describe("the undo target", () => {
   it("is an error for the running revision, an unkept one, or when none is kept", () => {
     expect(undoTarget(previous, "r4", "r4", 2)).toEqual({ error: "revision r4 is already running" });
     expect(undoTarget(previous, "r4", "r9", 2)).toEqual({
-      error: "revision r9 is not kept in a ControllerRevision (kept: r3, r2, r1)",
+      error:
+        "revision r9 is not kept in a ControllerRevision (kept, most recent first: r3 (3.0.0), r2 (2.0.0), r1); --to-revision takes a revision hash",
     });
     expect(undoTarget([], "r4", undefined, 2)).toEqual({
       error: "no previous revision is kept in a ControllerRevision",

@@ -51,8 +51,12 @@ export function undoTarget(
   const index = requested === undefined ? 0 : previous.findIndex((p) => p.revision === requested);
   const found = previous[index];
   if (!found) {
-    const kept = previous.map((p) => p.revision).join(", ");
-    return { error: `revision ${requested ?? ""} is not kept in a ControllerRevision (kept: ${kept})` };
+    // With their versions: a person who typed a version (or kubectl rollout undo's number) sees
+    // which hash to give.
+    const kept = previous.map((p) => (p.version ? `${p.revision} (${p.version})` : p.revision)).join(", ");
+    return {
+      error: `revision ${requested ?? ""} is not kept in a ControllerRevision (kept, most recent first: ${kept}); --to-revision takes a revision hash`,
+    };
   }
   return { ...found, position: index + 1, confirm: index + 1 > window };
 }
