@@ -176,6 +176,14 @@ describe("docs/cli.md and the plugin's help", () => {
   });
 });
 
+describe("README.md and the plugin's commands", () => {
+  it("names every command the plugin has, and no other", () => {
+    const line = /kubectl plugin: `kubectl crescendo ([^`]+)`/.exec(read("README.md").replace(/\n/g, " "));
+    const named = (line?.[1] ?? "").split("|").map((c) => c.trim());
+    expect([...named].sort()).toEqual(COMMANDS.map((c) => c.name).sort());
+  });
+});
+
 describe("references", () => {
   it("point at nothing outside the repository", () => {
     const tracked = execFileSync("git", ["ls-files", "-z"], { cwd: ROOT, encoding: "utf8" }).split("\0");
