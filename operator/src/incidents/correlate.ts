@@ -94,6 +94,12 @@ export interface SquadDecision {
   notify: boolean;
   /** One sentence per decision, in the order they were made. */
   explanation: string[];
+  /**
+   * Where the squad-wide decisions (revert, kill, nothing done) start in `explanation`; the
+   * lines before are per alert. A bounded record keeps these even when a group of many alerts
+   * has more per-alert lines than fit.
+   */
+  decidedFrom: number;
 }
 
 /** An alert that could not be given to a squad, and why. */
@@ -235,6 +241,7 @@ export function correlate(input: CorrelationInput): { decisions: SquadDecision[]
 }
 
 function finish(d: SquadDecision, asked: Set<ResponseAction> | undefined): void {
+  d.decidedFrom = d.explanation.length;
   if (!asked) {
     d.explanation.push("every alert was resolved before it was acted on: nothing done");
     return;
@@ -275,7 +282,7 @@ function mergeSuspects(d: SquadDecision, more: readonly Change[]): void {
 }
 
 function emptyDecision(squad: string): SquadDecision {
-  return { squad, alerts: [], suspects: [], kill: [], notify: false, explanation: [] };
+  return { squad, alerts: [], suspects: [], kill: [], notify: false, explanation: [], decidedFrom: 0 };
 }
 
 function alertName(alert: Alert): string {

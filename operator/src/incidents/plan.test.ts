@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { incidentRecords, MAX_SQUAD_INCIDENTS, type IncidentRecord } from "../api/incident.js";
+import {
+  incidentRecords,
+  MAX_INCIDENT_ITEMS,
+  MAX_SQUAD_INCIDENTS,
+  type IncidentRecord,
+} from "../api/incident.js";
 import type { WebhookMessage } from "./alertmanager.js";
 import type { Change, ResponsePolicy } from "./correlate.js";
 import {
@@ -382,6 +387,21 @@ describe("planIncident", () => {
     expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
     // Every toggle changed in the window is killed (the writes), though the record keeps a bounded list.
     expect(p.writes).toHaveLength(100);
+  });
+});
+
+describe("planIncident's record of a large group", () => {
+  it("keeps why it reverted when the group's alerts have more lines than the record holds", () => {
+    const many = Array.from({ length: 200 }, (_, n) =>
+      alert({ namespace: "shop" }, { fingerprint: `f${n}` }),
+    );
+    const record = planIncident(input({ message: message(many) })).squads[0]!.incidents[0]!;
+    expect(record.explanation).toHaveLength(MAX_INCIDENT_ITEMS * 2);
+    expect(record.explanation.slice(-3)).toEqual([
+      expect.stringMatching(/^… \d+ more line\(s\) about the group's alerts left out$/),
+      `revert Release shop/web revision r2 at ${iso(T0 - 10 * MIN)}: the most recent Release change in the window`,
+      `kill FeatureToggle shop/new-checkout at ${iso(T0 - 20 * MIN)}: changed in the window`,
+    ]);
   });
 });
 

@@ -201,7 +201,7 @@ function planSquad(
       })),
       (s) => `${s.kind}/${s.namespace}/${s.name}/${s.revision ?? ""}/${s.at}`,
     ).sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-    explain(record, d.explanation);
+    explain(record, d.explanation.slice(0, d.decidedFrom), d.explanation.slice(d.decidedFrom));
     act(input, id, d, record, writes, events, now);
   }
   if (!existing) {
@@ -370,12 +370,32 @@ export function settleActions(
   });
 }
 
-function explain(record: IncidentRecord, lines: readonly string[]): void {
-  for (const line of lines.map((l) => cut(l))) {
-    if (record.explanation.includes(line)) continue;
-    if (record.explanation.length >= MAX_INCIDENT_ITEMS * 2) return;
-    record.explanation.push(line);
+/**
+ * Adds the lines the record does not hold yet, within its bound. When they do not all fit (a
+ * group of many alerts), the per-alert lines are cut, not the `decisions` after them: why the
+ * Release was reverted is what the on-call reads the record for.
+ */
+function explain(
+  record: IncidentRecord,
+  perAlert: readonly string[],
+  decisions: readonly string[] = [],
+): void {
+  const fresh = (lines: readonly string[]) =>
+    [...new Set(lines.map((l) => cut(l)))].filter((l) => !record.explanation.includes(l));
+  const alerts = fresh(perAlert);
+  const decided = fresh(decisions);
+  const room = MAX_INCIDENT_ITEMS * 2 - record.explanation.length;
+  if (alerts.length + decided.length <= room) {
+    record.explanation.push(...alerts, ...decided);
+    return;
   }
+  const kept = Math.max(0, room - decided.length - 1);
+  record.explanation.push(...alerts.slice(0, kept));
+  if (room - kept > decided.length) {
+    record.explanation.push(`… ${alerts.length - kept} more line(s) about the group's alerts left out`);
+  }
+  record.explanation.push(...decided.slice(0, room - kept));
+  record.explanation.splice(MAX_INCIDENT_ITEMS * 2);
 }
 
 function summary(record: IncidentRecord): string {
