@@ -4,13 +4,9 @@
  * that the suite's Prometheus sends to and that POSTs to the operator with the bearer token.
  * Alert rules are the test's own (`loadAlertRules`).
  */
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { alertingState, routeAlertsTo, startAlertmanager, type Alertmanager } from "../../hack/alerting.js";
-import { kubeconfigPath } from "./kube.js";
-import { freePort, OperatorProcess } from "./operator.js";
+import { startReceiverOperator } from "./incident-receiver.js";
+import type { OperatorProcess } from "./operator.js";
 
 export interface IncidentChain {
   operator: OperatorProcess;
@@ -28,17 +24,8 @@ export async function startIncidentChain(o: {
   name: string;
   prometheus: { url: string; dir: string };
 }): Promise<IncidentChain> {
-  const token = randomBytes(24).toString("hex");
-  const dir = mkdtempSync(join(tmpdir(), "crescendo-incident-token-"));
-  const tokenFile = join(dir, "token");
-  writeFileSync(tokenFile, `${token}\n`, { mode: 0o600 });
-  const port = await freePort();
-  const receiverUrl = `http://127.0.0.1:${port}/alertmanager`;
-  const operator = await OperatorProcess.start({
-    kubeconfig: kubeconfigPath(),
-    name: o.name,
-    args: ["--incident-port", String(port), "--incident-token-file", tokenFile],
-  });
+  const receiver = await startReceiverOperator(o.name);
+  const { operator, token, url: receiverUrl } = receiver;
   const alertmanager = await startAlertmanager({
     webhookUrl: receiverUrl,
     token,
@@ -54,8 +41,7 @@ export async function startIncidentChain(o: {
     stop: async () => {
       await unroute().catch(() => undefined);
       await alertmanager.stop().catch(() => undefined);
-      await operator.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await receiver.stop();
     },
   };
 }
