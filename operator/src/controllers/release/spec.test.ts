@@ -167,6 +167,24 @@ describe("checkSpec", () => {
     expect(await checkSpec(known, undefined, options)).toHaveProperty("spec");
   });
 
+  it("refuses a post-promotion window too short for its metrics to reach minSamples", async () => {
+    const window = (duration: string, interval: string) =>
+      spec({
+        analysis: { interval, metrics: [{ ...ERROR_RATE, minSamples: 3 }] },
+        strategy: {
+          canary: { steps: [{ setWeight: 50 }], postPromotion: { duration, analysis: ["error-rate"] } },
+        },
+      });
+    for (const duration of ["0s", "1ms", "1m29s"]) {
+      expect(await checkSpec(window(duration, "30s"), undefined, options), duration).toEqual({
+        reason: "InvalidSpec",
+        message: `spec.strategy.canary.postPromotion.duration: ${duration} is too short for error-rate to be verified (minSamples 3 × interval 30s): every window would end Unverified`,
+      });
+    }
+    expect(await checkSpec(window("90s", "30s"), undefined, options)).toHaveProperty("spec");
+    expect(await checkSpec(window("10s", "2s"), undefined, options)).toHaveProperty("spec");
+  });
+
   it("refuses an analysis it could not measure", async () => {
     const unknown = spec({ strategy: { canary: { steps: [{ analysis: { metrics: ["latency"] } }] } } });
     expect(await checkSpec(unknown, undefined, options)).toEqual({

@@ -7,6 +7,7 @@
 import type { AnalysisMetric } from "../../api/analysis.js";
 import { releaseSpec, type ReleaseSpec } from "../../api/release.js";
 import { stagesOf } from "../../api/release-stages.js";
+import { parseDuration } from "../../api/common.js";
 import type { SquadSpec } from "../../api/squad.js";
 import {
   AnalysisSpecError,
@@ -75,7 +76,8 @@ export async function checkSpec(
     defaultInterval: analysisIntervalOf(spec, squad),
     defaultAddress: squad?.delivery?.prometheus?.address,
   };
-  const specError = await analysisSpecError(spec, setup, options.target);
+  const specError =
+    (await analysisSpecError(spec, setup, options.target)) ?? postPromotionWindowError(spec, setup);
   if (specError) return { reason: "InvalidSpec", message: specError };
   // Before anything can measure (the dry run above asks no one): a Release naming an address
   // the platform did not allow is never acted on, so no request ever reaches that address.
@@ -179,6 +181,26 @@ export async function analysisSpecError(
     } catch (err) {
       if (err instanceof AnalysisSpecError) return `spec.analysis.metrics: ${err.message}`;
       throw err;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A post-promotion window too short for a metric it names to reach `minSamples` measurements
+ * (`minSamples` × its interval): every window would end `Unverified`, a Warning after each
+ * promotion that proves nothing, so it is refused before the first rollout instead.
+ */
+export function postPromotionWindowError(spec: ReleaseSpec, setup: AnalysisSetup): string | undefined {
+  const strategy = spec.strategy.canary ? "canary" : "blueGreen";
+  const pp = spec.strategy.canary?.postPromotion ?? spec.strategy.blueGreen?.postPromotion;
+  if (!pp) return undefined;
+  const windowMs = parseDuration(pp.duration);
+  for (const m of metricsNamed(setup.metrics, pp.analysis)) {
+    const interval = m.interval ?? setup.defaultInterval;
+    const samples = m.minSamples ?? 1;
+    if (windowMs < samples * parseDuration(interval)) {
+      return `spec.strategy.${strategy}.postPromotion.duration: ${pp.duration} is too short for ${m.name} to be verified (minSamples ${samples} × interval ${interval}): every window would end Unverified`;
     }
   }
   return undefined;
