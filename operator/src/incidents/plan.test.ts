@@ -390,6 +390,21 @@ describe("planIncident", () => {
   });
 });
 
+describe("planIncident's record of hostile labels", () => {
+  it("replaces control characters, so no escape sequence reaches a terminal through the record or Events", () => {
+    const evil = "\u001b]0;owned\u0007\u001b[2JErrors\u009b31m";
+    const p = planIncident(
+      input({
+        message: message([alert({ namespace: "shop", alertname: evil }, { fingerprint: "f\u001b1" })]),
+      }),
+    ).squads[0]!;
+    const texts = JSON.stringify([p.incidents[0], p.events.map((e) => e.note)]);
+    expect(texts).not.toMatch(/\\u001b|\\u0007|\\u009b/);
+    expect(p.incidents[0]!.alertname).toBe("\ufffd]0;owned\ufffd\ufffd[2JErrors\ufffd31m");
+    expect(p.incidents[0]!.alerts).toEqual(["\ufffd]0;owned\ufffd\ufffd[2JErrors\ufffd31m (f\ufffd1)"]);
+  });
+});
+
 describe("planIncident's record of a large group", () => {
   it("keeps why it reverted when the group's alerts have more lines than the record holds", () => {
     const many = Array.from({ length: 200 }, (_, n) =>

@@ -119,8 +119,18 @@ export interface IncidentPlan {
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const cut = (text: string, max = MAX_INCIDENT_TEXT) =>
-  text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+/**
+ * Control characters (C0, DEL, C1) in what an alert carries, replaced: label values come from
+ * the apps' own metrics, and an escape sequence recorded here would reach the terminal of whoever
+ * runs `kubectl crescendo incidents` or reads the Events.
+ */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g;
+/** A text for the record: control characters replaced, at most `max` characters. */
+const cut = (text: string, max = MAX_INCIDENT_TEXT) => {
+  const clean = text.replace(CONTROL, "\ufffd");
+  return clean.length <= max ? clean : `${clean.slice(0, max - 1)}…`;
+};
 
 export function planIncident(input: IncidentInput): IncidentPlan {
   const mapping = input.mapping ?? DEFAULT_ALERT_MAPPING;
