@@ -11,20 +11,11 @@
  * resolved), in the Squad's status and in the operator's histogram. An unauthenticated POST gets
  * 401 and changes nothing.
  */
-import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import {
-  alertingState,
-  loadAlertRules,
-  routeAlertsTo,
-  startAlertmanager,
-  type Alertmanager,
-} from "../hack/alerting.js";
+import { loadAlertRules } from "../hack/alerting.js";
 import type { ChangeRecord } from "../operator/src/api/delivery.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../operator/src/api/release.js";
@@ -35,13 +26,13 @@ import { EventResource, NamespaceResource } from "../operator/src/runtime/resour
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor } from "./support/kube.js";
 import { setRevisionBehaviour } from "./support/metrics-simulator.js";
-import { freePort, metricValue, OperatorProcess } from "./support/operator.js";
+import { startIncidentChain, type IncidentChain } from "./support/incident-chain.js";
+import { metricValue } from "./support/operator.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const PROMETHEUS = { url: inject("prometheusUrl"), dir: inject("prometheusDir") };
 const SIMULATOR = inject("simulatorAddress");
 const FIELD_MANAGER = "e2e-incidents";
-const TOKEN = randomBytes(24).toString("hex");
 const run = promisify(execFile);
 
 /** The squad whose Release goes bad, and a bystander squad changing things in the same window. */
@@ -57,10 +48,7 @@ const POLICY = {
 };
 
 let client: KubeClient;
-let operator: OperatorProcess;
-let alertmanager: Alertmanager;
-let receiverUrl: string;
-const tokenDir = mkdtempSync(join(tmpdir(), "crescendo-incident-token-"));
+let chain: IncidentChain | undefined;
 const undo: (() => Promise<void>)[] = [];
 
 const template = (name: string, version: string) => ({
@@ -74,8 +62,7 @@ type Toggle = KubeObject & {
 };
 type SquadObject = KubeObject & { status?: Pick<SquadStatus, "incidents" | "delivery"> };
 
-const context = async () =>
-  `${operator.tail(60)}\n${await alertingState(PROMETHEUS.url, alertmanager).catch(() => "")}`;
+const context = async () => (chain ? chain.context() : "");
 
 async function applyRelease(ns: string, name: string, version: string): Promise<void> {
   await client.apply(
@@ -144,15 +131,7 @@ async function plugin(args: string[]): Promise<string> {
 
 beforeAll(async () => {
   client = testClient();
-  const tokenFile = join(tokenDir, "token");
-  writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
-  const port = await freePort();
-  receiverUrl = `http://127.0.0.1:${port}/alertmanager`;
-  operator = await OperatorProcess.start({
-    kubeconfig: kubeconfigPath(),
-    name: "incidents",
-    args: ["--incident-port", String(port), "--incident-token-file", tokenFile],
-  });
+  chain = await startIncidentChain({ name: FIELD_MANAGER, prometheus: PROMETHEUS });
   for (const s of [PAY, OTHER]) {
     await client.apply(
       {
@@ -173,23 +152,15 @@ beforeAll(async () => {
       { timeoutMs: 60_000, context },
     );
   }
-  alertmanager = await startAlertmanager({
-    webhookUrl: receiverUrl,
-    token: TOKEN,
-    groupBy: ["alertname", "namespace"],
-  });
-  undo.push(() => alertmanager.stop());
-  undo.push(await routeAlertsTo(PROMETHEUS, alertmanager, "e2e-incidents"));
 }, 180_000);
 
 afterAll(async () => {
   for (const step of undo.reverse()) await step().catch(() => undefined);
-  await operator?.stop();
+  await chain?.stop();
   for (const s of [PAY, OTHER]) {
     await client?.delete(SquadResource, s.squad).catch(() => undefined);
   }
   client?.close();
-  rmSync(tokenDir, { recursive: true, force: true });
 });
 
 describe("an alert remedies the change that caused it", () => {
@@ -345,7 +316,7 @@ describe("an alert remedies the change that caused it", () => {
     };
     const attempts: Record<string, string>[] = [{}, { Authorization: "Bearer not-the-token" }];
     for (const headers of attempts) {
-      const res = await fetch(receiverUrl, {
+      const res = await fetch(chain!.receiverUrl, {
         method: "POST",
         headers: { "Content-Type": "application/json", ...headers },
         body: JSON.stringify(payload),
@@ -410,7 +381,7 @@ describe("an alert remedies the change that caused it", () => {
     const recovery = "crescendo_delivery_failed_deployment_recovery_time_seconds";
     const metrics = await waitFor(
       `the operator's ${recovery} for squad ${PAY.squad}`,
-      () => operator.metrics(),
+      () => chain!.operator.metrics(),
       (t) => metricValue(t, `${recovery}_count`, { squad: PAY.squad }) === 1,
       { timeoutMs: 30_000, context },
     );
