@@ -18,14 +18,18 @@ export const incidentsCommand: Command = {
     "Lists the incidents the operator recorded from Alertmanager's notifications (the Squads'\n" +
     "status.incidents), newest first: the alert, the suspect changes, the actions taken (Revert,\n" +
     "KillToggles) and their outcome, and the recovery time once resolved. With a squad named,\n" +
-    "each incident's timeline and the reason for every decision. Squads are cluster-scoped: -n\n" +
-    "does not apply.",
+    "each incident's timeline, whether on-call was told, and the reason for every decision.\n" +
+    "Squads are cluster-scoped: -n does not apply.",
   options: {},
   flagHelp: [],
   async run(env, name) {
     const squads = name ? [await fetchNamed<Squad>(env, SQUAD, name)] : await listSquads(env);
     const list = incidentsOf(
-      squads.map((s) => ({ name: s.metadata.name ?? "", incidents: s.status?.incidents ?? [] })),
+      squads.map((s) => ({
+        name: s.metadata.name ?? "",
+        incidents: s.status?.incidents ?? [],
+        notifications: s.status?.notifications ?? [],
+      })),
     );
     env.io.out(renderIncidents(list, { now: env.now(), color: env.io.color, timelines: name !== "" }));
     return 0;

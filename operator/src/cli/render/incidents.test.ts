@@ -114,4 +114,46 @@ describe("renderIncidents", () => {
       "Revert shop/web: NotDone (ignored: a rollout is in progress)",
     );
   });
+
+  it("tells whether on-call was told: delivered, given up, pending; an older occurrence's messages are not this one's", () => {
+    const notice = (event: "Opened" | "Resolved", at: number) => ({
+      id: `payments/${reverted.id}/${at}/${event.toLowerCase()}`,
+      incident: reverted.id,
+      event,
+      firedAt: reverted.firedAt,
+      at: iso(at),
+    });
+    const list = incidentsOf([
+      {
+        name: "payments",
+        incidents: [reverted],
+        notifications: [
+          {
+            ...notice("Resolved", T0 + 4 * MIN),
+            attempts: 3,
+            nextAttemptAt: iso(T0 + 5 * MIN),
+            lastError: "HTTP 503",
+          },
+          { ...notice("Opened", T0 + 2000), attempts: 2, deliveredAt: iso(T0 + 7000) },
+          // Another occurrence of the same group, before this one was received.
+          {
+            ...notice("Opened", T0 - 60 * MIN),
+            attempts: 1,
+            failedAt: iso(T0 - 59 * MIN),
+            lastError: "HTTP 404",
+          },
+        ],
+      },
+    ]);
+    expect(list[0]?.notices).toHaveLength(2);
+    const text = renderIncidents(list, { now: T0 + 60 * MIN, timelines: true });
+    expect(text).toContain("on-call told: Opened (2 attempts)");
+    expect(text).toContain("on-call message Resolved pending (3 attempts, last error: HTTP 503)");
+    expect(text).not.toContain("HTTP 404");
+    expect(text.indexOf("received from Alertmanager")).toBeLessThan(text.indexOf("on-call told: Opened"));
+    const failed = timeline(reverted, T0, undefined, [
+      { ...notice("Opened", T0 + 2000), attempts: 1, failedAt: iso(T0 + 3000), lastError: "HTTP 404" },
+    ]);
+    expect(failed.join("\n")).toContain("on-call not told: Opened, gave up after 1 attempt: HTTP 404");
+  });
 });

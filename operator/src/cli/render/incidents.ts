@@ -2,9 +2,10 @@
  * `kubectl crescendo incidents [squad]`: the incidents Alertmanager reported and what Crescendo
  * did about them, from the Squads' `status.incidents`. A table of every incident (newest first);
  * with one squad named, each incident's timeline — the suspect changes, the alert, what was
- * done and how it ended, the resolution — and every decision's reason. Pure.
+ * done and how it ended, whether on-call was told, the resolution — and every decision's reason.
+ * Pure.
  */
-import type { IncidentRecord } from "../../api/incident.js";
+import type { IncidentNotification, IncidentRecord } from "../../api/incident.js";
 import {
   formatDuration,
   palette,
@@ -18,6 +19,8 @@ import {
 export interface SquadIncident {
   squad: string;
   incident: IncidentRecord;
+  /** The on-call messages of this incident in the Squad's `status.notifications`. */
+  notices?: readonly IncidentNotification[];
 }
 
 export interface IncidentsRenderOptions extends RenderOptions {
@@ -27,10 +30,22 @@ export interface IncidentsRenderOptions extends RenderOptions {
 
 /** The incidents of `squads` newest first (by when they fired). */
 export function incidentsOf(
-  squads: readonly { name: string; incidents?: readonly IncidentRecord[] }[],
+  squads: readonly {
+    name: string;
+    incidents?: readonly IncidentRecord[];
+    notifications?: readonly IncidentNotification[];
+  }[],
 ): SquadIncident[] {
   return squads
-    .flatMap((s) => (s.incidents ?? []).map((incident) => ({ squad: s.name, incident })))
+    .flatMap((s) =>
+      (s.incidents ?? []).map((incident) => {
+        // This occurrence's: recorded with or after it (an older one of the same group went first).
+        const notices = (s.notifications ?? []).filter(
+          (n) => n.incident === incident.id && Date.parse(n.at) >= Date.parse(incident.receivedAt),
+        );
+        return { squad: s.name, incident, ...(notices.length > 0 ? { notices } : {}) };
+      }),
+    )
     .sort((a, b) => Date.parse(b.incident.firedAt) - Date.parse(a.incident.firedAt));
 }
 
@@ -56,7 +71,8 @@ export function renderIncidents(
     ]);
   }
   const out = table(rows, "");
-  if (options.timelines) for (const { incident } of list) out.push("", ...timeline(incident, now, p));
+  if (options.timelines)
+    for (const { incident, notices } of list) out.push("", ...timeline(incident, now, p, notices));
   else out.push("", "Name a squad for each incident's timeline: kubectl crescendo incidents <squad>");
   return `${out.join("\n")}\n`;
 }
@@ -72,7 +88,12 @@ function actionsCell(i: IncidentRecord, p: Palette): Cell {
 }
 
 /** The incident's events in time order, then why each decision was made. */
-export function timeline(i: IncidentRecord, now: number, p: Palette = palette(false)): string[] {
+export function timeline(
+  i: IncidentRecord,
+  now: number,
+  p: Palette = palette(false),
+  notices: readonly IncidentNotification[] = [],
+): string[] {
   const events: { at: string; what: string }[] = [
     ...i.suspects.map((s) => ({
       at: s.at,
@@ -87,6 +108,7 @@ export function timeline(i: IncidentRecord, now: number, p: Palette = palette(fa
       at: a.at,
       what: `${a.do}${a.target ? ` ${a.target}` : ""}: ${a.state === "Done" ? p.ok(a.state) : a.state === "NotDone" ? p.bad(a.state) : p.warn(a.state)} (${a.result})`,
     })),
+    ...notices.map((n) => oncallEvent(n, p)),
     ...(i.resolvedAt
       ? [
           {
@@ -106,4 +128,17 @@ export function timeline(i: IncidentRecord, now: number, p: Palette = palette(fa
     "  Why:",
     ...i.explanation.map((line) => `    - ${line}`),
   ];
+}
+
+/** Whether on-call was told (`docs/incidents.md`, "On-call notifications"), and when. */
+function oncallEvent(n: IncidentNotification, p: Palette): { at: string; what: string } {
+  const tries = `${n.attempts} attempt${n.attempts === 1 ? "" : "s"}`;
+  if (n.deliveredAt) return { at: n.deliveredAt, what: p.ok(`on-call told: ${n.event} (${tries})`) };
+  if (n.failedAt)
+    return {
+      at: n.failedAt,
+      what: p.bad(`on-call not told: ${n.event}, gave up after ${tries}: ${n.lastError ?? ""}`),
+    };
+  const last = n.lastError ? `, last error: ${n.lastError}` : "";
+  return { at: n.at, what: p.warn(`on-call message ${n.event} pending (${tries}${last})`) };
 }

@@ -104,7 +104,7 @@ export function createReleaseMetrics(registry: Registry) {
     () =>
       new Counter({
         name: "crescendo_notifications_delivered_total",
-        help: "On-call notifications (Release and FeatureToggle ramp rollbacks) the webhook accepted (2xx), counted by the process that recorded the delivery.",
+        help: "On-call notifications (docs/notifications.md: rollbacks, incidents) the webhook accepted (2xx), counted by the process that recorded the delivery.",
         registers: [registry],
       }),
   );
@@ -115,7 +115,7 @@ export function createReleaseMetrics(registry: Registry) {
     () =>
       new Counter({
         name: "crescendo_notifications_abandoned_total",
-        help: "On-call notifications (Release and FeatureToggle ramp rollbacks) given up: a permanent error (4xx, no Secret key) or retries past the bound. Each has a NotificationFailed Event.",
+        help: "On-call notifications (docs/notifications.md: rollbacks, incidents) given up: a permanent error (4xx, no Secret key) or retries past the bound. Each has a NotificationFailed Event.",
         registers: [registry],
       }),
   );
