@@ -151,6 +151,9 @@ describe("loadConfig", () => {
     expect(() => loadConfig(["--incident-labels=squad=my-team"], {})).toThrow(
       /Prometheus label names; got "squad=my-team"/,
     );
+    expect(() => loadConfig(["--incident-labels=namespace=ns=kubernetes_namespace"], {})).toThrow(
+      /got "namespace=ns=kubernetes_namespace"/,
+    );
   });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);

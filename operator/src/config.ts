@@ -330,8 +330,9 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
 function incidentLabels(text: string | undefined): OperatorConfig["incidentLabels"] {
   const labels = { namespace: "namespace", release: "crescendo_release", squad: "squad" };
   for (const entry of parseList(text)) {
-    const [role, name] = entry.split("=");
-    if (!role || !(role in labels) || !name || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) {
+    // Exactly one "=": `namespace=a=b` must not be read as `namespace=a`, dropping the rest.
+    const [role, name, ...rest] = entry.split("=");
+    if (!role || !(role in labels) || !name || rest.length > 0 || !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(name)) {
       throw new Error(
         `--incident-labels takes namespace=NAME,release=NAME,squad=NAME with Prometheus label names; got "${entry}"`,
       );
