@@ -73,6 +73,21 @@ describe("renderIncidents", () => {
     );
   });
 
+  it("keeps the table narrow for a long alertname, which the timeline prints whole", () => {
+    const long = { ...quiet, alertname: `Latency${"x".repeat(200)}` };
+    const text = renderIncidents(incidentsOf([{ name: "search", incidents: [long] }]), {
+      now: T0 + 31 * MIN,
+    });
+    const row = text.split("\n")[1]!;
+    expect(row).toContain(`Latency${"x".repeat(32)}…`);
+    expect(row.length).toBeLessThan(140);
+    const full = renderIncidents(incidentsOf([{ name: "search", incidents: [long] }]), {
+      now: T0 + 31 * MIN,
+      timelines: true,
+    });
+    expect(full).toContain(`Incident ${long.id} (${long.alertname})`);
+  });
+
   it("says so when there is none", () => {
     expect(renderIncidents([])).toBe("No incidents recorded.\n");
   });

@@ -61,7 +61,7 @@ export function renderIncidents(
     rows.push([
       squad,
       i.id,
-      i.alertname ?? "-",
+      clip(i.alertname ?? "-", ALERT_COLUMN),
       relative(i.firedAt, now) ?? "-",
       String(i.suspects.length),
       actionsCell(i, p),
@@ -76,6 +76,14 @@ export function renderIncidents(
   else out.push("", "Name a squad for each incident's timeline: kubectl crescendo incidents <squad>");
   return `${out.join("\n")}\n`;
 }
+
+/**
+ * The table's ALERT column at most this wide: an alertname may be 256 characters (a label value
+ * an alert rule templated), which would push every other column off the screen. The timeline
+ * below the table prints it whole.
+ */
+const ALERT_COLUMN = 40;
+const clip = (text: string, max: number) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`);
 
 function actionsCell(i: IncidentRecord, p: Palette): Cell {
   const acted = i.actions.filter((a) => a.do !== "Notify");
