@@ -220,6 +220,17 @@ describe("status", () => {
     expect(prod.stdout).toMatch(/Phase\s+Healthy/);
   });
 
+  it("prints no escape sequence someone wrote into the Release: control characters are replaced", async () => {
+    const fake = new FakeClient();
+    const evil = "1.0\u001b]0;owned\u0007\u001b[2J";
+    fake.add(RELEASES, release("web", { phase: "Healthy", stableVersion: evil, message: `running ${evil}` }));
+    const out = await cli(fake, ["status", "web"]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain("1.0\ufffd]0;owned\ufffd\ufffd[2J");
+    // eslint-disable-next-line no-control-regex -- no control character may be printed
+    expect(out.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/);
+  });
+
   it("says not found, with a hint when the name is another kind", async () => {
     const fake = new FakeClient();
     fake.add(TOGGLES, { metadata: { name: "dark-mode", namespace: "shop" } });

@@ -14,6 +14,7 @@ import { statusCommand } from "./commands/status.js";
 import { togglesCommand } from "./commands/toggles.js";
 import { tribeCommand } from "./commands/tribe.js";
 import { connect as connectKube, type Connect, type Connection } from "./connect.js";
+import { printableClient } from "./printable.js";
 import { CliError, unreachable, UsageError } from "./errors.js";
 
 export const COMMANDS: readonly Command[] = [
@@ -64,10 +65,13 @@ export async function run(argv: readonly string[], deps: RunDeps): Promise<numbe
       return 0;
     }
     const { command, name, flags } = parsed;
-    conn = (deps.connect ?? connectKube)({
+    const connected = (deps.connect ?? connectKube)({
       kubeconfig: flags.kubeconfig as string | undefined,
       context: flags.context as string | undefined,
     });
+    // Everything read is printed: no escape sequence someone wrote into an object may reach
+    // the terminal (printable.ts).
+    conn = { ...connected, client: printableClient(connected.client) };
     const now = deps.now ?? Date.now;
     return await command.run(
       {
