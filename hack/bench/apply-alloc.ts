@@ -19,18 +19,25 @@ import type * as ApplyModule from "../../operator/src/runtime/apply.js";
 import { isRecord } from "../../operator/src/runtime/is-record.js";
 import { ConfigMapResource, DeploymentResource } from "../../operator/src/runtime/resources.js";
 import type { KubeObject } from "../../operator/src/runtime/types.js";
+import { parseFlags } from "./args.js";
 
 type Apply = typeof ApplyModule;
 
 const CALLS = 10_000;
 const BATCH = 10;
 
+const USAGE = `Usage: npm run bench:apply [-- MODULE]
+  MODULE   the compare-before-write module to measure (default operator/src/runtime/apply.ts),
+           e.g. an older copy of it`;
+
+const { positionals } = parseFlags(process.argv.slice(2), USAGE, {}, true);
+const modulePath = resolve(positionals[0] ?? "operator/src/runtime/apply.ts");
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) {
   console.error("Run with node --expose-gc --min-semi-space-size=64 --max-semi-space-size=64 --import tsx");
   process.exit(2);
 }
-const modulePath = resolve(process.argv[2] ?? "operator/src/runtime/apply.ts");
+
 const apply = (await import(pathToFileURL(modulePath).href)) as Apply;
 
 const labels = {

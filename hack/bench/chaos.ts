@@ -3,8 +3,7 @@
  * are injected at random moments, then invariants checked on every Release (`chaos-run.ts` says
  * which; the e2e smoke test runs the same code at N=5). Writes bench/results/chaos.json.
  *
- *   CRESCENDO_CLUSTER_DIR=/tmp/cluster-x nice -n 10 npm run bench:chaos -- [--rollouts 100] [--seed 1]
- *     [--min-faults 50] [--apply-window 150] [--watch-timeout 20s]
+ *   CRESCENDO_CLUSTER_DIR=/tmp/cluster-x nice -n 10 npm run bench:chaos -- [flags]  (--help lists them)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp } from "node:fs/promises";
@@ -13,17 +12,28 @@ import { join } from "node:path";
 import { createKubeClient } from "../../operator/src/runtime/client.js";
 import { loadKubeConfig } from "../../operator/src/runtime/kubeconfig.js";
 import { installCrds, script } from "../local-env.js";
+import { int, parseFlags } from "./args.js";
 import { FAULTS, runChaos, violationsByInvariant } from "./chaos-run.js";
 import { ROOT } from "./cluster.js";
 import { buildOperator } from "./operator.js";
 import { Cleanups, onInterrupt } from "./run.js";
 
-const args = process.argv.slice(2);
-const arg = (name: string, fallback: string): string => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? (args[i + 1] ?? fallback) : fallback;
-};
-const N = Number(arg("rollouts", "100"));
+const USAGE = `Usage: CRESCENDO_CLUSTER_DIR=/tmp/cluster-x nice -n 10 npm run bench:chaos -- [flags]
+  --rollouts N          concurrent Releases, each rolled out once under faults (default 100)
+  --seed S              seed of the fault schedule, to replay a run (default: from the clock)
+  --min-faults F        faults (besides watch expiries) injected at the least once every rollout
+                        has started (default 50)
+  --apply-window W      seconds within which 2.0.0 is applied to each Release (default 150)
+  --watch-timeout D     the operator's --watch-timeout: each watch ends after D to 2D (default 20s)`;
+
+const { values } = parseFlags(process.argv.slice(2), USAGE, {
+  rollouts: { type: "string", default: "100" },
+  seed: { type: "string", default: String(Date.now() % 100_000) },
+  "min-faults": { type: "string", default: "50" },
+  "apply-window": { type: "string", default: "150" },
+  "watch-timeout": { type: "string", default: "20s" },
+});
+const N = int("rollouts", values.rollouts, 1);
 const log = (m: string): void => console.log(`[chaos ${new Date().toISOString().slice(11, 19)}] ${m}`);
 
 async function main(): Promise<void> {
@@ -57,11 +67,11 @@ async function main(): Promise<void> {
       clusterDir: dir,
       namespace: "chaos",
       rollouts: N,
-      minFaults: Number(arg("min-faults", "50")),
-      applyWindowMs: Number(arg("apply-window", "150")) * 1000,
-      seed: Number(arg("seed", String(Date.now() % 100_000))),
+      minFaults: int("min-faults", values["min-faults"], 0),
+      applyWindowMs: int("apply-window", values["apply-window"], 0) * 1000,
+      seed: int("seed", values.seed, 0),
       faults: FAULTS,
-      watchTimeout: arg("watch-timeout", "20s"),
+      watchTimeout: values["watch-timeout"],
       processFaultEveryMs: [3_000, 12_000],
       prometheusFaultEveryMs: [5_000, 30_000],
       prometheusDownMs: 30_000,

@@ -36,7 +36,6 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { ReleaseResource, SquadResource } from "../../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../../operator/src/api/release.js";
 import { revisionOf } from "../../operator/src/controllers/release/revision.js";
@@ -51,6 +50,7 @@ import type { KubeObject, Resource } from "../../operator/src/runtime/types.js";
 import { AlertReceiver, type ReceivedNotification } from "../../e2e/support/alert-receiver.js";
 import { loadAlertRules, routeAlertsTo, startAlertmanager } from "../alerting.js";
 import { freePort } from "../local-env.js";
+import { choices, int, parseFlags } from "./args.js";
 import { ROOT, startCluster, type Cluster } from "./cluster.js";
 import { describePath, summarizePath, type IncidentRun, type PathResult } from "./incident-summary.js";
 import { startMetricsEnv, type MetricsEnv } from "./metrics-env.js";
@@ -72,7 +72,8 @@ const USAGE = `Usage: npm run bench:incident -- [flags]
   --results PATH        JSON results file (default bench/results/incident.json)
   --tsx                 run the operator from source through tsx instead of compiled`;
 
-type PathName = "post-promotion" | "alert";
+const PATH_NAMES = ["post-promotion", "alert"] as const;
+type PathName = (typeof PATH_NAMES)[number];
 
 interface Options {
   changes: number;
@@ -87,42 +88,24 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      changes: { type: "string", default: "5" },
-      paths: { type: "string", default: "post-promotion,alert" },
-      "gap-ms": { type: "string", default: "3300" },
-      "interval-seconds": { type: "string", default: "2" },
-      "group-wait": { type: "string", default: "1s" },
-      "alert-for": { type: "string", default: "0s" },
-      "previous-percent": { type: "string", default: "50" },
-      results: { type: "string", default: join(ROOT, "bench/results/incident.json") },
-      tsx: { type: "boolean", default: false },
-      help: { type: "boolean" },
-    },
+  const { values } = parseFlags(argv, USAGE, {
+    changes: { type: "string", default: "5" },
+    paths: { type: "string", default: "post-promotion,alert" },
+    "gap-ms": { type: "string", default: "3300" },
+    "interval-seconds": { type: "string", default: "2" },
+    "group-wait": { type: "string", default: "1s" },
+    "alert-for": { type: "string", default: "0s" },
+    "previous-percent": { type: "string", default: "50" },
+    results: { type: "string", default: join(ROOT, "bench/results/incident.json") },
+    tsx: { type: "boolean", default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (name: string, text: string, min: number, max = Infinity): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer in [${min}, ${max}], got "${text}"`);
-    return n;
-  };
-  const paths = values.paths.split(",").map((p) => p.trim());
-  for (const p of paths)
-    if (p !== "post-promotion" && p !== "alert")
-      throw new Error(`--paths: post-promotion and/or alert, got "${p}"`);
   const durationFlag = (name: string, text: string): string => {
     if (!/^\d+(ms|s|m)$/.test(text)) throw new Error(`--${name} must be a duration like 1s, got "${text}"`);
     return text;
   };
   return {
     changes: int("changes", values.changes, 1, 50),
-    paths: paths as PathName[],
+    paths: choices("paths", values.paths, PATH_NAMES),
     gapMs: int("gap-ms", values["gap-ms"], 0),
     intervalSeconds: int("interval-seconds", values["interval-seconds"], 1, 5),
     groupWait: durationFlag("group-wait", values["group-wait"]),

@@ -33,11 +33,12 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, homedir, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs, promisify } from "node:util";
+import { promisify } from "node:util";
 import { FeatureToggleResource } from "../../operator/src/api/kinds.js";
 import { ConfigMapResource } from "../../operator/src/runtime/resources.js";
 import type { KubeObject } from "../../operator/src/runtime/types.js";
 import { freePort } from "../local-env.js";
+import { choices, int, ints, parseFlags } from "./args.js";
 import { cpuSeconds, ROOT, rssBytes, startCluster, type Cluster } from "./cluster.js";
 import { createFlagSet, flagSet, type FlagSet } from "./ofrep-flags.js";
 import { buildOperator, buildOperatorAt, imageNodeOptions, Operator } from "./operator.js";
@@ -69,7 +70,8 @@ const USAGE = `Usage: npm run bench:ofrep -- [flags]
                            (issue #18); results default to bench/results/ofrep-insight.json
   --results PATH           JSON results file (default bench/results/ofrep.json)`;
 
-type Mode = "single" | "bulk";
+const MODES = ["single", "bulk"] as const;
+type Mode = (typeof MODES)[number];
 
 interface Options {
   sets: number[];
@@ -90,49 +92,33 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      sets: { type: "string", default: "1,100,1000" },
-      modes: { type: "string", default: "single,bulk" },
-      connections: { type: "string", default: "16,64" },
-      nodes: { type: "string", default: "20,24" },
-      rounds: { type: "string", default: "3" },
-      seconds: { type: "string", default: "10" },
-      "warmup-seconds": { type: "string", default: "2" },
-      "propagation-samples": { type: "string", default: "10" },
-      "operator-core": { type: "string", default: "0" },
-      "flagd-bin": { type: "string" },
-      "operator-args": { type: "string", default: "" },
-      baseline: { type: "string" },
-      "insight-cost": { type: "boolean", default: false },
-      replicas: { type: "string" },
-      results: { type: "string" },
-      help: { type: "boolean" },
-    },
+  const { values } = parseFlags(argv, USAGE, {
+    sets: { type: "string", default: "1,100,1000" },
+    modes: { type: "string", default: "single,bulk" },
+    connections: { type: "string", default: "16,64" },
+    nodes: { type: "string", default: "20,24" },
+    rounds: { type: "string", default: "3" },
+    seconds: { type: "string", default: "10" },
+    "warmup-seconds": { type: "string", default: "2" },
+    "propagation-samples": { type: "string", default: "10" },
+    "operator-core": { type: "string", default: "0" },
+    "flagd-bin": { type: "string" },
+    "operator-args": { type: "string", default: "" },
+    baseline: { type: "string" },
+    "insight-cost": { type: "boolean", default: false },
+    replicas: { type: "string" },
+    results: { type: "string" },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const ints = (name: string, text: string, min: number): number[] =>
-    text.split(",").map((s) => {
-      const n = Number(s.trim());
-      if (!Number.isInteger(n) || n < min) throw new Error(`--${name}: "${s}" is not an integer >= ${min}`);
-      return n;
-    });
-  const modes = values.modes.split(",").map((m) => m.trim());
-  for (const m of modes) if (m !== "single" && m !== "bulk") throw new Error(`--modes: unknown "${m}"`);
   return {
     sets: ints("sets", values.sets, 1),
-    modes: modes as Mode[],
+    modes: choices("modes", values.modes, MODES),
     connections: ints("connections", values.connections, 1),
     nodes: ints("nodes", values.nodes, 20),
-    rounds: ints("rounds", values.rounds, 1)[0]!,
-    seconds: ints("seconds", values.seconds, 1)[0]!,
-    warmupSeconds: ints("warmup-seconds", values["warmup-seconds"], 0)[0]!,
-    propagationSamples: ints("propagation-samples", values["propagation-samples"], 0)[0]!,
-    operatorCore: ints("operator-core", values["operator-core"], 0)[0]!,
+    rounds: int("rounds", values.rounds, 1),
+    seconds: int("seconds", values.seconds, 1),
+    warmupSeconds: int("warmup-seconds", values["warmup-seconds"], 0),
+    propagationSamples: int("propagation-samples", values["propagation-samples"], 0),
+    operatorCore: int("operator-core", values["operator-core"], 0),
     flagdBin: values["flagd-bin"] ?? (process.env.FLAGD_BIN || undefined),
     operatorArgs: values["operator-args"].split(/\s+/).filter(Boolean),
     baseline: values.baseline,

@@ -26,11 +26,11 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { NamespaceResource } from "../../operator/src/runtime/resources.js";
 import { createReflector } from "../../operator/src/runtime/reflector.js";
 import { Store } from "../../operator/src/runtime/store.js";
 import type { KubeObject } from "../../operator/src/runtime/types.js";
+import { choice, int, parseFlags } from "./args.js";
 import { ROOT, startCluster, type Cluster } from "./cluster.js";
 import { startMetricsEnv, type MetricsEnv } from "./metrics-env.js";
 import { buildOperator, imageNodeOptions } from "./operator.js";
@@ -59,37 +59,21 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      canaries: { type: "string", default: "20" },
-      rounds: { type: "string" },
-      "interval-seconds": { type: "string", default: "2" },
-      "gap-ms": { type: "string", default: "700" },
-      against: { type: "string" },
-      results: { type: "string", default: join(ROOT, "bench/results/rollback.json") },
-      tsx: { type: "boolean", default: false },
-      help: { type: "boolean" },
-    },
+  const { values } = parseFlags(argv, USAGE, {
+    canaries: { type: "string", default: "20" },
+    rounds: { type: "string" },
+    "interval-seconds": { type: "string", default: "2" },
+    "gap-ms": { type: "string", default: "700" },
+    against: { type: "string" },
+    results: { type: "string", default: join(ROOT, "bench/results/rollback.json") },
+    tsx: { type: "boolean", default: false },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (name: string, text: string, min: number, max = Infinity): number => {
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer in [${min}, ${max}], got "${text}"`);
-    return n;
-  };
-  if (values.against !== undefined && values.against !== "argo-rollouts")
-    throw new Error(`--against: only argo-rollouts is supported, got "${values.against}"`);
   return {
     canaries: int("canaries", values.canaries, 1),
     rounds: int("rounds", values.rounds ?? (values.against ? "3" : "1"), 1),
     intervalSeconds: int("interval-seconds", values["interval-seconds"], 1, 5),
     gapMs: int("gap-ms", values["gap-ms"], 0),
-    against: values.against as Options["against"],
+    against: values.against === undefined ? undefined : choice("against", values.against, ["argo-rollouts"]),
     results: values.results,
     tsx: values.tsx,
   };

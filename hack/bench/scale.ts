@@ -11,8 +11,8 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { loadConfig } from "../../operator/src/config.js";
+import { choice, int, ints, optionalInt, parseFlags } from "./args.js";
 import { COMPONENTS, ROOT, cpuSnapshot, startCluster, type Cluster } from "./cluster.js";
 import { buildArgoRollouts } from "./argo-rollouts-controller.js";
 import { buildOperator, imageNodeOptions, Operator } from "./operator.js";
@@ -68,55 +68,38 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      releases: { type: "string", default: "100" },
-      toggles: { type: "string" },
-      squads: { type: "string", default: "10" },
-      "idle-seconds": { type: "string", default: "60" },
-      qps: { type: "string" },
-      burst: { type: "string" },
-      workers: { type: "string" },
-      "timeout-seconds": { type: "string", default: "1200" },
-      results: { type: "string", default: join(ROOT, "bench/results/scale.json") },
-      tsx: { type: "boolean", default: false },
-      "node-options": { type: "string" },
-      "server-side": { type: "boolean", default: false },
-      "hold-seconds": { type: "string", default: "0" },
-      against: { type: "string" },
-      help: { type: "boolean" },
-    },
+  const { values } = parseFlags(argv, USAGE, {
+    releases: { type: "string", default: "100" },
+    toggles: { type: "string" },
+    squads: { type: "string", default: "10" },
+    "idle-seconds": { type: "string", default: "60" },
+    qps: { type: "string" },
+    burst: { type: "string" },
+    workers: { type: "string" },
+    "timeout-seconds": { type: "string", default: "1200" },
+    results: { type: "string", default: join(ROOT, "bench/results/scale.json") },
+    tsx: { type: "boolean", default: false },
+    "node-options": { type: "string" },
+    "server-side": { type: "boolean", default: false },
+    "hold-seconds": { type: "string", default: "0" },
+    against: { type: "string" },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const int = (name: string, text: string | undefined, min = 0): number | undefined => {
-    if (text === undefined) return undefined;
-    const n = Number(text);
-    if (!Number.isInteger(n) || n < min)
-      throw new Error(`--${name} must be an integer >= ${min}, got "${text}"`);
-    return n;
-  };
-  if (values.against !== undefined && values.against !== "argo-rollouts")
-    throw new Error(`--against: only argo-rollouts is supported, got "${values.against}"`);
   return {
-    against: values.against as Options["against"],
-    releases: values.releases.split(",").map((s) => int("releases", s.trim(), 1)!),
-    toggles: int("toggles", values.toggles),
-    squads: int("squads", values.squads, 1)!,
-    idleSeconds: int("idle-seconds", values["idle-seconds"])!,
-    qps: int("qps", values.qps, 1),
-    burst: int("burst", values.burst, 1),
-    workers: int("workers", values.workers, 1),
-    timeoutMs: int("timeout-seconds", values["timeout-seconds"], 1)! * 1000,
+    against: values.against === undefined ? undefined : choice("against", values.against, ["argo-rollouts"]),
+    releases: ints("releases", values.releases, 1),
+    toggles: optionalInt("toggles", values.toggles, 0),
+    squads: int("squads", values.squads, 1),
+    idleSeconds: int("idle-seconds", values["idle-seconds"], 0),
+    qps: optionalInt("qps", values.qps, 1),
+    burst: optionalInt("burst", values.burst, 1),
+    workers: optionalInt("workers", values.workers, 1),
+    timeoutMs: int("timeout-seconds", values["timeout-seconds"], 1) * 1000,
     results: values.results,
     tsx: values.tsx,
     // Unless told otherwise, the operator runs with the image's NODE_OPTIONS, as it would in a cluster.
     nodeOptions: values["node-options"] ?? imageNodeOptions(),
     serverSide: values["server-side"],
-    holdSeconds: int("hold-seconds", values["hold-seconds"])!,
+    holdSeconds: int("hold-seconds", values["hold-seconds"], 0),
   };
 }
 
