@@ -16,6 +16,7 @@ import { choice, int, ints, optionalInt, parseFlags } from "./args.js";
 import { COMPONENTS, ROOT, cpuSnapshot, startCluster, type Cluster } from "./cluster.js";
 import { buildArgoRollouts } from "./argo-rollouts-controller.js";
 import { buildOperator, imageNodeOptions, Operator } from "./operator.js";
+import { Cleanups, elapsed, onInterrupt, round, sleep } from "./run.js";
 import { runArgoScale, type PeerRun } from "./scale-argo.js";
 import { counterDelta, histogramBuckets, histogramQuantile, type Scrape } from "./prom.js";
 import {
@@ -160,38 +161,8 @@ interface RunResult {
 }
 
 const MB = 1024 * 1024;
-const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const elapsed = (since: number): string => `${((Date.now() - since) / 1000).toFixed(1)} s`;
-
-/** Stops what a run started, in reverse order, also on Ctrl-C or a failure. */
-class Cleanups {
-  private readonly steps: (() => Promise<void>)[] = [];
-  push(step: () => Promise<void>): void {
-    this.steps.push(step);
-  }
-  async run(): Promise<void> {
-    while (this.steps.length > 0) {
-      const step = this.steps.pop()!;
-      try {
-        await step();
-      } catch (err) {
-        console.error(`cleanup step failed: ${String(err)}`);
-      }
-    }
-  }
-}
-
 const cleanups = new Cleanups();
-let interrupted = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    console.error(`\n${signal}: stopping the operator and the control plane (again to exit at once)`);
-    void cleanups.run().finally(() => process.exit(130));
-  });
-}
+const { interrupted } = onInterrupt(cleanups);
 
 /**
  * Waits until `done()` with a progress line every 5 s; throws after `timeoutMs`. `step` runs
@@ -728,7 +699,7 @@ async function main(): Promise<void> {
     } finally {
       await cleanups.run();
     }
-    if (interrupted) return;
+    if (interrupted()) return;
     if (argo) {
       peers.push(
         await runArgoScale(argo, releases, o.squads, {
@@ -738,7 +709,7 @@ async function main(): Promise<void> {
         }),
       );
       saveSideBySide(sideBySidePath(o), o.results, done, peers);
-      if (interrupted) return;
+      if (interrupted()) return;
     }
   }
   console.log(`\n${markdownTable(done)}\n\nresults: ${o.results}`);
