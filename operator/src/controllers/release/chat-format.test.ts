@@ -19,6 +19,7 @@ const PAYLOAD: RollbackNotification = {
   message: "post-promotion analysis failed: error-rate 0.42 > max 0.05",
   metric: "error-rate",
   channel: "#payments-oncall",
+  killedToggles: [],
   at: "2030-01-01T00:00:00.000Z",
   rollbackId: "u1/r2/1893456000000",
 };
@@ -46,6 +47,16 @@ describe("webhookBody", () => {
     const rolled = summaryOf({ ...PAYLOAD, reason: "Aborted", metric: null, squad: null });
     expect(rolled.title).toBe("shop/web: 1.5.0 rolled back");
     expect(rolled.facts.map(([k]) => k)).toEqual(["Reason", "Revision", "At"]);
+  });
+
+  it("names the toggles the rollback kills: they get no message of their own", () => {
+    const s = summaryOf({ ...PAYLOAD, killedToggles: ["one-click", "wallet"] });
+    expect(s.done).toContain(
+      "Feature toggles guarded by web are killed, everyone gets their default variant: one-click, wallet (kubectl crescendo rearm <toggle> -n shop once the Release is Healthy).",
+    );
+    expect(s.facts).toContainEqual(["Toggles killed", "one-click, wallet"]);
+    expect(slackProblems(webhookBody("slack", { ...PAYLOAD, killedToggles: ["one-click"] }))).toEqual([]);
+    expect(teamsProblems(webhookBody("teams", { ...PAYLOAD, killedToggles: ["one-click"] }))).toEqual([]);
   });
 
   it("renders a valid Slack Block Kit message, escaping mrkdwn and cutting to Slack's limits", () => {

@@ -26,6 +26,8 @@ export interface RollbackNotification {
   reason: string;
   message: string;
   metric: string | null;
+  /** Toggles the rollback kills (absent: none). */
+  killedToggles?: readonly string[];
   at: string;
 }
 
@@ -69,17 +71,23 @@ export function summaryOf(n: RollbackNotification): ChatSummary {
   const done = reverted
     ? `Traffic is back on the previous revision; ${n.version} (revision ${n.revision}) is scaled to zero.`
     : `Traffic is back on the stable revision; the canary ${n.version} (revision ${n.revision}) is scaled to zero.`;
+  const killed = n.killedToggles ?? [];
   const facts: [string, string][] = [
     ["Reason", n.reason],
     ...(n.metric ? ([["Metric", n.metric]] as [string, string][]) : []),
     ["Revision", n.revision],
+    ...(killed.length ? ([["Toggles killed", killed.join(", ")]] as [string, string][]) : []),
     ...(n.squad ? ([["Squad", n.squad]] as [string, string][]) : []),
     ["At", n.at],
   ];
+  // A toggle its guard's rollback kills gets no message of its own: this one tells it.
+  const kills = killed.length
+    ? ` Feature toggles guarded by ${n.release} are killed, everyone gets their default variant: ${killed.join(", ")} (kubectl crescendo rearm <toggle> -n ${n.namespace} once the Release is Healthy).`
+    : "";
   return {
     title,
     why: n.message,
-    done,
+    done: done + kills,
     command: `kubectl crescendo status ${n.release} -n ${n.namespace}`,
     facts,
   };

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ReleaseResource, SquadResource } from "../../api/kinds.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import type { ReleaseStatus } from "../../api/release.js";
 import type { QueryResult } from "../../analysis/index.js";
 import { createLogger } from "../../observability/logger.js";
@@ -73,6 +73,7 @@ describe("registerReleaseController", () => {
         ServiceResource,
         NamespaceResource,
         SquadResource,
+        FeatureToggleResource,
       ]
         .map((r) => r.plural)
         .sort(),

@@ -4,7 +4,7 @@
  * a reconcile, and the reconciler (`reconciler.ts`) that does the work.
  */
 import { PrometheusAllowlist } from "../../analysis/allowlist.js";
-import { ReleaseResource, SquadResource } from "../../api/kinds.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { createPrometheusProvider, type MetricProvider } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
 import type { KubeClient } from "../../runtime/client.js";
@@ -87,6 +87,8 @@ export function registerReleaseController(
   const services = manager.informer(ServiceResource);
   const namespaces = manager.informer(NamespaceResource);
   const squads = manager.informer<RawSquad>(SquadResource);
+  // Only read when a rollback is notified: the message names the toggles it kills.
+  const toggles = manager.informer(FeatureToggleResource);
   const routes = options.gatewayAPI ? manager.informer<HTTPRoute>(HTTPRouteResource) : undefined;
 
   releases.addIndex(RELEASES_BY_HTTP_ROUTE, httpRouteKeysOf);
@@ -129,6 +131,7 @@ export function registerReleaseController(
     services,
     namespaces,
     squads,
+    toggles,
     routes,
   });
   recordAttempts = (key) => reconciler.recordAttempts(key);

@@ -155,6 +155,7 @@ describe("rollback notification delivery", () => {
       {
         release: { name: "web", namespace: "shop" },
         squad: { name: "payments", tribe: "money", channel: "#oncall" },
+        killedToggles: ["one-click"],
       },
       {},
     );
@@ -169,6 +170,7 @@ describe("rollback notification delivery", () => {
       message: "rolled back abc",
       metric: "error-rate",
       channel: "#oncall",
+      killedToggles: ["one-click"],
       at: iso(T0),
       rollbackId: id,
     });

@@ -83,7 +83,7 @@ export function newEntry<N extends DeliveryEntry & { message?: string }>(
  */
 export function payloadOf(
   n: PendingNotification,
-  facts: Pick<RollbackFacts, "release" | "squad">,
+  facts: Pick<RollbackFacts, "release" | "squad" | "killedToggles">,
   status: ReleaseStatus,
 ): RollbackNotification {
   const entry = status.history?.find(

@@ -28,6 +28,7 @@ const PAYLOAD: RollbackNotification = {
   message: "error-rate failed 1 time, more than failureLimit 0: 0.5 > max 0.05",
   metric: "error-rate",
   channel: "#payments-oncall",
+  killedToggles: [],
   at: "2030-01-01T00:00:00.000Z",
   rollbackId: "u1/r2/1893456000000",
 };

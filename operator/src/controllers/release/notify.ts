@@ -59,6 +59,11 @@ export const rollbackNotification = z
       .describe("For people: names the metric, its values and the threshold, or the deadline or the action."),
     metric: oncallFields.metric,
     channel: oncallFields.channel,
+    killedToggles: z
+      .array(z.string())
+      .describe(
+        "The FeatureToggles in the Release's namespace guarded by it (spec.guard.release), by name: the rollback kills them (everyone gets their default variant) until a person re-arms them. They get no message of their own. Empty when none.",
+      ),
     at: z.iso
       .datetime()
       .describe(
@@ -88,6 +93,7 @@ export const rollbackNotification = z
         message: "error-rate failed 1 time, more than failureLimit 0: error-rate 0.42 > max 0.05",
         metric: "error-rate",
         channel: "#payments-oncall",
+        killedToggles: ["one-click-checkout"],
         at: "2030-01-01T12:00:03.000Z",
         rollbackId: "5f0c2a4e-8d1b-4c39-9a57-0e6f3b2d1c88/x7kq2hmz4b/1893499203000",
       },
@@ -104,6 +110,8 @@ export interface RollbackFacts {
   rollback: { revision: string; version: string; reason: RollbackReason; message: string };
   /** The failing metric, when an analysis decided the rollback. */
   metric?: string;
+  /** The FeatureToggles the Release guards, which its rollback kills. */
+  killedToggles?: readonly string[];
   /** `status.abortedAt` of the rollback. */
   at: string;
   /** The rollback's id (`rollbackId` in `delivery.ts`). */
@@ -123,6 +131,7 @@ export function rollbackNotificationOf(facts: RollbackFacts): RollbackNotificati
     message: facts.rollback.message,
     metric: facts.metric ?? null,
     channel: facts.squad?.channel ?? null,
+    killedToggles: [...(facts.killedToggles ?? [])],
     at: facts.at,
     rollbackId: facts.id,
   };

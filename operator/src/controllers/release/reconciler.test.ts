@@ -93,6 +93,12 @@ class World {
       },
     },
   ]);
+  /** Toggles: one guarded by the Release "web", one by another Release, one in another namespace. */
+  toggles = this.store([
+    { metadata: { name: "one-click", namespace: "shop" }, spec: { guard: { release: "web" } } },
+    { metadata: { name: "wallet", namespace: "shop" }, spec: { guard: { release: "api" } } },
+    { metadata: { name: "one-click", namespace: "other" }, spec: { guard: { release: "web" } } },
+  ]);
   clock = { now: () => this.now };
   runner = new MeasurementRunner({
     clock: this.clock,
@@ -233,6 +239,7 @@ class World {
       services: this.services,
       namespaces: this.namespaces,
       squads: this.squads,
+      toggles: this.toggles,
     });
   }
 
@@ -582,6 +589,8 @@ describe("ReleaseReconciler", () => {
     // Recorded pending in the rollback's own write, and attempted once it was written.
     const id = `rel-uid/${R2}/${Date.parse(w.status.abortedAt!)}`;
     expect(w.notified.map((n) => n.payload.rollbackId)).toEqual([id]);
+    // The message names the toggles the rollback kills: they get none of their own.
+    expect(w.notified[0]?.payload.killedToggles).toEqual(["one-click"]);
     expect(w.status.notifications).toEqual([expect.objectContaining({ id, attempts: 0 })]);
     await flush();
     expect(w.enqueued).toContain("shop/web");

@@ -15,6 +15,7 @@
  * resume is in status, so a restarted or new leader finishes what another began.
  */
 import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
+import { toggleGuardRelease } from "../../api/raw-spec.js";
 import { LABELS, parseDuration } from "../../api/common.js";
 import { ReleaseResource, type Release, type Squad } from "../../api/kinds.js";
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
@@ -108,6 +109,8 @@ export interface ReconcilerDeps {
   services: ReadStore;
   namespaces: ReadStore;
   squads: ReadStore<RawSquad>;
+  /** FeatureToggles: a rollback's message names those the Release guards (its rollback kills them). */
+  toggles?: ReadStore;
   /** Present when Gateway API is installed. */
   routes?: ReadStore<HTTPRoute>;
 }
@@ -592,6 +595,7 @@ export class ReleaseReconciler {
     const facts = {
       release: { name: raw.metadata.name ?? "", namespace: raw.metadata.namespace ?? "" },
       squad: squad && { name: squad.name, tribe: squad.tribe, channel: squad.squad?.spec.oncall?.channel },
+      killedToggles: this.guardedToggles(raw),
     };
     for (const n of due(status, now)) {
       if (notifications.busy(key, n.id)) continue;
@@ -607,6 +611,19 @@ export class ReleaseReconciler {
       });
     }
     return nextAttemptInMs(status, now, (id) => notifications.busy(key, id));
+  }
+
+  /**
+   * The FeatureToggles that name this Release as their guard, by name: its rollback kills each
+   * (`featuretoggle/plan.ts` decideKill), and its message says so for them (docs/notifications.md).
+   * Read when the message is sent, as the squad is: the toggles are killed by then or moments after.
+   */
+  private guardedToggles(raw: RawRelease): string[] {
+    const { namespace, name } = raw.metadata;
+    return (this.deps.toggles?.list(namespace) ?? [])
+      .filter((t) => toggleGuardRelease(t) === name)
+      .map((t) => t.metadata.name ?? "")
+      .sort();
   }
 
   /**
