@@ -3,11 +3,13 @@
  * a rollback's notification is delivered at least once across a leader change. The leader is
  * stopped (SIGTERM) while the webhook receiver is down; once the receiver is back, a new
  * operator process delivers the message, exactly once, with the rollback id as its
- * `Idempotency-Key`.
+ * `Idempotency-Key`; it names the toggle the rollback kills, which sends none of its own. Then
+ * a toggle killed by the kill action (as the incident receiver writes it) sends one message.
  */
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
+import type { FeatureToggleStatus } from "../operator/src/api/featuretoggle.js";
+import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../operator/src/api/release.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import { SecretResource } from "../operator/src/runtime/resources.js";
@@ -133,6 +135,8 @@ describe("a rollback notification across a leader change", () => {
 
     await applyRelease("1.0.0");
     await waitRelease("Healthy", (s) => s.phase === "Healthy");
+    // A toggle guarded by the Release: its rollback kills it, and the Release's message says so.
+    await applyToggle("pager-banner", { guard: { release: "pager" } });
     await applyRelease("2.0.0");
     await waitRelease("paused at its pause step", (s) => s.pauseReason === "PauseStep");
     const annotated = await kubectl([
@@ -187,7 +191,11 @@ describe("a rollback notification across a leader change", () => {
       reason: "Aborted",
       at: failed.abortedAt,
       rollbackId: entry?.id,
+      killedToggles: ["pager-banner"],
     });
+    const banner = await toggleStatus("pager-banner");
+    expect(banner?.effectiveState).toBe("KilledByRollback");
+    expect(banner?.notifications).toBeUndefined();
     expect(done.notifications?.[0]?.attempts).toBeGreaterThan(entry?.attempts ?? 0);
     expect(done.notifications?.[0]?.nextAttemptAt).toBeUndefined();
     expect(await operator.metrics()).toMatch(/^crescendo_notifications_delivered_total 1$/m);
@@ -201,3 +209,86 @@ describe("a rollback notification across a leader change", () => {
     expect(await operator.metrics()).toMatch(/^crescendo_notifications_abandoned_total 0$/m);
   });
 });
+
+describe("a toggle killed by the kill action", () => {
+  it("tells the squad's on-call once, naming the incident, its alert and the re-arm command, with the kill's id as Idempotency-Key", async () => {
+    // The squad, its Secret and the receiver are the first test's; this toggle has no guard.
+    await applyToggle("one-click", {});
+    await waitFor(
+      "FeatureToggle one-click served",
+      () => toggleStatus("one-click"),
+      (s) => s?.effectiveState === "Enabled",
+      { timeoutMs: 60_000, context },
+    );
+    const before = received.length;
+    const reason =
+      "incident e2ekill (PagerErrors): changed at 2030-01-01T00:00:00Z, in the window before the alert";
+    const annotated = await kubectl([
+      "annotate",
+      "featuretoggle",
+      "one-click",
+      "-n",
+      NS,
+      "crescendo.dev/action=kill",
+      "crescendo.dev/action-id=incident-e2ekill",
+      `crescendo.dev/action-reason=${reason}`,
+      "--overwrite",
+    ]);
+    expect(annotated.code, annotated.stderr).toBe(0);
+
+    const done = await waitFor(
+      "FeatureToggle one-click killed and its notification delivered",
+      () => toggleStatus("one-click"),
+      (s) => s?.effectiveState === "KilledByRollback" && s.notifications?.[0]?.deliveredAt !== undefined,
+      { timeoutMs: 60_000, context },
+    );
+    const entry = done?.notifications?.[0];
+    expect(entry).toMatchObject({ event: "Killed", incident: "e2ekill", at: done?.killedAt, attempts: 1 });
+    const messages = received.slice(before);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.headers["idempotency-key"]).toBe(entry?.id);
+    expect(messages[0]!.body).toEqual({
+      kind: "FeatureToggle",
+      event: "Killed",
+      toggle: "one-click",
+      namespace: NS,
+      squad: NS,
+      tribe: "ops",
+      flag: "one-click",
+      defaultVariant: "off",
+      killedBy: "Incident",
+      actionId: "incident-e2ekill",
+      incident: "e2ekill",
+      reason,
+      message: `Killed by incident e2ekill: ${reason}. Everyone is served default variant "off".`,
+      channel: "#pager",
+      command: `kubectl crescendo status featuretoggle/one-click -n ${NS}`,
+      rearmCommand: `kubectl crescendo rearm one-click -n ${NS}`,
+      at: done?.killedAt,
+      notificationId: entry?.id,
+    });
+
+    // Later reconciles of the killed toggle send nothing more.
+    await kubectl(["annotate", "featuretoggle", "one-click", "-n", NS, "e2e/poke=1", "--overwrite"]);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(received).toHaveLength(before + 1);
+  });
+});
+
+async function applyToggle(name: string, extra: Record<string, unknown>): Promise<void> {
+  await client.apply(
+    {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "FeatureToggle",
+      metadata: { name, namespace: NS },
+      spec: { variants: { on: true, off: false }, defaultVariant: "off", ...extra },
+    },
+    FeatureToggleResource,
+    { fieldManager: FIELD_MANAGER, force: true },
+  );
+}
+
+async function toggleStatus(name: string): Promise<FeatureToggleStatus | undefined> {
+  return (await client.get<KubeObject & { status?: FeatureToggleStatus }>(FeatureToggleResource, name, NS))
+    ?.status;
+}

@@ -36,6 +36,11 @@ export const ANNOTATIONS = {
   undoRevision: "crescendo.dev/undo-revision",
   /** With action `undo`: when the failure it answers began (an incident's alert start), for delivery metrics. */
   failureStartedAt: "crescendo.dev/failure-started-at",
+  /**
+   * With an action: why it was asked for, in the requester's words (the incident receiver names
+   * the incident and its alert; `kubectl crescendo kill --reason`). A kill's on-call message says it.
+   */
+  actionReason: "crescendo.dev/action-reason",
 } as const;
 
 export const MANAGED_BY = "crescendo";

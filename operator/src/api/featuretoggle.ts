@@ -240,7 +240,7 @@ export const featureToggleStatus = z
       .max(10)
       .optional()
       .describe(
-        "On-call notifications of ramp rollbacks, newest first: pending until delivered or given up. Recorded in the rollback's own status write, so a restarted or new leader finishes the delivery.",
+        "On-call notifications of ramp rollbacks and of kill actions, newest first: pending until delivered or given up. Recorded in the rollback's or the kill's own status write, so a restarted or new leader finishes the delivery.",
       ),
     singleVariant: z
       .string()

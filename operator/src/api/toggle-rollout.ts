@@ -134,22 +134,46 @@ export type ToggleRolloutStatus = z.infer<typeof toggleRolloutStatus>;
 export const RAMP_ROLLBACK_REASONS = ["AnalysisFailed", "Aborted"] as const;
 export type RampRollbackReason = (typeof RAMP_ROLLBACK_REASONS)[number];
 
+/** What a toggle's on-call notification is about. */
+export const TOGGLE_NOTIFICATION_EVENTS = ["RampRolledBack", "Killed"] as const;
+export type ToggleNotificationEvent = (typeof TOGGLE_NOTIFICATION_EVENTS)[number];
+
 export const toggleNotification = z
   .object({
     id: z
       .string()
       .describe(
-        "The rollback's id, sent as the payload's rollbackId and the Idempotency-Key header, so a receiver can drop a repeated delivery.",
+        "The notification's id, sent in the payload (rollbackId for a ramp's rollback, notificationId for a kill) and as the Idempotency-Key header, so a receiver can drop a repeated delivery.",
       ),
-    variant: z.string().describe("The variant whose ramp rolled back."),
-    reason: z.enum(RAMP_ROLLBACK_REASONS).describe("AnalysisFailed or Aborted."),
-    message: z.string().max(1024).describe("The rollback's message, for the payload."),
+    event: z
+      .enum(TOGGLE_NOTIFICATION_EVENTS)
+      .optional()
+      .describe(
+        "RampRolledBack (the guarded ramp rolled back; absent in entries recorded before kills were notified) or Killed (a kill action killed the toggle).",
+      ),
+    variant: z.string().optional().describe("RampRolledBack: the variant whose ramp rolled back."),
+    reason: z.enum(RAMP_ROLLBACK_REASONS).optional().describe("RampRolledBack: AnalysisFailed or Aborted."),
+    message: z.string().max(1024).describe("What happened, for the payload."),
     metric: z.string().optional().describe("The metric whose analysis failed, if one decided the rollback."),
+    actionId: z.string().optional().describe("Killed: the crescendo.dev/action-id of the kill action."),
+    incident: z
+      .string()
+      .optional()
+      .describe("Killed: the incident whose KillToggles action it was (Squad status.incidents id)."),
+    note: z
+      .string()
+      .max(1024)
+      .optional()
+      .describe(
+        "Killed: why, as the kill's requester wrote it (the crescendo.dev/action-reason annotation).",
+      ),
     at: z
       .string()
-      .describe("When the ramp rolled back (status.rollout.rolledBackAt).")
+      .describe(
+        "When it happened: status.rollout.rolledBackAt for a ramp's rollback, status.killedAt for a kill.",
+      )
       .meta({ format: "date-time" }),
     ...notificationDelivery,
   })
-  .describe("One on-call notification of a ramp's rollback and how its delivery stands.");
+  .describe("One on-call notification of a ramp's rollback or of a kill, and how its delivery stands.");
 export type ToggleNotification = z.infer<typeof toggleNotification>;

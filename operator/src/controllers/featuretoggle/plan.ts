@@ -33,6 +33,8 @@ import { isRampAction, planRamp, rampStages, type RampEvent, type RampPlan } fro
 import type { RampProblem, RampSetup } from "./ramp-analysis.js";
 import { servedShare } from "./ramp-share.js";
 import { rampRollbackEntry } from "./ramp-notify.js";
+import { killEntry } from "./kill-notify.js";
+import { KILLED_BY_ACTION_PREFIX, killedByAction } from "./kill-by.js";
 import { addNotification } from "../release/delivery.js";
 
 export {
@@ -81,6 +83,8 @@ export interface SquadTogglePolicy {
 export interface ToggleAction {
   action: string;
   id: string;
+  /** Why it was asked for (`crescendo.dev/action-reason`): a kill's on-call message says it. */
+  reason?: string;
 }
 
 /** An Event to record about the toggle (`kubectl describe` shows it). */
@@ -153,7 +157,8 @@ export interface ToggleStatusPlan {
 export function toggleAction(toggle: FeatureToggle): ToggleAction | undefined {
   const action = toggle.metadata.annotations?.[ANNOTATIONS.action]?.trim();
   const id = toggle.metadata.annotations?.[ANNOTATIONS.actionId]?.trim();
-  return action && id ? { action, id } : undefined;
+  const reason = toggle.metadata.annotations?.[ANNOTATIONS.actionReason]?.trim();
+  return action && id ? { action, id, ...(reason ? { reason } : {}) } : undefined;
 }
 
 /**
@@ -233,13 +238,7 @@ export function decideKill(
   };
 }
 
-/** `killedBy` of a toggle a `kill` action killed (an incident's KillToggles, or a person). */
-export const KILLED_BY_ACTION_PREFIX = "action ";
-
-/** Whether the toggle's kill came from a `kill` action rather than its guard's rollback. */
-export function killedByAction(status: { killedBy?: string } | undefined): boolean {
-  return status?.killedBy?.startsWith(KILLED_BY_ACTION_PREFIX) ?? false;
-}
+export { KILLED_BY_ACTION_PREFIX, killedByAction } from "./kill-by.js";
 
 /**
  * A `kill` action: everyone gets the default variant at once, guard or not, and the kill stays
@@ -642,11 +641,26 @@ export function planToggleStatus(input: ToggleStatusInput): ToggleStatusPlan {
       ? setCondition(conditions, killedCondition(input, kill, generation), now)
       : removeCondition(conditions, KILLED_CONDITION);
 
-  // A rollback's own status write records its on-call notification, pending (`ramp-notify.ts`).
-  const notice = ramp.plan?.rolledBack
-    ? rampRollbackEntry(toggle.metadata.uid ?? "", rollout, ramp.plan.rollbackReason ?? "Aborted")
-    : undefined;
-  const notifications = notice ? addNotification(previous.notifications, notice) : previous.notifications;
+  // A rollback's or a kill's own status write records its on-call notification, pending
+  // (`ramp-notify.ts`, `kill-notify.ts`): a crash after the write cannot lose it.
+  const uid = toggle.metadata.uid ?? "";
+  const notices = [
+    ramp.plan?.rolledBack
+      ? rampRollbackEntry(uid, rollout, ramp.plan.rollbackReason ?? "Aborted")
+      : undefined,
+    kill.killed
+      ? killEntry(
+          uid,
+          previous,
+          { killedAt: kill.killedAt, killedBy: kill.killedBy, servedVariant: toggle.spec.defaultVariant },
+          fresh?.action === "kill" ? fresh.reason : undefined,
+        )
+      : undefined,
+  ];
+  const notifications = notices.reduce(
+    (list, n) => (n ? addNotification(list, n) : list),
+    previous.notifications,
+  );
 
   const insight =
     input.debt && !input.insightOff ? planInsight(previous.insight, input.insight, now) : undefined;

@@ -1,8 +1,5 @@
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import * as prettier from "prettier";
+import { expectSchemaFile } from "../release/schema-file.test-support.js";
 import { describe, expect, it, vi } from "vitest";
-import { z } from "zod";
 import { ANNOTATIONS } from "../../api/common.js";
 import type { FeatureToggleStatus } from "../../api/featuretoggle.js";
 import type { Squad } from "../../api/kinds.js";
@@ -45,6 +42,7 @@ describe("rampRollbackEntry", () => {
   it("records a rolled-back ramp as pending, due at once, with an id of the toggle, the ramp and the time", () => {
     expect(rampRollbackEntry("uid-1", ROLLED_BACK, "AnalysisFailed")).toEqual({
       id: `uid-1/ramp1/${Date.parse("2030-01-01T00:10:00.000Z")}`,
+      event: "RampRolledBack",
       variant: "on",
       reason: "AnalysisFailed",
       message: ROLLED_BACK.message,
@@ -70,6 +68,7 @@ describe("the ramp's on-call payload", () => {
   it("names the toggle, flag, variant, failing metric and the command, every field present", () => {
     expect(payload).toEqual({
       kind: "FeatureToggle",
+      event: "RampRolledBack",
       toggle: "checkout",
       namespace: "shop",
       squad: "payments",
@@ -92,20 +91,8 @@ describe("the ramp's on-call payload", () => {
   });
 
   it("is documented by docs/schemas/oncall-webhook-featuretoggle.schema.json, generated from the zod schema", async () => {
-    const file = join(
-      import.meta.dirname,
-      "../../../../docs/schemas/oncall-webhook-featuretoggle.schema.json",
-    );
-    const generated = z.toJSONSchema(toggleRollbackNotification);
     // UPDATE_SCHEMAS=1 npx vitest run --project unit operator/src/controllers/featuretoggle/ramp-notify.test.ts
-    if (process.env["UPDATE_SCHEMAS"] === "1") {
-      const options = await prettier.resolveConfig(file);
-      writeFileSync(file, await prettier.format(JSON.stringify(generated), { ...options, parser: "json" }));
-    }
-    const committed = JSON.parse(readFileSync(file, "utf8")) as { properties: object; required: string[] };
-    expect(committed, "stale: regenerate it with UPDATE_SCHEMAS=1").toEqual(generated);
-    expect(Object.keys(committed.properties).sort()).toEqual(Object.keys(payload).sort());
-    expect([...committed.required].sort()).toEqual(Object.keys(payload).sort());
+    await expectSchemaFile("oncall-webhook-featuretoggle.schema.json", toggleRollbackNotification, payload);
   });
 
   it("is sent with the rollback id as its key, as JSON or rendered for Slack and Teams", () => {
@@ -289,5 +276,38 @@ describe("FeatureToggleReconciler: a ramp's rollback tells the squad's on-call",
         ),
       }),
     ]);
+  });
+});
+
+describe("FeatureToggleReconciler: a kill action tells the squad's on-call", () => {
+  it("records the kill's notification in the kill's write, sends it once with its reason, then records the delivery", async () => {
+    const h = harness([]);
+    const kill = {
+      [ANNOTATIONS.action]: "kill",
+      [ANNOTATIONS.actionId]: "incident-abc",
+      [ANNOTATIONS.actionReason]: "incident abc (CheckoutErrors)",
+    };
+    await h.reconcile();
+    await h.reconcile(kill);
+    const [pending] = h.lastStatus()?.notifications ?? [];
+    expect(h.lastStatus()?.effectiveState).toBe("KilledByRollback");
+    expect(pending).toMatchObject({ event: "Killed", incident: "abc", attempts: 0 });
+    expect(h.sent).toHaveLength(1);
+    expect(h.sent[0]?.message.id).toBe(pending?.id);
+    expect(h.sent[0]?.message.body("json")).toMatchObject({
+      event: "Killed",
+      toggle: "checkout",
+      killedBy: "Incident",
+      incident: "abc",
+      reason: "incident abc (CheckoutErrors)",
+      defaultVariant: "off",
+      notificationId: pending?.id,
+    });
+    await h.reconcile(kill);
+    await h.reconcile(kill);
+    expect(h.lastStatus()?.notifications).toEqual([
+      expect.objectContaining({ id: pending?.id, attempts: 1, deliveredAt: expect.any(String) }),
+    ]);
+    expect(h.sent).toHaveLength(1);
   });
 });

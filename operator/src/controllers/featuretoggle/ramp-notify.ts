@@ -19,6 +19,14 @@ import { messageBody, type ChatSummary } from "../release/chat-format.js";
 import { newEntry, rollbackId } from "../release/delivery.js";
 import { oncallFields, type OncallMessage } from "../release/notify.js";
 
+/** Fields every toggle payload has (a ramp's rollback, a kill), after `toggle`. */
+export const toggleOncallFields = {
+  namespace: z.string().describe("Namespace of the FeatureToggle."),
+  squad: oncallFields.squad,
+  tribe: oncallFields.tribe,
+  flag: z.string().describe("The flag key apps evaluate (status.key)."),
+};
+
 /**
  * The JSON body POSTed for a ramp's rollback. As the Release's payload: every field always
  * present (absent values null), fields may be added, never removed or retyped.
@@ -28,11 +36,13 @@ export const toggleRollbackNotification = z
     kind: z
       .literal("FeatureToggle")
       .describe("What rolled back: a FeatureToggle's ramp (a Release's payload has `release` instead)."),
+    event: z
+      .literal("RampRolledBack")
+      .describe(
+        "What happened to the toggle: its ramp rolled back. A kill is another payload, with event Killed (oncall-webhook-featuretoggle-killed.schema.json).",
+      ),
     toggle: z.string().describe("Name of the FeatureToggle whose ramp rolled back."),
-    namespace: z.string().describe("Namespace of the FeatureToggle."),
-    squad: oncallFields.squad,
-    tribe: oncallFields.tribe,
-    flag: z.string().describe("The flag key apps evaluate (status.key)."),
+    ...toggleOncallFields,
     variant: z.string().describe("The variant whose ramp rolled back."),
     defaultVariant: z.string().describe("The variant everyone is served since the rollback."),
     reason: z
@@ -59,6 +69,7 @@ export const toggleRollbackNotification = z
     examples: [
       {
         kind: "FeatureToggle",
+        event: "RampRolledBack",
         toggle: "one-click-checkout",
         namespace: "checkout",
         squad: "payments",
@@ -93,6 +104,7 @@ export function rampRollbackEntry(
   if (rollout?.phase !== "RolledBack" || rollout.rolledBackAt === undefined) return undefined;
   return newEntry<ToggleNotification>({
     id: rollbackId(uid, rollout.id, rollout.rolledBackAt),
+    event: "RampRolledBack",
     variant: rollout.variant,
     reason,
     message: rollout.message ?? `the ramp of variant "${rollout.variant}" rolled back (${reason})`,
@@ -107,26 +119,34 @@ export interface ToggleFacts {
   squad?: { name: string; tribe?: string; channel?: string };
 }
 
-/** The payload for an entry: every field present, absent ones null. */
-export function toggleRollbackNotificationOf(
-  n: ToggleNotification,
-  facts: ToggleFacts,
-): ToggleRollbackNotification {
+/** What every toggle payload says of the toggle and its squad (a ramp's rollback, a kill). */
+export function toggleFieldsOf(facts: ToggleFacts) {
   const { name, namespace, flag, defaultVariant } = facts.toggle;
   return {
-    kind: "FeatureToggle",
+    kind: "FeatureToggle" as const,
     toggle: name,
     namespace,
     squad: facts.squad?.name ?? null,
     tribe: facts.squad?.tribe ?? null,
     flag,
-    variant: n.variant,
     defaultVariant,
-    reason: n.reason,
-    message: n.message,
-    metric: n.metric ?? null,
     channel: facts.squad?.channel ?? null,
     command: `kubectl crescendo status featuretoggle/${name} -n ${namespace}`,
+  };
+}
+
+/** The payload for an entry: every field present, absent ones null. */
+export function toggleRollbackNotificationOf(
+  n: ToggleNotification,
+  facts: ToggleFacts,
+): ToggleRollbackNotification {
+  return {
+    ...toggleFieldsOf(facts),
+    event: "RampRolledBack",
+    variant: n.variant ?? "",
+    reason: n.reason ?? "Aborted",
+    message: n.message,
+    metric: n.metric ?? null,
     at: n.at,
     rollbackId: n.id,
   };

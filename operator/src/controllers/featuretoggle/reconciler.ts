@@ -18,7 +18,7 @@ import type { MeasurementRunner } from "../release/measurements.js";
 import { due, foldAttempts, nextAttemptInMs, type SettledAttempt } from "../release/delivery.js";
 import type { NotificationRunner } from "../release/notification-runner.js";
 import type { OncallWebhook } from "../release/notify.js";
-import { toggleOncallMessage, toggleRollbackNotificationOf } from "./ramp-notify.js";
+import { toggleMessageOf, toggleNoticeSubject } from "./toggle-oncall.js";
 import { reportDeliveries } from "../release/delivery-report.js";
 import type { Squad } from "../../api/kinds.js";
 import { checkRamp, measureRamp, type RampSetup, type RampTarget } from "./ramp-analysis.js";
@@ -447,7 +447,7 @@ export class FeatureToggleReconciler {
         log: this.deps.logger.child({ namespace: toggle.metadata.namespace, name: toggle.metadata.name }),
         record: (event) => this.record(toggle, event),
       },
-      (n) => `the rollback of variant "${n.variant}"`,
+      toggleNoticeSubject,
     );
     const now = this.deps.clock.now();
     const pending = due(status, now).filter((n) => !oncall.runner.busy(id, n.id));
@@ -467,7 +467,7 @@ export class FeatureToggleReconciler {
         ...(name ? { squad: { name, tribe: labels[LABELS.tribe], channel: spec?.oncall?.channel } } : {}),
       };
       for (const n of pending) {
-        const message = toggleOncallMessage(toggleRollbackNotificationOf(n, facts));
+        const message = toggleMessageOf(n, facts);
         oncall.runner.start({
           key: id,
           id: n.id,
