@@ -372,6 +372,32 @@ describe("actions", () => {
     expect(fake.patches[0]).toMatchObject({ plural: "featuretoggles", name: "one-click" });
   });
 
+  it("kill patches a FeatureToggle with its reason; rearm removes the reason, so a later kill is not told with it", async () => {
+    const fake = new FakeClient();
+    fake.add(TOGGLES, { metadata: { name: "one-click", namespace: "shop" } });
+    const out = await cli(fake, ["kill", "one-click", "--reason", " checkout 500s since 12:00 "]);
+    expect(out.code).toBe(0);
+    expect(fake.patches[0]).toMatchObject({
+      plural: "featuretoggles",
+      name: "one-click",
+      patch: {
+        metadata: {
+          annotations: {
+            "crescendo.dev/action": "kill",
+            "crescendo.dev/action-reason": "checkout 500s since 12:00",
+          },
+        },
+      },
+    });
+    await cli(fake, ["rearm", "one-click"]);
+    await cli(fake, ["kill", "one-click"]);
+    for (const p of fake.patches.slice(1)) {
+      expect(p).toMatchObject({
+        patch: { metadata: { annotations: { "crescendo.dev/action-reason": null } } },
+      });
+    }
+  });
+
   it("rearm on a Release says it is a Release", async () => {
     const fake = new FakeClient();
     fake.add(RELEASES, release("web"));

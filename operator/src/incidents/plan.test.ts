@@ -124,7 +124,15 @@ describe("planIncident", () => {
         actionId: ACTION_ID,
         failureStartedAt: iso(T0),
       },
-      { kind: "FeatureToggle", namespace: "shop", name: "new-checkout", action: "kill", actionId: ACTION_ID },
+      {
+        kind: "FeatureToggle",
+        namespace: "shop",
+        name: "new-checkout",
+        action: "kill",
+        actionId: ACTION_ID,
+        // The kill's on-call message says why, with the incident and its alert.
+        reason: expect.stringMatching(new RegExp(`^incident ${ID} \\(HighErrorRate\\): changed at `)),
+      },
     ]);
     const r = p.incidents[0]!;
     expect(r).toMatchObject({

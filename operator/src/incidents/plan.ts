@@ -89,6 +89,8 @@ export interface ActionWrite {
   actionId: string;
   /** For an undo: the incident's start, recorded as the failure's start for delivery metrics. */
   failureStartedAt?: string;
+  /** For a kill: why (`crescendo.dev/action-reason`), told in the kill's on-call message. */
+  reason?: string;
 }
 
 export interface IncidentEvent {
@@ -324,7 +326,14 @@ function act(
     } else if (view.killed && !view.actionIds?.includes(actionId)) {
       add({ do: "KillToggles", target, at: now, state: "Done", result: "already killed: nothing to do" });
     } else {
-      writes.push({ kind: "FeatureToggle", namespace: k.namespace, name: k.name, action: "kill", actionId });
+      writes.push({
+        kind: "FeatureToggle",
+        namespace: k.namespace,
+        name: k.name,
+        action: "kill",
+        actionId,
+        reason: `incident ${id} (${record.alertname ?? "alert"}): changed at ${k.at}, in the window before the alert`,
+      });
       add({
         do: "KillToggles",
         target,

@@ -141,6 +141,12 @@ async function patchAction(
   throw await notFound(env, split.kind ?? wanted, name);
 }
 
+/** `--reason`, trimmed; null (the annotation removed) when absent or empty. */
+function reasonOf(flags: Flags): string | null {
+  const text = typeof flags.reason === "string" ? flags.reason.trim() : "";
+  return text === "" ? null : text;
+}
+
 /** The --timeout in ms when --wait is set, undefined without --wait. */
 function waitTimeout(flags: Flags, command: string): number | undefined {
   const text = typeof flags.timeout === "string" ? flags.timeout : undefined;
@@ -254,11 +260,25 @@ export const actionCommands: Command[] = [
     prepare: prepareUndo,
   }),
   actionCommand({
+    name: "kill",
+    kind: FEATURE_TOGGLE,
+    summary: "Kill a FeatureToggle: everyone gets its default variant until it is re-armed",
+    description:
+      "Serves the toggle's default variant to everyone from the next evaluation, guarded or not,\n" +
+      "until a person re-arms it (rearm, or a spec change). The squad's on-call is told, with the\n" +
+      "reason given.",
+    options: { reason: { type: "string" } },
+    flagHelp: ["      --reason <text>      Why: the on-call message says it (crescendo.dev/action-reason)"],
+    prepare: async (_env, _name, flags) => ({ [ANNOTATIONS.actionReason]: reasonOf(flags) }),
+  }),
+  actionCommand({
     name: "rearm",
     kind: FEATURE_TOGGLE,
-    summary: "Re-enable a FeatureToggle killed by its guard Release's rollback",
+    summary: "Re-enable a killed FeatureToggle",
     description:
-      "Serves the toggle's spec again after its guard Release rolled back and is Healthy again.\n" +
-      "Refused (and recorded so) while the Release is not Healthy.",
+      "Serves the toggle's spec again after a kill. A toggle killed by its guard Release's rollback\n" +
+      "is re-armed only once the Release is Healthy again: refused (and recorded so) until then.",
+    // A kill's reason must not outlive it: a later kill would be told with it.
+    prepare: async () => ({ [ANNOTATIONS.actionReason]: null }),
   }),
 ];

@@ -169,6 +169,8 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
                 annotations: {
                   [ANNOTATIONS.action]: w.action,
                   [ANNOTATIONS.actionId]: w.actionId,
+                  // Why, for the kill's on-call message; an earlier action's reason must not stay.
+                  [ANNOTATIONS.actionReason]: w.reason ?? null,
                   // A revision a person once asked an undo for must not steer this one.
                   ...(w.action === "undo"
                     ? {
