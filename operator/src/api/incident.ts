@@ -55,6 +55,51 @@ const labelValue = z
   .max(256)
   .meta({ nullable: true });
 
+/** The annotation a client-side `kubectl apply` records what it was given in. */
+const LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration";
+
+const asObject = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+
+/**
+ * The null label values a client-side `kubectl apply` dropped before sending: kubectl removes a
+ * key whose value is null (`severity:` left empty in YAML) from what it sends, so the Squad
+ * arrives with `labels: {}`, a rule matching every alert, but keeps the null in its
+ * last-applied annotation. A rule whose live labels lack a key the annotation has as null is
+ * that mistake: the message for the Squad's Stalled condition, or undefined.
+ */
+export function droppedNullLabels(squad: {
+  metadata?: { annotations?: Record<string, string> };
+  spec?: unknown;
+}): string | undefined {
+  const text = squad.metadata?.annotations?.[LAST_APPLIED];
+  if (!text || !text.includes("null")) return undefined;
+  let applied: unknown;
+  try {
+    applied = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const actionsOf = (spec: unknown): unknown[] => {
+    const actions = asObject(asObject(spec)["incidentResponse"])["actions"];
+    return Array.isArray(actions) ? actions : [];
+  };
+  const live = actionsOf(squad.spec);
+  const problems: string[] = [];
+  actionsOf(asObject(applied)["spec"]).forEach((rule, i) => {
+    const given = asObject(asObject(asObject(rule)["match"])["labels"]);
+    const kept = asObject(asObject(asObject(live[i])["match"])["labels"]);
+    for (const [key, value] of Object.entries(given)) {
+      if (value === null && !(key in kept)) {
+        problems.push(
+          `spec.incidentResponse.actions[${i}].match.labels.${key}: a label value is needed; null (an empty YAML value) would match every alert (kubectl apply dropped it before sending)`,
+        );
+      }
+    }
+  });
+  return problems.length > 0 ? problems.join("; ") : undefined;
+}
+
 const matchLabels = z
   .record(z.string(), labelValue)
   .refine((labels) => Object.keys(labels).every((k) => LABEL_NAME.test(k)), labelMessage)

@@ -70,6 +70,7 @@ export const SquadResource: Resource = {
   kind: "Squad",
   plural: "squads",
   namespaced: false,
+  keepLastApplied: true,
 };
 export const ReleaseResource: Resource = {
   group: GROUP,

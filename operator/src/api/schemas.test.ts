@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { zodMessage } from "./zod-message.js";
+import { droppedNullLabels } from "./incident.js";
 
 const template = {
   metadata: { labels: { app: "web" } },
@@ -58,6 +59,42 @@ describe("Squad spec incidentResponse", () => {
     expect(squadSpec.safeParse(rule({ severity: "page" })).success).toBe(true);
     expect(squadSpec.safeParse(rule({})).success).toBe(true);
   });
+  it("finds the null label a client-side kubectl apply dropped, from its last-applied annotation", () => {
+    const applied = (labels: Record<string, unknown>) => ({
+      "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({
+        spec: { incidentResponse: { actions: [{ match: { labels }, do: "Revert" }] } },
+      }),
+    });
+    const live = (labels: Record<string, string>) => ({
+      incidentResponse: { actions: [{ match: { labels }, do: "Revert" }] },
+    });
+    expect(
+      droppedNullLabels({ metadata: { annotations: applied({ severity: null }) }, spec: live({}) }),
+    ).toBe(
+      "spec.incidentResponse.actions[0].match.labels.severity: a label value is needed; null (an empty YAML value) would match every alert (kubectl apply dropped it before sending)",
+    );
+    // Fixed since (by an edit or a patch), or never null, or no annotation: nothing to say.
+    expect(
+      droppedNullLabels({
+        metadata: { annotations: applied({ severity: null }) },
+        spec: live({ severity: "page" }),
+      }),
+    ).toBeUndefined();
+    expect(
+      droppedNullLabels({
+        metadata: { annotations: applied({ severity: "page" }) },
+        spec: live({ severity: "page" }),
+      }),
+    ).toBeUndefined();
+    expect(droppedNullLabels({ metadata: {}, spec: live({}) })).toBeUndefined();
+    expect(
+      droppedNullLabels({
+        metadata: { annotations: { "kubectl.kubernetes.io/last-applied-configuration": "{not json null" } },
+        spec: live({}),
+      }),
+    ).toBeUndefined();
+  });
+
   it("keeps the null in the CRD (nullable) for the operator to refuse, and refuses empty at admission", () => {
     const crd = parse(
       readFileSync(join(import.meta.dirname, "../../../crds/squads.crescendo.dev.yaml"), "utf8"),

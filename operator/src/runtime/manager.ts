@@ -246,6 +246,7 @@ export function createManager(opts: ManagerOptions): Manager {
       if (!informer) {
         const store = new Store<KubeObject>({
           onHandlerError: (err) => logger.error({ err, resource: key }, "store subscriber threw"),
+          ...(res.keepLastApplied ? { keepLastApplied: true } : {}),
         });
         informer = { store, run: factory(res, store, selectors.get(key) ?? {}).run };
         informers.set(key, informer);

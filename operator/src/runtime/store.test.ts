@@ -113,6 +113,18 @@ describe("Store", () => {
     expect(input.metadata.annotations).toHaveProperty(LAST_APPLIED_ANNOTATION);
   });
 
+  it("keeps the last-applied annotation for a kind that asks (Squads), still dropping managedFields", () => {
+    const store = new Store({ keepLastApplied: true });
+    const input = pod("a", "1", { managed: true });
+    input.metadata.annotations = { [LAST_APPLIED_ANNOTATION]: '{"spec":{}}', keep: "me" };
+    store.upsert(input);
+    expect(store.get("ns/a")?.metadata.annotations).toEqual({
+      [LAST_APPLIED_ANNOTATION]: '{"spec":{}}',
+      keep: "me",
+    });
+    expect(store.get("ns/a")?.metadata).not.toHaveProperty("managedFields");
+  });
+
   it("keeps one copy: every view returns the same object instance", () => {
     const store = new Store();
     store.upsert(pod("a", "1", { labels: { app: "x" }, owners: ["u1"] }));

@@ -17,6 +17,8 @@ import {
 export interface StoreOptions {
   /** Told about a subscriber that threw; the store itself carries on. */
   onHandlerError?: (err: unknown) => void;
+  /** Keep `kubectl apply`'s last-applied annotation rather than drop it (`Resource.keepLastApplied`). */
+  keepLastApplied?: boolean;
 }
 
 /** Built-in index names; a controller's own index must not reuse them. */
@@ -142,7 +144,8 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
    */
   replace(objects: T[], resourceVersion: string): void {
     const incoming = new Map<ObjectKey, T>();
-    for (const obj of objects) incoming.set(objectKey(obj), stripManagedFields(obj));
+    for (const obj of objects)
+      incoming.set(objectKey(obj), stripManagedFields(obj, this.opts.keepLastApplied));
     const vanished = [...this.objects].filter(([key]) => !incoming.has(key)).map(([, obj]) => obj);
 
     this.objects.clear();
@@ -166,7 +169,7 @@ export class Store<T extends KubeObject> implements ReadStore<T> {
     ) {
       return;
     }
-    const object = stripManagedFields(obj);
+    const object = stripManagedFields(obj, this.opts.keepLastApplied);
     if (previous) this.unindex(key, previous);
     this.insert(key, object);
     this.emit(previous ? { type: "upsert", object, previous } : { type: "upsert", object });
@@ -226,9 +229,9 @@ export const LAST_APPLIED_ANNOTATION = "kubectl.kubernetes.io/last-applied-confi
  * here reads it either. A shallow copy, so the caller's object is untouched and only the
  * stripped copy stays referenced.
  */
-function stripManagedFields<T extends KubeObject>(obj: T): T {
+function stripManagedFields<T extends KubeObject>(obj: T, keepLastApplied = false): T {
   const annotations = obj.metadata.annotations;
-  const lastApplied = annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
+  const lastApplied = !keepLastApplied && annotations !== undefined && LAST_APPLIED_ANNOTATION in annotations;
   if (!("managedFields" in obj.metadata) && !lastApplied) return obj;
   const { managedFields: _dropped, ...metadata } = obj.metadata;
   if (lastApplied) {

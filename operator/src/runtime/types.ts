@@ -47,6 +47,12 @@ export interface Resource {
   kind: string;
   plural: string;
   namespaced: boolean;
+  /**
+   * The informer cache keeps `kubectl apply`'s last-applied annotation for this kind (it drops it
+   * for every other): Squads, whose incident rules are checked against it for null label values
+   * kubectl dropped before sending (api/incident.ts `droppedNullLabels`). Squads are few.
+   */
+  keepLastApplied?: boolean;
 }
 
 /** `namespace/name` for namespaced objects, `name` for cluster-scoped ones. */

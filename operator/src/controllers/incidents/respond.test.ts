@@ -125,6 +125,29 @@ describe("policyOf", () => {
     expect(policyOf(squad(undefined))).toBeUndefined();
   });
 
+  it("trusts no rule a client-side kubectl apply emptied by dropping a null label value", () => {
+    const squad = {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Squad",
+      metadata: {
+        name: "payments",
+        annotations: {
+          "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({
+            spec: {
+              incidentResponse: { actions: [{ match: { labels: { severity: null } }, do: "Revert" }] },
+            },
+          }),
+        },
+      },
+      spec: { incidentResponse: { actions: [{ match: { labels: {} }, do: "Revert" }] } },
+    };
+    const policy = policyOf(squad);
+    expect(policy?.actions).toEqual([]);
+    expect(policy?.invalid).toMatch(
+      /^spec.incidentResponse.actions\[0\].match.labels.severity: a label value is needed/,
+    );
+  });
+
   it("trusts no rule of an invalid policy: Notify only, and the record says why", () => {
     // A null label value (a YAML `severity:` left empty) reaches the operator only because the
     // CRD keeps nulls; read as {} it would have made a Revert of every alert.

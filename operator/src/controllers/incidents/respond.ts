@@ -10,7 +10,7 @@
  */
 import type { Logger } from "pino";
 import { ANNOTATIONS, parseDuration } from "../../api/common.js";
-import type { IncidentNotification, IncidentRecord } from "../../api/incident.js";
+import { droppedNullLabels, type IncidentNotification, type IncidentRecord } from "../../api/incident.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
 import { squadSpec } from "../../api/squad.js";
 import { squadOwning } from "../../flags/ofrep-access.js";
@@ -56,11 +56,14 @@ export function policyOf(squad: KubeObject | undefined): ResponsePolicy | undefi
   const raw = asRecord(squad?.["spec"])["incidentResponse"];
   if (raw === undefined) return undefined;
   const parsed = squadSpec.shape.incidentResponse.safeParse(raw);
-  if (!parsed.success) {
+  const invalid = parsed.success
+    ? droppedNullLabels(squad ?? {})
+    : zodMessage(parsed.error, "spec.incidentResponse");
+  if (invalid !== undefined) {
     return {
       correlationWindowMs: DEFAULT_CORRELATION_WINDOW_MS,
       actions: [],
-      invalid: zodMessage(parsed.error, "spec.incidentResponse").slice(0, 256),
+      invalid: invalid.slice(0, 256),
     };
   }
   if (!parsed.data) return undefined;

@@ -15,6 +15,7 @@ import {
   type Squad,
 } from "../../api/kinds.js";
 import { squadSpec, type SquadStatus } from "../../api/squad.js";
+import { droppedNullLabels } from "../../api/incident.js";
 import { deliveryRequeueMs } from "../../delivery/squad-delivery.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
@@ -298,6 +299,8 @@ export class SquadReconciler {
     }
     const parsed = squadSpec.safeParse(raw.spec ?? {});
     if (!parsed.success) return this.invalid(raw, zodMessage(parsed.error));
+    const dropped = droppedNullLabels(raw);
+    if (dropped) return this.invalid(raw, dropped);
     const squad: Squad = { ...raw, spec: parsed.data };
     return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
       apply: () => this.apply(squad, raw),
