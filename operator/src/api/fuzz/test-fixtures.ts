@@ -79,7 +79,15 @@ export function applyEdits(base: unknown, edits: readonly (readonly [Path, unkno
       else delete (parent as Record<string, unknown>)[key];
     } else {
       // defineProperty, not assignment: a key such as "__proto__" stays a plain key, as JSON.parse makes it.
-      Object.defineProperty(parent, key, { value, enumerable: true, writable: true, configurable: true });
+      // A copy of the value: junk's constants ({}, [], [null]) are shared instances, and placing one
+      // at two paths of a spec, one under the other, made a cycle no JSON can hold (and a later
+      // edit under it changed the constant itself for every later run).
+      Object.defineProperty(parent, key, {
+        value: structuredClone(value),
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
   }
   return out;
