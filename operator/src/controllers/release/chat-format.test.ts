@@ -80,6 +80,36 @@ describe("webhookBody", () => {
     expect(JSON.stringify(body)).toContain("error-rate 0.42 > max 0.05");
   });
 
+  it("escapes alert and cluster text in a Teams card: no link, formatting, list or mention from it", () => {
+    const hostile = "[click](http://evil.example) **urgent** _now_\n- fake line <at>Everyone</at>";
+    const body = webhookBody("teams", {
+      ...PAYLOAD,
+      message: hostile,
+      metric: "**m**",
+      version: "[v](http://evil.example)",
+    });
+    expect(teamsProblems(body)).toEqual([]);
+    const card = (body as { attachments: [{ content: { body: Record<string, unknown>[] } }] }).attachments[0]
+      .content;
+    const texts = card.body.flatMap((e) =>
+      e["type"] === "FactSet"
+        ? (e["facts"] as { title: string; value: string }[]).flatMap((f) => [f.title, f.value])
+        : [e["text"] as string],
+    );
+    const user = texts.join("\n");
+    expect(user).not.toContain("](");
+    expect(user).not.toMatch(/(^|[^\\])\[/);
+    expect(user).toContain("\\*\\*urgent\\*\\*");
+    expect(user).toContain("\n\\- fake line");
+    expect(user).toContain("<at>Everyone</at>");
+    expect(JSON.stringify(body)).not.toContain("msteams");
+    // Crescendo's own markup stays: the bold labels and the command's code span.
+    expect(texts).toContain(
+      "**Done:** Traffic is back on the previous revision; \\[v\\]\\(http://evil.example) (revision r2) is scaled to zero.",
+    );
+    expect(texts.at(-1)).toBe("Look closer: `kubectl crescendo status web -n shop`");
+  });
+
   it("the validators catch what the formats forbid", () => {
     expect(
       slackProblems({ text: "", blocks: [{ type: "header", text: { type: "mrkdwn", text: "x" } }] }),

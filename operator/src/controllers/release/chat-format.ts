@@ -7,11 +7,13 @@
  * why, what was done and the `kubectl crescendo` command to look closer. Pure; the notifier
  * POSTs what it returns.
  *
- * Text from the cluster (messages quoting metric values, names) is escaped for Slack's mrkdwn
- * (`&`, `<`, `>`), so a name cannot turn into a link or a mention, and cut to the tools' limits
- * (3000 characters for a Slack section, 150 for a header).
+ * Text from the cluster or an alert (messages quoting metric values, names, labels) is escaped for
+ * each tool's markup — Slack's mrkdwn (`&`, `<`, `>`), Teams' markdown (teams-text.ts) — so a name
+ * cannot turn into a link, a mention or formatting, and cut to the tools' limits (3000 characters
+ * for a Slack section, 150 for a header).
  */
 import type { OncallFormat } from "../../api/squad.js";
+import { escapeTeams, escapeTeamsLine } from "./teams-text.js";
 
 /**
  * The fields of the on-call payload (`rollbackNotification` in notify.ts) the chat formats use;
@@ -111,7 +113,11 @@ function slackMessage(s: ChatSummary): Record<string, unknown> {
   };
 }
 
-/** Teams: a `message` with one Adaptive Card (schema 1.4), as Workflows webhooks take it. */
+/**
+ * Teams: a `message` with one Adaptive Card (schema 1.4), as Workflows webhooks take it. Every
+ * TextBlock and fact is markdown there, so all of the summary is escaped; the command, shown as
+ * code, is made of Kubernetes names, and loses any backtick that could close its code span.
+ */
 function teamsMessage(s: ChatSummary): Record<string, unknown> {
   const text = (value: string, extra: Record<string, unknown> = {}) => ({
     type: "TextBlock",
@@ -130,11 +136,17 @@ function teamsMessage(s: ChatSummary): Record<string, unknown> {
           type: "AdaptiveCard",
           version: "1.4",
           body: [
-            text(s.title, { size: "Medium", weight: "Bolder", color: "Attention" }),
-            text(`**Why:** ${s.why}`),
-            text(`**Done:** ${s.done}`),
-            { type: "FactSet", facts: s.facts.map(([title, value]) => ({ title, value })) },
-            text(`Look closer: \`${s.command}\``, { isSubtle: true }),
+            text(escapeTeamsLine(s.title), { size: "Medium", weight: "Bolder", color: "Attention" }),
+            text(`**Why:** ${escapeTeams(s.why)}`),
+            text(`**Done:** ${escapeTeams(s.done)}`),
+            {
+              type: "FactSet",
+              facts: s.facts.map(([title, value]) => ({
+                title: escapeTeamsLine(title),
+                value: escapeTeamsLine(value),
+              })),
+            },
+            text(`Look closer: \`${s.command.replace(/`/g, "")}\``, { isSubtle: true }),
           ],
         },
       },
