@@ -447,7 +447,10 @@ export class FeatureToggleReconciler {
         log: this.deps.logger.child({ namespace: toggle.metadata.namespace, name: toggle.metadata.name }),
         record: (event) => this.record(toggle, event),
       },
-      toggleNoticeSubject,
+      {
+        kind: (n) => (n.event === "Killed" ? "kill" : "rollback"),
+        about: toggleNoticeSubject,
+      },
     );
     const now = this.deps.clock.now();
     const pending = due(status, now).filter((n) => !oncall.runner.busy(id, n.id));

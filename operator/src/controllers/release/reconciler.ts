@@ -533,7 +533,14 @@ export class ReleaseReconciler {
   private reportDeliveries(raw: RawRelease, notified: ReturnType<typeof foldAttempts<ReleaseStatus>>): void {
     const log = this.deps.logger.child({ namespace: raw.metadata.namespace, name: raw.metadata.name });
     const record = (event: EventInput) => void this.deps.recorder.record(raw, event);
-    reportDeliveries(notified, { log, record }, (n) => `the rollback of ${n.version ?? n.revision}`);
+    reportDeliveries(
+      notified,
+      { log, record },
+      {
+        kind: "rollback",
+        about: (n) => `the rollback of ${n.version ?? n.revision}`,
+      },
+    );
   }
 
   /**

@@ -67,7 +67,10 @@ export class IncidentNotices {
           log: this.deps.logger.child({ squad: key }),
           record: (event) => void this.deps.recorder.record(current, event),
         },
-        (n: IncidentNotification) => `incident ${n.incident} (${n.event.toLowerCase()})`,
+        {
+          kind: "incident",
+          about: (n: IncidentNotification) => `incident ${n.incident} (${n.event.toLowerCase()})`,
+        },
       );
     }
     return { raw: current, nextInMs: this.start(current, squad) };
