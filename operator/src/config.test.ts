@@ -155,6 +155,48 @@ describe("loadConfig", () => {
       /got "namespace=ns=kubernetes_namespace"/,
     );
   });
+  it("serves the receiver over TLS and with client certificates only when the flags agree", () => {
+    const tls = ["--incident-tls-cert-file=/tls/tls.crt", "--incident-tls-key-file=/tls/tls.key"];
+    const ca = "--incident-client-ca-file=/ca/ca.crt";
+    // Off by default; the token alone as before; each mode the docs name.
+    expect(loadConfig([], {})).toMatchObject({ incidentClientNames: [] });
+    expect(loadConfig([], {}).incidentTlsCertFile).toBeUndefined();
+    expect(loadConfig([...tls, "--incident-token-file=/t"], {})).toMatchObject({
+      incidentTlsCertFile: "/tls/tls.crt",
+      incidentTlsKeyFile: "/tls/tls.key",
+    });
+    expect(loadConfig([...tls, ca], {}).incidentClientCaFile).toBe("/ca/ca.crt");
+    expect(loadConfig([...tls, ca], { INCIDENT_TOKEN: "x" }).incidentToken).toBe("x");
+    expect(
+      loadConfig([...tls, ca, "--incident-client-names= alertmanager.monitoring.svc ,Alert Manager,"], {})
+        .incidentClientNames,
+    ).toEqual(["alertmanager.monitoring.svc", "Alert Manager"]);
+    expect(
+      loadConfig([], {
+        INCIDENT_TLS_CERT_FILE: "/c",
+        INCIDENT_TLS_KEY_FILE: "/k",
+        INCIDENT_CLIENT_CA_FILE: "/ca",
+        INCIDENT_CLIENT_NAMES: "am",
+      }),
+    ).toMatchObject({ incidentTlsCertFile: "/c", incidentClientCaFile: "/ca", incidentClientNames: ["am"] });
+    // Inconsistent: stop, naming what is missing.
+    const refused: [string[], Record<string, string>, RegExp][] = [
+      [["--incident-tls-cert-file=/c", "--incident-token-file=/t"], {}, /needs --incident-tls-key-file/],
+      [["--incident-tls-key-file=/k", "--incident-token-file=/t"], {}, /needs --incident-tls-cert-file/],
+      [[ca, "--incident-token-file=/t"], {}, /--incident-client-ca-file needs --incident-tls-cert-file/],
+      [[ca], {}, /--incident-client-ca-file needs --incident-tls-cert-file/],
+      [
+        [...tls, "--incident-client-names=am", "--incident-token-file=/t"],
+        {},
+        /needs --incident-client-ca-file/,
+      ],
+      [tls, {}, /TLS but no authentication/],
+      [[...tls, ca, "--incident-client-names=a,b\u0007c"], {}, /--incident-client-names takes/],
+    ];
+    for (const [argv, env, why] of refused) expect(() => loadConfig(argv, env), argv.join(" ")).toThrow(why);
+    // The token from the environment counts as a token.
+    expect(() => loadConfig(tls, { INCIDENT_TOKEN: "x" })).not.toThrow();
+  });
   it("refuses bad values with a clear message", () => {
     expect(() => loadConfig(["--workers", "many"], {})).toThrow(/--workers must be a non-negative integer/);
     expect(() => loadConfig(["--leader-elect", "perhaps"], {})).toThrow(/true or false/);

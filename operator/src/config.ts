@@ -94,6 +94,19 @@ export interface OperatorConfig {
    */
   incidentToken?: string;
   incidentTokenFile?: string;
+  /**
+   * The receiver over TLS: its certificate and key (a mounted kubernetes.io/tls Secret, re-read
+   * on change). Both or neither.
+   */
+  incidentTlsCertFile?: string;
+  incidentTlsKeyFile?: string;
+  /**
+   * mTLS: clients must present a certificate this CA signed (needs the TLS pair). With a token
+   * too, both are required; alone, a valid certificate authenticates (docs/incidents.md).
+   */
+  incidentClientCaFile?: string;
+  /** With the client CA: the certificate's subject CN or a DNS SAN must be one of these; empty: any. */
+  incidentClientNames: string[];
   /** The alert label names mapped to a namespace, a Release and a squad. */
   incidentLabels: { namespace: string; release: string; squad: string };
 }
@@ -154,10 +167,22 @@ const USAGE = `Usage: crescendo [flags]
                            previous template, or a Degraded period, fails the change
                            (default 24h; $REVERT_WINDOW)
   --incident-port N        the Alertmanager webhook receiver, POST /alertmanager (default 8017;
-                           $INCIDENT_PORT); started only with a token
+                           $INCIDENT_PORT); started only with a token or a client CA
   --incident-token-file PATH
                            the bearer token Alertmanager must send, re-read on change
                            ($INCIDENT_TOKEN_FILE; or the token itself in $INCIDENT_TOKEN)
+  --incident-tls-cert-file PATH, --incident-tls-key-file PATH
+                           serve the receiver over TLS (1.2 at least) with this certificate
+                           and key, re-read on change; both or neither
+                           ($INCIDENT_TLS_CERT_FILE, $INCIDENT_TLS_KEY_FILE)
+  --incident-client-ca-file PATH
+                           mTLS: require a client certificate this CA signed (needs the TLS
+                           pair); with a token both are required, without one the certificate
+                           alone authenticates ($INCIDENT_CLIENT_CA_FILE)
+  --incident-client-names LIST
+                           with a client CA: the client certificate's subject CN or a DNS SAN
+                           must be one of these, comma-separated (default any;
+                           $INCIDENT_CLIENT_NAMES)
   --incident-labels LIST   the alert labels naming the namespace, Release and squad
                            (default namespace=namespace,release=crescendo_release,squad=squad;
                            $INCIDENT_LABELS)`;
@@ -264,6 +289,10 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
         "revert-window": { type: "string" },
         "incident-port": { type: "string" },
         "incident-token-file": { type: "string" },
+        "incident-tls-cert-file": { type: "string" },
+        "incident-tls-key-file": { type: "string" },
+        "incident-client-ca-file": { type: "string" },
+        "incident-client-names": { type: "string" },
         "incident-labels": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -273,7 +302,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
   }
   if (values.help) throw new HelpRequested();
   const flag = (name: string, envName: string) => (values[name] as string | undefined) ?? env[envName];
-  return {
+  return checkIncidentReceiver({
     // $KUBECONFIG is left to the loader, which reads a colon-separated list as kubectl does.
     kubeconfig: (values["kubeconfig"] as string | undefined) || undefined,
     leaderElection: bool("--leader-elect", flag("leader-elect", "LEADER_ELECT"), true),
@@ -322,8 +351,58 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): OperatorConf
     incidentPort: integer("--incident-port", flag("incident-port", "INCIDENT_PORT"), 8017),
     incidentToken: env.INCIDENT_TOKEN || undefined,
     incidentTokenFile: flag("incident-token-file", "INCIDENT_TOKEN_FILE") || undefined,
+    incidentTlsCertFile: flag("incident-tls-cert-file", "INCIDENT_TLS_CERT_FILE") || undefined,
+    incidentTlsKeyFile: flag("incident-tls-key-file", "INCIDENT_TLS_KEY_FILE") || undefined,
+    incidentClientCaFile: flag("incident-client-ca-file", "INCIDENT_CLIENT_CA_FILE") || undefined,
+    incidentClientNames: clientNames(flag("incident-client-names", "INCIDENT_CLIENT_NAMES")),
     incidentLabels: incidentLabels(flag("incident-labels", "INCIDENT_LABELS")),
-  };
+  });
+}
+
+/**
+ * The receiver's flags must say one consistent thing; anything else stops the operator, naming
+ * what is missing, rather than serving with less security than was asked for. Nothing set: the
+ * receiver is off, as before TLS existed. TLS without a token or a client CA would be a receiver
+ * anyone reaching the port could drive: refused, as a receiver without a token always was.
+ */
+export function checkIncidentReceiver(config: OperatorConfig): OperatorConfig {
+  const cert = config.incidentTlsCertFile;
+  const key = config.incidentTlsKeyFile;
+  const token = config.incidentTokenFile || config.incidentToken;
+  if (cert && !key)
+    throw new Error("--incident-tls-cert-file needs --incident-tls-key-file (its private key)");
+  if (key && !cert)
+    throw new Error("--incident-tls-key-file needs --incident-tls-cert-file (its certificate)");
+  if (config.incidentClientCaFile && !cert) {
+    throw new Error(
+      "--incident-client-ca-file needs --incident-tls-cert-file and --incident-tls-key-file: client certificates are asked for in a TLS handshake",
+    );
+  }
+  if (config.incidentClientNames.length > 0 && !config.incidentClientCaFile) {
+    throw new Error(
+      "--incident-client-names needs --incident-client-ca-file: names are read from client certificates that CA signed",
+    );
+  }
+  if (cert && !token && !config.incidentClientCaFile) {
+    throw new Error(
+      "the incident receiver has TLS but no authentication: set --incident-token-file, --incident-client-ca-file, or both (there is no unauthenticated mode)",
+    );
+  }
+  return config;
+}
+
+/** `--incident-client-names`: comma-separated (a CN may hold spaces), each trimmed; empty entries ignored. */
+function clientNames(text: string | undefined): string[] {
+  const names = (text ?? "")
+    .split(",")
+    .map((n) => n.trim())
+    .filter((n) => n !== "");
+  if (names.some((n) => n.length > 253 || [...n].some((c) => c < " "))) {
+    throw new Error(
+      `--incident-client-names takes comma-separated certificate names (CN or DNS SAN); got "${text}"`,
+    );
+  }
+  return [...new Set(names)];
 }
 
 /** `--incident-labels`: `namespace=…,release=…,squad=…`, each a Prometheus label name; defaults for those not named. */

@@ -19,6 +19,7 @@ import { createOfrepServer } from "./flags/ofrep.js";
 import { setUpOfrepAuth } from "./flags/ofrep-auth-setup.js";
 import { ofrepToken } from "./flags/ofrep-token.js";
 import { createReceiver } from "./controllers/incidents/receiver.js";
+import { receiverTlsCredentials } from "./controllers/incidents/receiver-tls.js";
 import { createResponder } from "./controllers/incidents/respond.js";
 import { createLogger } from "./observability/logger.js";
 import { registry, restClientMetrics } from "./observability/metrics.js";
@@ -179,33 +180,51 @@ async function main(): Promise<void> {
     logger: logger.child({ component: "ofrep" }),
   });
 
-  // The Alertmanager receiver: only with a token (there is no unauthenticated mode), on a port
-  // of its own; every replica answers, only the leader acts (controllers/incidents/receiver.ts).
+  // The Alertmanager receiver: only with a token or a client CA, or both (there is no
+  // unauthenticated mode; loadConfig refused inconsistent flags), on a port of its own, over TLS
+  // when given a pair; every replica answers, only the leader acts (controllers/incidents/receiver.ts).
   const incidentToken = ofrepToken({
     token: config.incidentToken,
     file: config.incidentTokenFile,
     what: "incident token",
     flag: "--incident-token-file",
   });
-  const receiver = incidentToken
-    ? createReceiver({
-        port: config.incidentPort,
-        host: config.host,
-        token: incidentToken,
-        isLeader: () => manager.isLeader(),
-        handle: createResponder({
-          client,
-          recorder,
+  const incidentTls =
+    config.incidentTlsCertFile && config.incidentTlsKeyFile
+      ? {
+          credentials: receiverTlsCredentials(
+            {
+              certFile: config.incidentTlsCertFile,
+              keyFile: config.incidentTlsKeyFile,
+              ...(config.incidentClientCaFile ? { clientCaFile: config.incidentClientCaFile } : {}),
+            },
+            logger.child({ component: "incidents" }),
+          ),
+          clientCert: config.incidentClientCaFile !== undefined,
+          clientNames: config.incidentClientNames,
+        }
+      : undefined;
+  const receiver =
+    incidentToken || incidentTls?.clientCert
+      ? createReceiver({
+          port: config.incidentPort,
+          host: config.host,
+          ...(incidentToken ? { token: incidentToken } : {}),
+          ...(incidentTls ? { tls: incidentTls } : {}),
+          isLeader: () => manager.isLeader(),
+          handle: createResponder({
+            client,
+            recorder,
+            logger: logger.child({ component: "incidents" }),
+            squads: manager.informer(SquadResource),
+            namespaces: manager.informer(NamespaceResource),
+            releases: manager.informer(ReleaseResource),
+            toggles: manager.informer(FeatureToggleResource),
+            mapping: config.incidentLabels,
+          }),
           logger: logger.child({ component: "incidents" }),
-          squads: manager.informer(SquadResource),
-          namespaces: manager.informer(NamespaceResource),
-          releases: manager.informer(ReleaseResource),
-          toggles: manager.informer(FeatureToggleResource),
-          mapping: config.incidentLabels,
-        }),
-        logger: logger.child({ component: "incidents" }),
-      })
-    : undefined;
+        })
+      : undefined;
 
   logger.info({ identity: config.identity, leaderElection: config.leaderElection }, "crescendo starting");
   if (allowlist.entries.length === 0) {
@@ -228,11 +247,19 @@ async function main(): Promise<void> {
   if (receiver) {
     const a = await receiver.listen();
     logger.info(
-      { address: `${a.address}:${a.port}` },
+      {
+        address: `${a.address}:${a.port}`,
+        tls: incidentTls !== undefined,
+        auth: [incidentToken && "bearer token", incidentTls?.clientCert && "client certificate"]
+          .filter(Boolean)
+          .join(" and "),
+      },
       "serving the Alertmanager receiver (POST /alertmanager)",
     );
   } else {
-    logger.info("no --incident-token-file: the Alertmanager receiver is off (docs/incidents.md)");
+    logger.info(
+      "no --incident-token-file nor --incident-client-ca-file: the Alertmanager receiver is off (docs/incidents.md)",
+    );
   }
   try {
     await manager.runUntilSignal();

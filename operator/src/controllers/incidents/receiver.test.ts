@@ -1,24 +1,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { WebhookMessage } from "../../incidents/alertmanager.js";
+import { ALERTMANAGER_MESSAGE } from "./test-fixtures.js";
 import { createReceiver, RECEIVER_PATH, type Receiver, type ReceiverOptions } from "./receiver.js";
 
 const TOKEN = "s3cret-token";
-const message = {
-  version: "4",
-  groupKey: '{}:{alertname="HighErrorRate"}',
-  status: "firing",
-  receiver: "crescendo",
-  alerts: [
-    {
-      status: "firing",
-      labels: { alertname: "HighErrorRate", namespace: "shop" },
-      annotations: {},
-      startsAt: "2030-01-01T03:00:00Z",
-      endsAt: "0001-01-01T00:00:00Z",
-      fingerprint: "f1",
-    },
-  ],
-};
+const message = ALERTMANAGER_MESSAGE;
 
 const quiet = { info: () => {}, warn: () => {}, error: () => {} };
 let receiver: Receiver | undefined;

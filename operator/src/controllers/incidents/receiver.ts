@@ -4,11 +4,16 @@
  * endpoint that changes the cluster (it reverts Releases and kills toggles): a NetworkPolicy or
  * Service can then admit only Alertmanager to it, while apps keep reaching OFREP.
  *
+ * Optionally over TLS (`tls`: 1.2 at least, the pair re-read when its files change,
+ * receiver-tls.ts) and with client certificates (mTLS): with a client CA, a client without a
+ * certificate that CA signed fails the TLS handshake and never reaches a handler.
+ *
  * Each request, cheapest check first, so an unauthenticated caller costs a header compare:
  * 1. `POST /alertmanager` only (404, 405);
- * 2. `Authorization: Bearer <token>`, compared in constant time with the token file's (401,
- *    with nothing read or changed; Alertmanager does not retry a 4xx, so a misconfigured
- *    receiver shows up as failed notifications, `alertmanager_notifications_failed_total`);
+ * 2. its credentials, as receiver-auth.ts decides: `Authorization: Bearer <token>`, compared in
+ *    constant time with the token file's, and/or the client certificate's name (401, with
+ *    nothing read or changed; Alertmanager does not retry a 4xx, so a misconfigured receiver
+ *    shows up as failed notifications, `alertmanager_notifications_failed_total`);
  * 3. this replica leads (else 503 + Retry-After: Alertmanager retries a 5xx, and the retry may
  *    reach the leader; only the leader writes, as for every controller);
  * 4. the body: at most `maxBodyBytes` (413), JSON (400), an Alertmanager message version 4 (400);
@@ -17,11 +22,15 @@
  * 200 once the incident is recorded and its actions written.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { expectedTokenDigest, matchesDigest } from "../../flags/ofrep-protocol.js";
 import { parseWebhookMessage, type WebhookMessage } from "../../incidents/alertmanager.js";
 import { BodyTooLarge, readBody } from "../../runtime/http-body.js";
+import { authorizeReceiverRequest, certificateNames, type ReceiverAuthPolicy } from "./receiver-auth.js";
+import type { ReceiverTlsCredentials } from "./receiver-tls.js";
 
 export const RECEIVER_PATH = "/alertmanager";
 
@@ -53,8 +62,18 @@ export const DEFAULT_RECEIVER_LIMITS: ReceiverLimits = {
 export interface ReceiverOptions {
   port: number;
   host?: string;
-  /** The bearer token Alertmanager sends, read per request so a rotated Secret needs no restart. */
-  token: () => string | undefined;
+  /**
+   * The bearer token Alertmanager sends, read per request so a rotated Secret needs no restart.
+   * Absent: no token is asked for (then a client CA must be set: `tls.clientCert`).
+   */
+  token?: () => string | undefined;
+  /** Serve HTTPS with these credentials; `clientCert`: require a certificate the client CA signed. */
+  tls?: {
+    credentials: ReceiverTlsCredentials;
+    clientCert: boolean;
+    /** With `clientCert`: the names (subject CN or DNS SAN) a certificate must carry one of; empty: any. */
+    clientNames: readonly string[];
+  };
   isLeader: () => boolean;
   /** Records the incident and writes its actions; resolves with what to answer. */
   handle: (message: WebhookMessage) => Promise<unknown>;
@@ -94,7 +113,13 @@ function bearer(req: IncomingMessage): string | undefined {
 
 export function createReceiver(options: ReceiverOptions): Receiver {
   const limits = { ...DEFAULT_RECEIVER_LIMITS, ...options.limits };
-  const expected = expectedTokenDigest(options.token);
+  const token = options.token;
+  const expected = token ? expectedTokenDigest(token) : () => undefined;
+  const policy: ReceiverAuthPolicy = {
+    token: token !== undefined,
+    clientCert: options.tls?.clientCert === true,
+    clientNames: options.tls?.clientNames ?? [],
+  };
   const { logger } = options;
   // One at a time: two notifications of one squad must not race on its status.
   let chain: Promise<unknown> = Promise.resolve();
@@ -116,19 +141,30 @@ export function createReceiver(options: ReceiverOptions): Receiver {
       const path = (req.url ?? "").split("?")[0];
       if (path !== RECEIVER_PATH) return send(res, 404, { error: `not found; POST ${RECEIVER_PATH}` });
       if (req.method !== "POST") return send(res, 405, { error: "POST only" }, { Allow: "POST" });
-      const digest = expected();
-      // No token configured means no receiver at all (main.ts does not start one); refuse anyway.
-      if (!digest || !matchesDigest(bearer(req), digest)) {
+      const digest = policy.token ? expected() : undefined;
+      const socket = req.socket as Partial<TLSSocket>;
+      const peer = policy.clientCert ? socket.getPeerCertificate?.() : undefined;
+      const auth = authorizeReceiverRequest(policy, {
+        tokenMatches: digest !== undefined && matchesDigest(bearer(req), digest),
+        ...(peer && Object.keys(peer).length > 0
+          ? { clientCert: { verified: socket.authorized === true, names: certificateNames(peer) } }
+          : {}),
+      });
+      if (!auth.ok) {
         logger.warn(
-          { remote: req.socket.remoteAddress },
+          {
+            remote: req.socket.remoteAddress,
+            why: auth.why,
+            ...(peer?.subject ? { clientCertificate: certificateNames(peer).slice(0, 8) } : {}),
+          },
           "incident receiver: unauthenticated request refused",
         );
         return send(
           res,
           401,
-          { error: "send Authorization: Bearer <token>" },
+          { error: auth.why },
           {
-            "WWW-Authenticate": 'Bearer realm="crescendo-incidents"',
+            ...(policy.token ? { "WWW-Authenticate": 'Bearer realm="crescendo-incidents"' } : {}),
             Connection: "close",
           },
         );
@@ -192,16 +228,40 @@ export function createReceiver(options: ReceiverOptions): Receiver {
   return {
     handler,
     listen() {
-      const s = createServer(
-        {
-          headersTimeout: limits.headersTimeoutMs,
-          requestTimeout: limits.requestTimeoutMs,
-          keepAliveTimeout: limits.keepAliveTimeoutMs,
-          connectionsCheckingInterval: 1_000,
-          maxHeaderSize: limits.maxHeaderBytes,
-        },
-        handler,
-      );
+      const http = {
+        headersTimeout: limits.headersTimeoutMs,
+        requestTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.keepAliveTimeoutMs,
+        connectionsCheckingInterval: 1_000,
+        maxHeaderSize: limits.maxHeaderBytes,
+      };
+      const tls = options.tls;
+      let s: Server;
+      if (tls) {
+        const https = createTlsServer(
+          {
+            ...http,
+            ...tls.credentials.current,
+            // A client without a certificate the CA signed fails the handshake: no request at all.
+            requestCert: tls.clientCert,
+            rejectUnauthorized: tls.clientCert,
+          },
+          handler,
+        );
+        // Before the TLS listener sees the connection: renewed files serve this very handshake.
+        https.prependListener("connection", () => {
+          if (tls.credentials.refresh()) https.setSecureContext(tls.credentials.current);
+        });
+        https.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+          logger.warn(
+            { remote: socket.remoteAddress, code: err.code, err: err.message },
+            "incident receiver: TLS handshake refused",
+          );
+        });
+        s = https;
+      } else {
+        s = createServer(http, handler);
+      }
       s.maxConnections = limits.maxConnections;
       server = s;
       return new Promise<AddressInfo>((resolve, reject) => {
