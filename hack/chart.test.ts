@@ -534,6 +534,88 @@ if (!haveHelm) {
       expect(args?.some((a) => a.startsWith("--ofrep-token-file"))).toBe(false);
     });
 
+    it("serves the incident receiver with a token, over TLS, with client certificates, as the values say", async () => {
+      const podOf = async (set: string[]) => {
+        const objects = await render(["incidents.enabled=true", ...set]);
+        const pod = (
+          only(objects, "Deployment").spec as { template: { spec: PodSpec & Record<string, unknown> } }
+        ).template.spec;
+        const container = pod.containers[0]! as Container & {
+          volumeMounts: { name: string; mountPath: string }[];
+        };
+        const ports = (only(objects, "Service").spec as { ports: { name: string; appProtocol?: string }[] })
+          .ports;
+        // The operator accepts the rendered flags (loadConfig refuses inconsistent ones).
+        return { pod, container, config: loadConfig(container.args ?? [], {}), ports };
+      };
+      const token = await podOf(["incidents.existingSecret=am-token"]);
+      expect(token.config.incidentTokenFile).toBe("/etc/crescendo/incidents/token");
+      expect(token.config.incidentTlsCertFile).toBeUndefined();
+      expect(token.ports).toContainEqual(
+        expect.objectContaining({ name: "http-incidents", appProtocol: "http" }),
+      );
+
+      const mtls = await podOf([
+        "incidents.existingSecret=am-token",
+        "incidents.tls.secretName=crescendo-receiver-tls",
+        "incidents.clientCA.secretName=alertmanager-ca",
+        "incidents.clientCA.names={alertmanager.monitoring.svc,alertmanager}",
+      ]);
+      expect(mtls.config).toMatchObject({
+        incidentTokenFile: "/etc/crescendo/incidents/token",
+        incidentTlsCertFile: "/etc/crescendo/incidents-tls/tls.crt",
+        incidentTlsKeyFile: "/etc/crescendo/incidents-tls/tls.key",
+        incidentClientCaFile: "/etc/crescendo/incidents-client-ca/ca.crt",
+        incidentClientNames: ["alertmanager.monitoring.svc", "alertmanager"],
+      });
+      // Directory mounts (no subPath): the kubelet swaps renewed certificates in place.
+      expect(mtls.container.volumeMounts).toEqual(
+        expect.arrayContaining([
+          { name: "incident-tls", mountPath: "/etc/crescendo/incidents-tls", readOnly: true },
+          { name: "incident-client-ca", mountPath: "/etc/crescendo/incidents-client-ca", readOnly: true },
+        ]),
+      );
+      expect(mtls.pod.volumes).toEqual(
+        expect.arrayContaining([
+          {
+            name: "incident-tls",
+            secret: {
+              secretName: "crescendo-receiver-tls",
+              items: [
+                { key: "tls.crt", path: "tls.crt" },
+                { key: "tls.key", path: "tls.key" },
+              ],
+            },
+          },
+          {
+            name: "incident-client-ca",
+            secret: { secretName: "alertmanager-ca", items: [{ key: "ca.crt", path: "ca.crt" }] },
+          },
+        ]),
+      );
+      expect(mtls.ports).toContainEqual(
+        expect.objectContaining({ name: "https-incidents", appProtocol: "https" }),
+      );
+
+      // mTLS alone: no token Secret, no token flag.
+      const certOnly = await podOf([
+        "incidents.tls.secretName=crescendo-receiver-tls",
+        "incidents.clientCA.secretName=alertmanager-ca",
+      ]);
+      expect(certOnly.config.incidentTokenFile).toBeUndefined();
+      expect(certOnly.config.incidentClientCaFile).toBe("/etc/crescendo/incidents-client-ca/ca.crt");
+      expect(certOnly.container.volumeMounts.map((m) => m.name)).not.toContain("incident-token");
+
+      // No authentication, or client certificates without TLS: refused before anything is applied.
+      await expect(render(["incidents.enabled=true"])).rejects.toThrow(/no unauthenticated mode/);
+      await expect(
+        render(["incidents.enabled=true", "incidents.tls.secretName=crescendo-receiver-tls"]),
+      ).rejects.toThrow(/no unauthenticated mode/);
+      await expect(
+        render(["incidents.enabled=true", "incidents.clientCA.secretName=alertmanager-ca"]),
+      ).rejects.toThrow(/needs incidents.tls.secretName/);
+    });
+
     it("allows analysis only the chart's Prometheus, or the list when one is set", async () => {
       const configOf = async (set: string[]) => {
         const objects = await render(set);
