@@ -106,11 +106,17 @@ export function registerFeatureToggleController(
     // Ramp measurements are keyed by toggle (namespace/name); reconciles are by namespace.
     onSettled: (key) => enqueue(key.slice(0, key.indexOf("/"))),
   });
-  // A ramp's rollback is notified as a Release's is: attempts keyed by toggle (namespace/name).
+  // A ramp's rollback and a kill are notified as a Release's rollback is: attempts keyed by
+  // toggle (namespace/name), each outcome recorded at once, then the namespace reconciled (which
+  // records it if this could not).
+  let recordAttempts: (key: string) => Promise<void> = async () => undefined;
   const notifications = new NotificationRunner({
     clock: manager.clock,
     logger: io.logger,
-    onSettled: (key) => enqueue(key.slice(0, key.indexOf("/"))),
+    onSettled: (key) =>
+      void recordAttempts(key)
+        .catch((err: unknown) => io.logger.error({ err, key }, "recording a notification attempt threw"))
+        .finally(() => enqueue(key.slice(0, key.indexOf("/")))),
   });
   const reconciler = new FeatureToggleReconciler({
     ...io,
@@ -133,6 +139,7 @@ export function registerFeatureToggleController(
     configMaps,
     crds,
   });
+  recordAttempts = (key) => reconciler.recordAttempts(key);
   const controller = controllerFor(manager, NamespaceResource, { name: "featuretoggle" })
     .watches<RawToggle>(FeatureToggleResource, namespacesOfToggle(namespaces), { predicate: toggleChanged })
     .watches(ConfigMapResource, (cm) => [

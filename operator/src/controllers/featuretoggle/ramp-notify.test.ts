@@ -133,7 +133,8 @@ describe("the ramp's on-call payload", () => {
 /** A toggle ramping "on" in two steps, the second a pause until promoted. */
 const RAMP = { rollout: { variant: "on", steps: [{ setWeight: 5 }, { pause: {} }] } };
 
-function harness(outcomes: AttemptOutcome[]) {
+/** `recordAtOnce`: as the controller wires it, a settled attempt is recorded by `recordAttempts`. */
+function harness(outcomes: AttemptOutcome[], options: { recordAtOnce?: boolean } = {}) {
   const oncall: Squad = {
     apiVersion: "crescendo.dev/v1alpha1",
     kind: "Squad",
@@ -150,7 +151,10 @@ function harness(outcomes: AttemptOutcome[]) {
   const { client, calls } = fakeClient({ statusVersions: true });
   const events: EventInput[] = [];
   const sent: { squad: string | undefined; message: OncallMessage }[] = [];
-  const settled = vi.fn();
+  const settled = vi.fn((key: string) => {
+    if (options.recordAtOnce) recorded.push(reconciler.recordAttempts(key));
+  });
+  const recorded: Promise<void>[] = [];
   const runner = new NotificationRunner({ clock, logger, onSettled: settled });
   const reconciler = new FeatureToggleReconciler({
     client,
@@ -209,6 +213,8 @@ function harness(outcomes: AttemptOutcome[]) {
     events,
     settled,
     later: (ms: number) => (now += ms),
+    recorded: () => Promise.all(recorded),
+    statusWrites: () => calls.filter((c) => c.subresource === "status").length,
   };
 }
 
@@ -309,5 +315,33 @@ describe("FeatureToggleReconciler: a kill action tells the squad's on-call", () 
       expect.objectContaining({ id: pending?.id, attempts: 1, deliveredAt: expect.any(String) }),
     ]);
     expect(h.sent).toHaveLength(1);
+  });
+});
+
+describe("FeatureToggleReconciler.recordAttempts: an attempt's outcome is recorded as soon as it ends", () => {
+  it("writes the delivery without waiting for the namespace's next reconcile, and reports it once", async () => {
+    const h = harness([], { recordAtOnce: true });
+    await h.reconcile();
+    await h.reconcile(h.abort);
+    await h.recorded();
+    // Recorded by its own write, before any reconcile ran again.
+    expect(h.lastStatus()?.notifications).toEqual([
+      expect.objectContaining({ attempts: 1, deliveredAt: expect.any(String) }),
+    ]);
+    const writes = h.statusWrites();
+    // The reconcile the runner brings has nothing left to record.
+    await h.reconcile(h.abort);
+    expect(h.statusWrites()).toBe(writes);
+    expect(h.sent).toHaveLength(1);
+  });
+
+  it("a give-up is recorded at once too, with one NotificationFailed Event", async () => {
+    const h = harness([{ kind: "permanent", error: "POST http://hooks: HTTP 404" }], { recordAtOnce: true });
+    await h.reconcile();
+    await h.reconcile(h.abort);
+    await h.recorded();
+    expect(h.lastStatus()?.notifications?.[0]).toMatchObject({ attempts: 1, failedAt: expect.any(String) });
+    await h.reconcile(h.abort);
+    expect(h.events.filter((e) => e.reason === "NotificationFailed")).toHaveLength(1);
   });
 });

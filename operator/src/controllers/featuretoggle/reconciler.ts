@@ -441,17 +441,7 @@ export class FeatureToggleReconciler {
       id,
       notices.attempts.map((a) => a.id),
     );
-    reportDeliveries(
-      notices,
-      {
-        log: this.deps.logger.child({ namespace: toggle.metadata.namespace, name: toggle.metadata.name }),
-        record: (event) => this.record(toggle, event),
-      },
-      {
-        kind: (n) => (n.event === "Killed" ? "kill" : "rollback"),
-        about: toggleNoticeSubject,
-      },
-    );
+    this.reportNotices(toggle, notices);
     const now = this.deps.clock.now();
     const pending = due(status, now).filter((n) => !oncall.runner.busy(id, n.id));
     if (pending.length > 0) {
@@ -480,6 +470,53 @@ export class FeatureToggleReconciler {
       }
     }
     return nextAttemptInMs(status, now, (n) => oncall.runner.busy(id, n));
+  }
+
+  /**
+   * Records the outcomes of settled notification attempts of toggle `key` (namespace/name) in its
+   * status now, as the Releases do (`ReleaseReconciler.recordAttempts`): a delivery recorded only
+   * by the namespace's next reconcile waits behind every namespace queued before it, and a
+   * process stopped meanwhile leaves the entry pending for the next leader to send again. One
+   * write on the freshest view; a conflict or any other failure leaves the outcomes held for that
+   * reconcile, which folds them in (`foldNotices`). Whichever write records an outcome reports it.
+   */
+  async recordAttempts(key: string): Promise<void> {
+    const runner = this.deps.oncall?.runner;
+    const held = runner ? [...runner.pending(key)] : [];
+    const toggle = this.written.get(key);
+    if (!runner || held.length === 0 || !toggle?.status || toggle.metadata.deletionTimestamp) return;
+    const folded = foldAttempts(toggle.status, held);
+    try {
+      const wrote = await this.patchStatus(toggle, folded.status);
+      runner.ack(
+        key,
+        held.map((a) => a.id),
+      );
+      if (wrote) this.reportNotices(toggle, folded);
+    } catch (err) {
+      this.deps.logger.debug(
+        { err, namespace: toggle.metadata.namespace, name: toggle.metadata.name },
+        "could not record on-call notification attempts yet; the next reconcile will",
+      );
+    }
+  }
+
+  /** Logs and counts the outcomes a status write recorded, with an Event for each given up. */
+  private reportNotices(
+    toggle: KubeObject,
+    outcomes: { delivered: readonly ToggleNotification[]; gaveUp: readonly ToggleNotification[] },
+  ): void {
+    reportDeliveries(
+      outcomes,
+      {
+        log: this.deps.logger.child({ namespace: toggle.metadata.namespace, name: toggle.metadata.name }),
+        record: (event) => this.record(toggle, event),
+      },
+      {
+        kind: (n) => (n.event === "Killed" ? "kill" : "rollback"),
+        about: toggleNoticeSubject,
+      },
+    );
   }
 
   /** Drops the notification attempts of toggles no longer in the namespace. */
