@@ -30,6 +30,11 @@ export interface AlertmanagerOptions {
    * integrations at the same flush, concurrently, so one of them can time what the other gets.
    */
   alsoNotify?: Webhook[];
+  /**
+   * TLS to the webhook (its `http_config.tls_config`): the CA that signed the receiver's
+   * certificate, and a client certificate and key for mTLS. Files, as Alertmanager reads them.
+   */
+  tls?: { caFile: string; certFile?: string; keyFile?: string; serverName?: string };
   /** Labels alerts are grouped by (one notification, one incident per group); default alertname. */
   groupBy?: string[];
   /** Alertmanager durations: before a new group's first notification, and between the next ones. */
@@ -63,7 +68,8 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
     ...(o.token !== undefined ? { AM_WEBHOOK_TOKEN: o.token } : {}),
   };
   // up wipes its state dir, so a config of several webhooks and their tokens live beside it.
-  const outside = o.alsoNotify?.length ? await mkdtemp(join(tmpdir(), "crescendo-alertmanager-config-")) : "";
+  const outside =
+    o.alsoNotify?.length || o.tls ? await mkdtemp(join(tmpdir(), "crescendo-alertmanager-config-")) : "";
   if (outside) {
     env.AM_CONFIG = join(outside, "alertmanager.yml");
     writeFileSync(env.AM_CONFIG, multiWebhookConfig(o, outside));
@@ -91,7 +97,7 @@ export async function startAlertmanager(o: AlertmanagerOptions): Promise<Alertma
   }
 }
 
-/** The config hack/alertmanager/up generates, with one webhook_config per webhook. */
+/** The config hack/alertmanager/up generates, with one webhook_config per webhook (TLS for the first). */
 function multiWebhookConfig(o: AlertmanagerOptions, dir: string): string {
   const webhooks = [{ url: o.webhookUrl, token: o.token }, ...(o.alsoNotify ?? [])];
   return stringify({
@@ -106,14 +112,31 @@ function multiWebhookConfig(o: AlertmanagerOptions, dir: string): string {
       {
         name: "webhook",
         webhook_configs: webhooks.map((w, i) => {
-          if (w.token === undefined) return { url: w.url, send_resolved: true };
+          const tls = i === 0 && o.tls ? { tls_config: tlsConfig(o.tls) } : {};
+          if (w.token === undefined) {
+            return { url: w.url, send_resolved: true, ...(o.tls && i === 0 ? { http_config: tls } : {}) };
+          }
           const credentials_file = join(dir, `webhook-token-${i}`);
           writeFileSync(credentials_file, w.token, { mode: 0o600 });
-          return { url: w.url, send_resolved: true, http_config: { authorization: { credentials_file } } };
+          return {
+            url: w.url,
+            send_resolved: true,
+            http_config: { authorization: { credentials_file }, ...tls },
+          };
         }),
       },
     ],
   });
+}
+
+/** Alertmanager's `tls_config` (Prometheus' common HTTP client) for the webhook. */
+function tlsConfig(tls: NonNullable<AlertmanagerOptions["tls"]>): Record<string, string> {
+  return {
+    ca_file: tls.caFile,
+    ...(tls.certFile ? { cert_file: tls.certFile } : {}),
+    ...(tls.keyFile ? { key_file: tls.keyFile } : {}),
+    ...(tls.serverName ? { server_name: tls.serverName } : {}),
+  };
 }
 
 /**
