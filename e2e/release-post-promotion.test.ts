@@ -9,55 +9,35 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
-import type { ReleaseStatus } from "../operator/src/api/release.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SquadResource } from "../operator/src/api/kinds.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
-import {
-  DeploymentResource,
-  EventResource,
-  NamespaceResource,
-  SecretResource,
-  ServiceResource,
-} from "../operator/src/runtime/resources.js";
+import { DeploymentResource, SecretResource, ServiceResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor, waitForCondition } from "./support/kube.js";
-import { setRevisionBehaviour } from "./support/metrics-simulator.js";
 import { OperatorProcess } from "./support/operator.js";
+import {
+  condition,
+  errorRateMetric,
+  podTemplate,
+  releaseHelpers,
+  setPodBehaviour,
+} from "./support/releases.js";
 
-const PROMETHEUS = inject("prometheusUrl");
-const SIMULATOR = inject("simulatorAddress");
 const FIELD_MANAGER = "e2e-post-promotion";
 
 let client: KubeClient;
 let operator: OperatorProcess;
 const context = () => operator.tail(60);
+const { createNamespace, applyRelease, waitRelease, eventsFor } = releaseHelpers({
+  client: () => client,
+  fieldManager: FIELD_MANAGER,
+  context,
+  waitTimeoutMs: 120_000,
+});
 
 type Deployment = KubeObject & { spec: { replicas: number } };
-
-function template(app: string, version: string): Record<string, unknown> {
-  return {
-    metadata: { labels: { app } },
-    spec: { containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }] },
-  };
-}
-
-const SELECTOR = 'namespace="{{namespace}}",release="{{release}}",revision="{{revision}}"';
-
-/** Share of 500s over the last 10 s, of the revision measured. */
-const ERROR_RATE = () => ({
-  name: "error-rate",
-  prometheus: {
-    address: PROMETHEUS,
-    query:
-      `sum(rate(http_requests_total{${SELECTOR},code="500"}[10s]))` +
-      ` / sum(rate(http_requests_total{${SELECTOR}}[10s]))`,
-  },
-  interval: "2s",
-  thresholdRange: { max: 0.05 },
-  minSamples: 2,
-});
 
 /** One 50 % step, then promotion and a verification window of `duration`. */
 const spec = (tpl: Record<string, unknown>, version: string, duration: string) => ({
@@ -71,42 +51,8 @@ const spec = (tpl: Record<string, unknown>, version: string, duration: string) =
       postPromotion: { duration, analysis: ["error-rate"], previousReplicasPercent: 50 },
     },
   },
-  analysis: { interval: "2s", metrics: [ERROR_RATE()] },
+  analysis: { interval: "2s", metrics: [errorRateMetric()] },
 });
-
-async function applyRelease(namespace: string, name: string, body: Record<string, unknown>): Promise<void> {
-  await client.apply(
-    { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", metadata: { name, namespace }, spec: body },
-    ReleaseResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
-}
-
-async function waitRelease(
-  namespace: string,
-  name: string,
-  description: string,
-  accept: (status: ReleaseStatus) => boolean,
-  timeoutMs = 120_000,
-): Promise<ReleaseStatus> {
-  const release = await waitFor(
-    `Release ${namespace}/${name}: ${description}`,
-    () => client.get<KubeObject & { status?: ReleaseStatus }>(ReleaseResource, name, namespace),
-    (r) => r?.status !== undefined && accept(r.status),
-    { timeoutMs, context },
-  );
-  return release?.status ?? {};
-}
-
-async function behave(namespace: string, release: string, tpl: unknown, errorRate: number): Promise<void> {
-  await setRevisionBehaviour(SIMULATOR, {
-    namespace,
-    release,
-    revision: revisionOf(tpl),
-    errorRate,
-    latencySeconds: 0.02,
-  });
-}
 
 const getDeployment = (namespace: string, name: string) =>
   client.get<Deployment>(DeploymentResource, name, namespace);
@@ -118,28 +64,13 @@ const selectorOf = async (namespace: string, name: string) =>
       namespace,
     )
   )?.spec.selector;
-const condition = (s: ReleaseStatus, type: string) => s.conditions?.find((c) => c.type === type);
-
-async function eventsFor(namespace: string, name: string) {
-  const list = await client.list<
-    KubeObject & { reason?: string; type?: string; note?: string; regarding?: { name?: string } }
-  >(EventResource, { namespace });
-  return list.items.filter((e) => e.regarding?.name === name);
-}
-
-async function createNamespace(name: string): Promise<void> {
-  await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } }, NamespaceResource, {
-    fieldManager: FIELD_MANAGER,
-    force: true,
-  });
-}
 
 /** v1 Healthy, then v2 (healthy while it rolls out) promoted: the window has begun. */
 async function promotedV2(ns: string, name: string, duration: string) {
-  const v1 = template(name, "1");
-  const v2 = template(name, "2");
-  await behave(ns, name, v1, 0);
-  await behave(ns, name, v2, 0);
+  const v1 = podTemplate(name, "1");
+  const v2 = podTemplate(name, "2");
+  await setPodBehaviour(ns, name, v1, { errorRate: 0, latencySeconds: 0.02 });
+  await setPodBehaviour(ns, name, v2, { errorRate: 0, latencySeconds: 0.02 });
   await applyRelease(ns, name, spec(v1, "1.0.0", duration));
   await waitRelease(ns, name, "Healthy at 1.0.0", (s) => s.phase === "Healthy");
   await applyRelease(ns, name, spec(v2, "2.0.0", duration));
@@ -231,7 +162,7 @@ describe("post-promotion verification", () => {
 
     // The regression shows only now, under full traffic.
     const raisedAt = Date.now();
-    await behave(ns, "shop", v2, 0.5);
+    await setPodBehaviour(ns, "shop", v2, { errorRate: 0.5, latencySeconds: 0.02 });
     const reverted = await waitRelease(ns, "shop", "Reverted", (s) => s.phase === "Reverted", 90_000);
     const tookMs = Date.now() - raisedAt;
 

@@ -12,10 +12,11 @@ import { ReleaseResource } from "../operator/src/api/kinds.js";
 import type { ReleaseStatus } from "../operator/src/api/release.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
-import { DeploymentResource, NamespaceResource, ServiceResource } from "../operator/src/runtime/resources.js";
+import { DeploymentResource, ServiceResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, kubectl, testClient, waitFor } from "./support/kube.js";
 import { OperatorProcess } from "./support/operator.js";
+import { podTemplate, releaseHelpers } from "./support/releases.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const NS = "undo-e2e";
@@ -27,42 +28,26 @@ let client: KubeClient;
 let operator: OperatorProcess;
 const context = () => operator.tail(60);
 
-const template = (version: string) => ({
-  metadata: { labels: { app: NAME } },
-  spec: { containers: [{ name: "app", image: `registry.example.com/${NAME}:${version}` }] },
+const releases = releaseHelpers({
+  client: () => client,
+  fieldManager: FIELD_MANAGER,
+  context,
+  waitTimeoutMs: 120_000,
 });
+const template = (version: string) => podTemplate(NAME, version);
 
 async function applyRelease(version: string): Promise<void> {
-  await client.apply(
-    {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Release",
-      metadata: { name: NAME, namespace: NS },
-      spec: {
-        version,
-        replicas: 2,
-        template: template(version),
-        service: { ports: [{ name: "http", port: 80 }] },
-        strategy: { canary: { steps: [{ setWeight: 50 }] } },
-      },
-    },
-    ReleaseResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
+  await releases.applyRelease(NS, NAME, {
+    version,
+    replicas: 2,
+    template: template(version),
+    service: { ports: [{ name: "http", port: 80 }] },
+    strategy: { canary: { steps: [{ setWeight: 50 }] } },
+  });
 }
 
-async function waitRelease(
-  description: string,
-  accept: (s: ReleaseStatus) => boolean,
-): Promise<ReleaseStatus> {
-  const release = await waitFor(
-    `Release ${NS}/${NAME}: ${description}`,
-    () => client.get<KubeObject & { status?: ReleaseStatus }>(ReleaseResource, NAME, NS),
-    (r) => r?.status !== undefined && accept(r.status),
-    { timeoutMs: 120_000, context },
-  );
-  return release?.status ?? {};
-}
+const waitRelease = (description: string, accept: (s: ReleaseStatus) => boolean): Promise<ReleaseStatus> =>
+  releases.waitRelease(NS, NAME, description, accept);
 
 /** Runs `kubectl-crescendo` from source as a child process, as kubectl would run the plugin. */
 async function plugin(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -81,10 +66,7 @@ async function plugin(args: string[]): Promise<{ code: number; stdout: string; s
 
 beforeAll(async () => {
   client = testClient();
-  await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: NS } }, NamespaceResource, {
-    fieldManager: FIELD_MANAGER,
-    force: true,
-  });
+  await releases.createNamespace(NS);
   operator = await OperatorProcess.start({ kubeconfig: kubeconfigPath(), name: "undo" });
 });
 

@@ -12,24 +12,23 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../operator/src/api/kinds.js";
-import type { ReleaseStatus } from "../operator/src/api/release.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
-import {
-  DeploymentResource,
-  EventResource,
-  NamespaceResource,
-  SecretResource,
-  ServiceResource,
-} from "../operator/src/runtime/resources.js";
+import { DeploymentResource, SecretResource, ServiceResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
 import { kubeconfigPath, testClient, waitFor, waitForCondition } from "./support/kube.js";
-import { setRevisionBehaviour } from "./support/metrics-simulator.js";
 import { evaluateFlag, serviceAccountToken } from "./support/ofrep.js";
 import { freePort, OperatorProcess } from "./support/operator.js";
+import {
+  condition,
+  errorRateMetric,
+  podTemplate,
+  releaseHelpers,
+  SELECTOR,
+  setPodBehaviour,
+} from "./support/releases.js";
 
 const PROMETHEUS = inject("prometheusUrl");
-const SIMULATOR = inject("simulatorAddress");
 const FIELD_MANAGER = "e2e-release";
 
 let client: KubeClient;
@@ -37,8 +36,13 @@ let operator: OperatorProcess;
 /** A loopback address nothing listens on, allowed so the unreachable-Prometheus case is asked. */
 let closedPrometheus: string;
 const context = () => operator.tail(60);
+const { createNamespace, applyRelease, getRelease, waitRelease, eventsFor } = releaseHelpers({
+  client: () => client,
+  fieldManager: FIELD_MANAGER,
+  context,
+  waitTimeoutMs: 90_000,
+});
 
-type Release = KubeObject & { status?: ReleaseStatus };
 type Deployment = KubeObject & {
   spec: { replicas: number; template: unknown };
   status?: { readyReplicas?: number };
@@ -46,33 +50,6 @@ type Deployment = KubeObject & {
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function template(app: string, version: string): Record<string, unknown> {
-  return {
-    metadata: { labels: { app } },
-    spec: { containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }] },
-  };
-}
-
-/** The series of the revision a query is about; the operator fills the template in. */
-const SELECTOR = 'namespace="{{namespace}}",release="{{release}}",revision="{{revision}}"';
-
-/** Share of 500s over the last 10 s, per revision. */
-function errorRate(over: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    name: "error-rate",
-    prometheus: {
-      address: PROMETHEUS,
-      query:
-        `sum(rate(http_requests_total{${SELECTOR},code="500"}[10s]))` +
-        ` / sum(rate(http_requests_total{${SELECTOR}}[10s]))`,
-    },
-    interval: "2s",
-    thresholdRange: { max: 0.05 },
-    minSamples: 2,
-    ...over,
-  };
-}
 
 /** p99 latency over the last 10 s, compared with the stable revision's. */
 function latencyP99(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -89,42 +66,6 @@ function latencyP99(over: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
-async function createNamespace(name: string): Promise<void> {
-  await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } }, NamespaceResource, {
-    fieldManager: FIELD_MANAGER,
-    force: true,
-  });
-}
-
-/** Server-side applies a Release (the whole spec: fields left out are removed, as with kubectl apply). */
-async function applyRelease(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await client.apply(
-    { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", metadata: { name, namespace }, spec },
-    ReleaseResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
-}
-
-async function getRelease(namespace: string, name: string): Promise<Release | undefined> {
-  return client.get<Release>(ReleaseResource, name, namespace);
-}
-
-async function waitRelease(
-  namespace: string,
-  name: string,
-  description: string,
-  accept: (status: ReleaseStatus) => boolean,
-  timeoutMs = 90_000,
-): Promise<ReleaseStatus> {
-  const release = await waitFor(
-    `Release ${namespace}/${name}: ${description}`,
-    () => getRelease(namespace, name),
-    (r) => r?.status !== undefined && accept(r.status),
-    { timeoutMs, context },
-  );
-  return release?.status ?? {};
-}
-
 async function getDeployment(namespace: string, name: string): Promise<Deployment | undefined> {
   return client.get<Deployment>(DeploymentResource, name, namespace);
 }
@@ -137,30 +78,12 @@ async function getService(namespace: string, name: string) {
   );
 }
 
-/** Sets a revision's simulated behaviour (its pods' error rate and latency, as Prometheus sees them). */
-async function behave(
-  namespace: string,
-  release: string,
-  tpl: unknown,
-  behaviour: { errorRate?: number; latencySeconds?: number },
-): Promise<void> {
-  await setRevisionBehaviour(SIMULATOR, { namespace, release, revision: revisionOf(tpl), ...behaviour });
-}
-
 async function annotate(namespace: string, name: string, action: string, id: string): Promise<void> {
   await client.mergePatch(ReleaseResource, name, namespace, {
     metadata: { annotations: { "crescendo.dev/action": action, "crescendo.dev/action-id": id } },
   });
 }
 
-async function eventsFor(namespace: string, name: string) {
-  const list = await client.list<
-    KubeObject & { reason?: string; type?: string; note?: string; regarding?: { name?: string } }
-  >(EventResource, { namespace });
-  return list.items.filter((e) => e.regarding?.name === name);
-}
-
-const condition = (s: ReleaseStatus, type: string) => s.conditions?.find((c) => c.type === type);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A Release rolled to Healthy at v1 with `spec(tpl, version)`; returns the v1 template. */
@@ -169,8 +92,8 @@ async function healthyAt(
   name: string,
   spec: (tpl: Record<string, unknown>, version: string) => Record<string, unknown>,
 ): Promise<Record<string, unknown>> {
-  const v1 = template(name, "1");
-  await behave(namespace, name, v1, { errorRate: 0, latencySeconds: 0.02 });
+  const v1 = podTemplate(name, "1");
+  await setPodBehaviour(namespace, name, v1, { errorRate: 0, latencySeconds: 0.02 });
   await applyRelease(namespace, name, spec(v1, "1.0.0"));
   await waitRelease(namespace, name, "Healthy at 1.0.0", (s) => s.phase === "Healthy");
   return v1;
@@ -197,7 +120,7 @@ describe("first apply", () => {
   it("creates the revision's Deployment and the Services, owned by the Release, and is Healthy", async () => {
     const ns = "rel-first";
     await createNamespace(ns);
-    const tpl = template("web", "1");
+    const tpl = podTemplate("web", "1");
     await applyRelease(ns, "web", {
       version: "1.0.0",
       replicas: 2,
@@ -243,7 +166,7 @@ describe("first apply", () => {
     // The operator caches Deployments only with its label: without it the Deployment leaves the
     // cache, and the Release reads it from the API (not Degraded) and applies the label back.
     const ns = "rel-first";
-    const name = `web-${revisionOf(template("web", "1"))}`;
+    const name = `web-${revisionOf(podTemplate("web", "1"))}`;
     const before = await getDeployment(ns, name);
     await client.mergePatch(DeploymentResource, name, ns, {
       metadata: { labels: { "app.kubernetes.io/managed-by": null } },
@@ -272,13 +195,13 @@ describe("canary with analysis", () => {
       strategy: {
         canary: { steps: [{ setWeight: 25 }, { analysis: { metrics: ["error-rate"] } }, { setWeight: 50 }] },
       },
-      analysis: { interval: "2s", metrics: [errorRate()] },
+      analysis: { interval: "2s", metrics: [errorRateMetric()] },
       rollback: { scaleDownDelaySeconds: 2 },
     });
     const v1 = await healthyAt(ns, "shop", spec);
-    const v2 = template("shop", "2");
+    const v2 = podTemplate("shop", "2");
     const [r1, r2] = [revisionOf(v1), revisionOf(v2)];
-    await behave(ns, "shop", v2, { errorRate: 0, latencySeconds: 0.02 });
+    await setPodBehaviour(ns, "shop", v2, { errorRate: 0, latencySeconds: 0.02 });
     await applyRelease(ns, "shop", spec(v2, "2.0.0"));
 
     const canary = await waitFor(
@@ -384,13 +307,13 @@ describe("automatic rollback", () => {
       template: tpl,
       service: { ports: [{ name: "http", port: 80 }] },
       strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-      analysis: { interval: "2s", metrics: [errorRate()] },
+      analysis: { interval: "2s", metrics: [errorRateMetric()] },
     });
     const v1 = await healthyAt(ns, "pay", spec);
-    const v2 = template("pay", "2");
+    const v2 = podTemplate("pay", "2");
     const [r1, r2] = [revisionOf(v1), revisionOf(v2)];
     const stableBefore = await getDeployment(ns, `pay-${r1}`);
-    await behave(ns, "pay", v2, { errorRate: 0.5, latencySeconds: 0.02 });
+    await setPodBehaviour(ns, "pay", v2, { errorRate: 0.5, latencySeconds: 0.02 });
     await applyRelease(ns, "pay", spec(v2, "2.0.0"));
 
     // Watch the canary's replicas closely, to time the rollback from the outside.
@@ -487,10 +410,13 @@ describe("unreachable Prometheus", () => {
       replicas: 2,
       template: tpl,
       strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-      analysis: { interval: "2s", metrics: [errorRate({ prometheus: { address: closed, query: "up" } })] },
+      analysis: {
+        interval: "2s",
+        metrics: [errorRateMetric({ prometheus: { address: closed, query: "up" } })],
+      },
     });
     const v1 = await healthyAt(ns, "api", spec);
-    const v2 = template("api", "2");
+    const v2 = podTemplate("api", "2");
     await applyRelease(ns, "api", spec(v2, "2.0.0"));
     const status = await waitRelease(ns, "api", "Paused (InconclusiveAnalysis)", (s) => s.phase === "Paused");
     expect(status).toMatchObject({
@@ -531,7 +457,7 @@ describe("manual actions", () => {
       },
     });
     await healthyAt(ns, "ctl", spec);
-    const v2 = template("ctl", "2");
+    const v2 = podTemplate("ctl", "2");
     await applyRelease(ns, "ctl", spec(v2, "2.0.0"));
     await waitRelease(ns, "ctl", "held by the pause step", (s) => s.pauseReason === "PauseStep");
 
@@ -568,7 +494,7 @@ describe("manual actions", () => {
     );
     expect(s.stableRevision).toBe(revisionOf(v2));
 
-    const v3 = template("ctl", "3");
+    const v3 = podTemplate("ctl", "3");
     await applyRelease(ns, "ctl", spec(v3, "3.0.0"));
     await waitRelease(ns, "ctl", "3.0.0 held by the pause step", (x) => x.pauseReason === "PauseStep");
     await annotate(ns, "ctl", "abort", "a5");
@@ -596,7 +522,7 @@ describe("spec.paused", () => {
       strategy: { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } },
     });
     await healthyAt(ns, "hold", spec);
-    const v2 = template("hold", "2");
+    const v2 = podTemplate("hold", "2");
     const r2 = revisionOf(v2);
     await applyRelease(ns, "hold", spec(v2, "2.0.0", true));
     const s = await waitRelease(ns, "hold", "2.0.0 recorded, paused", (x) => x.canaryRevision === r2);
@@ -638,9 +564,9 @@ describe("compareToStable", () => {
       analysis: { interval: "2s", metrics: [latencyP99()] },
     });
     const v1 = await healthyAt(ns, "lat", spec);
-    const v2 = template("lat", "2");
-    await behave(ns, "lat", v1, { latencySeconds: 0.02 });
-    await behave(ns, "lat", v2, { errorRate: 0, latencySeconds: 0.06 });
+    const v2 = podTemplate("lat", "2");
+    await setPodBehaviour(ns, "lat", v1, { latencySeconds: 0.02 });
+    await setPodBehaviour(ns, "lat", v2, { errorRate: 0, latencySeconds: 0.06 });
     await applyRelease(ns, "lat", spec(v2, "2.0.0"));
     const status = await waitRelease(ns, "lat", "RolledBack", (s) => s.phase === "RolledBack", 120_000);
     expect(condition(status, "RolledBack")?.message).toContain("latency-p99");
@@ -662,7 +588,7 @@ describe("blue-green", () => {
       strategy: { blueGreen: { scaleDownDelaySeconds: 2 } },
     });
     const v1 = await healthyAt(ns, "bg", spec);
-    const v2 = template("bg", "2");
+    const v2 = podTemplate("bg", "2");
     const [r1, r2] = [revisionOf(v1), revisionOf(v2)];
     await applyRelease(ns, "bg", spec(v2, "2.0.0"));
     await waitRelease(ns, "bg", "awaiting promotion", (s) => s.pauseReason === "AwaitingPromotion");
@@ -702,7 +628,7 @@ describe("guarded FeatureToggle", () => {
         replicas: 2,
         template: tpl,
         strategy: { canary: { steps: [{ setWeight: 25 }, { analysis: {} }, { setWeight: 50 }] } },
-        analysis: { interval: "2s", metrics: [errorRate()] },
+        analysis: { interval: "2s", metrics: [errorRateMetric()] },
       });
       await healthyAt(ns, "gw", spec);
       await client.apply(
@@ -728,8 +654,8 @@ describe("guarded FeatureToggle", () => {
       };
       await waitFor("the toggle served as on", served, (v) => v === true, { context });
 
-      const v2 = template("gw", "2");
-      await behave(ns, "gw", v2, { errorRate: 0.5 });
+      const v2 = podTemplate("gw", "2");
+      await setPodBehaviour(ns, "gw", v2, { errorRate: 0.5 });
       await applyRelease(ns, "gw", spec(v2, "2.0.0"));
       await waitRelease(ns, "gw", "RolledBack", (s) => s.phase === "RolledBack", 120_000);
       await waitFor("the toggle served as its default variant", served, (v) => v === false, {
@@ -760,7 +686,7 @@ describe("crash mid-rollout", () => {
       },
     });
     await healthyAt(ns, "crash", spec);
-    const v2 = template("crash", "2");
+    const v2 = podTemplate("crash", "2");
     await applyRelease(ns, "crash", spec(v2, "2.0.0"));
     const before = await waitRelease(ns, "crash", "at the 8 s pause", (s) => s.currentStepIndex === 1);
 

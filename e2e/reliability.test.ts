@@ -11,14 +11,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ReleaseResource } from "../operator/src/api/kinds.js";
-import type { ReleaseStatus } from "../operator/src/api/release.js";
 import { revisionOf } from "../operator/src/controllers/release/revision.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
 import {
   ControllerRevisionResource,
   DeploymentResource,
   EventResource,
-  NamespaceResource,
   ReplicaSetResource,
   ServiceResource,
 } from "../operator/src/runtime/resources.js";
@@ -28,6 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { kubeconfigPath, kubectl, testClient, waitFor } from "./support/kube.js";
 import { freePort, OperatorProcess } from "./support/operator.js";
+import { condition, podTemplate, releaseHelpers, type Release } from "./support/releases.js";
 import { tcpProxy } from "./support/tcp-proxy.js";
 
 const FIELD_MANAGER = "e2e-reliability";
@@ -36,8 +35,13 @@ const PodResource: Resource = { group: "", version: "v1", kind: "Pod", plural: "
 let client: KubeClient;
 let operator: OperatorProcess;
 const context = () => operator.tail(60);
+const { createNamespace, applyRelease, waitRelease } = releaseHelpers({
+  client: () => client,
+  fieldManager: FIELD_MANAGER,
+  context,
+  waitTimeoutMs: 90_000,
+});
 
-type Release = KubeObject & { status?: ReleaseStatus };
 type Deployment = KubeObject & { spec: { replicas: number; template: PodTemplate } };
 type Pod = KubeObject & { status?: { conditions?: { type: string; status: string }[] } };
 type PodTemplate = { spec?: { containers?: { image?: string }[] } };
@@ -45,43 +49,6 @@ type ControllerRevision = KubeObject & {
   data: { spec: { template: PodTemplate }; release: { version?: string; template?: unknown } };
 };
 const imageOf = (t: PodTemplate | undefined) => t?.spec?.containers?.[0]?.image;
-
-function template(app: string, version: string): Record<string, unknown> {
-  return {
-    metadata: { labels: { app } },
-    spec: { containers: [{ name: "app", image: `registry.example.com/${app}:${version}` }] },
-  };
-}
-
-async function createNamespace(name: string): Promise<void> {
-  await client.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name } }, NamespaceResource, {
-    fieldManager: FIELD_MANAGER,
-    force: true,
-  });
-}
-
-async function applyRelease(namespace: string, name: string, spec: Record<string, unknown>): Promise<void> {
-  await client.apply(
-    { apiVersion: "crescendo.dev/v1alpha1", kind: "Release", metadata: { name, namespace }, spec },
-    ReleaseResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
-}
-
-async function waitRelease(
-  namespace: string,
-  name: string,
-  description: string,
-  accept: (status: ReleaseStatus) => boolean,
-): Promise<ReleaseStatus> {
-  const release = await waitFor(
-    `Release ${namespace}/${name}: ${description}`,
-    () => client.get<Release>(ReleaseResource, name, namespace),
-    (r) => r?.status !== undefined && accept(r.status),
-    { timeoutMs: 90_000, context },
-  );
-  return release?.status ?? {};
-}
 
 async function replicasOf(namespace: string, name: string): Promise<number | undefined> {
   return (await client.get<Deployment>(DeploymentResource, name, namespace))?.spec.replicas;
@@ -106,8 +73,6 @@ async function servingPods(namespace: string, name: string): Promise<number> {
   ).length;
 }
 
-const condition = (s: ReleaseStatus, type: string) => s.conditions?.find((c) => c.type === type);
-
 /** Two replicas of `<app>:<version>` behind the Release's Services, a canary pausing at 50 %. */
 function servedSpec(tpl: Record<string, unknown>, version: string): Record<string, unknown> {
   return {
@@ -122,7 +87,7 @@ function servedSpec(tpl: Record<string, unknown>, version: string): Record<strin
 /** A new namespace with the Release `name` Healthy at 1.0.0 (`<name>:1`); its template returned. */
 async function healthyRelease(ns: string, name: string): Promise<Record<string, unknown>> {
   await createNamespace(ns);
-  const v1 = template(name, "1");
+  const v1 = podTemplate(name, "1");
   await applyRelease(ns, name, servedSpec(v1, "1.0.0"));
   await waitRelease(ns, name, "Healthy at 1.0.0", (s) => s.phase === "Healthy");
   return v1;
@@ -134,7 +99,7 @@ async function canaryAtPause(
   name: string,
 ): Promise<{ v1: Record<string, unknown>; v2: Record<string, unknown> }> {
   const v1 = await healthyRelease(ns, name);
-  const v2 = template(name, "2");
+  const v2 = podTemplate(name, "2");
   await applyRelease(ns, name, servedSpec(v2, "2.0.0"));
   await waitRelease(ns, name, "held at the pause step", (s) => s.pauseReason === "PauseStep");
   return { v1, v2 };
@@ -502,8 +467,8 @@ describe("a ControllerRevision that lost its managed-by label", () => {
   it("is relabelled with its own data, never rewritten, and the Release is not stalled", async () => {
     const ns = "rel-relabel";
     await createNamespace(ns);
-    const v1 = template("api", "1");
-    const v2 = template("api", "2");
+    const v1 = podTemplate("api", "1");
+    const v2 = podTemplate("api", "2");
     const spec = (tpl: Record<string, unknown>, version: string) => ({
       version,
       replicas: 1,
@@ -541,8 +506,8 @@ describe("the scale subresource", () => {
   it("kubectl scale resizes the stable revision, and a running canary with it", async () => {
     const ns = "rel-scale";
     await createNamespace(ns);
-    const v1 = template("api", "1");
-    const v2 = template("api", "2");
+    const v1 = podTemplate("api", "1");
+    const v2 = podTemplate("api", "2");
     const spec = (tpl: Record<string, unknown>, version: string, replicas: number) => ({
       version,
       replicas,
