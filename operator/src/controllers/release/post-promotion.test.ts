@@ -1,30 +1,16 @@
 import { describe, expect, it } from "vitest";
-import type { Release } from "../../api/kinds.js";
-import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
+import { releaseSpec } from "../../api/release.js";
 import { planObjects } from "./plan.js";
-import { revisionOf } from "./revision.js";
-import type { ObservedDeployment } from "./observed.js";
-import { liveAnalysis, step, type StepResult } from "./rollout.js";
+import { liveAnalysis, type StepResult } from "./rollout.js";
 import { pendingAction, type AnalysisVerdict, type ReleaseSnapshot } from "./snapshot.js";
 import { previousReplicas } from "./post-promotion.js";
-import { ready } from "./test-fixtures.js";
+import { iso, R1, R2, R3, ready, V1, V2, V3 } from "./test-fixtures.js";
+import { ReleaseWorld } from "./world.test-support.js";
 
 // A small world, as in rollout.test.ts: one Release, the Deployments a cluster would show, the
 // post-promotion verdict the analysis module would give, and a clock. Every reconcile checks that
 // the result is a fixpoint and that the status satisfies the CRD schema.
 
-const T0 = Date.parse("2030-01-01T00:00:00.000Z");
-const iso = (ms: number) => new Date(ms).toISOString();
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-const V2 = template("web:2");
-const V3 = template("web:3");
-const R1 = revisionOf(V1);
-const R2 = revisionOf(V2);
-const R3 = revisionOf(V3);
 const METRIC = {
   name: "error-rate",
   prometheus: { query: "rate(errors[1m])" },
@@ -38,18 +24,12 @@ const canary = (postPromotion: Raw | null = { duration: "10m", analysis: ["error
   canary: { steps: [{ setWeight: 50 }], ...(postPromotion ? { postPromotion } : {}) },
 });
 
-class World {
-  now = T0;
-  spec: Raw;
-  status: ReleaseStatus | undefined;
-  deployments: Record<string, ObservedDeployment> = {};
-  annotations: Record<string, string> = {};
+class World extends ReleaseWorld {
   oncall = false;
   private verdict: { key: string; verdict: AnalysisVerdict } | undefined;
-  private actions = 0;
 
   constructor(spec: Raw = {}) {
-    this.spec = {
+    super({
       version: "1.0.0",
       replicas: 4,
       template: V1,
@@ -57,26 +37,10 @@ class World {
       strategy: canary(),
       analysis: { metrics: [METRIC] },
       ...spec,
-    };
+    });
   }
 
-  release(): Release {
-    return {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Release",
-      metadata: {
-        name: "web",
-        namespace: "shop",
-        uid: "uid-1",
-        generation: 1,
-        annotations: this.annotations,
-      },
-      spec: releaseSpec.parse(this.spec),
-      ...(this.status ? { status: this.status } : {}),
-    };
-  }
-
-  snapshot(): ReleaseSnapshot {
+  override snapshot(): ReleaseSnapshot {
     const release = this.release();
     const action = pendingAction(release);
     const key = JSON.stringify(this.status?.postPromotion);
@@ -91,18 +55,8 @@ class World {
     };
   }
 
-  reconcile(): StepResult {
-    const result = step(this.snapshot());
-    expect(() => releaseStatus.parse(result.status)).not.toThrow();
-    this.status = result.status;
-    const again = step(this.snapshot());
-    expect(again.status, "a second step on the same observation changes nothing").toEqual(result.status);
-    expect(again.events, "and records no event").toEqual([]);
-    return result;
-  }
-
   /** The cluster catches up with the plan: planned Deployments ready at their size, deleted ones gone. */
-  settle(): this {
+  override settle(): this {
     const plan = planObjects(this.snapshot(), this.status ?? {});
     const deleted = new Set(plan.deletions.filter((d) => d.kind === "Deployment").map((d) => d.name));
     const deployments = Object.fromEntries(
@@ -115,25 +69,6 @@ class World {
       deployments[revision] = { ...ready(revision, spec.replicas), template: spec.template };
     }
     this.deployments = deployments;
-    return this;
-  }
-
-  advance(): StepResult {
-    return this.settle().reconcile();
-  }
-
-  tick(ms: number): this {
-    this.now += ms;
-    return this;
-  }
-
-  setTemplate(t: Raw, version: string): this {
-    this.spec = { ...this.spec, template: t, version };
-    return this;
-  }
-
-  act(action: string): this {
-    this.annotations = { "crescendo.dev/action": action, "crescendo.dev/action-id": String(++this.actions) };
     return this;
   }
 
@@ -163,14 +98,6 @@ class World {
     const verdict = { phase, message, ...(phase === "Failed" ? { metric: "error-rate" } : {}) };
     this.verdict = { key: JSON.stringify(this.status.postPromotion), verdict };
     return this;
-  }
-
-  get s(): ReleaseStatus {
-    return this.status ?? {};
-  }
-
-  condition(type: string) {
-    return this.s.conditions?.find((c) => c.type === type);
   }
 
   plan() {

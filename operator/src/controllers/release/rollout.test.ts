@@ -1,33 +1,19 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Release } from "../../api/kinds.js";
-import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
 import { planObjects } from "./plan.js";
 import { revisionOf } from "./revision.js";
 import type { ObservedDeployment } from "./observed.js";
 import { HISTORY_LIMIT, liveAnalysis, step, type StepResult } from "./rollout.js";
 import { pendingAction, type AnalysisVerdict, type ReleaseSnapshot } from "./snapshot.js";
 import type { HTTPRoute } from "./traffic/http-route.js";
-import { ready } from "./test-fixtures.js";
+import { iso, R1, R2, R3, ready, T0, template, V1, V2, V3 } from "./test-fixtures.js";
+import { ReleaseWorld } from "./world.test-support.js";
 
 // ---------------------------------------------------------------------------------------------
 // A small world: one Release, the Deployments and route a cluster would show, verdicts the
 // analysis module would give, and a clock. `reconcile` runs `step` as the controller would and
 // checks, every time, that the result is a fixpoint (a second step on the same observation
 // changes nothing and says nothing) and that the status satisfies the CRD schema.
-
-const T0 = Date.parse("2030-01-01T00:00:00.000Z");
-const iso = (ms: number) => new Date(ms).toISOString();
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-const V2 = template("web:2");
-const V3 = template("web:3");
-const R1 = revisionOf(V1);
-const R2 = revisionOf(V2);
-const R3 = revisionOf(V3);
 
 /** 20 % → 1 min → analysis → 50 % → wait for promote; 4 replicas. */
 const CANARY = {
@@ -50,39 +36,15 @@ const METRIC = {
 type Raw = Record<string, unknown>;
 type VerdictKind = "step" | "background";
 
-class World {
-  now = T0;
-  spec: Raw;
-  status: ReleaseStatus | undefined;
-  deployments: Record<string, ObservedDeployment> = {};
+class World extends ReleaseWorld {
   route: HTTPRoute | undefined;
-  annotations: Record<string, string> = {};
-  generation = 1;
-  results: StepResult[] = [];
   private verdicts: Partial<Record<VerdictKind, { key: string; verdict: AnalysisVerdict }>> = {};
-  private actionIds = 0;
 
   constructor(spec: Raw = {}) {
-    this.spec = { version: "1.0.0", replicas: 4, template: V1, strategy: CANARY, ...spec };
+    super({ version: "1.0.0", replicas: 4, template: V1, strategy: CANARY, ...spec });
   }
 
-  release(): Release {
-    return {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Release",
-      metadata: {
-        name: "web",
-        namespace: "shop",
-        uid: "uid-1",
-        generation: this.generation,
-        annotations: this.annotations,
-      },
-      spec: releaseSpec.parse(this.spec),
-      ...(this.status ? { status: this.status } : {}),
-    };
-  }
-
-  snapshot(): ReleaseSnapshot {
+  override snapshot(): ReleaseSnapshot {
     const release = this.release();
     const action = pendingAction(release);
     return {
@@ -95,22 +57,11 @@ class World {
     };
   }
 
-  reconcile(): StepResult {
-    const result = step(this.snapshot());
-    expect(() => releaseStatus.parse(result.status)).not.toThrow();
-    this.status = result.status;
-    const again = step(this.snapshot());
-    expect(again.status, "a second step on the same observation changes nothing").toEqual(result.status);
-    expect(again.events, "and records no event").toEqual([]);
-    this.results.push(result);
-    return result;
-  }
-
   /**
    * The cluster catches up with the plan: planned Deployments ready at their replicas (those it
    * leaves alone stay as they are, deleted ones go), the route at its weights.
    */
-  settle(): this {
+  override settle(): this {
     const plan = planObjects(this.snapshot(), this.status ?? {});
     const deleted = new Set(plan.deletions.filter((d) => d.kind === "Deployment").map((d) => d.name));
     const deployments = Object.fromEntries(
@@ -134,18 +85,8 @@ class World {
     return this;
   }
 
-  /** settle, then reconcile. */
-  advance(): StepResult {
-    return this.settle().reconcile();
-  }
-
-  tick(ms: number): this {
-    this.now += ms;
-    return this;
-  }
-
-  setTemplate(t: Raw, version: string): this {
-    this.spec = { ...this.spec, template: t, version };
+  override setTemplate(t: Raw, version: string): this {
+    super.setTemplate(t, version);
     this.generation++;
     return this;
   }
@@ -153,14 +94,6 @@ class World {
   setSpec(patch: Raw): this {
     this.spec = { ...this.spec, ...patch };
     this.generation++;
-    return this;
-  }
-
-  act(action: string): this {
-    this.annotations = {
-      "crescendo.dev/action": action,
-      "crescendo.dev/action-id": String(++this.actionIds),
-    };
     return this;
   }
 
@@ -190,14 +123,6 @@ class World {
     const verdict = { phase, message, ...(phase === "Failed" ? { metric: "error-rate" } : {}) };
     this.verdicts[kind] = { key: JSON.stringify(this.status[field]), verdict };
     return this;
-  }
-
-  get s(): ReleaseStatus {
-    return this.status ?? {};
-  }
-
-  condition(type: string) {
-    return this.s.conditions?.find((c) => c.type === type);
   }
 
   private analysisKey(kind: VerdictKind): string | undefined {

@@ -1,6 +1,6 @@
 /**
- * The Release spec the controller, reconciler and spec tests share: two templates, their
- * revisions, one error-rate metric, and a canary spec to vary. Not a test file itself; excluded
+ * The Release spec the controller, reconciler, spec and state-machine tests share: three
+ * templates, their revisions, a clock, one error-rate metric, and a canary spec to vary. Not a test file itself; excluded
  * from the build.
  */
 import { PrometheusAllowlist } from "../../analysis/allowlist.js";
@@ -13,8 +13,14 @@ export const template = (image: string) => ({
 });
 export const V1 = template("web:1");
 export const V2 = template("web:2");
+export const V3 = template("web:3");
 export const R1 = revisionOf(V1);
 export const R2 = revisionOf(V2);
+export const R3 = revisionOf(V3);
+
+/** The clock the state-machine tests start at, and a time on it as status records it. */
+export const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+export const iso = (ms: number) => new Date(ms).toISOString();
 
 /** What the fixtures' platform allows: the address of `ERROR_RATE` and the bad-query one. */
 export const ALLOWLIST = PrometheusAllowlist.of(["http://prom:9090", "http://p:9090"]);

@@ -1,58 +1,30 @@
 import { describe, expect, it } from "vitest";
-import type { Release } from "../../api/kinds.js";
-import { releaseSpec, releaseStatus, type ReleaseStatus } from "../../api/release.js";
-import { observeControllerRevision, type ObservedDeployment, type ObservedRevision } from "./observed.js";
+import { observeControllerRevision, type ObservedRevision } from "./observed.js";
 import { planObjects } from "./plan.js";
-import { revisionOf } from "./revision.js";
-import { step, type StepResult } from "./rollout.js";
+import type { StepResult } from "./rollout.js";
 import { pendingAction, type ReleaseSnapshot } from "./snapshot.js";
-import { ready } from "./test-fixtures.js";
+import { R1, R2, R3, ready, V1, V2, V3 } from "./test-fixtures.js";
+import { ReleaseWorld } from "./world.test-support.js";
 
 // A Release promoted through V1 → V2 (→ V3), with the Deployments and ControllerRevisions the
 // plan asks for observed back, as the controller would see them.
 
-const T0 = Date.parse("2030-01-01T00:00:00.000Z");
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
-const V1 = template("web:1");
-const V2 = template("web:2");
-const V3 = template("web:3");
-const R1 = revisionOf(V1);
-const R2 = revisionOf(V2);
-const R3 = revisionOf(V3);
-
-class World {
-  now = T0;
-  spec: Record<string, unknown> = {
-    version: "1.0.0",
-    replicas: 2,
-    template: V1,
-    service: { ports: [{ name: "http", port: 80 }] },
-    strategy: { canary: { steps: [{ setWeight: 50 }] } },
-  };
-  status: ReleaseStatus | undefined;
-  deployments: Record<string, ObservedDeployment> = {};
+class World extends ReleaseWorld {
   revisions: Record<string, ObservedRevision> = {};
-  annotations: Record<string, string> = {};
-  results: StepResult[] = [];
   private ids = 0;
 
-  snapshot(): ReleaseSnapshot {
-    const release: Release = {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Release",
-      metadata: {
-        name: "web",
-        namespace: "shop",
-        uid: "uid-1",
-        generation: 1,
-        annotations: this.annotations,
-      },
-      spec: releaseSpec.parse(this.spec),
-      ...(this.status ? { status: this.status } : {}),
-    };
+  constructor() {
+    super({
+      version: "1.0.0",
+      replicas: 2,
+      template: V1,
+      service: { ports: [{ name: "http", port: 80 }] },
+      strategy: { canary: { steps: [{ setWeight: 50 }] } },
+    });
+  }
+
+  override snapshot(): ReleaseSnapshot {
+    const release = this.release();
     const action = pendingAction(release);
     return {
       release,
@@ -64,19 +36,8 @@ class World {
     };
   }
 
-  reconcile(): StepResult {
-    const result = step(this.snapshot());
-    expect(() => releaseStatus.parse(result.status)).not.toThrow();
-    this.status = result.status;
-    const again = step(this.snapshot());
-    expect(again.status, "a second step on the same observation changes nothing").toEqual(result.status);
-    expect(again.events).toEqual([]);
-    this.results.push(result);
-    return result;
-  }
-
   /** The cluster catches up with the plan: Deployments ready, ControllerRevisions kept. */
-  settle(): this {
+  override settle(): this {
     const plan = planObjects(this.snapshot(), this.status ?? {});
     // A Deployment and a ControllerRevision share a name (`<release>-<revision>`): match kinds too.
     const gone = (kind: string) => new Set(plan.deletions.filter((d) => d.kind === kind).map((d) => d.name));
@@ -105,10 +66,6 @@ class World {
     return this;
   }
 
-  advance(): StepResult {
-    return this.settle().reconcile();
-  }
-
   /** Applies `t` and runs its rollout to promotion. */
   rollOut(t: Record<string, unknown>, version: string): this {
     this.spec = { ...this.spec, template: t, version };
@@ -124,10 +81,6 @@ class World {
       ...(failureStartedAt ? { "crescendo.dev/failure-started-at": failureStartedAt } : {}),
     };
     return this.reconcile();
-  }
-
-  get s(): ReleaseStatus {
-    return this.status ?? {};
   }
 }
 
