@@ -1,7 +1,7 @@
 /** Release: a versioned workload rolled out progressively. */
 import { z } from "zod";
 import { analysisInterval, analysisMetrics, metricName } from "./analysis.js";
-import { conditions, dnsLabel, duration, lastAction, opaqueObject } from "./common.js";
+import { conditions, dnsLabel, duration, lastAction, opaqueObject, parseDuration } from "./common.js";
 
 /**
  * The longest Release name: the operator names Services `<release>-stable`, `<release>-canary`
@@ -80,10 +80,28 @@ const weightsOf = (steps: CanaryStep[]) =>
  * a regression that only shows at full load is reverted in one write rather than found by a
  * person. Shared by both strategies.
  */
+/**
+ * The longest post-promotion window. It exists for a regression that only shows at full load, at
+ * peak hour or an hour later: a day covers a whole daily traffic cycle. Longer, "100000h" say, the
+ * previous revision would be kept (at full size by default) for years and every later window
+ * superseded before it ends: pods paid for, nothing verified.
+ */
+export const POST_PROMOTION_MAX = { text: "24h", ms: 86_400_000 } as const;
+const postPromotionMessage = `must be at most ${POST_PROMOTION_MAX.text}`;
+
+const postPromotionDuration = duration
+  .max(32)
+  .refine((text) => parseDuration(text) <= POST_PROMOTION_MAX.ms, postPromotionMessage)
+  .meta({
+    "x-kubernetes-validations": [
+      { rule: `duration(self) <= duration('${POST_PROMOTION_MAX.text}')`, message: postPromotionMessage },
+    ],
+  });
+
 export const postPromotion = z
   .object({
-    duration: duration.describe(
-      "How long after promotion the new revision is measured and the previous one kept (e.g. 10m).",
+    duration: postPromotionDuration.describe(
+      `How long after promotion the new revision is measured and the previous one kept (e.g. 10m; at most ${POST_PROMOTION_MAX.text}).`,
     ),
     analysis: z
       .array(metricName)

@@ -141,6 +141,31 @@ describe("Release spec", () => {
       false,
     );
   });
+  it("bounds the post-promotion window at 24h in both strategies: longer keeps the previous revision for nothing", () => {
+    const metric = { name: "errors", prometheus: { query: "x" }, thresholdRange: { max: 1 } };
+    const withWindow = (strategy: "canary" | "blueGreen", duration: string) =>
+      releaseSpec.safeParse({
+        ...base,
+        strategy: {
+          [strategy]: {
+            ...(strategy === "canary" ? { steps: [{ setWeight: 20 }] } : {}),
+            postPromotion: { duration, analysis: ["errors"] },
+          },
+        },
+        analysis: { metrics: [metric] },
+      });
+    for (const strategy of ["canary", "blueGreen"] as const) {
+      for (const ok of ["10m", "24h", "23h59m59s", "1440m"])
+        expect(withWindow(strategy, ok).success, `${strategy} ${ok}`).toBe(true);
+      for (const bad of ["24h0m1s", "25h", "100000h", "86400001ms"]) {
+        const r = withWindow(strategy, bad);
+        expect(r.success, `${strategy} ${bad}`).toBe(false);
+        expect(zodMessage(r.error!)).toBe(
+          `spec.strategy.${strategy}.postPromotion.duration: must be at most 24h`,
+        );
+      }
+    }
+  });
   it("defaults the analysis metric limits and progress deadline", () => {
     const spec = releaseSpec.parse({
       ...base,
