@@ -63,6 +63,13 @@ describe("the Alertmanager receiver", () => {
     expect(handled).toEqual([]);
   });
 
+  it("logs one warning for a burst of refusals, not one each: anyone reaching the port could fill the log", async () => {
+    const warnings: unknown[] = [];
+    const { post } = await start({ logger: { ...quiet, warn: (...args: unknown[]) => warnings.push(args) } });
+    for (let i = 0; i < 5; i++) expect((await post(message, {})).status).toBe(401);
+    expect(warnings).toHaveLength(1);
+  });
+
   it("a standby answers 503 with Retry-After, so Alertmanager retries (it does not retry a 4xx)", async () => {
     const { handled, post } = await start({ isLeader: () => false });
     const res = await post(message);

@@ -12,7 +12,7 @@
  * 1. `POST /alertmanager` only (404, 405);
  * 2. its credentials, as receiver-auth.ts decides: `Authorization: Bearer <token>`, compared in
  *    constant time with the token file's, and/or the client certificate's name (401, with
- *    nothing read or changed; Alertmanager does not retry a 4xx, so a misconfigured receiver
+ *    nothing read or changed, counted, its warning rate-limited by refusal-log.ts; Alertmanager does not retry a 4xx, so a misconfigured receiver
  *    shows up as failed notifications, `alertmanager_notifications_failed_total`);
  * 3. this replica leads (else 503 + Retry-After: Alertmanager retries a 5xx, and the retry may
  *    reach the leader; only the leader writes, as for every controller);
@@ -31,6 +31,7 @@ import { parseWebhookMessage, type WebhookMessage } from "../../incidents/alertm
 import { BodyTooLarge, readBody } from "../../runtime/http-body.js";
 import { authorizeReceiverRequest, certificateNames, type ReceiverAuthPolicy } from "./receiver-auth.js";
 import type { ReceiverTlsCredentials } from "./receiver-tls.js";
+import { createRefusalLog } from "./refusal-log.js";
 
 export const RECEIVER_PATH = "/alertmanager";
 
@@ -121,6 +122,8 @@ export function createReceiver(options: ReceiverOptions): Receiver {
     clientNames: options.tls?.clientNames ?? [],
   };
   const { logger } = options;
+  // Rate-limited: anyone who reaches the port can send 401s (refusal-log.ts).
+  const refused = createRefusalLog({ logger, reason: "Unauthenticated" });
   // One at a time: two notifications of one squad must not race on its status.
   let chain: Promise<unknown> = Promise.resolve();
   let queued = 0;
@@ -151,14 +154,11 @@ export function createReceiver(options: ReceiverOptions): Receiver {
           : {}),
       });
       if (!auth.ok) {
-        logger.warn(
-          {
-            remote: req.socket.remoteAddress,
-            why: auth.why,
-            ...(peer?.subject ? { clientCertificate: certificateNames(peer).slice(0, 8) } : {}),
-          },
-          "incident receiver: unauthenticated request refused",
-        );
+        refused({
+          remote: req.socket.remoteAddress,
+          why: auth.why,
+          ...(peer?.subject ? { clientCertificate: certificateNames(peer).slice(0, 8) } : {}),
+        });
         return send(
           res,
           401,
@@ -252,11 +252,10 @@ export function createReceiver(options: ReceiverOptions): Receiver {
         https.prependListener("connection", () => {
           if (tls.credentials.refresh()) https.setSecureContext(tls.credentials.current);
         });
+        // Rate-limited like a 401: anyone who reaches the port can fail a handshake.
+        const handshakeRefused = createRefusalLog({ logger, reason: "TLSHandshake" });
         https.on("tlsClientError", (err: NodeJS.ErrnoException, socket: TLSSocket) => {
-          logger.warn(
-            { remote: socket.remoteAddress, code: err.code, err: err.message },
-            "incident receiver: TLS handshake refused",
-          );
+          handshakeRefused({ remote: socket.remoteAddress, code: err.code, err: err.message });
         });
         s = https;
       } else {
