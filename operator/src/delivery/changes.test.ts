@@ -11,19 +11,14 @@ import { revisionOf } from "../controllers/release/revision.js";
 import { step } from "../controllers/release/rollout.js";
 import type { ObservedDeployment } from "../controllers/release/observed.js";
 import { pendingAction, type AnalysisVerdict } from "../controllers/release/snapshot.js";
+import { iso, ready, T0, template } from "../controllers/release/test-fixtures.js";
 import { deriveChanges, DEFAULT_REVERT_WINDOW_MS, type ReleaseHistory } from "./changes.js";
 import { deliveryWindow, nextWindowBoundaryMs } from "./figures.js";
 import { foldLedger, LEAD_TIME_BUCKETS, type Ledger } from "./ledger.js";
 
-const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const MIN = 60_000;
 const HOUR = 60 * MIN;
 const DAY = 24 * HOUR;
-const iso = (ms: number) => new Date(ms).toISOString();
-const template = (image: string) => ({
-  metadata: { labels: { app: "web" } },
-  spec: { containers: [{ name: "web", image }] },
-});
 const V = (n: number) => template(`web:${n}`);
 const R = (n: number) => revisionOf(V(n));
 
@@ -37,21 +32,6 @@ const METRIC = {
   prometheus: { query: "rate(errors[1m])" },
   thresholdRange: { max: 0.05 },
 };
-
-function ready(revision: string, n: number): ObservedDeployment {
-  return {
-    name: `web-${revision}`,
-    revision,
-    labels: {},
-    generation: 1,
-    observedGeneration: 1,
-    specReplicas: n,
-    replicas: n,
-    readyReplicas: n,
-    availableReplicas: n,
-    updatedReplicas: n,
-  };
-}
 
 /** One Release driven by the real state machine, its cluster settling to the plan at once. */
 class Driver {
