@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { FeatureToggleResource, ReleaseResource } from "../../api/kinds.js";
 import { ApiError } from "../../runtime/client.js";
-import type { Controller, ControllerHost } from "../../runtime/controller.js";
 import { ConfigMapResource, NamespaceResource } from "../../runtime/resources.js";
-import { Store } from "../../runtime/store.js";
+import type { Store } from "../../runtime/store.js";
 import type { EventInput } from "../../runtime/events.js";
-import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
+import type { KubeObject, Resource } from "../../runtime/types.js";
+import { inMemoryHost } from "../in-memory-host.test-support.js";
 import { registerFeatureToggleController } from "./controller.js";
 import { flagDocumentsFrom } from "./documents.js";
 import { fakeClient, logger, namespace, release, toggle } from "./test-fixtures.js";
@@ -17,18 +17,7 @@ describe("registerFeatureToggleController", () => {
   });
 
   it("reconciles a namespace on a guard Release's phase change only, not on every write of it", async () => {
-    const informers = new Map<string, Store<KubeObject>>();
-    const added: Controller[] = [];
-    const host: ControllerHost = {
-      clock: systemClock,
-      logger,
-      informer: <T extends KubeObject>(res: Resource) => {
-        let s = informers.get(res.plural);
-        if (!s) informers.set(res.plural, (s = new Store<KubeObject>()));
-        return s as unknown as ReadStore<T>;
-      },
-      add: (c) => added.push(c),
-    };
+    const { host, informers, added } = inMemoryHost(logger);
     const { client, calls } = fakeClient();
     const flags = flagDocumentsFrom(host);
     const controller = registerFeatureToggleController(host, {
@@ -80,17 +69,7 @@ describe("registerFeatureToggleController", () => {
   });
 
   it("reports a flags ConfigMap the apiserver refuses as Stalled on every toggle of its namespace, through the runtime", async () => {
-    const informers = new Map<string, Store<KubeObject>>();
-    const host: ControllerHost = {
-      clock: systemClock,
-      logger,
-      informer: <T extends KubeObject>(res: Resource) => {
-        let s = informers.get(res.plural);
-        if (!s) informers.set(res.plural, (s = new Store<KubeObject>()));
-        return s as unknown as ReadStore<T>;
-      },
-      add: () => undefined,
-    };
+    const { host, informers } = inMemoryHost(logger);
     const { client: base } = fakeClient();
     const refused = new ApiError(
       422,

@@ -4,7 +4,7 @@ import type { ReleaseStatus } from "../../api/release.js";
 import type { QueryResult } from "../../analysis/index.js";
 import { createLogger } from "../../observability/logger.js";
 import { ApiError, type KubeClient } from "../../runtime/client.js";
-import type { Controller, ControllerHost } from "../../runtime/controller.js";
+import { inMemoryHost } from "../in-memory-host.test-support.js";
 import {
   ControllerRevisionResource,
   DeploymentResource,
@@ -13,8 +13,8 @@ import {
   ServiceResource,
 } from "../../runtime/resources.js";
 import type { EventInput } from "../../runtime/events.js";
-import { Store } from "../../runtime/store.js";
-import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
+import type { Store } from "../../runtime/store.js";
+import type { KubeObject, Resource } from "../../runtime/types.js";
 import { registerReleaseController } from "./controller.js";
 import { ALLOWLIST, ERROR_RATE, R1, R2, spec, V2 } from "./test-fixtures.js";
 
@@ -27,18 +27,7 @@ describe("registerReleaseController", () => {
   });
 
   function host() {
-    const informers = new Map<string, Store<KubeObject>>();
-    const added: Controller[] = [];
-    const h: ControllerHost = {
-      clock: systemClock,
-      logger,
-      informer: <T extends KubeObject>(res: Resource) => {
-        let store = informers.get(res.plural);
-        if (!store) informers.set(res.plural, (store = new Store<KubeObject>()));
-        return store as unknown as ReadStore<T>;
-      },
-      add: (c) => added.push(c),
-    };
+    const { host: h, informers, added } = inMemoryHost(logger);
     return { h, informers, added };
   }
 

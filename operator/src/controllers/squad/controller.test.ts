@@ -4,11 +4,11 @@ import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api
 import { createLogger } from "../../observability/logger.js";
 import { registry } from "../../observability/metrics.js";
 import { ApiError, type KubeClient } from "../../runtime/client.js";
-import type { Controller, ControllerHost } from "../../runtime/controller.js";
+import { inMemoryHost } from "../in-memory-host.test-support.js";
 import type { EventInput } from "../../runtime/events.js";
 import { NamespaceResource, RoleBindingResource } from "../../runtime/resources.js";
 import { Store } from "../../runtime/store.js";
-import { systemClock, type KubeObject, type ReadStore, type Resource } from "../../runtime/types.js";
+import type { KubeObject, ReadStore, Resource } from "../../runtime/types.js";
 import {
   DECLARED_NAMESPACE_INDEX,
   declaredNames,
@@ -701,18 +701,7 @@ describe("registerSquadController", () => {
   });
 
   it("watches what it needs and reconciles a Squad when a Release in its namespace changes", async () => {
-    const informers = new Map<string, Store<KubeObject>>();
-    const added: Controller[] = [];
-    const host: ControllerHost = {
-      clock: systemClock,
-      logger,
-      informer: <T extends KubeObject>(res: Resource) => {
-        let store = informers.get(res.plural);
-        if (!store) informers.set(res.plural, (store = new Store<KubeObject>()));
-        return store as unknown as ReadStore<T>;
-      },
-      add: (c) => added.push(c),
-    };
+    const { host, informers, added } = inMemoryHost(logger);
     const { client, calls } = fakeClient();
     const controller = registerSquadController(host, {
       client,
