@@ -169,7 +169,12 @@ export const incidentSuspect = z.object({
 
 export const incidentRecord = z
   .object({
-    id: z.string().max(64).describe("The incident's id: a digest of Alertmanager's group key."),
+    id: z
+      .string()
+      .max(64)
+      .describe(
+        "The incident's id: a digest of Alertmanager's group key; the group firing again after its incident resolved adds when (digest-20300101T031500Z).",
+      ),
     groupKey: text("Alertmanager's group key (cut to 512 characters)."),
     alertname: z.string().max(256).optional().describe("The alertname of the group's first alert."),
     firedAt: dateTime("When the earliest of the squad's alerts in the group started (startsAt)."),

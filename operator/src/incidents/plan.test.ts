@@ -10,7 +10,9 @@ import type { Change, ResponsePolicy } from "./correlate.js";
 import {
   incidentActionId,
   incidentId,
+  incidentOf,
   planIncident,
+  refiredIncidentId,
   settleActions,
   type IncidentInput,
   type ReleaseView,
@@ -461,5 +463,216 @@ describe("settleActions", () => {
     const records = requested();
     const done = settleActions(records, () => ({ id: ACTION_ID, result: "killed" }));
     expect(settleActions(done, () => undefined)[0]).toBe(done[0]);
+  });
+});
+
+describe("planIncident when the group fires again after its incident resolved", () => {
+  const REFIRED = T0 + 20 * MIN;
+  const REFIRED_ID = `${ID}-20300101T032000Z`;
+  const firing = (startsAt: number, fingerprint = "f1") =>
+    alert({ namespace: "shop" }, { startsAt: iso(startsAt), fingerprint });
+  const resolvedAlert = (startsAt: number, endsAt: number, fingerprint = "f1") =>
+    alert(
+      { namespace: "shop" },
+      { status: "resolved", startsAt: iso(startsAt), endsAt: iso(endsAt), fingerprint },
+    );
+
+  /** The first incident: fired at T0, reverted r2 and killed the toggle, resolved at T0+4m. */
+  function resolvedFirst(i = input()) {
+    const opened = planIncident(i).squads[0]!;
+    const resolved = again(i, opened.incidents, {
+      message: message([resolvedAlert(T0, T0 + 4 * MIN)]),
+      now: T0 + 5 * MIN,
+    }).squads[0]!;
+    expect(resolved.incidents[0]!.resolvedAt).toBe(iso(T0 + 4 * MIN));
+    return resolved.incidents;
+  }
+
+  /** The group firing again at T0+20m, after a new promotion r3 at T0+15m. */
+  const refire = (i: IncidentInput, records: IncidentRecord[], over: Partial<IncidentInput> = {}) =>
+    again(i, records, {
+      message: message([firing(REFIRED)]),
+      now: REFIRED + MIN,
+      changes: [...i.changes, web(T0 + 15 * MIN, "r3")],
+      release: () => ({ stableRevision: "r3", phase: "Healthy" }),
+      ...over,
+    }).squads[0]!;
+
+  it("is a new incident: its own id, record, remediation and Events; the first stays as it was", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    const p = refire(i, first);
+    expect(p.id).toBe(REFIRED_ID);
+    expect(p.changed).toBe(true);
+    expect(p.incidents.map((r) => r.id)).toEqual([REFIRED_ID, ID]);
+    expect(p.incidents[1]).toEqual(first[0]);
+    const r = p.incidents[0]!;
+    expect(r).toMatchObject({
+      firedAt: iso(REFIRED),
+      receivedAt: iso(REFIRED + MIN),
+      alerts: ["HighErrorRate (f1)"],
+    });
+    expect(r.resolvedAt).toBeUndefined();
+    expect(r.explanation[0]).toBe(
+      `fired again at ${iso(REFIRED)}: incident ${ID} of the same group resolved at ${iso(T0 + 4 * MIN)}, so this is a new incident`,
+    );
+    // Remediated per policy, with an action id of its own: the first incident's would read as
+    // "asked already" on a Release that carries it.
+    const actionId = incidentActionId(REFIRED_ID);
+    expect(p.writes).toEqual([
+      {
+        kind: "Release",
+        namespace: "shop",
+        name: "web",
+        action: "undo",
+        actionId,
+        failureStartedAt: iso(REFIRED),
+      },
+    ]);
+    expect(r.actions.map((a) => [a.do, a.state, a.actionId])).toEqual([
+      ["Revert", "Requested", actionId],
+      // The toggle changed at T0-20m is out of this firing's window: nothing to kill, told.
+      ["Notify", "Done", undefined],
+    ]);
+    expect(p.events.map((e) => e.reason)).toEqual(["IncidentOpened", "IncidentRevert"]);
+    expect(p.events[0]!.note).toContain(
+      `incident ${REFIRED_ID} (HighErrorRate): fired again after incident ${ID} resolved`,
+    );
+    expect(p.events[1]!.note).toContain(`incident ${REFIRED_ID}`);
+    expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
+  });
+
+  it("without a new change: still a new incident, and its record says why nothing was reverted", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    const p = refire(i, first, {
+      changes: i.changes,
+      release: () => ({ stableRevision: "r1", phase: "Healthy" }),
+    });
+    expect(p.id).toBe(REFIRED_ID);
+    expect(p.writes).toEqual([]);
+    expect(p.events.map((e) => e.reason)).toEqual(["IncidentOpened"]);
+    expect(p.incidents[0]!.actions[0]).toMatchObject({
+      do: "Revert",
+      state: "NotDone",
+      result: expect.stringContaining("runs revision r1 now, not the suspect revision r2"),
+    });
+  });
+
+  it("Alertmanager's repeats of the new firing (repeat_interval, a retry) change nothing more", () => {
+    const i = input();
+    const p = refire(i, resolvedFirst(i));
+    for (const now of [REFIRED + 2 * MIN, REFIRED + 4 * 60 * MIN]) {
+      const repeat = refire(i, p.incidents, {
+        now,
+        release: () => ({
+          stableRevision: "r2",
+          phase: "Healthy",
+          actionIds: [incidentActionId(REFIRED_ID)],
+        }),
+      });
+      expect(repeat.id).toBe(REFIRED_ID);
+      expect(repeat.changed).toBe(false);
+      expect(repeat.writes).toEqual([]);
+      expect(repeat.events).toEqual([]);
+      expect(repeat.incidents).toEqual(p.incidents);
+    }
+  });
+
+  it("repeats of the first incident change nothing: its resolution re-sent, its firing retried late", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    for (const late of [message([resolvedAlert(T0, T0 + 4 * MIN)]), message([firing(T0)])]) {
+      const before = again(i, first, { message: late, now: T0 + 10 * MIN }).squads[0]!;
+      expect(before).toMatchObject({ id: ID, changed: false, writes: [], events: [] });
+      // Also once the group fired again: the new incident is neither resolved nor moved.
+      const opened = refire(i, first).incidents;
+      const after = again(i, opened, { message: late, now: REFIRED + 2 * MIN }).squads[0]!;
+      expect(after).toMatchObject({ changed: false, writes: [], events: [] });
+      expect(after.incidents).toEqual(opened);
+    }
+  });
+
+  it("an alert of the group still resolving (some resolved, some firing) is the same incident", () => {
+    const i = input();
+    const opened = planIncident(i).squads[0]!;
+    // f1 resolved, f2 (joined later) still firing: Alertmanager says `firing`, one incident.
+    const mixed = again(i, opened.incidents, {
+      message: message([resolvedAlert(T0, T0 + 3 * MIN), firing(T0 + MIN, "f2")]),
+      now: T0 + 4 * MIN,
+    }).squads[0]!;
+    expect(mixed.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(mixed.incidents[0]!.resolvedAt).toBeUndefined();
+    expect(mixed.events).toEqual([]);
+    const done = again(i, mixed.incidents, {
+      message: message([resolvedAlert(T0 + MIN, T0 + 6 * MIN, "f2")]),
+      now: T0 + 7 * MIN,
+    }).squads[0]!;
+    expect(done.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(done.incidents[0]!.resolvedAt).toBe(iso(T0 + 6 * MIN));
+  });
+
+  it("the new incident starts with the alert that fired again, not an old one still listed resolved", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    const p = refire(i, first, {
+      message: message([resolvedAlert(T0, T0 + 4 * MIN), firing(REFIRED, "f2"), firing(REFIRED + MIN, "f3")]),
+      now: REFIRED + 2 * MIN,
+    });
+    expect(p.id).toBe(REFIRED_ID);
+    expect(p.incidents[0]!.firedAt).toBe(iso(REFIRED));
+  });
+
+  it("an alert firing that started before the resolution is a late one of the first incident, not a new one", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    const p = refire(i, first, { message: message([firing(T0 + 3 * MIN, "f2")]) });
+    expect(p.id).toBe(ID);
+    expect(p.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(p.events.filter((e) => e.reason === "IncidentOpened")).toEqual([]);
+  });
+
+  it("resolves the new incident on its own, and a third firing is a third incident", () => {
+    const i = input();
+    const second = refire(i, resolvedFirst(i));
+    const resolved = again(i, second.incidents, {
+      message: message([resolvedAlert(REFIRED, REFIRED + 5 * MIN)]),
+      now: REFIRED + 6 * MIN,
+    }).squads[0]!;
+    expect(resolved.id).toBe(REFIRED_ID);
+    expect(resolved.events.map((e) => e.reason)).toEqual(["IncidentResolved"]);
+    expect(resolved.incidents.map((r) => [r.id, r.recoverySeconds])).toEqual([
+      [REFIRED_ID, 300],
+      [ID, 240],
+    ]);
+    const third = again(i, resolved.incidents, {
+      message: message([firing(T0 + 60 * MIN)]),
+      now: T0 + 61 * MIN,
+    }).squads[0]!;
+    expect(third.incidents.map((r) => r.id)).toEqual([`${ID}-20300101T040000Z`, REFIRED_ID, ID]);
+    expect(third.incidents[0]!.explanation[0]).toContain(`incident ${REFIRED_ID} of the same group resolved`);
+  });
+
+  it("the first record gone (more than the bound since): the group's own id again", () => {
+    const i = input();
+    const first = resolvedFirst(i);
+    const p = refire(
+      i,
+      first.filter((r) => r.id !== ID),
+    );
+    expect(p.id).toBe(ID);
+  });
+
+  it("the group's incidents are told apart from another group whose digest starts the same", () => {
+    expect(incidentOf(ID, [{ ...resolvedFirst()[0]!, id: `${ID}x` }], [])).toEqual({ open: ID });
+  });
+
+  it("ids: seconds, milliseconds only when two firings share a second; within the schema's bounds", () => {
+    const at = "2030-01-01T03:20:00.250Z";
+    expect(refiredIncidentId(ID, at, () => false)).toBe(`${ID}-20300101T032000Z`);
+    expect(refiredIncidentId(ID, at, (id) => id === `${ID}-20300101T032000Z`)).toBe(
+      `${ID}-20300101T032000.250Z`,
+    );
+    expect(incidentActionId(refiredIncidentId(ID, at, () => true)).length).toBeLessThanOrEqual(64);
   });
 });

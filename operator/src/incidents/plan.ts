@@ -10,6 +10,10 @@
  * once per incident and target, with an action id derived from the incident, so a repeat, or a
  * leader that restarted between the annotation and the status write, changes nothing more.
  *
+ * The same group firing again after its incident resolved is another incident (`incidentOf`):
+ * a new record, remediated and told to on-call anew, with its own id, so its actions are not
+ * mistaken for the first one's.
+ *
  * The actions reuse the operator's own paths, each GitOps-safe (annotations, never spec):
  * - Revert: the Release's `undo` action (`crescendo.dev/action: undo`), the path of
  *   `kubectl crescendo undo`. It works whether or not the post-promotion window is still open,
@@ -44,6 +48,69 @@ import {
 /** The incident of a group: a digest, since group keys are long and carry label values. */
 export function incidentId(groupKey: string): string {
   return createHash("sha256").update(groupKey).digest("hex").slice(0, 16);
+}
+
+/**
+ * The id of the group's incident that fired again at `firedAt`, once an earlier one resolved:
+ * the group's digest and the time, readable in `kubectl crescendo incidents` and Events
+ * (`3f2a9c0d1e4b5a67-20300101T031500Z`). The milliseconds are added only when two firings fall
+ * in one second, which a rule evaluated every second or more never does.
+ */
+export function refiredIncidentId(groupId: string, firedAt: string, taken: (id: string) => boolean): string {
+  const compact = new Date(Date.parse(firedAt)).toISOString().replace(/[-:]/g, "");
+  const seconds = `${groupId}-${compact.slice(0, 15)}Z`;
+  return taken(seconds) ? `${groupId}-${compact}` : seconds;
+}
+
+/** Which record of the squad a notification is about (`incidentOf`). */
+export type IncidentOf =
+  /** The group has no record (or none kept): a new incident under the group's id. */
+  | { open: string; firedAt?: undefined; after?: undefined }
+  /** Fired again after `after` resolved: a new incident, `firedAt` its start. */
+  | { open: string; firedAt: string; after: IncidentRecord }
+  /** A repeat, or more of the same incident (an alert joining, its resolution). */
+  | { record: IncidentRecord }
+  /** A late repeat of an earlier firing of the group, whose record is not the newest: nothing to do. */
+  | { stale: IncidentRecord };
+
+/**
+ * Which of the squad's records of the group (`groupId`) the notification's alerts (the squad's)
+ * belong to. How Alertmanager behaves decides it: the group key is the same every time the group
+ * fires (the route and the grouping labels); a notification carries every alert of the group,
+ * firing and just resolved, and is `resolved` only when all are; once a resolved notification is
+ * sent the group is dropped, and the next firing makes it anew. Prometheus sends an alert's
+ * `startsAt` as the time it started firing, and one that fires again after it resolved is a new
+ * alert: a new `startsAt`, later than the old one's `endsAt`. So:
+ *
+ * - the newest record of the group resolved, and an alert firing with a `startsAt` later than
+ *   that resolution: it fired again, a new incident;
+ * - the newest record resolved, no such alert: a repeat (`repeat_interval`, a resend of the
+ *   resolution, a retry after a 5xx or a timeout, a late firing notification) — the same record;
+ * - the newest record is a firing-again one, not resolved, and every alert started before it
+ *   fired: a late retry of the earlier firing, which must neither resolve this one nor move its
+ *   start — nothing;
+ * - otherwise the newest record: the same incident, its alerts arriving across notifications.
+ */
+export function incidentOf(
+  groupId: string,
+  records: readonly IncidentRecord[],
+  own: readonly Alert[],
+): IncidentOf {
+  const newest = records.find((r) => r.id === groupId || r.id.startsWith(`${groupId}-`));
+  if (!newest) return { open: groupId };
+  const starts = (a: Alert) => Date.parse(a.startsAt);
+  if (newest.resolvedAt !== undefined) {
+    const resolved = Date.parse(newest.resolvedAt);
+    const again = own.filter((a) => a.status === "firing" && starts(a) > resolved);
+    const firedAt = earliest(again.map((a) => a.startsAt));
+    if (firedAt === undefined) return { record: newest };
+    const taken = (id: string) => records.some((r) => r.id === id);
+    return { open: refiredIncidentId(groupId, firedAt, taken), firedAt, after: newest };
+  }
+  const before = Date.parse(newest.firedAt);
+  if (newest.id !== groupId && own.length > 0 && own.every((a) => starts(a) < before))
+    return { stale: newest };
+  return { record: newest };
 }
 
 /** The `crescendo.dev/action-id` the incident writes: the same for every repeat. */
@@ -156,28 +223,42 @@ export function planIncident(input: IncidentInput): IncidentPlan {
     mapping,
     now: input.now,
   });
-  const id = incidentId(input.message.groupKey);
+  const groupId = incidentId(input.message.groupKey);
   const squads = result.decisions.map((d) => {
     const own = scoped.filter((a) => {
       const scope = scopeOf(a, squadOf, mapping);
       return !("why" in scope) && scope.squad === d.squad;
     });
-    return planSquad(input, id, d, own);
+    return planSquad(input, groupId, d, own);
   });
   return { squads, unscoped: [...unscoped, ...result.unscoped] };
 }
 
 function planSquad(
   input: IncidentInput,
-  id: string,
+  groupId: string,
   d: SquadDecision,
   own: readonly Alert[],
 ): SquadIncidentPlan {
   const squad = input.squad(d.squad);
   const records = squad?.incidents ?? [];
-  const existing = records.find((r) => r.id === id);
+  const of = incidentOf(groupId, records, own);
+  if ("stale" in of) {
+    return {
+      squad: d.squad,
+      id: of.stale.id,
+      incidents: [...records],
+      changed: false,
+      writes: [],
+      events: [],
+    };
+  }
+  const existing = "record" in of ? of.record : undefined;
+  const id = "record" in of ? of.record.id : of.open;
+  /** The resolved incident this one is the group firing again after, if so. */
+  const after = "after" in of ? of.after : undefined;
   const now = iso(input.now);
-  const firedAt = earliest(own.map((a) => a.startsAt)) ?? now;
+  const firedAt = ("firedAt" in of ? of.firedAt : undefined) ?? earliest(own.map((a) => a.startsAt)) ?? now;
   const record: IncidentRecord = existing
     ? structuredClone(existing)
     : {
@@ -199,6 +280,11 @@ function planSquad(
   const writes: ActionWrite[] = [];
   const events: IncidentEvent[] = [];
   const allResolved = own.every((a) => a.status === "resolved");
+  if (after) {
+    explain(record, [
+      `fired again at ${firedAt}: incident ${after.id} of the same group resolved at ${after.resolvedAt ?? ""}, so this is a new incident`,
+    ]);
+  }
 
   if (!(existing && allResolved)) {
     // A resolved repeat of an incident already handled adds nothing but its resolution below.
@@ -222,7 +308,7 @@ function planSquad(
       type: "Warning",
       reason: "IncidentOpened",
       note: cut(
-        `incident ${id} (${record.alertname ?? "alert"}): ${d.suspects.length} suspect change(s); ${summary(record)}; kubectl crescendo incidents ${d.squad}`,
+        `incident ${id} (${record.alertname ?? "alert"}): ${after ? `fired again after incident ${after.id} resolved; ` : ""}${d.suspects.length} suspect change(s); ${summary(record)}; kubectl crescendo incidents ${d.squad}`,
         1024,
       ),
     });

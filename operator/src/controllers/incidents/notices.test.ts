@@ -46,6 +46,27 @@ const events = (list: IncidentNotification[] | undefined) =>
   (list ?? []).map((n) => `${n.incident} ${n.event}`);
 
 describe("incidentNotices", () => {
+  it("the group firing again after its incident resolved pages on-call anew, under the new incident's key", () => {
+    const first = resolved(record("a"));
+    const again = record("a-20300101T032000Z", {
+      firedAt: iso(T0 + 1_200_000),
+      receivedAt: iso(T0 + 1_210_000),
+    });
+    const list = notices({ before: [first], after: [again, first], notifications: [] });
+    expect(events(list)).toEqual(["a-20300101T032000Z Opened"]);
+    expect(list![0]!.id).toBe(`payments/a-20300101T032000Z/${T0 + 1_210_000}/opened`);
+    // Its repeats add nothing; its resolution is told once.
+    expect(events(notices({ before: [again, first], after: [again, first], notifications: list }))).toEqual(
+      events(list),
+    );
+    const done = notices({
+      before: [again, first],
+      after: [resolved(again, T0 + 1_500_000), first],
+      notifications: list,
+    });
+    expect(events(done)).toEqual(["a-20300101T032000Z Resolved", "a-20300101T032000Z Opened"]);
+  });
+
   it("records one Opened message, pending and due at once, when an incident is first received", () => {
     const a = record("a");
     const list = notices({ after: [a] });
