@@ -15,9 +15,8 @@ import { SquadResource } from "../operator/src/api/kinds.js";
 import { incidentNoticeId } from "../operator/src/controllers/incidents/notices.js";
 import { teamsProblems } from "../operator/src/controllers/release/chat-formats.test-support.js";
 import type { KubeClient } from "../operator/src/runtime/client.js";
-import { NamespaceResource, SecretResource } from "../operator/src/runtime/resources.js";
 import type { KubeObject } from "../operator/src/runtime/types.js";
-import { startIncidentChain, type IncidentChain } from "./support/incident-chain.js";
+import { applyOncallSquad, startIncidentChain, type IncidentChain } from "./support/incident-chain.js";
 import { testClient, waitFor } from "./support/kube.js";
 import { setRevisionBehaviour } from "./support/metrics-simulator.js";
 
@@ -75,36 +74,15 @@ beforeAll(async () => {
   await setRevisionBehaviour(SIMULATOR, { ...SERIES, rps: 50, errorRate: 0 });
   chain = await startIncidentChain({ name: FIELD_MANAGER, prometheus: PROMETHEUS });
   const webhookUrl = await startChat();
-  await client.apply(
-    {
-      apiVersion: "crescendo.dev/v1alpha1",
-      kind: "Squad",
-      metadata: { name: SQUAD },
-      spec: {
-        namespaces: [{ name: NS }],
-        oncall: { webhookSecretRef: { name: "oncall" }, format: "teams" },
-        incidentResponse: { actions: [{ match: { labels: { severity: "page" } }, do: "Notify" }] },
-      },
-    },
-    SquadResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
-  await waitFor(
-    `namespace ${NS} of squad ${SQUAD}`,
-    () => client.get<KubeObject>(NamespaceResource, NS),
-    (n) => n?.metadata.labels?.["crescendo.dev/squad"] === SQUAD,
-    { timeoutMs: 60_000, context },
-  );
-  await client.apply(
-    {
-      apiVersion: "v1",
-      kind: "Secret",
-      metadata: { name: "oncall", namespace: NS },
-      stringData: { url: webhookUrl },
-    },
-    SecretResource,
-    { fieldManager: FIELD_MANAGER, force: true },
-  );
+  await applyOncallSquad(client, {
+    squad: SQUAD,
+    namespace: NS,
+    webhookUrl,
+    oncall: { format: "teams" },
+    spec: { incidentResponse: { actions: [{ match: { labels: { severity: "page" } }, do: "Notify" }] } },
+    fieldManager: FIELD_MANAGER,
+    context,
+  });
   undo.push(
     await loadAlertRules(PROMETHEUS, FIELD_MANAGER, [
       {
