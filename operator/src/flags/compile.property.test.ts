@@ -149,6 +149,19 @@ function compareVersions(a: string, b: string): number {
   for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return (pa[i] ?? 0) < (pb[i] ?? 0) ? -1 : 1;
   return 0;
 }
+/**
+ * A context version as flagd-core reads it (its `normalizeVersion`): a leading "v" dropped, then
+ * a strict x.y.z (node-semver trims blanks around it and takes a further "v"), or a bare "1" or
+ * "1.2" (not trimmed: " 1" is no version). Not the compiler's `normalizeSemver`, which reads rule
+ * values and trims them all.
+ */
+function contextVersion(text: string): string | undefined {
+  const str = text.replace(/^[vV]/, "");
+  const strict = /^v?((?:0|[1-9]\d*)\.(?:0|[1-9]\d*)\.(?:0|[1-9]\d*))$/.exec(str.trim());
+  if (strict) return strict[1];
+  const partial = /^(\d+)(?:\.(\d+))?$/.exec(str);
+  return partial ? `${Number(partial[1])}.${Number(partial[2] ?? 0)}.0` : undefined;
+}
 function ruleMatches(rule: ToggleRule, ctx: Record<string, unknown>): boolean {
   const v = lookup(ctx, rule.attribute);
   switch (rule.operator) {
@@ -161,9 +174,8 @@ function ruleMatches(rule: ToggleRule, ctx: Record<string, unknown>): boolean {
     case "endsWith":
       return typeof v === "string" && rule.values.some((x) => v.endsWith(x));
     default: {
-      // flagd-core reads context versions leniently too: "v1.2.3", "1", "1.2".
-      const version = typeof v === "string" ? normalizeSemver(v) : undefined;
-      if (version === undefined || !/^\d+\.\d+\.\d+$/.test(version)) return false;
+      const version = typeof v === "string" ? contextVersion(v) : undefined;
+      if (version === undefined) return false;
       const ok = {
         semverGte: (c: number) => c >= 0,
         semverGt: (c: number) => c > 0,
