@@ -152,7 +152,10 @@ function ns(
   };
 }
 
-function setup(options: Parameters<typeof fakeClient>[0] = {}) {
+function setup(
+  options: Parameters<typeof fakeClient>[0] = {},
+  notices?: ConstructorParameters<typeof SquadReconciler>[0]["notices"],
+) {
   const s = stores();
   const { client, calls } = fakeClient(options);
   const { recorder, events } = fakeRecorder();
@@ -166,6 +169,7 @@ function setup(options: Parameters<typeof fakeClient>[0] = {}) {
     releases: s.releases,
     toggles: s.toggles,
     owned: s.owned,
+    ...(notices ? { notices } : {}),
   });
   return { s, calls, events, reconciler };
 }
@@ -493,6 +497,55 @@ describe("SquadReconciler", () => {
       expect(await reconciler.reconcile("payments")).toEqual({});
       expect(calls).toEqual([]);
       expect(events).toHaveLength(1);
+    });
+
+    it("still pages on-call for its incidents, which are recorded Notify-only until the spec is fixed", async () => {
+      const delivered: { squad: string; oncall: unknown; namespaces: unknown }[] = [];
+      const { s, calls, reconciler } = setup(
+        {},
+        {
+          deliver: (raw, view) => {
+            delivered.push({
+              squad: raw.metadata.name ?? "",
+              oncall: view.spec.oncall,
+              namespaces: view.spec.namespaces,
+            });
+            return Promise.resolve({ raw, nextInMs: 5000 });
+          },
+          cancel: () => undefined,
+        },
+      );
+      const oncall = { webhookSecretRef: { name: "oncall", key: "url" }, format: "slack" };
+      s.squads.upsert(
+        squad({
+          namespaces: [{ name: "shop" }],
+          oncall,
+          incidentResponse: { correlationWindow: "5s", actions: [{ do: "Revert" }] },
+        }),
+      );
+      // The next attempt is due in 5 s: the Squad is looked at again then, invalid or not.
+      expect(await reconciler.reconcile("payments")).toEqual({ requeueAfterMs: 5000 });
+      expect(delivered).toMatchObject([
+        { squad: "payments", oncall: { ...oncall }, namespaces: [{ name: "shop" }] },
+      ]);
+      expect(conditionOf(statusPatches(calls)[0], "Stalled")).toMatchObject({ reason: "InvalidSpec" });
+    });
+
+    it("has nothing to page with when its oncall itself is invalid", async () => {
+      let asked = 0;
+      const { s, reconciler } = setup(
+        {},
+        {
+          deliver: (raw) => {
+            asked++;
+            return Promise.resolve({ raw, nextInMs: undefined });
+          },
+          cancel: () => undefined,
+        },
+      );
+      s.squads.upsert(squad({ oncall: { format: "slack" } }));
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      expect(asked).toBe(0);
     });
 
     it("still runs cleanup for an invalid Squad being deleted", async () => {

@@ -47,6 +47,7 @@ import {
   tribeAllowed,
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
+import { oncallView } from "./oncall-view.js";
 import { IncidentNotices } from "./incident-notices.js";
 import { NotificationRunner } from "../release/notification-runner.js";
 import type { OncallWebhook } from "../release/notify.js";
@@ -310,8 +311,9 @@ export class SquadReconciler {
 
   /**
    * An invalid spec is reported once (the status write is compared first) and not retried: the
-   * next spec edit is a new generation and brings a new reconcile. A Squad being deleted is
-   * still cleaned up, reading only the deletion policy from its spec.
+   * next spec edit is a new generation and brings a new reconcile. Only pending on-call messages
+   * bring it back, until they are delivered or given up. A Squad being deleted is still cleaned
+   * up, reading only the deletion policy from its spec.
    */
   private async invalid(raw: RawSquad, message: string): Promise<ReconcileResult> {
     if (raw.metadata.deletionTimestamp) {
@@ -321,9 +323,12 @@ export class SquadReconciler {
         cleanup: () => this.deleteNamespaces(raw, policy === "Delete"),
       });
     }
-    const status = invalidSpecStatus({ squad: raw, message, now: this.deps.clock.now() });
-    await this.writeStatus(raw, status);
-    return {};
+    // Its incidents are still recorded (Notify only, until the spec is fixed): page on-call for them.
+    const view = oncallView(raw);
+    const noticed = view ? await this.deliverNotices(raw, view) : { raw };
+    const status = invalidSpecStatus({ squad: noticed.raw, message, now: this.deps.clock.now() });
+    await this.writeStatus(noticed.raw, status);
+    return noticed.nextInMs === undefined ? {} : { requeueAfterMs: Math.max(250, noticed.nextInMs) };
   }
 
   private async apply(squad: Squad, observed: RawSquad): Promise<ReconcileResult> {
