@@ -269,6 +269,11 @@ describe("health server", () => {
       body: "waiting for the apiserver: connect ECONNREFUSED 127.0.0.1:6443",
     });
     manager.setNotReady(undefined);
+    // The apiserver answered, the controllers are not registered yet: no informer is not "synced".
+    expect(await httpGet(manager.healthServer, "/readyz")).toEqual({
+      status: 503,
+      body: "starting: informers not started yet",
+    });
     manager.informer(DeploymentResource);
     const done = manager.start(stop.signal);
     expect((await httpGet(manager.healthServer, "/readyz")).body).toMatch(/^informers not synced: /);

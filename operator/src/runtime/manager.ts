@@ -189,6 +189,9 @@ export function createManager(opts: ManagerOptions): Manager {
   const hasSynced = (): boolean => unsynced().length === 0;
   const readiness = (): string | undefined => {
     if (notReady !== undefined) return notReady;
+    // Served from `listen`, before the controllers have even asked for their informers: no
+    // informer yet is not "all synced". OFREP answers from these caches.
+    if (!started) return "starting: informers not started yet";
     return hasSynced() ? undefined : `informers not synced: ${unsynced().join(", ")}`;
   };
   const separateMetrics = opts.metricsPort !== undefined && opts.metricsPort !== (opts.healthPort ?? 8081);
