@@ -191,13 +191,21 @@ function harness(outcomes: AttemptOutcome[], options: { recordAtOnce?: boolean }
       FeatureToggleStatus | undefined;
   /** The informer catches up with the last status write, and the namespace is reconciled. */
   let version = 0;
-  const reconcile = async (annotations: Record<string, string> = {}) => {
-    const status = lastStatus();
+  /** A cache behind the apiserver: the toggle as it was after its first `writes` status writes. */
+  const statusAfter = (writes: number) =>
+    calls
+      .filter((c) => c.subresource === "status")
+      .slice(0, writes)
+      .reduce<unknown>((s, c) => applyMergePatch(s, (c.body as { status: unknown }).status), undefined) as
+      FeatureToggleStatus | undefined;
+  const reconcile = async (annotations: Record<string, string> = {}, behind?: { writes: number }) => {
+    const status = behind ? statusAfter(behind.writes) : lastStatus();
     version = calls.filter((c) => c.subresource === "status").length;
     toggles.upsert(
       toggle("checkout", RAMP, {
         ...(status ? { status } : {}),
-        meta: { resourceVersion: version ? `w${version}` : "1", annotations },
+        // A version none of our writes produced: the cache is read as it is.
+        meta: { resourceVersion: behind ? "elsewhere" : version ? `w${version}` : "1", annotations },
       }),
     );
     await reconciler.reconcile("shop");
@@ -333,6 +341,24 @@ describe("FeatureToggleReconciler.recordAttempts: an attempt's outcome is record
     await h.reconcile(h.abort);
     expect(h.statusWrites()).toBe(writes);
     expect(h.sent).toHaveLength(1);
+  });
+
+  it("sends nothing again from a reconcile that still sees the entry pending after its delivery was recorded", async () => {
+    // The race CI caught: a reconcile reads the toggle before the attempt's outcome is written,
+    // the outcome is written and forgotten by the runner, and that reconcile then finds the
+    // entry pending and not in flight. Each attempt reads the toggle from the API first.
+    const h = harness([], { recordAtOnce: true });
+    await h.reconcile();
+    await h.reconcile(h.abort);
+    await h.recorded();
+    const rollbackWrite = h.statusWrites() - 1;
+    expect(h.lastStatus()?.notifications?.[0]).toMatchObject({ deliveredAt: expect.any(String) });
+    await h.reconcile(h.abort, { writes: rollbackWrite });
+    await h.recorded();
+    expect(h.sent).toHaveLength(1);
+    expect(h.lastStatus()?.notifications).toEqual([
+      expect.objectContaining({ attempts: 1, deliveredAt: expect.any(String) }),
+    ]);
   });
 
   it("a give-up is recorded at once too, with one NotificationFailed Event", async () => {

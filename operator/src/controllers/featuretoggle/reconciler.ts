@@ -70,10 +70,12 @@ import {
   type ToggleRampInput,
 } from "./plan.js";
 import { featureFlagCrdServed, squadNamespaces } from "./watches.js";
+import { stillDue } from "../release/still-due.js";
 
 /** What the reconciler writes with: the API, the Event recorder and the log. */
 export interface ReconcilerIO {
-  client: Pick<KubeClient, "apply" | "delete" | "mergePatch">;
+  /** `get` reads a toggle before each notification attempt (`stillDue`), never from the cache. */
+  client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get">;
   recorder: Pick<EventRecorder, "record">;
   logger: Logger;
 }
@@ -465,7 +467,14 @@ export class FeatureToggleReconciler {
           key: id,
           id: n.id,
           attemptsBefore: n.attempts,
-          send: (signal) => oncall.webhook.sendMessage(squad, message, signal),
+          // A reconcile that began before the previous attempt's outcome was written still sees
+          // the entry pending, and the runner no longer holds that outcome: read first.
+          send: async (signal) => {
+            if (!(await stillDue(this.deps.client, FeatureToggleResource, toggle, n.id, n.attempts))) {
+              return undefined;
+            }
+            return oncall.webhook.sendMessage(squad, message, signal);
+          },
         });
       }
     }

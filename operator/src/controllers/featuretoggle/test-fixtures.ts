@@ -8,6 +8,7 @@ import { createLogger } from "../../observability/logger.js";
 import { ApiError, type KubeClient } from "../../runtime/client.js";
 import { FEATURE_FLAG_CRD } from "../../runtime/resources.js";
 import { Store } from "../../runtime/store.js";
+import { applyMergePatch } from "../../runtime/test-fixtures.js";
 import type { KubeObject, Resource } from "../../runtime/types.js";
 import type { RawRelease, RawToggle } from "./plan.js";
 
@@ -80,9 +81,21 @@ export function fakeClient(
 ) {
   const calls: Call[] = [];
   let version = 0;
+  /** Each toggle's status as its writes left it, by namespace/name. */
+  const statuses = new Map<string, unknown>();
   const client: Pick<KubeClient, "apply" | "delete" | "mergePatch" | "get"> = {
-    // Only the on-call Secret is read, and tests give the controller a webhook of their own.
-    get: async () => undefined,
+    // Toggles are read before each on-call attempt (`stillDue`): answered as the apiserver
+    // would, with the status their writes made (the fixtures' uid). Nothing else is read: the
+    // tests give the controller a webhook of their own, so not the on-call Secret.
+    get: async <T extends KubeObject>(res: Resource, name: string, ns?: string) => {
+      if (res.kind !== "FeatureToggle") return undefined;
+      const key = `${ns ?? ""}/${name}`;
+      if (!statuses.has(key)) return undefined;
+      return {
+        metadata: { name, namespace: ns, uid: `uid-${name}` },
+        status: statuses.get(key),
+      } as unknown as T;
+    },
     apply: async <T extends KubeObject>(obj: KubeObject, res: Resource) => {
       calls.push({
         verb: "apply",
@@ -107,10 +120,14 @@ export function fakeClient(
       opts?: { subresource?: string },
     ) => {
       calls.push({ verb: "mergePatch", kind: res.kind, name, namespace: ns, body: patch, ...opts });
+      const wroteStatus = opts?.subresource === "status" && res.kind === "FeatureToggle";
+      const key = `${ns ?? ""}/${name}`;
       if (options.statusConflict === name)
         throw new ApiError(409, "Conflict", "conflict", undefined, undefined, "PATCH");
       if (options.statusGone === name)
         throw new ApiError(404, "NotFound", "not found", undefined, undefined, "PATCH");
+      if (wroteStatus)
+        statuses.set(key, applyMergePatch(statuses.get(key), (patch as { status: unknown }).status));
       if (options.statusVersions && opts?.subresource === "status") {
         const { status } = patch as { status: unknown };
         return { metadata: { name, resourceVersion: `w${++version}` }, status } as unknown as T;

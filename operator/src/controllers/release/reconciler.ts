@@ -48,7 +48,8 @@ import {
 } from "../../runtime/types.js";
 import { recordUnattended } from "./analysis-deadline.js";
 import { controllerRevisionName } from "./controller-revisions.js";
-import { due, foldAttempts, isPending, nextAttemptInMs, payloadOf } from "./delivery.js";
+import { due, foldAttempts, nextAttemptInMs, payloadOf } from "./delivery.js";
+import { stillDue } from "./still-due.js";
 import { foldMeasurements, type MeasurementRunner, type SettledMeasurement } from "./measurements.js";
 import { releaseMetrics } from "./metrics.js";
 import type { NotificationRunner } from "./notification-runner.js";
@@ -612,7 +613,7 @@ export class ReleaseReconciler {
         id: n.id,
         attemptsBefore: n.attempts,
         send: async (signal) => {
-          if (!(await this.stillDue(raw, n.id, n.attempts))) return undefined;
+          if (!(await stillDue(this.deps.client, ReleaseResource, raw, n.id, n.attempts))) return undefined;
           return webhook.send(squad?.squad, payload, signal);
         },
       });
@@ -631,28 +632,6 @@ export class ReleaseReconciler {
       .filter((t) => toggleGuardRelease(t) === name)
       .map((t) => t.metadata.name ?? "")
       .sort();
-  }
-
-  /**
-   * Whether the apiserver (a GET, not the cache) still shows notification `id` pending after
-   * `attempts` attempts. A failed read throws: the attempt is then retried after the backoff.
-   */
-  private async stillDue(raw: RawRelease, id: string, attempts: number): Promise<boolean> {
-    let fresh: RawRelease | undefined;
-    try {
-      fresh = await this.deps.client.get<RawRelease>(
-        ReleaseResource,
-        raw.metadata.name ?? "",
-        raw.metadata.namespace,
-      );
-    } catch (err) {
-      throw new Error(
-        `reading the Release before notifying failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
-    }
-    if (!fresh || fresh.metadata.uid !== raw.metadata.uid) return false;
-    const entry = fresh.status?.notifications?.find((e) => e.id === id);
-    return entry !== undefined && isPending(entry) && entry.attempts === attempts;
   }
 
   /**

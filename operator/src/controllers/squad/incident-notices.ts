@@ -21,7 +21,8 @@ import type { EventRecorder } from "../../runtime/events.js";
 import type { KubeObject, ObjectKey } from "../../runtime/types.js";
 import { incidentNoticeId } from "../incidents/notices.js";
 import { incidentOncallMessage, incidentPayloadOf } from "../incidents/notice-payload.js";
-import { due, foldAttempts, isPending, nextAttemptInMs } from "../release/delivery.js";
+import { due, foldAttempts, nextAttemptInMs } from "../release/delivery.js";
+import { stillDue } from "../release/still-due.js";
 import { reportDeliveries } from "../release/delivery-report.js";
 import type { NotificationRunner } from "../release/notification-runner.js";
 import type { OncallWebhook } from "../release/notify.js";
@@ -98,19 +99,11 @@ export class IncidentNotices {
         id: n.id,
         attemptsBefore: n.attempts,
         send: async (signal) => {
-          if (!(await this.stillDue(raw, n.id, n.attempts))) return undefined;
+          if (!(await stillDue(this.deps.client, SquadResource, raw, n.id, n.attempts))) return undefined;
           return webhook.sendMessage(squad, message, signal);
         },
       });
     }
     return nextAttemptInMs(status, now, (id) => runner.busy(key, id));
-  }
-
-  /** Whether the apiserver (not the cache) still shows `id` pending after `attempts` attempts. */
-  private async stillDue(raw: RawSquad, id: string, attempts: number): Promise<boolean> {
-    const fresh = await this.deps.client.get<RawSquad>(SquadResource, raw.metadata.name ?? "");
-    if (!fresh || fresh.metadata.uid !== raw.metadata.uid) return false;
-    const entry = fresh.status?.notifications?.find((e) => e.id === id);
-    return entry !== undefined && isPending(entry) && entry.attempts === attempts;
   }
 }
