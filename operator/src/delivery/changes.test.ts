@@ -4,154 +4,20 @@
  * the windowed figures from the status it wrote.
  */
 import { describe, expect, it } from "vitest";
-import type { Release } from "../api/kinds.js";
-import { releaseSpec, type ReleaseStatus } from "../api/release.js";
-import { planObjects } from "../controllers/release/plan.js";
-import { revisionOf } from "../controllers/release/revision.js";
-import { step } from "../controllers/release/rollout.js";
-import type { ObservedDeployment } from "../controllers/release/observed.js";
-import { pendingAction, type AnalysisVerdict } from "../controllers/release/snapshot.js";
-import { iso, ready, T0, template } from "../controllers/release/test-fixtures.js";
+import type { ReleaseStatus } from "../api/release.js";
+import { iso, T0 } from "../controllers/release/test-fixtures.js";
 import { deriveChanges, DEFAULT_REVERT_WINDOW_MS, type ReleaseHistory } from "./changes.js";
 import { deliveryWindow, nextWindowBoundaryMs } from "./figures.js";
 import { foldLedger, LEAD_TIME_BUCKETS, type Ledger } from "./ledger.js";
-
-const MIN = 60_000;
-const HOUR = 60 * MIN;
-const DAY = 24 * HOUR;
-const V = (n: number) => template(`web:${n}`);
-const R = (n: number) => revisionOf(V(n));
-
-/** 50 % → pause until promote; the step analysis judged by `fail()`. */
-const CANARY = { canary: { steps: [{ setWeight: 50 }, { pause: {} }] } };
-const ANALYSED = {
-  canary: { steps: [{ setWeight: 50 }, { analysis: {} }, { pause: {} }] },
-};
-const METRIC = {
-  name: "error-rate",
-  prometheus: { query: "rate(errors[1m])" },
-  thresholdRange: { max: 0.05 },
-};
-
-/** One Release driven by the real state machine, its cluster settling to the plan at once. */
-class Driver {
-  now = T0;
-  status: ReleaseStatus | undefined;
-  deployments: Record<string, ObservedDeployment> = {};
-  private spec: Record<string, unknown>;
-  private annotations: Record<string, string> = {};
-  private ids = 0;
-  private verdict: { key: string; verdict: AnalysisVerdict } | undefined;
-
-  constructor(spec: Record<string, unknown> = {}) {
-    this.spec = { version: "1", replicas: 2, template: V(1), strategy: CANARY, ...spec };
-    this.reconcile();
-    this.settle();
-  }
-
-  private release(): Release {
-    return {
-      metadata: { name: "web", namespace: "shop", uid: "u", generation: 1, annotations: this.annotations },
-      spec: releaseSpec.parse(this.spec),
-      ...(this.status ? { status: this.status } : {}),
-    };
-  }
-
-  private snapshot() {
-    const release = this.release();
-    const action = pendingAction(release);
-    const key = JSON.stringify(this.status?.analysis);
-    const stepVerdict = this.verdict && this.verdict.key === key ? this.verdict.verdict : undefined;
-    return {
-      release,
-      deployments: this.deployments,
-      analysis: stepVerdict ? { step: stepVerdict } : {},
-      now: this.now,
-      ...(action ? { action } : {}),
-    };
-  }
-
-  reconcile(): this {
-    this.status = step(this.snapshot()).status;
-    return this;
-  }
-
-  /** The cluster catches up with the plan, then the controller reconciles. */
-  settle(): this {
-    const plan = planObjects(this.snapshot(), this.status ?? {});
-    const deleted = new Set(plan.deletions.filter((d) => d.kind === "Deployment").map((d) => d.name));
-    const next = Object.fromEntries(Object.entries(this.deployments).filter(([, d]) => !deleted.has(d.name)));
-    for (const obj of plan.objects) {
-      if (obj.kind !== "Deployment") continue;
-      const revision = obj.metadata.labels?.["crescendo.dev/revision"] ?? "";
-      const replicas = (obj["spec"] as { replicas: number }).replicas;
-      next[revision] = { ...ready(revision, replicas), labels: obj.metadata.labels ?? {} };
-    }
-    this.deployments = next;
-    return this.reconcile();
-  }
-
-  tick(ms: number): this {
-    this.now += ms;
-    return this;
-  }
-
-  set(n: number, change?: Record<string, unknown>): this {
-    const { change: _old, ...rest } = this.spec;
-    void _old;
-    this.spec = { ...rest, template: V(n), version: String(n), ...(change ? { change } : {}) };
-    return this.reconcile();
-  }
-
-  act(action: string): this {
-    this.annotations = { "crescendo.dev/action": action, "crescendo.dev/action-id": String(++this.ids) };
-    return this.reconcile();
-  }
-
-  /** Rolls revision `n` out and promotes it after `durationMs` of rollout. */
-  ship(n: number, durationMs = 10 * MIN, change?: Record<string, unknown>): this {
-    this.set(n, change).settle();
-    this.tick(durationMs).act("promote").settle();
-    expect(this.status?.stableRevision).toBe(R(n));
-    return this.settle();
-  }
-
-  /** The step analysis fails with a measurement taken at `at`. */
-  failAnalysis(at: number): this {
-    const a = this.status?.analysis;
-    if (!a || !this.status) throw new Error("no analysis in progress");
-    const metric = {
-      name: "error-rate",
-      successful: 0,
-      failed: 1,
-      inconclusive: 0,
-      consecutiveInconclusive: 0,
-      measurements: [{ at: iso(at), phase: "Failed" as const, value: "0.2" }],
-    };
-    this.status = { ...this.status, analysis: { ...a, metrics: [metric] } };
-    this.verdict = {
-      key: JSON.stringify(this.status.analysis),
-      verdict: { phase: "Failed", metric: "error-rate", message: "error-rate 0.2 > 0.05" },
-    };
-    return this.reconcile();
-  }
-
-  /** The stable revision loses pods (Degraded) or gets them back. */
-  stablePods(available: number): this {
-    const rev = this.status?.stableRevision ?? "";
-    const dep = this.deployments[rev];
-    if (!dep) throw new Error("no stable deployment");
-    this.deployments = {
-      ...this.deployments,
-      [rev]: { ...dep, availableReplicas: available, readyReplicas: available },
-    };
-    return this.reconcile();
-  }
-
-  history() {
-    return { release: "shop/web", status: this.status };
-  }
-}
+import {
+  ANALYSED,
+  DAY,
+  Driver,
+  HOUR,
+  METRIC,
+  MIN,
+  R,
+} from "../controllers/release/delivery-driver.test-support.js";
 
 const changes = (d: Driver) =>
   deriveChanges(d.history(), []).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
