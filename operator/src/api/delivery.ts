@@ -79,6 +79,13 @@ export const changeRecord = z
       .describe(
         "For a change an incident reverted: the undo's crescendo.dev/action-id (incident-<id>), as the incident's actions[].actionId records it. The change is restored when that incident resolves.",
       ),
+    revertedAt: z
+      .string()
+      .optional()
+      .describe(
+        "For a change an incident reverted: when the revert took effect. It equals failedAt unless the change had failed before (Degraded when the undo ran); restoredFrom Revert restores here.",
+      )
+      .meta({ format: "date-time" }),
     restoredFrom: z
       .enum(RESTORED_FROM)
       .optional()

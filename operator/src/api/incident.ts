@@ -222,7 +222,7 @@ export const incidentRecord = z
       .int()
       .optional()
       .describe(
-        "firedAt to resolvedAt. A Release change this incident reverted counts the same span (alert start to resolved) as its failed deployment recovery time in the squad's delivery metrics.",
+        "firedAt to resolvedAt. A Release change this incident reverted counts the same span (alert start to resolved) as its failed deployment recovery time in the squad's delivery metrics (from the earlier Degraded start if the Release was unavailable before the alert; docs/delivery-metrics.md).",
       ),
   })
   .describe("One Alertmanager alert group and what was done about it.");

@@ -10,7 +10,11 @@
  * window. Superseded rollouts never reached production and are not changes; a rollout of a
  * revision that was already deployed is a revert or a redeploy, not a new change; a switch back
  * is a restore, never a deployment. A revert an incident asked for fails its change here and
- * leaves its restore to the incident's resolution (`incident-recovery.ts`).
+ * leaves its restore to the incident's resolution (`incident-recovery.ts`); if the change had
+ * already failed by a Degraded period that undo ended, that failure is the one linked to the
+ * incident, not a second one. A return to the revision a revert took off (the undo undone, the
+ * reverted change rolled out again) is no failure of the revision the revert restored: that one
+ * was never a change of its own, only the place the revert went back to.
  *
  * Facts are only ever added, never rewritten, so reading the same history again on top of its
  * own result changes nothing: that is what lets the Squad count each fact exactly once.
@@ -46,6 +50,15 @@ export function deriveChanges(
   // The revision at full traffic as the walk goes, and the one it replaced (for an abort after promotion).
   let stable: string | undefined;
   let replaced: string | undefined;
+  // When `stable` is there by a restore (a revert, an undo, a switch back, an abort after
+  // promotion) rather than its own deployment: the revision that restore took off production.
+  let returnedFrom: string | undefined;
+  // The times of incidents' undos: a Degraded period one of them ended is restored by the
+  // incident's resolution (linked below), not by the undo.
+  // Revisions that served full traffic as the walk goes, the one a promotion replaced included:
+  // a Release's first revision was deployed without a rollout, so it has no entry of its own.
+  const served = new Set<string>();
+  const incidentUndos = new Set(history.filter((e) => incidentUndo(e) !== undefined).map((e) => e.startedAt));
 
   const get = (e: HistoryEntry): ChangeRecord => {
     let r = records.get(e.revision);
@@ -64,37 +77,49 @@ export function deriveChanges(
     switch (e.outcome) {
       case "Superseded":
         break;
-      case "Promoted":
+      case "Promoted": {
+        // Set when this entry's revision replaces `stable` by a restore, not by its own deployment.
+        let restore = false;
         if (e.reason === "SwitchedBack") {
+          restore = true;
           const left = stable === undefined ? undefined : records.get(stable);
-          if (left && stable !== e.revision) fail(left, "SwitchedBack", at, evidence(left), at);
+          if (left && stable !== e.revision && returnedFrom !== e.revision) {
+            fail(left, "SwitchedBack", at, evidence(left), at);
+          }
         } else {
           const r = records.get(e.revision);
-          // An undo returns to a revision deployed before by definition, even a Release's first
-          // one, which was deployed, never rolled out, and so has no entry (no record) of its own.
-          const before = r?.deployedAt !== undefined && ms(r.deployedAt) < ms(at);
+          // An undo returns to a revision deployed before by definition, and so does a rollout of
+          // one that served before, even a Release's first one, which was deployed, never rolled
+          // out, and so has no record of its own (an entry that replaced it names it).
+          const before =
+            (r?.deployedAt !== undefined && ms(r.deployedAt) < ms(at)) ||
+            (r === undefined && served.has(e.revision));
           if (before || e.reason === "Undone") {
-            // A revision deployed before, rolled out again: a revert of the one it replaces.
+            // A revision deployed before, rolled out again: a revert of the one it replaces,
+            // unless that one is only there because a revert took this very revision off.
+            restore = true;
             const left = stable === undefined ? undefined : records.get(stable);
-            if (left && stable !== e.revision && withinWindow(left, e.startedAt)) {
-              // An incident's revert is restored when its incident resolves (incident-recovery.ts).
-              const incident = incidentUndo(e);
-              const failed = fail(
-                left,
-                "Reverted",
-                e.startedAt,
-                alertOrTraffic(left, e),
-                incident ? undefined : at,
-              );
-              if (failed && incident) left.revertActionId = incident;
+            const incident = incidentUndo(e);
+            if (left && stable !== e.revision) {
+              if (returnedFrom !== e.revision && withinWindow(left, e.startedAt)) {
+                // An incident's revert is restored when its incident resolves (incident-recovery.ts).
+                fail(left, "Reverted", e.startedAt, alertOrTraffic(left, e), incident ? undefined : at);
+              }
+              if (incident) linkIncident(left, incident, e);
             }
           } else if (r?.deployedAt === undefined) {
             deploy(get(e), e, at);
           }
         }
-        if (stable !== e.revision) replaced = stable;
+        if (stable !== e.revision) {
+          replaced = stable ?? e.replacedRevision;
+          returnedFrom = restore ? stable : undefined;
+        }
         stable = e.revision;
+        served.add(e.revision);
+        if (e.replacedRevision !== undefined) served.add(e.replacedRevision);
         break;
+      }
       case "RolledBack": {
         const r = get(e);
         const afterPromotion = r.deployedAt !== undefined && ms(r.deployedAt) <= ms(e.startedAt);
@@ -105,7 +130,10 @@ export function deriveChanges(
           // Verification after promotion turned it away (post-promotion.ts): a revert.
           const kind = e.reason === "PostPromotionAnalysisFailed" ? "Reverted" : "AbortedAfterPromotion";
           fail(r, kind, at, start, at);
-          if (stable === e.revision) stable = replaced;
+          if (stable === e.revision) {
+            stable = replaced;
+            returnedFrom = e.revision;
+          }
         } else {
           const start = e.failureStartedAt
             ? { at: e.failureStartedAt, from: "Measurement" as const }
@@ -116,10 +144,14 @@ export function deriveChanges(
       }
       case "Degraded": {
         const r = records.get(e.revision);
+        // Restored when available again or replaced; when an incident's undo replaced it, by the
+        // incident's resolution (the undo links the failure to it), not by the undo.
+        const end = e.reason === "SwitchedBack" && incidentUndos.has(at) ? undefined : at;
         if (r && withinWindow(r, e.startedAt)) {
-          fail(r, "Degraded", e.startedAt, { at: e.startedAt, from: "Degraded" }, at);
+          fail(r, "Degraded", e.startedAt, { at: e.startedAt, from: "Degraded" }, end);
         }
-        if (r?.failure === "Degraded" && r.failedAt === e.startedAt) r.restoredAt ??= at;
+        if (r?.failure === "Degraded" && r.failedAt === e.startedAt && end !== undefined)
+          r.restoredAt ??= end;
         break;
       }
     }
@@ -162,6 +194,25 @@ function fail(
   r.failureStartFrom = start.from;
   if (restoredAt !== undefined) r.restoredAt = restoredAt;
   return true;
+}
+
+/**
+ * Links the change an incident's undo reverted to that incident, so its resolution restores it
+ * (`incident-recovery.ts`): the failure the undo just recorded, or one still open from before, a
+ * Degraded period the undo ended. One change, one failure: an open Degraded failure is not
+ * failed again, and its start is the earlier evidence, the Degraded start or the alert's (held
+ * to the deployment, as for any incident revert). A failure already restored (one counted with
+ * its recovery) is left as it is, and so is one already linked.
+ */
+function linkIncident(r: ChangeRecord, actionId: string, e: HistoryEntry): void {
+  if (r.failure === undefined || r.restoredAt !== undefined || r.revertActionId !== undefined) return;
+  r.revertActionId = actionId;
+  r.revertedAt = e.startedAt;
+  const alert = alertOrTraffic(r, e);
+  if (r.failureStartedAt === undefined || ms(alert.at) < ms(r.failureStartedAt)) {
+    r.failureStartedAt = alert.at;
+    r.failureStartFrom = alert.from;
+  }
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   nextResolutionDeadlineMs,
   restoreByIncident,
 } from "./incident-recovery.js";
-import { foldLedger, type Ledger } from "./ledger.js";
+import { foldLedger, recoverySeconds, type Ledger } from "./ledger.js";
 import { deliveryRequeueMs, squadDelivery } from "./squad-delivery.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
@@ -179,6 +179,81 @@ describe("restoreByIncident", () => {
     expect(nextResolutionDeadlineMs([change], REVERTED + HOUR)).toBe(INCIDENT_RESOLUTION_WAIT_MS - HOUR + 1);
     const restored = restoreByIncident(change, [incident(T0 + 95 * MIN)], REVERTED + HOUR);
     expect(nextResolutionDeadlineMs([restored], REVERTED + HOUR)).toBeUndefined();
+  });
+});
+
+describe("the failure start follows the incident's firedAt", () => {
+  const open = () => r2(deriveChanges(web(), []))!;
+  /** The incident after an alert of its group arrived with an earlier start. */
+  const movedTo = (firedAt: number, resolvedAt?: number): IncidentRecord => {
+    const i = incident(resolvedAt);
+    return {
+      ...i,
+      firedAt: iso(firedAt),
+      ...(resolvedAt === undefined ? {} : { recoverySeconds: Math.round((resolvedAt - firedAt) / 1000) }),
+    };
+  };
+
+  it("moves back with it while the change is open, and keeps recovery = the incident's recoverySeconds", () => {
+    const earlier = FIRED - 5 * MIN;
+    const waiting = restoreByIncident(open(), [movedTo(earlier)], REVERTED + MIN);
+    expect(waiting).toMatchObject({ failureStartedAt: iso(earlier), failureStartFrom: "Alert" });
+    expect(waiting.restoredAt).toBeUndefined();
+    const resolved = T0 + 2 * HOUR;
+    const restored = restoreByIncident(waiting, [movedTo(earlier, resolved)], resolved + MIN);
+    expect(recoverySeconds(restored)).toBe(movedTo(earlier, resolved).recoverySeconds);
+    // Moved and resolved in the same look: the same.
+    const atOnce = restoreByIncident(open(), [movedTo(earlier, resolved)], resolved + MIN);
+    expect(atOnce).toEqual(restored);
+  });
+
+  it("never before the change's deployment: from there (Traffic), whatever order the alerts came in", () => {
+    const before = DEPLOYED - 10 * MIN;
+    const moved = restoreByIncident(open(), [movedTo(before)], REVERTED + MIN);
+    expect(moved).toMatchObject({ failureStartedAt: iso(DEPLOYED), failureStartFrom: "Traffic" });
+    // The same as an undo that carried that start from the first: the order of arrival changes nothing.
+    const direct = r2(deriveChanges(web(undone({ failureStartedAt: iso(before) })), []))!;
+    expect(moved.failureStartedAt).toBe(direct.failureStartedAt);
+    expect(moved.failureStartFrom).toBe(direct.failureStartFrom);
+  });
+
+  it("never forward, and not once restored (a recovery counted is never moved)", () => {
+    const change = open();
+    expect(restoreByIncident(change, [movedTo(FIRED + 30_000)], REVERTED + MIN)).toBe(change);
+    const resolved = T0 + 2 * HOUR;
+    const restored = restoreByIncident(change, [incident(resolved)], resolved + MIN);
+    expect(restoreByIncident(restored, [movedTo(FIRED - 5 * MIN, resolved)], resolved + HOUR)).toBe(restored);
+  });
+
+  it("an incident resolved before the revert took effect: from the moved start to the revert", () => {
+    const earlier = FIRED - 2 * MIN;
+    const restored = restoreByIncident(open(), [movedTo(earlier, FIRED + 30_000)], REVERTED + MIN);
+    expect(restored).toMatchObject({
+      failureStartedAt: iso(earlier),
+      restoredAt: iso(REVERTED),
+      restoredFrom: "Revert",
+    });
+  });
+
+  it("is kept in the ledger across restarts and folds that do not see the incident, and counted once", () => {
+    const earlier = FIRED - 5 * MIN;
+    const resolved = T0 + 2 * HOUR;
+    let ledger = foldLedger(undefined, [web()], REVERTED + MIN, undefined, [incident()]);
+    expect(r2(ledger.records)?.failureStartedAt).toBe(iso(FIRED));
+    ledger = foldLedger(ledger, [web()], REVERTED + 2 * MIN, undefined, [movedTo(earlier)]);
+    expect(r2(ledger.records)?.failureStartedAt).toBe(iso(earlier));
+    // A restarted operator reads the status; a fold before its incidents are read moves nothing back.
+    const restarted = JSON.parse(JSON.stringify(ledger)) as Ledger;
+    ledger = foldLedger(restarted, [web()], REVERTED + 3 * MIN, undefined, []);
+    expect(r2(ledger.records)).toMatchObject({ failureStartedAt: iso(earlier), failureStartFrom: "Alert" });
+    expect(ledger.totals).toEqual(restarted.totals);
+    ledger = foldLedger(ledger, [web()], resolved + MIN, undefined, [movedTo(earlier, resolved)]);
+    const recovery = movedTo(earlier, resolved).recoverySeconds;
+    expect(ledger.totals.recovery).toMatchObject({ count: 1, sumSeconds: recovery });
+    expect(ledger.totals.failedChanges).toBe(1);
+    expect(deliveryWindow(ledger.records, resolved + MIN, 7).failedDeploymentRecoveryTimeSeconds).toBe(
+      recovery,
+    );
   });
 });
 

@@ -16,6 +16,13 @@
  *   Not sooner when the record is missing: the receiver writes the undo before the record, so a
  *   reconcile in between would see no incident yet.
  *
+ * While the change waits, its failure start follows the incident's `firedAt`: an alert of the
+ * group that arrives later with an earlier `startsAt` moves the incident's start back, and the
+ * change's with it (never forward, and never before the change's deployment, where the change
+ * could not have caused anything: from there `Traffic`, as when the alert is older than the
+ * change at the revert), so its recovery time stays the incident's `recoverySeconds`. The moved
+ * start is written in the Squad's status with the record, so a restarted operator reads it there.
+ *
  * A restore is a fact like any other: once set it is never moved, so the ledger counts the
  * recovery exactly once, and the state is all in the Squad's status.
  */
@@ -28,7 +35,7 @@ import { ms } from "./changes.js";
 export const INCIDENT_RESOLUTION_WAIT_MS = DAY_MS;
 
 /** What of an incident record the restore reads. */
-export type IncidentResolution = Pick<IncidentRecord, "actions" | "resolvedAt">;
+export type IncidentResolution = Pick<IncidentRecord, "actions" | "firedAt" | "resolvedAt">;
 
 /** The record restored as its incident says, or unchanged (not an incident's revert, or still open). */
 export function restoreByIncident(
@@ -36,17 +43,42 @@ export function restoreByIncident(
   incidents: readonly IncidentResolution[],
   now: number,
 ): ChangeRecord {
-  if (r.revertActionId === undefined || r.restoredAt !== undefined || r.failedAt === undefined) return r;
-  const reverted = ms(r.failedAt);
-  const resolvedAt = incidentOf(r, incidents)?.resolvedAt;
+  const revertedAt = revertOf(r);
+  if (r.revertActionId === undefined || r.restoredAt !== undefined || revertedAt === undefined) return r;
+  const reverted = ms(revertedAt);
+  const incident = incidentOf(r, incidents);
+  const started = incident ? followFiredAt(r, incident.firedAt, reverted) : r;
+  const resolvedAt = incident?.resolvedAt;
   const resolved = resolvedAt === undefined ? NaN : ms(resolvedAt);
   if (resolvedAt !== undefined && !Number.isNaN(resolved) && resolved >= reverted) {
-    return { ...r, restoredAt: resolvedAt, restoredFrom: "IncidentResolved" };
+    return { ...started, restoredAt: resolvedAt, restoredFrom: "IncidentResolved" };
   }
   if (!Number.isNaN(resolved) || now - reverted >= INCIDENT_RESOLUTION_WAIT_MS) {
-    return { ...r, restoredAt: r.failedAt, restoredFrom: "Revert" };
+    return { ...started, restoredAt: revertedAt, restoredFrom: "Revert" };
   }
-  return r;
+  return started;
+}
+
+/** When the incident's revert took effect: `revertedAt`, or `failedAt` in records from before it. */
+function revertOf(r: ChangeRecord): string | undefined {
+  return r.revertedAt ?? r.failedAt;
+}
+
+/**
+ * The record with its failure start moved back to the incident's `firedAt` when that is earlier
+ * (held to the deployment); unchanged otherwise, and for a start the incident cannot explain (an
+ * alert start after the revert, unreadable times).
+ */
+function followFiredAt(r: ChangeRecord, firedAt: string, reverted: number): ChangeRecord {
+  const fired = ms(firedAt);
+  const deployed = r.deployedAt === undefined ? NaN : ms(r.deployedAt);
+  const current = r.failureStartedAt === undefined ? NaN : ms(r.failureStartedAt);
+  if (Number.isNaN(fired) || Number.isNaN(deployed) || Number.isNaN(current) || fired > reverted) return r;
+  const start =
+    fired >= deployed
+      ? { failureStartedAt: firedAt, failureStartFrom: "Alert" as const }
+      : { failureStartedAt: r.deployedAt, failureStartFrom: "Traffic" as const };
+  return ms(start.failureStartedAt ?? "") < current ? { ...r, ...start } : r;
 }
 
 /** The incident whose Revert of this change's Release wrote the undo that reverted it. */
@@ -66,8 +98,9 @@ function incidentOf(
 export function nextResolutionDeadlineMs(records: readonly ChangeRecord[], now: number): number | undefined {
   let next = Infinity;
   for (const r of records) {
-    if (r.revertActionId === undefined || r.restoredAt !== undefined || r.failedAt === undefined) continue;
-    const due = ms(r.failedAt) + INCIDENT_RESOLUTION_WAIT_MS;
+    const revertedAt = revertOf(r);
+    if (r.revertActionId === undefined || r.restoredAt !== undefined || revertedAt === undefined) continue;
+    const due = ms(revertedAt) + INCIDENT_RESOLUTION_WAIT_MS;
     if (!Number.isNaN(due)) next = Math.min(next, Math.max(0, due - now) + 1);
   }
   return next === Infinity ? undefined : next;

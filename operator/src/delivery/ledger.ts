@@ -147,7 +147,7 @@ export function decidedAt(r: ChangeRecord): string {
 
 /** The time of the record's newest fact. */
 export function lastFact(r: ChangeRecord): number {
-  const times = [r.startedAt, r.deployedAt, r.failedAt, r.restoredAt].filter(
+  const times = [r.startedAt, r.deployedAt, r.failedAt, r.revertedAt, r.restoredAt].filter(
     (t): t is string => t !== undefined,
   );
   return Math.max(...times.map(ms).filter((t) => !Number.isNaN(t)));
