@@ -365,6 +365,46 @@ describe("planIncident", () => {
     expect(next.incidents[0]!.firedAt).toBe(iso(T0));
   });
 
+  it("an alert arriving later with an earlier start moves the open incident's start back, no action again", () => {
+    const i = input({ changes: [web(T0 - 10 * MIN)] });
+    const first = planIncident(i).squads[0]!;
+    const earlier = alert({ namespace: "shop" }, { fingerprint: "f0", startsAt: iso(T0 - 3 * MIN) });
+    const next = again(i, first.incidents, {
+      message: message([alert({ namespace: "shop" }), earlier]),
+      changes: [web(T0 - 10 * MIN)],
+      now: T0 + 4 * MIN,
+    }).squads[0]!;
+    expect(next.writes).toEqual([]);
+    expect(next.incidents[0]!.firedAt).toBe(iso(T0 - 3 * MIN));
+    // Resolved: recoverySeconds counts from the moved start, as the reverted change's recovery does.
+    const resolved = [alert({ namespace: "shop" }), earlier].map((a) => ({
+      ...a,
+      status: "resolved" as const,
+      endsAt: iso(T0 + 7 * MIN),
+    }));
+    const done = again(i, next.incidents, { message: message(resolved), now: T0 + 8 * MIN }).squads[0]!;
+    expect(done.incidents[0]).toMatchObject({ firedAt: iso(T0 - 3 * MIN), recoverySeconds: 600 });
+  });
+
+  it("once resolved, an alert with an earlier start no longer moves firedAt: recoverySeconds stays firedAt to resolvedAt", () => {
+    const i = input();
+    const first = planIncident(i).squads[0]!;
+    const resolved = alert({ namespace: "shop" }, { status: "resolved", endsAt: iso(T0 + 4 * MIN) });
+    const later = again(i, first.incidents, { message: message([resolved]), now: T0 + 5 * MIN }).squads[0]!;
+    // A resend of the resolution carrying an alert of the group never seen firing, started earlier.
+    const unseen = alert(
+      { namespace: "shop" },
+      { fingerprint: "f0", status: "resolved", startsAt: iso(T0 - 2 * MIN), endsAt: iso(T0 + 3 * MIN) },
+    );
+    const resend = again(i, later.incidents, {
+      message: message([resolved, unseen]),
+      now: T0 + 6 * MIN,
+    }).squads[0]!;
+    const r = resend.incidents[0]!;
+    expect(r).toMatchObject({ firedAt: iso(T0), resolvedAt: iso(T0 + 4 * MIN), recoverySeconds: 240 });
+    expect(resend.writes).toEqual([]);
+  });
+
   it("keeps the newest incidents first, at most the bound", () => {
     const old: IncidentRecord[] = Array.from({ length: MAX_SQUAD_INCIDENTS }, (_, n) => ({
       id: `old${n}`,

@@ -272,7 +272,12 @@ function planSquad(
         actions: [],
         explanation: [],
       };
-  if (Date.parse(firedAt) < Date.parse(record.firedAt)) record.firedAt = firedAt;
+  // An alert of the group arriving later with an earlier start moves the incident's start back,
+  // while it is open: once resolved, recoverySeconds (firedAt to resolvedAt) is told and counted
+  // in the squad's delivery figures, and the three stay consistent.
+  if (record.resolvedAt === undefined && Date.parse(firedAt) < Date.parse(record.firedAt)) {
+    record.firedAt = firedAt;
+  }
   record.alerts = union(
     record.alerts,
     d.alerts.map((a) => cut(a, 256)),
