@@ -8,8 +8,10 @@
  * alone. The incident's record shows the timeline, and the resolution once the alert resolves.
  * The reverted change is a failed change in the squad's delivery figures, open while the incident
  * is, then restored at its resolution: its recovery time is the incident's (alert start to
- * resolved), in the Squad's status and in the operator's histogram. An unauthenticated POST gets
- * 401 and changes nothing.
+ * resolved), in the Squad's status and in the operator's histogram; an alert of the group that
+ * reaches Alertmanager after the revert with an earlier start moves the incident's start back,
+ * and the change's with it, so the two still agree. An unauthenticated POST gets 401 and changes
+ * nothing.
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -50,6 +52,18 @@ const POLICY = {
 let client: KubeClient;
 let chain: IncidentChain | undefined;
 const undo: (() => Promise<void>)[] = [];
+/** The earlier-started alert sent to Alertmanager after the revert, and its start. */
+let earlier: { labels: Record<string, string>; startsAt: string } | undefined;
+
+/** Sends an alert to Alertmanager's API, as Prometheus would; `endsAt` now or later resolves or holds it. */
+async function sendAlert(alert: { labels: Record<string, string>; startsAt: string }, endsAt: Date) {
+  const res = await fetch(`${chain!.alertmanager.url}/api/v2/alerts`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify([{ ...alert, endsAt: endsAt.toISOString() }]),
+  });
+  expect(res.status, await res.text()).toBe(200);
+}
 
 const template = (name: string, version: string) => ({
   metadata: { labels: { app: name } },
@@ -269,6 +283,35 @@ describe("an alert remedies the change that caused it", () => {
     expect(failed?.last7d).toMatchObject({ failedChanges: 1, openFailures: 1, recoveries: 0 });
     expect(failed?.totals?.recovery.count).toBe(0);
 
+    // Another alert of the group (same alertname and namespace) reaches Alertmanager only now,
+    // started between v2's promotion and the first alert: the incident's start moves back to it,
+    // and so does the failure start its recovery time is measured from.
+    const deployedAt = Date.parse(changeOf(failed, web2, r2)!.deployedAt!);
+    const firedAt = Date.parse(incident.firedAt);
+    expect(firedAt - deployedAt).toBeGreaterThan(2);
+    earlier = {
+      labels: {
+        alertname: "ShopErrorRateHigh",
+        namespace: PAY.ns,
+        release: PAY.release,
+        crescendo_release: PAY.release,
+        severity: "page",
+        instance: "late-reporter",
+      },
+      startsAt: new Date(Math.round((deployedAt + firedAt) / 2)).toISOString(),
+    };
+    await sendAlert(earlier, new Date(Date.now() + 10 * 60_000));
+    const moved = await waitFor(
+      `squad ${PAY.squad}: the incident's start and v2's failure start moved back`,
+      () => client.get<SquadObject>(SquadResource, PAY.squad),
+      (sq) =>
+        sq?.status?.incidents?.[0]?.firedAt === earlier!.startsAt &&
+        changeOf(sq.status.delivery, web2, r2)?.failureStartedAt === earlier!.startsAt,
+      { timeoutMs: 60_000, context },
+    );
+    expect(moved?.status?.incidents?.[0]?.actions.filter((a) => a.do === "Revert")).toHaveLength(1);
+    expect(moved?.status?.delivery?.totals).toMatchObject({ failedChanges: 1 });
+
     const killed = await client.get<Toggle>(FeatureToggleResource, PAY.toggle, PAY.ns);
     expect(killed?.status?.effectiveState).toBe("KilledByRollback");
     expect(killed?.status?.killedBy).toBe(`action incident-${incident.id}`);
@@ -338,6 +381,7 @@ describe("an alert remedies the change that caused it", () => {
       revision: r2,
       errorRate: 0,
     });
+    if (earlier) await sendAlert(earlier, new Date());
     const resolved = await waitFor(
       `squad ${PAY.squad}: the incident resolved`,
       () => incidents(PAY.squad),
@@ -345,6 +389,7 @@ describe("an alert remedies the change that caused it", () => {
       { timeoutMs: 120_000, context },
     );
     const incident = resolved![0]!;
+    expect(incident.firedAt).toBe(earlier?.startsAt);
     expect(incident.recoverySeconds).toBeGreaterThanOrEqual(0);
     expect(Date.parse(incident.resolvedAt!)).toBeGreaterThan(Date.parse(incident.firedAt));
     expect(incident.actions.filter((a) => a.do === "Revert")).toHaveLength(1);
