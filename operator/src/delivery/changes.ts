@@ -101,7 +101,11 @@ export function deriveChanges(
             const left = stable === undefined ? undefined : records.get(stable);
             const incident = incidentUndo(e);
             if (left && stable !== e.revision) {
-              if (returnedFrom !== e.revision && withinWindow(left, e.startedAt)) {
+              // An incident's revert fails its change whatever the revert window: the incident
+              // named it a suspect (deployed within its correlation window before the alert) and
+              // reverted it, which its record says, and the figures must not say otherwise.
+              const counts = withinWindow(left, e.startedAt) || incident !== undefined;
+              if (returnedFrom !== e.revision && counts) {
                 // An incident's revert is restored when its incident resolves (incident-recovery.ts).
                 fail(left, "Reverted", e.startedAt, alertOrTraffic(left, e), incident ? undefined : at);
               }

@@ -181,6 +181,22 @@ describe("a change Degraded when an incident's undo ran", () => {
   });
 });
 
+describe("an incident's revert and the revert window", () => {
+  it("fails the change it reverted even past the window (a suspect by the incident's own correlation); a person's undo there does not", () => {
+    const revertWindow = HOUR; // --revert-window 1h, with a Squad's correlationWindow of 2h
+    const incidentUndo = new Driver().ship(2);
+    incidentUndo.tick(90 * MIN).undo({ failureStartedAt: incidentUndo.now - MIN, actionId: "incident-i1" });
+    expect(
+      deriveChanges(incidentUndo.history(), [], revertWindow).find((c) => c.revision === R(2)),
+    ).toMatchObject({ failure: "Reverted", failureStartFrom: "Alert", revertActionId: "incident-i1" });
+    const personal = new Driver().ship(2);
+    personal.tick(90 * MIN).undo();
+    expect(
+      deriveChanges(personal.history(), [], revertWindow).find((c) => c.revision === R(2))?.failure,
+    ).toBeUndefined();
+  });
+});
+
 describe("the reverted revision coming back", () => {
   it("an undo of an incident's undo fails neither the revision it restored nor the change again", () => {
     const d = new Driver().ship(2).ship(3);
