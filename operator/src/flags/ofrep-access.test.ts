@@ -66,6 +66,8 @@ describe("squadOwning", () => {
     },
     solo: {},
     broken: { namespaces: "not a list" },
+    // Only its incident policy is refused: the rest of the Squad, its namespaces included, stands.
+    paging: { namespaces: [{ name: "pager" }], incidentResponse: { correlationWindow: "5s" } },
   };
   const lookup = (name: string) => specs[name];
 
@@ -85,6 +87,13 @@ describe("squadOwning", () => {
     expect(squadOwning("checkout", labels, lookup, ["core"])).toEqual({
       name: "payments",
       readableBy: [{ tribe: "x" }],
+    });
+  });
+
+  it("is the Squad whose incident policy alone is refused: a typo there takes no app's flags away", () => {
+    expect(squadOwning("pager", { "crescendo.dev/squad": "paging" }, lookup)).toEqual({
+      name: "paging",
+      readableBy: [],
     });
   });
 

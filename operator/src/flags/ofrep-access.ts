@@ -10,7 +10,8 @@
  * team, so squad members cannot widen who reads their flags, or claim to be someone else.
  */
 import { LABELS } from "../api/common.js";
-import { squadSpec, type FlagReader } from "../api/squad.js";
+import type { FlagReader } from "../api/squad.js";
+import { squadSpecParts } from "../api/squad-spec-parts.js";
 
 /** Who is asking, once authenticated. */
 export type OfrepCaller =
@@ -74,7 +75,8 @@ export function mayRead(caller: OfrepCaller, namespace: string, squadOwning: Squ
 /**
  * The squad owning `namespace`: the Squad its `crescendo.dev/squad` label names, if that Squad's
  * spec lists the namespace (or, listing none, is named after it). A Squad whose spec does not
- * parse owns nothing here: it is `Stalled` and fixing it restores access. A tribe the platform
+ * parse owns nothing here: it is `Stalled` and fixing it restores access. Its incident policy
+ * plays no part: a refused one stalls nothing, and takes no app's flag access away. A tribe the platform
  * does not declare (`declaredTribes`, when not empty) is no tribe: naming one shares nothing.
  */
 export function squadOwning(
@@ -87,9 +89,9 @@ export function squadOwning(
   if (!name) return undefined;
   const raw = squadSpecOf(name);
   if (raw === undefined) return undefined;
-  const parsed = squadSpec.safeParse(raw);
-  if (!parsed.success) return undefined;
-  const spec = parsed.data;
+  const parsed = squadSpecParts({ spec: raw });
+  if (!parsed.ok) return undefined;
+  const spec = parsed.spec;
   const owned = spec.namespaces.length === 0 ? [name] : spec.namespaces.map((n) => n.name);
   if (!owned.includes(namespace)) return undefined;
   const tribeDeclared =

@@ -76,7 +76,7 @@ export interface ResponsePolicy {
   correlationWindowMs: number;
   actions: readonly { match: { labels: Readonly<Record<string, string>> }; do: ResponseAction }[];
   /**
-   * Set when the Squad's `incidentResponse` does not parse (its Stalled condition says why): no
+   * Set when the Squad's `incidentResponse` is refused (its IncidentResponseValid condition says why): no
    * rule is trusted, so every alert is Notify only, and the record says it was for this reason.
    */
   invalid?: string;

@@ -10,7 +10,8 @@
  * compile instead of N (and a toggle's change cannot leave a neighbour's status stale).
  */
 import { API_VERSION, LABELS, MANAGED_BY, parseDuration } from "../../api/common.js";
-import { squadSpec, type SquadSpec } from "../../api/squad.js";
+import type { SquadSpec } from "../../api/squad.js";
+import { squadSpecParts } from "../../api/squad-spec-parts.js";
 import type { ToggleNotification, ToggleRolloutStatus } from "../../api/toggle-rollout.js";
 import type { PrometheusAllowlist } from "../../analysis/allowlist.js";
 import type { MetricProvider } from "../../analysis/index.js";
@@ -656,8 +657,9 @@ function lazySquadSpec(raw: RawSquad | undefined): () => SquadSpec | undefined {
   let parsed: { spec: SquadSpec | undefined } | undefined;
   return () => {
     if (!parsed) {
-      const result = raw ? squadSpec.safeParse(raw.spec ?? {}) : undefined;
-      parsed = { spec: result?.success ? result.data : undefined };
+      // A refused incident policy alone does not take the squad's toggle policy with it.
+      const result = raw ? squadSpecParts(raw) : undefined;
+      parsed = { spec: result?.ok ? result.spec : undefined };
     }
     return parsed.spec;
   };

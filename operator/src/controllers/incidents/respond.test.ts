@@ -26,7 +26,7 @@ type Status = { incidents?: IncidentRecord[]; notifications?: IncidentNotificati
 type Patch = { resource: string; name: string; body: { status?: Status } };
 
 /** A responder over real stores and a client that records its patches and applies them to the Squad. */
-function responder(oncall: boolean) {
+function responder(oncall: boolean, incidentResponse?: unknown) {
   const make = () => {
     const s = new Store<KubeObject>();
     s.replace([], "1");
@@ -39,6 +39,7 @@ function responder(oncall: boolean) {
     spec: {
       namespaces: [{ name: "shop" }],
       ...(oncall ? { oncall: { webhookSecretRef: { name: "oncall" }, format: "slack" } } : {}),
+      ...(incidentResponse === undefined ? {} : { incidentResponse }),
     },
   } as KubeObject);
   namespaces.upsert({ metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" } } });
@@ -98,6 +99,20 @@ describe("the receiver records an incident's on-call message with it", () => {
     const after = patches[1]!.body.status!;
     expect(after.incidents![0]!.resolvedAt).toBe("2030-01-01T03:00:10.000Z");
     expect(after.notifications?.map((n) => n.event)).toEqual(["Resolved", "Opened"]);
+  });
+
+  it("still scopes, records and pages an alert of a squad whose policy alone is refused: Notify only, and why", async () => {
+    // A Revert rule behind a window the operator refuses: no rule of it is trusted.
+    const { respond, patches } = responder(true, { correlationWindow: "5s", actions: [{ do: "Revert" }] });
+    const summary = await respond(FIRING);
+    expect(summary.unscoped).toEqual([]);
+    expect(summary.incidents.map((i) => i.squad)).toEqual(["payments"]);
+    const status = patches[0]!.body.status!;
+    expect(status.incidents![0]!.actions.map((a) => a.do)).toEqual(["Notify"]);
+    expect(status.incidents![0]!.explanation).toContain(
+      "HighErrorRate (f1): the squad's incidentResponse is invalid (spec.incidentResponse.correlationWindow: correlationWindow must be between 1m and 24h): notify only until it is fixed",
+    );
+    expect(status.notifications?.map((n) => n.event)).toEqual(["Opened"]);
   });
 
   it("records no message for a squad without an on-call webhook", async () => {

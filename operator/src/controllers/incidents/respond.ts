@@ -10,9 +10,9 @@
  */
 import type { Logger } from "pino";
 import { ANNOTATIONS, parseDuration } from "../../api/common.js";
-import { droppedNullLabels, type IncidentNotification, type IncidentRecord } from "../../api/incident.js";
+import type { IncidentNotification, IncidentRecord } from "../../api/incident.js";
 import { FeatureToggleResource, ReleaseResource, SquadResource } from "../../api/kinds.js";
-import { squadSpec } from "../../api/squad.js";
+import { checkIncidentResponse } from "../../api/squad-spec-parts.js";
 import { squadOwning } from "../../flags/ofrep-access.js";
 import { isConflict, type KubeClient } from "../../runtime/client.js";
 import type { EventRecorder } from "../../runtime/events.js";
@@ -26,7 +26,6 @@ import {
   type Change,
   type ResponsePolicy,
 } from "../../incidents/correlate.js";
-import { zodMessage } from "../../api/zod-message.js";
 import { planIncident, type IncidentEvent, type IncidentPlan } from "../../incidents/plan.js";
 import { incidentNotices } from "./notices.js";
 
@@ -49,27 +48,23 @@ export interface ResponseSummary {
 }
 
 /**
- * The squad's `spec.incidentResponse` as correlation reads it: none when absent; when invalid,
- * no rule at all (Notify only), marked so the record says why.
+ * The squad's `spec.incidentResponse` as correlation reads it, judged exactly as the Squad
+ * controller judges it for its `IncidentResponseValid` condition (`squad-spec-parts.ts`): none
+ * when absent; when refused, no rule at all (Notify only), marked so the record says why.
  */
 export function policyOf(squad: KubeObject | undefined): ResponsePolicy | undefined {
-  const raw = asRecord(squad?.["spec"])["incidentResponse"];
-  if (raw === undefined) return undefined;
-  const parsed = squadSpec.shape.incidentResponse.safeParse(raw);
-  const invalid = parsed.success
-    ? droppedNullLabels(squad ?? {})
-    : zodMessage(parsed.error, "spec.incidentResponse");
-  if (invalid !== undefined) {
+  const check = checkIncidentResponse(squad ?? {});
+  if (check.state === "Absent") return undefined;
+  if (check.state === "Invalid") {
     return {
       correlationWindowMs: DEFAULT_CORRELATION_WINDOW_MS,
       actions: [],
-      invalid: invalid.slice(0, 256),
+      invalid: check.message.slice(0, 256),
     };
   }
-  if (!parsed.data) return undefined;
   return {
-    correlationWindowMs: parseDuration(parsed.data.correlationWindow),
-    actions: parsed.data.actions.map((a) => ({ match: { labels: a.match.labels }, do: a.do })),
+    correlationWindowMs: parseDuration(check.policy.correlationWindow),
+    actions: check.policy.actions.map((a) => ({ match: { labels: a.match.labels }, do: a.do })),
   };
 }
 

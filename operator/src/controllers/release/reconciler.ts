@@ -19,7 +19,7 @@ import { toggleGuardRelease } from "../../api/raw-spec.js";
 import { LABELS, parseDuration } from "../../api/common.js";
 import { ReleaseResource, type Release, type Squad } from "../../api/kinds.js";
 import type { ReleaseSpec, ReleaseStatus } from "../../api/release.js";
-import { squadSpec } from "../../api/squad.js";
+import { squadSpecParts } from "../../api/squad-spec-parts.js";
 import { measure, type MetricProvider } from "../../analysis/index.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
@@ -322,9 +322,9 @@ export class ReleaseReconciler {
     const name = labels?.[LABELS.squad];
     if (!name) return undefined;
     const rawSquad = this.deps.squads.get(name);
-    const parsed = rawSquad ? squadSpec.safeParse(rawSquad.spec ?? {}) : undefined;
-    const squad: Squad | undefined =
-      rawSquad && parsed?.success ? { ...rawSquad, spec: parsed.data } : undefined;
+    // A Squad whose incident policy alone is refused still gives its defaults and on-call.
+    const parsed = rawSquad ? squadSpecParts(rawSquad) : undefined;
+    const squad: Squad | undefined = rawSquad && parsed?.ok ? { ...rawSquad, spec: parsed.spec } : undefined;
     // The namespace's label, which the Squad controller sets only for a tribe the platform
     // declares: a Squad naming an undeclared tribe must not label its workloads with it.
     const tribe = labels[LABELS.tribe];

@@ -104,13 +104,14 @@ function fakeRecorder() {
 }
 
 function stores() {
-  const make = <T extends KubeObject>(objects: T[] = []) => {
-    const store = new Store<T>();
+  const make = <T extends KubeObject>(objects: T[] = [], keepLastApplied = false) => {
+    const store = new Store<T>({ keepLastApplied });
     store.replace(objects, "1");
     return store;
   };
   return {
-    squads: make<KubeObject>(),
+    // As the manager's Squad informer does (SquadResource.keepLastApplied).
+    squads: make<KubeObject>([], true),
     namespaces: make<Namespace>(),
     releases: make<Release>(),
     toggles: make<FeatureToggle>(),
@@ -174,6 +175,9 @@ function setup(
   return { s, calls, events, reconciler };
 }
 
+/** The spec of the stored Squad, to upsert it again with a change. */
+const squadSpecOf = (s: ReturnType<typeof stores>) =>
+  (s.squads.get("payments")?.["spec"] ?? {}) as Record<string, unknown>;
 const statusPatches = (calls: Call[]) =>
   calls.filter((c) => c.verb === "mergePatch" && c.subresource === "status");
 const statusOf = (call: Call | undefined) => (call?.body as { status: Record<string, unknown> }).status;
@@ -520,6 +524,8 @@ describe("SquadReconciler", () => {
         squad({
           namespaces: [{ name: "shop" }],
           oncall,
+          // Stalled by the rest of the spec; its incident policy is refused as well.
+          networkIsolation: "Everything",
           incidentResponse: { correlationWindow: "5s", actions: [{ do: "Revert" }] },
         }),
       );
@@ -528,7 +534,112 @@ describe("SquadReconciler", () => {
       expect(delivered).toMatchObject([
         { squad: "payments", oncall: { ...oncall }, namespaces: [{ name: "shop" }] },
       ]);
-      expect(conditionOf(statusPatches(calls)[0], "Stalled")).toMatchObject({ reason: "InvalidSpec" });
+      const patch = statusPatches(calls)[0];
+      expect(conditionOf(patch, "Stalled")).toMatchObject({ reason: "InvalidSpec" });
+      // Each part names its own problem: the rest in Stalled, the policy in its own condition.
+      expect(conditionOf(patch, "Stalled")?.message).not.toContain("incidentResponse");
+      expect(conditionOf(patch, "IncidentResponseValid")).toMatchObject({
+        status: "False",
+        reason: "InvalidSpec",
+      });
+    });
+
+    it("reconciles everything else when only its incidentResponse is refused, and says so apart, once", async () => {
+      const { s, calls, events, reconciler } = setup();
+      const policy = { correlationWindow: "5s", actions: [{ do: "Revert" }] };
+      s.squads.upsert(
+        squad({
+          members: [{ kind: "User", name: "ana", role: "lead" }],
+          networkIsolation: "Squad",
+          incidentResponse: policy,
+        }),
+      );
+      expect(await reconciler.reconcile("payments")).toEqual({});
+      // What a valid Squad gets: its namespace, RBAC and isolation.
+      expect(calls.map((c) => `${c.verb} ${c.kind} ${c.namespace ?? ""}/${c.name}`)).toEqual([
+        "create Namespace /payments",
+        "apply Namespace /payments",
+        "apply RoleBinding payments/crescendo-lead",
+        "apply NetworkPolicy payments/crescendo-isolation",
+        "mergePatch Squad /payments",
+      ]);
+      const patch = statusPatches(calls)[0];
+      expect(conditionOf(patch, "Stalled")?.status).toBe("False");
+      expect(conditionOf(patch, "Reconciling")?.status).toBe("True");
+      const refused = conditionOf(patch, "IncidentResponseValid");
+      expect(refused).toMatchObject({ status: "False", reason: "InvalidSpec" });
+      expect(refused?.message).toMatch(
+        /^spec\.incidentResponse\.correlationWindow: correlationWindow must be between 1m and 24h; alerts of this squad are only notified/,
+      );
+      expect(events).toEqual([
+        expect.objectContaining({ reason: "NamespaceCreated" }),
+        expect.objectContaining({
+          type: "Warning",
+          reason: "IncidentResponseInvalid",
+          note: refused?.message,
+        }),
+      ]);
+
+      // Reconciled again with the same problem: no second Warning.
+      s.squads.upsert(
+        squad({ ...squadSpecOf(s), incidentResponse: policy }, { resourceVersion: "11" }, statusOf(patch)),
+      );
+      events.length = 0;
+      await reconciler.reconcile("payments");
+      expect(events.filter((e) => e.reason === "IncidentResponseInvalid")).toEqual([]);
+
+      // Fixed: True, and a Normal Event says the rules are read again.
+      const fixed = { correlationWindow: "5m", actions: [{ do: "Revert" }] };
+      const last = statusPatches(calls).at(-1) ?? patch;
+      s.squads.upsert(
+        squad(
+          { ...squadSpecOf(s), incidentResponse: fixed },
+          { resourceVersion: "12", generation: 3 },
+          statusOf(last),
+        ),
+      );
+      calls.length = 0;
+      await reconciler.reconcile("payments");
+      expect(conditionOf(statusPatches(calls)[0], "IncidentResponseValid")).toMatchObject({
+        status: "True",
+        reason: "Valid",
+        message: "1 rule, correlationWindow 5m",
+      });
+      expect(events.filter((e) => e.reason.startsWith("IncidentResponse"))).toEqual([
+        expect.objectContaining({ type: "Normal", reason: "IncidentResponseValid" }),
+      ]);
+    });
+
+    it("refuses a rule a client-side kubectl apply emptied by dropping a null label, and stalls nothing", async () => {
+      const { s, calls, reconciler } = setup();
+      s.squads.upsert(
+        squad(
+          { incidentResponse: { actions: [{ match: { labels: {} }, do: "Revert" }] } },
+          {
+            annotations: {
+              "kubectl.kubernetes.io/last-applied-configuration": JSON.stringify({
+                spec: {
+                  incidentResponse: { actions: [{ match: { labels: { severity: null } }, do: "Revert" }] },
+                },
+              }),
+            },
+          },
+        ),
+      );
+      await reconciler.reconcile("payments");
+      expect(calls.map((c) => c.verb)).toContain("apply");
+      const patch = statusPatches(calls)[0];
+      expect(conditionOf(patch, "Stalled")?.status).toBe("False");
+      expect(conditionOf(patch, "IncidentResponseValid")?.message).toMatch(
+        /^spec\.incidentResponse\.actions\[0\]\.match\.labels\.severity: a label value is needed.*kubectl apply dropped it/,
+      );
+    });
+
+    it("gives a Squad without incidentResponse no IncidentResponseValid condition", async () => {
+      const { s, calls, reconciler } = setup();
+      s.squads.upsert(squad({}));
+      await reconciler.reconcile("payments");
+      expect(conditionOf(statusPatches(calls)[0], "IncidentResponseValid")).toBeUndefined();
     });
 
     it("has nothing to page with when its oncall itself is invalid", async () => {

@@ -5,7 +5,6 @@
  */
 import { LABELS } from "../../api/common.js";
 import { squadNamespaceDeletionPolicy, squadNamespaceNames } from "../../api/raw-spec.js";
-import { zodMessage } from "../../api/zod-message.js";
 import {
   FeatureToggleResource,
   ReleaseResource,
@@ -14,8 +13,8 @@ import {
   type Release,
   type Squad,
 } from "../../api/kinds.js";
-import { squadSpec, type SquadStatus } from "../../api/squad.js";
-import { droppedNullLabels } from "../../api/incident.js";
+import type { SquadStatus } from "../../api/squad.js";
+import { squadSpecParts, type IncidentPolicyCheck } from "../../api/squad-spec-parts.js";
 import { deliveryRequeueMs } from "../../delivery/squad-delivery.js";
 import type { Logger } from "../../observability/logger.js";
 import { applyIfChanged } from "../../runtime/apply.js";
@@ -48,6 +47,7 @@ import {
 } from "./plan.js";
 import { squadMetrics } from "./metrics.js";
 import { oncallView } from "./oncall-view.js";
+import { incidentPolicyConditions, incidentPolicyEvents } from "./incident-policy-condition.js";
 import { IncidentNotices } from "./incident-notices.js";
 import { NotificationRunner } from "../release/notification-runner.js";
 import type { OncallWebhook } from "../release/notify.js";
@@ -298,13 +298,12 @@ export class SquadReconciler {
       this.deps.notices?.cancel(key);
       return {};
     }
-    const parsed = squadSpec.safeParse(raw.spec ?? {});
-    if (!parsed.success) return this.invalid(raw, zodMessage(parsed.error));
-    const dropped = droppedNullLabels(raw);
-    if (dropped) return this.invalid(raw, dropped);
-    const squad: Squad = { ...raw, spec: parsed.data };
+    // The incident policy is judged apart: refused alone, it does not stall the rest of the squad.
+    const parts = squadSpecParts(raw);
+    if (!parts.ok) return this.invalid(raw, parts.message, parts.incidentResponse);
+    const squad: Squad = { ...raw, spec: parts.spec };
     return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
-      apply: () => this.apply(squad, raw),
+      apply: () => this.apply(squad, raw, parts.incidentResponse),
       cleanup: () => this.cleanup(squad),
     });
   }
@@ -313,9 +312,14 @@ export class SquadReconciler {
    * An invalid spec is reported once (the status write is compared first) and not retried: the
    * next spec edit is a new generation and brings a new reconcile. Only pending on-call messages
    * bring it back, until they are delivered or given up. A Squad being deleted is still cleaned
-   * up, reading only the deletion policy from its spec.
+   * up, reading only the deletion policy from its spec. Its incident policy is still judged on
+   * its own (`IncidentResponseValid`), so fixing the rest shows no stale verdict on it.
    */
-  private async invalid(raw: RawSquad, message: string): Promise<ReconcileResult> {
+  private async invalid(
+    raw: RawSquad,
+    message: string,
+    policy: IncidentPolicyCheck,
+  ): Promise<ReconcileResult> {
     if (raw.metadata.deletionTimestamp) {
       const policy = squadNamespaceDeletionPolicy(raw);
       return withFinalizer(this.deps.client, SquadResource, raw, SQUAD_FINALIZER, {
@@ -326,12 +330,17 @@ export class SquadReconciler {
     // Its incidents are still recorded (Notify only, until the spec is fixed): page on-call for them.
     const view = oncallView(raw);
     const noticed = view ? await this.deliverNotices(raw, view) : { raw };
-    const status = invalidSpecStatus({ squad: noticed.raw, message, now: this.deps.clock.now() });
-    await this.writeStatus(noticed.raw, status);
+    const now = this.deps.clock.now();
+    const status = invalidSpecStatus({ squad: noticed.raw, message, now });
+    await this.writeStatus(noticed.raw, withIncidentPolicy(status, policy, raw, now));
     return noticed.nextInMs === undefined ? {} : { requeueAfterMs: Math.max(250, noticed.nextInMs) };
   }
 
-  private async apply(squad: Squad, observed: RawSquad): Promise<ReconcileResult> {
+  private async apply(
+    squad: Squad,
+    observed: RawSquad,
+    policy: IncidentPolicyCheck,
+  ): Promise<ReconcileResult> {
     const { namespaces, squads } = this.deps;
     // First, so nothing the rest may stall on keeps an incident from on-call.
     const noticed = await this.deliverNotices(observed, squad);
@@ -352,7 +361,7 @@ export class SquadReconciler {
     await this.act(raw, plan, observedNamespaces);
 
     const now = this.deps.clock.now();
-    const status = squadStatus({
+    const planned = squadStatus({
       squad: raw,
       plan,
       observed: {
@@ -364,6 +373,7 @@ export class SquadReconciler {
       now,
       ...(this.deps.revertWindowMs === undefined ? {} : { revertWindowMs: this.deps.revertWindowMs }),
     });
+    const status = withIncidentPolicy(planned, policy, raw, now);
     await this.writeStatus(raw, status);
     // Only a tribe the platform declares labels the squad's delivery series.
     const tribe = squad.spec.tribe !== undefined && tribeAllowed(squad.spec.tribe, this.deps.declaredTribes);
@@ -498,8 +508,27 @@ export class SquadReconciler {
   private async writeStatus(raw: RawSquad, status: SquadStatus): Promise<void> {
     const written = await this.written.patchStatus(this.deps.client, raw, SquadResource, status);
     if (!written) return;
-    for (const event of transitionEvents(raw.status?.conditions, status.conditions)) {
+    const before = raw.status?.conditions;
+    const events = [
+      ...transitionEvents(before, status.conditions),
+      ...incidentPolicyEvents(before, status.conditions),
+    ];
+    for (const event of events) {
       void this.deps.recorder.record(raw, { ...event, action: "Reconcile" });
     }
   }
+}
+
+/** The status with the `IncidentResponseValid` condition set from the policy's own check. */
+function withIncidentPolicy(
+  status: SquadStatus,
+  policy: IncidentPolicyCheck,
+  squad: KubeObject,
+  now: number,
+): SquadStatus {
+  const conditions = incidentPolicyConditions(status.conditions, policy, {
+    observedGeneration: squad.metadata.generation,
+    now,
+  });
+  return { ...status, conditions };
 }
