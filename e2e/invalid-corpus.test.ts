@@ -2,13 +2,18 @@
  * The invalid-manifest corpus (e2e/fixtures/invalid/): every file is a mistake a squad could make
  * on its first day, applied with kubectl as they would. Each must be refused at admission with
  * the message its header names, or accepted and then reported `Stalled` with the reason and
- * message its header names (`kubectl wait --for=condition=Stalled` answers). None may be
- * accepted silently, and the operator must stay healthy through all of them.
+ * message its header names (`kubectl wait --for=condition=Stalled` answers), or, for a part of a
+ * spec refused on its own (a Squad's incident policy), accepted with the rest reconciled (Ready)
+ * and a condition of its own saying what was refused. None may be accepted silently, and the
+ * operator must stay healthy through all of them.
  *
  * Header lines of a corpus file:
  *   # expect: admission /regex/             kubectl apply fails; stderr matches
  *   # expect: Stalled <Reason> /regex/      applied; the last object in the file is Stalled with
  *                                           that reason and a message matching
+ *   # expect: <Type>=False <Reason> /regex/ applied; the last object becomes Ready, not Stalled,
+ *                                           and its condition <Type> is False with that reason
+ *                                           and a message matching
  *   # apply: server-side                    apply with --server-side (sends null values)
  */
 import { readdirSync, readFileSync } from "node:fs";
@@ -27,8 +32,10 @@ const PREEXISTING = "corpus-preexisting";
 const STALLED_WITHIN = "30s";
 
 interface Expectation {
-  kind: "admission" | "Stalled";
+  kind: "admission" | "Stalled" | "refusedPart";
   reason?: string;
+  /** For a refused part: the condition that says so. */
+  condition?: string;
   message: RegExp;
   serverSide: boolean;
 }
@@ -39,12 +46,17 @@ function expectationOf(text: string, file: string): Expectation {
   const start = line.indexOf("/");
   const end = line.lastIndexOf("/");
   if (start < 0 || end <= start) throw new Error(`${file}: the expectation needs a /regex/`);
-  const [kind, reason] = line.slice(0, start).trim().split(/\s+/);
-  if (kind !== "admission" && kind !== "Stalled") throw new Error(`${file}: unknown expectation "${kind}"`);
-  if (kind === "Stalled" && !reason) throw new Error(`${file}: Stalled needs a reason`);
+  const [word = "", reason] = line.slice(0, start).trim().split(/\s+/);
+  const part = /^([A-Z][A-Za-z]+)=False$/.exec(word)?.[1];
+  const kind = part ? "refusedPart" : word;
+  if (kind !== "admission" && kind !== "Stalled" && kind !== "refusedPart") {
+    throw new Error(`${file}: unknown expectation "${word}"`);
+  }
+  if (kind !== "admission" && !reason) throw new Error(`${file}: ${word} needs a reason`);
   return {
     kind,
     ...(reason ? { reason } : {}),
+    ...(part ? { condition: part } : {}),
     message: new RegExp(line.slice(start + 1, end)),
     serverSide: /^# apply: server-side$/m.test(text),
   };
@@ -122,6 +134,10 @@ describe("the invalid-manifest corpus", () => {
           return;
         }
         expect(apply.code, apply.stderr).toBe(0);
+        if (want.kind === "refusedPart") {
+          await expectRefusedPart(subject, ns, want);
+          return;
+        }
         const wait = await kubectl([
           "wait",
           `--for=condition=Stalled=True`,
@@ -156,6 +172,42 @@ describe("the invalid-manifest corpus", () => {
     expect(operator.child.exitCode).toBeNull();
   });
 });
+
+/**
+ * A part refused on its own: the rest is reconciled (Ready, never Stalled for it), the part's
+ * condition is False with the reason and message.
+ */
+async function expectRefusedPart(
+  subject: { kind: string; name: string },
+  ns: string[],
+  want: Expectation,
+): Promise<void> {
+  const target = `${subject.kind}/${subject.name}`;
+  const refused = await kubectl([
+    "wait",
+    `--for=condition=${want.condition ?? ""}=False`,
+    target,
+    ...ns,
+    `--timeout=${STALLED_WITHIN}`,
+  ]);
+  const ready = await kubectl([
+    "wait",
+    "--for=condition=Ready=True",
+    target,
+    ...ns,
+    `--timeout=${STALLED_WITHIN}`,
+  ]);
+  const got = await kubectl(["get", subject.kind, subject.name, ...ns, "-o", "json"]);
+  const conditions =
+    (JSON.parse(got.stdout || "{}") as { status?: { conditions?: Condition[] } }).status?.conditions ?? [];
+  const seen = `${JSON.stringify(conditions)}\n${operator.tail(10)}`;
+  expect(refused.code, `${want.condition ?? ""} not False within ${STALLED_WITHIN}: ${seen}`).toBe(0);
+  expect(ready.code, `the rest not Ready within ${STALLED_WITHIN}: ${seen}`).toBe(0);
+  const part = conditions.find((c) => c.type === want.condition);
+  expect(part?.reason).toBe(want.reason);
+  expect(part?.message).toMatch(want.message);
+  expect(conditions.find((c) => c.type === "Stalled")?.status).toBe("False");
+}
 
 interface Condition {
   type: string;

@@ -149,7 +149,7 @@ const cases: {
     name: "a squad the controller has not reported on",
     squad: squad(undefined),
     contains: ["Releases    not reported yet", "Toggles     not reported yet", "Namespaces  0"],
-    excludes: ["Delivery", "Conditions"],
+    excludes: ["Delivery", "Conditions", "Incidents"],
   },
   {
     name: "delivery with no deployment, change or recovery in the window",
@@ -169,6 +169,50 @@ const cases: {
       /Failed deployment recovery time\s+no recovery\s+no recovery\n/,
     ],
     excludes: ["not restored"],
+  },
+  {
+    name: "an incident policy the operator refused, on its own line: the squad is Ready all the same",
+    squad: squad({
+      ...status,
+      conditions: [
+        {
+          type: "Ready",
+          status: "True",
+          reason: "Succeeded",
+          message: "2 namespaces ready",
+          lastTransitionTime: ago(300),
+        },
+        {
+          type: "IncidentResponseValid",
+          status: "False",
+          reason: "InvalidSpec",
+          message:
+            "spec.incidentResponse.correlationWindow: correlationWindow must be between 1m and 24h; alerts of this squad are only notified (recorded and paged; nothing is reverted or killed) until it is fixed",
+          lastTransitionTime: ago(60),
+        },
+      ],
+    }),
+    contains: [
+      "Ready       True (Succeeded): 2 namespaces ready",
+      "Incidents   policy refused (InvalidSpec): spec.incidentResponse.correlationWindow: correlationWindow must be between 1m and 24h; alerts of this squad are only notified",
+      /IncidentResponseValid\s+False\s+InvalidSpec\s+1m ago\s+spec\.incidentResponse/,
+    ],
+  },
+  {
+    name: "an incident policy the operator accepted",
+    squad: squad({
+      ...status,
+      conditions: [
+        {
+          type: "IncidentResponseValid",
+          status: "True",
+          reason: "Valid",
+          message: "2 rules, correlationWindow 30m",
+          lastTransitionTime: ago(60),
+        },
+      ],
+    }),
+    contains: ["Incidents   policy valid: 2 rules, correlationWindow 30m"],
   },
   {
     name: "delivery from an operator that has not computed the windows yet",

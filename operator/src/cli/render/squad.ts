@@ -32,6 +32,8 @@ export function renderSquad(squad: Squad, options: SquadRenderOptions = {}): str
   const spec = squad.spec ?? {};
   const status = squad.status ?? {};
   const ready = status.conditions?.find((c) => c.type === "Ready");
+  // Apart from Ready: a refused incident policy stalls nothing, but its alerts are only notified.
+  const policy = status.conditions?.find((c) => c.type === "IncidentResponseValid");
   const members = spec.members ?? [];
   const roles = (["lead", "member", "viewer"] as const).flatMap((role) => {
     const n = members.filter((m) => (m.role ?? "member") === role).length;
@@ -49,6 +51,13 @@ export function renderSquad(squad: Squad, options: SquadRenderOptions = {}): str
       ],
       ["Members", members.length === 0 ? "none" : `${members.length} (${join(roles)})`],
       ["Isolation", spec.networkIsolation],
+      [
+        "Incidents",
+        policy &&
+          (policy.status === "True"
+            ? `policy ${p.ok("valid")}: ${policy.message}`
+            : `policy ${p.bad("refused")} (${policy.reason}): ${policy.message}`),
+      ],
     ],
     10,
   );
