@@ -109,7 +109,8 @@ describe("the invalid-manifest corpus", () => {
       const want = expectationOf(text, file);
       const subject = subjectOf(text);
       const ns = subject.namespaced ? ["-n", NAMESPACE] : [];
-      it(`${file}: ${want.kind}${want.reason ? ` ${want.reason}` : ""} ${String(want.message)}`, async () => {
+      const shown = want.condition ? `${want.condition}=False` : want.kind;
+      it(`${file}: ${shown}${want.reason ? ` ${want.reason}` : ""} ${String(want.message)}`, async () => {
         const apply = await kubectl([
           "apply",
           ...(want.serverSide ? ["--server-side", "--field-manager=corpus"] : []),
