@@ -90,7 +90,7 @@ export const changeRecord = z
       .enum(RESTORED_FROM)
       .optional()
       .describe(
-        "For a change an incident reverted: IncidentResolved (restoredAt is the incident's resolvedAt), or Revert (restoredAt is the revert: the alert resolved before the revert took effect, or no resolution was seen within 24 hours of the revert).",
+        "For a change an incident reverted: IncidentResolved (restoredAt is the incident's resolvedAt), or Revert (restoredAt is the revert: the alert resolved before the revert took effect, its resolution was only inferred from the alert firing again, or no resolution was seen within 24 hours of the revert).",
       ),
   })
   .describe("One change of one Release and its outcome.");

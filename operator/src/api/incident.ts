@@ -156,6 +156,12 @@ export const MAX_INCIDENT_TEXT = 512;
 const dateTime = (description: string) => z.string().describe(description).meta({ format: "date-time" });
 const text = (description: string) => z.string().max(MAX_INCIDENT_TEXT).describe(description);
 
+/**
+ * Where an incident's resolution came from when not from Alertmanager's resolved notification:
+ * `FiredAgain`, inferred from an alert of it firing again with a later startsAt.
+ */
+export const INCIDENT_RESOLUTION_SOURCES = ["FiredAgain"] as const;
+
 export const INCIDENT_ACTION_STATES = ["Requested", "Done", "NotDone"] as const;
 
 /** A change of the squad in the window before the alert (also in the on-call payload). */
@@ -183,6 +189,25 @@ export const incidentRecord = z
       .array(z.string().max(256))
       .max(MAX_INCIDENT_ITEMS)
       .describe("The squad's alerts in the group: alertname (fingerprint)."),
+    alertStarts: z
+      .array(
+        z.object({
+          alert: z
+            .string()
+            .max(64)
+            .describe(
+              "The alert: Alertmanager's fingerprint (a hash of its labels), or a digest of its labels.",
+            ),
+          startsAt: dateTime(
+            "Its startsAt: the same in every repeat of one firing, later once it fires again.",
+          ),
+        }),
+      )
+      .max(MAX_INCIDENT_ITEMS)
+      .optional()
+      .describe(
+        "When each of the squad's alerts in the group started, the latest seen: a known alert arriving with a later startsAt fired again, so a firing whose resolved notification never arrived is told from a repeat (docs/incidents.md).",
+      ),
     suspects: z
       .array(incidentSuspect)
       .max(MAX_INCIDENT_ITEMS)
@@ -215,14 +240,22 @@ export const incidentRecord = z
     resolvedAt: z
       .string()
       .optional()
-      .describe("When Alertmanager reported every alert of the squad resolved (their endsAt).")
+      .describe(
+        "When Alertmanager reported every alert of the squad resolved (their endsAt); with resolvedFrom FiredAgain, the latest it can have been.",
+      )
       .meta({ format: "date-time" }),
+    resolvedFrom: z
+      .enum(INCIDENT_RESOLUTION_SOURCES)
+      .optional()
+      .describe(
+        "Absent: Alertmanager's resolved notification. FiredAgain: none arrived, and an alert of the incident came back with a later startsAt, so it had ended by then (resolvedAt, an upper bound); no recoverySeconds, the span is not known.",
+      ),
     recoverySeconds: z
       .number()
       .int()
       .optional()
       .describe(
-        "firedAt to resolvedAt. A Release change this incident reverted counts the same span (alert start to resolved) as its failed deployment recovery time in the squad's delivery metrics (from the earlier Degraded start if the Release was unavailable before the alert; docs/delivery-metrics.md).",
+        "firedAt to resolvedAt, when Alertmanager reported the resolution. A Release change this incident reverted counts the same span (alert start to resolved) as its failed deployment recovery time in the squad's delivery metrics (from the earlier Degraded start if the Release was unavailable before the alert; docs/delivery-metrics.md).",
       ),
   })
   .describe("One Alertmanager alert group and what was done about it.");

@@ -156,6 +156,28 @@ describe("restoreByIncident", () => {
     expect(restored).toMatchObject({ restoredAt: iso(REVERTED), restoredFrom: "Revert" });
   });
 
+  it("an inferred resolution (the alert fired again, none received): the revert restored it, at once", () => {
+    // resolvedAt is only an upper bound (the next firing's start, here a day later): not a recovery time.
+    const inferred: IncidentRecord = {
+      ...incident(),
+      resolvedAt: iso(FIRED + 24 * HOUR),
+      resolvedFrom: "FiredAgain",
+    };
+    const restored = restoreByIncident(open(), [inferred], FIRED + 24 * HOUR + MIN);
+    expect(restored).toMatchObject({ restoredAt: iso(REVERTED), restoredFrom: "Revert" });
+    expect(Date.parse(restored.restoredAt!) - Date.parse(restored.failureStartedAt!)).toBe(REVERTED - FIRED);
+    // Not held for the 24 hours a missing resolution waits: it is known to have happened.
+    const soon: IncidentRecord = {
+      ...incident(),
+      resolvedAt: iso(REVERTED + 10 * MIN),
+      resolvedFrom: "FiredAgain",
+    };
+    expect(restoreByIncident(open(), [soon], REVERTED + 11 * MIN)).toMatchObject({
+      restoredAt: iso(REVERTED),
+      restoredFrom: "Revert",
+    });
+  });
+
   it("links by the undo's action id and the Release it targeted, not by anything else", () => {
     const change = open();
     const revert = incident(T0 + 95 * MIN).actions[0]!;

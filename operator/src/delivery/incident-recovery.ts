@@ -10,6 +10,13 @@
  * - The incident resolved after the revert: restored at its `resolvedAt` (`IncidentResolved`).
  * - It resolved before the revert took effect (the alert cleared while the undo waited): the
  *   failing revision still served until the revert, so restored at the revert (`Revert`).
+ * - Its resolution was inferred (`resolvedFrom: FiredAgain`: Alertmanager's resolved notification
+ *   never arrived, and the alert later fired again): restored at the revert (`Revert`), at once.
+ *   The record's `resolvedAt` is then only an upper bound, the new firing's start, which may be
+ *   hours or a day after users were well again; a recovery time measured to it would be that
+ *   wrong in the squad's figures. The revert is when the failing revision stopped serving, the
+ *   same end as when no resolution is seen at all, and nothing is gained by waiting 24 hours for a
+ *   resolution that is already known to have happened.
  * - No resolution within `INCIDENT_RESOLUTION_WAIT_MS` of the revert (Alertmanager without
  *   `send_resolved`, an alert that never clears, or the record evicted from the Squad's bounded
  *   `status.incidents`): restored at the revert (`Revert`), so no failure stays open for ever.
@@ -35,7 +42,7 @@ import { ms } from "./changes.js";
 export const INCIDENT_RESOLUTION_WAIT_MS = DAY_MS;
 
 /** What of an incident record the restore reads. */
-export type IncidentResolution = Pick<IncidentRecord, "actions" | "firedAt" | "resolvedAt">;
+export type IncidentResolution = Pick<IncidentRecord, "actions" | "firedAt" | "resolvedAt" | "resolvedFrom">;
 
 /** The record restored as its incident says, or unchanged (not an incident's revert, or still open). */
 export function restoreByIncident(
@@ -50,7 +57,8 @@ export function restoreByIncident(
   const started = incident ? followFiredAt(r, incident.firedAt, reverted) : r;
   const resolvedAt = incident?.resolvedAt;
   const resolved = resolvedAt === undefined ? NaN : ms(resolvedAt);
-  if (resolvedAt !== undefined && !Number.isNaN(resolved) && resolved >= reverted) {
+  const inferred = incident?.resolvedFrom === "FiredAgain";
+  if (resolvedAt !== undefined && !inferred && !Number.isNaN(resolved) && resolved >= reverted) {
     return { ...started, restoredAt: resolvedAt, restoredFrom: "IncidentResolved" };
   }
   if (!Number.isNaN(resolved) || now - reverted >= INCIDENT_RESOLUTION_WAIT_MS) {

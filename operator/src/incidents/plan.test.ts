@@ -716,3 +716,317 @@ describe("planIncident when the group fires again after its incident resolved", 
     expect(incidentActionId(refiredIncidentId(ID, at, () => true)).length).toBeLessThanOrEqual(64);
   });
 });
+
+describe("planIncident when the group fires again and its resolved notification never arrived", () => {
+  const REFIRED = T0 + 20 * MIN;
+  const REFIRED_ID = `${ID}-20300101T032000Z`;
+  const firing = (startsAt: number, fingerprint = "f1") =>
+    alert({ namespace: "shop" }, { startsAt: iso(startsAt), fingerprint });
+  const resolvedAlert = (startsAt: number, endsAt: number, fingerprint = "f1") =>
+    alert(
+      { namespace: "shop" },
+      { status: "resolved", startsAt: iso(startsAt), endsAt: iso(endsAt), fingerprint },
+    );
+
+  /** The first incident, fired at T0 and reverted r2; Alertmanager's resolution then lost. */
+  function openFirst(i = input()) {
+    const p = planIncident(i).squads[0]!;
+    expect(p.incidents[0]!.alertStarts).toEqual([{ alert: "f1", startsAt: iso(T0) }]);
+    return p.incidents;
+  }
+
+  /** The alert back at T0+20m with a new startsAt, after a new promotion r3 at T0+15m. */
+  const refire = (i: IncidentInput, records: IncidentRecord[], over: Partial<IncidentInput> = {}) =>
+    again(i, records, {
+      message: message([firing(REFIRED)]),
+      now: REFIRED + MIN,
+      changes: [...i.changes, web(T0 + 15 * MIN, "r3")],
+      release: () => ({ stableRevision: "r3", phase: "Healthy" }),
+      ...over,
+    }).squads[0]!;
+
+  it("repeats of the firing with the same startsAt (repeat_interval, retries, a new leader) stay the same incident", () => {
+    const i = input();
+    const first = openFirst(i);
+    for (const now of [T0 + 7 * MIN, T0 + 4 * 60 * MIN, T0 + 24 * 60 * MIN]) {
+      const repeat = again(i, first, { now }).squads[0]!;
+      expect(repeat).toMatchObject({ id: ID, changed: false, writes: [], events: [] });
+      expect(repeat.incidents).toEqual(first);
+    }
+  });
+
+  it("a known alert with a later startsAt: the open incident is closed as resolved by then, inferred, and a new one opens", () => {
+    const i = input();
+    const first = openFirst(i);
+    const p = refire(i, first);
+    expect(p.id).toBe(REFIRED_ID);
+    expect(p.changed).toBe(true);
+    expect(p.incidents.map((r) => r.id)).toEqual([REFIRED_ID, ID]);
+    // The first: resolved by the new start at the latest, marked inferred, no recovery time.
+    const closed = p.incidents[1]!;
+    expect(closed).toMatchObject({ resolvedAt: iso(REFIRED), resolvedFrom: "FiredAgain" });
+    expect(closed.recoverySeconds).toBeUndefined();
+    expect(closed.actions).toEqual(first[0]!.actions);
+    expect(closed.explanation.at(-1)).toBe(
+      `resolved by ${iso(REFIRED)} at the latest: no resolved notification arrived, and HighErrorRate (f1) fired again then (a later startsAt: incident ${REFIRED_ID}); when it ended is not known, so no recovery time is recorded`,
+    );
+    // The second: a normal new incident, remediated with its own action id.
+    const r = p.incidents[0]!;
+    expect(r).toMatchObject({
+      firedAt: iso(REFIRED),
+      receivedAt: iso(REFIRED + MIN),
+      alerts: ["HighErrorRate (f1)"],
+      alertStarts: [{ alert: "f1", startsAt: iso(REFIRED) }],
+    });
+    expect(r.resolvedAt).toBeUndefined();
+    expect(r.explanation[0]).toBe(
+      `fired again at ${iso(REFIRED)}: HighErrorRate (f1) came back with a later startsAt while incident ${ID} of the same group was open; its resolved notification never arrived, so it had ended by then and this is a new incident`,
+    );
+    const actionId = incidentActionId(REFIRED_ID);
+    expect(p.writes).toEqual([
+      {
+        kind: "Release",
+        namespace: "shop",
+        name: "web",
+        action: "undo",
+        actionId,
+        failureStartedAt: iso(REFIRED),
+      },
+    ]);
+    expect(r.actions.map((a) => [a.do, a.state, a.actionId])).toEqual([
+      ["Revert", "Requested", actionId],
+      ["Notify", "Done", undefined],
+    ]);
+    expect(p.events.map((e) => [e.reason, e.on.kind])).toEqual([
+      ["IncidentOpened", "Squad"],
+      ["IncidentResolved", "Squad"],
+      ["IncidentRevert", "Release"],
+    ]);
+    expect(p.events[0]!.note).toContain(
+      `incident ${REFIRED_ID} (HighErrorRate): fired again while incident ${ID} was open (its resolution was never received)`,
+    );
+    expect(p.events[1]!.note).toBe(
+      `incident ${ID} (HighErrorRate) ended by ${iso(REFIRED)} at the latest: its resolution was never received and the alert fired again (incident ${REFIRED_ID}); recovery time unknown`,
+    );
+    expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
+  });
+
+  it("kills again the toggles changed in the new firing's window, with the new incident's action id", () => {
+    const i = input();
+    const p = refire(i, openFirst(i), { changes: [...i.changes, flag(T0 + 10 * MIN, "fast-pay")] });
+    const kill = p.writes.find((w) => w.kind === "FeatureToggle");
+    expect(kill).toBeUndefined(); // fast-pay is unknown to `toggle`: recorded as gone, not written
+    expect(p.incidents[0]!.actions.map((a) => [a.do, a.target, a.state])).toContainEqual([
+      "KillToggles",
+      "shop/fast-pay",
+      "NotDone",
+    ]);
+    const known = refire(i, openFirst(i), {
+      changes: [...i.changes, flag(T0 + 10 * MIN)],
+      toggle: () => ({ killed: false }),
+    });
+    expect(known.writes.filter((w) => w.kind === "FeatureToggle")).toEqual([
+      expect.objectContaining({
+        name: "new-checkout",
+        action: "kill",
+        actionId: incidentActionId(REFIRED_ID),
+      }),
+    ]);
+  });
+
+  it("never reverts the first incident's undo: the new incident's record says why nothing was reverted", () => {
+    const i = input();
+    const undo: Change = { ...web(T0 + 3 * MIN, "r1"), undo: true };
+    const p = refire(i, openFirst(i), {
+      changes: [...i.changes, undo],
+      release: () => ({ stableRevision: "r1", phase: "Healthy", actionIds: [ACTION_ID] }),
+    });
+    expect(p.id).toBe(REFIRED_ID);
+    expect(p.writes).toEqual([]);
+    expect(p.incidents[0]!.explanation.join("\n")).toContain("an undo is never reverted");
+    expect(p.incidents[0]!.actions[0]).toMatchObject({ do: "Revert", state: "NotDone" });
+  });
+
+  it("a new alert (a new fingerprint) joining the open group is the same incident, as before", () => {
+    const i = input();
+    const first = openFirst(i);
+    const p = again(i, first, {
+      message: message([firing(T0), firing(REFIRED, "f2")]),
+      now: REFIRED + MIN,
+    }).squads[0]!;
+    expect(p.id).toBe(ID);
+    expect(p.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(p.incidents[0]!.resolvedAt).toBeUndefined();
+    expect(p.incidents[0]!.alertStarts).toEqual([
+      { alert: "f1", startsAt: iso(T0) },
+      { alert: "f2", startsAt: iso(REFIRED) },
+    ]);
+    // Only a new fingerprint, the first alert no longer listed: still the same incident.
+    const alone = again(i, first, { message: message([firing(REFIRED, "f2")]), now: REFIRED + MIN })
+      .squads[0]!;
+    expect(alone.incidents.map((r) => r.id)).toEqual([ID]);
+  });
+
+  it("an out-of-order old payload (the earlier startsAt) after the new incident changes nothing", () => {
+    const i = input();
+    const opened = refire(i, openFirst(i)).incidents;
+    for (const late of [
+      message([firing(T0)]),
+      message([resolvedAlert(T0, T0 + 4 * MIN)]),
+      message([firing(T0), firing(T0 + MIN, "f2")]),
+    ]) {
+      const p = again(i, opened, { message: late, now: REFIRED + 2 * MIN }).squads[0]!;
+      expect(p).toMatchObject({ changed: false, writes: [], events: [] });
+      expect(p.incidents).toEqual(opened);
+    }
+    // And one of the group's first record, before any refire: the recorded start never moves back.
+    const first = openFirst(i);
+    const earlier = again(i, first, { message: message([firing(T0 - MIN)]), now: T0 + 3 * MIN }).squads[0]!;
+    expect(earlier.incidents[0]!.alertStarts).toEqual([{ alert: "f1", startsAt: iso(T0) }]);
+  });
+
+  it("Alertmanager's repeats of the new firing change nothing more", () => {
+    const i = input();
+    const p = refire(i, openFirst(i));
+    const repeat = refire(i, p.incidents, {
+      now: REFIRED + 4 * 60 * MIN,
+      release: () => ({ stableRevision: "r2", phase: "Healthy", actionIds: [incidentActionId(REFIRED_ID)] }),
+    });
+    expect(repeat).toMatchObject({ id: REFIRED_ID, changed: false, writes: [], events: [] });
+    expect(repeat.incidents).toEqual(p.incidents);
+  });
+
+  it("one alert firing again while another of the incident still fires: the group never resolved, the same incident", () => {
+    const i = input();
+    const both = again(i, openFirst(i), {
+      message: message([firing(T0), firing(T0 + MIN, "f2")]),
+      now: T0 + 2 * MIN,
+    }).squads[0]!.incidents;
+    const flap = again(i, both, {
+      message: message([firing(REFIRED), firing(T0 + MIN, "f2")]),
+      now: REFIRED + MIN,
+    }).squads[0]!;
+    expect(flap.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(flap.writes).toEqual([]);
+    expect(flap.events).toEqual([]);
+    expect(flap.incidents[0]!.resolvedAt).toBeUndefined();
+    // The flapping alert's new start is recorded, so f2 resolving later is not read as a refire.
+    expect(flap.incidents[0]!.alertStarts).toEqual([
+      { alert: "f1", startsAt: iso(REFIRED) },
+      { alert: "f2", startsAt: iso(T0 + MIN) },
+    ]);
+    const f2Done = again(i, flap.incidents, {
+      message: message([firing(REFIRED), resolvedAlert(T0 + MIN, REFIRED + 2 * MIN, "f2")]),
+      now: REFIRED + 3 * MIN,
+    }).squads[0]!;
+    expect(f2Done.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(f2Done.events).toEqual([]);
+  });
+
+  it("an alert of the incident listed resolved only after the new start: still going then, the same incident", () => {
+    const i = input();
+    const both = again(i, openFirst(i), {
+      message: message([firing(T0), firing(T0 + MIN, "f2")]),
+      now: T0 + 2 * MIN,
+    }).squads[0]!.incidents;
+    const overlap = again(i, both, {
+      message: message([firing(REFIRED), resolvedAlert(T0 + MIN, REFIRED + MIN, "f2")]),
+      now: REFIRED + 2 * MIN,
+    }).squads[0]!;
+    expect(overlap.incidents.map((r) => r.id)).toEqual([ID]);
+    // Resolved before the new start: the whole group had ended, a new incident.
+    const gap = again(i, both, {
+      message: message([firing(REFIRED), resolvedAlert(T0 + MIN, T0 + 5 * MIN, "f2")]),
+      now: REFIRED + 2 * MIN,
+    }).squads[0]!;
+    expect(gap.incidents.map((r) => [r.id, r.resolvedAt, r.resolvedFrom])).toEqual([
+      [REFIRED_ID, undefined, undefined],
+      [ID, iso(REFIRED), "FiredAgain"],
+    ]);
+  });
+
+  it("the earliest of several alerts back is the bound, and the new incident's start", () => {
+    const i = input();
+    const both = again(i, openFirst(i), {
+      message: message([firing(T0), firing(T0 + MIN, "f2")]),
+      now: T0 + 2 * MIN,
+    }).squads[0]!.incidents;
+    const p = again(i, both, {
+      message: message([firing(REFIRED + MIN), firing(REFIRED, "f2")]),
+      now: REFIRED + 2 * MIN,
+    }).squads[0]!;
+    expect(p.incidents.map((r) => [r.id, r.firedAt, r.resolvedAt])).toEqual([
+      [REFIRED_ID, iso(REFIRED), undefined],
+      [ID, iso(T0), iso(REFIRED)],
+    ]);
+    expect(p.incidents[1]!.explanation.at(-1)).toContain(
+      "HighErrorRate (f1), HighErrorRate (f2) fired again",
+    );
+  });
+
+  it("a whole firing missed (it came back and resolved unseen): both records, the second resolved as received", () => {
+    const i = input();
+    const p = again(i, openFirst(i), {
+      message: message([resolvedAlert(REFIRED, REFIRED + 5 * MIN)]),
+      now: REFIRED + 6 * MIN,
+    }).squads[0]!;
+    expect(p.incidents.map((r) => [r.id, r.resolvedAt, r.resolvedFrom, r.recoverySeconds])).toEqual([
+      [REFIRED_ID, iso(REFIRED + 5 * MIN), undefined, 300],
+      [ID, iso(REFIRED), "FiredAgain", undefined],
+    ]);
+    // Resolved before it was acted on: nothing written for it.
+    expect(p.writes).toEqual([]);
+    expect(p.events.map((e) => e.reason)).toEqual(["IncidentOpened", "IncidentResolved", "IncidentResolved"]);
+  });
+
+  it("the inferred resolution is kept within the record's firing and now", () => {
+    const i = input();
+    const p = refire(i, openFirst(i), {
+      message: message([firing(REFIRED + 60 * MIN)]),
+      now: REFIRED,
+    });
+    expect(p.incidents[1]!.resolvedAt).toBe(iso(REFIRED));
+  });
+
+  it("a record written before alert starts were kept merges as before, and learns them", () => {
+    const i = input();
+    const [legacy] = openFirst(i);
+    const { alertStarts: _, ...old } = legacy!;
+    const p = refire(i, [old]);
+    expect(p.id).toBe(ID);
+    expect(p.incidents.map((r) => r.id)).toEqual([ID]);
+    expect(p.incidents[0]!.alertStarts).toEqual([{ alert: "f1", startsAt: iso(REFIRED) }]);
+  });
+
+  it("an alert without a fingerprint is known by its labels", () => {
+    const i = input({ message: message([alert({ namespace: "shop" }, { fingerprint: undefined })]) });
+    const first = planIncident(i).squads[0]!.incidents;
+    const key = first[0]!.alertStarts![0]!.alert;
+    expect(key).toMatch(/^labels:[0-9a-f]{16}$/);
+    const p = refire(i, first, {
+      message: message([alert({ namespace: "shop" }, { fingerprint: undefined, startsAt: iso(REFIRED) })]),
+    });
+    expect(p.incidents.map((r) => r.id)).toEqual([REFIRED_ID, ID]);
+    // Another label set is another alert: joins the open incident.
+    const other = again(i, first, {
+      message: message([
+        alert({ namespace: "shop", pod: "b" }, { fingerprint: undefined, startsAt: iso(REFIRED) }),
+      ]),
+    }).squads[0]!;
+    expect(other.incidents.map((r) => r.id)).toEqual([ID]);
+  });
+
+  it("the new incident resolves on its own with its recovery time; the inferred one keeps none", () => {
+    const i = input();
+    const second = refire(i, openFirst(i));
+    const done = again(i, second.incidents, {
+      message: message([resolvedAlert(REFIRED, REFIRED + 5 * MIN)]),
+      now: REFIRED + 6 * MIN,
+    }).squads[0]!;
+    expect(done.incidents.map((r) => [r.id, r.recoverySeconds, r.resolvedFrom])).toEqual([
+      [REFIRED_ID, 300, undefined],
+      [ID, undefined, "FiredAgain"],
+    ]);
+    expect(done.events.map((e) => e.reason)).toEqual(["IncidentResolved"]);
+  });
+});

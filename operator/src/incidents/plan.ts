@@ -62,12 +62,32 @@ export function refiredIncidentId(groupId: string, firedAt: string, taken: (id: 
   return taken(seconds) ? `${groupId}-${compact}` : seconds;
 }
 
+/**
+ * An alert's identity across notifications: Alertmanager's fingerprint, a hash of its label set
+ * (the same every time the same series fires); a digest of the labels when a sender leaves it out.
+ * Recorded in the Squad's status, so anything but Alertmanager's plain hex is kept as a digest:
+ * a hostile sender's escape sequence never reaches `kubectl` output.
+ */
+export function alertKey(a: Pick<Alert, "labels" | "fingerprint">): string {
+  const digest = (text: string) => createHash("sha256").update(text).digest("hex").slice(0, 16);
+  if (a.fingerprint)
+    return /^[0-9a-zA-Z]{1,32}$/.test(a.fingerprint) ? a.fingerprint : `fp:${digest(a.fingerprint)}`;
+  const labels = Object.entries(a.labels).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  return `labels:${digest(JSON.stringify(labels))}`;
+}
+
 /** Which record of the squad a notification is about (`incidentOf`). */
 export type IncidentOf =
   /** The group has no record (or none kept): a new incident under the group's id. */
-  | { open: string; firedAt?: undefined; after?: undefined }
+  | { open: string; firedAt?: undefined; after?: undefined; endedBy?: undefined }
   /** Fired again after `after` resolved: a new incident, `firedAt` its start. */
-  | { open: string; firedAt: string; after: IncidentRecord }
+  | { open: string; firedAt: string; after: IncidentRecord; endedBy?: undefined }
+  /**
+   * Fired again while `after` was still open: its resolution never reached us (the receiver
+   * down, Alertmanager gave up, `send_resolved: false`). `after` ended by `endedBy` at the
+   * latest (the earliest new start of its alerts that came back); `again` names them.
+   */
+  | { open: string; firedAt: string; after: IncidentRecord; endedBy: string; again: string[] }
   /** A repeat, or more of the same incident (an alert joining, its resolution). */
   | { record: IncidentRecord }
   /** A late repeat of an earlier firing of the group, whose record is not the newest: nothing to do. */
@@ -89,7 +109,17 @@ export type IncidentOf =
  * - the newest record is a firing-again one, not resolved, and every alert started before it
  *   fired: a late retry of the earlier firing, which must neither resolve this one nor move its
  *   start — nothing;
- * - otherwise the newest record: the same incident, its alerts arriving across notifications.
+ * - the newest record not resolved, an alert of it (its fingerprint, `alertStarts`) firing or
+ *   resolved with a `startsAt` later than the one recorded for it, and no alert of the recorded
+ *   firing still going (firing, or resolved only after that new start): the alert fired again,
+ *   so its resolution was never received. Alertmanager keeps an alert's `startsAt` while it fires
+ *   (a repeat merges into the stored alert, the earliest start kept) and gives it a new one only
+ *   when it fires after it ended. The record ended by that new start at the latest (`endedBy`),
+ *   and the firing is a new incident. An alert of the record still firing means the group never
+ *   resolved (Alertmanager would not have sent a resolution): one alert flapping inside an open
+ *   group is the same incident;
+ * - otherwise the newest record: the same incident, its alerts arriving across notifications
+ *   (a new fingerprint joining, a repeat, a late retry with an earlier start).
  */
 export function incidentOf(
   groupId: string,
@@ -110,7 +140,30 @@ export function incidentOf(
   const before = Date.parse(newest.firedAt);
   if (newest.id !== groupId && own.length > 0 && own.every((a) => starts(a) < before))
     return { stale: newest };
-  return { record: newest };
+  const known = new Map((newest.alertStarts ?? []).map((s) => [s.alert, Date.parse(s.startsAt)]));
+  const again = own.filter((a) => {
+    const was = known.get(alertKey(a));
+    return was !== undefined && starts(a) > was;
+  });
+  const firedAt = earliest(again.map((a) => a.startsAt));
+  if (firedAt === undefined) return { record: newest };
+  const by = Date.parse(firedAt);
+  const stillGoing = own.some((a) => {
+    const was = known.get(alertKey(a));
+    if (was === undefined || starts(a) > was) return false;
+    if (a.status === "firing") return true;
+    const ends = a.endsAt === undefined ? NaN : Date.parse(a.endsAt);
+    return ends > by;
+  });
+  if (stillGoing) return { record: newest };
+  const taken = (id: string) => records.some((r) => r.id === id);
+  return {
+    open: refiredIncidentId(groupId, firedAt, taken),
+    firedAt,
+    after: newest,
+    endedBy: firedAt,
+    again: again.map(alertLabel),
+  };
 }
 
 /** The `crescendo.dev/action-id` the incident writes: the same for every repeat. */
@@ -278,6 +331,7 @@ function planSquad(
   if (record.resolvedAt === undefined && Date.parse(firedAt) < Date.parse(record.firedAt)) {
     record.firedAt = firedAt;
   }
+  record.alertStarts = latestStarts(record.alertStarts ?? [], own);
   record.alerts = union(
     record.alerts,
     d.alerts.map((a) => cut(a, 256)),
@@ -285,7 +339,15 @@ function planSquad(
   const writes: ActionWrite[] = [];
   const events: IncidentEvent[] = [];
   const allResolved = own.every((a) => a.status === "resolved");
-  if (after) {
+  /** The open incident this firing shows ended unseen (its resolution never arrived), closed. */
+  const unseen = "endedBy" in of && of.endedBy !== undefined ? of : undefined;
+  const ended = unseen ? endUnseen(unseen, input.now, d.squad, id) : undefined;
+  if (unseen && ended) {
+    explain(record, [
+      `fired again at ${firedAt}: ${unseen.again.join(", ")} came back with a later startsAt while incident ${ended.record.id} of the same group was open; its resolved notification never arrived, so it had ended by then and this is a new incident`,
+    ]);
+    events.push(ended.event);
+  } else if (after) {
     explain(record, [
       `fired again at ${firedAt}: incident ${after.id} of the same group resolved at ${after.resolvedAt ?? ""}, so this is a new incident`,
     ]);
@@ -313,7 +375,7 @@ function planSquad(
       type: "Warning",
       reason: "IncidentOpened",
       note: cut(
-        `incident ${id} (${record.alertname ?? "alert"}): ${after ? `fired again after incident ${after.id} resolved; ` : ""}${d.suspects.length} suspect change(s); ${summary(record)}; kubectl crescendo incidents ${d.squad}`,
+        `incident ${id} (${record.alertname ?? "alert"}): ${ended ? `fired again while incident ${after?.id ?? ""} was open (its resolution was never received); ` : after ? `fired again after incident ${after.id} resolved; ` : ""}${d.suspects.length} suspect change(s); ${summary(record)}; kubectl crescendo incidents ${d.squad}`,
         1024,
       ),
     });
@@ -334,7 +396,10 @@ function planSquad(
   }
   const incidents = existing
     ? records.map((r) => (r.id === id ? record : r))
-    : [record, ...records].slice(0, MAX_SQUAD_INCIDENTS);
+    : [record, ...records.map((r) => (r.id === ended?.record.id ? ended.record : r))].slice(
+        0,
+        MAX_SQUAD_INCIDENTS,
+      );
   return {
     squad: d.squad,
     id,
@@ -343,6 +408,61 @@ function planSquad(
     writes,
     events,
   };
+}
+
+/**
+ * The open incident closed because an alert of it fired again: resolved by the new start at the
+ * latest, and marked so (`resolvedFrom: FiredAgain`). No `recoverySeconds`: the resolution is
+ * known only to have happened before the new start, which may be hours later, and a recovery
+ * time measured to it would be as wrong; delivery metrics end a change it reverted at the revert
+ * (`delivery/incident-recovery.ts`). The bound is kept within [firedAt, now].
+ */
+function endUnseen(
+  of: Extract<IncidentOf, { endedBy: string }>,
+  now: number,
+  squad: string,
+  next: string,
+): { record: IncidentRecord; event: IncidentEvent } {
+  const record = structuredClone(of.after);
+  const by = iso(Math.max(Date.parse(record.firedAt), Math.min(now, Date.parse(of.endedBy))));
+  record.resolvedAt = by;
+  record.resolvedFrom = "FiredAgain";
+  delete record.recoverySeconds;
+  explain(record, [
+    `resolved by ${by} at the latest: no resolved notification arrived, and ${of.again.join(", ")} fired again then (a later startsAt: incident ${next}); when it ended is not known, so no recovery time is recorded`,
+  ]);
+  return {
+    record,
+    event: {
+      on: { kind: "Squad", name: squad },
+      type: "Normal",
+      reason: "IncidentResolved",
+      note: cut(
+        `incident ${record.id} (${record.alertname ?? "alert"}) ended by ${by} at the latest: its resolution was never received and the alert fired again (incident ${next}); recovery time unknown`,
+        1024,
+      ),
+    },
+  };
+}
+
+/**
+ * The record's alert starts with the notification's: the latest start per alert (a late retry of
+ * an earlier firing never moves it back), new alerts added within the bound.
+ */
+function latestStarts(
+  known: NonNullable<IncidentRecord["alertStarts"]>,
+  own: readonly Alert[],
+): NonNullable<IncidentRecord["alertStarts"]> {
+  const out = known.map((s) => ({ ...s }));
+  for (const a of own) {
+    if (Number.isNaN(Date.parse(a.startsAt))) continue;
+    const key = alertKey(a);
+    const at = out.find((s) => s.alert === key);
+    if (!at) {
+      if (out.length < MAX_INCIDENT_ITEMS) out.push({ alert: key, startsAt: iso(Date.parse(a.startsAt)) });
+    } else if (Date.parse(a.startsAt) > Date.parse(at.startsAt)) at.startsAt = iso(Date.parse(a.startsAt));
+  }
+  return out;
 }
 
 /** The actions the decision asks for that the record does not hold yet. */

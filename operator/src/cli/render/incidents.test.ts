@@ -115,6 +115,23 @@ describe("renderIncidents", () => {
     expect([...order].sort((a, b) => a - b)).toEqual(order);
   });
 
+  it("a resolution inferred from the alert firing again shows no recovery time, in the table and the timeline", () => {
+    const inferred: IncidentRecord = {
+      ...reverted,
+      resolvedAt: iso(T0 + 20 * MIN),
+      resolvedFrom: "FiredAgain",
+      recoverySeconds: undefined,
+    };
+    const text = renderIncidents([{ squad: "payments", incident: inferred }], { now: T0 + 60 * MIN });
+    expect(text.split("\n")[1]).toMatch(/by next firing$/);
+    expect(text).not.toContain("after 0s");
+    const lines = timeline(inferred, T0 + 60 * MIN);
+    expect(lines.join("\n")).toContain(
+      "resolved by then at the latest: no resolved notification arrived, and the alert fired again (recovery time unknown)",
+    );
+    expect(lines.join("\n")).not.toContain("0s after it fired");
+  });
+
   it("marks a refused action and an open incident", () => {
     const refused: IncidentRecord = {
       ...reverted,

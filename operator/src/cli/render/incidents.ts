@@ -65,9 +65,7 @@ export function renderIncidents(
       relative(i.firedAt, now) ?? "-",
       String(i.suspects.length),
       actionsCell(i, p),
-      i.resolvedAt
-        ? `after ${formatDuration((i.recoverySeconds ?? 0) * 1000)}`
-        : { text: "open", style: p.warn },
+      i.resolvedAt ? resolvedCell(i) : { text: "open", style: p.warn },
     ]);
   }
   const out = table(rows, "");
@@ -75,6 +73,15 @@ export function renderIncidents(
     for (const { incident, notices } of list) out.push("", ...timeline(incident, now, p, notices));
   else out.push("", "Name a squad for each incident's timeline: kubectl crescendo incidents <squad>");
   return `${out.join("\n")}\n`;
+}
+
+/**
+ * How long it took, or, for a resolution inferred from the alert firing again (Alertmanager's
+ * resolved notification never arrived), that the time is not known: never "after 0s".
+ */
+function resolvedCell(i: IncidentRecord): string {
+  if (i.resolvedFrom === "FiredAgain") return "by next firing";
+  return `after ${formatDuration((i.recoverySeconds ?? 0) * 1000)}`;
 }
 
 /**
@@ -121,7 +128,12 @@ export function timeline(
       ? [
           {
             at: i.resolvedAt,
-            what: p.ok(`resolved, ${formatDuration((i.recoverySeconds ?? 0) * 1000)} after it fired`),
+            what:
+              i.resolvedFrom === "FiredAgain"
+                ? p.warn(
+                    "resolved by then at the latest: no resolved notification arrived, and the alert fired again (recovery time unknown)",
+                  )
+                : p.ok(`resolved, ${formatDuration((i.recoverySeconds ?? 0) * 1000)} after it fired`),
           },
         ]
       : []),

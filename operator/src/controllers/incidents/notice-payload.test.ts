@@ -93,9 +93,34 @@ describe("the incident payload", () => {
       { ...RECORD, resolvedAt: "2030-01-01T03:04:30.000Z", recoverySeconds: 270 },
       { name: "payments" },
     );
-    expect(resolved).toMatchObject({ resolvedAt: "2030-01-01T03:04:30.000Z", recoverySeconds: 270 });
+    expect(resolved).toMatchObject({
+      resolvedAt: "2030-01-01T03:04:30.000Z",
+      recoverySeconds: 270,
+      resolvedFrom: "Alertmanager",
+    });
+    expect(payload.resolvedFrom).toBeNull();
     expect(resolved).toMatchObject({ tribe: null, channel: null });
     expect(incidentOncallPayload.parse(resolved)).toEqual(resolved);
+  });
+
+  it("a resolution inferred from the alert firing again says so, with no recovery time", () => {
+    const inferred = incidentPayloadOf(
+      { ...OPENED, event: "Resolved", id: OPENED.id.replace("opened", "resolved") },
+      { ...RECORD, resolvedAt: "2030-01-01T03:20:00.000Z", resolvedFrom: "FiredAgain" },
+      SQUAD,
+    );
+    expect(inferred).toMatchObject({
+      resolvedAt: "2030-01-01T03:20:00.000Z",
+      recoverySeconds: null,
+      resolvedFrom: "FiredAgain",
+    });
+    expect(incidentOncallPayload.parse(inferred)).toEqual(inferred);
+    const chat = incidentSummaryOf(inferred);
+    expect(chat.title).toBe(
+      "payments: CheckoutErrorRateHigh ended unseen (fired again; no resolved notification arrived)",
+    );
+    expect(chat.facts).toContainEqual(["Resolved", "by 2030-01-01T03:20:00.000Z at the latest (inferred)"]);
+    expect(chat.facts.map(([k]) => k)).not.toContain("Recovery");
   });
 
   it("still says what fired when the record is gone", () => {

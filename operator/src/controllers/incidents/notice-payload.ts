@@ -44,7 +44,15 @@ export const incidentOncallPayload = z
       .number()
       .int()
       .nullable()
-      .describe("firedAt to resolvedAt in seconds (the recovery time); null until resolved."),
+      .describe(
+        "firedAt to resolvedAt in seconds (the recovery time); null until resolved, and when the resolution was inferred (resolvedFrom FiredAgain).",
+      ),
+    resolvedFrom: z
+      .enum(["Alertmanager", "FiredAgain"])
+      .nullable()
+      .describe(
+        "Alertmanager: its resolved notification. FiredAgain: none arrived, and an alert of the incident fired again with a later startsAt, so it had ended by resolvedAt at the latest (the time it ended, and the recovery time, are not known). Null until resolved.",
+      ),
     suspects: z
       .array(
         incidentSuspect.extend({
@@ -98,6 +106,7 @@ export const incidentOncallPayload = z
         firedAt: "2030-01-01T03:00:00.000Z",
         resolvedAt: null,
         recoverySeconds: null,
+        resolvedFrom: null,
         suspects: [
           {
             kind: "Release",
@@ -157,6 +166,7 @@ export function incidentPayloadOf(
     firedAt: record?.firedAt ?? n.firedAt,
     resolvedAt: record?.resolvedAt ?? null,
     recoverySeconds: record?.recoverySeconds ?? null,
+    resolvedFrom: record?.resolvedAt === undefined ? null : (record.resolvedFrom ?? "Alertmanager"),
     suspects: (record?.suspects ?? []).map((s) => ({ ...s, revision: s.revision ?? null })),
     actions: (record?.actions ?? []).map((a) => ({
       do: a.do,
@@ -181,8 +191,11 @@ const CHAT_EXPLANATION_CHARS = 2000;
 export function incidentSummaryOf(p: IncidentOncallPayload): ChatSummary {
   const what = p.alertname ?? "alert";
   const resolved = p.event === "Resolved";
+  const inferred = p.resolvedFrom === "FiredAgain";
   const title = resolved
-    ? `${p.squad}: ${what} resolved${p.recoverySeconds === null ? "" : ` after ${durationText(p.recoverySeconds)}`}`
+    ? inferred
+      ? `${p.squad}: ${what} ended unseen (fired again; no resolved notification arrived)`
+      : `${p.squad}: ${what} resolved${p.recoverySeconds === null ? "" : ` after ${durationText(p.recoverySeconds)}`}`
     : `${p.squad}: ${what} firing`;
   const acted = p.actions.filter((a) => a.do !== "Notify");
   const done =
@@ -196,7 +209,12 @@ export function incidentSummaryOf(p: IncidentOncallPayload): ChatSummary {
     ["Alerts", p.alerts.length > 0 ? p.alerts.join(", ") : what],
     ["Suspects", suspects.length > 0 ? suspects.join("; ") : "none in the correlation window"],
     ["Fired", p.firedAt],
-    ...(p.resolvedAt ? ([["Resolved", p.resolvedAt]] as [string, string][]) : []),
+    ...(p.resolvedAt
+      ? ([["Resolved", inferred ? `by ${p.resolvedAt} at the latest (inferred)` : p.resolvedAt]] as [
+          string,
+          string,
+        ][])
+      : []),
     ...(p.recoverySeconds === null
       ? []
       : ([["Recovery", durationText(p.recoverySeconds)]] as [string, string][])),

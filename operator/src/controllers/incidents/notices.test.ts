@@ -67,6 +67,20 @@ describe("incidentNotices", () => {
     expect(events(done)).toEqual(["a-20300101T032000Z Resolved", "a-20300101T032000Z Opened"]);
   });
 
+  it("the group firing again with its resolution lost: the first told Resolved (inferred), the new one Opened, once", () => {
+    const first = record("a");
+    const closed: IncidentRecord = { ...first, resolvedAt: iso(T0 + 1_200_000), resolvedFrom: "FiredAgain" };
+    const again = record("a-20300101T032000Z", {
+      firedAt: iso(T0 + 1_200_000),
+      receivedAt: iso(T0 + 1_210_000),
+    });
+    const list = notices({ before: [first], after: [again, closed], notifications: [] });
+    expect(events(list)).toEqual(["a-20300101T032000Z Opened", "a Resolved"]);
+    expect(events(notices({ before: [again, closed], after: [again, closed], notifications: list }))).toEqual(
+      events(list),
+    );
+  });
+
   it("records one Opened message, pending and due at once, when an incident is first received", () => {
     const a = record("a");
     const list = notices({ after: [a] });
