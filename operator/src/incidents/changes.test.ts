@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { releaseChanges } from "./changes.js";
 
 describe("releaseChanges", () => {
-  it("lists each promotion at its finish, and marks an undo so correlation never reverts it", () => {
+  it("lists each promotion at its finish with the revision it replaced, and marks an undo so correlation never reverts it", () => {
     const changes = releaseChanges(
       {
         metadata: { namespace: "shop", name: "web" },
@@ -23,6 +23,7 @@ describe("releaseChanges", () => {
               finishedAt: "2030-01-01T02:50:00Z",
               outcome: "Promoted",
               reason: "Completed",
+              replacedRevision: "r0",
             },
             { revision: "r3", version: "1.2", startedAt: "2030-01-01T02:00:00Z", outcome: "RolledBack" },
           ],
@@ -47,6 +48,8 @@ describe("releaseChanges", () => {
         squad: "payments",
         at: "2030-01-01T02:50:00Z",
         revision: "r2",
+        // What reverting it returns to: r0, which it replaced, not r3 (rolled back since).
+        replaced: "r0",
       },
     ]);
   });

@@ -30,6 +30,7 @@ export function releaseChanges(
       squad,
       at: h.finishedAt as string,
       revision: h.revision,
+      ...(h.replacedRevision ? { replaced: h.replacedRevision } : {}),
       ...(h.reason === "Undone" ? { undo: true } : {}),
     }));
 }

@@ -62,6 +62,12 @@ export interface Change {
   /** For a Release: the revision the change introduced. */
   revision?: string;
   /**
+   * For a Release: the stable revision the change replaced (history `replacedRevision`), which
+   * reverting the change returns to. Not simply the most recent other revision: that can be one
+   * rolled back or reverted since, which a revert must not bring back.
+   */
+  replaced?: string;
+  /**
    * For a Release: the change was an undo (a person's, or an earlier incident's revert). A
    * suspect like any change, but never reverted: reverting it would bring back the revision it
    * took away, the one an earlier incident or a person judged bad.

@@ -163,6 +163,23 @@ describe("planIncident", () => {
     expect(incidentRecords.safeParse(p.incidents).success).toBe(true);
   });
 
+  it("reverts to the revision the change replaced, named, not to the controller's most recent other revision", () => {
+    // r2 replaced r1; r3 was rolled out after r1 and reverted before r2 came. The controller's
+    // default (the most recent ControllerRevision other than the stable) would be r3: the bad one.
+    const p = planIncident(input({ changes: [{ ...web(T0 - 10 * MIN), replaced: "r1" }] })).squads[0]!;
+    expect(p.writes).toEqual([
+      {
+        kind: "Release",
+        namespace: "shop",
+        name: "web",
+        action: "undo",
+        actionId: ACTION_ID,
+        failureStartedAt: iso(T0),
+        revision: "r1",
+      },
+    ]);
+  });
+
   it("is idempotent: a repeat of the group (or a new leader receiving it) writes nothing again", () => {
     const i = input();
     const first = planIncident(i).squads[0]!;

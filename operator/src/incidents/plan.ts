@@ -209,6 +209,12 @@ export interface ActionWrite {
   actionId: string;
   /** For an undo: the incident's start, recorded as the failure's start for delivery metrics. */
   failureStartedAt?: string;
+  /**
+   * For an undo: the revision to return to (`crescendo.dev/undo-revision`), the one the reverted
+   * change replaced. Absent (a history entry from before promotions recorded it): the
+   * controller's default, the most recent previous revision.
+   */
+  revision?: string;
   /** For a kill: why (`crescendo.dev/action-reason`), told in the kill's on-call message. */
   reason?: string;
 }
@@ -503,6 +509,7 @@ function act(
         action: "undo",
         actionId,
         failureStartedAt: record.firedAt,
+        ...(r.replaced ? { revision: r.replaced } : {}),
       });
       add({
         do: "Revert",

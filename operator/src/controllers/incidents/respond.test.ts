@@ -23,10 +23,17 @@ const FIRING: WebhookMessage = {
 };
 
 type Status = { incidents?: IncidentRecord[]; notifications?: IncidentNotification[] };
-type Patch = { resource: string; name: string; body: { status?: Status } };
+type Patch = {
+  resource: string;
+  name: string;
+  body: { status?: Status; metadata?: { annotations?: Record<string, string | null> } };
+};
 
-/** A responder over real stores and a client that records its patches and applies them to the Squad. */
-function responder(oncall: boolean, incidentResponse?: unknown) {
+/**
+ * A responder over real stores and a client that records its patches and applies them to the
+ * Squad; the squad's `incidentResponse`, and `releases` (in namespace shop), when a test needs them.
+ */
+function responder(oncall: boolean, incidentResponse?: unknown, releases: KubeObject[] = []) {
   const make = () => {
     const s = new Store<KubeObject>();
     s.replace([], "1");
@@ -42,6 +49,8 @@ function responder(oncall: boolean, incidentResponse?: unknown) {
       ...(incidentResponse === undefined ? {} : { incidentResponse }),
     },
   } as KubeObject);
+  const releaseStore = make();
+  for (const r of releases) releaseStore.upsert(r);
   namespaces.upsert({ metadata: { name: "shop", labels: { "crescendo.dev/squad": "payments" } } });
   const patches: Patch[] = [];
   const respond = createResponder({
@@ -62,7 +71,7 @@ function responder(oncall: boolean, incidentResponse?: unknown) {
     logger: { info: () => undefined, warn: () => undefined },
     squads,
     namespaces,
-    releases: make(),
+    releases: releaseStore,
     toggles: make(),
     clock: { now: () => NOW },
   });
@@ -120,6 +129,46 @@ describe("the receiver records an incident's on-call message with it", () => {
     await respond(FIRING);
     expect(patches[0]!.body.status!.incidents).toHaveLength(1);
     expect(patches[0]!.body.status!.notifications).toBeUndefined();
+  });
+});
+
+describe("an incident's revert", () => {
+  it("names the revision the reverted change replaced as the undo's target, not one rolled out since", async () => {
+    // r1 ran, r3 was promoted and reverted, then r2 replaced r1 and the alert fired: the undo must
+    // return to r1. The controller's default target, the most recent other revision, is r3.
+    const entry = (revision: string, finishedAt: string, extra: Record<string, string>) => ({
+      revision,
+      version: revision,
+      startedAt: finishedAt,
+      finishedAt,
+      ...extra,
+    });
+    const web = {
+      apiVersion: "crescendo.dev/v1alpha1",
+      kind: "Release",
+      metadata: { name: "web", namespace: "shop" },
+      status: {
+        phase: "Healthy",
+        stableRevision: "r2",
+        history: [
+          entry("r2", "2030-01-01T02:59:00.000Z", { outcome: "Promoted", replacedRevision: "r1" }),
+          entry("r3", "2030-01-01T02:55:00.000Z", { outcome: "RolledBack" }),
+          entry("r3", "2030-01-01T02:54:00.000Z", { outcome: "Promoted", replacedRevision: "r1" }),
+        ],
+      },
+    } as KubeObject;
+    const { respond, patches } = responder(
+      false,
+      { correlationWindow: "30m", actions: [{ match: { labels: {} }, do: "Revert" }] },
+      [web],
+    );
+    await respond(FIRING);
+    const undo = patches.find((p) => p.resource === "Release")?.body.metadata?.annotations;
+    expect(undo).toMatchObject({
+      "crescendo.dev/action": "undo",
+      "crescendo.dev/undo-revision": "r1",
+      "crescendo.dev/failure-started-at": "2030-01-01T03:00:00.000Z",
+    });
   });
 });
 

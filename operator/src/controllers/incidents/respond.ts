@@ -169,10 +169,10 @@ export function createResponder(deps: ResponderDeps): (message: WebhookMessage) 
                   [ANNOTATIONS.actionId]: w.actionId,
                   // Why, for the kill's on-call message; an earlier action's reason must not stay.
                   [ANNOTATIONS.actionReason]: w.reason ?? null,
-                  // A revision a person once asked an undo for must not steer this one.
+                  // Back to the revision the change replaced; never one a person once asked for.
                   ...(w.action === "undo"
                     ? {
-                        [ANNOTATIONS.undoRevision]: null,
+                        [ANNOTATIONS.undoRevision]: w.revision ?? null,
                         [ANNOTATIONS.failureStartedAt]: w.failureStartedAt ?? null,
                       }
                     : {}),
