@@ -940,6 +940,39 @@ describe("planIncident when the group fires again and its resolved notification 
     expect(f2Done.events).toEqual([]);
   });
 
+  it("an alert not recorded yet, firing since before the new start: the group never resolved, the same incident", () => {
+    // f2 joined while f1's notifications were lost too: it started before f1 came back and still
+    // fires, so Alertmanager never resolved the group and nothing ended unseen.
+    const i = input();
+    const first = openFirst(i);
+    const going = again(i, first, {
+      message: message([firing(REFIRED), firing(T0 + 5 * MIN, "f2")]),
+      now: REFIRED + MIN,
+    }).squads[0]!;
+    expect(going.incidents.map((r) => [r.id, r.resolvedAt])).toEqual([[ID, undefined]]);
+    expect(going.writes).toEqual([]);
+    expect(going.events).toEqual([]);
+    // Listed resolved after the new start: going then too.
+    const late = again(i, first, {
+      message: message([firing(REFIRED), resolvedAlert(T0 + 5 * MIN, REFIRED + MIN, "f2")]),
+      now: REFIRED + 2 * MIN,
+    }).squads[0]!;
+    expect(late.incidents.map((r) => r.id)).toEqual([ID]);
+    // Resolved before the new start, or started with it or after: the group had ended, a new incident.
+    for (const f2 of [
+      resolvedAlert(T0 + 5 * MIN, T0 + 8 * MIN, "f2"),
+      firing(REFIRED, "f2"),
+      firing(REFIRED + MIN, "f2"),
+    ]) {
+      const p = again(i, first, { message: message([firing(REFIRED), f2]), now: REFIRED + 2 * MIN })
+        .squads[0]!;
+      expect(p.incidents.map((r) => [r.id, r.resolvedFrom])).toEqual([
+        [REFIRED_ID, undefined],
+        [ID, "FiredAgain"],
+      ]);
+    }
+  });
+
   it("an alert of the incident listed resolved only after the new start: still going then, the same incident", () => {
     const i = input();
     const both = again(i, openFirst(i), {

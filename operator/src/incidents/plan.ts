@@ -110,9 +110,10 @@ export type IncidentOf =
  *   fired: a late retry of the earlier firing, which must neither resolve this one nor move its
  *   start — nothing;
  * - the newest record not resolved, an alert of it (its fingerprint, `alertStarts`) firing or
- *   resolved with a `startsAt` later than the one recorded for it, and no alert of the recorded
- *   firing still going (firing, or resolved only after that new start): the alert fired again,
- *   so its resolution was never received. Alertmanager keeps an alert's `startsAt` while it fires
+ *   resolved with a `startsAt` later than the one recorded for it, and no other alert of the
+ *   group still going (firing, or resolved only after that new start; one not recorded yet counts
+ *   if it started before that new start): the alert fired again, so its resolution was never
+ *   received. Alertmanager keeps an alert's `startsAt` while it fires
  *   (a repeat merges into the stored alert, the earliest start kept) and gives it a new one only
  *   when it fires after it ended. The record ended by that new start at the latest (`endedBy`),
  *   and the firing is a new incident. An alert of the record still firing means the group never
@@ -150,7 +151,10 @@ export function incidentOf(
   const by = Date.parse(firedAt);
   const stillGoing = own.some((a) => {
     const was = known.get(alertKey(a));
-    if (was === undefined || starts(a) > was) return false;
+    if (was !== undefined && starts(a) > was) return false;
+    // An alert the record has not seen yet counts when it started before the new start: the
+    // group was firing then (its notifications were lost too), as it would have joined the record.
+    if (was === undefined && !(starts(a) < by)) return false;
     if (a.status === "firing") return true;
     const ends = a.endsAt === undefined ? NaN : Date.parse(a.endsAt);
     return ends > by;
