@@ -206,7 +206,10 @@ describe("an alert firing again after its resolved notification was lost", () =>
       (r) => r?.status?.lastAction?.id === `incident-${second.id}` && r.status.stableRevision !== r3,
       { timeoutMs: 60_000, context },
     );
-    expect(web?.status?.override).toBeDefined();
+    // Back to 1.0.0, the revision 3.0.0 replaced: not 2.0.0, the Release's most recent previous
+    // ControllerRevision, which the first incident took away.
+    expect(web?.status?.stableRevision).toBe(r1);
+    expect(web?.status?.override?.revision).toBe(r1);
 
     // The Squad controller settles the action from the Release's lastAction.
     const [now, closed] = (await waitFor(
